@@ -1,0 +1,240 @@
+"""Count points in areas: counts by area × month × crime type, rates, periods.
+
+Two ways to place a point in an area, chosen per area type and recorded:
+
+* ``spatial`` (force, district, CSP, town centre, grid, user polygons): the
+  point's BNG coordinates against the polygons (:func:`geography.assign_points`;
+  boundary rule documented there).
+* ``lsoa_code`` (LSOA, ward): police.uk's own LSOA assignment, harmonised to
+  2021.  police.uk assigns LSOAs on full-resolution boundaries, whereas the
+  open LSOA polygons are generalised to 200 m, so a spatial join would misplace
+  points near LSOA edges.  Wards are LSOA best-fit aggregates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .config import month_range
+from .geography import assign_points
+from .schema import COUNT_COLUMNS, RATE_COLUMNS
+
+SPATIAL_TYPES = {"force", "district", "csp", "town_centre", "grid", "user"}
+OVERLAPPING_TYPES = {"town_centre", "user"}
+
+
+def count_points(
+    points: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    months: Sequence[str] | None = None,
+    crime_types: Sequence[str] | None = None,
+    method: str | None = None,
+    lsoa_to_area: pd.Series | None = None,
+    zeros: bool = True,
+) -> pd.DataFrame:
+    """Counts by area × month × crime type.
+
+    Parameters
+    ----------
+    points
+        Points from :mod:`hotspots.ingest` (``x``, ``y``, ``month``,
+        ``crime_type``, ``lsoa21_code``).
+    areas
+        An area table (:data:`hotspots.schema.AREA_COLUMNS`).
+    months, crime_types
+        Full list of months and types; with ``zeros=True`` every combination
+        appears, with a zero count where no point fell.  Default: those present.
+    method
+        ``"spatial"`` or ``"lsoa_code"``; default by area type (module docs).
+    lsoa_to_area
+        For ``lsoa_code``: maps an LSOA 2021 code to an area code (identity
+        for LSOAs; the ward lookup for wards).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`hotspots.schema.COUNT_COLUMNS`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> areas = gpd.GeoDataFrame({"area_type": "district", "area_code": ["A", "B"], "area_name": ["a", "b"],
+    ...     "district_code": "", "population": [100.0, 200.0], "area_km2": 1.0},
+    ...     geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)], crs=27700)
+    >>> pts = pd.DataFrame({"x": [10.0, 1000.0, 1500.0], "y": [10.0, 500.0, 500.0],
+    ...     "month": "2025-01", "crime_type": "Burglary", "lsoa21_code": ""})
+    >>> count_points(pts, areas, method="spatial")["count"].tolist()  # the edge point goes to A (lowest code)
+    [2, 1]
+    """
+    area_type = str(areas["area_type"].iloc[0]) if len(areas) else "user"
+    if method is None:
+        method = "spatial" if area_type in SPATIAL_TYPES else "lsoa_code"
+    if method == "spatial":
+        pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), areas, exclusive=area_type not in OVERLAPPING_TYPES)
+        codes = areas["area_code"].to_numpy()[pairs["area"].to_numpy()]
+        sel = points.iloc[pairs["point"].to_numpy()]
+        long = pd.DataFrame({"area_code": codes, "month": sel["month"].to_numpy(), "crime_type": sel["crime_type"].to_numpy()})
+    elif method == "lsoa_code":
+        mapping = lsoa_to_area if lsoa_to_area is not None else pd.Series(areas["area_code"].to_numpy(), index=areas["area_code"].to_numpy())
+        codes = points["lsoa21_code"].map(mapping)
+        ok = codes.notna() & codes.isin(areas["area_code"])
+        long = pd.DataFrame(
+            {"area_code": codes[ok].to_numpy(), "month": points.loc[ok, "month"].to_numpy(), "crime_type": points.loc[ok, "crime_type"].to_numpy()}
+        )
+    else:
+        raise ValueError(f"method={method!r}")
+    counts = long.groupby(["area_code", "month", "crime_type"], sort=True).size().rename("count")
+    if zeros:
+        months = sorted(months) if months is not None else sorted(points["month"].unique())
+        types = sorted(crime_types) if crime_types is not None else sorted(points["crime_type"].unique())
+        full = pd.MultiIndex.from_product([sorted(areas["area_code"]), months, types], names=["area_code", "month", "crime_type"])
+        counts = counts.reindex(full, fill_value=0)
+    out = counts.reset_index()
+    names = areas.set_index("area_code")["area_name"]
+    out["area_name"] = out["area_code"].map(names)
+    out["area_type"] = area_type
+    out["count"] = out["count"].astype(np.int64)
+    out = out[COUNT_COLUMNS]
+    out.attrs["method"] = method
+    return out
+
+
+def add_groups(counts: pd.DataFrame, groups: dict[str, Sequence[str]]) -> pd.DataFrame:
+    """Append rows for crime-type groups (sums of their member categories)."""
+    frames = [counts]
+    keys = [c for c in counts.columns if c not in ("crime_type", "count")]
+    for name, members in groups.items():
+        sub = counts[counts["crime_type"].isin(members)]
+        g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
+        g["crime_type"] = name
+        frames.append(g[counts.columns])
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """A labelled set of months, e.g. ``2025-01..2025-12``."""
+
+    label: str
+    months: tuple[str, ...]
+
+    @classmethod
+    def from_range(cls, first: str, last: str, present: Sequence[str] | None = None, label: str | None = None) -> "Period":
+        months = [m for m in month_range(first, last) if present is None or m in set(present)]
+        return cls(label or f"{first}..{last}", tuple(months))
+
+
+@dataclasses.dataclass(frozen=True)
+class Periods:
+    """The analysis period, the comparison period and the months change is measured on.
+
+    ``change_current`` is the part of ``current`` whose seasonally matched
+    months are in ``comparison`` (all of ``current`` when the data allow).
+    """
+
+    current: Period
+    comparison: Period | None
+    change_current: Period | None
+    reason: str
+
+
+def resolve_periods(present: Sequence[str], current=None, comparison=None) -> Periods:
+    """Choose the analysis and comparison periods and say why.
+
+    Default analysis period: the latest 12 months present.  Default
+    comparison: the same calendar months a year earlier; when only some are
+    present, change is measured on the matched months only (seasonally matched,
+    year on year), and the reason says so.  When none are present there is no
+    comparison.
+
+    >>> p = resolve_periods(["2024-01", "2024-02", "2025-01", "2025-02", "2025-03"])
+    >>> p.current.label, p.comparison.months, p.change_current.months
+    ('2024-04..2025-03', ('2024-01', '2024-02'), ('2025-01', '2025-02'))
+    """
+    present = sorted(set(present))
+    if not present:
+        raise ValueError("no months present")
+    if current:
+        cur = Period.from_range(current[0], current[1], present)
+        why = f"analysis period {cur.label} from the config"
+    else:
+        last = present[-1]
+        first = month_range("0000-01", last)[-12]
+        cur = Period.from_range(first, last, present)
+        why = f"analysis period {cur.label}: the latest 12 months ({len(cur.months)} with data)"
+    if comparison:
+        comp = Period.from_range(comparison[0], comparison[1], present)
+        return Periods(cur, comp, cur, why + f"; comparison {comp.label} from the config")
+    earlier = {m: f"{int(m[:4]) - 1:04d}{m[4:]}" for m in cur.months}
+    matched = [m for m in cur.months if earlier[m] in present]
+    if not matched:
+        return Periods(cur, None, None, why + "; no comparison: none of the same months a year earlier are in the data")
+    comp = Period(f"{earlier[matched[0]]}..{earlier[matched[-1]]}", tuple(earlier[m] for m in matched))
+    if len(matched) == len(cur.months):
+        return Periods(cur, comp, cur, why + f"; comparison {comp.label}: the same months a year earlier")
+    cur_matched = Period(f"{matched[0]}..{matched[-1]}", tuple(matched))
+    why += (
+        f"; change measured on {cur_matched.label} against {comp.label}: only {len(matched)} of the same months "
+        "a year earlier are in the data, so change uses those seasonally matched months"
+    )
+    return Periods(cur, comp, cur_matched, why)
+
+
+def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) -> pd.DataFrame:
+    """Counts summed over each period, with population and rates.
+
+    ``rate_per_1000`` = count / population × 1000 over the period (for a
+    12-month period, an annual rate); ``rate_per_km2`` = count / area.
+
+    Columns :data:`hotspots.schema.RATE_COLUMNS`.
+    """
+    frames = []
+    info = areas.set_index("area_code")[["population", "area_km2"]]
+    for p in periods:
+        sub = counts[counts["month"].isin(p.months)]
+        g = sub.groupby(["area_type", "area_code", "area_name", "crime_type"], sort=True)["count"].sum().reset_index()
+        g["period"] = p.label
+        g["months"] = len(p.months)
+        frames.append(g)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATE_COLUMNS)
+    out["population"] = out["area_code"].map(info["population"]).astype(float)
+    out["area_km2"] = out["area_code"].map(info["area_km2"]).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate_per_1000"] = np.where(out["population"] > 0, out["count"] / out["population"] * 1000.0, np.nan)
+        out["rate_per_km2"] = np.where(out["area_km2"] > 0, out["count"] / out["area_km2"], np.nan)
+    return out[RATE_COLUMNS]
+
+
+def reconcile_districts(points: pd.DataFrame, districts: gpd.GeoDataFrame, lsoa_district: pd.Series) -> tuple[dict, pd.DataFrame]:
+    """Compare each point's district by spatial join with its district by LSOA code.
+
+    Returns a summary (rows compared, agreeing, share) and a table of the
+    disagreeing (spatial district, LSOA district) pairs with counts.
+    """
+    pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), districts, exclusive=True)
+    spatial = pd.Series("", index=range(len(points)), dtype=object)
+    spatial.iloc[pairs["point"].to_numpy()] = districts["area_code"].to_numpy()[pairs["area"].to_numpy()]
+    by_code = points["lsoa21_code"].map(lsoa_district).fillna("").to_numpy()
+    compared = (spatial.to_numpy() != "")
+    agree = compared & (spatial.to_numpy() == by_code)
+    names = dict(zip(districts["area_code"], districts["area_name"]))
+    dis = pd.DataFrame({"spatial_district": spatial.to_numpy()[compared & ~agree], "lsoa_district": by_code[compared & ~agree]})
+    table = dis.value_counts().rename("rows").reset_index()
+    table["spatial_district_name"] = table["spatial_district"].map(names)
+    table["lsoa_district_name"] = table["lsoa_district"].map(names).fillna("(outside the force / no LSOA)")
+    summary = {
+        "located_rows_in_force_area": int(compared.sum()),
+        "agree": int(agree.sum()),
+        "disagree": int((compared & ~agree).sum()),
+        "agreement_share": float(agree.sum() / compared.sum()) if compared.any() else float("nan"),
+        "rule": "district by spatial join of the point (lowest code on shared edges) vs district of the "
+        "published LSOA code (harmonised to 2021) through the ONS LSOA→LAD lookup",
+    }
+    return summary, table

@@ -1,0 +1,219 @@
+"""The ``hotspots`` command: a thin layer over the library.
+
+User errors (bad input, missing data, bad options) print one line and a hint
+and exit non-zero; ``--verbose`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from ._errors import HotspotsError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _echo(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class _Obj:
+    def __init__(self, config, data, out, verbose, quiet):
+        self.config, self.data, self.out, self.verbose, self.quiet = config, data, out, verbose, quiet
+
+    def settings(self):
+        from .config import load_config
+
+        return load_config(self.config)
+
+    def progress(self):
+        from .pipeline import Progress
+
+        return Progress(None if self.quiet else _echo)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="hotspots")
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="TOML config (default: the shipped hertfordshire.toml).")
+@click.option("--data", "-d", type=click.Path(file_okay=False), help="Data home (default: $HOTSPOTS_DATA, then data_dir in the config).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default: output_dir in the config).")
+@click.option("--verbose", "-v", is_flag=True, help="Show debug logging and full tracebacks.")
+@click.option("--quiet", "-q", is_flag=True, help="Only print errors and the final summary.")
+@click.pass_context
+def cli(ctx, config, data, out, verbose, quiet):
+    """Crime and ASB hotspots, CSP outliers and hotspot-patrol evaluation.
+
+    \b
+    Examples:
+      hotspots info                       # what data is in the data home
+      hotspots run                        # the whole job on the default Hertfordshire config
+      hotspots --data ../shared/data --out out counts
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Obj(config, data, out, verbose, quiet)
+
+
+@cli.command()
+@click.pass_obj
+def info(obj):
+    """Show what the data home holds: forces, months present and missing, rows.
+
+    \b
+    Example:
+      hotspots --data ../shared/data info
+    """
+    from .config import month_range, resolve_data_dir
+    from .ingest import read_police_uk
+
+    settings = obj.settings()
+    data_dir = resolve_data_dir(settings, obj.data)
+    click.echo(f"data home: {data_dir}  ({settings.auto['data_dir'][1]})")
+    police = data_dir / "police_uk"
+    res = read_police_uk([police if police.is_dir() else data_dir], forces=None)
+    files = pd_files(res)
+    for force, sub in files.groupby("force"):
+        months = sorted(sub["month"])
+        full = month_range(months[0], months[-1])
+        missing = [m for m in full if m not in set(months)]
+        click.echo(f"force {force}: {len(months)} months {months[0]}..{months[-1]}, {int(sub['rows_read'].sum()):,} rows")
+        if missing:
+            click.echo(f"  missing months ({len(missing)}): {_ranges(missing)}")
+    for line in res.accounting.summary_lines():
+        click.echo(line)
+    from .geography import DATA_FILES
+
+    for layer, cands in DATA_FILES.items():
+        found = next((c for c in cands if (data_dir / c).is_file()), None)
+        click.echo(f"{layer}: {found or 'MISSING (run hotspots download)'}")
+
+
+def pd_files(res):
+    import pandas as pd
+
+    return pd.DataFrame([{"force": f.force, "month": f.month, "rows_read": f.rows_read} for f in res.accounting.files.values()])
+
+
+def _ranges(months: list[str]) -> str:
+    from .config import month_range
+
+    out, start, prev = [], months[0], months[0]
+    for m in months[1:] + [None]:
+        if m is not None and month_range(prev, m)[1:2] == [m]:
+            prev = m
+            continue
+        out.append(start if start == prev else f"{start}..{prev}")
+        if m is not None:
+            start = prev = m
+    return ", ".join(out)
+
+
+def _prepare(obj):
+    from .pipeline import prepare
+
+    settings = obj.settings()
+    progress = obj.progress()
+    return prepare(settings, data=obj.data, out=obj.out, progress=progress)
+
+
+def _summary(ctx) -> None:
+    for line in ctx.accounting.summary_lines():
+        click.echo(line)
+    click.echo(f"outputs in {ctx.out.root} (manifest.json lists every file)")
+
+
+@cli.command()
+@click.pass_obj
+def counts(obj):
+    """Write count tables by area × month × crime type, and rates.
+
+    \b
+    Writes under --out: counts/counts_<area_type>.csv (force, district, csp,
+    lsoa, ward, town_centre), counts/rates.csv, counts/reconciliation_districts.csv,
+    counts/months.csv, areas/<area_type>.gpkg and manifest.json.
+
+    \b
+    Example:
+      hotspots --out out counts
+    """
+    from .pipeline import run
+
+    ctx = _prepare(obj)
+    run(ctx, ["counts"])
+    _summary(ctx)
+
+
+@cli.command(name="run")
+@click.option("--stage", "stages", multiple=True, help="Run only these stages (repeatable); default: all.")
+@click.pass_obj
+def run_cmd(obj, stages):
+    """Run the whole job on the configured data (the default Hertfordshire config).
+
+    \b
+    Example:
+      hotspots run
+      hotspots --config my_force.toml --out results run --stage counts
+    """
+    from .pipeline import STAGES, run
+
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise click.BadParameter(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}", param_hint="--stage")
+    ctx = _prepare(obj)
+    run(ctx, list(stages) or None)
+    _summary(ctx)
+
+
+@cli.command()
+@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
+@click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
+@click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
+@click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
+@click.pass_obj
+def download(obj, forces, archive, from_zip, no_ons):
+    """Download police.uk and ONS data into the data home layout (needs internet).
+
+    This is the only command that uses the network.
+
+    \b
+    Example:
+      hotspots --data ~/hotspots-data download --force hertfordshire
+    """
+    from .download import download_all
+
+    target = Path(obj.data or "data-home")
+    written = download_all(target, forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, echo=_echo)
+    click.echo(f"wrote {len(written)} file(s) under {target}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user errors into one clear line."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="hotspots", standalone_mode=False)
+    except HotspotsError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: no partial outputs were left (files are written atomically)", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so, show the traceback
+        traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (a bug in hotspots; please report it with --verbose output)", err=True)
+        sys.exit(1)
+    sys.exit(0)

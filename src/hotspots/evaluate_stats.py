@@ -50,8 +50,10 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -62,10 +64,19 @@ from scipy import stats
 
 from hotspots._errors import ValidationError
 
+try:  # installed with scikit-learn; optional here
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DID_COLUMNS",
+    "FEW_CLUSTERS",
+    "NEGLIGIBLE_CRIMES",
+    "OVERDISPERSION_THRESHOLD",
+    "SMALL_COUNT",
     "SYNTHETIC_COLUMNS",
     "CostPerCrime",
     "CrimesPrevented",
@@ -105,6 +116,8 @@ OVERDISPERSION_THRESHOLD = 1.5
 FEW_CLUSTERS = 20
 #: Counts below this make the normal approximation of a log rate ratio rough.
 SMALL_COUNT = 5
+#: Fewer crimes prevented than this count as none in cost per crime prevented.
+NEGLIGIBLE_CRIMES = 1e-9
 #: A dense fixed-effects design larger than this (cells) is refused, not attempted.
 MAX_DESIGN_CELLS = 50_000_000
 
@@ -164,11 +177,12 @@ def _count_array(name: str, value: Any, problems: _Problems) -> np.ndarray | Non
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(arr) | (arr < 0) | (arr != np.round(arr))
     if bad.any():
-        problems.add(
-            f"{name} has {int(bad.sum())} value(s) that are not whole numbers >= 0 "
-            f"(first: {arr[bad].flat[0]!r})",
-            _COUNT_HINT,
-        )
+        first = float(arr[bad].flat[0])
+        if arr.size == 1:
+            problems.add(f"{name}={first:g} is not a whole number >= 0", _COUNT_HINT)
+        else:
+            problems.add(f"{name} has {int(bad.sum())} value(s) that are not whole numbers "
+                         f">= 0 (first: {first:g})", _COUNT_HINT)
         return None
     return arr
 
@@ -983,7 +997,7 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
         fit_kwargs = {"cov_type": "cluster", "cov_kwds": {"groups": area_codes}}
 
     def fit(fam: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings():
+        with _single_threaded_blas(), warnings.catch_warnings():
             # areas/periods without crime were dropped, so "perfect separation"
             # here only flags saturated designs (e.g. a 2 x 2 table), not divergence
             warnings.simplefilter("ignore", PerfectSeparationWarning)
@@ -1016,6 +1030,15 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
         "cov_type": "cluster-robust by area" if cluster else "model-based",
         "notes": notes,
     }
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
+    """These designs are small (thousands of rows, tens to hundreds of columns):
+    multi-threaded OpenBLAS gains nothing on them, and on a busy machine its
+    spinning threads made each fit about 100 times slower in testing."""
+    if threadpool_limits is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _inference_notes(fitted: dict[str, Any], *, family: str, cluster: bool) -> list[str]:
@@ -1178,7 +1201,18 @@ def _require_groups(problems: _Problems, frame: pd.DataFrame, *, need_pre: bool,
 def _month_number(values: pd.Series, period_col: str, problems: _Problems) -> np.ndarray | None:
     """Months since year 0 from numeric, datetime, Period or 'YYYY-MM' labels."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.to_numpy(float)
+        numbers = values.to_numpy(float)
+        looks_like_yyyymm = (numbers.min() >= 190001 and numbers.max() <= 210012
+                             and np.isin(numbers % 100, np.arange(1, 13)).all())
+        if looks_like_yyyymm:
+            problems.add(
+                f"period_col={period_col!r} holds numbers like {numbers[0]:.0f}, which look "
+                "like YYYYMM; as month numbers, December to January would be an 89-month gap",
+                "convert them to 'YYYY-MM' strings, e.g. panel['month'].astype(str)"
+                ".str[:4] + '-' + panel['month'].astype(str).str[4:]",
+            )
+            return None
+        return numbers
     if isinstance(values.dtype, pd.PeriodDtype):
         values = values.dt.to_timestamp()
     try:
@@ -1649,16 +1683,22 @@ def cost_per_crime_prevented(crimes_prevented: Any, crimes_prevented_low: Any,
     point, low, high, money = (float(crimes_prevented), float(crimes_prevented_low),
                                float(crimes_prevented_high), float(funding))
     nan = float("nan")
-    best_case = money / high if high > 0 else nan
+
+    def per_crime(crimes: float) -> float:
+        # below a billionth of a crime counts as none: avoids absurd or infinite costs
+        cost = money / crimes if crimes > NEGLIGIBLE_CRIMES else nan
+        return cost if math.isfinite(cost) else nan
+
+    best_case = per_crime(high)
     interval = f"{low:,.0f} to {high:,.0f}"
-    if low > 0:
+    if low > NEGLIGIBLE_CRIMES and math.isfinite(per_crime(low)):
         status = "defined"
-        cost, cost_low, cost_high = money / point, best_case, money / low
+        cost, cost_low, cost_high = per_crime(point), best_case, per_crime(low)
         statement = (f"{_pounds(cost)} per crime prevented "
                      f"(interval {_pounds(cost_low)} to {_pounds(cost_high)})")
-    elif point > 0:
+    elif point > NEGLIGIBLE_CRIMES and math.isfinite(per_crime(point)):
         status = "unbounded"
-        cost, cost_low, cost_high = money / point, best_case, nan
+        cost, cost_low, cost_high = per_crime(point), best_case, nan
         statement = (f"best estimate {_pounds(cost)} per crime prevented, but the interval for "
                      f"crimes prevented ({interval}) includes zero, so the cost per crime "
                      "prevented has no upper bound: the evaluation cannot rule out that the "
@@ -1668,7 +1708,7 @@ def cost_per_crime_prevented(crimes_prevented: Any, crimes_prevented_low: Any,
         cost, cost_low, cost_high = nan, best_case, nan
         statement = (f"cost per crime prevented is undefined: the best estimate is that no "
                      f"crimes were prevented ({point:,.0f}; interval {interval})")
-        if high > 0:
+        if math.isfinite(best_case):
             statement += (f"; at the most favourable end of the interval it would be "
                           f"{_pounds(cost_low)} per crime")
     return CostPerCrime(funding=money, crimes_prevented=point, crimes_prevented_low=low,
@@ -1769,18 +1809,20 @@ def synthetic_evaluation_data(
                          f"e.g. {name}=-0.30 for a 30% fall, 0.10 for a 10% rise")
     _check_positive_number("base_rate", base_rate, problems)
     _check_positive_number("overdispersion", overdispersion, problems, allow_zero=True)
-    try:
+    start = None
+    if isinstance(intervention_month, str) and re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])",
+                                                            intervention_month):
         start = pd.Period(intervention_month, freq="M")
-    except (ValueError, TypeError):
+    else:
         problems.add(f"intervention_month={_short(intervention_month)} is not a month",
                      "use 'YYYY-MM', e.g. intervention_month='2024-07'")
-        start = None
     problems.raise_if_any()
 
     n_control = n_treated if n_control is None else int(n_control)
-    # one stream per role, so changing e.g. `displacement` changes only the buffers
-    level_rng, *role_rngs = (np.random.default_rng(s)
-                             for s in np.random.SeedSequence(seed).spawn(4))
+    # one random stream per role and phase, so that changing e.g. `displacement`
+    # changes only the buffers' after-period counts and the rest stays identical
+    level_rng, *phase_rngs = (np.random.default_rng(child)
+                              for child in np.random.SeedSequence(seed).spawn(7))
     months = pd.period_range(start - months_before, periods=months_before + months_after,
                              freq="M")
     post = np.arange(months.size) >= months_before
@@ -1801,13 +1843,15 @@ def synthetic_evaluation_data(
     mean = mean * np.where((role_arr == "treated")[:, None] & post[None, :], 1 + effect, 1.0)
     mean = mean * np.where((role_arr == "buffer")[:, None] & post[None, :], 1 + displacement, 1.0)
     counts = np.empty(mean.shape, dtype="int64")
-    for role, rng in zip(("treated", "buffer", "control"), role_rngs):
-        rows = role_arr == role
-        role_mean = mean[rows]
+    phases = [(role, phase) for role in ("treated", "buffer", "control")
+              for phase in (False, True)]
+    for (role, phase), rng in zip(phases, phase_rngs):
+        cells = np.ix_(role_arr == role, post == phase)
+        cell_mean = mean[cells]
         if overdispersion > 0:
-            role_mean = role_mean * rng.gamma(shape=1 / overdispersion, scale=overdispersion,
-                                              size=role_mean.shape)
-        counts[rows] = rng.poisson(role_mean)
+            cell_mean = cell_mean * rng.gamma(shape=1 / overdispersion, scale=overdispersion,
+                                              size=cell_mean.shape)
+        counts[cells] = rng.poisson(cell_mean)
 
     n_areas, n_months = mean.shape
     return pd.DataFrame({

@@ -70,7 +70,10 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
     """Read a polygon file and return it in EPSG:27700.
 
     A file without a CRS is a :class:`~hotspots._errors.CRSError` (never
-    guessed).  Invalid polygons are repaired with ``make_valid`` and empty or
+    guessed).  A GeoJSON without a ``crs`` member is longitude/latitude by its
+    specification (RFC 7946); if its coordinates are not degrees (say British
+    National Grid metres) that is a :class:`~hotspots._errors.CRSError` too.
+    A file with no polygon left is an :class:`~hotspots._errors.InputFileError`.  Invalid polygons are repaired with ``make_valid`` and empty or
     non-polygon geometries are removed; both are logged and recorded in
     ``gdf.attrs["repairs"]``.
     """
@@ -95,7 +98,32 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
     if empty.any():
         repairs["empty_geometries_removed"] = int(empty.sum())
         gdf = gdf.loc[~empty].copy()
-    gdf = gdf.to_crs(BNG)
+    if gdf.crs.is_geographic and len(gdf):
+        # GDAL reads a GeoJSON without a "crs" member as WGS84 (RFC 7946), so a
+        # British National Grid export that lost its CRS arrives here as "degrees"
+        x0, y0, x1, y1 = gdf.total_bounds
+        if not (-180.0 <= x0 and x1 <= 180.0 and -90.0 <= y0 and y1 <= 90.0):
+            raise CRSError(
+                f"{path}: the {name} says its coordinates are longitude/latitude ({gdf.crs.name}) but they span "
+                f"x {x0:.6g}..{x1:.6g}, y {y0:.6g}..{y1:.6g}; the file has no usable CRS",
+                hint="values in the hundreds of thousands are British National Grid: set the CRS to EPSG:27700 "
+                "(QGIS: Layer > Set CRS) and save as GeoPackage, which keeps the CRS",
+            )
+    source_crs = gdf.crs.name
+    try:
+        gdf = gdf.to_crs(BNG)
+    except Exception as exc:  # pyproj raises its own error types
+        raise CRSError(
+            f"{path}: the {name} cannot be projected from {source_crs} to British National Grid ({exc})",
+            hint="re-export the file in EPSG:27700 or EPSG:4326",
+        ) from exc
+    xy = shapely.get_coordinates(gdf.geometry.values)
+    if not np.isfinite(xy).all():
+        raise CRSError(
+            f"{path}: some coordinates of the {name} cannot be projected from {source_crs} to British National "
+            "Grid; they lie far outside Great Britain",
+            hint="check the file's CRS; British National Grid is EPSG:27700, GPS lon/lat is EPSG:4326",
+        )
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         repairs["invalid_geometries_repaired"] = int(invalid.sum())
@@ -106,6 +134,12 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
     if nonpoly.any():
         repairs["non_polygon_geometries_removed"] = int(nonpoly.sum())
         gdf = gdf.loc[~nonpoly].copy()
+    if gdf.empty:
+        raise InputFileError(
+            f"{path}: the {name} holds no polygons"
+            + (" (" + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in repairs.items()) + ")" if repairs else ""),
+            hint="areas must be polygons or multipolygons (not points or lines)",
+        )
     if repairs:
         log.warning("%s: %s", path, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in repairs.items()))
     gdf.attrs["repairs"] = repairs

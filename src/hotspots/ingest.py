@@ -236,7 +236,9 @@ def _read_bytes(src: Source) -> bytes:
     try:
         if src.member is not None:
             with zipfile.ZipFile(src.path) as zf:
-                return zf.read(src.member)
+                raw = zf.read(src.member)
+            # a zip may hold .csv.gz members (STREET_FILE_RE accepts them)
+            return gzip.decompress(raw) if src.member.lower().endswith(".gz") or raw[:2] == b"\x1f\x8b" else raw
         raw = src.path.read_bytes()
         if src.path.suffix.lower() == ".gz" or raw[:2] == b"\x1f\x8b":
             return gzip.decompress(raw)
@@ -245,6 +247,11 @@ def _read_bytes(src: Source) -> bytes:
         raise InputFileError(
             f"{src.label}: compressed file is truncated or corrupt ({exc})",
             hint="download the file again; `hotspots info` lists the files it found",
+        ) from exc
+    except (NotImplementedError, RuntimeError) as exc:  # zipfile: encrypted or unsupported compression
+        raise InputFileError(
+            f"{src.label}: cannot be extracted ({exc})",
+            hint="extract the archive with another tool and pass the CSV files or their folder",
         ) from exc
     except OSError as exc:
         raise InputFileError(f"{src.label}: cannot be read ({exc})", hint="check the file permissions") from exc
@@ -269,6 +276,9 @@ def _parse_csv_text(text: str, label: str, account: FileAccount) -> tuple[list[s
     data-row number.  Rows with the wrong number of fields are counted as
     ``malformed_row`` in ``account`` (not returned).
     """
+    # police.uk Location/Context fields can be long; the csv module's 128 KiB
+    # default field limit would turn one long field into a crash
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     first_line = text.split("\n", 1)[0].rstrip("\r")
     header = next(csv.reader([first_line])) if first_line else []
     header = [h.strip() for h in header]
@@ -307,21 +317,25 @@ def _parse_csv_text(text: str, label: str, account: FileAccount) -> tuple[list[s
     # Slow, exact path: the csv module knows each record's data-row number.
     rows: list[list[str]] = []
     numbers: list[int] = []
-    malformed = 0
+    malformed_rows: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)
-    for i, rec in enumerate(reader, start=1):
+    i = 0
+    for rec in reader:
         if not rec:
-            continue  # blank line: not a record
+            continue  # blank line: not a record, not numbered (as in the fast path)
+        i += 1
         if len(rec) != len(header):
-            malformed += 1
+            malformed_rows.append(i)
             continue
         rows.append(rec)
         numbers.append(i)
+    malformed = len(malformed_rows)
     account.rows_read += malformed
     if malformed:
         account.dropped["malformed_row"] = account.dropped.get("malformed_row", 0) + malformed
-        account.notes.append(f"{malformed} row(s) with the wrong number of fields")
+        shown = ", ".join(map(str, malformed_rows[:10])) + (", ..." if malformed > 10 else "")
+        account.notes.append(f"{malformed} row(s) with the wrong number of fields (data row(s) {shown})")
     arr = np.array(rows, dtype=object).reshape(len(rows), len(header)) if rows else np.empty((0, len(header)), object)
     cols = {h: arr[:, j] for j, h in enumerate(header)}
     return header, cols, np.array(numbers, dtype=np.int64)
@@ -395,6 +409,17 @@ def _validate_rows(
                 f"{int(k)} row(s) outside the UK look like swapped coordinates "
                 + ("(latitude in the longitude column)" if coords == "lonlat" else "(northing in the easting column)")
             )
+    # the other common mix-up: the wrong kind of coordinates for the mapping
+    if coords == "lonlat":
+        other = (a > BNG_X[0]) & (a <= BNG_X[1]) & (b > BNG_Y[0]) & (b <= BNG_Y[1]) & ((np.abs(a) > 180) | (np.abs(b) > 90))
+        other_note = "look like British National Grid eastings/northings; map them with coords='bng'"
+    else:
+        other = (a >= UK_LON[0]) & (a <= UK_LON[1]) & (b >= UK_LAT[0]) & (b <= UK_LAT[1])
+        other_note = "look like longitude/latitude; map them with coords='lonlat'"
+    other &= reason == "outside_uk"
+    if other.any():
+        for path, k in pd.Series(df["source_file"].to_numpy()[other]).value_counts().items():
+            accounting.files[path].notes.append(f"{int(k)} row(s) outside the UK {other_note}")
 
     for name in DROP_REASONS:
         sel = reason == name
@@ -620,7 +645,7 @@ def read_force_export(
     n = len(rownums)
     account.rows_read += n
     account.kept += n
-    when = pd.to_datetime(pd.Series(cols[mapping.date]).str.strip(), format=mapping.date_format, errors="coerce")
+    when = _parse_datetimes(cols[mapping.date], mapping.date_format)
     month = when.dt.strftime("%Y-%m").fillna("invalid").to_numpy(dtype=object)
     offence = pd.Series(cols[mapping.offence]).astype(str).str.strip()
     if mapping.crime_type_map:
@@ -653,6 +678,45 @@ def read_force_export(
     points = points[POINT_COLUMNS + ["datetime"]].reset_index(drop=True)
     accounting.check(points)
     return IngestResult(points, accounting)
+
+
+def _parse_datetimes(values, date_format: str | None) -> pd.Series:
+    """Dates/datetimes of a force export as naive UK local time (NaT when unreadable).
+
+    Without ``date_format``: ISO 8601 (``2025-03-04``, ``2025-03-04 22:15``)
+    first, each value on its own so dates and datetimes may mix; anything else
+    is read day first, as English forces write dates (``04/03/2025`` is
+    4 March).  pandas' default would infer one format from the first value
+    (so later dates-without-times became NaT) and read ``04/03/2025`` month first.
+    """
+    s = pd.Series(values, dtype=object).astype(str).str.strip()
+
+    def parse(part: pd.Series, **kwargs) -> pd.Series:
+        try:
+            out = pd.to_datetime(part, errors="coerce", **kwargs)
+        except ValueError as exc:
+            if "timezone" not in str(exc).lower():
+                raise
+            out = pd.to_datetime(part, errors="coerce", utc=True, **kwargs)
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert("Europe/London").dt.tz_localize(None)
+        return out
+
+    if date_format:
+        try:
+            return parse(s, format=date_format)
+        except ValueError as exc:
+            raise ValidationError(
+                f"date_format={date_format!r} cannot be used ({exc})",
+                hint="use strftime codes, e.g. '%d/%m/%Y %H:%M', or leave date_format empty to detect it",
+            ) from exc
+    when = parse(s, format="ISO8601")
+    # a year-first value that is not ISO (2025-13-01) stays unreadable rather than guessed
+    rest = when.isna() & (s != "") & ~s.str.match(r"^\d{4}")
+    if rest.any():
+        when = when.astype("datetime64[us]")
+        when[rest] = parse(s[rest], format="mixed", dayfirst=True).astype("datetime64[us]")
+    return when
 
 
 # --------------------------------------------------------------------------- LSOA vintages

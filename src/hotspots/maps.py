@@ -1,0 +1,729 @@
+"""Hotspot maps for neighbourhood inspectors: offline HTML (folium/Leaflet) and PNG.
+
+Display only: this module computes no statistics.  It receives the tables of
+:mod:`hotspots.hotspots_stage` (grid cells with Gi* classes and KDE ranks,
+patrol areas, clusters, boundaries) and draws them.
+
+Offline
+-------
+Police networks block content-delivery networks, and folium loads Leaflet,
+jQuery, Bootstrap and Font Awesome from CDNs by default.  These maps load
+nothing: Leaflet's JavaScript and CSS are *inlined* into each HTML file (its
+images as ``data:`` URIs), and only folium features that need nothing but
+Leaflet are used (folium's ``Popup`` and ``GeoJsonPopup`` need jQuery or do
+not escape values, so popups are bound here from pre-escaped HTML).  Leaflet
+is read from an installed package (:func:`leaflet_assets`): the PyPI package
+``django-js-lib-leaflet`` (the official Leaflet 1.9.4 build, BSD-2-Clause,
+no dependencies; nothing of Django is imported), or Debian's
+``libjs-leaflet``.  An OpenStreetMap background is offered as an optional
+layer, off by default: the map is complete without it (district, town-centre
+and ward outlines and labels give orientation).
+
+Safety
+------
+Every string that comes from the data (area, ward, town-centre and location
+names, crime types) is HTML-escaped before it reaches the page, and JSON
+embedded in ``<script>`` escapes ``<``, ``>`` and ``&``, so a name such as
+``<img src=x onerror=alert(1)>`` is shown as text.
+
+Size
+----
+Geometries are simplified (a few metres, below the ~100 m meaning of
+police.uk locations), coordinates rounded to 6 decimal places (~0.1 m), and
+only significant Gi* cells are drawn, so a district map stays well under
+5 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import HotspotsError
+from .schema import BNG, WGS84
+
+__all__ = [
+    "LeafletAssets",
+    "MapView",
+    "SelectionView",
+    "GI_COLOURS",
+    "leaflet_assets",
+    "hotspot_map",
+    "render_html",
+    "static_map_png",
+    "write_maps",
+    "slugify",
+]
+
+#: Gi* classes: hot reds, cold blues (ColorBrewer RdBu), strongest first.
+GI_COLOURS = {
+    "hot_99": "#b2182b",
+    "hot_95": "#ef8a62",
+    "hot_90": "#fddbc7",
+    "cold_90": "#d1e5f0",
+    "cold_95": "#67a9cf",
+    "cold_99": "#2166ac",
+}
+GI_LABELS = {
+    "hot_99": "Hot spot, 99% confidence",
+    "hot_95": "Hot spot, 95% confidence",
+    "hot_90": "Hot spot, 90% confidence",
+    "cold_90": "Cold spot, 90% confidence",
+    "cold_95": "Cold spot, 95% confidence",
+    "cold_99": "Cold spot, 99% confidence",
+}
+#: KDE bands by the share of the study area's cells that are at least as dense.
+KDE_BANDS = [(1.0, "#3f007d", "densest 1% of the area"), (5.0, "#6a51a3", "densest 5%"),
+             (10.0, "#9e9ac8", "densest 10%"), (25.0, "#dadaeb", "densest 25%")]
+PATROL_COLOUR = "#111111"
+TOWN_CENTRE_COLOUR = "#1b7837"
+CLUSTER_COLOUR = "#e08214"
+DISTRICT_COLOUR = "#333333"
+WARD_COLOUR = "#8c8c8c"
+
+#: simplification tolerances in metres (BNG) for display
+SIMPLIFY_BOUNDARY_M = 10.0
+SIMPLIFY_AREA_M = 2.0
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+
+# --------------------------------------------------------------------------- assets
+@dataclasses.dataclass(frozen=True)
+class LeafletAssets:
+    """Leaflet's JavaScript and CSS, ready to inline."""
+
+    js: str
+    css: str
+    version: str
+    source: str
+    licence: str = "BSD-2-Clause (Leaflet, (c) Volodymyr Agafonkin, CloudMade)"
+
+
+_ASSET_CACHE: dict[str, LeafletAssets] = {}
+
+
+def _asset_dirs() -> list[tuple[Path, str]]:
+    dirs = []
+    try:
+        root = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
+        dirs.append((Path(str(root)), "PyPI package django-js-lib-leaflet"))
+    except ModuleNotFoundError:
+        pass
+    dirs.append((Path("/usr/share/javascript/leaflet"), "Debian package libjs-leaflet"))
+    return dirs
+
+
+def leaflet_assets() -> LeafletAssets:
+    """Leaflet JS/CSS from an installed package, with images inlined as data URIs.
+
+    Raises
+    ------
+    HotspotsError
+        When no installed package ships Leaflet.
+    """
+    if "leaflet" in _ASSET_CACHE:
+        return _ASSET_CACHE["leaflet"]
+    for folder, source in _asset_dirs():
+        js_path, css_path = folder / "leaflet.js", folder / "leaflet.css"
+        if not (js_path.is_file() and css_path.is_file()):
+            continue
+        js = js_path.read_text(encoding="utf-8")
+        # the source map is a developer aid; a file:// request for it is pointless offline
+        js = re.sub(r"//# sourceMappingURL=\S+\s*$", "", js.rstrip()) + "\n"
+        css = css_path.read_text(encoding="utf-8")
+
+        def inline(match: re.Match) -> str:
+            img = folder / match.group(1)
+            if not img.is_file():
+                return "none"
+            data = base64.b64encode(img.read_bytes()).decode("ascii")
+            return f"url(data:image/png;base64,{data})"
+
+        css = re.sub(r"url\((images/[^)]+\.png)\)", inline, css)
+        version = re.search(r"Leaflet (\d+\.\d+\.\d+)", js)
+        assets = LeafletAssets(js=js, css=css, version=version.group(1) if version else "?", source=f"{source} ({folder})")
+        if "</script" in js.lower() or "</style" in css.lower():
+            raise HotspotsError(f"{js_path}: cannot be inlined safely", hint="reinstall django-js-lib-leaflet")
+        _ASSET_CACHE["leaflet"] = assets
+        return assets
+    raise HotspotsError(
+        "Leaflet is not installed, so offline maps cannot be written",
+        hint="pip install django-js-lib-leaflet (a dependency of hotspots; it ships Leaflet's JS/CSS) "
+        "or apt-get install libjs-leaflet",
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+@dataclasses.dataclass
+class SelectionView:
+    """Everything drawn for one crime selection (e.g. "ASB") in one study area.
+
+    ``cells``: grid cells (EPSG:27700) with ``cell_id``, ``row``, ``col``,
+    ``count``, ``gi_z``, ``gi_q``, ``gi_class`` and ``kde_top_pct`` (the share
+    of the area's cells at least as dense, in %).  ``patrol_areas``: polygons
+    with ``patrol_area_id``, ``rank``, ``name`` and the popup columns (any of
+    :data:`POPUP_FIELDS`).  ``clusters``: polygons with ``cluster_id``,
+    ``count``, ``n_locations``, ``label``.  ``grid``: the lattice parameters
+    (``x0``, ``y0``, ``cell_size``, ``shape``) for the KDE contours.
+    """
+
+    name: str
+    cells: gpd.GeoDataFrame
+    patrol_areas: gpd.GeoDataFrame
+    clusters: gpd.GeoDataFrame | None = None
+    grid: dict | None = None
+    note: str = ""
+
+
+@dataclasses.dataclass
+class MapView:
+    """One map: a study area, its context layers and its crime selections."""
+
+    slug: str
+    title: str
+    period_label: str
+    study_area: gpd.GeoDataFrame
+    selections: list[SelectionView]
+    districts: gpd.GeoDataFrame | None = None
+    town_centres: gpd.GeoDataFrame | None = None
+    wards: gpd.GeoDataFrame | None = None
+    default_selection: str | None = None
+    source: str = "police.uk, OGL v3"
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+#: patrol-area popup rows: column -> label (shown when the column is present)
+POPUP_FIELDS = [
+    ("district_name", "District"),
+    ("main_location", "Main location"),
+    ("ward_name", "Ward"),
+    ("town_centre", "Town centre"),
+    ("count", "Count (analysis period)"),
+    ("trend", "Trend"),
+    ("top_crime_types", "Top crime types"),
+    ("harm_total", "Harm (CSS-weighted)"),
+    ("area_km2", "Area (km²)"),
+    ("pai", "Concentration (PAI)"),
+    ("hour_of_week", "Busiest times"),
+    ("patrol_area_id", "Id"),
+]
+
+
+def slugify(name: str) -> str:
+    """File-name slug: ``"St Albans"`` -> ``"st-albans"``.
+
+    >>> slugify("Welwyn Hatfield"), slugify("North Hertfordshire")
+    ('welwyn-hatfield', 'north-hertfordshire')
+    """
+    s = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+    return s or "area"
+
+
+def _esc(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "–"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- geometry helpers
+def _to_display(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
+    """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m)."""
+    if gdf is None or len(gdf) == 0:
+        return gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=WGS84)
+    g = gdf.copy()
+    if g.crs is None:
+        g = g.set_crs(BNG)
+    if tolerance_m > 0:
+        g["geometry"] = g.geometry.simplify(tolerance_m, preserve_topology=True)
+    g = g.to_crs(WGS84)
+    g["geometry"] = shapely.set_precision(g.geometry.values, 1e-6)
+    return g[~g.geometry.is_empty]
+
+
+def _round_coords(obj):
+    if isinstance(obj, float):
+        return round(obj, 6)
+    if isinstance(obj, (list, tuple)):
+        return [_round_coords(o) for o in obj]
+    return obj
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame, props: list[dict]) -> dict:
+    features = []
+    for geom, p in zip(gdf.geometry.values, props):
+        gj = shapely.geometry.mapping(geom)
+        features.append({"type": "Feature", "properties": p,
+                         "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _lonlat(x: float, y: float) -> tuple[float, float]:
+    pt = gpd.GeoSeries([shapely.Point(x, y)], crs=BNG).to_crs(WGS84).iloc[0]
+    return round(pt.y, 6), round(pt.x, 6)
+
+
+def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoDataFrame:
+    """Filled contours of the KDE rank field (display bands), clipped to the study area."""
+    if grid is None or len(cells) == 0 or "kde_top_pct" not in cells or cells["kde_top_pct"].isna().all():
+        return gpd.GeoDataFrame({"band": [], "geometry": []}, geometry="geometry", crs=BNG)
+    import contourpy
+
+    rows = cells["row"].to_numpy(int)
+    cols = cells["col"].to_numpy(int)
+    r0, c0 = rows.min(), cols.min()
+    # one cell of padding so bands close inside the area
+    arr = np.full((rows.max() - r0 + 3, cols.max() - c0 + 3), 100.0)
+    arr[rows - r0 + 1, cols - c0 + 1] = cells["kde_top_pct"].fillna(100.0).to_numpy(float)
+    s = float(grid["cell_size"])
+    if grid.get("shape", "square") == "square" and {"x0", "y0"} <= set(grid):
+        xs = grid["x0"] + (np.arange(arr.shape[1]) + c0 - 1 + 0.5) * s
+        ys = grid["y0"] + (np.arange(arr.shape[0]) + r0 - 1 + 0.5) * s
+    else:  # hexagons (or unknown lattice): approximate on cell centres
+        xc = cells["x_centre"].to_numpy(float)
+        yc = cells["y_centre"].to_numpy(float)
+        xs = np.linspace(xc.min() - s, xc.max() + s, arr.shape[1])
+        ys = np.linspace(yc.min() - s, yc.max() + s, arr.shape[0])
+    gen = contourpy.contour_generator(xs, ys, arr, fill_type=contourpy.FillType.OuterOffset)
+    out_geoms, out_band = [], []
+    for top_pct, _, _ in KDE_BANDS:
+        points, offsets = gen.filled(-1.0, top_pct)
+        polys = []
+        for pts, offs in zip(points, offsets):
+            rings = [pts[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
+            rings = [r for r in rings if len(r) >= 4]
+            if rings:
+                polys.append(shapely.Polygon(rings[0], rings[1:]))
+        if not polys:
+            continue
+        geom = shapely.make_valid(shapely.union_all(polys))
+        if area_geom is not None:
+            geom = shapely.intersection(geom, area_geom)
+        if not geom.is_empty:
+            out_geoms.append(geom)
+            out_band.append(top_pct)
+    return gpd.GeoDataFrame({"band": out_band, "geometry": out_geoms}, geometry="geometry", crs=BNG)
+
+
+# --------------------------------------------------------------------------- HTML pieces
+def _popup_html(row: pd.Series) -> str:
+    title = f"{_esc(row.get('rank', ''))}. {_esc(row.get('name', ''))}"
+    lines = [f"<div class='hs-pop'><b>{title}</b><table>"]
+    for col, label in POPUP_FIELDS:
+        if col not in row.index:
+            continue
+        val = row[col]
+        if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
+            continue
+        lines.append(f"<tr><th>{_esc(label)}</th><td>{_esc(_fmt(val))}</td></tr>")
+    lines.append("</table></div>")
+    return "".join(lines)
+
+
+def _list_html(selection: SelectionView) -> str:
+    pa = selection.patrol_areas
+    head = f"<div class='hs-sel'>Showing: <b>{_esc(selection.name)}</b></div>"
+    if pa is None or len(pa) == 0:
+        note = selection.note or "no significant hot spots, so no patrol areas"
+        return head + f"<div class='hs-none'>{_esc(note)}</div>"
+    items = []
+    for _, r in pa.sort_values("rank").iterrows():
+        trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
+        district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
+        items.append(f"<li><b>{_esc(r['name'])}</b>{district}: {_esc(_fmt(r['count']))}{trend}</li>")
+    return head + "<ol class='hs-list'>" + "".join(items) + "</ol>"
+
+
+_CSS = """
+.hs-panel{background:rgba(255,255,255,.94);padding:6px 9px;border-radius:5px;box-shadow:0 1px 5px rgba(0,0,0,.4);
+  font:12px/1.35 Arial,Helvetica,sans-serif;color:#111;max-width:360px}
+.hs-panel h1{font-size:15px;margin:0 0 2px 0}.hs-panel .hs-sub{color:#444;margin-bottom:4px}
+.hs-list{margin:3px 0 0 0;padding-left:20px}.hs-list li{margin:1px 0}
+.hs-legend .sw{display:inline-block;width:14px;height:11px;margin-right:5px;vertical-align:-1px;border:1px solid #777}
+.hs-legend .row{white-space:nowrap}.hs-legend b{display:block;margin-top:3px}
+.hs-pa-label div{background:#fff;border:2px solid #111;border-radius:50%;width:20px;height:20px;line-height:20px;
+  text-align:center;font:bold 12px Arial,sans-serif;color:#111;box-shadow:0 0 3px #fff}
+.hs-tc-label span,.hs-district-label span{display:block;text-align:center;white-space:nowrap;
+  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
+.hs-tc-label{color:#1b7837;font:bold 11px Arial,sans-serif}
+.leaflet-control-layers{font:12px/1.4 Arial,Helvetica,sans-serif}
+.hs-district-label{color:#333;font:bold 13px Arial,sans-serif}
+.hs-pop table{border-collapse:collapse}.hs-pop th{text-align:left;padding-right:8px;color:#444;font-weight:normal;
+  vertical-align:top}.hs-pop td{max-width:260px}
+.hs-hide-pa .hs-pa,.hs-hide-pa .hs-pa-label{display:none}.hs-hide-gi .hs-gi{display:none}
+.hs-hide-kde .hs-kde{display:none}.hs-hide-cluster .hs-cluster{display:none}
+.leaflet-container{background:#f4f3ef}
+"""
+
+
+def _legend_html(view: MapView) -> str:
+    rows = ["<b>Patrol areas</b>",
+            f"<div class='row'><span class='sw' style='background:none;border:2px solid {PATROL_COLOUR}'></span>"
+            "numbered, merged significant hot cells</div>", "<b>Gi* hot/cold spots (FDR-corrected)</b>"]
+    for cls, colour in GI_COLOURS.items():
+        rows.append(f"<div class='row'><span class='sw' style='background:{colour}'></span>{_esc(GI_LABELS[cls])}</div>")
+    rows.append("<b>KDE heat (quartic)</b>")
+    for _, colour, label in KDE_BANDS:
+        rows.append(f"<div class='row'><span class='sw' style='background:{colour};opacity:.7'></span>{_esc(label)}</div>")
+    rows.append(f"<b>Other</b><div class='row'><span class='sw' style='background:{CLUSTER_COLOUR};opacity:.6'></span>"
+                "cluster of crime locations (DBSCAN)</div>")
+    rows.append(f"<div class='row'><span class='sw' style='background:none;border:2px dashed {TOWN_CENTRE_COLOUR}'></span>"
+                "town centre</div>")
+    rows.append(f"<div class='row'><span class='sw' style='background:none;border:1px solid {WARD_COLOUR}'></span>ward</div>")
+    return "<div class='hs-legend'>" + "".join(rows) + "</div>"
+
+
+# --------------------------------------------------------------------------- the map
+def hotspot_map(view: MapView):
+    """Build the folium map for one study area (no network needed to open it).
+
+    Layers: one radio button per crime selection (its patrol areas, Gi*
+    cells, KDE bands and clusters), and check boxes for the layer kinds,
+    district/town-centre/ward outlines and an optional OpenStreetMap
+    background (needs internet; off by default).
+    """
+    import folium
+    from branca.element import Element, MacroElement
+    from jinja2 import Template
+
+    assets = leaflet_assets()
+    area = view.study_area.to_crs(BNG)
+    minx, miny, maxx, maxy = area.total_bounds
+    sw, ne = _lonlat(minx, miny), _lonlat(maxx, maxy)
+    m = folium.Map(location=[(sw[0] + ne[0]) / 2, (sw[1] + ne[1]) / 2], zoom_start=12, tiles=None,
+                   control_scale=True, zoom_control=True)
+    # offline: no CDN assets at all; Leaflet inlined
+    m.default_js = []
+    m.default_css = []
+    root = m.get_root()
+    root.header.add_child(Element(f"<style>{assets.css}</style>"), name="leaflet_css_inline")
+    root.header.add_child(Element(f"<script>{assets.js}</script>"), name="leaflet_js_inline")
+    root.header.add_child(Element(f"<style>{_CSS}</style>"), name="hotspots_css")
+    root.header.add_child(Element(f"<title>{_esc(view.title)}</title>"), name="hotspots_title")
+
+    panes = {"hs_kde": 405, "hs_gi": 410, "hs_bounds": 420, "hs_cluster": 430, "hs_patrol": 440}
+    for name, z in panes.items():
+        folium.map.CustomPane(name, z_index=z, pointer_events=True).add_to(m)
+
+    # context layers -----------------------------------------------------------------
+    context: list[tuple[str, Any, bool]] = []
+    bind_tip = folium.JsCode("function(f, layer){ if (f.properties.tip) { layer.bindTooltip(f.properties.tip, "
+                             "{sticky: true}); } }")
+    if view.wards is not None and len(view.wards):
+        w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
+        fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w["area_name"]])
+        fg = folium.FeatureGroup(name="Ward outlines", show=True)
+        folium.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": True, "fillOpacity": 0.0,
+                                                     "className": "hs-ward"},
+                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        fg.add_to(m)
+        context.append(("Ward outlines", fg, True))
+    if view.districts is not None and len(view.districts):
+        d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
+        fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d["area_name"]])
+        fg = folium.FeatureGroup(name="District boundaries", show=True)
+        folium.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": True,
+                                                     "fillOpacity": 0.0},
+                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        if len(d) > 1:
+            reps = view.districts.to_crs(BNG).geometry.representative_point()
+            for name, pt in zip(view.districts["area_name"], reps):
+                lat, lon = _lonlat(pt.x, pt.y)
+                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
+                                                             icon_size=(140, 18), icon_anchor=(70, 9))).add_to(fg)
+        fg.add_to(m)
+        context.append(("District boundaries", fg, True))
+    if view.town_centres is not None and len(view.town_centres):
+        t = _to_display(view.town_centres, SIMPLIFY_AREA_M)
+        props = [{"tip": f"Town centre: {_esc(n)}"} for n in t["area_name"]]
+        fg = folium.FeatureGroup(name="Town centres", show=True)
+        folium.GeoJson(_feature_collection(t, props),
+                       style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
+                                                 "fill": True, "fillOpacity": 0.0},
+                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        # names just above the northern edge, clear of the patrol-area numbers inside
+        for name, geom in zip(view.town_centres["area_name"], view.town_centres.to_crs(BNG).geometry):
+            lat, lon = _lonlat(geom.centroid.x, geom.bounds[3])
+            folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
+                                                         icon_size=(160, 16), icon_anchor=(80, 17))).add_to(fg)
+        fg.add_to(m)
+        context.append(("Town centres", fg, True))
+    # the study area outline always on top of the context
+    a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M)
+    folium.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
+                   style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
+                   pane="hs_bounds", interactive=False).add_to(m)
+
+    # selections ------------------------------------------------------------------------
+    default = view.default_selection or (view.selections[0].name if view.selections else None)
+    bases: list[tuple[str, Any]] = []
+    lists: dict[str, str] = {}
+    bind_popup = folium.JsCode("function(f, layer){ if (f.properties.popup) { layer.bindPopup(f.properties.popup, "
+                               "{maxWidth: 380}); } if (f.properties.tip) { layer.bindTooltip(f.properties.tip); } }")
+    area_geom = shapely.union_all(area.geometry.values)
+    for sel in view.selections:
+        fg = folium.FeatureGroup(name=sel.name, overlay=False, show=(sel.name == default))
+        cells = sel.cells
+        # KDE bands
+        bands = _kde_bands(cells, sel.grid, area_geom)
+        if len(bands):
+            b = _to_display(bands, SIMPLIFY_AREA_M)
+            colours = {k: c for k, c, _ in KDE_BANDS}
+            labels = {k: lab for k, _, lab in KDE_BANDS}
+            props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b["band"]]
+            folium.GeoJson(_feature_collection(b, props),
+                           style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
+                                                     "fillColor": f["properties"]["fill"], "className": "hs-kde"},
+                           on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
+        # Gi* significant cells only
+        if len(cells) and "gi_class" in cells:
+            sig = cells[cells["gi_class"].astype(str).isin(list(GI_COLOURS))]
+            if len(sig):
+                s = _to_display(sig, 0.0)
+                props = []
+                for _, r in s.iterrows():
+                    cls = str(r["gi_class"])
+                    q = float(r.get("gi_q", np.nan))
+                    tip = (f"{_esc(GI_LABELS[cls])}<br>{_esc(sel.name)}: {_esc(_fmt(r.get('count', np.nan)))} in the period"
+                           f"<br>Gi* z = {_esc(_fmt(float(r.get('gi_z', np.nan))))}, FDR q = {_esc(format(q, '.2g'))}")
+                    props.append({"c": cls, "tip": tip})
+                folium.GeoJson(_feature_collection(s, props),
+                               style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
+                                                         "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
+                                                         "className": "hs-gi"},
+                               on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
+        # clusters
+        if sel.clusters is not None and len(sel.clusters):
+            c = _to_display(sel.clusters, SIMPLIFY_AREA_M)
+            props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
+                             f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
+                     for _, r in c.iterrows()]
+            folium.GeoJson(_feature_collection(c, props),
+                           style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
+                                                     "fillOpacity": 0.35, "className": "hs-cluster"},
+                           on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
+        # patrol areas with numbered labels
+        pa = sel.patrol_areas
+        if pa is not None and len(pa):
+            p = _to_display(pa, SIMPLIFY_AREA_M)
+            props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"} for _, r in p.iterrows()]
+            folium.GeoJson(_feature_collection(p, props),
+                           style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
+                                                     "fillOpacity": 0.08, "className": "hs-pa"},
+                           on_each_feature=bind_popup, pane="hs_patrol").add_to(fg)
+            reps = pa.to_crs(BNG).geometry.representative_point()
+            for (_, r), pt in zip(pa.iterrows(), reps):
+                lat, lon = _lonlat(pt.x, pt.y)
+                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<div>{_esc(int(r['rank']))}</div>",
+                                                             class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
+                              tooltip=None).add_to(fg)
+        fg.add_to(m)
+        bases.append((sel.name, fg))
+        lists[sel.name] = _list_html(sel)
+
+    # OpenStreetMap background: optional, off by default, needs internet
+    osm = folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap background (needs internet)",
+                           overlay=True, show=False, max_zoom=19)
+    osm.add_to(m)
+
+    title = _esc(view.title)
+    sub = f"{_esc(view.period_label)} · data: {_esc(view.source)}"
+    notes = "".join(f"<div class='hs-sub'>{_esc(n)}</div>" for n in view.notes)
+    controls = MacroElement()
+    controls._template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function(){
+          var map = {{ this.map }};
+          var lists = {{ this.lists|tojson }};
+          var bases = {};
+          {% for name, var in this.bases %}bases[{{ name|tojson }}] = {{ var }};
+          {% endfor %}
+          var kinds = {};
+          {% for label, key, on in this.kinds %}
+          kinds[{{ label|tojson }}] = L.layerGroup(); kinds[{{ label|tojson }}].hsKey = {{ key|tojson }};
+          {% if on %}kinds[{{ label|tojson }}].addTo(map);{% else %}map.getContainer().classList.add('hs-hide-' + {{ key|tojson }});{% endif %}
+          {% endfor %}
+          var overlays = {};
+          for (var k in kinds) { overlays[k] = kinds[k]; }
+          {% for name, var in this.context %}overlays[{{ name|tojson }}] = {{ var }};
+          {% endfor %}
+          overlays[{{ this.osm_name|tojson }}] = {{ this.osm }};
+          L.control.layers(bases, overlays, {collapsed: false, position: 'topright'}).addTo(map);
+          map.on('overlayadd', function(e){ if (e.layer.hsKey) map.getContainer().classList.remove('hs-hide-' + e.layer.hsKey); });
+          map.on('overlayremove', function(e){ if (e.layer.hsKey) map.getContainer().classList.add('hs-hide-' + e.layer.hsKey); });
+          var info = L.control({position: 'topleft'});
+          info.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel hs-info');
+            d.innerHTML = {{ this.header|tojson }} + '<div id="hs-list"></div>';
+            L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
+          info.addTo(map);
+          function showList(name){ var el = document.getElementById('hs-list'); if (el) el.innerHTML = lists[name] || ''; }
+          showList({{ this.default|tojson }});
+          map.on('baselayerchange', function(e){ showList(e.name); });
+          var legend = L.control({position: 'bottomright'});
+          legend.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel'); d.innerHTML = {{ this.legend|tojson }};
+            L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
+          legend.addTo(map);
+          map.fitBounds({{ this.bounds|tojson }});
+        })();
+        {% endmacro %}
+        """
+    )
+    controls.map = m.get_name()
+    controls.lists = lists
+    controls.bases = [(n, fg.get_name()) for n, fg in bases]
+    controls.kinds = [("Patrol areas (numbered)", "pa", True), ("Gi* hot/cold cells", "gi", True),
+                      ("KDE heat", "kde", False), ("Clusters (DBSCAN)", "cluster", False)]
+    controls.context = [(n, fg.get_name()) for n, fg, _ in context]
+    controls.osm_name = "OpenStreetMap background (needs internet)"
+    controls.osm = osm.get_name()
+    controls.default = default or ""
+    controls.header = f"<h1>{title}</h1><div class='hs-sub'>{sub}</div>{notes}"
+    controls.legend = _legend_html(view)
+    controls.bounds = [[sw[0], sw[1]], [ne[0], ne[1]]]
+    m.add_child(controls)
+    return m
+
+
+def render_html(view: MapView) -> str:
+    """The complete, self-contained HTML of :func:`hotspot_map`."""
+    m = hotspot_map(view)
+    page = m.get_root().render()
+    # folium adds an empty <title> only when none is given; make sure there is exactly ours
+    return page
+
+
+# --------------------------------------------------------------------------- static PNG
+def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:
+    """A printable PNG of one selection: hot cells, patrol areas, outlines, the ranked list."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D
+
+    name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
+    sel = next((s for s in view.selections if s.name == name), None)
+    area = view.study_area.to_crs(BNG)
+    fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
+    ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
+    side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
+    side.axis("off")
+    if view.wards is not None and len(view.wards):
+        view.wards.to_crs(BNG).boundary.plot(ax=ax, color=WARD_COLOUR, linewidth=0.4, zorder=1)
+    if view.districts is not None and len(view.districts):
+        view.districts.to_crs(BNG).boundary.plot(ax=ax, color=DISTRICT_COLOUR, linewidth=1.0, zorder=4)
+        if len(view.districts) > 1:
+            for nm, pt in zip(view.districts["area_name"], view.districts.geometry.representative_point()):
+                ax.annotate(str(nm), (pt.x, pt.y), ha="center", fontsize=7, color="#333", zorder=8,
+                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
+    if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
+        cls = sel.cells["gi_class"].astype(str)
+        for key, colour in GI_COLOURS.items():
+            part = sel.cells[cls == key]
+            if len(part):
+                part.plot(ax=ax, color=colour, linewidth=0, zorder=2)
+    if view.town_centres is not None and len(view.town_centres):
+        tc = view.town_centres.to_crs(BNG)
+        tc.boundary.plot(ax=ax, color=TOWN_CENTRE_COLOUR, linewidth=1.0, linestyle="--", zorder=5)
+    area.boundary.plot(ax=ax, color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
+    minx, miny, maxx, maxy = area.total_bounds
+    pad = 0.03 * max(maxx - minx, maxy - miny)
+    ax.set_xlim(minx - pad, maxx + pad)
+    ax.set_ylim(miny - pad, maxy + pad)
+    if view.town_centres is not None and len(view.town_centres):
+        for nm, geom in zip(tc["area_name"], tc.geometry):
+            c = geom.centroid
+            if minx <= c.x <= maxx and miny <= c.y <= maxy:
+                ax.annotate(str(nm), (c.x, geom.bounds[3]), ha="center", va="bottom", fontsize=7, color=TOWN_CENTRE_COLOUR,
+                            zorder=8, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+    pa = sel.patrol_areas if sel is not None else None
+    lines = []
+    if pa is not None and len(pa):
+        pa = pa.to_crs(BNG).sort_values("rank")
+        pa.boundary.plot(ax=ax, color=PATROL_COLOUR, linewidth=1.8, zorder=7)
+        for (_, r), pt in zip(pa.iterrows(), pa.geometry.representative_point()):
+            ax.annotate(str(int(r["rank"])), (pt.x, pt.y), ha="center", va="center", fontsize=8, fontweight="bold",
+                        zorder=9, bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.2})
+            trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
+            district = f" [{r['district_name']}]" if r.get("show_district", False) else ""
+            lines.append(f"{int(r['rank'])}. {r['name']}{district}\n     {_fmt(r['count'])} in the period{trend}")
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    # scale bar
+    span = maxx - minx
+    bar = 10 ** math.floor(math.log10(span / 4))
+    bar = bar * (5 if span / 4 / bar >= 5 else 2 if span / 4 / bar >= 2 else 1)
+    x0, y0 = minx, miny - pad * 0.6
+    ax.plot([x0, x0 + bar], [y0, y0], color="black", lw=3, zorder=9, solid_capstyle="butt")
+    ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m", (x0 + bar / 2, y0), xytext=(0, 4),
+                textcoords="offset points", ha="center", fontsize=7)
+    ax.annotate("N ↑", (0.97, 0.97), xycoords="axes fraction", ha="right", va="top", fontsize=9, fontweight="bold")
+    fig.text(0.01, 0.965, view.title, fontsize=14, fontweight="bold", va="top")
+    fig.text(0.01, 0.925, f"{name} · {view.period_label} · data: {view.source} · contains OS data © Crown copyright",
+             fontsize=8.5, va="top", color="#333")
+    handles = [Patch(facecolor=GI_COLOURS[k], label=GI_LABELS[k]) for k in GI_COLOURS]
+    handles += [Line2D([], [], color=PATROL_COLOUR, lw=1.8, label="patrol area (numbered)"),
+                Line2D([], [], color=TOWN_CENTRE_COLOUR, lw=1.0, ls="--", label="town centre"),
+                Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward")]
+    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False, title="Gi* (FDR-corrected)",
+                title_fontsize=8)
+    text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
+                                                                          else "No significant hot spots."))
+    side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- writing
+def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None) -> list[dict]:
+    """Write ``maps/<slug>.html`` (and ``maps/<slug>.png``) for each view through an OutputDir."""
+    written = []
+    for view in views:
+        page = render_html(view)
+        path = out.write_text(page, f"maps/{view.slug}.html")
+        row = {"slug": view.slug, "html": f"maps/{view.slug}.html", "html_bytes": len(page.encode("utf-8"))}
+        if png:
+            out.write_bytes(static_map_png(view), f"maps/{view.slug}.png")
+            row["png"] = f"maps/{view.slug}.png"
+        written.append(row)
+        if progress is not None:
+            progress.info(f"  map {path.name}: {row['html_bytes'] / 1e6:.2f} MB")
+    return written
+
+
+def _json_for_script(obj: Any) -> str:
+    """JSON safe inside <script> (no raw <, >, &)."""
+    return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

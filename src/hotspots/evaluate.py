@@ -615,6 +615,19 @@ def _noun(members: Sequence[str]) -> str:
     return "crimes and ASB incidents" if ASB in members else "crimes"
 
 
+def _noun_one(members: Sequence[str]) -> str:
+    """Singular: 'per ... prevented'."""
+    if set(members) == {ASB}:
+        return "ASB incident"
+    return "crime or ASB incident" if ASB in members else "crime"
+
+
+def _what(name: str) -> str:
+    """A crime type or group name for use mid-sentence ('Violence' -> 'violence', 'ASB' stays)."""
+    first = name.split(" ")[0]
+    return name if first.isupper() else name[0].lower() + name[1:]
+
+
 def _whole(x: float) -> str:
     v = abs(x)
     return f"{v:.1f}" if 0 < v < 1 else f"{v:.0f}"
@@ -947,7 +960,7 @@ def evaluate_areas(
         add(ct, "county_change_pct", "change in the whole study area", 100 * (county_a / county_b - 1) if county_b else np.nan, unit="%")
 
         did = es.did_rate_ratio(int(rb), int(ra), int(cb), int(ca)).iloc[0]
-        sentence = describe_change(did["pct_change_vs_control"], did["pct_low"], did["pct_high"], what=ct,
+        sentence = describe_change(did["pct_change_vs_control"], did["pct_low"], did["pct_high"], what=_what(ct),
                                    comparison=control_label, n_crimes=rb + ra)
         verdict = classify_change(did["pct_change_vs_control"], did["pct_low"], did["pct_high"], rb + ra)
         add(ct, "did_pct_change", f"change in the treated areas relative to {control_label} (rate-ratio difference-in-differences)",
@@ -1052,7 +1065,7 @@ def evaluate_areas(
             if prevented is not None:
                 cost = es.cost_per_crime_prevented(prevented.crimes_prevented, prevented.crimes_prevented_low,
                                                    prevented.crimes_prevented_high, funding_period)
-                add(ct, "cost_per_crime_prevented", f"cost per {noun[:-1]} prevented", cost.cost_per_crime, cost.cost_low,
+                add(ct, "cost_per_crime_prevented", f"cost per {_noun_one(members)} prevented", cost.cost_per_crime, cost.cost_low,
                     cost.cost_high, unit="£", verdict=cost.status, note=cost.statement)
             if harm_res is not None and np.isfinite(harm_res["irr"]):
                 irr_h, lo_h, hi_h = harm_res["irr"], 1 + harm_res["low"] / 100, 1 + harm_res["high"] / 100
@@ -1080,7 +1093,7 @@ def evaluate_areas(
             "raw_change_pct": raw, "control_change_pct": c_change,
             "treated_before": rb, "treated_after": ra, "control_before": cb, "control_after": ca,
             "panel": dataclasses.asdict(panel_res) if isinstance(panel_res, es.PanelEffect) else None,
-            "panel_sentence": _describe_panel(panel_res, ct, control_label, rb + ra),
+            "panel_sentence": _describe_panel(panel_res, _what(ct), control_label, rb + ra),
             "pre_trend": dataclasses.asdict(pre) if isinstance(pre, es.PreTrendCheck) else None,
             "pre_trend_sentence": _describe_pre_trend(pre),
             "displacement_verdict": disp_verdict, "displacement_sentence": disp_sentence,
@@ -1091,20 +1104,27 @@ def evaluate_areas(
             "rtm_verdict": rtm.verdict.split(":")[0] if rtm is not None else "",
             "harm": harm_res,
             "harm_sentence": (describe_change(harm_res["pct"], harm_res["low"], harm_res["high"],
-                                              what=f"harm from {ct} (crimes only, severity-weighted)",
+                                              what=f"harm from {_what(ct)} (crimes only, severity-weighted)",
                                               comparison=control_label)
                               if harm_res is not None else "ASB has no harm weight; harm is reported for crimes only"),
-            "cost_sentence": _describe_cost(cost, noun, funding_gbp, funding_period, len(after.months)),
-            "cost_harm_sentence": _describe_cost(cost_harm, "harm units", funding_gbp, funding_period, len(after.months), harm=True),
+            "cost_sentence": _describe_cost(cost, _noun_one(members), funding_gbp, funding_period, len(after.months)),
+            "cost_harm_sentence": (_describe_cost(cost_harm, "unit of harm", funding_gbp, funding_period, len(after.months))
+                                   if has_harm else "ASB has no harm weight, so there is no cost per unit of harm"),
             "cost_status": cost.status if cost is not None else "",
         })
 
+    for f in findings:
+        f["overall_verdict"], f["reasons"] = overall_verdict(f, treated)
+        f["headline"] = _headline(f, n_areas, buffer_m, treated)
+        add(f["crime_type"], "overall_verdict",
+            "the difference-in-differences checked against regression to the mean, the pre-trend and the all-months panel",
+            verdict=f["overall_verdict"], note="; ".join(f["reasons"]))
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
     areas_table = pd.concat(area_frames, ignore_index=True)[AREA_TABLE_COLUMNS]
     monthly = pd.concat(monthly_frames, ignore_index=True)[MONTHLY_COLUMNS]
     geoms = _geometries(areas, buffers, pool, matched_r, matched_d, control, overall_control, u_dist, district_codes,
                         districts, excluded_geom)
-    headline = _headline(findings[0], n_areas, buffer_m, treated)
+    headline = findings[0]["headline"]
     meta = {
         "n_areas": n_areas,
         "source": treated.source,
@@ -1307,61 +1327,88 @@ def _describe_rtm(rtm: es.RTMCheck, treated: TreatedAreas, ct: str) -> str:
     if not np.isfinite(rtm.rate_ratio):
         return "The regression-to-the-mean check could not be made (a zero count)."
     if treated.selected_on_counts:
-        lead = (f"These areas were picked because they had the most crime in {treated.selection_period.label if treated.selection_period else 'the before period'}, "
-                "and areas picked that way tend to fall back anyway. ")
+        period = treated.selection_period.label if treated.selection_period else "the before period"
+        lead = (f"These areas were picked because they had the most crime in {period}, and places picked at a peak "
+                "tend to fall back anyway (regression to the mean). ")
     elif treated.selected_on_counts is False:
-        lead = "These areas were not picked on these counts, so little regression to the mean is expected; the check is shown for completeness. "
+        lead = ("These areas were not picked on these counts, so little regression to the mean is expected; "
+                "the check is shown for completeness. ")
     else:
         lead = "If these areas were picked because of high recent crime, some fall was expected anyway. "
-    numbers = (f"Untreated places with equally high {ct} before changed by {_signed(rtm.comparison_change_pct)}; "
-               f"the treated areas by {_signed(rtm.treated_change_pct)}")
-    rel = describe_change(100 * (rtm.rate_ratio - 1), 100 * (rtm.rr_low - 1), 100 * (rtm.rr_high - 1),
-                          what="the treated areas", comparison="them")
-    v = classify_change(100 * (rtm.rate_ratio - 1), 100 * (rtm.rr_low - 1), 100 * (rtm.rr_high - 1))
+    numbers = (f"Untreated places with equally high {_what(ct)} before changed by {_signed(rtm.comparison_change_pct)} "
+               f"without patrols; the treated areas changed by {_signed(rtm.treated_change_pct)}. ")
+    pct, low, high = 100 * (rtm.rate_ratio - 1), 100 * (rtm.rr_low - 1), 100 * (rtm.rr_high - 1)
+    v = classify_change(pct, low, high)
+    ci = f"{_signed(pct)}, {LEVEL:.0%} CI {_signed(low)} to {_signed(high)}"
     if v == "fell":
-        tail = f" ({rel}): the fall is not explained by regression to the mean alone."
+        tail = f"The treated areas fell more than those places ({ci}): the fall is not explained by regression to the mean alone."
     elif v == "rose":
-        tail = f" ({rel}): the treated areas did worse than equally high untreated places."
+        tail = f"The treated areas did worse than those places ({ci})."
     else:
-        tail = (f" ({rel}): the change is consistent with regression to the mean, so it cannot be credited to the patrols "
-                "on this evidence.")
+        tail = (f"The difference between them is not detectable ({ci}), so the change is consistent with regression to "
+                "the mean and cannot be credited to the patrols on this evidence.")
     return lead + numbers + tail
 
 
-def _describe_cost(cost: es.CostPerCrime | None, noun: str, funding: float | None, funding_period: float | None,
-                   n_after: int, harm: bool = False) -> str:
+def _describe_cost(cost: es.CostPerCrime | None, one: str, funding: float | None, funding_period: float | None,
+                   n_after: int) -> str:
     if not funding:
         return "No funding figure was given, so no cost per crime prevented (set [evaluation] funding_gbp)."
-    unit = "unit of harm" if harm else noun[:-1]
-    basis = f"£{funding:,.0f} a year pro-rated to the {n_after}-month after period: £{funding_period:,.0f}"
+    basis = f"£{funding:,.0f} a year pro-rated to the {n_after}-month after period = £{funding_period:,.0f}"
     if cost is None:
-        return f"Cost per {unit} prevented cannot be estimated ({basis})."
+        return f"The cost per {one} prevented cannot be estimated ({basis})."
     if cost.status == "defined":
-        return (f"about £{cost.cost_per_crime:,.0f} per {unit} prevented (95% interval £{cost.cost_low:,.0f}"
+        return (f"about £{cost.cost_per_crime:,.0f} per {one} prevented (95% interval £{cost.cost_low:,.0f}"
                 f"–£{cost.cost_high:,.0f}; {basis})")
     if cost.status == "unbounded":
-        return (f"the evaluation cannot rule out that no {noun} were prevented, so the cost per {unit} prevented has no "
+        return (f"the evaluation cannot rule out that nothing was prevented, so the cost per {one} prevented has no "
                 f"upper limit (best estimate £{cost.cost_per_crime:,.0f}; {basis})")
-    return (f"no {noun} can be shown to have been prevented, so there is no cost per {unit} prevented to report ({basis})")
+    return f"nothing can be shown to have been prevented, so there is no cost per {one} prevented to report ({basis})"
+
+
+def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list[str]]:
+    """("credible reduction" | "reduction not attributable" | "no detectable change" | "increase" |
+    "too few crimes to tell" | "not estimable", reasons): the difference-in-differences verdict, checked
+    against regression to the mean, the pre-trend and the all-months panel."""
+    v = f["effect_verdict"]
+    if v != "fell":
+        return {"rose": "increase"}.get(v, v), []
+    reasons = []
+    if treated.selected_on_counts is not False and f["rtm_verdict"].startswith("consistent with regression"):
+        reasons.append("untreated places with equally high crime before fell by about as much without patrols "
+                       "(regression to the mean)")
+    if f["pre_trend"] and f["pre_trend"]["verdict"] == "treated areas were already trending differently":
+        reasons.append("before the patrols these areas were already moving differently from the rest of the county")
+    p = f["panel"]
+    if p and classify_change(p["pct_change"], p["pct_low"], p["pct_high"]) != "fell":
+        reasons.append(f"using all {p['n_periods']} months of data (area and month effects) the change is not "
+                       f"detectable ({_signed(p['pct_change'])}, {LEVEL:.0%} CI {_signed(p['pct_low'])} to "
+                       f"{_signed(p['pct_high'])})")
+    return ("reduction not attributable" if reasons else "credible reduction"), reasons
 
 
 def _headline(f: dict[str, Any], n_areas: int, buffer_m: float, treated: TreatedAreas) -> str:
-    effect = f["effect_sentence"]
-    parts = [f"Across the {n_areas} areas, {effect}"]
+    verdict, reasons = overall_verdict(f, treated)
     disp = {
         "none detected": f"no displacement to the {buffer_m:g} m buffers was detected",
-        "displacement": f"crime rose in the {buffer_m:g} m buffers: possible displacement",
+        "displacement": f"crime rose in the {buffer_m:g} m buffers, a sign of possible displacement",
         "diffusion": f"crime also fell in the {buffer_m:g} m buffers (no displacement)",
-        "too few crimes to tell": f"too few crimes in the {buffer_m:g} m buffers to tell about displacement",
+        "too few crimes to tell": f"there were too few crimes in the {buffer_m:g} m buffers to tell about displacement",
     }[f["displacement_verdict"]]
-    parts.append(disp)
-    cost = f["cost_sentence"]
-    if f["cost_status"] in ("defined", "unbounded", "undefined"):
-        parts.append(cost.split(" (")[0] if f["cost_status"] == "defined" else cost.split(" (best")[0].split(" (£")[0])
-    text = "; ".join(parts) + "."
-    if f["rtm_verdict"].startswith("consistent with regression") and treated.selected_on_counts and f["effect_verdict"] == "fell":
-        text += (" But untreated places with equally high crime fell by a similar amount, so the fall may be regression "
-                 "to the mean rather than the patrols.")
+    lead = f"Across the {n_areas} areas, {f['effect_sentence']}"
+    if verdict == "credible reduction":
+        parts = [lead, disp]
+        if f["cost_status"] in ("defined", "unbounded"):
+            parts.append(f["cost_sentence"].split(" (")[0] if f["cost_status"] == "defined"
+                         else "the cost per crime prevented has no upper limit because the interval reaches zero")
+        text = "; ".join(parts) + "."
+    elif verdict == "reduction not attributable":
+        text = (f"{lead}, but this fall cannot be credited to the patrols: " + "; and ".join(reasons) + f". "
+                f"{disp[0].upper() + disp[1:]}. No cost per crime prevented can be claimed on this evidence.")
+    else:
+        text = f"{lead}; {disp}."
+        if f["cost_status"]:
+            text += " " + f["cost_sentence"].split(" (")[0][0].upper() + f["cost_sentence"].split(" (")[0][1:] + "."
     return text[0].upper() + text[1:]
 
 

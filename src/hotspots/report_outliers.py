@@ -122,6 +122,17 @@ def type_phrase(crime_type: str) -> str:
     return crime_type
 
 
+def crime_noun(crime_type: str) -> str:
+    """``recorded crime`` for the all-crime group, else the crime type in a sentence.
+
+    >>> crime_noun("All crime"), crime_noun("Violence")
+    ('recorded crime', 'recorded violence')
+    """
+    if crime_type.lower() == "all crime":
+        return "recorded crime"
+    return f"recorded {type_phrase(crime_type)}"
+
+
 def _sentence_start(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -159,6 +170,8 @@ def _movement(pct: float) -> str:
 def _signed(pct: float, digits: int = 0) -> str:
     if not math.isfinite(pct):
         return "–"
+    if round(abs(pct), digits) == 0:
+        return "0%"
     return f"{pct:+.{digits}f}%".replace("-", "−")
 
 
@@ -193,18 +206,18 @@ def level_sentence(row: Mapping[str, Any], *, name: str, after: str | None, befo
     return text + "."
 
 
-def change_sentence(row: Mapping[str, Any], *, after: str, before: str) -> str:
+def change_sentence(row: Mapping[str, Any], *, after: str, before: str, period: str = "the year") -> str:
     """A change that stands out against the rest of the county while the level does not."""
     pct = float(row["pct_change"])
-    text = (f"{_sentence_start(type_phrase(str(row['crime_type'])))} {_moved(pct)} ({after} vs {before}) against "
-            f"{_movement(float(row['rest_pct_change']))} in the rest of the county: "
-            f"{_signed(float(row['pct_change_vs_rest']))} relative to the county (95% interval "
-            f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}), "
-            f"although the level is within the county's usual range.")
-    return text
+    return (f"{_sentence_start(type_phrase(str(row['crime_type'])))} {_moved(pct)} ({after} vs {before}) against "
+            f"{_movement(float(row['rest_pct_change']))} in the rest of the county, a difference that stands out "
+            f"({_signed(float(row['pct_change_vs_rest']))} relative to the rest of the county; 95% interval "
+            f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}). "
+            f"Its rate over {period} is within the county's usual range.")
 
 
-def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str | None) -> list[str]:
+def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str | None,
+              period: str = "the year") -> list[str]:
     """The "what stands out" sentences for one CSP, from its rows of ``outliers_district``.
 
     ``rows`` should exclude duplicated single-category groups and crime types
@@ -236,7 +249,7 @@ def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str |
                        & (rows["change_q"] < CHANGE_Q) & ~rows["flag"].isin(list(FLAG_LIMIT_TEXT))]
         changes = changes.sort_values("change_q").head(MAX_CHANGE_SENTENCES)
         for record in changes.to_dict("records"):
-            out.append(change_sentence(record, after=after, before=before))
+            out.append(change_sentence(record, after=after, before=before, period=period))
     return out
 
 
@@ -427,7 +440,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
     shown = rows[rows["flag"] != "no_records"]
-    sentences = stand_out(shown, name=name, after=after, before=before)
+    sentences = stand_out(shown, name=name, after=after, before=before, period=months_label(meta["period"]["months"]))
     headline = meta["headline"]
     head = rows[rows["crime_type"] == headline]
     head_row = head.iloc[0].to_dict() if len(head) else None
@@ -435,7 +448,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     context_lines: list[str] = []
     if head_row is not None and math.isfinite(float(head_row.get("harm_ratio", np.nan))):
         context_lines.append(
-            f"Weighted by harm, {possessive(name)} {type_phrase(headline)} is {float(head_row['harm_ratio']):.2f} times "
+            f"Weighted by harm, {possessive(name)} {crime_noun(headline)} is {float(head_row['harm_ratio']):.2f} times "
             f"the county level, against {float(head_row['ratio']):.2f} times by count "
             f"(harm weights {meta['harm_version']}; ASB is counted, not weighted).")
     conc = results.concentration
@@ -444,7 +457,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     if len(mine):
         c = mine.iloc[0]
         text = (f"Its busiest 5% of LSOAs ({int(c['lsoas_top5'])} of {int(c['n_lsoas'])}) hold "
-                f"{100 * c['share_top5']:.0f}% of its recorded {type_phrase(headline)}, the busiest 10% hold "
+                f"{100 * c['share_top5']:.0f}% of its {crime_noun(headline)}, the busiest 10% hold "
                 f"{100 * c['share_top10']:.0f}%")
         if len(county_conc):
             k = county_conc.iloc[0]
@@ -529,14 +542,16 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         county_pct = float(county_change["parent_pct_change"].iloc[0]) if len(county_change) else np.nan
         note = meta.get("recording_note") or ("Recorded crime also changes when recording practice changes, not only "
                                               "when crime does.")
-        caveats.append(f"Recording changes: recorded {type_phrase(headline)} across {meta['county_name']} changed "
+        caveats.append(f"Recording changes: {crime_noun(headline)} across {meta['county_name']} changed "
                        f"{_signed(county_pct)} between {before} and {after}. {note} Every change in this report is "
                        "therefore judged against the rest of the county, which shares force-wide recording changes, "
                        "never on its own.")
     towns = meta.get("town_centres", {}).get(code, [])
     if towns:
-        caveats.append(f"Visitors: rates are per resident (Census 2021). {_join(towns)} "
-                       f"{'draws' if len(towns) == 1 else 'draw'} shoppers, commuters and night-time visitors, so "
+        centres = (f"{towns[0]} town centre draws" if len(towns) == 1
+                   else f"The town centres of {_join(towns)} draw")
+        caveats.append(f"Visitors: rates are per resident (Census 2021). {centres} shoppers, commuters and "
+                       "night-time visitors, so "
                        "rates of shoplifting, theft, public order and violence there, in the LSOAs that contain "
                        "them and in the CSP overall overstate the risk to people who live here.")
     else:

@@ -1,0 +1,311 @@
+"""The evaluation report (HTML): renders what :mod:`hotspots.evaluate` computed.
+
+Display only: every number and sentence comes from the
+:class:`hotspots.evaluate.EvaluationResult`; this module formats numbers,
+draws charts and a map with matplotlib (Agg, embedded as base64 PNG) and fills
+the Jinja2 template ``templates/evaluation.html.j2`` with autoescaping on, so
+area names from user files are always escaped.  The page is self-contained
+(no scripts, no web fonts, no network) and prints on A4.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .evaluate import EvaluationResult
+
+REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
+COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
+VERDICT_CLASS = {
+    "fell": "good", "credible reduction": "good", "rose": "bad", "increase": "bad",
+    "no detectable change": "neutral", "too few crimes to tell": "neutral", "not estimable": "neutral",
+    "reduction not attributable": "warn",
+}
+
+
+# --------------------------------------------------------------------------- number formatting
+def fmt_pct(x: Any, digits: int = 0) -> str:
+    """'−14%', '+9%', '0%'; '–' for missing (typographic minus)."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    v = round(float(x), digits)
+    if v == 0:
+        return "0%"
+    s = f"{abs(v):.{digits}f}%"
+    return ("−" if v < 0 else "+") + s
+
+
+def fmt_ci(low: Any, high: Any) -> str:
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f"{fmt_pct(low)} to {fmt_pct(high)}"
+
+
+def fmt_int(x: Any) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x:,.0f}"
+
+
+def fmt_p(p: Any) -> str:
+    if p is None or not np.isfinite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_money(x: Any) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"£{x:,.0f}"
+
+
+def _month_label(label: str) -> str:
+    """'2024-01..2024-04' -> 'Jan–Apr 2024'."""
+    def one(m: str) -> tuple[str, str]:
+        d = _dt.date(int(m[:4]), int(m[5:7]), 1)
+        return d.strftime("%b"), d.strftime("%Y")
+
+    if ".." not in label:
+        mon, yr = one(label)
+        return f"{mon} {yr}"
+    a, b = label.split("..")
+    (ma, ya), (mb, yb) = one(a), one(b)
+    return f"{ma}–{mb} {ya}" if ya == yb else f"{ma} {ya}–{mb} {yb}"
+
+
+# --------------------------------------------------------------------------- charts
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _safe_text(s: str) -> str:
+    """Text for matplotlib: no mathtext ('$'), no control characters."""
+    return "".join(ch for ch in str(s) if ch.isprintable()).replace("$", r"\$")
+
+
+def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) -> str:
+    """Treated, buffer and control as an index (before-period average = 100); missing months are gaps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    d = monthly[monthly["crime_type"] == crime_type].copy()
+    d["date"] = pd.to_datetime(d["month"] + "-01")
+    fig, ax = plt.subplots(figsize=(9.2, 3.1))
+    # shade periods; missing stretches are labelled, never drawn through
+    for period, colour, label in (("before", "#dfe9f5", "before"), ("after", "#f9e1dc", "after")):
+        sel = d[d["period"] == period]
+        if len(sel):
+            ax.axvspan(sel["date"].min(), sel["date"].max() + pd.offsets.MonthEnd(0), color=colour, zorder=0)
+            ax.text(sel["date"].min(), 1.01, label, transform=ax.get_xaxis_transform(), fontsize=8, color="#444")
+    gap = (~d["in_data"]).to_numpy()
+    if gap.any():
+        runs = np.flatnonzero(np.diff(np.r_[0, gap.astype(int), 0]))
+        for start, stop in zip(runs[::2], runs[1::2]):
+            x0, x1 = d["date"].iloc[start], d["date"].iloc[stop - 1] + pd.offsets.MonthEnd(0)
+            ax.axvspan(x0, x1, facecolor="none", hatch="////", edgecolor="#d0d0d0", lw=0, zorder=0)
+            if stop - start >= 3:
+                ax.text(x0 + (x1 - x0) / 2, 0.5, "no data", transform=ax.get_xaxis_transform(), ha="center",
+                        fontsize=8, color="#888")
+    for col, label, colour, lw in (
+        ("control_index", f"control: {meta['control_label']}", COLOURS["control"], 1.6),
+        ("buffer_index", f"{meta['buffer_m']:g} m buffers", COLOURS["buffer"], 1.4),
+        ("treated_index", "treated areas", COLOURS["treated"], 2.2),
+    ):
+        ax.plot(d["date"], d[col], color=colour, lw=lw, label=_safe_text(label), marker="o", ms=2.5)
+    ax.axhline(100, color="#999", lw=0.8, ls=":")
+    ax.set_ylabel("index (before = 100)")
+    ax.set_title(_safe_text(f"{crime_type}: monthly counts as an index of the before-period average"), fontsize=10, loc="left")
+    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
+    ymin, ymax = np.nanmin(d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float)), np.nanmax(
+        d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float))
+    if np.isfinite(ymin) and np.isfinite(ymax):
+        ax.set_ylim(max(0, ymin - 10), ymax + 25)
+    return _png(fig)
+
+
+def area_map(result: EvaluationResult) -> str:
+    """Static map: districts, treated areas (numbered), buffers and any matched control cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    g = result.geometries
+    fig, ax = plt.subplots(figsize=(8.6, 8.0))
+    result.districts.boundary.plot(ax=ax, color="#9aa5b1", lw=0.8)
+    for _, row in result.districts.iterrows():
+        p = row.geometry.representative_point()
+        ax.text(p.x, p.y, _safe_text(row["area_name"]), fontsize=7, color="#7b8794", ha="center", va="center")
+    handles = []
+    if (g["role"] == "matched_control").any():
+        g[g["role"] == "matched_control"].plot(ax=ax, color=COLOURS["matched"], alpha=0.6, lw=0)
+        handles.append(Patch(color=COLOURS["matched"], alpha=0.6, label="matched control cells"))
+    g[g["role"] == "buffer"].plot(ax=ax, color=COLOURS["buffer"], alpha=0.55, lw=0)
+    treated = g[g["role"] == "treated"]
+    treated.plot(ax=ax, color=COLOURS["treated"], lw=0.3, edgecolor="#7b1d12")
+    handles += [Patch(color=COLOURS["treated"], label="treated areas"),
+                Patch(color=COLOURS["buffer"], alpha=0.55, label=f"{result.meta['buffer_m']:g} m buffers")]
+    for _, row in treated.iterrows():
+        c = row.geometry.centroid
+        ax.annotate(_safe_text(row["area_code"]), (c.x, c.y), xytext=(4, 4), textcoords="offset points", fontsize=6.5,
+                    color="#111", bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    # scale bar: 5 km
+    x0, x1 = ax.get_xlim()
+    y0, _ = ax.get_ylim()
+    ax.plot([x0 + 1000, x0 + 6000], [y0 + 1000, y0 + 1000], color="#333", lw=2)
+    ax.text(x0 + 3500, y0 + 1600, "5 km", ha="center", fontsize=7)
+    ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=True)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- view model
+def _key_rows(result: EvaluationResult) -> list[dict[str, str]]:
+    s = result.summary
+    rows = []
+    for f in result.findings:
+        ct = f["crime_type"]
+        m = s[s["crime_type"] == ct].set_index("measure")
+
+        def est(name: str) -> pd.Series | None:
+            return m.loc[name] if name in m.index else None
+
+        did, panel, rtm, buf = est("did_pct_change"), est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_pct_vs_control")
+        harm = est("harm_pct_change")
+        rows.append({
+            "crime_type": ct,
+            "before": fmt_int(f["treated_before"]), "after": fmt_int(f["treated_after"]),
+            "raw": fmt_pct(f["raw_change_pct"]), "control": fmt_pct(f["control_change_pct"]),
+            "did": fmt_pct(did["estimate"]) if did is not None else "–",
+            "did_ci": fmt_ci(did["low"], did["high"]) if did is not None else "",
+            "did_p": fmt_p(did["p_value"]) if did is not None else "–",
+            "panel": fmt_pct(panel["estimate"]) if panel is not None else "–",
+            "panel_ci": fmt_ci(panel["low"], panel["high"]) if panel is not None else "",
+            "rtm": fmt_pct(rtm["estimate"]) if rtm is not None else "–",
+            "rtm_ci": fmt_ci(rtm["low"], rtm["high"]) if rtm is not None else "",
+            "buffer": fmt_pct(buf["estimate"]) if buf is not None else "–",
+            "buffer_ci": fmt_ci(buf["low"], buf["high"]) if buf is not None else "",
+            "harm": fmt_pct(harm["estimate"]) if harm is not None else "not weighted",
+            "harm_ci": fmt_ci(harm["low"], harm["high"]) if harm is not None else "",
+            "verdict": f["overall_verdict"], "verdict_class": VERDICT_CLASS.get(f["overall_verdict"], "neutral"),
+        })
+    return rows
+
+
+def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]]:
+    a = result.areas_table[result.areas_table["crime_type"] == crime_type]
+    rows = []
+    for _, r in a.iterrows():
+        rows.append({
+            "code": r["area_code"], "name": r["area_name"], "district": r["district_name"],
+            "km2": f"{r['area_km2']:.2f}",
+            "before": fmt_int(r["treated_before"]), "after": fmt_int(r["treated_after"]),
+            "raw": fmt_pct(r["raw_change_pct"]),
+            "did": fmt_pct(r["pct_change_vs_control"]), "did_ci": fmt_ci(r["pct_low"], r["pct_high"]),
+            "verdict": r["verdict"], "verdict_class": VERDICT_CLASS.get(r["verdict"], "neutral"),
+            "buffer": f"{fmt_int(r['buffer_before'])} → {fmt_int(r['buffer_after'])}",
+            "buffer_rel": fmt_pct(r["buffer_pct_vs_control"]),
+        })
+    return rows
+
+
+def _verdict_counts(result: EvaluationResult, crime_type: str) -> dict[str, int]:
+    a = result.areas_table[result.areas_table["crime_type"] == crime_type]
+    return {k: int(v) for k, v in a["verdict"].value_counts().items()}
+
+
+def build_view(result: EvaluationResult) -> dict[str, Any]:
+    """Everything the template shows, as display strings (no statistics)."""
+    meta = result.meta
+    primary = result.findings[0]
+    s = result.summary
+    auto = [{"key": k, "value": str(v[0]) if isinstance(v, (tuple, list)) and len(v) == 2 else str(v),
+             "reason": v[1] if isinstance(v, (tuple, list)) and len(v) == 2 else ""}
+            for k, v in meta.get("auto", {}).items()]
+    findings = []
+    for f in result.findings:
+        findings.append({**f, "verdict_class": VERDICT_CLASS.get(f["overall_verdict"], "neutral"),
+                         "raw_pct": fmt_pct(f["raw_change_pct"]), "control_pct": fmt_pct(f["control_change_pct"]),
+                         "chart": monthly_chart(result.monthly, f["crime_type"], meta)})
+    prim_rows = s[s["crime_type"] == primary["crime_type"]].set_index("measure")
+    cost_row = prim_rows.loc["cost_per_crime_prevented"] if "cost_per_crime_prevented" in prim_rows.index else None
+    return {
+        "title": "Operation Hotspot: did the patrols reduce crime?",
+        "force": meta.get("force_name", ""),
+        "generated": _dt.date.today().strftime("%d %B %Y"),
+        "illustrative": meta["illustrative"],
+        "source_description": meta["source_description"],
+        "real_areas_hint": REAL_AREAS_HINT,
+        "n_areas": meta["n_areas"],
+        "headline": result.headline,
+        "primary": findings[0],
+        "findings": findings,
+        "before": _month_label(meta["before"]), "after": _month_label(meta["after"]),
+        "before_raw": meta["before"], "after_raw": meta["after"],
+        "selection_period": _month_label(meta["selection_period"]) if meta.get("selection_period") else "",
+        "control_label": meta["control_label"], "control": meta["control"],
+        "buffer_m": f"{meta['buffer_m']:g}",
+        "pool_cell_m": f"{meta['pool_cell_m']:g}",
+        "months_present": _ranges(meta["months_present"]),
+        "months_missing": _ranges(meta["months_missing"]) if meta["months_missing"] else "",
+        "panel_months": len(meta["panel_months"]),
+        "funding": fmt_money(meta["funding_gbp"]) if meta.get("funding_gbp") else "",
+        "funding_period": fmt_money(meta["funding_period"]) if meta.get("funding_period") else "",
+        "cost_row": None if cost_row is None else {"estimate": fmt_money(cost_row["estimate"]), "low": fmt_money(cost_row["low"]),
+                                                     "high": fmt_money(cost_row["high"]), "status": cost_row["verdict"]},
+        "key_rows": _key_rows(result),
+        "area_rows": _area_rows(result, primary["crime_type"]),
+        "area_verdicts": _verdict_counts(result, primary["crime_type"]),
+        "map": area_map(result),
+        "crime_types": meta["crime_types"],
+        "harm_version": meta.get("harm_version", ""),
+        "treated_km2": f"{meta['treated_km2']:.1f}", "buffer_km2": f"{meta['buffer_km2']:.1f}",
+        "notes": meta.get("notes", []),
+        "auto": auto,
+        "files": [
+            ("evaluation_summary.csv", "every figure in this report, one row per crime type and measure"),
+            ("evaluation_areas.csv", "per-area counts, changes, difference-in-differences, displacement and harm"),
+            ("evaluation_monthly.csv", "monthly counts in treated areas, buffers and control (gaps kept)"),
+            ("treated_areas.gpkg", "treated areas, buffers and control areas for QGIS (column role)"),
+        ],
+    }
+
+
+def _ranges(months) -> str:
+    from .evaluate import _ranges as ranges
+
+    return ranges(months)
+
+
+def render_evaluation_report(result: EvaluationResult) -> str:
+    """The self-contained HTML report (Jinja2, autoescaped)."""
+    import jinja2
+
+    text = (resources.files("hotspots") / "templates" / "evaluation.html.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = fmt_pct
+    return env.from_string(text).render(**build_view(result))
+
+
+__all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci"]

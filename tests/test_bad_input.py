@@ -204,6 +204,26 @@ def byte_order_mark_and_crlf(tmp):
 
 
 @case
+def old_mac_line_endings(tmp):
+    # bare \r line endings ("CSV (Macintosh)" from a spreadsheet), with a quoted \r in a field
+    p = tmp / NAME
+    p.write_bytes(text([row("r1", location="On or near\rHigh Street"), row("r2")], newline="\r").encode())
+    res = read_police_uk(p)
+    assert res.points["record_id"].tolist() == ["r1", "r2"]
+    assert res.points["location"].tolist() == ["On or near\rHigh Street", "On or near High Street"]
+    assert res.points["source_row"].tolist() == [1, 2]
+
+
+@case
+def blank_first_line(tmp):
+    p = tmp / NAME
+    p.write_text("\n" + text([row("x1")]))
+    with pytest.raises(InputFileError, match="first line is blank") as e:
+        read_police_uk(p)
+    assert str(p) in e.value.message
+
+
+@case
 def non_utf8_cp1252_is_read_and_noted(tmp):
     p = tmp / NAME
     p.write_bytes(text([row("w1", location="On or near Caf\u00e9 \u2013 \u00a3 Shop"), row("w2")]).encode("cp1252"))

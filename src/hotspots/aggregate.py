@@ -76,34 +76,83 @@ def count_points(
     area_type = str(areas["area_type"].iloc[0]) if len(areas) else "user"
     if method is None:
         method = "spatial" if area_type in SPATIAL_TYPES else "lsoa_code"
+    # Each counted point is (row of points, key): the key is an area row (spatial) or a distinct
+    # LSOA code (lsoa_code), whose area code is key_code[key].  Counting is then a bincount of
+    # integer codes; a groupby on three string columns is ~10x slower at national scale.
     if method == "spatial":
         pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), areas, exclusive=area_type not in OVERLAPPING_TYPES)
-        codes = areas["area_code"].to_numpy()[pairs["area"].to_numpy()]
-        sel = points.iloc[pairs["point"].to_numpy()]
-        long = pd.DataFrame({"area_code": codes, "month": sel["month"].to_numpy(), "crime_type": sel["crime_type"].to_numpy()})
+        rows = pairs["point"].to_numpy()
+        key = pairs["area"].to_numpy()
+        key_code = areas["area_code"].to_numpy()
     elif method == "lsoa_code":
         mapping = lsoa_to_area if lsoa_to_area is not None else pd.Series(areas["area_code"].to_numpy(), index=areas["area_code"].to_numpy())
-        codes = points["lsoa21_code"].map(mapping)
-        ok = codes.notna() & codes.isin(areas["area_code"])
-        long = pd.DataFrame(
-            {"area_code": codes[ok].to_numpy(), "month": points.loc[ok, "month"].to_numpy(), "crime_type": points.loc[ok, "crime_type"].to_numpy()}
-        )
+        lsoa_key, lsoa_codes = pd.factorize(points["lsoa21_code"])
+        mapped = pd.Series(lsoa_codes, dtype=object).map(mapping)
+        ok = (mapped.notna() & mapped.isin(areas["area_code"])).to_numpy()
+        rows = np.flatnonzero((lsoa_key >= 0) & ok[np.maximum(lsoa_key, 0)]) if len(ok) else np.zeros(0, dtype=np.int64)
+        key = lsoa_key[rows]
+        key_code = mapped.to_numpy()
     else:
         raise ValueError(f"method={method!r}")
-    counts = long.groupby(["area_code", "month", "crime_type"], sort=True).size().rename("count")
     if zeros:
-        months = sorted(months) if months is not None else sorted(points["month"].unique())
-        types = sorted(crime_types) if crime_types is not None else sorted(points["crime_type"].unique())
-        full = pd.MultiIndex.from_product([sorted(areas["area_code"]), months, types], names=["area_code", "month", "crime_type"])
-        counts = counts.reindex(full, fill_value=0)
-    out = counts.reset_index()
+        lists = [
+            sorted(areas["area_code"]),
+            sorted(months) if months is not None else sorted(points["month"].unique()),
+            sorted(crime_types) if crime_types is not None else sorted(points["crime_type"].unique()),
+        ]
+    else:
+        lists = [
+            _sorted_present(key_code[np.unique(key)]),
+            _sorted_present(points["month"].iloc[rows]),
+            _sorted_present(points["crime_type"].iloc[rows]),
+        ]
+    lists = [pd.Index(values) for values in lists]
+    distinct = [values.unique() for values in lists]
+    n_area, n_month, n_type = (len(values) for values in distinct)
+    area = distinct[0].get_indexer(key_code)[key] if len(key_code) else np.zeros(0, dtype=np.int64)
+    month = _positions(points["month"], distinct[1])[rows]
+    crime_type = _positions(points["crime_type"], distinct[2])[rows]
+    valid = (area >= 0) & (month >= 0) & (crime_type >= 0)
+    cell = (area[valid].astype(np.int64) * n_month + month[valid]) * n_type + crime_type[valid]
+    n_cells = n_area * n_month * n_type
+    if zeros:
+        # every combination of the sorted lists (a repeated list item repeats its rows)
+        per_cell = np.bincount(cell, minlength=n_cells)
+        la, lm, lt = (len(values) for values in lists)
+        ia = np.repeat(np.arange(la), lm * lt)
+        im = np.tile(np.repeat(np.arange(lm), lt), la)
+        it = np.tile(np.arange(lt), la * lm)
+        at_a, at_m, at_t = (d.get_indexer(values) for d, values in zip(distinct, lists))
+        count = per_cell[(at_a[ia] * n_month + at_m[im]) * n_type + at_t[it]] if n_cells else np.zeros(len(ia), dtype=np.int64)
+        labels = lists
+    else:
+        if n_cells <= 4 * len(cell) + 1_000_000:
+            per_cell = np.bincount(cell, minlength=n_cells)
+            cells = np.flatnonzero(per_cell)
+            count = per_cell[cells]
+        else:  # a sparse table (fine grids): do not allocate every combination
+            cells, count = np.unique(cell, return_counts=True)
+        ia, im, it = cells // (n_type * n_month), (cells // n_type) % n_month, cells % n_type
+        labels = distinct
+    out = pd.DataFrame({"area_code": labels[0].take(ia), "month": labels[1].take(im), "crime_type": labels[2].take(it), "count": count})
     names = areas.set_index("area_code")["area_name"]
-    out["area_name"] = out["area_code"].map(names)
+    out["area_name"] = pd.Series(labels[0]).map(names).take(ia).reset_index(drop=True)
     out["area_type"] = area_type
     out["count"] = out["count"].astype(np.int64)
     out = out[COUNT_COLUMNS]
     out.attrs["method"] = method
     return out
+
+
+def _positions(values: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Position of each value in ``categories`` (unique); -1 when absent or missing."""
+    codes, uniques = pd.factorize(values)
+    where = categories.get_indexer(uniques)
+    return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(where) else np.full(len(codes), -1)
+
+
+def _sorted_present(values) -> list:
+    return sorted(v for v in pd.unique(values) if not pd.isna(v))
 
 
 def add_groups(counts: pd.DataFrame, groups: dict[str, Sequence[str]]) -> pd.DataFrame:

@@ -191,6 +191,112 @@ def download(obj, forces, archive, from_zip, no_ons):
     click.echo(f"wrote {len(written)} file(s) under {target}")
 
 
+def _month_range_option(value: str | None, name: str):
+    if not value:
+        return None
+    parts = value.split("..")
+    if len(parts) != 2:
+        raise click.BadParameter(f"{value!r}: write it as YYYY-MM..YYYY-MM, e.g. 2024-01..2024-04", param_hint=name)
+    return parts
+
+
+@cli.command()
+@click.option("--areas", type=click.Path(exists=True, dir_okay=False), help="Polygon file of the treated (patrol) areas; default: illustrative areas.")
+@click.option("--name-column", help="Column of --areas holding the area names.")
+@click.option("--selection", type=click.Choice(["patrol_areas", "town_centres"]), help="Illustrative areas when no --areas is given.")
+@click.option("--before", help="Before period YYYY-MM..YYYY-MM (default: seasonally matched from the data).")
+@click.option("--after", help="After period YYYY-MM..YYYY-MM (default: seasonally matched from the data).")
+@click.option("--buffer-m", type=float, help="Displacement buffer width in metres (default 250).")
+@click.option("--control", type=click.Choice(["rest_of_county", "rest_of_district", "matched"]), help="Comparison area (default rest_of_county).")
+@click.option("--crime-type", "crime_types", multiple=True, help="Crime type or group to evaluate (repeatable).")
+@click.option("--funding", type=float, help="Funding in pounds a year, for cost per crime prevented (0 = none).")
+@click.pass_obj
+def evaluate(obj, areas, name_column, selection, before, after, buffer_m, control, crime_types, funding):
+    """Before/after evaluation of hotspot patrol areas (Operation Hotspot).
+
+    Compares crime in the treated areas before and after against a comparison
+    area, checks displacement into buffers and regression to the mean, and
+    gives cost per crime prevented. Options override [evaluation] in the config.
+    Without --areas the toolkit's own ILLUSTRATIVE areas are evaluated.
+
+    \b
+    Writes under --out: evaluation/evaluation_report.html, evaluation_summary.csv,
+    evaluation_areas.csv, evaluation_monthly.csv, treated_areas.gpkg, manifest.json.
+
+    \b
+    Example:
+      hotspots --out out evaluate --areas op_hotspot.gpkg --name-column name \\
+          --before 2024-01..2024-04 --after 2025-01..2025-04 --funding 1000000
+    """
+    from .pipeline import prepare, run
+
+    overrides = {
+        "areas": areas, "name_column": name_column, "selection": selection,
+        "before": _month_range_option(before, "--before"), "after": _month_range_option(after, "--after"),
+        "buffer_m": buffer_m, "control": control, "crime_types": list(crime_types) or None, "funding_gbp": funding,
+    }
+    settings = obj.settings()
+    table = dict(settings.extra.get("evaluation", {}) or {})
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    settings = settings.replace(extra={**settings.extra, "evaluation": table})
+    ctx = prepare(settings, data=obj.data, out=obj.out, progress=obj.progress())
+    summaries = run(ctx, ["evaluate"])
+    if obj.quiet:  # otherwise the stage's progress line has already shown it
+        click.echo(summaries["evaluate"]["headline"])
+    click.echo(f"report: {ctx.out.root / 'evaluation' / 'evaluation_report.html'}")
+    _summary(ctx)
+
+
+@cli.group(name="report")
+def report_group():
+    """Write the HTML reports (each with its CSV/GeoPackage tables).
+
+    \b
+    Example:
+      hotspots --out out report outliers
+    """
+
+
+@report_group.command(name="outliers")
+@click.option("--peer-groups", type=click.Path(exists=True, dir_okay=False),
+              help="Most-similar-group CSV (area_code,peer_group or area_code,peer_code); overrides [outliers] peer_groups.")
+@click.option("--adjustment", type=click.Choice(["multiplicative", "additive"]),
+              help="Overdispersion adjustment of the funnel limits (default multiplicative: sqrt(phi)).")
+@click.pass_obj
+def report_outliers(obj, peer_groups, adjustment):
+    """CSP outlier report: where each CSP (and LSOA) stands out against the county, by crime type.
+
+    Rates per 1,000 residents for the analysis period (default: the latest 12
+    months), funnel-plot limits at 95% and 99.8% with the overdispersion
+    adjustment, change against the seasonally matched months judged against
+    the rest of the county, harm-weighted rates, concentration in LSOAs and,
+    with a peer table, the ratio to the peer-group mean.
+
+    \b
+    Writes under --out: outliers/csp_outlier_report.html, outliers_district.csv,
+    outliers_lsoa.csv, outliers_change.csv, concentration.csv,
+    outliers_district.gpkg, manifest.json.
+
+    \b
+    Example:
+      hotspots --out out report outliers
+      hotspots --out out report outliers --peer-groups msg.csv
+    """
+    from .pipeline import run
+
+    ctx = _prepare(obj)
+    overrides = {k: v for k, v in {"peer_groups": peer_groups, "adjustment": adjustment}.items() if v is not None}
+    if overrides:
+        table = {**dict(ctx.settings.extra.get("outliers", {}) or {}), **overrides}
+        ctx.settings = ctx.settings.replace(extra={**ctx.settings.extra, "outliers": table})
+    summaries = run(ctx, ["outliers"])
+    s = summaries["outliers"]
+    click.echo(f"{s['district_cells_flagged_adjusted']} of {s['district_cells']} CSP x crime-type rates outside the 95% "
+               f"limits allowing for overdispersion ({s['district_cells_flagged_unadjusted']} on Poisson limits alone)")
+    click.echo(f"report: {ctx.out.root / 'outliers' / 'csp_outlier_report.html'}")
+    _summary(ctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clear line."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])

@@ -147,9 +147,11 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
 
     >>> evaluation_config({"buffer_m": 200, "control": "matched"}).control
     'matched'
-    >>> evaluation_config({"control": "nearby"})  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    hotspots._errors.ConfigError: [evaluation]: 1 problem(s): ...
+    >>> try:
+    ...     evaluation_config({"control": "nearby", "buffer_m": -5})
+    ... except ConfigError as exc:
+    ...     print(exc.message.splitlines()[0])
+    [evaluation]: 2 problem(s):
     """
     raw = dict(raw or {})
     problems: list[str] = []
@@ -174,7 +176,7 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
             problems.append(f"evaluation.control = {raw['control']!r} must be one of {list(CONTROLS)}")
         else:
             out["control"] = raw["control"]
-    for key, lo, hi in (("buffer_m", 0.0, 5000.0), ("cell_m", 100.0, 5000.0)):
+    for key, lo, hi in (("buffer_m", 10.0, 5000.0), ("cell_m", 100.0, 5000.0)):
         if key in raw:
             v = raw[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
@@ -301,6 +303,27 @@ def resolve_evaluation_periods(
     if not set(a.months) <= shifted and not {m[5:] for m in a.months} == {m[5:] for m in b.months}:
         why += "; WARNING: before and after are not the same calendar months (not seasonally matched)"
     return b, a, why
+
+
+def human_period(label: str) -> str:
+    """'2024-01..2024-04' -> 'Jan–Apr 2024'; '2024-11..2025-02' -> 'Nov 2024–Feb 2025'.
+
+    >>> human_period("2024-01..2024-04"), human_period("2024-11..2025-02"), human_period("2025-03")
+    ('Jan–Apr 2024', 'Nov 2024–Feb 2025', 'Mar 2025')
+    """
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    def one(m: str) -> tuple[str, str]:
+        return names[int(m[5:7]) - 1], m[:4]
+
+    if ".." not in label:
+        mon, yr = one(label)
+        return f"{mon} {yr}"
+    a, b = label.split("..")
+    (ma, ya), (mb, yb) = one(a), one(b)
+    if a == b:
+        return f"{ma} {ya}"
+    return f"{ma}–{mb} {ya}" if ya == yb else f"{ma} {ya}–{mb} {yb}"
 
 
 def _ranges(months: Sequence[str]) -> str:
@@ -494,7 +517,7 @@ def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period,
         areas=areas, source="patrol_areas", illustrative=True, selected_on_counts=bool(overlap),
         selection_period=period,
         description=(f"{len(areas)} illustrative patrol areas: the {cfg.cell_m:g} m grid cells with the most "
-                     f"{group_name} in {period.label} (touching cells merged, up to {MAX_CELLS_PER_PATROL_AREA} "
+                     f"{group_name} in {human_period(period.label)} (touching cells merged, up to {MAX_CELLS_PER_PATROL_AREA} "
                      f"per area), at least {cfg.n_areas // max(1, len(ctx.geography.districts))} in every district"),
     )
 
@@ -519,8 +542,8 @@ def make_buffers(areas: gpd.GeoDataFrame, buffer_m: float, study_area=None) -> g
     >>> from shapely import box
     >>> a = gpd.GeoDataFrame({"area_code": ["A"], "area_name": ["a"]}, geometry=[box(0, 0, 100, 100)], crs=BNG)
     >>> ring = make_buffers(a, 50).geometry.iloc[0]
-    >>> round(ring.area), ring.intersection(box(0, 0, 100, 100)).area
-    (27854, 0.0)
+    >>> round(ring.area, -2), ring.intersection(box(0, 0, 100, 100)).area   # 2 x 100 x 50 x 2 + pi x 50^2
+    (27800.0, 0.0)
     """
     treated_union = shapely.union_all(areas.geometry.values)
     clip = None
@@ -680,6 +703,10 @@ def describe_change(pct: float, low: float, high: float, *, what: str, compariso
             f"(best estimate {_signed(pct)}, {lvl} {_signed(low)} to {_signed(high)})")
 
 
+def _signed_count(x: float) -> str:
+    return ("−" if x < 0 else "+") + f"{abs(x):,.0f}" if round(x) else "0"
+
+
 def _signed(x: float) -> str:
     s = _whole(x)
     if s in ("0", "0.0"):
@@ -689,19 +716,46 @@ def _signed(x: float) -> str:
 
 def describe_displacement(buffer_row: pd.Series | dict, wdd_res: es.WDDResult | None, *, buffer_m: float,
                           comparison: str, n_buffer: float, level: float = LEVEL) -> tuple[str, str]:
-    """(verdict, sentence) for the buffers: "displacement", "diffusion", "none detected", "too few crimes to tell"."""
+    """(verdict, sentence) for the buffers from two tests: the buffers' rate ratio against the comparison and
+    the WDD displacement test against matched cells of similar size.
+
+    Verdicts: "displacement" (both tests), "possible displacement" (one test), "diffusion", "possible
+    diffusion", "none detected", "too few crimes to tell".  A test that sees nothing is never read as proof
+    of no displacement: the sentence gives the interval.
+
+    >>> row = {"pct_change_vs_control": -2.0, "pct_low": -9.0, "pct_high": 6.0}
+    >>> describe_displacement(row, None, buffer_m=250, comparison="the rest of the county", n_buffer=900)[0]
+    'none detected'
+    """
     ring = f"the {buffer_m:g} m buffers"
     if n_buffer < MIN_CRIMES:
         return "too few crimes to tell", f"too few crimes in {ring} to tell whether crime moved there"
     pct, low, high = (float(buffer_row[k]) for k in ("pct_change_vs_control", "pct_low", "pct_high"))
     alpha = 1 - level
-    wdd_up = wdd_res is not None and np.isfinite(wdd_res.displacement_p) and wdd_res.displacement_p < alpha and wdd_res.displacement_wdd > 0
-    wdd_down = wdd_res is not None and np.isfinite(wdd_res.displacement_p) and wdd_res.displacement_p < alpha and wdd_res.displacement_wdd < 0
+    wdd_ok = wdd_res is not None and np.isfinite(wdd_res.displacement_p)
+    wdd_up = wdd_ok and wdd_res.displacement_p < alpha and wdd_res.displacement_wdd > 0
+    wdd_down = wdd_ok and wdd_res.displacement_p < alpha and wdd_res.displacement_wdd < 0
+    rr_up, rr_down = bool(np.isfinite(low) and low > 0), bool(np.isfinite(high) and high < 0)
     ci = f"{_signed(pct)}, {level:.0%} CI {_signed(low)} to {_signed(high)}, relative to {comparison}"
-    if (np.isfinite(low) and low > 0) or wdd_up:
-        return "displacement", f"possible displacement: crime rose in {ring} ({ci})"
-    if (np.isfinite(high) and high < 0) or wdd_down:
+    wdd_txt = (f"{_signed_count(wdd_res.displacement_wdd)} crimes relative to matched cells of similar size, "
+               + ("p < 0.001" if wdd_res.displacement_p < 0.001 else f"p = {wdd_res.displacement_p:.3f}")
+               if wdd_ok else "")
+    if rr_up and wdd_up:
+        return "displacement", f"displacement: crime rose in {ring} ({ci}; {wdd_txt})"
+    if rr_up or wdd_up:
+        which = f"relative to {comparison} ({ci})" if rr_up else f"against matched cells of similar size ({wdd_txt})"
+        other = f"against matched cells the change was {wdd_txt}" if rr_up else f"relative to {comparison} it was {ci.split(', relative')[0]}"
+        return ("possible displacement",
+                f"possible displacement: crime in {ring} rose on one of two tests, {which}, but not on the other "
+                f"({other})")
+    if rr_down and wdd_down:
         return "diffusion", f"no displacement: crime also fell in {ring} ({ci}), a diffusion of benefit"
+    if rr_down or wdd_down:
+        which = f"relative to {comparison} ({ci})" if rr_down else f"against matched cells of similar size ({wdd_txt})"
+        other = f"against matched cells the change was {wdd_txt}" if rr_down else f"relative to {comparison} it was {ci.split(', relative')[0]}"
+        return ("possible diffusion",
+                f"no displacement was detected; crime in {ring} fell on one of two tests, {which}, but not on the other "
+                f"({other})")
     if np.isfinite(low) and high - low > WIDE_INTERVAL_POINTS:
         return "too few crimes to tell", f"too few crimes in {ring} to tell whether crime moved there ({ci})"
     return "none detected", f"no displacement to {ring} was detected ({ci})"
@@ -877,38 +931,61 @@ def evaluate_areas(
     prim_mask = np.isin(all_members, crime_types[primary])
     prim = by_type[:, :, prim_mask].sum(axis=2)
     pool_units = np.arange(u_pool, n_units)
-    pool_b_prim = prim[pool_units][:, before_idx].sum(axis=1)
-    r_b_prim = prim[:n_areas][:, before_idx].sum(axis=1)
-    d_b_prim = prim[u_buf:u_buf + n_areas][:, before_idx].sum(axis=1)
+    # Matching on a period's counts picks cells that were high partly by chance, and they fall back
+    # afterwards (regression to the mean).  That is wanted for the treated areas' control when the areas
+    # were themselves picked on the before period (both regress alike), and unwanted for the buffers
+    # (never picked on counts): their controls are matched on older history when the data have it.
+    history_idx = [month_pos[m] for m in months if m < before.months[0]]
+    history_ok = len(history_idx) >= 3
+    r_match_idx = before_idx if (treated.selected_on_counts is not False or not history_ok) else history_idx
+    d_match_idx = history_idx if history_ok else before_idx
+
+    r_match_label = before.label if r_match_idx is before_idx else _ranges([months[i] for i in r_match_idx])
+    d_match_label = before.label if d_match_idx is before_idx else _ranges([months[i] for i in d_match_idx])
+    r_target = prim[:n_areas][:, r_match_idx].sum(axis=1)
+    d_target = prim[u_buf:u_buf + n_areas][:, d_match_idx].sum(axis=1)
+    pool_r = prim[pool_units][:, r_match_idx].sum(axis=1)
+    pool_d = prim[pool_units][:, d_match_idx].sum(axis=1)
     available = np.ones(len(pool), bool)
     matched_r = [[] for _ in range(n_areas)]
-    for i in np.argsort(-r_b_prim, kind="stable"):
-        chosen = _match_by_total(r_b_prim[i], pool_b_prim, available)
+    for i in np.argsort(-r_target, kind="stable"):
+        chosen = _match_by_total(r_target[i], pool_r, available)
         available[chosen] = False
         matched_r[i] = chosen
     matched_d = [[] for _ in range(n_areas)]
-    for i in np.argsort(-d_b_prim, kind="stable"):
-        chosen = _match_by_total(d_b_prim[i], pool_b_prim, available)
+    for i in np.argsort(-d_target, kind="stable"):
+        chosen = _match_by_total(d_target[i], pool_d, available)
         available[chosen] = False
         matched_d[i] = chosen
     record("evaluation.matched_controls",
            {"treated": int(sum(map(len, matched_r))), "buffers": int(sum(map(len, matched_d)))},
-           f"untreated {pool_cell_m:g} m cells outside the areas and buffers, largest first, until their "
-           f"{before.label} {primary} total matches each area's (and, separately, each buffer's); used for "
-           "control='matched' and for the WDD test, which needs controls of similar size")
+           f"untreated {pool_cell_m:g} m cells outside the areas and buffers, largest first, until their {primary} "
+           f"total matches each area's in {r_match_label} "
+           + ("(the period the areas were or may have been picked on, so both regress alike)"
+              if r_match_idx is before_idx and treated.selected_on_counts is not False else "")
+           + f" and, separately, each buffer's in {d_match_label}"
+           + (" (older history, so the buffers' controls are not picked at a chance peak)" if d_match_idx is not before_idx else "")
+           + "; used for control='matched' and for the WDD test, which needs controls of similar size")
 
+    matched_r_units = [[u_pool + c for c in cells] for cells in matched_r]
+    matched_d_units = [[u_pool + c for c in cells] for cells in matched_d]
     if control == "matched":
-        area_controls = [[u_pool + c for c in cells] for cells in matched_r]
+        area_controls = matched_r_units
         overall_control = sorted({u for cs in area_controls for u in cs})
         panel_controls = overall_control
+        # buffers are compared with their own matched cells, not the treated areas'
+        buffer_area_controls = matched_d_units
+        buffer_control = sorted({u for cs in matched_d_units for u in cs})
     elif control == "rest_of_district":
         area_controls = [[u_dist + dpos[d]] if d in dpos else [] for d in area_district]
         overall_control = sorted({u for cs in area_controls for u in cs})
         panel_controls = overall_control
+        buffer_area_controls, buffer_control = area_controls, overall_control
     else:
         overall_control = [u_dist + i for i in range(len(district_codes))]
         area_controls = [overall_control] * n_areas
         panel_controls = overall_control
+        buffer_area_controls, buffer_control = area_controls, overall_control
     if not overall_control:
         raise ValidationError("the control is empty", hint="use control = rest_of_county")
 
@@ -987,8 +1064,10 @@ def evaluate_areas(
         # displacement
         add(ct, "buffer_before", f"recorded in the {buffer_m:g} m buffers, {before.label}", db, unit=noun)
         add(ct, "buffer_after", f"recorded in the {buffer_m:g} m buffers, {after.label}", da, unit=noun)
-        bdid = es.did_rate_ratio(int(db), int(da), int(cb), int(ca)).iloc[0]
-        add(ct, "buffer_pct_vs_control", f"change in the buffers relative to {control_label}",
+        cdb, cda = tot(buffer_control, before_idx), tot(buffer_control, after_idx)
+        bdid = es.did_rate_ratio(int(db), int(da), int(cdb), int(cda)).iloc[0]
+        buffer_label = "their own matched untreated cells" if control == "matched" else control_label
+        add(ct, "buffer_pct_vs_control", f"change in the buffers relative to {buffer_label}",
             bdid["pct_change_vs_control"], bdid["pct_low"], bdid["pct_high"], bdid["z"], bdid["p_value"], "%",
             classify_change(bdid["pct_change_vs_control"], bdid["pct_low"], bdid["pct_high"], db + da), bdid["note"])
         q = es.wdq(int(rb), int(ra), int(db), int(da), int(cb), int(ca))
@@ -1011,7 +1090,7 @@ def evaluate_areas(
         add(ct, "wdd_displacement", "buffer change minus its matched control's change (positive = displacement)",
             wres.displacement_wdd, wres.displacement_wdd - zc * wres.displacement_se,
             wres.displacement_wdd + zc * wres.displacement_se, wres.displacement_z, wres.displacement_p, noun)
-        disp_verdict, disp_sentence = describe_displacement(bdid, wres, buffer_m=buffer_m, comparison=control_label,
+        disp_verdict, disp_sentence = describe_displacement(bdid, wres, buffer_m=buffer_m, comparison=buffer_label,
                                                             n_buffer=db + da)
         add(ct, "displacement_verdict", f"displacement to the {buffer_m:g} m buffers", verdict=disp_verdict, note=disp_sentence)
 
@@ -1081,8 +1160,7 @@ def evaluate_areas(
         # per area
         area_frames.append(_area_table(
             ct, areas, buffers, counts, harm_units, harm_var_units, has_harm, before_idx, after_idx, area_controls,
-            u_buf, [[u_pool + c for c in cs] for cs in matched_r], [[u_pool + c for c in cs] for cs in matched_d],
-            control, district_names,
+            u_buf, matched_r_units, matched_d_units, buffer_area_controls, control, district_names,
         ))
         monthly_frames.append(_monthly(ct, counts, months, months_range, u_tall, u_ball, overall_control, u_county,
                                        before, after))
@@ -1095,7 +1173,7 @@ def evaluate_areas(
             "panel": dataclasses.asdict(panel_res) if isinstance(panel_res, es.PanelEffect) else None,
             "panel_sentence": _describe_panel(panel_res, _what(ct), control_label, rb + ra),
             "pre_trend": dataclasses.asdict(pre) if isinstance(pre, es.PreTrendCheck) else None,
-            "pre_trend_sentence": _describe_pre_trend(pre),
+            "pre_trend_sentence": _describe_pre_trend(pre, control_label),
             "displacement_verdict": disp_verdict, "displacement_sentence": disp_sentence,
             "wdq": q.wdq, "wdq_text": q.interpretation, "tne": t.total_net_effect, "tne_text": t.interpretation,
             "wdd_text": wres.verdict, "wdd_note": wres.note,
@@ -1174,7 +1252,7 @@ def _panel(counts: np.ndarray, treated_units: list[int], control_units: list[int
 
 
 def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm, before_idx, after_idx, area_controls,
-                u_buf, matched_r, matched_d, control, district_names) -> pd.DataFrame:
+                u_buf, matched_r, matched_d, buffer_area_controls, control, district_names) -> pd.DataFrame:
     n = len(areas)
 
     def tot(unit_lists, idx, arr=counts):
@@ -1186,7 +1264,8 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     cb, ca = tot(area_controls, before_idx), tot(area_controls, after_idx)
     db, da = tot(buf, before_idx), tot(buf, after_idx)
     did = es.did_rate_ratio(rb.astype(int), ra.astype(int), cb.astype(int), ca.astype(int))
-    bdid = es.did_rate_ratio(db.astype(int), da.astype(int), cb.astype(int), ca.astype(int))
+    bcb, bca = tot(buffer_area_controls, before_idx), tot(buffer_area_controls, after_idx)
+    bdid = es.did_rate_ratio(db.astype(int), da.astype(int), bcb.astype(int), bca.astype(int))
     mrb, mra = tot(matched_r, before_idx), tot(matched_r, after_idx)
     mdb, mda = tot(matched_d, before_idx), tot(matched_d, after_idx)
     rows = []
@@ -1309,25 +1388,29 @@ def _describe_panel(res, ct: str, comparison: str, n: float) -> str:
     return f"Using all {res.n_periods} months with data (area and month effects): {s}."
 
 
-def _describe_pre_trend(pre) -> str:
+def _describe_pre_trend(pre, comparison: str = "the comparison") -> str:
     if not isinstance(pre, es.PreTrendCheck):
-        return f"Pre-trend check: {pre}."
+        return f"The check of trends before the patrols could not be made ({pre})."
+    n = pre.n_pre_periods
     if pre.verdict == "no evidence of differing pre-trends":
-        return (f"Before the patrols the treated areas and the control moved in step (no evidence of differing trends over "
-                f"{pre.n_pre_periods} months: {_signed(pre.pct_per_month) if abs(pre.pct_per_month) >= 1 else f'{pre.pct_per_month:+.2f}%'} a month, "
-                f"{LEVEL:.0%} CI {pre.pct_low:+.2f}% to {pre.pct_high:+.2f}%).")
+        return (f"Before the patrols, these areas and {comparison} moved in step: no difference in trend was detected over "
+                f"{n} months with data ({pre.pct_per_month:+.2f}% a month, {LEVEL:.0%} CI {pre.pct_low:+.2f}% to "
+                f"{pre.pct_high:+.2f}%).")
     if pre.verdict == "treated areas were already trending differently":
-        return (f"Warning: before the patrols the treated areas were already trending differently from the control "
-                f"({pre.pct_per_month:+.2f}% a month, {LEVEL:.0%} CI {pre.pct_low:+.2f}% to {pre.pct_high:+.2f}%, over "
-                f"{pre.n_pre_periods} months), so the before/after comparison may be biased.")
-    return f"Pre-trend check: {pre.verdict}."
+        direction = "rising" if pre.pct_per_month > 0 else "falling"
+        return (f"Warning: before the patrols, crime in these areas was already {direction} relative to {comparison} "
+                f"(by about {abs(pre.pct_per_month):.1f}% a month, {LEVEL:.0%} CI {pre.pct_low:+.2f}% to "
+                f"{pre.pct_high:+.2f}%, over {n} months with data), so a simple before/after comparison may be biased.")
+    if pre.verdict == "not enough pre-period months":
+        return f"There are too few months before the patrols ({n}) to check whether the areas were already trending differently."
+    return f"The check of trends before the patrols: {pre.verdict}."
 
 
 def _describe_rtm(rtm: es.RTMCheck, treated: TreatedAreas, ct: str) -> str:
     if not np.isfinite(rtm.rate_ratio):
         return "The regression-to-the-mean check could not be made (a zero count)."
     if treated.selected_on_counts:
-        period = treated.selection_period.label if treated.selection_period else "the before period"
+        period = human_period(treated.selection_period.label) if treated.selection_period else "the before period"
         lead = (f"These areas were picked because they had the most crime in {period}, and places picked at a peak "
                 "tend to fall back anyway (regression to the mean). ")
     elif treated.selected_on_counts is False:
@@ -1354,7 +1437,7 @@ def _describe_cost(cost: es.CostPerCrime | None, one: str, funding: float | None
                    n_after: int) -> str:
     if not funding:
         return "No funding figure was given, so no cost per crime prevented (set [evaluation] funding_gbp)."
-    basis = f"£{funding:,.0f} a year pro-rated to the {n_after}-month after period = £{funding_period:,.0f}"
+    basis = f"£{funding:,.0f} a year pro-rated to the {n_after}-month after period: £{funding_period:,.0f}"
     if cost is None:
         return f"The cost per {one} prevented cannot be estimated ({basis})."
     if cost.status == "defined":
@@ -1368,22 +1451,25 @@ def _describe_cost(cost: es.CostPerCrime | None, one: str, funding: float | None
 
 def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list[str]]:
     """("credible reduction" | "reduction not attributable" | "no detectable change" | "increase" |
-    "too few crimes to tell" | "not estimable", reasons): the difference-in-differences verdict, checked
-    against regression to the mean, the pre-trend and the all-months panel."""
+    "too few crimes to tell" | "not estimable", reasons).
+
+    A fall relative to the control (difference-in-differences) is only called
+    a credible reduction when it survives three checks: regression to the mean
+    (when the areas may have been picked on their counts), the all-months
+    panel, and the pre-trend.
+    """
     v = f["effect_verdict"]
     if v != "fell":
         return {"rose": "increase"}.get(v, v), []
     reasons = []
     if treated.selected_on_counts is not False and f["rtm_verdict"].startswith("consistent with regression"):
-        reasons.append("untreated places with equally high crime before fell by about as much without patrols "
-                       "(regression to the mean)")
-    if f["pre_trend"] and f["pre_trend"]["verdict"] == "treated areas were already trending differently":
-        reasons.append("before the patrols these areas were already moving differently from the rest of the county")
+        reasons.append("similar high-crime places without patrols fell about as much (regression to the mean)")
     p = f["panel"]
     if p and classify_change(p["pct_change"], p["pct_low"], p["pct_high"]) != "fell":
-        reasons.append(f"using all {p['n_periods']} months of data (area and month effects) the change is not "
-                       f"detectable ({_signed(p['pct_change'])}, {LEVEL:.0%} CI {_signed(p['pct_low'])} to "
-                       f"{_signed(p['pct_high'])})")
+        reasons.append(f"over all {p['n_periods']} months of data there is no detectable change "
+                       f"({_signed(p['pct_change'])}, {LEVEL:.0%} CI {_signed(p['pct_low'])} to {_signed(p['pct_high'])})")
+    if f["pre_trend"] and f["pre_trend"]["verdict"] == "treated areas were already trending differently":
+        reasons.append("the areas were already moving differently from the comparison before the patrols")
     return ("reduction not attributable" if reasons else "credible reduction"), reasons
 
 
@@ -1391,24 +1477,28 @@ def _headline(f: dict[str, Any], n_areas: int, buffer_m: float, treated: Treated
     verdict, reasons = overall_verdict(f, treated)
     disp = {
         "none detected": f"no displacement to the {buffer_m:g} m buffers was detected",
-        "displacement": f"crime rose in the {buffer_m:g} m buffers, a sign of possible displacement",
+        "displacement": f"crime rose in the {buffer_m:g} m buffers on both displacement tests: displacement",
+        "possible displacement": f"one of two tests suggests some displacement into the {buffer_m:g} m buffers",
         "diffusion": f"crime also fell in the {buffer_m:g} m buffers (no displacement)",
+        "possible diffusion": f"no displacement to the {buffer_m:g} m buffers was detected",
         "too few crimes to tell": f"there were too few crimes in the {buffer_m:g} m buffers to tell about displacement",
     }[f["displacement_verdict"]]
     lead = f"Across the {n_areas} areas, {f['effect_sentence']}"
     if verdict == "credible reduction":
         parts = [lead, disp]
-        if f["cost_status"] in ("defined", "unbounded"):
-            parts.append(f["cost_sentence"].split(" (")[0] if f["cost_status"] == "defined"
-                         else "the cost per crime prevented has no upper limit because the interval reaches zero")
+        if f["cost_status"] == "defined":
+            parts.append(f["cost_sentence"].split(" (")[0])
+        elif f["cost_status"] == "unbounded":
+            parts.append("the cost per crime prevented has no upper limit because the interval reaches zero")
         text = "; ".join(parts) + "."
     elif verdict == "reduction not attributable":
-        text = (f"{lead}, but this fall cannot be credited to the patrols: " + "; and ".join(reasons) + f". "
-                f"{disp[0].upper() + disp[1:]}. No cost per crime prevented can be claimed on this evidence.")
+        text = (f"{lead}, but the fall cannot be credited to the patrols: " + ", and ".join(reasons[:2]) + ". "
+                f"{disp[0].upper() + disp[1:]}. No cost per crime prevented can be claimed.")
     else:
         text = f"{lead}; {disp}."
         if f["cost_status"]:
-            text += " " + f["cost_sentence"].split(" (")[0][0].upper() + f["cost_sentence"].split(" (")[0][1:] + "."
+            first = f["cost_sentence"].split(" (")[0]
+            text += " " + first[0].upper() + first[1:] + "."
     return text[0].upper() + text[1:]
 
 
@@ -1482,7 +1572,11 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         "crime_type": f["crime_type"],
         "pct_change_vs_control": f["did"]["pct_change_vs_control"],
         "pct_low": f["did"]["pct_low"], "pct_high": f["did"]["pct_high"], "p_value": f["did"]["p_value"],
-        "displacement": f["displacement_verdict"], "rtm": f["rtm_verdict"], "cost": f["cost_sentence"],
+        "displacement": f["displacement_verdict"], "rtm": f["rtm_verdict"],
+        "overall_verdict": f["overall_verdict"],
+        "cost": (f["cost_sentence"] if f["overall_verdict"] == "credible reduction" else
+                 f"not claimed ({f['overall_verdict']}); only if the whole fall relative to the comparison were due to "
+                 f"the patrols: {f['cost_sentence']}" if f["cost_status"] == "defined" else f["cost_sentence"]),
     }
     ctx.results["evaluation"] = summary
     ctx.progress.info("  " + result.headline)

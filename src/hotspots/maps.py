@@ -544,8 +544,9 @@ def hotspot_map(view: MapView):
                                                              class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
                               tooltip=None).add_to(fg)
         fg.add_to(m)
-        bases.append((sel.name, fg))
-        lists[sel.name] = _list_html(sel)
+        # Leaflet's layer control inserts layer names as HTML: escape them
+        bases.append((_esc(sel.name), fg))
+        lists[_esc(sel.name)] = _list_html(sel)
 
     # OpenStreetMap background: optional, off by default, needs internet
     osm = folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap background (needs internet)",
@@ -600,10 +601,10 @@ def hotspot_map(view: MapView):
     controls.bases = [(n, fg.get_name()) for n, fg in bases]
     controls.kinds = [("Patrol areas (numbered)", "pa", True), ("Gi* hot/cold cells", "gi", True),
                       ("KDE heat", "kde", False), ("Clusters (DBSCAN)", "cluster", False)]
-    controls.context = [(n, fg.get_name()) for n, fg, _ in context]
+    controls.context = [(_esc(n), fg.get_name()) for n, fg, _ in context]
     controls.osm_name = "OpenStreetMap background (needs internet)"
     controls.osm = osm.get_name()
-    controls.default = default or ""
+    controls.default = _esc(default or "")
     controls.header = f"<h1>{title}</h1><div class='hs-sub'>{sub}</div>{notes}"
     controls.legend = _legend_html(view)
     controls.bounds = [[sw[0], sw[1]], [ne[0], ne[1]]]

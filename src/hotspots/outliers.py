@@ -59,7 +59,7 @@ SMALL_EXPECTED = 20.0
 #: Concentration: share of crime in the top 5% and 10% of LSOAs.
 TOP_SHARES = (0.05, 0.10)
 #: Random allocations behind the chance-corrected Gini (seeded, reproducible).
-GINI_SIMULATIONS = 100
+GINI_SIMULATIONS = 50
 GINI_SEED = 12345
 #: Confidence level of change intervals and of the change flag.
 CHANGE_LEVEL = 0.95
@@ -248,6 +248,7 @@ def outlier_table(
     codes = list(info.index)
     population = info["population"].to_numpy()
     frames = []
+    estimates: dict[str, dict[str, Any]] = {}
     for crime_type, sub in totals.groupby("crime_type", sort=False):
         observed = sub.set_index("area_code")["count"].reindex(codes, fill_value=0).to_numpy(dtype=float)
         is_group = bool(sub["is_group"].iloc[0])
@@ -271,6 +272,8 @@ def outlier_table(
             frame["tau2"] = od["tau2"]
             frame["overdispersed"] = bool(od["overdispersed"])
             frame["adjustment"] = od["adjustment"] if od["applied"] else "none"
+            estimates[crime_type] = {**od, "is_group": is_group,
+                                     "county_rate_per_1000": res.attrs["reference_rate_per_1000"]}
         frame["crime_type"] = crime_type
         frame["is_group"] = is_group
         frames.append(frame)
@@ -287,40 +290,41 @@ def outlier_table(
                "rate_ci95_lower", "rate_ci95_upper", "county_rate_per_1000", "expected", "ratio", "z", "p",
                "z_adjusted", *_LIMIT_COLUMNS, "flag_unadjusted", "flag", "phi", "tau2", "overdispersed",
                "adjustment", "small_numbers", "rank_in_county"]
-    return out[columns]
+    out = out[columns]
+    out.attrs["overdispersion"] = estimates
+    return out
 
 
-def overdispersion_summary(
-    totals: pd.DataFrame,
-    areas: pd.DataFrame,
-    *,
-    area_type: str,
-    adjustment: str = "multiplicative",
-) -> pd.DataFrame:
+def overdispersion_summary(table: pd.DataFrame, *, area_type: str) -> pd.DataFrame:
     """The overdispersion estimate per crime type (what widened the limits, and why).
 
-    Returns :data:`OVERDISPERSION_COLUMNS`: ``n`` areas, ``phi`` (mean squared
-    winsorised z), ``tau2`` (DerSimonian-Laird, ratio scale), the chi-squared
-    ``statistic = n * phi`` on ``df = n - 1`` with its ``critical_value`` and
-    ``p_value``, ``overdispersed`` (statistic > critical value), ``applied``
-    and ``adjustment``, and the county rate.  Crime types with no records are
-    left out.
+    Parameters
+    ----------
+    table
+        A fresh :func:`outlier_table` (it carries the estimates in
+        ``attrs["overdispersion"]``).
+    area_type
+        Label for the ``area_type`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`OVERDISPERSION_COLUMNS`: ``n`` areas, ``phi`` (mean squared
+        winsorised z), ``tau2`` (DerSimonian-Laird, ratio scale), the
+        chi-squared ``statistic = n * phi`` on ``df = n - 1`` with its
+        ``critical_value`` and ``p_value``, ``overdispersed`` (statistic >
+        critical value), ``applied`` and ``adjustment``, and the county rate.
+        Crime types with no records are left out.
     """
-    info = _area_info(areas)
-    codes = list(info.index)
+    records = table.attrs.get("overdispersion", {})
     rows = []
-    for crime_type, sub in totals.groupby("crime_type", sort=False):
-        observed = sub.set_index("area_code")["count"].reindex(codes, fill_value=0).to_numpy(dtype=float)
-        if observed.sum() == 0:
-            continue
-        res = stats.area_outliers(observed, info["population"].to_numpy(), names=codes, adjustment=adjustment)
-        od = res.attrs["overdispersion"]
+    for crime_type, od in records.items():
         rows.append({
-            "area_type": area_type, "crime_type": crime_type, "is_group": bool(sub["is_group"].iloc[0]),
+            "area_type": area_type, "crime_type": crime_type, "is_group": od["is_group"],
             "n": od["n"], "phi": od["phi"], "tau2": od["tau2"], "statistic": od["statistic"], "df": od["df"],
             "critical_value": od["critical_value"], "p_value": od["p_value"], "overdispersed": od["overdispersed"],
             "applied": od["applied"], "adjustment": od["adjustment"] or "none",
-            "county_rate_per_1000": res.attrs["reference_rate_per_1000"],
+            "county_rate_per_1000": od["county_rate_per_1000"],
         })
     return pd.DataFrame(rows, columns=OVERDISPERSION_COLUMNS)
 
@@ -452,6 +456,7 @@ def change_table(
     cv = stats.change_vs_reference(table["count_before"].to_numpy(), table["count_after"].to_numpy(),
                                    table["ref_count_before"].to_numpy(), table["ref_count_after"].to_numpy(),
                                    level=level)
+    names_of_parents = dict(parent_names or {})
     per_month = months_before / months_after
     with np.errstate(divide="ignore", invalid="ignore"):
         ref_change = table["ref_count_after"].to_numpy() / table["ref_count_before"].to_numpy() * per_month
@@ -461,7 +466,7 @@ def change_table(
         "area_code": table["area_code"].to_numpy(),
         "area_name": table["area_code"].map(info["area_name"]).to_numpy(),
         "parent_code": table["parent_code"].to_numpy(),
-        "parent_name": table["parent_code"].map(dict(parent_names or {})).fillna("").to_numpy(),
+        "parent_name": table["parent_code"].map(lambda code: names_of_parents.get(code, "")).to_numpy(),
         "crime_type": table["crime_type"].to_numpy(),
         "is_group": table["is_group"].to_numpy(),
         "before_period": before_period.label,
@@ -846,7 +851,9 @@ class OutlierResults:
 
     def summary(self) -> dict[str, Any]:
         """Small JSON-able summary for the run manifest."""
-        d = self.district[self.district["flag"] != FLAG_NO_RECORDS]
+        # a group that is one category (e.g. "ASB") repeats that category's row: count it once
+        d = self.district[(self.district["flag"] != FLAG_NO_RECORDS)
+                          & ~self.district["crime_type"].isin(self.meta.get("single_type_groups", []))]
         od = self.overdispersion[self.overdispersion["area_type"] == "csp"]
         return {
             "period": self.meta["period"]["label"],
@@ -944,6 +951,7 @@ def analyse_outliers(
 
     csp_totals = period_totals(csp_counts, period.months, groups=groups, crime_types=crime_types)
     district = outlier_table(csp_totals, csps, levels=levels, adjustment=adjustment)
+    od_csp = overdispersion_summary(district, area_type="csp")
     harm = harm_table(csp_totals, csps, groups=groups, weights=harm_weights)
     district = district.merge(harm, on=["area_code", "crime_type"], how="left")
     peer = peer_comparison(district, peers)
@@ -955,6 +963,7 @@ def analyse_outliers(
 
     lsoa_totals = period_totals(lsoa_counts, period.months, groups=groups, crime_types=crime_types)
     lsoa = outlier_table(lsoa_totals, lsoas, levels=levels, adjustment=adjustment)
+    od_lsoa = overdispersion_summary(lsoa, area_type="lsoa")
     lsoa.insert(0, "area_type", "lsoa")
     lsoa["csp_code"] = lsoa["area_code"].map(lsoa_to_csp).fillna("")
     lsoa["csp_name"] = lsoa["csp_code"].map(csp_names).fillna("")
@@ -966,9 +975,7 @@ def analyse_outliers(
     lsoa["period"] = period.label
     lsoa["months"] = len(period.months)
 
-    od = pd.concat([overdispersion_summary(csp_totals, csps, area_type="csp", adjustment=adjustment),
-                    overdispersion_summary(lsoa_totals, lsoas, area_type="lsoa", adjustment=adjustment)],
-                   ignore_index=True)
+    od = pd.concat([od_csp, od_lsoa], ignore_index=True)
 
     change_cols = ["change_count_before", "change_count_after", "pct_change", "rest_pct_change", "pct_change_vs_rest",
                    "pct_change_vs_rest_ci_lower", "pct_change_vs_rest_ci_upper", "change_q", "change_flag"]

@@ -24,6 +24,7 @@ from . import __version__
 from ._io import OutputDir
 from .aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
 from .config import Settings, month_range, resolve_data_dir
+from .evaluate import stage_evaluate
 from .geography import Geography, assign_points
 from .ingest import Accounting, harmonise_lsoa, read_police_uk
 from .schema import POLICE_UK_CRIME_TYPES
@@ -190,8 +191,15 @@ def stage_counts(ctx: Context) -> dict[str, Any]:
     return {"reconciliation": summary}
 
 
+def stage_outliers(ctx: Context) -> dict[str, Any]:
+    """CSP outlier tables and report (:func:`hotspots.outliers.stage_outliers`); imported lazily."""
+    from .outliers import stage_outliers as run_outliers
+
+    return run_outliers(ctx)
+
+
 #: stage name -> function(ctx) -> summary dict; run in this order by ``hotspots run``
-STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {"counts": stage_counts}
+STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {"counts": stage_counts, "evaluate": stage_evaluate, "outliers": stage_outliers}
 
 
 def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:

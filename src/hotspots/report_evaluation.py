@@ -24,6 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
+#: how verdict codes (stable, in the CSVs) are shown to readers
+VERDICT_LABEL = {
+    "credible reduction": "reduction credited to the patrols",
+    "reduction not attributable": "fall not attributable to the patrols",
+}
 VERDICT_CLASS = {
     "fell": "good", "credible reduction": "good", "rose": "bad", "increase": "bad",
     "no detectable change": "neutral", "too few crimes to tell": "neutral", "not estimable": "neutral",
@@ -36,6 +41,8 @@ def fmt_pct(x: Any, digits: int = 0) -> str:
     """'−14%', '+9%', '0%'; '–' for missing (typographic minus)."""
     if x is None or not np.isfinite(x):
         return "–"
+    if digits == 0 and 0 < abs(float(x)) < 0.95:
+        digits = 1
     v = round(float(x), digits)
     if v == 0:
         return "0%"
@@ -68,17 +75,24 @@ def fmt_money(x: Any) -> str:
 
 
 def _month_label(label: str) -> str:
-    """'2024-01..2024-04' -> 'Jan–Apr 2024'."""
-    def one(m: str) -> tuple[str, str]:
-        d = _dt.date(int(m[:4]), int(m[5:7]), 1)
-        return d.strftime("%b"), d.strftime("%Y")
+    from .evaluate import human_period
 
-    if ".." not in label:
-        mon, yr = one(label)
-        return f"{mon} {yr}"
-    a, b = label.split("..")
-    (ma, ya), (mb, yb) = one(a), one(b)
-    return f"{ma}–{mb} {ya}" if ya == yb else f"{ma} {ya}–{mb} {yb}"
+    return human_period(label)
+
+
+def _auto_value(value: Any) -> str:
+    """Readable text for an automatic choice (lists of months as ranges, dicts as 'key: value')."""
+    from .evaluate import _ranges
+
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_auto_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, str) and len(v) == 7 and v[4] == "-" for v in value):
+            return _ranges(value)
+        return ", ".join(_auto_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
 
 
 # --------------------------------------------------------------------------- charts
@@ -108,7 +122,8 @@ def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) 
     d["date"] = pd.to_datetime(d["month"] + "-01")
     fig, ax = plt.subplots(figsize=(9.2, 3.1))
     # shade periods; missing stretches are labelled, never drawn through
-    for period, colour, label in (("before", "#dfe9f5", "before"), ("after", "#f9e1dc", "after")):
+    for period, colour, label in (("before", "#dfe9f5", "before"), ("after", "#f9e1dc", "after"),
+                                  ("after (trend)", "#fcf1ee", "later months")):
         sel = d[d["period"] == period]
         if len(sel):
             ax.axvspan(sel["date"].min(), sel["date"].max() + pd.offsets.MonthEnd(0), color=colour, zorder=0)
@@ -130,7 +145,8 @@ def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) 
         ax.plot(d["date"], d[col], color=colour, lw=lw, label=_safe_text(label), marker="o", ms=2.5)
     ax.axhline(100, color="#999", lw=0.8, ls=":")
     ax.set_ylabel("index (before = 100)")
-    ax.set_title(_safe_text(f"{crime_type}: monthly counts as an index of the before-period average"), fontsize=10, loc="left")
+    ax.set_title(_safe_text(f"{crime_type}: monthly counts as an index of the before-period average"), fontsize=10,
+                 loc="left", pad=16)
     ax.xaxis.set_major_locator(mdates.YearLocator())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     ax.spines[["top", "right"]].set_visible(False)
@@ -148,6 +164,7 @@ def area_map(result: EvaluationResult) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.patches import Patch
 
     g = result.geometries
@@ -155,9 +172,10 @@ def area_map(result: EvaluationResult) -> str:
     result.districts.boundary.plot(ax=ax, color="#9aa5b1", lw=0.8)
     for _, row in result.districts.iterrows():
         p = row.geometry.representative_point()
-        ax.text(p.x, p.y, _safe_text(row["area_name"]), fontsize=7, color="#7b8794", ha="center", va="center")
+        ax.text(p.x, p.y, _safe_text(row["area_name"]), fontsize=7, color="#52606d", ha="center", va="center", zorder=1,
+                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
     handles = []
-    if (g["role"] == "matched_control").any():
+    if result.meta["control"] == "matched" and (g["role"] == "matched_control").any():
         g[g["role"] == "matched_control"].plot(ax=ax, color=COLOURS["matched"], alpha=0.6, lw=0)
         handles.append(Patch(color=COLOURS["matched"], alpha=0.6, label="matched control cells"))
     g[g["role"] == "buffer"].plot(ax=ax, color=COLOURS["buffer"], alpha=0.55, lw=0)
@@ -165,12 +183,9 @@ def area_map(result: EvaluationResult) -> str:
     treated.plot(ax=ax, color=COLOURS["treated"], lw=0.3, edgecolor="#7b1d12")
     handles += [Patch(color=COLOURS["treated"], label="treated areas"),
                 Patch(color=COLOURS["buffer"], alpha=0.55, label=f"{result.meta['buffer_m']:g} m buffers")]
-    for _, row in treated.iterrows():
-        c = row.geometry.centroid
-        ax.annotate(_safe_text(row["area_code"]), (c.x, c.y), xytext=(4, 4), textcoords="offset points", fontsize=6.5,
-                    color="#111", bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
     ax.set_axis_off()
     ax.set_aspect("equal")
+    _label_areas(ax, fig, treated)
     # scale bar: 5 km
     x0, x1 = ax.get_xlim()
     y0, _ = ax.get_ylim()
@@ -178,6 +193,35 @@ def area_map(result: EvaluationResult) -> str:
     ax.text(x0 + 3500, y0 + 1600, "5 km", ha="center", fontsize=7)
     ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=True)
     return _png(fig)
+
+
+def _label_areas(ax, fig, treated) -> None:
+    """Area codes beside each area, moved (with a leader line) so labels do not overlap each other."""
+    fig.canvas.draw()  # fixes the data -> pixel transform
+    to_px = ax.transData.transform
+    placed: list[tuple[float, float, float, float]] = []
+    offsets = [(5, 5), (5, -13), (-34, 5), (-34, -13), (5, 17), (-34, 17), (5, -25), (-34, -25),
+               (18, 0), (-47, 0), (18, 28), (-47, 28), (18, -36), (-47, -36)]
+    points_to_px = fig.dpi / 72.0
+    rows = sorted(treated.itertuples(), key=lambda r: (-r.geometry.centroid.y, r.geometry.centroid.x))
+    for row in rows:
+        c = row.geometry.centroid
+        px, py = to_px((c.x, c.y))
+        text = _safe_text(row.area_code)
+        w, h = (6.0 * len(text) + 4) * points_to_px, 10 * points_to_px
+        choice = offsets[-1]
+        for dx, dy in offsets:
+            x0, y0 = px + dx * points_to_px, py + dy * points_to_px
+            box = (x0, y0, x0 + w, y0 + h)
+            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in placed):
+                choice = (dx, dy)
+                break
+        x0, y0 = px + choice[0] * points_to_px, py + choice[1] * points_to_px
+        placed.append((x0, y0, x0 + w, y0 + h))
+        far = abs(choice[0]) > 6 or abs(choice[1]) > 14
+        ax.annotate(text, (c.x, c.y), xytext=choice, textcoords="offset points", fontsize=6.5, color="#111",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                    arrowprops=dict(arrowstyle="-", color="#555", lw=0.5) if far else None)
 
 
 # --------------------------------------------------------------------------- view model
@@ -208,13 +252,16 @@ def _key_rows(result: EvaluationResult) -> list[dict[str, str]]:
             "buffer_ci": fmt_ci(buf["low"], buf["high"]) if buf is not None else "",
             "harm": fmt_pct(harm["estimate"]) if harm is not None else "not weighted",
             "harm_ci": fmt_ci(harm["low"], harm["high"]) if harm is not None else "",
-            "verdict": f["overall_verdict"], "verdict_class": VERDICT_CLASS.get(f["overall_verdict"], "neutral"),
+            "verdict": VERDICT_LABEL.get(f["overall_verdict"], f["overall_verdict"]),
+            "verdict_class": VERDICT_CLASS.get(f["overall_verdict"], "neutral"),
         })
     return rows
 
 
 def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]]:
     a = result.areas_table[result.areas_table["crime_type"] == crime_type]
+    pooled = next(f["overall_verdict"] for f in result.findings if f["crime_type"] == crime_type)
+    classes = dict(VERDICT_CLASS, fell="warn") if pooled == "reduction not attributable" else VERDICT_CLASS
     rows = []
     for _, r in a.iterrows():
         rows.append({
@@ -223,7 +270,7 @@ def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]
             "before": fmt_int(r["treated_before"]), "after": fmt_int(r["treated_after"]),
             "raw": fmt_pct(r["raw_change_pct"]),
             "did": fmt_pct(r["pct_change_vs_control"]), "did_ci": fmt_ci(r["pct_low"], r["pct_high"]),
-            "verdict": r["verdict"], "verdict_class": VERDICT_CLASS.get(r["verdict"], "neutral"),
+            "verdict": r["verdict"], "verdict_class": classes.get(r["verdict"], "neutral"),
             "buffer": f"{fmt_int(r['buffer_before'])} → {fmt_int(r['buffer_after'])}",
             "buffer_rel": fmt_pct(r["buffer_pct_vs_control"]),
         })
@@ -240,7 +287,7 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
     meta = result.meta
     primary = result.findings[0]
     s = result.summary
-    auto = [{"key": k, "value": str(v[0]) if isinstance(v, (tuple, list)) and len(v) == 2 else str(v),
+    auto = [{"key": k.removeprefix("evaluation."), "value": _auto_value(v[0]) if isinstance(v, (tuple, list)) and len(v) == 2 else _auto_value(v),
              "reason": v[1] if isinstance(v, (tuple, list)) and len(v) == 2 else ""}
             for k, v in meta.get("auto", {}).items()]
     findings = []
@@ -293,9 +340,10 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
 
 
 def _ranges(months) -> str:
-    from .evaluate import _ranges as ranges
+    """'Jan 2021–Jan 2022, Jan–Apr 2024' for a list of months."""
+    from .evaluate import _ranges as ranges, human_period
 
-    return ranges(months)
+    return ", ".join(human_period(r) for r in ranges(months).split(", ")) if months else "none"
 
 
 def render_evaluation_report(result: EvaluationResult) -> str:

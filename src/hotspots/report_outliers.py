@@ -46,6 +46,8 @@ FLAG_ORDER = {"high_998": 0, "low_998": 0, "high_95": 1, "low_95": 1}
 COLOURS = {"high_998": "#b2182b", "high_95": "#f4a582", "within": "#ffffff", "low_95": "#92c5de",
            "low_998": "#2166ac", "no_records": "#eeeeee"}
 HIGHLIGHT = "#d95f02"
+#: Areas smaller than this (m2) are labelled outside their polygon on the map.
+SMALL_AREA_M2 = 60e6
 MAX_LEVEL_SENTENCES = 6
 MAX_CHANGE_SENTENCES = 3
 MAX_FUNNELS = 6
@@ -206,18 +208,16 @@ def level_sentence(row: Mapping[str, Any], *, name: str, after: str | None, befo
     return text + "."
 
 
-def change_sentence(row: Mapping[str, Any], *, after: str, before: str, period: str = "the year") -> str:
+def change_sentence(row: Mapping[str, Any], *, after: str, before: str) -> str:
     """A change that stands out against the rest of the county while the level does not."""
     pct = float(row["pct_change"])
     return (f"{_sentence_start(type_phrase(str(row['crime_type'])))} {_moved(pct)} ({after} vs {before}) against "
             f"{_movement(float(row['rest_pct_change']))} in the rest of the county, a difference that stands out "
             f"({_signed(float(row['pct_change_vs_rest']))} relative to the rest of the county; 95% interval "
-            f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}). "
-            f"Its rate over {period} is within the county's usual range.")
+            f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}).")
 
 
-def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str | None,
-              period: str = "the year") -> list[str]:
+def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str | None) -> list[str]:
     """The "what stands out" sentences for one CSP, from its rows of ``outliers_district``.
 
     ``rows`` should exclude duplicated single-category groups and crime types
@@ -247,9 +247,12 @@ def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str |
     if after and before and "change_flag" in rows:
         changes = rows[rows["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
                        & (rows["change_q"] < CHANGE_Q) & ~rows["flag"].isin(list(FLAG_LIMIT_TEXT))]
-        changes = changes.sort_values("change_q").head(MAX_CHANGE_SENTENCES)
-        for record in changes.to_dict("records"):
-            out.append(change_sentence(record, after=after, before=before, period=period))
+        changes = changes.sort_values("change_q")
+        for record in changes.head(MAX_CHANGE_SENTENCES).to_dict("records"):
+            out.append(change_sentence(record, after=after, before=before))
+        if len(changes) > MAX_CHANGE_SENTENCES:
+            rest = ", ".join(type_phrase(t) for t in changes["crime_type"].iloc[MAX_CHANGE_SENTENCES:])
+            out.append(f"Also changing differently from the rest of the county: {rest} (see the table).")
     return out
 
 
@@ -263,16 +266,19 @@ def _mpl_text(text: Any) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _svg_uri(fig) -> str:
+def _svg_uri(fig, *, tight: bool = False) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # charts place their axes explicitly; "tight" (an extra draw) only where the extent is unknown
+    fig.savefig(buffer, format="svg", bbox_inches="tight" if tight else None, pad_inches=0.04,
+                metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    # no layout engine (constrained layout costs a draw per chart): axes are placed by hand
+    return Figure(figsize=(width, height))
 
 
 def _rc():
@@ -281,58 +287,49 @@ def _rc():
     return matplotlib.rc_context({
         "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 7.5, "axes.titlesize": 8.5,
         "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "svg.hashsalt": "hotspots",
+        "axes.edgecolor": "#777777", "xtick.color": "#444444", "ytick.color": "#444444",
     })
 
 
 def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> str:
-    """Funnel plot for one crime type: rate per 1,000 vs residents, this CSP highlighted."""
+    """Funnel plot for one crime type: rate per 1,000 vs residents, this CSP highlighted.
+
+    Shaded band and dashed lines: 95% limits allowing for overdispersion; solid
+    lines: 99.8% allowing for overdispersion; dotted: 99.8% Poisson-only limits.
+    """
     with _rc():
-        fig = _figure(3.15, 2.45)
-        ax = fig.add_subplot()
+        fig = _figure(3.2, 2.35)
+        ax = fig.add_axes((0.155, 0.165, 0.815, 0.735))
         x = funnel["population"].to_numpy() / 1000.0
-        ax.fill_between(x, funnel["rate_lower_998_adjusted"], funnel["rate_upper_998_adjusted"], color="#f0f0f0",
-                        lw=0, label="99.8% (adjusted)")
-        ax.fill_between(x, funnel["rate_lower_95_adjusted"], funnel["rate_upper_95_adjusted"], color="#dcdcdc",
-                        lw=0, label="95% (adjusted)")
-        ax.plot(x, funnel["rate_upper_998"], color="#888888", lw=0.6, ls=":", label="99.8% Poisson only")
-        ax.plot(x, funnel["rate_lower_998"], color="#888888", lw=0.6, ls=":")
-        ax.axhline(float(funnel["county_rate_per_1000"].iloc[0]), color="#444444", lw=0.8, label="county rate")
+        ax.fill_between(x, funnel["rate_lower_95_adjusted"], funnel["rate_upper_95_adjusted"], color="#ececec", lw=0)
+        for side in ("lower", "upper"):
+            ax.plot(x, funnel[f"rate_{side}_95_adjusted"], color="#666666", lw=0.8, ls="--")
+            ax.plot(x, funnel[f"rate_{side}_998_adjusted"], color="#333333", lw=0.9)
+            ax.plot(x, funnel[f"rate_{side}_998"], color="#999999", lw=0.7, ls=":")
+        county_rate = float(funnel["county_rate_per_1000"].iloc[0])
+        ax.axhline(county_rate, color="#1b6ca8", lw=0.9)
         others = rows[rows["area_code"] != highlight]
-        ax.scatter(others["population"] / 1000.0, others["rate_per_1000"], s=12, color="#7a7a7a", zorder=3, lw=0)
+        ax.scatter(others["population"] / 1000.0, others["rate_per_1000"], s=13, color="#8a8a8a", zorder=3, lw=0)
         me = rows[rows["area_code"] == highlight]
         if len(me):
             record = me.iloc[0]
             colour = COLOURS.get(str(record["flag"]), HIGHLIGHT)
             if colour in ("#ffffff", "#eeeeee"):
                 colour = HIGHLIGHT
-            ax.scatter([record["population"] / 1000.0], [record["rate_per_1000"]], s=38, color=colour,
-                       edgecolor="black", lw=0.7, zorder=4)
-            ax.annotate(_mpl_text(record["area_name"]), (record["population"] / 1000.0, record["rate_per_1000"]),
-                        xytext=(5, 4), textcoords="offset points", fontsize=7, fontweight="bold")
+            px, py = record["population"] / 1000.0, record["rate_per_1000"]
+            ax.scatter([px], [py], s=42, color=colour, edgecolor="black", lw=0.8, zorder=4)
+            right = px > x.min() + 0.6 * (x.max() - x.min())
+            ax.annotate(_mpl_text(record["area_name"]), (px, py), xytext=(-6 if right else 6, 3),
+                        textcoords="offset points", fontsize=7, fontweight="bold", ha="right" if right else "left")
         ax.set_title(_mpl_text(title), loc="left")
         ax.set_xlabel("residents (thousands)")
         ax.set_ylabel("per 1,000 residents")
         ax.set_xlim(x.min(), x.max())
-        top = max(float(rows["rate_per_1000"].max()), float(funnel["rate_upper_95_adjusted"].max()))
-        ax.set_ylim(0, top * 1.08)
-        ax.grid(axis="y", color="#eeeeee", lw=0.5)
-        return _svg_uri(fig)
-
-
-def funnel_legend() -> str:
-    """A shared legend strip for the funnel plots."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    with _rc():
-        fig = _figure(6.6, 0.32)
-        fig.legend(handles=[
-            Patch(color="#dcdcdc", label="95% limits (allowing for overdispersion)"),
-            Patch(color="#f0f0f0", label="99.8% limits (allowing for overdispersion)"),
-            Line2D([], [], color="#888888", lw=0.8, ls=":", label="99.8% Poisson-only limits"),
-            Line2D([], [], color="#444444", lw=0.8, label="county rate"),
-            Line2D([], [], color="#7a7a7a", marker="o", lw=0, markersize=4, label="other CSPs"),
-        ], loc="center", ncol=5, frameon=False, fontsize=6.5, handlelength=1.6, columnspacing=1.0)
+        highest = float(rows["rate_per_1000"].max())
+        top = max(highest * 1.12, float(funnel["rate_upper_95_adjusted"].max()) * 1.05)
+        top = max(top, min(float(funnel["rate_upper_998_adjusted"].max()) * 1.03, 2.5 * max(highest, county_rate)))
+        ax.set_ylim(0, top)
+        ax.grid(axis="y", color="#f0f0f0", lw=0.5)
         return _svg_uri(fig)
 
 
@@ -340,35 +337,36 @@ def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, type
                 area_name: str, county_name: str) -> str:
     """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded."""
     with _rc():
-        fig = _figure(6.6, 2.1)
-        ax = fig.add_subplot()
+        fig = _figure(9.6, 2.3)
+        ax = fig.add_axes((0.06, 0.11, 0.93, 0.74))
         calendar = sorted(monthly["month"].unique())
         position = {m: i for i, m in enumerate(calendar)}
-        styles = [("#1b6ca8", "#9ab8d3"), ("#7b3294", "#c2a5cf")]
-        for (crime_type, (dark, light)) in zip(types, styles):
+        styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
+        xs = np.arange(len(calendar))
+        for crime_type, (dark, light) in zip(types, styles):
             for code, colour, ls, label in ((area_code, dark, "-", area_name), (county_code, light, "--", county_name)):
                 series = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
-                series = series.set_index("month").reindex(calendar)
-                y = series["rate_per_1000"].to_numpy(dtype=float)
-                xs = np.arange(len(calendar))
-                ax.plot(xs, y, color=colour, ls=ls, lw=1.3 if code == area_code else 1.0,
+                y = series.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float)
+                ax.plot(xs, y, color=colour, ls=ls, lw=1.4 if code == area_code else 1.0,
                         label=_mpl_text(f"{label}: {crime_type}"))
+                # a month with data between two missing months has no line: show it as a dot
                 isolated = np.isfinite(y) & ~np.isfinite(np.r_[np.nan, y[:-1]]) & ~np.isfinite(np.r_[y[1:], np.nan])
                 ax.plot(xs[isolated], y[isolated], "o", color=colour, ms=2.5)
         present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
         gaps = [position[m] for m in calendar if not bool(present[m])]
         for start, stop in _runs(gaps):
-            ax.axvspan(start - 0.5, stop + 0.5, color="#f3f3f3", lw=0, zorder=0)
+            ax.axvspan(start - 0.5, stop + 0.5, color="#f4f4f4", lw=0, zorder=0)
             if stop - start >= 3:
                 ax.text((start + stop) / 2, 0.5, "no data", transform=ax.get_xaxis_transform(), ha="center",
-                        va="center", color="#999999", fontsize=6.5)
+                        va="center", color="#999999", fontsize=7)
         ticks = [i for i, m in enumerate(calendar) if m.endswith("-01")]
         ax.set_xticks(ticks, [calendar[i][:4] for i in ticks])
         ax.set_xlim(-0.5, len(calendar) - 0.5)
         ax.set_ylim(bottom=0)
-        ax.set_ylabel("per 1,000 residents\nper month")
+        ax.set_ylabel("per 1,000 residents per month")
         ax.grid(axis="y", color="#eeeeee", lw=0.5)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=6.5)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=4, frameon=False, fontsize=7,
+                  handlelength=2.2, borderaxespad=0.0)
         return _svg_uri(fig)
 
 
@@ -383,29 +381,60 @@ def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
 
 
 def choropleth(areas, rows: pd.DataFrame, *, title: str) -> str:
-    """District/CSP map coloured by rate per 1,000 residents, labelled with name and rate."""
+    """CSP map coloured by rate per 1,000 residents, each labelled with its name and rate.
+
+    Labels sit at each polygon's pole of inaccessibility (so a CSP wrapped
+    around another, like Three Rivers around Watford, is labelled in its own
+    body) with a white halo so they stay legible on any fill.
+    """
     import matplotlib as mpl
+    from matplotlib import patheffects
+    from shapely.ops import polylabel
 
     with _rc():
-        fig = _figure(5.6, 4.9)
-        ax = fig.add_subplot()
-        data = areas.merge(rows[["area_code", "rate_per_1000", "flag"]], on="area_code", how="left")
+        fig = _figure(5.4, 4.8)
+        ax = fig.add_axes((0.0, 0.0, 0.84, 0.93))
+        data = areas.merge(rows[["area_code", "rate_per_1000"]], on="area_code", how="left")
         data = data.set_geometry(data.geometry.simplify(60))
         values = data["rate_per_1000"].to_numpy(dtype=float)
         norm = mpl.colors.Normalize(vmin=np.nanmin(values) * 0.95, vmax=np.nanmax(values) * 1.02)
         cmap = mpl.colormaps["YlOrRd"]
         data.plot(ax=ax, color=[cmap(norm(v)) for v in values], edgecolor="white", linewidth=1.0)
+        halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+        anchors, small_ones = [], []
         for record in data.itertuples():
-            point = record.geometry.representative_point()
-            ax.annotate(_mpl_text(f"{record.area_name}\n{record.rate_per_1000:.1f}"), (point.x, point.y),
-                        ha="center", va="center", fontsize=6.5,
-                        color="white" if norm(record.rate_per_1000) > 0.65 else "black")
+            geometry = record.geometry
+            if geometry.geom_type == "MultiPolygon":
+                geometry = max(geometry.geoms, key=lambda g: g.area)
+            point = polylabel(geometry, tolerance=50)
+            label = _mpl_text(f"{record.area_name}\n{record.rate_per_1000:.1f}")
+            if geometry.area < SMALL_AREA_M2:
+                small_ones.append((label, point))
+            else:
+                anchors.append((point.x, point.y))
+                ax.annotate(label, (point.x, point.y), ha="center", va="center", fontsize=7.2, color="#111111",
+                            path_effects=halo)
+        # small areas: label outside with a leader line, in the direction farthest from other labels
+        minx, miny, maxx, maxy = data.total_bounds
+        reach = 0.13 * max(maxx - minx, maxy - miny)
+        for label, point in small_ones:
+            best, best_gap = None, -1.0
+            for angle in np.deg2rad(np.arange(0, 360, 30)):
+                cx, cy = point.x + reach * np.cos(angle), point.y + reach * np.sin(angle)
+                gap = min((math.hypot(cx - x, cy - y) for x, y in anchors), default=reach)
+                if gap > best_gap:
+                    best, best_gap = (cx, cy), gap
+            anchors.append(best)
+            ax.annotate(label, (point.x, point.y), xytext=best, ha="center", va="center", fontsize=7.2,
+                        color="#111111", path_effects=halo,
+                        arrowprops={"arrowstyle": "-", "color": "#444444", "lw": 0.7, "shrinkA": 6, "shrinkB": 1})
         ax.set_axis_off()
         ax.set_aspect("equal")
         ax.set_title(_mpl_text(title), loc="left")
-        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.55, pad=0.01)
+        cax = fig.add_axes((0.86, 0.25, 0.025, 0.5))
+        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
         bar.set_label("per 1,000 residents")
-        return _svg_uri(fig)
+        return _svg_uri(fig, tight=True)
 
 
 # =============================================================================
@@ -440,7 +469,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
     shown = rows[rows["flag"] != "no_records"]
-    sentences = stand_out(shown, name=name, after=after, before=before, period=months_label(meta["period"]["months"]))
+    sentences = stand_out(shown, name=name, after=after, before=before)
     headline = meta["headline"]
     head = rows[rows["crime_type"] == headline]
     head_row = head.iloc[0].to_dict() if len(head) else None
@@ -510,8 +539,8 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             "rest_pct_change": _signed(float(record["rest_pct_change"])) if "rest_pct_change" in record else "–",
             "vs_rest": _signed(float(record["pct_change_vs_rest"])) if "pct_change_vs_rest" in record else "–",
             "change_flag": str(record.get("change_flag", "") or ""),
-            "change_stands_out": record.get("change_flag") in ("up_vs_reference", "down_vs_reference")
-            and float(record.get("change_q", np.nan)) < CHANGE_Q,
+            "change_mark": ({"up_vs_reference": "▲", "down_vs_reference": "▼"}.get(str(record.get("change_flag")), "")
+                            if float(record.get("change_q", np.nan)) < CHANGE_Q else ""),
             "harm_ratio": _fmt(record["harm_ratio"], 2),
             "peer_ratio": _fmt(record["ratio_to_peer_mean"], 2),
         })
@@ -608,6 +637,9 @@ def build_context(results) -> dict[str, Any]:
             })
         matrix.append({"name": csp["area_name"], "anchor": f"csp-{csp['area_code']}", "cells": row_cells})
 
+    rates_by_type = district.drop_duplicates("crime_type").set_index("crime_type")["county_rate_per_1000"]
+    county_rates = [_fmt(rates_by_type.get(t, np.nan), 1) for t in order]
+
     live = district[district["flag"] != "no_records"]
     counts = {
         "cells": len(live),
@@ -657,9 +689,8 @@ def build_context(results) -> dict[str, Any]:
         "periods_reason": meta.get("periods_reason", ""),
         "months_missing": month_ranges(meta.get("months_missing", [])),
         "months_present": month_ranges(meta.get("months_present", [])),
-        "order": order, "matrix": matrix, "counts": counts, "headline": headline,
+        "order": order, "matrix": matrix, "county_rates": county_rates, "counts": counts, "headline": headline,
         "choropleth": choropleth_uri, "county_change": county_change, "sections": sections,
-        "funnel_legend": funnel_legend(),
         "od_rows": od_rows, "adjustment": meta["adjustment"], "harm_rows": harm_rows,
         "harm_version": meta["harm_version"], "sources": sorted((meta.get("sources") or {}).items()),
         "police_files": meta.get("police_files"), "rows_kept": _int(meta.get("rows_kept")),

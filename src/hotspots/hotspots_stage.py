@@ -1,0 +1,907 @@
+"""The hotspots stage: grid hotspots, clusters, emerging classes, patrol areas, maps.
+
+For the analysis period (``ctx.periods.current``) and each crime selection of
+``[hotspots] crime_types``, for the county and for each district:
+
+1. a grid clipped to the study area (:func:`hotspots.grid.make_grid`; cell size
+   chosen per study area when ``cell_size`` is absent, never below the 100 m
+   snapping floor, and recorded with its reason);
+2. counts and harm per cell; Getis-Ord Gi* (queen, self included) with
+   Benjamini-Hochberg FDR across the study area; local Moran quadrants
+   (seeded permutations); quartic KDE with a two-axis bandwidth; DBSCAN (or
+   HDBSCAN) clusters on unique snapped locations weighted by their counts;
+3. emerging hot spot classes from a Gi* per month across the months present
+   (missing months are NaN, never zeros); stability of the top cells between
+   the seasonally matched comparison months (2024-01..04 vs 2025-01..04 for
+   Hertfordshire) and the concentration of crime in the top 1/5/10% of cells;
+4. patrol areas for each district: contiguous significant hot cells merged,
+   ranked by count or harm, top N kept, stable ids, named from the containing
+   ward, town centre and the commonest street, with counts by crime type,
+   trend and harm (and an hour-of-week profile when the points have times);
+5. a town-centre view (hotspots inside each town centre, a summary table);
+6. the inspectors' maps (:mod:`hotspots.maps`).
+
+This module orchestrates; the statistics live in :mod:`hotspots.stats` and
+:mod:`hotspots.detect`, and nothing here draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import detect, grid as gridmod, stats
+from ._errors import ConfigError, ValidationError
+from .geography import assign_points
+from .harm import harm_of, load_harm_weights
+from .schema import ASB, BNG, POLICE_UK_CRIME_TYPES, WGS84
+
+DEFAULT_SELECTIONS = ("All crime", "ASB", "Violence", "Neighbourhood crime", "Night-time economy", "Burglary",
+                      "Vehicle crime")
+
+#: police.uk "On or near ..." place labels that are not street names
+GENERIC_LOCATIONS = {
+    "Parking Area", "Supermarket", "Petrol Station", "Shopping Area", "Sports/Recreation Area", "Pedestrian Subway",
+    "Nightclub", "Police Station", "Park/Open Space", "Hospital", "Further/Higher Educational Building",
+    "Theatre/Concert Hall", "Bus/Coach Station", "Prison", "Airport/Airfield", "Conference/Exhibition Centre",
+    "Train Station", "Railway Station", "Cinema", "Hotel", "Bus Station", "Nursing Home",
+}
+
+GRID_CELL_COLUMNS = [
+    "study_area_type", "study_area_code", "study_area_name", "selection", "cell_id", "row", "col", "x_centre",
+    "y_centre", "cell_area_km2", "count", "harm", "gi_z", "gi_p", "gi_q", "gi_class", "moran_i", "moran_p", "moran_q",
+    "moran_quadrant", "moran_class", "kde_per_km2", "kde_top_pct", "emerging_class", "town_centre", "patrol_area_id",
+    "geometry",
+]
+PATROL_AREA_COLUMNS = [
+    "patrol_area_id", "selection", "district_code", "district_name", "rank", "rank_by", "name", "main_location",
+    "ward_code", "ward_name", "town_centre", "n_cells", "cell_size_m", "area_km2", "count", "share_of_district_pct",
+    "share_of_district_area_pct", "pai", "harm_total", "harm_per_crime", "count_h1", "count_h2", "change_h2_vs_h1_pct",
+    "mk_z", "mk_p", "trend", "top_crime_types", "hour_of_week", "peak_gi_z", "x", "y", "lon", "lat", "cell_ids",
+]
+CLUSTER_COLUMNS = [
+    "study_area_type", "study_area_code", "study_area_name", "selection", "method", "cluster_id", "n_locations",
+    "count", "x", "y", "lon", "lat", "area_km2", "main_location", "eps_m", "min_count",
+]
+EMERGING_COLUMNS = [
+    "study_area_type", "study_area_code", "study_area_name", "selection", "cell_id", "emerging_class",
+    "n_observed_months", "n_missing_months", "n_sig_hot", "n_sig_cold", "final_month", "mk_z", "mk_p",
+]
+STABILITY_COLUMNS = [
+    "study_area_type", "study_area_code", "study_area_name", "selection", "n_cells", "cell_size_m", "period_a",
+    "period_b", "count_a", "count_b", "top_share", "top_k", "jaccard", "spearman_rho", "spearman_p", "hit_rate_a",
+    "hit_rate_b", "pai_a", "pai_b", "rri", "count_current", "share_top_1pct", "share_top_5pct", "share_top_10pct",
+    "note",
+]
+TOWN_CENTRE_COLUMNS = [
+    "town_centre_code", "town_centre_name", "district_code", "district_name", "selection", "count",
+    "share_of_district_pct", "area_km2", "share_of_district_area_pct", "count_h1", "count_h2", "change_h2_vs_h1_pct",
+    "hot_cells", "hot_cells_99", "cold_cells", "patrol_areas", "peak_cell_count", "peak_gi_z",
+]
+STUDY_AREA_COLUMNS = [
+    "study_area_type", "study_area_code", "study_area_name", "selection", "cell_size_m", "cell_size_reason",
+    "n_cells", "count", "hot_99", "hot_95", "hot_90", "cold_cells", "moran_hotspot_HH", "kde_bandwidth_m",
+    "kde_bandwidth_reason", "clusters", "patrol_areas", "note",
+]
+
+#: DBSCAN neighbourhood radius (m): about a street block; police.uk snap points are ~100 m apart in towns
+CLUSTER_EPS_M = 150.0
+#: share of cells counted as "top" in the stability comparison
+STABILITY_TOP_SHARE = 0.05
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclasses.dataclass(frozen=True)
+class HotspotConfig:
+    """``[hotspots]`` settings (all optional).
+
+    crime_types
+        Selections: crime groups from ``[crime_groups]`` or police.uk categories.
+    shape
+        ``"square"`` (default) or ``"hex"``.
+    cell_size
+        Metres; absent = chosen per study area (:func:`hotspots.grid.choose_cell_size`).
+    rank_by
+        ``"count"`` (default) or ``"harm"`` (CSS-weighted; ASB has no weight and is ranked by count).
+    top_n
+        Patrol areas kept per district and selection (default 5).
+    patrol_confidence
+        Gi* confidence a cell needs to join a patrol area: 90, 95 (default) or 99.
+    permutations, seed
+        Local Moran permutations (default 999) and their seed (default 12345).
+    cluster_method
+        ``"dbscan"`` (default) or ``"hdbscan"``.
+    maps
+        Write the inspectors' maps (default true).
+    map_selection
+        Selection shown first on the maps and drawn on the PNGs (default: the first selection).
+    """
+
+    crime_types: tuple[str, ...] = DEFAULT_SELECTIONS
+    shape: str = "square"
+    cell_size: float | None = None
+    rank_by: str = "count"
+    top_n: int = 5
+    patrol_confidence: int = 95
+    permutations: int = 999
+    seed: int = 12345
+    cluster_method: str = "dbscan"
+    maps: bool = True
+    map_selection: str | None = None
+
+    @property
+    def patrol_classes(self) -> tuple[str, ...]:
+        return {90: ("hot_99", "hot_95", "hot_90"), 95: ("hot_99", "hot_95"), 99: ("hot_99",)}[self.patrol_confidence]
+
+
+def hotspot_config(settings) -> HotspotConfig:
+    """Read and validate ``[hotspots]``; every problem is reported at once."""
+    raw = dict(settings.extra.get("hotspots", {}) or {})
+    fields = {f.name for f in dataclasses.fields(HotspotConfig)}
+    problems: list[str] = []
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}; valid keys are: {', '.join(sorted(fields))}")
+    kw: dict[str, Any] = {}
+    if "crime_types" in raw:
+        ct = raw["crime_types"]
+        if not isinstance(ct, list) or not ct or not all(isinstance(c, str) for c in ct):
+            problems.append(f"crime_types = {ct!r} must be a non-empty list of group or category names")
+        else:
+            kw["crime_types"] = tuple(ct)
+    if "shape" in raw:
+        if raw["shape"] not in ("square", "hex"):
+            problems.append(f"shape = {raw['shape']!r} must be \"square\" or \"hex\"")
+        kw["shape"] = raw["shape"]
+    if "cell_size" in raw:
+        cs = raw["cell_size"]
+        if isinstance(cs, bool) or not isinstance(cs, (int, float)) or not math.isfinite(cs) or cs < gridmod.SNAPPING_FLOOR_M:
+            problems.append(f"cell_size = {cs!r} must be a number of metres >= {gridmod.SNAPPING_FLOOR_M:.0f} "
+                            "(police.uk locations are snapped; smaller cells mean nothing); omit it to choose automatically")
+        else:
+            kw["cell_size"] = float(cs)
+    if "rank_by" in raw:
+        if raw["rank_by"] not in ("count", "harm"):
+            problems.append(f"rank_by = {raw['rank_by']!r} must be \"count\" or \"harm\"")
+        kw["rank_by"] = raw["rank_by"]
+    for key, lo in (("top_n", 1), ("permutations", 1), ("seed", 0)):
+        if key in raw:
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                problems.append(f"{key} = {v!r} must be an integer >= {lo}")
+            kw[key] = v
+    if "patrol_confidence" in raw:
+        if raw["patrol_confidence"] not in (90, 95, 99):
+            problems.append(f"patrol_confidence = {raw['patrol_confidence']!r} must be 90, 95 or 99")
+        kw["patrol_confidence"] = raw["patrol_confidence"]
+    if "cluster_method" in raw:
+        if raw["cluster_method"] not in ("dbscan", "hdbscan"):
+            problems.append(f"cluster_method = {raw['cluster_method']!r} must be \"dbscan\" or \"hdbscan\"")
+        kw["cluster_method"] = raw["cluster_method"]
+    if "maps" in raw:
+        if not isinstance(raw["maps"], bool):
+            problems.append(f"maps = {raw['maps']!r} must be true or false")
+        kw["maps"] = raw["maps"]
+    if "map_selection" in raw:
+        kw["map_selection"] = str(raw["map_selection"])
+    if not problems:
+        cfg = HotspotConfig(**kw)
+        sels = resolve_selections(cfg.crime_types, settings.crime_groups, problems)
+        if cfg.map_selection is not None and cfg.map_selection not in sels:
+            problems.append(f"map_selection = {cfg.map_selection!r} is not one of crime_types {list(cfg.crime_types)}")
+    if problems:
+        raise ConfigError(
+            f"{settings.source or 'config'}: [hotspots] has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
+            hint="see the [hotspots] section in README.md; omit a key to use its default",
+        )
+    return cfg
+
+
+def resolve_selections(names: Sequence[str], groups: dict[str, Sequence[str]], problems: list[str] | None = None
+                       ) -> dict[str, tuple[str, ...]]:
+    """Selection name -> police.uk categories (a configured group, or one category).
+
+    >>> resolve_selections(["Burglary", "ASB"], {"ASB": ("Anti-social behaviour",)})
+    {'Burglary': ('Burglary',), 'ASB': ('Anti-social behaviour',)}
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    bad = []
+    for name in names:
+        if name in groups:
+            out[name] = tuple(groups[name])
+        elif name in POLICE_UK_CRIME_TYPES:
+            out[name] = (name,)
+        else:
+            bad.append(name)
+    if bad:
+        msg = (f"crime_types {bad} are neither crime groups ({', '.join(groups)}) nor police.uk categories "
+               f"({', '.join(POLICE_UK_CRIME_TYPES)})")
+        if problems is None:
+            raise ConfigError(msg, hint="add the group under [crime_groups] or fix the spelling")
+        problems.append(msg)
+    return out
+
+
+def slug(name: str) -> str:
+    """``"Night-time economy"`` -> ``"night-time-economy"``."""
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-") or "x"
+
+
+# --------------------------------------------------------------------------- study areas
+@dataclasses.dataclass
+class StudyArea:
+    area_type: str  # "county" | "district"
+    code: str
+    name: str
+    geometry: Any
+    cell_size: float
+    cell_size_reason: str
+
+
+@dataclasses.dataclass
+class Inputs:
+    """What the analysis needs from the pipeline context (also built by tests)."""
+
+    points: pd.DataFrame  # x, y, month, crime_type, location (+ datetime)
+    current: tuple[str, ...]
+    comparison: tuple[str, ...]  # seasonally matched earlier months (may be empty)
+    change_current: tuple[str, ...]
+    months_all: tuple[str, ...]  # first..last month present, gaps included
+    months_present: tuple[str, ...]
+    county: StudyArea
+    districts: list[StudyArea]
+    wards: gpd.GeoDataFrame
+    town_centres: gpd.GeoDataFrame
+    selections: dict[str, tuple[str, ...]]
+    harm_weights: pd.Series
+
+
+@dataclasses.dataclass
+class SelectionResult:
+    cells: gpd.GeoDataFrame
+    clusters: pd.DataFrame
+    cluster_shapes: gpd.GeoDataFrame
+    emerging: pd.DataFrame
+    stability: dict
+    patrol_areas: gpd.GeoDataFrame | None = None
+    patrol_counts: pd.DataFrame | None = None
+    patrol_hours: pd.DataFrame | None = None
+    note: str = ""
+    summary: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class AreaResult:
+    area: StudyArea
+    grid: gpd.GeoDataFrame
+    selections: dict[str, SelectionResult]
+
+
+def _cell_size(geometry, cfg: HotspotConfig, points_xy=None) -> tuple[float, str]:
+    if cfg.cell_size is not None:
+        return cfg.cell_size, f"cell size {cfg.cell_size:,.0f} m from [hotspots] cell_size in the config"
+    return gridmod.choose_cell_size(geometry, points_xy=points_xy)
+
+
+# --------------------------------------------------------------------------- per-area analysis
+def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
+    if weights is None:
+        return np.bincount(idx, minlength=n).astype(float)
+    return np.bincount(idx, weights=weights, minlength=n)
+
+
+def _top_pct(values: np.ndarray) -> np.ndarray:
+    """Share (%) of cells at least as high as each cell (1 = the densest 1%); 100 for zero density."""
+    n = len(values)
+    if n == 0:
+        return np.array([])
+    ranks = pd.Series(-values).rank(method="max").to_numpy()
+    out = ranks / n * 100.0
+    return np.where(values > 0, out, 100.0)
+
+
+def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol: bool) -> AreaResult:
+    """Grid hotspots, KDE, clusters, emerging classes, stability (and patrol areas) for one study area; no I/O."""
+    grid = gridmod.make_grid(area.geometry, area.cell_size, shape=cfg.shape, crs=BNG)
+    n = len(grid)
+    pts = inputs.points
+    cell = gridmod.assign_to_cells(pts["x"].to_numpy(), pts["y"].to_numpy(), grid)
+    inside = cell >= 0
+    weights = gridmod.grid_weights(grid, neighbourhood="queen", include_self=True)
+    month = pts["month"].to_numpy()
+    ctype = pts["crime_type"].to_numpy()
+    in_current = np.isin(month, inputs.current)
+    harm = harm_of(pts["crime_type"], inputs.harm_weights)
+    tc_of_cell = _town_centre_of_cells(grid, inputs.town_centres)
+    results: dict[str, SelectionResult] = {}
+    for sel, members in inputs.selections.items():
+        in_sel = inside & np.isin(ctype, members)
+        cur = in_sel & in_current
+        counts = _bincount(cell[cur], n)
+        asb_only = all(m == ASB for m in members)
+        harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
+        gi = stats.gi_star(counts, weights)
+        moran = stats.local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
+        kde, bandwidth, bw_reason = _kde(grid, pts.loc[cur, ["x", "y"]].to_numpy(float), area.cell_size)
+        cells = gpd.GeoDataFrame(grid.copy(), geometry="geometry", crs=BNG)
+        cells.insert(0, "selection", sel)
+        cells.insert(0, "study_area_name", area.name)
+        cells.insert(0, "study_area_code", area.code)
+        cells.insert(0, "study_area_type", area.area_type)
+        cells["count"] = counts.astype(np.int64)
+        cells["harm"] = harm_cells
+        for c in ("gi_z", "gi_p", "gi_q"):
+            cells[c] = gi[c].to_numpy()
+        cells["gi_class"] = gi["gi_class"].astype(str).to_numpy()
+        for c in ("moran_i", "moran_p", "moran_q"):
+            cells[c] = moran[c].to_numpy()
+        cells["moran_quadrant"] = moran["moran_quadrant"].astype(str).to_numpy()
+        cells["moran_class"] = moran["moran_class"].astype(str).to_numpy()
+        cells["kde_per_km2"] = kde
+        cells["kde_top_pct"] = _top_pct(kde)
+        emerging = _emerging(inputs, grid, weights, cell, in_sel, area, sel)
+        cells["emerging_class"] = emerging["emerging_class"].to_numpy()
+        cells["town_centre"] = tc_of_cell
+        cells["patrol_area_id"] = ""
+        clusters, shapes = _clusters(pts.loc[cur, ["x", "y", "location"]], area, sel, cfg)
+        stab = _stability(inputs, grid, cell, in_sel, counts, area, sel)
+        res = SelectionResult(cells=cells, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
+        if patrol:
+            _patrol_areas(res, inputs, grid, weights, cell, cur, members, sel, area, cfg)
+        cls = cells["gi_class"]
+        res.summary = {
+            "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+            "selection": sel, "cell_size_m": area.cell_size, "cell_size_reason": area.cell_size_reason, "n_cells": n,
+            "count": int(counts.sum()), "hot_99": int((cls == "hot_99").sum()), "hot_95": int((cls == "hot_95").sum()),
+            "hot_90": int((cls == "hot_90").sum()), "cold_cells": int(cls.str.startswith("cold").sum()),
+            "moran_hotspot_HH": int((cells["moran_class"] == "hotspot_HH").sum()), "kde_bandwidth_m": bandwidth,
+            "kde_bandwidth_reason": bw_reason, "clusters": len(clusters),
+            "patrol_areas": len(res.patrol_areas) if res.patrol_areas is not None else (np.nan if not patrol else 0),
+            "note": res.note,
+        }
+        results[sel] = res
+    return AreaResult(area=area, grid=grid, selections=results)
+
+
+def _town_centre_of_cells(grid: gpd.GeoDataFrame, town_centres: gpd.GeoDataFrame) -> np.ndarray:
+    out = np.full(len(grid), "", dtype=object)
+    if town_centres is None or len(town_centres) == 0 or len(grid) == 0:
+        return out
+    pairs = assign_points(grid["x_centre"].to_numpy(), grid["y_centre"].to_numpy(), town_centres, exclusive=True)
+    out[pairs["point"].to_numpy()] = town_centres["area_name"].to_numpy()[pairs["area"].to_numpy()]
+    return out
+
+
+# ---- thin wrappers over hotspots.detect (the methods live there)
+def _kde(grid: gpd.GeoDataFrame, xy: np.ndarray, cell_size: float) -> tuple[np.ndarray, float, str]:
+    """Quartic KDE (per km²) at each cell centre; two-axis bandwidth, at least two cells."""
+    if len(xy) < 2:
+        return np.zeros(len(grid)), np.nan, "fewer than two points: no density"
+    try:
+        h, reason = detect.kde_bandwidth(xy[:, 0], xy[:, 1])
+    except ValidationError as exc:  # all points on one line
+        h, reason = 3 * cell_size, f"bandwidth {3 * cell_size:,.0f} m (three cells): {exc.message}"
+    if h < 2 * cell_size:
+        reason = f"bandwidth {2 * cell_size:,.0f} m (two cells; the rule gave {h:,.0f} m, below the grid's resolution)"
+        h = 2 * cell_size
+    res = detect.kde_quartic(xy[:, 0], xy[:, 1], bandwidth=h, grid=grid)
+    return np.asarray(res.density, dtype=float), float(h), reason
+
+
+def _cluster_params(n_points: int, area: StudyArea, eps_m: float) -> int:
+    """Crimes needed within ``eps_m`` of a core location: 5 times what a uniform spread would put there, >= 20."""
+    expected = n_points / area.geometry.area * math.pi * eps_m**2
+    return int(max(20, math.ceil(5 * expected)))
+
+
+def _clusters(points: pd.DataFrame, area: StudyArea, sel: str, cfg: HotspotConfig, eps_m: float = CLUSTER_EPS_M):
+    """DBSCAN/HDBSCAN on unique snapped locations weighted by count; a summary row and a shape per cluster."""
+    empty = pd.DataFrame(columns=CLUSTER_COLUMNS)
+    shapes = gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
+                              geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    if len(points) < 2:
+        return empty, shapes
+    min_crimes = _cluster_params(len(points), area, eps_m)
+    locations, clusters = detect.cluster_locations(points["x"].to_numpy(), points["y"].to_numpy(),
+                                                   method=cfg.cluster_method, eps_m=eps_m, min_crimes=min_crimes)
+    if len(clusters) == 0:
+        return empty, shapes
+    member = points.merge(locations[["x", "y", "cluster"]], on=["x", "y"], how="left")
+    labels = {}
+    for cid, grp in member[member["cluster"] >= 0].groupby("cluster"):
+        labels[int(cid)] = _main_locations(grp["location"])[1]
+    lon, lat = _lonlat(clusters["x_centroid"].to_numpy(), clusters["y_centroid"].to_numpy())
+    table = pd.DataFrame({
+        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int).to_numpy(),
+        "n_locations": clusters["n_locations"].to_numpy(), "count": clusters["n_crimes"].to_numpy(),
+        "x": clusters["x_centroid"].round(1).to_numpy(), "y": clusters["y_centroid"].round(1).to_numpy(),
+        "lon": lon, "lat": lat, "area_km2": clusters["area_km2"].to_numpy(),
+        "main_location": [labels.get(int(c), "") for c in clusters["cluster"]],
+        "eps_m": eps_m, "min_count": min_crimes,
+    })
+    shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
+                               "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
+                              geometry=clusters.geometry.values, crs=BNG)
+    return table[CLUSTER_COLUMNS], shapes
+
+
+def _emerging(inputs: Inputs, grid, weights, cell, in_sel, area: StudyArea, sel: str) -> pd.DataFrame:
+    """Gi* per month (NaN for months missing from the data, never zeros), then the emerging classes."""
+    n = len(grid)
+    months = list(inputs.months_all)
+    present = set(inputs.months_present)
+    month_pos = {m: i for i, m in enumerate(months)}
+    sel_idx = np.flatnonzero(in_sel)
+    col = inputs.points["month"].to_numpy()[sel_idx]
+    col = np.array([month_pos.get(m, -1) for m in col]) if len(col) else np.array([], dtype=int)
+    ok = col >= 0
+    flat = col[ok] * n + cell[sel_idx][ok]
+    counts = np.bincount(flat, minlength=n * len(months)).reshape(len(months), n).T.astype(float)
+    z = np.full((n, len(months)), np.nan)
+    q = np.full((n, len(months)), np.nan)
+    for j, m in enumerate(months):
+        if m not in present:
+            continue
+        g = stats.gi_star(counts[:, j], weights)
+        z[:, j] = g["gi_z"].to_numpy()
+        q[:, j] = g["gi_q"].to_numpy()
+    em = detect.emerging_hotspot_classes(z, q, months=months)
+    missing = len(months) - len(present & set(months))
+    return pd.DataFrame({
+        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+        "selection": sel, "cell_id": grid["cell_id"].to_numpy(), "emerging_class": em["pattern"].to_numpy(),
+        "n_observed_months": em["n_observed_months"].to_numpy(), "n_missing_months": missing,
+        "n_sig_hot": em["n_sig_hot"].to_numpy(), "n_sig_cold": em["n_sig_cold"].to_numpy(),
+        "final_month": em["final_month"].to_numpy(), "mk_z": em["mk_z"].to_numpy(), "mk_p": em["mk_p"].to_numpy(),
+    })[EMERGING_COLUMNS]
+
+
+def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, area: StudyArea, sel: str) -> dict:
+    """Top-5% cells in the comparison months vs the matched analysis months; concentration in the analysis period."""
+    n = len(grid)
+    month = inputs.points["month"].to_numpy()
+    row: dict[str, Any] = {"study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+                           "selection": sel, "n_cells": n, "cell_size_m": area.cell_size}
+    conc = stats.concentration(current_counts, top_shares=(0.01, 0.05, 0.10))
+    for share, label in ((0.01, "1pct"), (0.05, "5pct"), (0.10, "10pct")):
+        row[f"share_top_{label}"] = float(conc.loc[np.isclose(conc["top_fraction_of_units"], share), "share_of_total"].iloc[0])
+    row["count_current"] = int(current_counts.sum())
+    a, b = inputs.comparison, inputs.change_current
+    if not a or not b:
+        row.update({"period_a": "", "period_b": "", "note": "no seasonally matched comparison months in the data"})
+        return row
+    ca = _bincount(cell[in_sel & np.isin(month, a)], n)
+    cb = _bincount(cell[in_sel & np.isin(month, b)], n)
+    row.update({"period_a": f"{a[0]}..{a[-1]}", "period_b": f"{b[0]}..{b[-1]}", "count_a": int(ca.sum()),
+                "count_b": int(cb.sum())})
+    if ca.sum() == 0 or cb.sum() == 0:
+        row["note"] = "no crimes in one of the periods"
+        return row
+    st = detect.top_k_stability(ca, cb, top_share=STABILITY_TOP_SHARE, cell_area=grid["cell_area_km2"].to_numpy())
+    row.update({"top_share": st["top_share"], "top_k": st["k"], "jaccard": st["jaccard"],
+                "spearman_rho": st["spearman_rho"], "spearman_p": st["spearman_p"], "hit_rate_a": st["hit_rate_t1"],
+                "hit_rate_b": st["hit_rate_t2"], "pai_a": st["pai_t1"], "pai_b": st["pai_t2"], "rri": st["rri"],
+                "note": ""})
+    return row
+
+
+def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, weights, cell, cur, members, sel: str, area: StudyArea,
+                  cfg: HotspotConfig) -> None:
+    """Merge contiguous significant hot cells, rank, keep the top N, and describe each area."""
+    cells = res.cells
+    cls = cells["gi_class"].to_numpy(dtype=object)
+    eligible = np.where(np.isin(cls, cfg.patrol_classes), cls, "not_significant")
+    asb_only = all(m == ASB for m in members)
+    rank_by = "harm" if cfg.rank_by == "harm" and not asb_only else "count"
+    if cfg.rank_by == "harm" and asb_only:
+        res.note = "ASB has no harm weight: ranked by count"
+    harm = None if asb_only else cells["harm"].to_numpy()
+    pa = detect.patrol_areas(grid, eligible, counts=cells["count"].to_numpy(), harm=harm, rank_by=rank_by,
+                             top_n=cfg.top_n, gi_z=cells["gi_z"].to_numpy())
+    if len(pa) == 0:
+        res.patrol_areas = None
+        res.note = res.note or (f"no cells are significant hot spots at {cfg.patrol_confidence}% confidence "
+                                "(after FDR correction), so no patrol areas")
+        return
+    pts = inputs.points
+    month = pts["month"].to_numpy()
+    cur_months = list(inputs.current)
+    in_cur = np.isin(month, cur_months)
+    pos_of_id = pd.Series(np.arange(len(grid)), index=grid["cell_id"].to_numpy())
+    district_total = float(cells["count"].sum())
+    district_area = float(grid["cell_area_km2"].sum())
+    rows, type_rows, hour_frames = [], [], []
+    for _, p in pa.iterrows():
+        ids = p["cell_ids"].split(";")
+        pos = pos_of_id.loc[ids].to_numpy()
+        in_area = np.isin(cell, pos) & in_cur
+        sel_mask = in_area & np.isin(pts["crime_type"].to_numpy(), members)
+        sel_pts = pts.loc[sel_mask]
+        pid = stable_patrol_id(area.code, sel, ids, cells["count"].to_numpy()[pos])
+        street, top_locs = _main_locations(sel_pts["location"])
+        names = _name_area(p.geometry, inputs.wards, inputs.town_centres, street)
+        monthly = sel_pts["month"].value_counts().reindex(cur_months, fill_value=0).to_numpy()
+        trend = _trend(monthly, cur_months)
+        all_types = pts.loc[in_area, "crime_type"].value_counts()
+        for ct, c in all_types.items():
+            type_rows.append({"patrol_area_id": pid, "selection": sel, "district_code": area.code, "crime_type": ct,
+                              "count": int(c)})
+        top = "; ".join(f"{ct} {int(c)}" for ct, c in all_types.head(3).items())
+        harm_total = float(p["harm"]) if harm is not None else np.nan
+        count = int(p["count"])
+        share = count / district_total * 100 if district_total > 0 else np.nan
+        share_area = float(p["area_km2"]) / district_area * 100 if district_area > 0 else np.nan
+        if "datetime" in pts.columns and len(sel_pts):
+            prof = detect.hour_of_week_profile(sel_pts["datetime"], np.full(len(sel_pts), pid, dtype=object))
+            prof = prof.rename(columns={"area_id": "patrol_area_id"})
+            prof.insert(1, "selection", sel)
+            hour_frames.append(prof)
+            how = _busiest_hours(prof)
+        elif "datetime" in pts.columns:
+            how = "no crimes with a time"
+        else:
+            how = "not available (police.uk gives the month only)"
+        rows.append({
+            "patrol_area_id": pid, "selection": sel, "district_code": area.code, "district_name": area.name,
+            "rank": int(p["rank"]), "rank_by": rank_by, "name": names["name"], "main_location": top_locs,
+            "ward_code": names["ward_code"], "ward_name": names["ward_name"], "town_centre": names["town_centre"],
+            "n_cells": int(p["n_cells"]), "cell_size_m": area.cell_size, "area_km2": float(p["area_km2"]),
+            "count": count, "share_of_district_pct": share, "share_of_district_area_pct": share_area,
+            "pai": share / share_area if share_area else np.nan, "harm_total": harm_total,
+            "harm_per_crime": harm_total / count if count and np.isfinite(harm_total) else np.nan,
+            **trend, "top_crime_types": top, "hour_of_week": how, "peak_gi_z": float(p["max_gi_z"]),
+            "x": float(p["x_centroid"]), "y": float(p["y_centroid"]), "cell_ids": p["cell_ids"],
+            "geometry": p.geometry,
+        })
+        res.cells.loc[res.cells.index[pos], "patrol_area_id"] = pid
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=BNG)
+    out["lon"], out["lat"] = _lonlat(out["x"].to_numpy(), out["y"].to_numpy())
+    res.patrol_areas = out
+    res.patrol_counts = pd.DataFrame(type_rows)
+    res.patrol_hours = pd.concat(hour_frames, ignore_index=True) if hour_frames else None
+
+
+def _busiest_hours(profile: pd.DataFrame, k: int = 3) -> str:
+    total = int(profile["count"].sum())
+    if total == 0:
+        return "no crimes with a time"
+    top = profile.sort_values(["count", "hour_of_week"], ascending=[False, True]).head(k)
+    parts = [f"{r['day']} {int(r['hour']):02d}:00 ({int(r['count'])})" for _, r in top.iterrows()]
+    return f"busiest hours: {', '.join(parts)} of {total}"
+
+
+# --------------------------------------------------------------------------- patrol-area descriptions
+def _strip_location(loc: str) -> str:
+    loc = str(loc or "").strip()
+    return loc[len("On or near "):].strip() if loc.lower().startswith("on or near ") else loc
+
+
+def _main_locations(locations: pd.Series, k: int = 2) -> tuple[str, str]:
+    """(commonest street, the k commonest location labels) among police.uk location texts."""
+    names = locations.map(_strip_location)
+    names = names[names != ""]
+    if names.empty:
+        return "", ""
+    vc = names.value_counts()
+    streets = [n for n in vc.index if n not in GENERIC_LOCATIONS and "/" not in n]
+    top = "; ".join(f"{n} ({int(c)})" for n, c in vc.head(k).items())
+    return (streets[0] if streets else vc.index[0]), top
+
+
+def _trend(monthly: np.ndarray, months: Sequence[str]) -> dict:
+    """H2 vs H1 of the analysis period and Mann-Kendall on the monthly counts."""
+    half = len(months) // 2
+    h1 = float(monthly[:half].sum())
+    h2 = float(monthly[half:half * 2].sum()) if len(months) % 2 == 0 else float(monthly[-half:].sum())
+    change = (h2 - h1) / h1 * 100.0 if h1 > 0 else np.nan
+    mk = stats.mann_kendall(monthly.astype(float))
+    mk_z, mk_p = float(mk["mk_z"].iloc[0]), float(mk["mk_p"].iloc[0])
+    verdict = str(mk["mk_trend"].iloc[0])
+    word = {"increasing": "rising", "decreasing": "falling"}.get(verdict, "no clear trend")
+    if np.isfinite(change):
+        word += f" (H2 vs H1 {change:+.0f}%)"
+    return {"count_h1": int(h1), "count_h2": int(h2), "change_h2_vs_h1_pct": change, "mk_z": mk_z, "mk_p": mk_p,
+            "trend": word}
+
+
+def stable_patrol_id(district_code: str, selection: str, cell_ids: Sequence[str], counts: Sequence[float]) -> str:
+    """An id that does not depend on rank or run: district, selection and the area's peak cell.
+
+    The peak (highest-count) cell anchors the id, so an area that grows or
+    shrinks by a cell keeps its id; ties go to the smallest cell id.
+
+    >>> stable_patrol_id("E07000103", "ASB", ["sq100_r010_c020", "sq100_r010_c021"], [5, 9])
+    'E07000103-asb-sq100_r010_c021'
+    """
+    order = sorted(zip(cell_ids, counts), key=lambda t: (-float(t[1]), t[0]))
+    return f"{district_code}-{slug(selection)}-{order[0][0]}"
+
+
+def _name_area(geom, wards: gpd.GeoDataFrame, town_centres: gpd.GeoDataFrame, street: str) -> dict:
+    """Ward containing/nearest the area, town centre it overlaps most, and a readable name."""
+    rep = geom.representative_point()
+    ward_code = ward_name = tc = ""
+    if wards is not None and len(wards):
+        hit = wards[wards.geometry.intersects(rep)]
+        if hit.empty:
+            d = wards.geometry.distance(rep)
+            hit = wards.loc[[d.idxmin()]]
+        ward_code, ward_name = str(hit["area_code"].iloc[0]), str(hit["area_name"].iloc[0])
+    if town_centres is not None and len(town_centres):
+        overlap = town_centres.geometry.intersection(geom).area
+        if overlap.max() > 0.2 * geom.area or overlap.max() > 0.5 * town_centres.geometry.area[overlap.idxmax()]:
+            tc = str(town_centres.loc[overlap.idxmax(), "area_name"])
+    if tc:
+        name = f"{tc} town centre" + (f" – {street}" if street else "")
+    else:
+        name = (f"{street}, " if street else "") + (f"{ward_name} ward" if ward_name else "")
+    return {"ward_code": ward_code, "ward_name": ward_name, "town_centre": tc, "name": name.strip(", ") or "(unnamed)"}
+
+
+# --------------------------------------------------------------------------- orchestration
+def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = None) -> Inputs:
+    """Collect the points, periods and areas the analysis needs from the pipeline context."""
+    from .config import month_range
+
+    geo = ctx.geography
+    keep = ["x", "y", "month", "crime_type", "location"] + (["datetime"] if "datetime" in ctx.points.columns else [])
+    points = ctx.points[keep]
+    present = tuple(ctx.months_present)
+    periods = ctx.periods
+    county_geom = shapely.union_all(geo.force.geometry.values)
+    xy = points[["x", "y"]].to_numpy()
+    size, reason = _cell_size(county_geom, cfg)
+    county = StudyArea("county", str(geo.force["area_code"].iloc[0]), str(geo.force["area_name"].iloc[0]), county_geom,
+                       size, reason)
+    dists = []
+    wanted = None if not districts else {d.lower() for d in districts}
+    for _, d in geo.districts.iterrows():
+        if wanted and d["area_name"].lower() not in wanted and d["area_code"].lower() not in wanted \
+                and slug(d["area_name"]) not in wanted:
+            continue
+        size, reason = _cell_size(d.geometry, cfg)
+        dists.append(StudyArea("district", d["area_code"], d["area_name"], d.geometry, size, reason))
+    if wanted and not dists:
+        raise ConfigError(f"no district matches {sorted(districts)}",
+                          hint="use a district name such as 'Watford' or its ONS code: "
+                          + ", ".join(geo.districts["area_name"]))
+    del xy
+    return Inputs(
+        points=points,
+        current=tuple(periods.current.months),
+        comparison=tuple(periods.comparison.months) if periods.comparison else (),
+        change_current=tuple(periods.change_current.months) if periods.change_current else (),
+        months_all=tuple(month_range(present[0], present[-1])),
+        months_present=present,
+        county=county,
+        districts=dists,
+        wards=geo.wards,
+        town_centres=geo.town_centres,
+        selections=resolve_selections(cfg.crime_types, ctx.settings.crime_groups),
+        harm_weights=load_harm_weights(),
+    )
+
+
+def run_hotspots(ctx, *, districts: Sequence[str] | None = None, maps: bool | None = None, png: bool = True
+                 ) -> dict[str, Any]:
+    """The whole hotspots job on a prepared context; writes under ``hotspots/`` and ``maps/``."""
+    t0 = time.perf_counter()
+    cfg = hotspot_config(ctx.settings)
+    inputs = build_inputs(ctx, cfg, districts=districts)
+    progress = ctx.progress
+    sizes = {inputs.county.name: inputs.county.cell_size}
+    reasons = {inputs.county.name: inputs.county.cell_size_reason}
+    for d in inputs.districts:
+        sizes[d.name] = d.cell_size
+        reasons[d.name] = d.cell_size_reason
+    for name, why in reasons.items():
+        progress.info(f"  {name}: {why}")
+    ctx.settings.record_auto("hotspots.cell_size_m", sizes,
+                             "per study area: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+    ctx.settings.record_auto("hotspots.settings", dataclasses.asdict(cfg), "[hotspots] in the config, defaults elsewhere")
+    progress.info(f"  analysis period {ctx.periods.current.label}; selections: {', '.join(inputs.selections)}")
+
+    county = analyse_area(inputs, inputs.county, cfg, patrol=False)
+    progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
+    district_results = []
+    for d in inputs.districts:
+        t = time.perf_counter()
+        res = analyse_area(inputs, d, cfg, patrol=True)
+        district_results.append(res)
+        n_pa = sum(len(s.patrol_areas) for s in res.selections.values() if s.patrol_areas is not None)
+        progress.info(f"  {d.name}: {len(res.grid):,} cells of {d.cell_size:,.0f} m, {n_pa} patrol areas "
+                      f"({time.perf_counter() - t:.1f} s)")
+    tables = write_outputs(ctx, inputs, cfg, county, district_results)
+    summary: dict[str, Any] = {
+        "cell_size_m": sizes,
+        "selections": list(inputs.selections),
+        "patrol_areas": int(len(tables["patrol_areas"])),
+        "timestamps": "datetime" in inputs.points.columns,
+    }
+    if maps if maps is not None else cfg.maps:
+        from . import maps as mapsmod
+
+        views = build_map_views(ctx, inputs, cfg, county, district_results, tables)
+        written = mapsmod.write_maps(ctx.out, views, png=png, progress=progress)
+        summary["maps"] = {w["slug"]: w["html_bytes"] for w in written}
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs}
+    return summary
+
+
+def stage_hotspots(ctx) -> dict[str, Any]:
+    """Pipeline stage ``hotspots``: tables under ``hotspots/`` and the maps under ``maps/``."""
+    return run_hotspots(ctx)
+
+
+# --------------------------------------------------------------------------- outputs
+def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) == 0:
+        return np.array([]), np.array([])
+    pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=BNG).to_crs(WGS84)
+    return np.round(pts.x.to_numpy(), 6), np.round(pts.y.to_numpy(), 6)
+
+
+def _frame(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol: gpd.GeoDataFrame) -> pd.DataFrame:
+    """One row per town centre × selection: counts, change, hot cells and patrol areas inside."""
+    tcs = inputs.town_centres
+    if tcs is None or len(tcs) == 0:
+        return pd.DataFrame(columns=TOWN_CENTRE_COLUMNS)
+    pts = inputs.points
+    by_district = {r.area.code: r for r in district_results}
+    pairs = assign_points(pts["x"].to_numpy(), pts["y"].to_numpy(), tcs, exclusive=False)
+    month = pts["month"].to_numpy()
+    ctype = pts["crime_type"].to_numpy()
+    months = list(inputs.current)
+    half = len(months) // 2
+    rows = []
+    for i, tc in tcs.reset_index(drop=True).iterrows():
+        res = by_district.get(tc["district_code"])
+        if res is None:
+            continue
+        idx = pairs.loc[pairs["area"] == i, "point"].to_numpy()
+        tc_geom = tc.geometry
+        for sel, members in inputs.selections.items():
+            m = np.isin(ctype[idx], members)
+            mon = month[idx][m]
+            count = int(np.isin(mon, months).sum())
+            h1 = int(np.isin(mon, months[:half]).sum())
+            h2 = int(np.isin(mon, months[-half:]).sum()) if half else 0
+            cells = res.selections[sel].cells
+            dist_total = float(cells["count"].sum())
+            inside = cells[cells["town_centre"] == tc["area_name"]]
+            cls = inside["gi_class"].astype(str)
+            pa_here = ""
+            if patrol is not None and len(patrol):
+                sub = patrol[(patrol["selection"] == sel) & (patrol["district_code"] == tc["district_code"])]
+                sub = sub[sub.geometry.intersects(tc_geom)]
+                pa_here = "; ".join(f"#{int(r['rank'])} {r['patrol_area_id']}" for _, r in sub.sort_values("rank").iterrows())
+            peak = inside.sort_values("count", ascending=False).head(1)
+            rows.append({
+                "town_centre_code": tc["area_code"], "town_centre_name": tc["area_name"],
+                "district_code": tc["district_code"], "district_name": res.area.name, "selection": sel,
+                "count": count,
+                "share_of_district_pct": count / dist_total * 100 if dist_total > 0 else np.nan,
+                "area_km2": tc_geom.area / 1e6,
+                "share_of_district_area_pct": tc_geom.area / res.area.geometry.area * 100,
+                "count_h1": h1, "count_h2": h2,
+                "change_h2_vs_h1_pct": (h2 - h1) / h1 * 100 if h1 > 0 else np.nan,
+                "hot_cells": int(cls.str.startswith("hot").sum()), "hot_cells_99": int((cls == "hot_99").sum()),
+                "cold_cells": int(cls.str.startswith("cold").sum()), "patrol_areas": pa_here,
+                "peak_cell_count": int(peak["count"].iloc[0]) if len(peak) else 0,
+                "peak_gi_z": float(peak["gi_z"].iloc[0]) if len(peak) else np.nan,
+            })
+    return pd.DataFrame(rows, columns=TOWN_CENTRE_COLUMNS)
+
+
+def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, district_results: list[AreaResult]
+                  ) -> dict[str, pd.DataFrame]:
+    out = ctx.out
+    areas = [county] + district_results
+    # grid cells: one GeoPackage, one layer per selection (county and district grids together)
+    with out.atomic_path("hotspots/grid_cells.gpkg") as tmp:
+        for sel in inputs.selections:
+            layer = pd.concat([a.selections[sel].cells for a in areas], ignore_index=True)
+            layer = gpd.GeoDataFrame(layer[GRID_CELL_COLUMNS], geometry="geometry", crs=BNG)
+            layer.to_file(tmp, layer=slug(sel), driver="GPKG", engine="pyogrio")
+    patrol_frames, counts_frames, hours_frames = [], [], []
+    for r in district_results:
+        for s in r.selections.values():
+            patrol_frames.append(s.patrol_areas)
+            counts_frames.append(s.patrol_counts)
+            hours_frames.append(s.patrol_hours)
+    patrol_frames = [p for p in patrol_frames if p is not None and len(p)]
+    if patrol_frames:
+        patrol = gpd.GeoDataFrame(pd.concat(patrol_frames, ignore_index=True), geometry="geometry", crs=BNG)
+    else:
+        patrol = gpd.GeoDataFrame({c: [] for c in PATROL_AREA_COLUMNS}, geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    patrol = patrol[PATROL_AREA_COLUMNS + ["geometry"]]
+    out.write_geo(patrol, "hotspots/patrol_areas.gpkg")
+    out.write_geo(patrol, "hotspots/patrol_areas.geojson")
+    out.write_csv(pd.DataFrame(patrol.drop(columns="geometry")), "hotspots/patrol_areas.csv")
+    pac = _frame(counts_frames, ["patrol_area_id", "selection", "district_code", "crime_type", "count"])
+    out.write_csv(pac, "hotspots/patrol_area_crime_types.csv")
+    if "datetime" in inputs.points.columns:
+        out.write_csv(_frame(hours_frames, ["patrol_area_id", "selection", "weekday", "hour", "count"]),
+                      "hotspots/patrol_area_hour_of_week.csv")
+    clusters = _frame([s.clusters for a in areas for s in a.selections.values()], CLUSTER_COLUMNS)
+    out.write_csv(clusters, "hotspots/clusters.csv")
+    emerging = _frame([s.emerging for a in areas for s in a.selections.values()], EMERGING_COLUMNS)
+    out.write_csv(emerging, "hotspots/emerging.csv")
+    stability = pd.DataFrame([s.stability for a in areas for s in a.selections.values()], columns=STABILITY_COLUMNS)
+    out.write_csv(stability, "hotspots/stability.csv")
+    tct = town_centre_table(inputs, district_results, patrol)
+    out.write_csv(tct, "hotspots/town_centre_hotspots.csv")
+    study = pd.DataFrame([s.summary for a in areas for s in a.selections.values()], columns=STUDY_AREA_COLUMNS)
+    out.write_csv(study, "hotspots/study_areas.csv")
+    return {"study_areas": study, "patrol_areas": patrol, "patrol_area_crime_types": pac, "clusters": clusters, "emerging": emerging,
+            "stability": stability, "town_centres": tct}
+
+
+# --------------------------------------------------------------------------- map views
+def build_map_views(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, district_results: list[AreaResult],
+                    tables: dict[str, pd.DataFrame]) -> list:
+    """Hand the tables to :mod:`hotspots.maps` (one view per district and one for the county)."""
+    from . import maps as mapsmod
+
+    geo = ctx.geography
+    period = f"{ctx.periods.current.label}"
+    patrol = tables["patrol_areas"]
+    default = cfg.map_selection or next(iter(inputs.selections))
+    ts_note = ("Hour-of-week profiles are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
+               "police.uk gives the month only: no times of day, so no hour-of-week profile.")
+    views = []
+
+    def view_for(res: AreaResult, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
+        sels = []
+        for sel, sres in res.selections.items():
+            pa = patrol_sub[patrol_sub["selection"] == sel].copy() if len(patrol_sub) else patrol_sub
+            if show_district and len(pa):
+                pa["show_district"] = True
+                # county view: rank within the county by the ranking value
+                key = "harm_total" if cfg.rank_by == "harm" and sel != "ASB" else "count"
+                pa = pa.sort_values(key, ascending=False).reset_index(drop=True)
+                pa["rank"] = np.arange(1, len(pa) + 1)
+            sels.append(mapsmod.SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=sres.cluster_shapes,
+                                              grid=res.grid.attrs.get("grid"), note=sres.note))
+        study = gpd.GeoDataFrame({"area_name": [res.area.name]}, geometry=[res.area.geometry], crs=BNG)
+        notes = [f"Grid {res.area.cell_size:,.0f} m cells; Gi* with FDR (Benjamini-Hochberg) across the area. "
+                 f"Patrol areas: merged hot cells at ≥{cfg.patrol_confidence}% confidence, top {cfg.top_n} per district "
+                 f"by {cfg.rank_by}.", ts_note]
+        return mapsmod.MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
+                               districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
+                               wards=wards, default_selection=default, notes=notes)
+
+    county_title = f"{county.area.name}: crime hotspots and patrol areas"
+    views.append(view_for(county, county_title, "county", geo.districts, None, True, patrol))
+    for res in district_results:
+        wards = geo.wards[geo.wards["district_code"] == res.area.code]
+        sub = patrol[patrol["district_code"] == res.area.code] if len(patrol) else patrol
+        d = geo.districts[geo.districts["area_code"] == res.area.code]
+        views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name), d, wards,
+                              False, sub))
+    return views
+
+
+def _clip(gdf: gpd.GeoDataFrame, geom) -> gpd.GeoDataFrame:
+    if gdf is None or len(gdf) == 0:
+        return gdf
+    return gdf[gdf.geometry.intersects(geom)]

@@ -1,0 +1,74 @@
+"""The evaluation stage on the real Hertfordshire data (default configuration: illustrative areas)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from hotspots import evaluate as ev
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def stage(real_context):
+    summary = ev.stage_evaluate(real_context)
+    return real_context, summary, real_context.out.root / "evaluation"
+
+
+def test_outputs_exist_with_documented_columns(stage):
+    ctx, summary, folder = stage
+    assert list(pd.read_csv(folder / "evaluation_summary.csv").columns) == ev.SUMMARY_COLUMNS
+    areas = pd.read_csv(folder / "evaluation_areas.csv")
+    assert list(areas.columns) == ev.AREA_TABLE_COLUMNS
+    monthly = pd.read_csv(folder / "evaluation_monthly.csv")
+    assert list(monthly.columns) == ev.MONTHLY_COLUMNS
+    geo = gpd.read_file(folder / "treated_areas.gpkg")
+    assert {"treated", "buffer", "control"} <= set(geo["role"]) and geo.crs.to_epsg() == 27700
+    # the default: 26 illustrative areas spread over all 10 districts, like Operation Hotspot
+    assert summary["illustrative"] is True
+    assert areas["area_code"].nunique() == 26 and areas["district_code"].nunique() == 10
+    assert (summary["before"], summary["after"]) == ("2024-01..2024-04", "2025-01..2025-04")
+    # months missing from the data are gaps in the monthly table, never zeros
+    gap = monthly[monthly["month"] == "2023-06"]
+    assert (~gap["in_data"]).all() and gap["treated"].isna().all()
+    # every automatic choice is recorded for the manifest
+    assert {"evaluation.periods", "evaluation.areas", "evaluation.selection_period",
+            "evaluation.pool_cell_m"} <= set(ctx.settings.auto)
+
+
+def test_summary_figures_are_coherent(stage):
+    _, summary, folder = stage
+    s = pd.read_csv(folder / "evaluation_summary.csv")
+    did = s[(s["crime_type"] == "ASB and violence") & (s["measure"] == "did_pct_change")].iloc[0]
+    assert did["low"] <= did["estimate"] <= did["high"]
+    assert summary["pct_change_vs_control"] == pytest.approx(did["estimate"])
+    funding = s[(s["crime_type"] == "ASB and violence") & (s["measure"] == "funding_pro_rata")].iloc[0]
+    assert funding["estimate"] == pytest.approx(1_000_000 * 4 / 12)
+    assert set(s["measure"]) >= {"raw_change_pct", "panel_pct_change", "pre_trend_pct_per_month", "wdq", "tne", "wdd",
+                                 "rtm_rate_ratio_pct", "harm_pct_change", "cost_per_crime_prevented"}
+
+
+def test_report_says_illustrative(stage):
+    _, summary, folder = stage
+    html = (folder / "evaluation_report.html").read_text(encoding="utf-8")
+    assert "ILLUSTRATIVE" in html and "not the real Operation Hotspot areas" in html
+    assert "<script" not in html.lower() and "https://" not in html
+
+
+@pytest.mark.browser
+def test_report_in_chromium(stage, tmp_path):
+    from _browser import open_page
+
+    _, summary, folder = stage
+    with open_page(folder / "evaluation_report.html") as (page, events):
+        assert events["page_errors"] == [] and events["blocked_requests"] == [] and events["dialogs"] == []
+        assert page.locator("#illustrative").is_visible()
+        assert page.locator("#headline").inner_text().strip() == summary["headline"]
+        assert page.locator("#areas tbody tr").count() == 26
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, "the report is wider than the window"
+        shot = tmp_path / "evaluation_report_real.png"
+        page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000

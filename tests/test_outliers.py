@@ -452,19 +452,21 @@ def test_level_sentence_like_the_brief():
     row = {"crime_type": "Shoplifting", "ratio": 2.4, "rate_per_1000": 17.5, "county_rate_per_1000": 7.3,
            "flag": "high_998", "pct_change": 18.0, "rest_pct_change": 6.0, "change_flag": "up_vs_reference",
            "change_q": 0.01}
-    text = R.level_sentence(row, name="Watford", after="Jan–Apr 2025", before="Jan–Apr 2024")
+    text = R.level_sentence(row, name="Watford")
     assert text.startswith("Watford’s shoplifting rate is 2.4 times the county rate")
     assert "above the 99.8% limit even allowing for overdispersion" in text
-    assert "it rose 18% (Jan–Apr 2025 vs Jan–Apr 2024) against a rise of 6% in the rest of the county" in text
-    assert "stands out" in text
+    assert "it rose 18% against a rise of 6% in the rest of the county, a difference that stands out" in text
+    # without a comparison period there is no change clause
+    assert R.level_sentence(row, name="St Albans", with_change=False).endswith("allowing for overdispersion.")
+    row_same = {**row, "pct_change": 0.2, "rest_pct_change": -0.1, "change_flag": "in_line"}
+    assert "it was unchanged, as in the rest of the county" in R.level_sentence(row_same, name="Watford")
 
 
 def test_stand_out_wording_is_a_prompt_not_a_verdict(synthetic):
     res = synthetic["results"]
     verdicts = re.compile(r"\b(problem|failing|worst|bad|poor|crisis|alarming)\b", re.I)
     for code, rows in res.district.groupby("area_code"):
-        sentences = R.stand_out(rows[rows["flag"] != "no_records"], name=rows["area_name"].iloc[0],
-                                after="Jan–Feb 2025", before="Jan–Feb 2024")
+        sentences = R.stand_out(rows[rows["flag"] != "no_records"], name=rows["area_name"].iloc[0])
         assert sentences
         for s in sentences:
             assert not verdicts.search(s), s
@@ -474,7 +476,7 @@ def test_nothing_flagged_sentence():
     rows = pd.DataFrame({"crime_type": ["Burglary", "Robbery"], "ratio": [1.1, 0.7], "z_adjusted": [0.5, -1.2],
                          "flag": ["within", "within"], "change_flag": ["in_line", "in_line"], "change_q": [0.5, 0.6],
                          "rate_per_1000": [1, 1], "county_rate_per_1000": [1, 1]})
-    text = R.stand_out(rows, name="Alpha", after="a", before="b")
+    text = R.stand_out(rows, name="Alpha")
     assert text[0].startswith("Nothing in Alpha is outside the 95% limits")
     assert "robbery (30% below the county rate)" in text[0]
 
@@ -530,6 +532,20 @@ def test_payload_renders_as_text_in_chromium(payload_html):
         assert PAYLOAD in page.locator("#matrix").inner_text()
         page.wait_for_timeout(200)
         assert events["dialogs"] == []
+
+
+def test_report_without_comparison_and_with_peers(synthetic, tmp_path):
+    path = tmp_path / "msg.csv"
+    path.write_text("area_code,peer_group\nE22000000,g\nE22000001,g\nE22000002,g\n")
+    res = O.analyse_outliers(
+        synthetic["csp_counts"], synthetic["lsoa_counts"], synthetic["csps"], synthetic["lsoas"],
+        synthetic["lsoa_to_csp"], period=synthetic["period"], groups=GROUPS, crime_types=TYPES,
+        months_present=MONTHS, peers=O.read_peer_groups(path))
+    assert res.change.empty and res.meta["change_after"] is None
+    html = R.render_report(res)
+    assert "rest of county" not in html and "× peer mean" in html
+    assert "Against its peer group (g)" in html
+    assert html.count('class="csp"') == 6
 
 
 def test_cli_help_and_stage_registered():

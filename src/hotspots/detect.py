@@ -344,7 +344,7 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
         if cell_size is None:
             problems.add("cell_size is required with bounds=", "pass cell_size= in metres, e.g. 100")
     problems.raise_if_any()
-    _check_xy_metres(xa, ya)
+    _check_xy_metres(xa, ya, grid.total_bounds if grid is not None else (xmin, ymin, xmax, ymax))
 
     if bandwidth is None:
         h, reason = kde_bandwidth(xa, ya, weights=weights)

@@ -70,7 +70,6 @@ OPERATION_HOTSPOT_TOWNS = ("St Albans", "Hemel Hempstead", "Borehamwood", "Walth
 #: Default crime types/groups: the group Operation Hotspot reports, then its two halves.
 DEFAULT_CRIME_TYPES = ("ASB and violence", "ASB", "Violence")
 CONTROLS = ("rest_of_county", "rest_of_district", "matched")
-SELECTIONS = ("patrol_areas", "town_centres")
 CONTROL_LABELS = {
     "rest_of_county": "the rest of the county",
     "rest_of_district": "the rest of their districts",
@@ -167,8 +166,8 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
             else:
                 out[key] = raw[key]
     if "selection" in raw:
-        if raw["selection"] not in SELECTIONS:
-            problems.append(f"evaluation.selection = {raw['selection']!r} must be one of {list(SELECTIONS)}")
+        if raw["selection"] not in TREATED_AREA_SOURCES:
+            problems.append(f"evaluation.selection = {raw['selection']!r} must be one of {list(TREATED_AREA_SOURCES)}")
         else:
             out["selection"] = raw["selection"]
     if "control" in raw:
@@ -480,7 +479,7 @@ def _district_of_xy(x: np.ndarray, y: np.ndarray, districts: gpd.GeoDataFrame) -
     return out
 
 
-def _source_file(ctx: Context, cfg: EvaluationConfig) -> TreatedAreas:
+def _source_file(ctx: Context, cfg: EvaluationConfig, **_: Any) -> TreatedAreas:
     areas = read_user_areas(cfg.areas, name_column=cfg.name_column or None)
     return TreatedAreas(
         areas=areas, source="file", illustrative=False, selected_on_counts=None,
@@ -488,7 +487,7 @@ def _source_file(ctx: Context, cfg: EvaluationConfig) -> TreatedAreas:
     )
 
 
-def _source_town_centres(ctx: Context, cfg: EvaluationConfig) -> TreatedAreas:
+def _source_town_centres(ctx: Context, cfg: EvaluationConfig, **_: Any) -> TreatedAreas:
     areas = operation_hotspot_town_centres(ctx.geography.town_centres)
     return TreatedAreas(
         areas=areas, source="town_centres", illustrative=True, selected_on_counts=False,
@@ -498,7 +497,7 @@ def _source_town_centres(ctx: Context, cfg: EvaluationConfig) -> TreatedAreas:
 
 
 def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period, crime_types: Sequence[str],
-                         group_name: str) -> TreatedAreas:
+                         group_name: str, **_: Any) -> TreatedAreas:
     present = ctx.months_present
     if cfg.selection_period:
         period = Period.from_range(cfg.selection_period[0], cfg.selection_period[1], present)
@@ -522,8 +521,10 @@ def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period,
     )
 
 
-#: Treated-area sources for the illustrative default: name -> function(ctx, cfg, **info) -> TreatedAreas.
-#: Another stage (e.g. hotspot detection) can register its own here.
+#: Treated-area sources for the illustrative default: name -> function(ctx, cfg, *, before, crime_types,
+#: group_name, **more) -> TreatedAreas (before: the before Period; crime_types: the headline group's
+#: police.uk types; group_name: its name).  Another stage (e.g. hotspot detection) can register its own
+#: here and select it with ``[evaluation] selection = "<name>"``.
 TREATED_AREA_SOURCES: dict[str, Callable[..., TreatedAreas]] = {
     "patrol_areas": _source_patrol_areas,
     "town_centres": _source_town_centres,
@@ -731,6 +732,8 @@ def describe_displacement(buffer_row: pd.Series | dict, wdd_res: es.WDDResult | 
     if n_buffer < MIN_CRIMES:
         return "too few crimes to tell", f"too few crimes in {ring} to tell whether crime moved there"
     pct, low, high = (float(buffer_row[k]) for k in ("pct_change_vs_control", "pct_low", "pct_high"))
+    if not np.isfinite(pct):
+        return "too few crimes to tell", f"the change in {ring} cannot be estimated (a zero count)"
     alpha = 1 - level
     wdd_ok = wdd_res is not None and np.isfinite(wdd_res.displacement_p)
     wdd_up = wdd_ok and wdd_res.displacement_p < alpha and wdd_res.displacement_wdd > 0
@@ -1173,7 +1176,10 @@ def evaluate_areas(
             "panel": dataclasses.asdict(panel_res) if isinstance(panel_res, es.PanelEffect) else None,
             "panel_sentence": _describe_panel(panel_res, _what(ct), control_label, rb + ra),
             "pre_trend": dataclasses.asdict(pre) if isinstance(pre, es.PreTrendCheck) else None,
-            "pre_trend_sentence": _describe_pre_trend(pre, control_label),
+            "pre_trend_sentence": _describe_pre_trend(pre, control_label) + (
+                " Part of this is the selection itself: the areas were picked on the last of these months, at a peak."
+                if treated.selected_on_counts and isinstance(pre, es.PreTrendCheck)
+                and pre.verdict == "treated areas were already trending differently" and pre.pct_per_month > 0 else ""),
             "displacement_verdict": disp_verdict, "displacement_sentence": disp_sentence,
             "wdq": q.wdq, "wdq_text": q.interpretation, "tne": t.total_net_effect, "tne_text": t.interpretation,
             "wdd_text": wres.verdict, "wdd_note": wres.note,
@@ -1427,9 +1433,11 @@ def _describe_rtm(rtm: es.RTMCheck, treated: TreatedAreas, ct: str) -> str:
         tail = f"The treated areas fell more than those places ({ci}): the fall is not explained by regression to the mean alone."
     elif v == "rose":
         tail = f"The treated areas did worse than those places ({ci})."
-    else:
-        tail = (f"The difference between them is not detectable ({ci}), so the change is consistent with regression to "
+    elif rtm.treated_change_pct < 0:
+        tail = (f"The difference between them is not detectable ({ci}), so the fall is consistent with regression to "
                 "the mean and cannot be credited to the patrols on this evidence.")
+    else:
+        tail = f"The treated areas changed about as much as those places (difference {ci})."
     return lead + numbers + tail
 
 
@@ -1528,10 +1536,7 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         record("evaluation.areas", cfg.areas, "treated areas from the polygon file in the config / --areas")
     else:
         source = TREATED_AREA_SOURCES[cfg.selection]
-        if cfg.selection == "patrol_areas":
-            treated = source(ctx, cfg, before=before, crime_types=crime_types[primary], group_name=primary)
-        else:
-            treated = source(ctx, cfg)
+        treated = source(ctx, cfg, before=before, crime_types=crime_types[primary], group_name=primary)
         record("evaluation.areas", f"illustrative: {cfg.selection}",
                "no areas file given, so the toolkit's own ILLUSTRATIVE areas are evaluated: " + treated.description)
     if "buffer_m" not in raw:

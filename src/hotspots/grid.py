@@ -123,8 +123,16 @@ def _looks_like_lonlat(x: np.ndarray, y: np.ndarray) -> bool:
     return bool((np.abs(xf) <= 180).all() and (np.abs(yf) <= 90).all())
 
 
-def _check_xy_metres(x: np.ndarray, y: np.ndarray) -> None:
-    """Raise CRSError when coordinates look like longitude/latitude degrees."""
+def _check_xy_metres(x: np.ndarray, y: np.ndarray, study_bounds=None) -> None:
+    """Raise CRSError when coordinates look like longitude/latitude degrees.
+
+    With ``study_bounds`` (the study area's bounds in metres), only when the
+    study area itself lies outside the range of degrees.
+    """
+    if study_bounds is not None:
+        minx, miny, maxx, maxy = study_bounds
+        if not (minx > 180 or maxx < -180 or miny > 90 or maxy < -90):
+            return
     if x.size and _looks_like_lonlat(x, y):
         raise CRSError(
             "x/y look like longitude/latitude in degrees (all |x| <= 180 and |y| <= 90), "
@@ -190,15 +198,15 @@ def _resolve_area(area: Any, crs: Any, *, name: str = "area", require_crs: bool 
             raise CRSError(f"{name} has no CRS, so its units are unknown", hint=hint)
         crs = _check_projected_metres(crs, name)
     polygonal = _polygonal_parts(np.array([geometry], dtype=object))[0]
+    if polygonal is not None and not polygonal.is_empty and not polygonal.is_valid:
+        raise ValidationError(
+            f"{name} is not a valid polygon: {shapely.is_valid_reason(polygonal)}",
+            hint="repair it first, e.g. gdf.geometry = gdf.geometry.make_valid()",
+        )
     if polygonal is None or polygonal.is_empty or polygonal.area <= 0:
         raise ValidationError(
             f"{name} has no area (geometry type {geometry.geom_type})",
             hint="pass a polygon or multipolygon boundary of the study area",
-        )
-    if not polygonal.is_valid:
-        raise ValidationError(
-            f"{name} is not a valid polygon: {shapely.is_valid_reason(polygonal)}",
-            hint="repair it first, e.g. gdf.geometry = gdf.geometry.make_valid()",
         )
     return polygonal, crs
 
@@ -592,7 +600,8 @@ def make_grid(area: Any, cell_size: float, *, shape: str = "square", crs: Any = 
     x_centre, y_centre = _centres(rows, cols, params)
     prefix = ("sq" if shape == "square" else "hx") + f"{params['cell_size']:g}"
     width = max(3, len(str(max(n_rows, n_cols) - 1)))
-    cell_id = [f"{prefix}_r{r:0{width}d}_c{c:0{width}d}" for r, c in zip(rows.tolist(), cols.tolist())]
+    cell_id = (prefix + "_r" + pd.Series(rows).astype(str).str.zfill(width)
+               + "_c" + pd.Series(cols).astype(str).str.zfill(width)).to_numpy()
     grid = gpd.GeoDataFrame(
         {
             "cell_id": cell_id,
@@ -701,8 +710,7 @@ def assign_to_cells(x: Any, y: Any, grid: gpd.GeoDataFrame) -> np.ndarray:
     p_row, p_col = _lattice_rowcol(xa, ya, params)
     valid = (p_row >= 0) & (p_row < n_rows) & (p_col >= 0) & (p_col < n_cols)
     valid &= np.isfinite(xa) & np.isfinite(ya)
-    flat = np.where(valid, p_row * n_cols + p_col, 0)
-    index = lookup[flat]
+    index = np.take(lookup, p_row * n_cols + p_col, mode="clip")
     index[~valid] = -1
 
     area = grid["cell_area_km2"].to_numpy(np.float64) if "cell_area_km2" in grid else None
@@ -716,8 +724,8 @@ def assign_to_cells(x: Any, y: Any, grid: gpd.GeoDataFrame) -> np.ndarray:
                 geoms = np.asarray(grid.geometry.values)[index[in_partial]]
                 inside = shapely.intersects_xy(geoms, xa[in_partial], ya[in_partial])
                 index[in_partial[~inside]] = -1
-    if not (index >= 0).any() and _looks_like_lonlat(xa, ya):
-        _check_xy_metres(xa, ya)
+    if not (index >= 0).any():
+        _check_xy_metres(xa, ya, grid.total_bounds)
     return index
 
 

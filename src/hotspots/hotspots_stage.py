@@ -39,6 +39,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import csgraph
 
 from . import detect, grid as gridmod, stats
 from ._errors import ConfigError, ValidationError
@@ -65,7 +66,7 @@ GRID_CELL_COLUMNS = [
 ]
 PATROL_AREA_COLUMNS = [
     "patrol_area_id", "selection", "district_code", "district_name", "rank", "rank_by", "name", "main_location",
-    "ward_code", "ward_name", "town_centre", "n_cells", "cell_size_m", "area_km2", "count", "share_of_district_pct",
+    "ward_code", "ward_name", "town_centre", "n_cells", "cell_size_m", "area_km2", "hot_region_km2", "count", "share_of_district_pct",
     "share_of_district_area_pct", "pai", "harm_total", "harm_per_crime", "count_h1", "count_h2", "change_h2_vs_h1_pct",
     "mk_z", "mk_p", "trend", "top_crime_types", "hour_of_week", "peak_gi_z", "x", "y", "lon", "lat", "cell_ids",
 ]
@@ -96,6 +97,10 @@ STUDY_AREA_COLUMNS = [
 
 #: DBSCAN neighbourhood radius (m): about a street block; police.uk snap points are ~100 m apart in towns
 CLUSTER_EPS_M = 150.0
+#: a full-size patrol area is drawn with at least this many cells (sets the cap on automatic district cells)
+PATROL_MIN_CELLS_PER_AREA = 12
+#: clusters drawn per selection on a map (the largest; clusters.csv has all)
+MAP_MAX_CLUSTERS = 40
 #: share of cells counted as "top" in the stability comparison
 STABILITY_TOP_SHARE = 0.05
 
@@ -117,6 +122,11 @@ class HotspotConfig:
         Patrol areas kept per district and selection (default 5).
     patrol_confidence
         Gi* confidence a cell needs to join a patrol area: 90, 95 (default) or 99.
+    min_count
+        Crimes a patrol area needs in the analysis period (default: one a month, 12 for a year).
+    max_area_km2
+        Largest patrol area (default 0.5 km², a town centre a beat team can walk).  A bigger connected
+        region of hot cells is cut down to its busiest cores (see :func:`core_cells`).
     permutations, seed
         Local Moran permutations (default 999) and their seed (default 12345).
     cluster_method
@@ -133,6 +143,8 @@ class HotspotConfig:
     rank_by: str = "count"
     top_n: int = 5
     patrol_confidence: int = 95
+    min_count: int | None = None
+    max_area_km2: float = 0.5
     permutations: int = 999
     seed: int = 12345
     cluster_method: str = "dbscan"
@@ -174,12 +186,18 @@ def hotspot_config(settings) -> HotspotConfig:
         if raw["rank_by"] not in ("count", "harm"):
             problems.append(f"rank_by = {raw['rank_by']!r} must be \"count\" or \"harm\"")
         kw["rank_by"] = raw["rank_by"]
-    for key, lo in (("top_n", 1), ("permutations", 1), ("seed", 0)):
+    for key, lo in (("top_n", 1), ("permutations", 1), ("seed", 0), ("min_count", 1)):
         if key in raw:
             v = raw[key]
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 problems.append(f"{key} = {v!r} must be an integer >= {lo}")
             kw[key] = v
+    if "max_area_km2" in raw:
+        v = raw["max_area_km2"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 100:
+            problems.append(f"max_area_km2 = {v!r} must be a positive number of km² (e.g. 0.5)")
+        else:
+            kw["max_area_km2"] = float(v)
     if "patrol_confidence" in raw:
         if raw["patrol_confidence"] not in (90, 95, 99):
             problems.append(f"patrol_confidence = {raw['patrol_confidence']!r} must be 90, 95 or 99")
@@ -287,10 +305,30 @@ class AreaResult:
     selections: dict[str, SelectionResult]
 
 
-def _cell_size(geometry, cfg: HotspotConfig, points_xy=None) -> tuple[float, str]:
+def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_AREA) -> float:
+    """Largest cell (m, a multiple of 50, >= the 100 m floor) for which a full-size patrol area holds ``min_cells`` cells.
+
+    >>> patrol_cell_cap(0.5)
+    200.0
+    """
+    side = math.sqrt(max_area_km2 * 1e6 / min_cells)
+    return max(gridmod.SNAPPING_FLOOR_M, math.floor(side / 50.0) * 50.0)
+
+
+def _cell_size(geometry, cfg: HotspotConfig, *, patrol: bool) -> tuple[float, str]:
+    """Cell size for a study area: the config's, else sfhotspot's rule (capped at patrol scale for districts)."""
     if cfg.cell_size is not None:
         return cfg.cell_size, f"cell size {cfg.cell_size:,.0f} m from [hotspots] cell_size in the config"
-    return gridmod.choose_cell_size(geometry, points_xy=points_xy)
+    size, reason = gridmod.choose_cell_size(geometry)
+    if not patrol:
+        return size, reason
+    cap = patrol_cell_cap(cfg.max_area_km2)
+    if size > cap:
+        reason = (f"cell size {cap:,.0f} m chosen automatically: the map rule ({reason.split(': ', 1)[-1]}) gives "
+                  f"{size:,.0f} m, capped at {cap:,.0f} m so that a patrol area of at most {cfg.max_area_km2:g} km² "
+                  f"is drawn with at least {PATROL_MIN_CELLS_PER_AREA} cells")
+        size = cap
+    return size, reason
 
 
 # --------------------------------------------------------------------------- per-area analysis
@@ -496,6 +534,61 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
     return row
 
 
+def _components(grid: gpd.GeoDataFrame, idx: np.ndarray) -> list[np.ndarray]:
+    """Queen-connected groups among the grid rows ``idx``."""
+    if len(idx) == 0:
+        return []
+    w = gridmod.grid_weights(grid.iloc[idx], neighbourhood="queen", include_self=False)
+    _, label = csgraph.connected_components(w, directed=False)
+    order = np.argsort(label, kind="stable")
+    splits = np.flatnonzero(np.diff(label[order])) + 1
+    return [idx[g] for g in np.split(order, splits)]
+
+
+def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_area_km2: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cut connected regions of hot cells larger than ``max_area_km2`` down to their busiest cores.
+
+    Against a district mean that includes fields and woods, a whole town can be
+    one connected region of significant Gi* cells: too big to patrol.  Such a
+    region is peeled: its cells with the lowest ``value`` (count or harm) are
+    dropped, the rest split into connected parts, and each part still larger
+    than ``max_area_km2`` is peeled again, until every part fits.  Parts that
+    fit are kept whole; cells with no crime never stay.  Regions that fit from
+    the start are unchanged.
+
+    Returns
+    -------
+    keep : bool array, one per grid row
+    region_km2 : float array, area of the original connected hot region each cell belongs to (NaN outside)
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> g = gridmod.make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")   # 5 cells in a row
+    >>> keep, region = core_cells(g, np.ones(5, bool), np.array([1., 5., 9., 5., 1.]), 0.03)
+    >>> keep.tolist(), region.round(2).tolist()
+    ([False, True, True, True, False], [0.05, 0.05, 0.05, 0.05, 0.05])
+    """
+    area = grid["cell_area_km2"].to_numpy(float)
+    value = np.nan_to_num(np.asarray(value, float))
+    keep = np.zeros(len(grid), dtype=bool)
+    region = np.full(len(grid), np.nan)
+    start = np.flatnonzero(hot & (value > 0))
+    for comp in _components(grid, start):
+        region[comp] = area[comp].sum()
+    stack = [start]
+    while stack:
+        for comp in _components(grid, stack.pop()):
+            if area[comp].sum() <= max_area_km2 + 1e-9:
+                keep[comp] = True
+                continue
+            rest = comp[value[comp] > value[comp].min()]
+            if len(rest):
+                stack.append(rest)
+    return keep, region
+
+
 def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, weights, cell, cur, members, sel: str, area: StudyArea,
                   cfg: HotspotConfig) -> None:
     """Merge contiguous significant hot cells, rank, keep the top N, and describe each area."""
@@ -507,12 +600,26 @@ def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, weights, cell, cur
     if cfg.rank_by == "harm" and asb_only:
         res.note = "ASB has no harm weight: ranked by count"
     harm = None if asb_only else cells["harm"].to_numpy()
+    key = cells["harm"].to_numpy() if rank_by == "harm" else cells["count"].to_numpy(float)
+    hot = eligible != "not_significant"
+    core, region_km2 = core_cells(grid, hot, key, cfg.max_area_km2)
+    eligible = np.where(core, eligible, "not_significant")
     pa = detect.patrol_areas(grid, eligible, counts=cells["count"].to_numpy(), harm=harm, rank_by=rank_by,
-                             top_n=cfg.top_n, gi_z=cells["gi_z"].to_numpy())
+                             gi_z=cells["gi_z"].to_numpy())
+    # Gi* is about a cell's neighbourhood: with sparse counts a few crimes (or none, next to a busy cell) can be
+    # "significant"; a patrol area needs at least min_count crimes in the period (default: one a month)
+    min_count = cfg.min_count if cfg.min_count is not None else len(inputs.current)
+    n_found = len(pa)
+    pa = pa[pa["count"] >= min_count].sort_values("rank").head(cfg.top_n).copy()
+    pa["rank"] = np.arange(1, len(pa) + 1)
     if len(pa) == 0:
         res.patrol_areas = None
-        res.note = res.note or (f"no cells are significant hot spots at {cfg.patrol_confidence}% confidence "
-                                "(after FDR correction), so no patrol areas")
+        if n_found:
+            res.note = res.note or (f"{n_found} group(s) of significant hot cells, none with {min_count} or more "
+                                    "crimes in the period, so no patrol areas")
+        else:
+            res.note = res.note or (f"no cells are significant hot spots at {cfg.patrol_confidence}% confidence "
+                                    "(after FDR correction), so no patrol areas")
         return
     pts = inputs.points
     month = pts["month"].to_numpy()
@@ -557,6 +664,7 @@ def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, weights, cell, cur
             "rank": int(p["rank"]), "rank_by": rank_by, "name": names["name"], "main_location": top_locs,
             "ward_code": names["ward_code"], "ward_name": names["ward_name"], "town_centre": names["town_centre"],
             "n_cells": int(p["n_cells"]), "cell_size_m": area.cell_size, "area_km2": float(p["area_km2"]),
+            "hot_region_km2": float(region_km2[pos[0]]),
             "count": count, "share_of_district_pct": share, "share_of_district_area_pct": share_area,
             "pai": share / share_area if share_area else np.nan, "harm_total": harm_total,
             "harm_per_crime": harm_total / count if count and np.isfinite(harm_total) else np.nan,
@@ -661,7 +769,7 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
     periods = ctx.periods
     county_geom = shapely.union_all(geo.force.geometry.values)
     xy = points[["x", "y"]].to_numpy()
-    size, reason = _cell_size(county_geom, cfg)
+    size, reason = _cell_size(county_geom, cfg, patrol=False)
     county = StudyArea("county", str(geo.force["area_code"].iloc[0]), str(geo.force["area_name"].iloc[0]), county_geom,
                        size, reason)
     dists = []
@@ -670,7 +778,7 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
         if wanted and d["area_name"].lower() not in wanted and d["area_code"].lower() not in wanted \
                 and slug(d["area_name"]) not in wanted:
             continue
-        size, reason = _cell_size(d.geometry, cfg)
+        size, reason = _cell_size(d.geometry, cfg, patrol=True)
         dists.append(StudyArea("district", d["area_code"], d["area_name"], d.geometry, size, reason))
     if wanted and not dists:
         raise ConfigError(f"no district matches {sorted(districts)}",
@@ -880,7 +988,10 @@ def build_map_views(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult,
                 key = "harm_total" if cfg.rank_by == "harm" and sel != "ASB" else "count"
                 pa = pa.sort_values(key, ascending=False).reset_index(drop=True)
                 pa["rank"] = np.arange(1, len(pa) + 1)
-            sels.append(mapsmod.SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=sres.cluster_shapes,
+            shapes = sres.cluster_shapes
+            if len(shapes) > MAP_MAX_CLUSTERS:  # display only: the largest clusters (all are in clusters.csv)
+                shapes = shapes.sort_values("count", ascending=False).head(MAP_MAX_CLUSTERS)
+            sels.append(mapsmod.SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=shapes,
                                               grid=res.grid.attrs.get("grid"), note=sres.note))
         study = gpd.GeoDataFrame({"area_name": [res.area.name]}, geometry=[res.area.geometry], crs=BNG)
         notes = [f"Grid {res.area.cell_size:,.0f} m cells; Gi* with FDR (Benjamini-Hochberg) across the area. "

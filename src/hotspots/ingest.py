@@ -462,7 +462,8 @@ def _validate_rows(
             accounting.drop(df["source_file"][sel], name)
 
     keep = reason == 0
-    out = df.loc[keep]  # a new frame already (copy-on-write): no second copy
+    # copy only the columns kept as they are (the others are replaced below)
+    out = df.drop(columns=["_a", "_b", "month", "crime_type", "record_id"]).loc[keep]
     a, b = a[keep], b[keep]
     if coords == "lonlat":
         # project each distinct (longitude, latitude) once
@@ -478,7 +479,8 @@ def _validate_rows(
     out["month"] = month.array[keep]
     out["crime_type"] = ctype.array[keep]
     out["record_id"] = ids.array[keep]
-    return out.drop(columns=["_a", "_b"])
+    columns = [c for c in df.columns if c not in ("_a", "_b")]
+    return out[columns + [c for c in ("x", "y") if c not in columns]]
 
 
 def _to_float(values) -> np.ndarray:
@@ -498,6 +500,7 @@ def _lonlat_to_bng():
 def _finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if frames:
         df = pd.concat(frames, ignore_index=True)
+        frames.clear()  # the per-file frames share df's buffers; dropping them lets the rechunk below free memory
         # one arrow chunk per column instead of one per file: hashing (factorize,
         # duplicated) over ~500 file-sized chunks takes twice as long
         for c in df.columns:

@@ -98,6 +98,7 @@ WARD_COLOUR = "#8c8c8c"
 #: simplification tolerances in metres (BNG) for display
 SIMPLIFY_BOUNDARY_M = 10.0
 SIMPLIFY_AREA_M = 2.0
+SIMPLIFY_CLUSTER_M = 8.0
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
@@ -372,6 +373,8 @@ _CSS = """
 .hs-tc-label span,.hs-district-label span{display:block;text-align:center;white-space:nowrap;
   text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
 .hs-tc-label{color:#1b7837;font:bold 11px Arial,sans-serif}
+.hs-ward-label span{display:block;text-align:center;white-space:nowrap;color:#777;font:11px Arial,sans-serif;
+  text-shadow:0 0 2px #fff,0 0 2px #fff}
 .leaflet-control-layers{font:12px/1.4 Arial,Helvetica,sans-serif}
 .hs-district-label{color:#333;font:bold 13px Arial,sans-serif}
 .hs-pop table{border-collapse:collapse}.hs-pop th{text-align:left;padding-right:8px;color:#444;font-weight:normal;
@@ -442,6 +445,12 @@ def hotspot_map(view: MapView):
         folium.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": True, "fillOpacity": 0.0,
                                                      "className": "hs-ward"},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        if len(w) <= 80:  # names help orientation without a background map (district maps)
+            reps = view.wards.to_crs(BNG).geometry.representative_point()
+            for name, pt in zip(view.wards["area_name"], reps):
+                lat, lon = _lonlat(pt.x, pt.y)
+                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
+                                                             icon_size=(120, 14), icon_anchor=(60, 7))).add_to(fg)
         fg.add_to(m)
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
@@ -520,7 +529,7 @@ def hotspot_map(view: MapView):
                                on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
-            c = _to_display(sel.clusters, SIMPLIFY_AREA_M)
+            c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
                      for _, r in c.iterrows()]

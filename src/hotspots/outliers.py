@@ -37,7 +37,6 @@ arranges counts for them and joins the results.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,10 +46,11 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from ._errors import InputFileError, ValidationError
+from ._errors import ConfigError, InputFileError, ValidationError
 from .aggregate import Period, add_groups
 from .config import month_range
 from .harm import load_harm_weights
+from .schema import ASB
 
 #: Funnel-plot levels (two-sided): about 2 and 3 standard deviations.
 LEVELS = (0.95, 0.998)
@@ -867,9 +867,9 @@ class OutlierResults:
             "lsoa_cells_flagged_adjusted": int((~self.lsoa["flag"].isin(["within", FLAG_NO_RECORDS])).sum()),
             "phi_district": {r.crime_type: round(float(r.phi), 3) for r in od.itertuples()},
             "adjustment": self.meta["adjustment"],
-            "changes_flagged": int(self.change[(self.change["area_type"] == "csp")
-                                               & self.change["change_flag"].isin(["up_vs_reference",
-                                                                                  "down_vs_reference"])].shape[0]),
+            "changes_flagged": int(d["change_flag"].isin(["up_vs_reference", "down_vs_reference"]).sum()),
+            "changes_flagged_q05": int((d["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
+                                        & (d["change_q"] < 0.05)).sum()),
             "peer_groups": self.meta.get("peer_source") or None,
             "harm_table_version": self.meta["harm_version"],
         }
@@ -1014,7 +1014,7 @@ def analyse_outliers(
     headline = headline_crime_type(groups, crime_types)
     single_type_groups = {g for g, m in groups.items() if len(m) == 1 and m[0] in crime_types}
     months_present = sorted(set(months_present or csp_counts["month"].unique()))
-    trend_types = [headline] + [t for t in ("Anti-social behaviour",) if t in crime_types and t != headline]
+    trend_types = [headline] + [t for t in (ASB,) if t in crime_types and t != headline]
     monthly = monthly_rates(csp_counts, csps, months_present=months_present, groups=groups,
                             crime_types=trend_types, county=county)
     meta = {
@@ -1039,7 +1039,7 @@ def analyse_outliers(
         "small_expected": SMALL_EXPECTED,
     }
     areas = csps[["area_code", "area_name", "district_code", "population", "geometry"]].copy()
-    return OutlierResults(district=district, lsoa=lsoa, change=change[CHANGE_COLUMNS] if len(change) else change,
+    return OutlierResults(district=district, lsoa=lsoa, change=change[CHANGE_COLUMNS],
                           concentration=concentration, overdispersion=od, funnels=funnel_curves(district, levels=levels),
                           monthly=monthly, areas=areas, meta=meta)
 
@@ -1047,13 +1047,9 @@ def analyse_outliers(
 def _outlier_settings(settings) -> dict[str, Any]:
     raw = settings.extra.get("outliers", {}) if isinstance(settings.extra, Mapping) else {}
     if not isinstance(raw, Mapping):
-        from ._errors import ConfigError
-
         raise ConfigError("[outliers] in the config must be a table", hint='for example: [outliers]\npeer_groups = ""')
     adjustment = str(raw.get("adjustment", "multiplicative"))
     if adjustment not in ("multiplicative", "additive"):
-        from ._errors import ConfigError
-
         raise ConfigError(f"[outliers] adjustment = {adjustment!r} must be \"multiplicative\" or \"additive\"",
                           hint="multiplicative widens the funnel by sqrt(phi); additive adds tau2 (Spiegelhalter 2005)")
     return {

@@ -177,47 +177,66 @@ def _signed(pct: float, digits: int = 0) -> str:
     return f"{pct:+.{digits}f}%".replace("-", "−")
 
 
-def change_clause(row: Mapping[str, Any], *, after: str, before: str) -> str:
-    """``it rose 18% (Jan–Apr 2025 vs Jan–Apr 2024) against a rise of 6% in the rest of the county, ...``."""
+def change_clause(row: Mapping[str, Any]) -> str:
+    """``it rose 18% against a rise of 6% in the rest of the county, a difference that stands out``."""
     pct = float(row.get("pct_change", np.nan))
     rest = float(row.get("rest_pct_change", np.nan))
     if not math.isfinite(pct):
         return ""
-    text = f"it {_moved(pct)} ({after} vs {before}) against {_movement(rest)} in the rest of the county"
+    if abs(pct) < 0.5 and math.isfinite(rest) and abs(rest) < 0.5:
+        return "it was unchanged, as in the rest of the county"
+    text = f"it {_moved(pct)} against {_movement(rest)} in the rest of the county"
     flag = row.get("change_flag", "")
     q = float(row.get("change_q", np.nan))
+    gap = float(row.get("pct_change_vs_rest", np.nan))
     if flag in ("up_vs_reference", "down_vs_reference"):
         if math.isfinite(q) and q < CHANGE_Q:
             text += ", a difference that stands out"
         else:
             text += ", a difference that could be chance given how many comparisons are made"
     elif flag == "in_line":
-        text += ", a difference within what chance would give"
+        if math.isfinite(gap) and abs(gap) < 5:
+            text += ", in line with the county"
+        else:
+            text += ", a difference within what chance would give"
     return text
 
 
-def level_sentence(row: Mapping[str, Any], *, name: str, after: str | None, before: str | None) -> str:
+def rate_subject(crime_type: str) -> str:
+    """What a rate is of, in a sentence: ``shoplifting``, ``night-time economy crime``.
+
+    >>> rate_subject("Night-time economy"), rate_subject("Violence"), rate_subject("Neighbourhood crime")
+    ('night-time economy crime', 'violence', 'neighbourhood crime')
+    """
+    phrase = type_phrase(crime_type)
+    nouns = ("crime", "violence", "asb", "behaviour", "theft", "offences", "burglary", "robbery", "shoplifting",
+             "drugs", "order", "arson", "weapons")
+    return phrase if any(n in phrase.lower() for n in nouns) else f"{phrase} crime"
+
+
+def level_sentence(row: Mapping[str, Any], *, name: str, with_change: bool = True) -> str:
     """One sentence for a crime type outside the (overdispersion-adjusted) funnel limits."""
-    text = (f"{possessive(name)} {type_phrase(str(row['crime_type']))} rate is {relative_to_county(float(row['ratio']))} "
+    text = (f"{possessive(name)} {rate_subject(str(row['crime_type']))} rate is "
+            f"{relative_to_county(float(row['ratio']))} "
             f"({row['rate_per_1000']:.1f} vs {row['county_rate_per_1000']:.1f} per 1,000 residents), "
             f"{FLAG_LIMIT_TEXT[str(row['flag'])]}")
-    if after and before:
-        clause = change_clause(row, after=after, before=before)
+    if with_change:
+        clause = change_clause(row)
         if clause:
             text += "; " + clause
     return text + "."
 
 
-def change_sentence(row: Mapping[str, Any], *, after: str, before: str) -> str:
+def change_sentence(row: Mapping[str, Any]) -> str:
     """A change that stands out against the rest of the county while the level does not."""
     pct = float(row["pct_change"])
-    return (f"{_sentence_start(type_phrase(str(row['crime_type'])))} {_moved(pct)} ({after} vs {before}) against "
+    return (f"{_sentence_start(rate_subject(str(row['crime_type'])))} {_moved(pct)} against "
             f"{_movement(float(row['rest_pct_change']))} in the rest of the county, a difference that stands out "
             f"({_signed(float(row['pct_change_vs_rest']))} relative to the rest of the county; 95% interval "
             f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}).")
 
 
-def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str | None) -> list[str]:
+def stand_out(rows: pd.DataFrame, *, name: str, with_change: bool = True) -> list[str]:
     """The "what stands out" sentences for one CSP, from its rows of ``outliers_district``.
 
     ``rows`` should exclude duplicated single-category groups and crime types
@@ -231,7 +250,7 @@ def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str |
     flagged["size"] = -flagged["z_adjusted"].abs()
     flagged = flagged.sort_values(["order", "size"])
     for record in flagged.head(MAX_LEVEL_SENTENCES).to_dict("records"):
-        out.append(level_sentence(record, name=name, after=after, before=before))
+        out.append(level_sentence(record, name=name, with_change=with_change))
     if len(flagged) > MAX_LEVEL_SENTENCES:
         rest = ", ".join(type_phrase(t) for t in flagged["crime_type"].iloc[MAX_LEVEL_SENTENCES:])
         out.append(f"Also outside the 95% limits: {rest} (see the table).")
@@ -244,12 +263,12 @@ def stand_out(rows: pd.DataFrame, *, name: str, after: str | None, before: str |
         if parts:
             text += " The largest differences from the county are in " + " and ".join(parts) + "."
         out.append(text)
-    if after and before and "change_flag" in rows:
+    if with_change and "change_flag" in rows:
         changes = rows[rows["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
                        & (rows["change_q"] < CHANGE_Q) & ~rows["flag"].isin(list(FLAG_LIMIT_TEXT))]
         changes = changes.sort_values("change_q")
         for record in changes.head(MAX_CHANGE_SENTENCES).to_dict("records"):
-            out.append(change_sentence(record, after=after, before=before))
+            out.append(change_sentence(record))
         if len(changes) > MAX_CHANGE_SENTENCES:
             rest = ", ".join(type_phrase(t) for t in changes["crime_type"].iloc[MAX_CHANGE_SENTENCES:])
             out.append(f"Also changing differently from the rest of the county: {rest} (see the table).")
@@ -469,7 +488,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
     shown = rows[rows["flag"] != "no_records"]
-    sentences = stand_out(shown, name=name, after=after, before=before)
+    sentences = stand_out(shown, name=name, with_change=bool(after and before))
     headline = meta["headline"]
     head = rows[rows["crime_type"] == headline]
     head_row = head.iloc[0].to_dict() if len(head) else None

@@ -198,6 +198,13 @@ def test_choose_cell_size_reports_point_spacing_without_changing_choice():
     assert size == 400.0 and "median distance" in reason
 
 
+def test_choose_cell_size_rejects_degrees():
+    with pytest.raises(CRSError):
+        choose_cell_size(box(-0.5, 51.6, -0.1, 51.9))
+    with pytest.raises(CRSError):
+        choose_cell_size(gpd.GeoDataFrame(geometry=[box(-0.5, 51.6, -0.1, 51.9)], crs="EPSG:4326"))
+
+
 def test_choose_cell_size_validates_floor():
     with pytest.raises(ValidationError) as info:
         choose_cell_size(box(0, 0, 1000, 1000), floor=0)

@@ -79,6 +79,8 @@ class OutputDir:
         try:
             with open(tmp, mode, **kwargs) as fh:
                 yield fh
+            # mkstemp creates 0600 files; give outputs the usual permissions (umask applies)
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -143,6 +145,12 @@ class _AtomicPath:
             with contextlib.suppress(FileNotFoundError):
                 self.tmp.unlink()
         return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _file_sha256(path: Path) -> str:

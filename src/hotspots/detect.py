@@ -66,21 +66,14 @@ EMERGING_PATTERNS = [
     "no pattern detected",
 ]
 
-PATROL_AREA_COLUMNS = [
-    "patrol_area_id", "group", "rank", "n_cells", "area_km2", "count",
-    "x_centroid", "y_centroid", "cell_ids", "geometry",
-]
-
-
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def _positive_number(value: Any, name: str, problems: _Problems, hint: str, *, allow_zero=False) -> None:
+def _positive_number(value: Any, name: str, problems: _Problems, hint: str) -> None:
     ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+          and math.isfinite(value) and value > 0)
     if not ok:
-        kind = "non-negative" if allow_zero else "positive"
-        problems.add(f"{name} must be a {kind} number, got {value!r}", hint)
+        problems.add(f"{name} must be a positive number, got {value!r}", hint)
 
 
 def _weights_array(weights: Any, n: int, name: str, problems: _Problems) -> np.ndarray:
@@ -455,12 +448,11 @@ def _weighted_hdbscan(xy: np.ndarray, counts: np.ndarray, min_crimes: int, min_c
     a, b = np.divmod(pair_key, n)
     d = np.hypot(*(xy[a] - xy[b]).T)
     reach = np.maximum(np.maximum(core[a], core[b]), d)
-    # the diagonal carries each location's own core distance, so that sklearn's
-    # core distance with min_samples=1 (the smallest entry of a row) is ours
-    rows = np.concatenate([a, b, np.arange(n)])
-    cols = np.concatenate([b, a, np.arange(n)])
-    data = np.concatenate([reach, reach, core])
-    graph = sparse.csr_matrix((data, (rows, cols)), shape=(n, n))
+    # with min_samples=1 sklearn's own core distance is the smallest entry of a
+    # row, which never exceeds any entry, so our mutual reachabilities are used
+    # unchanged (all are > 0: the locations are unique)
+    graph = sparse.csr_matrix((np.concatenate([reach, reach]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                              shape=(n, n))
     # cluster_selection_epsilon is not used: sklearn 1.9's epsilon search fails
     # with "only 0-dimensional arrays can be converted to Python scalars"
     model = HDBSCAN(min_cluster_size=max(2, int(min_cluster_size)), min_samples=1, metric="precomputed",
@@ -491,7 +483,10 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
       mutual-reachability graph (k-nearest-neighbour and Delaunay edges, which
       contain the Euclidean minimum spanning tree) with ``min_samples=1``.  So
       *density* is weighted by counts, while HDBSCAN's ``min_cluster_size`` is
-      counted in unique locations (default 5).  ``eps_m`` is not used
+      counted in unique locations (default 5): a hotspot of fewer locations
+      -- say one very busy snap point -- is never an HDBSCAN cluster (DBSCAN
+      finds it), and, as in sklearn's default, one cluster spanning all the
+      data is not selected.  ``eps_m`` is not used
       (HDBSCAN needs no radius; sklearn 1.9's ``cluster_selection_epsilon``
       is broken) except for the outline buffer below.
 
@@ -715,6 +710,10 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     *oscillating cold spot*, not a historical hot spot).  ArcGIS's "new" only
     excludes earlier hot bins; like R's sfdep we also exclude earlier cold
     bins, which makes such a cell *oscillating*.
+
+    With few observed months the 90 % rules dominate (a cell hot in its only
+    observed month is "persistent"); ArcGIS asks for at least ten time steps,
+    and so should the caller.
 
     Months missing from the data (NaN z and p) are **not** "not significant"
     months: every definition is applied to the observed months only -- the

@@ -1394,19 +1394,24 @@ def _describe_panel(res, ct: str, comparison: str, n: float) -> str:
     return f"Using all {res.n_periods} months with data (area and month effects): {s}."
 
 
+def _pm(x: float) -> str:
+    """'+0.04%', '−0.96%' (two decimals, typographic minus) for small monthly trends."""
+    return ("−" if x < 0 else "+") + f"{abs(x):.2f}%"
+
+
 def _describe_pre_trend(pre, comparison: str = "the comparison") -> str:
     if not isinstance(pre, es.PreTrendCheck):
         return f"The check of trends before the patrols could not be made ({pre})."
     n = pre.n_pre_periods
     if pre.verdict == "no evidence of differing pre-trends":
         return (f"Before the patrols, these areas and {comparison} moved in step: no difference in trend was detected over "
-                f"{n} months with data ({pre.pct_per_month:+.2f}% a month, {LEVEL:.0%} CI {pre.pct_low:+.2f}% to "
-                f"{pre.pct_high:+.2f}%).")
+                f"{n} months with data ({_pm(pre.pct_per_month)} a month, {LEVEL:.0%} CI {_pm(pre.pct_low)} to "
+                f"{_pm(pre.pct_high)}).")
     if pre.verdict == "treated areas were already trending differently":
         direction = "rising" if pre.pct_per_month > 0 else "falling"
         return (f"Warning: before the patrols, crime in these areas was already {direction} relative to {comparison} "
-                f"(by about {abs(pre.pct_per_month):.1f}% a month, {LEVEL:.0%} CI {pre.pct_low:+.2f}% to "
-                f"{pre.pct_high:+.2f}%, over {n} months with data), so a simple before/after comparison may be biased.")
+                f"(by about {abs(pre.pct_per_month):.1f}% a month, {LEVEL:.0%} CI {_pm(pre.pct_low)} to "
+                f"{_pm(pre.pct_high)}, over {n} months with data), so a simple before/after comparison may be biased.")
     if pre.verdict == "not enough pre-period months":
         return f"There are too few months before the patrols ({n}) to check whether the areas were already trending differently."
     return f"The check of trends before the patrols: {pre.verdict}."

@@ -188,6 +188,11 @@ def _resolve_area(area: Any, crs: Any, *, name: str = "area", require_crs: bool 
                 hint=f"drop the crs argument or project {name} with .to_crs(...) first",
             )
     crs = area_crs if area_crs is not None else crs
+    if crs is None and not require_crs and not geometry.is_empty:
+        minx, miny, maxx, maxy = geometry.bounds
+        if max(abs(minx), abs(maxx)) <= 180 and max(abs(miny), abs(maxy)) <= 90:
+            raise CRSError(f"{name} looks like longitude/latitude in degrees, but metres were expected",
+                           hint="project it to EPSG:27700 first, e.g. gdf.to_crs(27700)")
     if require_crs or crs is not None:
         if crs is None:
             hint = "pass crs='EPSG:27700' (or a GeoDataFrame with its CRS set)"

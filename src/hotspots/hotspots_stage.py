@@ -551,11 +551,13 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
 
     Against a district mean that includes fields and woods, a whole town can be
     one connected region of significant Gi* cells: too big to patrol.  Such a
-    region is peeled: its cells with the lowest ``value`` (count or harm) are
-    dropped, the rest split into connected parts, and each part still larger
-    than ``max_area_km2`` is peeled again, until every part fits.  Parts that
-    fit are kept whole; cells with no crime never stay.  Regions that fit from
-    the start are unchanged.
+    region is peeled: its cells with the lowest ``value`` are dropped, the rest
+    split into connected parts, and each part still larger than
+    ``max_area_km2`` is peeled again, until every part fits.  Parts that fit
+    are kept whole; regions that fit from the start are unchanged.  The stage
+    peels on the Gi* z-score, a neighbourhood sum, so the cores stay compact
+    around the peaks (peeling on raw counts of snapped locations leaves
+    ragged, diagonal chains of cells).
 
     Returns
     -------
@@ -571,10 +573,10 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
     ([False, True, True, True, False], [0.05, 0.05, 0.05, 0.05, 0.05])
     """
     area = grid["cell_area_km2"].to_numpy(float)
-    value = np.nan_to_num(np.asarray(value, float))
+    value = np.nan_to_num(np.asarray(value, float), nan=-np.inf)
     keep = np.zeros(len(grid), dtype=bool)
     region = np.full(len(grid), np.nan)
-    start = np.flatnonzero(hot & (value > 0))
+    start = np.flatnonzero(hot)
     for comp in _components(grid, start):
         region[comp] = area[comp].sum()
     stack = [start]
@@ -600,9 +602,9 @@ def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, weights, cell, cur
     if cfg.rank_by == "harm" and asb_only:
         res.note = "ASB has no harm weight: ranked by count"
     harm = None if asb_only else cells["harm"].to_numpy()
-    key = cells["harm"].to_numpy() if rank_by == "harm" else cells["count"].to_numpy(float)
     hot = eligible != "not_significant"
-    core, region_km2 = core_cells(grid, hot, key, cfg.max_area_km2)
+    # peel on the Gi* z (a smoothed neighbourhood sum), so cores stay compact around the peaks
+    core, region_km2 = core_cells(grid, hot, cells["gi_z"].to_numpy(), cfg.max_area_km2)
     eligible = np.where(core, eligible, "not_significant")
     pa = detect.patrol_areas(grid, eligible, counts=cells["count"].to_numpy(), harm=harm, rank_by=rank_by,
                              gi_z=cells["gi_z"].to_numpy())

@@ -365,7 +365,8 @@ _CSS = """
 .hs-panel{background:rgba(255,255,255,.94);padding:6px 9px;border-radius:5px;box-shadow:0 1px 5px rgba(0,0,0,.4);
   font:12px/1.35 Arial,Helvetica,sans-serif;color:#111;max-width:360px}
 .hs-panel h1{font-size:15px;margin:0 0 2px 0}.hs-panel .hs-sub{color:#444;margin-bottom:4px}
-.hs-list{margin:3px 0 0 0;padding-left:20px}.hs-list li{margin:1px 0}
+.hs-list{margin:3px 0 0 0;padding-left:22px;max-height:38vh;overflow-y:auto}
+.hs-panel summary{cursor:pointer;font-weight:bold}.hs-panel details>summary h1{display:inline}.hs-list li{margin:1px 0}
 .hs-legend .sw{display:inline-block;width:14px;height:11px;margin-right:5px;vertical-align:-1px;border:1px solid #777}
 .hs-legend .row{white-space:nowrap}.hs-legend b{display:block;margin-top:3px}
 .hs-pa-label div{background:#fff;border:2px solid #111;border-radius:50%;width:20px;height:20px;line-height:20px;
@@ -590,17 +591,23 @@ def hotspot_map(view: MapView):
           map.on('overlayremove', function(e){ if (e.layer.hsKey) map.getContainer().classList.add('hs-hide-' + e.layer.hsKey); });
           var info = L.control({position: 'topleft'});
           info.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel hs-info');
-            d.innerHTML = {{ this.header|tojson }} + '<div id="hs-list"></div>';
+            d.innerHTML = '<details open><summary>' + {{ this.title|tojson }} + '</summary>' + {{ this.header|tojson }}
+              + '<div id="hs-list"></div></details>';
             L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
           info.addTo(map);
           function showList(name){ var el = document.getElementById('hs-list'); if (el) el.innerHTML = lists[name] || ''; }
           showList({{ this.default|tojson }});
           map.on('baselayerchange', function(e){ showList(e.name); });
           var legend = L.control({position: 'bottomright'});
-          legend.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel'); d.innerHTML = {{ this.legend|tojson }};
+          legend.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel');
+            d.innerHTML = '<details' + (window.innerWidth > 900 ? ' open' : '') + '><summary>Legend</summary>'
+              + {{ this.legend|tojson }} + '</details>';
             L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
           legend.addTo(map);
-          map.fitBounds({{ this.bounds|tojson }});
+          // keep the study area clear of the panels on a laptop screen
+          var wide = window.innerWidth > 1000;
+          map.fitBounds({{ this.bounds|tojson }}, wide ? {paddingTopLeft: [Math.min(380, window.innerWidth * 0.3), 10],
+                                                          paddingBottomRight: [250, 10]} : {});
         })();
         {% endmacro %}
         """
@@ -614,7 +621,8 @@ def hotspot_map(view: MapView):
     controls.osm_name = "OpenStreetMap background (needs internet)"
     controls.osm = osm.get_name()
     controls.default = _esc(default or "")
-    controls.header = f"<h1>{title}</h1><div class='hs-sub'>{sub}</div>{notes}"
+    controls.title = f"<h1>{title}</h1>"
+    controls.header = f"<div class='hs-sub'>{sub}</div>{notes}"
     controls.legend = _legend_html(view)
     controls.bounds = [[sw[0], sw[1]], [ne[0], ne[1]]]
     m.add_child(controls)

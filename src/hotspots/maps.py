@@ -451,7 +451,8 @@ def hotspot_map(view: MapView):
             for name, pt in zip(view.wards["area_name"], reps):
                 lat, lon = _lonlat(pt.x, pt.y)
                 folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
-                                                             icon_size=(120, 14), icon_anchor=(60, 7))).add_to(fg)
+                                                             icon_size=(120, 14), icon_anchor=(60, 7)),
+                              interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
@@ -466,7 +467,8 @@ def hotspot_map(view: MapView):
             for name, pt in zip(view.districts["area_name"], reps):
                 lat, lon = _lonlat(pt.x, pt.y)
                 folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
-                                                             icon_size=(140, 18), icon_anchor=(70, 9))).add_to(fg)
+                                                             icon_size=(140, 18), icon_anchor=(70, 9)),
+                              interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("District boundaries", fg, True))
     if view.town_centres is not None and len(view.town_centres):
@@ -481,7 +483,8 @@ def hotspot_map(view: MapView):
         for name, geom in zip(view.town_centres["area_name"], view.town_centres.to_crs(BNG).geometry):
             lat, lon = _lonlat(geom.centroid.x, geom.bounds[3])
             folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
-                                                         icon_size=(160, 16), icon_anchor=(80, 17))).add_to(fg)
+                                                         icon_size=(160, 16), icon_anchor=(80, 17)),
+                              interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("Town centres", fg, True))
     # the study area outline always on top of the context
@@ -552,7 +555,7 @@ def hotspot_map(view: MapView):
                 lat, lon = _lonlat(pt.x, pt.y)
                 folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<div>{_esc(int(r['rank']))}</div>",
                                                              class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
-                              tooltip=None).add_to(fg)
+                              interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         # Leaflet's layer control inserts layer names as HTML: escape them
         bases.append((_esc(sel.name), fg))

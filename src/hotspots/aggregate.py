@@ -94,6 +94,9 @@ def count_points(
         key_code = mapped.to_numpy()
     else:
         raise ValueError(f"method={method!r}")
+    month_code, month_values = pd.factorize(points["month"])
+    type_code, type_values = pd.factorize(points["crime_type"])
+    month_code, type_code = month_code[rows], type_code[rows]
     if zeros:
         lists = [
             sorted(areas["area_code"]),
@@ -101,17 +104,13 @@ def count_points(
             sorted(crime_types) if crime_types is not None else sorted(points["crime_type"].unique()),
         ]
     else:
-        lists = [
-            _sorted_present(key_code[np.unique(key)]),
-            _sorted_present(points["month"].iloc[rows]),
-            _sorted_present(points["crime_type"].iloc[rows]),
-        ]
+        lists = [_sorted_present(key_code, key), _sorted_present(month_values, month_code), _sorted_present(type_values, type_code)]
     lists = [pd.Index(values) for values in lists]
     distinct = [values.unique() for values in lists]
     n_area, n_month, n_type = (len(values) for values in distinct)
-    area = distinct[0].get_indexer(key_code)[key] if len(key_code) else np.zeros(0, dtype=np.int64)
-    month = _positions(points["month"], distinct[1])[rows]
-    crime_type = _positions(points["crime_type"], distinct[2])[rows]
+    area = _positions(key, key_code, distinct[0])
+    month = _positions(month_code, month_values, distinct[1])
+    crime_type = _positions(type_code, type_values, distinct[2])
     valid = (area >= 0) & (month >= 0) & (crime_type >= 0)
     cell = (area[valid].astype(np.int64) * n_month + month[valid]) * n_type + crime_type[valid]
     n_cells = n_area * n_month * n_type
@@ -144,15 +143,16 @@ def count_points(
     return out
 
 
-def _positions(values: pd.Series, categories: pd.Index) -> np.ndarray:
-    """Position of each value in ``categories`` (unique); -1 when absent or missing."""
-    codes, uniques = pd.factorize(values)
-    where = categories.get_indexer(uniques)
+def _positions(codes: np.ndarray, values, categories: pd.Index) -> np.ndarray:
+    """Position of ``values[codes]`` in ``categories`` (unique); -1 when absent or missing (code -1)."""
+    where = categories.get_indexer(values) if len(values) else np.zeros(0, dtype=np.int64)
     return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(where) else np.full(len(codes), -1)
 
 
-def _sorted_present(values) -> list:
-    return sorted(v for v in pd.unique(values) if not pd.isna(v))
+def _sorted_present(values, codes: np.ndarray) -> list:
+    """The distinct non-missing ``values[codes]``, sorted (code -1: missing)."""
+    used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
+    return sorted(v for v in np.asarray(values, dtype=object)[used] if not pd.isna(v))
 
 
 def add_groups(counts: pd.DataFrame, groups: dict[str, Sequence[str]]) -> pd.DataFrame:

@@ -297,6 +297,39 @@ def report_outliers(obj, peer_groups, adjustment):
     _summary(ctx)
 
 
+@cli.command(name="map")
+@click.option("--district", "districts", multiple=True,
+              help="Only these districts (name or ONS code; repeatable); default: every district. The county map is always written.")
+@click.option("--no-png", is_flag=True, help="Skip the printable PNG maps (faster).")
+@click.pass_obj
+def map_cmd(obj, districts, no_png):
+    """Hotspot maps and patrol areas for neighbourhood inspectors.
+
+    Runs the hotspots stage (Gi* hot spots with FDR, KDE, clusters, emerging
+    hot spots, numbered patrol areas) and writes maps/<district>.html, which
+    open offline in any browser (nothing is loaded from the internet), a
+    printable maps/<district>.png, maps/county.html, and the tables under
+    hotspots/ (patrol_areas.csv/.gpkg/.geojson, grid_cells.gpkg, clusters.csv,
+    emerging.csv, stability.csv, town_centre_hotspots.csv). Settings: the
+    [hotspots] section of the config (crime_types, cell_size, rank_by, top_n).
+
+    \b
+    Example:
+      hotspots --out out map
+      hotspots --out out map --district Watford --district "St Albans" --no-png
+    """
+    from .hotspots_stage import run_hotspots
+    from .pipeline import write_manifest
+
+    ctx = _prepare(obj)
+    with ctx.progress.step("hotspots"):
+        summary = run_hotspots(ctx, districts=list(districts) or None, maps=True, png=not no_png)
+    write_manifest(ctx, stages=["hotspots"], summaries={"hotspots": summary})
+    click.echo(f"{summary['patrol_areas']} patrol areas: {ctx.out.root / 'hotspots' / 'patrol_areas.csv'}")
+    click.echo(f"maps: {ctx.out.root / 'maps'} ({', '.join(f'{k}.html' for k in summary.get('maps', {}))})")
+    _summary(ctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clear line."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])

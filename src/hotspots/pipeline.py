@@ -198,8 +198,15 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
     return run_outliers(ctx)
 
 
+def stage_hotspots(ctx: Context) -> dict[str, Any]:
+    """Grid hotspots, patrol areas and the inspectors' maps (:func:`hotspots.hotspots_stage.stage_hotspots`)."""
+    from .hotspots_stage import stage_hotspots as run_hotspots_stage
+
+    return run_hotspots_stage(ctx)
+
+
 #: stage name -> function(ctx) -> summary dict; run in this order by ``hotspots run``
-STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {"counts": stage_counts, "evaluate": stage_evaluate, "outliers": stage_outliers}
+STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {"counts": stage_counts, "evaluate": stage_evaluate, "outliers": stage_outliers, "hotspots": stage_hotspots}
 
 
 def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:

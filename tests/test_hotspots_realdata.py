@@ -1,0 +1,76 @@
+"""The hotspots stage on the real Hertfordshire data: maps for every district, patrol areas where expected."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hotspots import hotspots_stage as hs
+from hotspots.maps import slugify
+
+pytestmark = pytest.mark.realdata
+
+#: town centres named in Operation Hotspot's published results
+OPERATION_HOTSPOT_TOWNS = {"St Albans", "Hemel Hempstead", "Borehamwood", "Waltham Cross", "Watford", "Stevenage"}
+
+
+@pytest.fixture(scope="module")
+def hotspots_run(real_context):
+    ctx = real_context
+    # the whole stage once (about 1-2 minutes on 2 cores); PNGs only for two districts' worth of time is not
+    # worth saving: they are part of what inspectors get, so they are written too
+    summary = hs.run_hotspots(ctx)
+    return ctx, summary
+
+
+def test_maps_for_every_district_and_the_county(hotspots_run):
+    ctx, summary = hotspots_run
+    maps_dir = ctx.out.root / "maps"
+    names = list(ctx.geography.districts["area_name"])
+    assert len(names) == 10
+    for name in names + ["county"]:
+        html = maps_dir / f"{slugify(name)}.html"
+        assert html.is_file(), html
+        assert (maps_dir / f"{slugify(name)}.png").is_file()
+        if name != "county":
+            assert html.stat().st_size < 5_000_000, (name, html.stat().st_size)
+
+
+def test_patrol_areas_table(hotspots_run):
+    ctx, summary = hotspots_run
+    pa = pd.read_csv(ctx.out.root / "hotspots" / "patrol_areas.csv")
+    assert list(pa.columns) == hs.PATROL_AREA_COLUMNS
+    assert len(pa) > 0 and summary["patrol_areas"] == len(pa)
+    assert pa["patrol_area_id"].is_unique
+    assert (pa.groupby(["district_code", "selection"]).size() <= 5).all()
+    assert (pa["area_km2"] <= 0.5 + 1e-6).all()
+    assert (pa["count"] >= 12).all()
+    assert pa["hour_of_week"].str.startswith("not available").all()  # police.uk: month only
+    # every district has patrol areas for all crime
+    assert pa.loc[pa["selection"] == "All crime", "district_code"].nunique() == 10
+
+
+def test_top_areas_fall_in_the_operation_hotspot_town_centres(hotspots_run):
+    ctx, _ = hotspots_run
+    pa = pd.read_csv(ctx.out.root / "hotspots" / "patrol_areas.csv", keep_default_na=False)
+    for sel in ("ASB", "Violence"):
+        top = pa[(pa["selection"] == sel) & (pa["rank"] == 1)]
+        towns = set(top["town_centre"]) - {""}
+        # the busiest area of most districts is a town centre, and the published ones are among them
+        assert len(towns) >= 6, (sel, top[["district_name", "name"]].values.tolist())
+        assert len(towns & OPERATION_HOTSPOT_TOWNS) >= 4, (sel, sorted(towns))
+
+
+def test_other_tables_written(hotspots_run):
+    ctx, _ = hotspots_run
+    root = ctx.out.root / "hotspots"
+    stability = pd.read_csv(root / "stability.csv")
+    assert list(stability.columns) == hs.STABILITY_COLUMNS
+    assert set(stability["period_a"]) == {"2024-01..2024-04"} and set(stability["period_b"]) == {"2025-01..2025-04"}
+    emerging = pd.read_csv(root / "emerging.csv")
+    assert set(emerging["n_missing_months"]) == {31}  # 2022-02..2023-12 and 2024-05..12 are not in the data
+    tc = pd.read_csv(root / "town_centre_hotspots.csv")
+    assert len(tc) == 22 * 7
+    clusters = pd.read_csv(root / "clusters.csv")
+    assert len(clusters) > 0 and list(clusters.columns) == hs.CLUSTER_COLUMNS
+    assert "hotspots.cell_size_m" in ctx.settings.auto

@@ -85,6 +85,7 @@ class Spec:
     year: int = 2024
     seed: int = 20250601
     lsoa_segment_m: float = 200.0
+    version: int = 2  # bump when the generator changes, so caches are rebuilt
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -304,40 +305,47 @@ def _write_csv(spec: Spec, root: Path, log) -> None:
     is_asb = z["ctype"] == list(CRIME_TYPES).index("Anti-social behaviour")
     ids = _hex_ids(rng, n)
     outcome = rng.integers(0, len(OUTCOMES), n)
-    street = rng.integers(0, 5000, len(z["loc_x"]))[loc]
+    n_loc = len(z["loc_x"])
+    # strings per map point, formatted once
+    lon_s = np.array([f"{v:.6f}" for v in z["loc_lon"]], dtype=object)
+    lat_s = np.array([f"{v:.6f}" for v in z["loc_lat"]], dtype=object)
+    street_s = np.array([f"On or near Street {s}" for s in rng.integers(0, 5000, n_loc)], dtype=object)
     out = root / "police_uk"
-    order = np.lexsort((z["month"], force))
-    forces = np.unique(force)
+    month = z["month"]
+    order = np.lexsort((month, force))
+    key = force[order].astype(str).astype(object) + month[order].astype(str)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(order)]
     lsoa_codes = lsoa["area_code"].to_numpy(dtype=object)
     lsoa_names = lsoa["area_name"].to_numpy(dtype=object)
+    outcomes = np.array(OUTCOMES, dtype=object)
     rows = 0
-    for f in forces:
-        for mi in range(spec.months):
-            sel = np.flatnonzero((force == f) & (z["month"] == mi))
-            if not len(sel):
-                continue
-            month = f"{spec.year}-{mi + 1:02d}"
-            name = f.replace("-", " ").title() + " Police"
-            asb = is_asb[sel]
-            table = pa.table({
-                "Crime ID": pa.array(np.where(asb, b"", ids[sel])).cast(pa.string()),
-                "Month": pa.array(np.full(len(sel), month, dtype=object), pa.string()),
-                "Reported by": pa.array(np.full(len(sel), name, dtype=object), pa.string()),
-                "Falls within": pa.array(np.full(len(sel), name, dtype=object), pa.string()),
-                "Longitude": pa.array([f"{v:.6f}" for v in z["loc_lon"][loc[sel]]], pa.string()),
-                "Latitude": pa.array([f"{v:.6f}" for v in z["loc_lat"][loc[sel]]], pa.string()),
-                "Location": pa.array([f"On or near Street {s}" for s in street[sel]], pa.string()),
-                "LSOA code": pa.array(lsoa_codes[lsoa_of[sel]], pa.string()),
-                "LSOA name": pa.array(lsoa_names[lsoa_of[sel]], pa.string()),
-                "Crime type": pa.array(type_labels[z["ctype"][sel]], pa.string()),
-                "Last outcome category": pa.array(np.where(asb, "", np.array(OUTCOMES, dtype=object)[outcome[sel]]), pa.string()),
-                "Context": pa.array(np.full(len(sel), "", dtype=object), pa.string()),
-            })
-            d = out / f
-            d.mkdir(parents=True, exist_ok=True)
-            pacsv.write_csv(table, d / f"{month}-{f}-street.csv",
-                            pacsv.WriteOptions(quoting_style="needed"))
-            rows += len(sel)
+    for a, b in zip(starts, ends):
+        sel = np.sort(order[a:b])  # keep the crimes' generated order within a file
+        f, mi = force[sel[0]], int(month[sel[0]])
+        month_label = f"{spec.year}-{mi + 1:02d}"
+        name = f.replace("-", " ").title() + " Police"
+        asb = is_asb[sel]
+        at = loc[sel]
+        k = len(sel)
+        table = pa.table({
+            "Crime ID": pa.array(np.where(asb, b"", ids[sel])).cast(pa.string()),
+            "Month": pa.array(np.full(k, month_label, dtype=object), pa.string()),
+            "Reported by": pa.array(np.full(k, name, dtype=object), pa.string()),
+            "Falls within": pa.array(np.full(k, name, dtype=object), pa.string()),
+            "Longitude": pa.array(lon_s[at], pa.string()),
+            "Latitude": pa.array(lat_s[at], pa.string()),
+            "Location": pa.array(street_s[at], pa.string()),
+            "LSOA code": pa.array(lsoa_codes[lsoa_of[sel]], pa.string()),
+            "LSOA name": pa.array(lsoa_names[lsoa_of[sel]], pa.string()),
+            "Crime type": pa.array(type_labels[z["ctype"][sel]], pa.string()),
+            "Last outcome category": pa.array(np.where(asb, "", outcomes[outcome[sel]]), pa.string()),
+            "Context": pa.array(np.full(k, "", dtype=object), pa.string()),
+        })
+        d = out / f
+        d.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(table, d / f"{month_label}-{f}-street.csv", pacsv.WriteOptions(quoting_style="needed"))
+        rows += k
     (out / "done").write_text(str(rows))
     log(f"  synth: wrote {rows:,} rows of police.uk CSV in {time.perf_counter() - t0:.1f} s -> {out}")
 

@@ -164,6 +164,9 @@ def test_emerging_uses_nan_for_missing_months(run):
     ctx, _ = run
     em = ctx.results["hotspots"]["tables"]["emerging"]
     # 2024-05..2024-12 are missing: 24-month span, 16 present
+    assert len(em) > 0 and "no pattern detected" not in set(em["emerging_class"])
+    planted = em[em["study_area_code"] == "D0001"]
+    assert planted["emerging_class"].str.contains("hot spot").any()
     assert (em["n_observed_months"] == 16).all() and (em["n_missing_months"] == 8).all()
     assert set(em["final_month"]) == {"2025-12"}
 

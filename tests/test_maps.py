@@ -47,8 +47,10 @@ def _view(payload: str = PAYLOAD) -> maps.MapView:
     sels = [maps.SelectionView("All crime", cells, patrol, clusters, grid.attrs["grid"]),
             maps.SelectionView("ASB " + payload, cells.iloc[:0], patrol.iloc[:0], None, grid.attrs["grid"],
                                note="no significant hot spots")]
+    summary = pd.DataFrame({"town_centre_name": ["Town " + payload], "selection": ["All crime"], "count": [120],
+                            "change_h2_vs_h1_pct": [12.5], "hot_cells": [9], "patrol_areas": ["#1 " + payload]})
     return maps.MapView("testshire", "Testshire " + payload, "2025-01..2025-12", area, sels, districts=area,
-                        town_centres=town, wards=wards)
+                        town_centres=town, wards=wards, town_centre_summary=summary)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +140,10 @@ def test_map_renders_offline_in_chromium(written, tmp_path):
         page.locator("path.hs-pa").first.click(force=True)
         page.wait_for_timeout(300)
         popup = page.evaluate("() => (document.querySelector('.leaflet-popup-content') || {}).innerText || ''")
+        page.locator(".leaflet-popup-close-button").click()
+        page.locator(".hs-tc-label").first.click()
+        page.wait_for_timeout(300)
+        tc_popup = page.evaluate("() => (document.querySelector('.leaflet-popup-content') || {}).innerText || ''")
         imgs_after = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
     assert events["page_errors"] == [] and events["console_errors"] == []
     assert events["blocked_requests"] == []  # nothing tried to load from the network
@@ -147,6 +153,7 @@ def test_map_renders_offline_in_chromium(written, tmp_path):
     assert PAYLOAD in dom["list"] and PAYLOAD in dom["title"]  # shown as text
     assert "no significant hot spots" in other
     assert PAYLOAD in popup
+    assert "Town " + PAYLOAD + " town centre" in tc_popup and "#1 " + PAYLOAD in tc_popup
     assert _pixel_std(shot) > 10
 
 

@@ -4,8 +4,9 @@ For the analysis period (``ctx.periods.current``) and each crime selection of
 ``[hotspots] crime_types``, for the county and for each district:
 
 1. a grid clipped to the study area (:func:`hotspots.grid.make_grid`; cell size
-   chosen per study area when ``cell_size`` is absent, never below the 100 m
-   snapping floor, and recorded with its reason);
+   chosen per study area when ``cell_size`` is absent -- sfhotspot's rule, never
+   below the 100 m snapping floor, and for districts capped at the patrol
+   scale (:func:`patrol_cell_cap`) -- and recorded with its reason);
 2. counts and harm per cell; Getis-Ord Gi* (queen, self included) with
    Benjamini-Hochberg FDR across the study area; local Moran quadrants
    (seeded permutations); quartic KDE with a two-axis bandwidth; DBSCAN (or
@@ -14,7 +15,9 @@ For the analysis period (``ctx.periods.current``) and each crime selection of
    (missing months are NaN, never zeros); stability of the top cells between
    the seasonally matched comparison months (2024-01..04 vs 2025-01..04 for
    Hertfordshire) and the concentration of crime in the top 1/5/10% of cells;
-4. patrol areas for each district: contiguous significant hot cells merged,
+4. patrol areas for each district: significant hot cells (a connected region
+   bigger than ``max_area_km2`` cut to its busiest cores, :func:`core_cells`),
+   contiguous cells merged, areas under ``min_count`` crimes dropped,
    ranked by count or harm, top N kept, stable ids, named from the containing
    ward, town centre and the commonest street, with counts by crime type,
    trend and harm (and an hour-of-week profile when the points have times);
@@ -28,7 +31,6 @@ This module orchestrates; the statistics live in :mod:`hotspots.stats` and
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import re
 import time
@@ -770,7 +772,6 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
     present = tuple(ctx.months_present)
     periods = ctx.periods
     county_geom = shapely.union_all(geo.force.geometry.values)
-    xy = points[["x", "y"]].to_numpy()
     size, reason = _cell_size(county_geom, cfg, patrol=False)
     county = StudyArea("county", str(geo.force["area_code"].iloc[0]), str(geo.force["area_name"].iloc[0]), county_geom,
                        size, reason)
@@ -786,7 +787,6 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
         raise ConfigError(f"no district matches {sorted(districts)}",
                           hint="use a district name such as 'Watford' or its ONS code: "
                           + ", ".join(geo.districts["area_name"]))
-    del xy
     return Inputs(
         points=points,
         current=tuple(periods.current.months),
@@ -955,6 +955,8 @@ def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, d
     clusters = _frame([s.clusters for a in areas for s in a.selections.values()], CLUSTER_COLUMNS)
     out.write_csv(clusters, "hotspots/clusters.csv")
     emerging = _frame([s.emerging for a in areas for s in a.selections.values()], EMERGING_COLUMNS)
+    # cells with a pattern only (every cell's class is also in grid_cells.gpkg): all cells would be ~50 MB
+    emerging = emerging[emerging["emerging_class"] != "no pattern detected"].reset_index(drop=True)
     out.write_csv(emerging, "hotspots/emerging.csv")
     stability = pd.DataFrame([s.stability for a in areas for s in a.selections.values()], columns=STABILITY_COLUMNS)
     out.write_csv(stability, "hotspots/stability.csv")
@@ -1001,6 +1003,7 @@ def build_map_views(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult,
                  f"by {cfg.rank_by}.", ts_note]
         return mapsmod.MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
                                districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
+                               town_centre_summary=_tc_summary(tables["town_centres"]),
                                wards=wards, default_selection=default, notes=notes)
 
     county_title = f"{county.area.name}: crime hotspots and patrol areas"
@@ -1012,6 +1015,13 @@ def build_map_views(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult,
         views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name), d, wards,
                               False, sub))
     return views
+
+
+def _tc_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Town-centre rows for the map pop-ups, with patrol areas shown by their rank (ids are long)."""
+    out = table.copy()
+    out["patrol_areas"] = out["patrol_areas"].fillna("").str.replace(r"(#\d+) [^;]+", r"\1", regex=True)
+    return out
 
 
 def _clip(gdf: gpd.GeoDataFrame, geom) -> gpd.GeoDataFrame:

@@ -40,7 +40,6 @@ import base64
 import dataclasses
 import html
 import io
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -99,6 +98,8 @@ WARD_COLOUR = "#8c8c8c"
 SIMPLIFY_BOUNDARY_M = 10.0
 SIMPLIFY_AREA_M = 2.0
 SIMPLIFY_CLUSTER_M = 8.0
+#: patrol areas listed beside the PNG map
+PNG_MAX_LISTED = 14
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
@@ -206,6 +207,8 @@ class MapView:
     default_selection: str | None = None
     source: str = "police.uk, OGL v3"
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: town centre × selection: ``town_centre_name, selection, count, change_h2_vs_h1_pct, hot_cells, patrol_areas``
+    town_centre_summary: pd.DataFrame | None = None
 
 
 #: patrol-area popup rows: column -> label (shown when the column is present)
@@ -216,7 +219,7 @@ POPUP_FIELDS = [
     ("town_centre", "Town centre"),
     ("count", "Count (analysis period)"),
     ("trend", "Trend"),
-    ("top_crime_types", "Top crime types"),
+    ("top_crime_types", "Top types (all recorded)"),
     ("harm_total", "Harm (CSS-weighted)"),
     ("area_km2", "Area (km²)"),
     ("pai", "Concentration (PAI)"),
@@ -347,6 +350,24 @@ def _popup_html(row: pd.Series) -> str:
     return "".join(lines)
 
 
+def _town_centre_html(name: str, summary: pd.DataFrame | None) -> str:
+    """Pop-up of a town centre: one row per crime selection (hotspots inside it)."""
+    if summary is None or len(summary) == 0:
+        return ""
+    rows = summary[summary["town_centre_name"] == name]
+    if rows.empty:
+        return ""
+    out = [f"<div class='hs-pop'><b>{_esc(name)} town centre</b><table><tr><th>selection</th><th>count</th>"
+           "<th>H2 vs H1</th><th>hot cells</th><th>district patrol areas</th></tr>"]
+    for _, r in rows.iterrows():
+        change = r.get("change_h2_vs_h1_pct", np.nan)
+        change = f"{change:+.0f}%" if isinstance(change, (float, int)) and np.isfinite(change) else "–"
+        out.append(f"<tr><td>{_esc(r['selection'])}</td><td>{_esc(_fmt(r['count']))}</td><td>{_esc(change)}</td>"
+                   f"<td>{_esc(_fmt(r['hot_cells']))}</td><td>{_esc(r.get('patrol_areas', '') or '–')}</td></tr>")
+    out.append("</table></div>")
+    return "".join(out)
+
+
 def _list_html(selection: SelectionView) -> str:
     pa = selection.patrol_areas
     head = f"<div class='hs-sel'>Showing: <b>{_esc(selection.name)}</b></div>"
@@ -373,7 +394,8 @@ _CSS = """
   text-align:center;font:bold 12px Arial,sans-serif;color:#111;box-shadow:0 0 3px #fff}
 .hs-tc-label span,.hs-district-label span{display:block;text-align:center;white-space:nowrap;
   text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
-.hs-tc-label{color:#1b7837;font:bold 11px Arial,sans-serif}
+.hs-tc-label{color:#1b7837;font:bold 11px Arial,sans-serif;cursor:pointer}
+.hs-pop td,.hs-pop th{padding:1px 4px}
 .hs-ward-label span{display:block;text-align:center;white-space:nowrap;color:#777;font:11px Arial,sans-serif;
   text-shadow:0 0 2px #fff,0 0 2px #fff}
 .leaflet-control-layers{font:12px/1.4 Arial,Helvetica,sans-serif}
@@ -437,13 +459,14 @@ def hotspot_map(view: MapView):
 
     # context layers -----------------------------------------------------------------
     context: list[tuple[str, Any, bool]] = []
+    popups: list[tuple[str, str]] = []  # (marker variable, escaped HTML) bound in the page script
     bind_tip = folium.JsCode("function(f, layer){ if (f.properties.tip) { layer.bindTooltip(f.properties.tip, "
                              "{sticky: true}); } }")
     if view.wards is not None and len(view.wards):
         w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
         fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w["area_name"]])
         fg = folium.FeatureGroup(name="Ward outlines", show=True)
-        folium.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": True, "fillOpacity": 0.0,
+        folium.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
                                                      "className": "hs-ward"},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
@@ -459,8 +482,7 @@ def hotspot_map(view: MapView):
         d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
         fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d["area_name"]])
         fg = folium.FeatureGroup(name="District boundaries", show=True)
-        folium.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": True,
-                                                     "fillOpacity": 0.0},
+        folium.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = view.districts.to_crs(BNG).geometry.representative_point()
@@ -477,14 +499,18 @@ def hotspot_map(view: MapView):
         fg = folium.FeatureGroup(name="Town centres", show=True)
         folium.GeoJson(_feature_collection(t, props),
                        style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
-                                                 "fill": True, "fillOpacity": 0.0},
+                                                 "fill": False},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
         for name, geom in zip(view.town_centres["area_name"], view.town_centres.to_crs(BNG).geometry):
             lat, lon = _lonlat(geom.centroid.x, geom.bounds[3])
-            folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
-                                                         icon_size=(160, 16), icon_anchor=(80, 17)),
-                              interactive=False, keyboard=False).add_to(fg)
+            summary = _town_centre_html(name, view.town_centre_summary)
+            marker = folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
+                                                                  icon_size=(160, 16), icon_anchor=(80, 17)),
+                                   interactive=bool(summary), keyboard=False)
+            marker.add_to(fg)
+            if summary:
+                popups.append((marker.get_name(), summary))
         fg.add_to(m)
         context.append(("Town centres", fg, True))
     # the study area outline always on top of the context
@@ -600,6 +626,8 @@ def hotspot_map(view: MapView):
           info.addTo(map);
           function showList(name){ var el = document.getElementById('hs-list'); if (el) el.innerHTML = lists[name] || ''; }
           showList({{ this.default|tojson }});
+          {% for var, html in this.popups %}{{ var }}.bindPopup({{ html|tojson }}, {maxWidth: 420});
+          {% endfor %}
           map.on('baselayerchange', function(e){ showList(e.name); });
           var legend = L.control({position: 'bottomright'});
           legend.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel');
@@ -617,6 +645,7 @@ def hotspot_map(view: MapView):
     )
     controls.map = m.get_name()
     controls.lists = lists
+    controls.popups = popups
     controls.bases = [(n, fg.get_name()) for n, fg in bases]
     controls.kinds = [("Patrol areas (numbered)", "pa", True), ("Gi* hot/cold cells", "gi", True),
                       ("KDE heat", "kde", False), ("Clusters (DBSCAN)", "cluster", False)]
@@ -634,10 +663,7 @@ def hotspot_map(view: MapView):
 
 def render_html(view: MapView) -> str:
     """The complete, self-contained HTML of :func:`hotspot_map`."""
-    m = hotspot_map(view)
-    page = m.get_root().render()
-    # folium adds an empty <title> only when none is given; make sure there is exactly ours
-    return page
+    return hotspot_map(view).get_root().render()
 
 
 # --------------------------------------------------------------------------- static PNG
@@ -719,6 +745,8 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                 Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward")]
     side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False, title="Gi* (FDR-corrected)",
                 title_fontsize=8)
+    if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
+        lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
     text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
                                                                           else "No significant hot spots."))
     side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
@@ -743,8 +771,3 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
         if progress is not None:
             progress.info(f"  map {path.name}: {row['html_bytes'] / 1e6:.2f} MB")
     return written
-
-
-def _json_for_script(obj: Any) -> str:
-    """JSON safe inside <script> (no raw <, >, &)."""
-    return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

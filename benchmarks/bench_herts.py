@@ -1,0 +1,84 @@
+"""The real Hertfordshire run end to end, in fresh processes, and its maps in headless Chromium.
+
+``cold`` is the first ``hotspots run`` of this benchmark session (a fresh
+process; the OS file cache as the machine had it), ``warm`` a second fresh
+process right after, with the data files and Python modules in the OS cache.
+Stage timings come from the run's ``manifest.json`` (``timings_s``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import ROOT, run_measured  # noqa: E402
+
+DATA = Path(__import__("os").environ.get("HOTSPOTS_DATA", ROOT.parent / "shared" / "data"))
+
+
+def hotspots_run(out: Path) -> dict:
+    res = run_measured(["hotspots", "--data", str(DATA), "--out", str(out), "--quiet", "run"])
+    if res["returncode"] != 0:
+        raise RuntimeError(f"hotspots run failed:\n{res['stderr'][-3000:]}")
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "maxrss_mb": res["maxrss_mb"],
+            "rows_read": manifest["row_accounting"]["rows_read"], "stages": manifest.get("timings_s", {})}
+
+
+def map_load_times(out: Path) -> list[dict]:
+    """Open each ``maps/*.html`` in headless Chromium (network blocked, as tests/_browser.py)."""
+    pages = sorted((out / "maps").glob("*.html")) if (out / "maps").is_dir() else []
+    if not pages:
+        return []
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]
+    results = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        try:
+            for html in pages:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                errors, blocked = [], []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:", "about:"))
+                           else (blocked.append(r.request.url), r.abort()))
+                t0 = time.perf_counter()
+                page.goto(html.resolve().as_uri(), wait_until="load")
+                loaded = time.perf_counter() - t0
+                drawn = None
+                try:  # polygons drawn by Leaflet (SVG paths or canvas)
+                    page.wait_for_selector("path.leaflet-interactive, .leaflet-overlay-pane canvas, svg path", timeout=10_000)
+                    drawn = time.perf_counter() - t0
+                except Exception:
+                    pass
+                results.append({"map": html.name, "bytes": html.stat().st_size, "load_s": round(loaded, 3),
+                                "drawn_s": round(drawn, 3) if drawn else None, "page_errors": len(errors),
+                                "blocked_requests": len(blocked)})
+                page.close()
+        finally:
+            browser.close()
+    return results
+
+
+def run() -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="hotspots-bench-herts-"))
+    try:
+        cold = hotspots_run(tmp / "cold")
+        warm = hotspots_run(tmp / "warm")
+        maps = map_load_times(tmp / "warm")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"data": str(DATA), "cold": cold, "warm": warm, "maps": maps}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=1))

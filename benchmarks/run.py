@@ -1,0 +1,210 @@
+"""Run the hotspots benchmarks and record the results.
+
+    python3 benchmarks/run.py --quick     # ~5 min once the synthetic data exist
+    python3 benchmarks/run.py --full      # ~15 min; the first run also builds ~1.3 GB of CSVs (~3 min)
+
+Appends a section to benchmarks/results.md (machine, load, every measurement
+against its target) and writes the raw numbers to
+benchmarks/results/<date>-<mode>.json.  See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import HERE, child_json, machine_info, run_measured  # noqa: E402
+
+MODES = {
+    "quick": {"national_points": 1_000_000, "ingest_forces": "7", "scaling": [100_000, 300_000, 1_000_000],
+              "compare_points": 1_000_000, "gi_side": 300, "perm_side": 100},
+    "full": {"national_points": 6_000_000, "ingest_forces": "all", "scaling": [100_000, 300_000, 1_000_000, 3_000_000, 6_000_000],
+             "compare_points": 6_000_000, "gi_side": 300, "perm_side": 100},
+}
+SECTIONS = ("herts", "import", "national", "scaling", "compare")
+
+
+def child(script: str, *args) -> dict:
+    res = run_measured([sys.executable, str(HERE / script), *map(str, args)])
+    out = child_json(res)
+    out["child"] = {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "maxrss_mb": res["maxrss_mb"]}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_const", dest="mode", const="quick")
+    mode.add_argument("--full", action="store_const", dest="mode", const="full")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    ap.add_argument("--no-record", action="store_true", help="print, do not write results.md / results/*.json")
+    a = ap.parse_args()
+    mode = a.mode or "quick"
+    cfg = MODES[mode]
+    sections = a.only or SECTIONS
+    results: dict = {"mode": mode, "config": cfg, "machine": machine_info()}
+    t0 = time.perf_counter()
+
+    import synth
+
+    if {"national", "scaling", "compare"} & set(sections):
+        print("== synthetic national workload", flush=True)
+        t = time.perf_counter()
+        root = synth.build(synth.Spec(), csv="national" in sections)
+        results["synthetic"] = {**json.loads((root / "done.json").read_text()), "path": str(root),
+                                "prepare_s": round(time.perf_counter() - t, 1)}
+    if "herts" in sections:
+        print("== Hertfordshire run (cold, warm) and maps", flush=True)
+        import bench_herts
+
+        results["herts"] = bench_herts.run()
+    if "import" in sections:
+        print("== import cost", flush=True)
+        import bench_import
+
+        results["import"] = bench_import.run()
+    if "national" in sections:
+        print(f"== national workload from CSV (ingest {cfg['ingest_forces']} forces)", flush=True)
+        results["national"] = child("bench_national.py", "--points", cfg["national_points"], "--ingest", cfg["ingest_forces"])
+    if "scaling" in sections:
+        results["scaling"] = []
+        for n in cfg["scaling"]:
+            print(f"== scaling: {n:,} points", flush=True)
+            results["scaling"].append(child("bench_national.py", "--points", n))
+    if "compare" in sections:
+        print("== against geopandas.sjoin and esda", flush=True)
+        results["compare"] = child("bench_compare.py", "--points", cfg["compare_points"], "--gi-side", cfg["gi_side"],
+                                   "--perm-side", cfg["perm_side"])
+    results["machine"]["load_avg_end"] = os.getloadavg()
+    results["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    md = to_markdown(results)
+    print(md)
+    if not a.no_record:
+        (HERE / "results").mkdir(exist_ok=True)
+        stamp = results["machine"]["date_utc"].replace(" ", "T").replace(":", "")
+        (HERE / "results" / f"{stamp}-{mode}.json").write_text(json.dumps(results, indent=1))
+        with open(HERE / "results.md", "a") as f:
+            f.write("\n" + md)
+
+
+# --------------------------------------------------------------------------- report
+def _fmt(v, unit="s"):
+    if v is None:
+        return "-"
+    return f"{v:,.2f} {unit}" if isinstance(v, float) else f"{v:,} {unit}"
+
+
+def targets(r: dict) -> list[tuple[str, str, str, str, bool | None]]:
+    """(what, target, measured wall, measured CPU, met) rows; met is judged on wall time."""
+    rows = []
+    full = r["mode"] == "full"
+    if "herts" in r:
+        c = r["herts"]["cold"]
+        rows.append(("Hertfordshire `hotspots run`, cold", "< 20 s", _fmt(c["wall_s"]), _fmt(c["cpu_s"]), c["wall_s"] < 20))
+        maps = r["herts"]["maps"]
+        if maps:
+            worst = max(m["load_s"] for m in maps)
+            rows.append((f"map loads in headless Chromium (worst of {len(maps)})", "< 2 s", _fmt(worst), "-", worst < 2))
+        else:
+            rows.append(("map loads in headless Chromium", "< 2 s", "no maps/ in the run output yet", "-", None))
+    if "import" in r:
+        first = r["import"]["first_statistic"]
+        rows.append(("fresh process: import stats+grid, first Gi* (100x100)", "no multi-second cost",
+                     _fmt(first["process_wall_s"]), "-", first["process_wall_s"] < 2))
+    if "national" in r:
+        s, i = r["national"]["steps"], r["national"]["info"]
+        tag = "" if full else f" ({i['points']:,} points, quick mode)"
+        rows.append((f"aggregate {i['points']:,} points to {i['lsoas']:,} polygons (count_points){tag}", "< 8 s",
+                     _fmt(s["count_lsoa_spatial"]["wall_s"]), _fmt(s["count_lsoa_spatial"]["cpu_s"]),
+                     s["count_lsoa_spatial"]["wall_s"] < 8))
+        rows.append((f"aggregate to the {i['cells']:,}-cell grid (assign_to_cells + bincount)", "< 0.5 s",
+                     _fmt(s["grid_counts"]["wall_s"]), _fmt(s["grid_counts"]["cpu_s"]), s["grid_counts"]["wall_s"] < 0.5))
+        gi_w = s["gi_star_fdr"]["wall_s"] + s["grid_weights"]["wall_s"]
+        rows.append((f"Gi* + FDR on {i['cells']:,} cells (weights + gi_star)", "< 3 s", _fmt(gi_w),
+                     _fmt(s["gi_star_fdr"]["cpu_s"] + s["grid_weights"]["cpu_s"]), gi_w < 3))
+        rows.append((f"whole national workload{tag} (steps incl. ingest)", "< 60 s", _fmt(i["steps_wall_s"]),
+                     _fmt(i["steps_cpu_s"]), i["steps_wall_s"] < 60))
+        peak = r["national"]["child"]["maxrss_mb"]
+        rows.append(("peak memory of the national workload", "< 6 GB", _fmt(peak / 1024, "GB"), "-", peak < 6 * 1024))
+    if "compare" in r:
+        agg = r["compare"]["aggregation"]
+        rows.append((f"count_points vs sjoin+groupby, {agg['points']:,} points (identical: {agg['identical_counts']})",
+                     ">= 3x", f"{agg['ratio']}x", "-", agg["ratio"] >= 3))
+        gi = r["compare"]["gi_star"]["analytic"]
+        rows.append((f"gi_star vs esda G_Local analytic, {gi['cells']:,} cells (max z diff {gi['max_abs_z_diff']:.1e})",
+                     ">= 20x", f"{gi['ratio']}x", "-", gi["ratio"] >= 20))
+    return rows
+
+
+def to_markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        f"## {m['date_utc']} UTC, `--{r['mode']}`",
+        "",
+        f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['ram_gib']} GiB RAM, Python {m['python']}, {m['platform']}; "
+        f"load average {m['load_avg_start'][0]:.1f} at start, {m['load_avg_end'][0]:.1f} at end "
+        "(other processes share the cores: wall times above the CPU times mean waiting for a core).",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f". Elapsed {r['elapsed_s']} s.",
+        "",
+        "| measurement | target | wall | CPU | met |",
+        "|---|---|---|---|---|",
+    ]
+    for what, target, wall, cpu, met in targets(r):
+        lines.append(f"| {what} | {target} | {wall} | {cpu} | {'yes' if met else ('n/a' if met is None else '**no**')} |")
+    if "herts" in r:
+        h = r["herts"]
+        lines += ["", "Hertfordshire run (29 months, {:,} rows): wall / CPU / peak RSS, and stage timings from manifest.json:".format(
+            h["cold"]["rows_read"]), "", "| run | wall | CPU | peak RSS | " + " | ".join(h["cold"]["stages"]) + " |",
+                  "|---|---|---|---|" + "---|" * len(h["cold"]["stages"])]
+        for name in ("cold", "warm"):
+            x = h[name]
+            lines.append(f"| {name} | {x['wall_s']:.1f} s | {x['cpu_s']:.1f} s | {x['maxrss_mb']:,.0f} MB | "
+                         + " | ".join(f"{x['stages'].get(k, float('nan')):.2f}" for k in h["cold"]["stages"]) + " |")
+        for mp in h["maps"]:
+            lines.append(f"\nMap `{mp['map']}` ({mp['bytes'] / 1e6:.1f} MB): load {mp['load_s']} s, polygons drawn {mp['drawn_s']} s, "
+                         f"{mp['page_errors']} page errors, {mp['blocked_requests']} blocked requests.")
+    if "import" in r:
+        lines += ["", "Import cost (fresh process each; `python -X importtime`):", "",
+                  "| import | process wall | cumulative import | heaviest dependencies |", "|---|---|---|---|"]
+        for row in r["import"]["importtime"]:
+            deps = ", ".join(f"{k} {v:.2f}" for k, v in list(row["top_cumulative"].items())[:4])
+            lines.append(f"| `{row['module']}` | {row['process_wall_s']:.2f} s | {row['cumulative_s'] or 0:.2f} s | {deps} |")
+        f = r["import"]["first_statistic"]
+        lines.append(f"\nFirst statistic in a fresh process: import stats+grid {f['import_stats_grid_s']} s, 100x100 grid + weights "
+                     f"{f['grid_100x100_and_weights_s']} s, first gi_star {f['first_gi_star_s']} s (second {f['second_gi_star_s']} s); "
+                     f"whole process {f['process_wall_s']} s. `hotspots --help`: {r['import']['cli_help_wall_s']} s.")
+    if "national" in r:
+        n = r["national"]
+        lines += ["", f"National workload (synthetic England and Wales: {n['info']['points']:,} crimes, {n['info']['lsoas']:,} LSOA polygons, "
+                  f"{n['info']['districts']} districts, {n['info']['cells']:,} cells of 250 m; peak RSS {n['child']['maxrss_mb']:,.0f} MB):", "",
+                  "| step | wall | CPU | notes |", "|---|---|---|---|"]
+        for name, s in n["steps"].items():
+            notes = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("wall_s", "cpu_s"))
+            lines.append(f"| {name} | {s['wall_s']:.2f} s | {s['cpu_s']:.2f} s | {notes} |")
+    if r.get("scaling"):
+        names = list(r["scaling"][-1]["steps"])
+        lines += ["", "Scaling (each size in a fresh process; wall seconds, then peak RSS):", "",
+                  "| points | " + " | ".join(names) + " | peak RSS |", "|---|" + "---|" * (len(names) + 1)]
+        for s in r["scaling"]:
+            lines.append(f"| {s['info']['points']:,} | " + " | ".join(f"{s['steps'][k]['wall_s']:.2f}" if k in s["steps"] else "-" for k in names)
+                         + f" | {s['child']['maxrss_mb']:,.0f} MB |")
+    if "compare" in r:
+        c = r["compare"]
+        lines += ["", "Side by side (same process, same inputs):", "", "| step | wall | CPU |", "|---|---|---|"]
+        for name, s in c["steps"].items():
+            lines.append(f"| {name} | {s['wall_s']:.3f} s | {s['cpu_s']:.3f} s |")
+        g = c["gi_star"]
+        lines.append(f"\nGi*: analytic {g['analytic']['cells']:,} cells ratio {g['analytic']['ratio']}x; 999 permutations "
+                     f"{g['perm999']['cells']:,} cells ratio {g['perm999']['ratio']}x (esda also computes pseudo p-values there); "
+                     f"z identical to {max(g['analytic']['max_abs_z_diff'], g['perm999']['max_abs_z_diff']):.0e}.")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

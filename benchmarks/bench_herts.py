@@ -56,7 +56,7 @@ def map_load_times(out: Path) -> list[dict]:
                 loaded = time.perf_counter() - t0
                 drawn = None
                 try:  # polygons drawn by Leaflet (SVG paths or canvas)
-                    page.wait_for_selector("path.leaflet-interactive, .leaflet-overlay-pane canvas, svg path", timeout=10_000)
+                    page.wait_for_selector("path.leaflet-interactive, .leaflet-overlay-pane canvas", state="attached", timeout=10_000)
                     drawn = time.perf_counter() - t0
                 except Exception:
                     pass

@@ -6,6 +6,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from hotspots import pipeline
+
 from hotspots import evaluate as ev
 
 pytestmark = pytest.mark.realdata
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.realdata
 
 @pytest.fixture(scope="module")
 def stage(real_context):
-    summary = ev.stage_evaluate(real_context)
+    summary = pipeline.stage_evaluate(real_context)
     return real_context, summary, real_context.out.root / "evaluation"
 
 

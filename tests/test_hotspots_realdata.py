@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from hotspots.pipeline import stage_hotspots
+
 from hotspots import hotspots_stage as hs
 from hotspots.maps import slugify
 
@@ -19,7 +21,7 @@ def hotspots_run(real_context):
     ctx = real_context
     # the whole stage once (about 1-2 minutes on 2 cores); PNGs only for two districts' worth of time is not
     # worth saving: they are part of what inspectors get, so they are written too
-    summary = hs.run_hotspots(ctx)
+    summary = stage_hotspots(ctx)
     return ctx, summary
 
 

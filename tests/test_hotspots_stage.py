@@ -9,6 +9,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+
+from hotspots.pipeline import stage_hotspots
 import shapely
 
 from hotspots import hotspots_stage as hs
@@ -99,7 +101,7 @@ def _ctx(tmp_path, points=None, **hotspots):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     ctx = _ctx(tmp_path_factory.mktemp("hs"))
-    summary = hs.run_hotspots(ctx, png=False)
+    summary = stage_hotspots(ctx, png=False)
     return ctx, summary
 
 
@@ -184,7 +186,7 @@ def test_patrol_ids_stable_across_runs_and_row_order(tmp_path, run):
     ctx, _ = run
     shuffled = ctx.points.sample(frac=1.0, random_state=3).reset_index(drop=True)
     ctx2 = _ctx(tmp_path, points=shuffled)
-    hs.run_hotspots(ctx2, maps=False)
+    hs.run_hotspots(ctx2)
     a = ctx.results["hotspots"]["tables"]["patrol_areas"]
     b = ctx2.results["hotspots"]["tables"]["patrol_areas"]
     cols = ["patrol_area_id", "rank", "count", "n_cells", "name"]
@@ -223,7 +225,7 @@ def test_hour_of_week_only_with_times(tmp_path, run):
     hours = np.where(rng.random(len(pts)) < 0.7, 23, rng.integers(0, 24, len(pts)))
     pts["datetime"] = pd.to_datetime([f"{m}-{d:02d} {h:02d}:30" for m, d, h in zip(pts["month"], days, hours)])
     ctx2 = _ctx(tmp_path, points=pts)
-    hs.run_hotspots(ctx2, maps=False)
+    hs.run_hotspots(ctx2)
     pa2 = ctx2.results["hotspots"]["tables"]["patrol_areas"]
     assert pa2["hour_of_week"].str.contains("23:00").any()
     assert (tmp_path / "hotspots" / "patrol_area_hour_of_week.csv").is_file()

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hotspots import pipeline
+
 from hotspots import outliers as O
 
 pytestmark = pytest.mark.realdata
@@ -20,7 +22,7 @@ CSP_NAMES = {"Broxbourne", "Dacorum", "East Hertfordshire", "Hertsmere", "North 
 @pytest.fixture(scope="module")
 def outliers_run(real_context):
     """Run the stage once (writes under the session's output directory)."""
-    summary = O.stage_outliers(real_context)
+    summary = pipeline.stage_outliers(real_context)
     return real_context, summary, real_context.results["outliers"]
 
 

@@ -318,12 +318,11 @@ def map_cmd(obj, districts, no_png):
       hotspots --out out map
       hotspots --out out map --district Watford --district "St Albans" --no-png
     """
-    from .hotspots_stage import run_hotspots
-    from .pipeline import write_manifest
+    from .pipeline import stage_hotspots, write_manifest
 
     ctx = _prepare(obj)
     with ctx.progress.step("hotspots"):
-        summary = run_hotspots(ctx, districts=list(districts) or None, maps=True, png=not no_png)
+        summary = stage_hotspots(ctx, districts=list(districts) or None, maps=True, png=not no_png)
     write_manifest(ctx, stages=["hotspots"], summaries={"hotspots": summary})
     click.echo(f"{summary['patrol_areas']} patrol areas: {ctx.out.root / 'hotspots' / 'patrol_areas.csv'}")
     click.echo(f"maps: {ctx.out.root / 'maps'} ({', '.join(f'{k}.html' for k in summary.get('maps', {}))})")

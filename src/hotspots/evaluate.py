@@ -1568,10 +1568,7 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
     out.write_csv(result.areas_table, "evaluation/evaluation_areas.csv")
     out.write_csv(result.monthly, "evaluation/evaluation_monthly.csv")
     out.write_geo(result.geometries, "evaluation/treated_areas.gpkg")
-    # the report only renders what was computed above
-    from .report_evaluation import render_evaluation_report
-
-    out.write_text(render_evaluation_report(result), "evaluation/evaluation_report.html")
+    ctx.results["evaluation_result"] = result
 
     f = result.findings[0]
     summary = {

@@ -803,9 +803,12 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
     )
 
 
-def run_hotspots(ctx, *, districts: Sequence[str] | None = None, maps: bool | None = None, png: bool = True
-                 ) -> dict[str, Any]:
-    """The whole hotspots job on a prepared context; writes under ``hotspots/`` and ``maps/``."""
+def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, Any]:
+    """The hotspots analysis on a prepared context; writes the tables under ``hotspots/``.
+
+    The maps are drawn afterwards from ``ctx.results["hotspots"]`` by
+    :func:`hotspots.pipeline.stage_hotspots` (maps render, they never compute).
+    """
     t0 = time.perf_counter()
     cfg = hotspot_config(ctx.settings)
     inputs = build_inputs(ctx, cfg, districts=districts)
@@ -839,20 +842,10 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None, maps: bool | No
         "patrol_areas": int(len(tables["patrol_areas"])),
         "timestamps": "datetime" in inputs.points.columns,
     }
-    if maps if maps is not None else cfg.maps:
-        from . import maps as mapsmod
-
-        views = build_map_views(ctx, inputs, cfg, county, district_results, tables)
-        written = mapsmod.write_maps(ctx.out, views, png=png, progress=progress)
-        summary["maps"] = {w["slug"]: w["html_bytes"] for w in written}
     summary["seconds"] = round(time.perf_counter() - t0, 1)
-    ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs}
+    ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
+                               "config": cfg}
     return summary
-
-
-def stage_hotspots(ctx) -> dict[str, Any]:
-    """Pipeline stage ``hotspots``: tables under ``hotspots/`` and the maps under ``maps/``."""
-    return run_hotspots(ctx)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -968,63 +961,3 @@ def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, d
             "stability": stability, "town_centres": tct}
 
 
-# --------------------------------------------------------------------------- map views
-def build_map_views(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, district_results: list[AreaResult],
-                    tables: dict[str, pd.DataFrame]) -> list:
-    """Hand the tables to :mod:`hotspots.maps` (one view per district and one for the county)."""
-    from . import maps as mapsmod
-
-    geo = ctx.geography
-    period = f"{ctx.periods.current.label}"
-    patrol = tables["patrol_areas"]
-    default = cfg.map_selection or next(iter(inputs.selections))
-    ts_note = ("Hour-of-week profiles are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
-               "police.uk gives the month only: no times of day, so no hour-of-week profile.")
-    views = []
-
-    def view_for(res: AreaResult, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
-        sels = []
-        for sel, sres in res.selections.items():
-            pa = patrol_sub[patrol_sub["selection"] == sel].copy() if len(patrol_sub) else patrol_sub
-            if show_district and len(pa):
-                pa["show_district"] = True
-                # county view: rank within the county by the ranking value
-                key = "harm_total" if cfg.rank_by == "harm" and sel != "ASB" else "count"
-                pa = pa.sort_values(key, ascending=False).reset_index(drop=True)
-                pa["rank"] = np.arange(1, len(pa) + 1)
-            shapes = sres.cluster_shapes
-            if len(shapes) > MAP_MAX_CLUSTERS:  # display only: the largest clusters (all are in clusters.csv)
-                shapes = shapes.sort_values("count", ascending=False).head(MAP_MAX_CLUSTERS)
-            sels.append(mapsmod.SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=shapes,
-                                              grid=res.grid.attrs.get("grid"), note=sres.note))
-        study = gpd.GeoDataFrame({"area_name": [res.area.name]}, geometry=[res.area.geometry], crs=BNG)
-        notes = [f"Grid {res.area.cell_size:,.0f} m cells; Gi* with FDR (Benjamini-Hochberg) across the area. "
-                 f"Patrol areas: merged hot cells at ≥{cfg.patrol_confidence}% confidence, top {cfg.top_n} per district "
-                 f"by {cfg.rank_by}.", ts_note]
-        return mapsmod.MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
-                               districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
-                               town_centre_summary=_tc_summary(tables["town_centres"]),
-                               wards=wards, default_selection=default, notes=notes)
-
-    county_title = f"{county.area.name}: crime hotspots and patrol areas"
-    views.append(view_for(county, county_title, "county", geo.districts, None, True, patrol))
-    for res in district_results:
-        wards = geo.wards[geo.wards["district_code"] == res.area.code]
-        sub = patrol[patrol["district_code"] == res.area.code] if len(patrol) else patrol
-        d = geo.districts[geo.districts["area_code"] == res.area.code]
-        views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name), d, wards,
-                              False, sub))
-    return views
-
-
-def _tc_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Town-centre rows for the map pop-ups, with patrol areas shown by their rank (ids are long)."""
-    out = table.copy()
-    out["patrol_areas"] = out["patrol_areas"].fillna("").str.replace(r"(#\d+) [^;]+", r"\1", regex=True)
-    return out
-
-
-def _clip(gdf: gpd.GeoDataFrame, geom) -> gpd.GeoDataFrame:
-    if gdf is None or len(gdf) == 0:
-        return gdf
-    return gdf[gdf.geometry.intersects(geom)]

@@ -771,3 +771,65 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
         if progress is not None:
             progress.info(f"  map {path.name}: {row['html_bytes'] / 1e6:.2f} MB")
     return written
+
+
+# --------------------------------------------------------------------------- map views
+def build_map_views(ctx, inputs, cfg, county, district_results,
+                    tables: dict[str, pd.DataFrame]) -> list:
+    """Map views of the hotspots stage's results: one per district and one for the county."""
+    from .hotspots_stage import MAP_MAX_CLUSTERS, slug
+
+    geo = ctx.geography
+    period = f"{ctx.periods.current.label}"
+    patrol = tables["patrol_areas"]
+    default = cfg.map_selection or next(iter(inputs.selections))
+    ts_note = ("Hour-of-week profiles are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
+               "police.uk gives the month only: no times of day, so no hour-of-week profile.")
+    views = []
+
+    def view_for(res, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
+        sels = []
+        for sel, sres in res.selections.items():
+            pa = patrol_sub[patrol_sub["selection"] == sel].copy() if len(patrol_sub) else patrol_sub
+            if show_district and len(pa):
+                pa["show_district"] = True
+                # county view: rank within the county by the ranking value
+                key = "harm_total" if cfg.rank_by == "harm" and sel != "ASB" else "count"
+                pa = pa.sort_values(key, ascending=False).reset_index(drop=True)
+                pa["rank"] = np.arange(1, len(pa) + 1)
+            shapes = sres.cluster_shapes
+            if len(shapes) > MAP_MAX_CLUSTERS:  # display only: the largest clusters (all are in clusters.csv)
+                shapes = shapes.sort_values("count", ascending=False).head(MAP_MAX_CLUSTERS)
+            sels.append(SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=shapes,
+                                              grid=res.grid.attrs.get("grid"), note=sres.note))
+        study = gpd.GeoDataFrame({"area_name": [res.area.name]}, geometry=[res.area.geometry], crs=BNG)
+        notes = [f"Grid {res.area.cell_size:,.0f} m cells; Gi* with FDR (Benjamini-Hochberg) across the area. "
+                 f"Patrol areas: merged hot cells at ≥{cfg.patrol_confidence}% confidence, top {cfg.top_n} per district "
+                 f"by {cfg.rank_by}.", ts_note]
+        return MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
+                               districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
+                               town_centre_summary=_tc_summary(tables["town_centres"]),
+                               wards=wards, default_selection=default, notes=notes)
+
+    county_title = f"{county.area.name}: crime hotspots and patrol areas"
+    views.append(view_for(county, county_title, "county", geo.districts, None, True, patrol))
+    for res in district_results:
+        wards = geo.wards[geo.wards["district_code"] == res.area.code]
+        sub = patrol[patrol["district_code"] == res.area.code] if len(patrol) else patrol
+        d = geo.districts[geo.districts["area_code"] == res.area.code]
+        views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name), d, wards,
+                              False, sub))
+    return views
+
+
+def _tc_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Town-centre rows for the map pop-ups, with patrol areas shown by their rank (ids are long)."""
+    out = table.copy()
+    out["patrol_areas"] = out["patrol_areas"].fillna("").str.replace(r"(#\d+) [^;]+", r"\1", regex=True)
+    return out
+
+
+def _clip(gdf: gpd.GeoDataFrame, geom) -> gpd.GeoDataFrame:
+    if gdf is None or len(gdf) == 0:
+        return gdf
+    return gdf[gdf.geometry.intersects(geom)]

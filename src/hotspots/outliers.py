@@ -1068,11 +1068,10 @@ def stage_outliers(ctx) -> dict[str, Any]:
     path, optional), ``recording_note`` (text for the recording caveat).
     Writes ``outliers/outliers_district.csv``, ``outliers_lsoa.csv``,
     ``outliers_change.csv``, ``concentration.csv``, ``outliers_district.gpkg``
-    and ``csp_outlier_report.html``; returns a summary for the manifest.
+    ; the report (``csp_outlier_report.html``) is rendered from
+    ``ctx.results["outliers"]`` by :func:`hotspots.pipeline.stage_outliers`.
+    Returns a summary for the manifest.
     """
-    # the report renders this stage's tables; imported here so the analysis never depends on it
-    from . import report_outliers
-
     options = _outlier_settings(ctx.settings)
     geo = ctx.geography
     csps = geo.areas("csp")
@@ -1116,8 +1115,6 @@ def stage_outliers(ctx) -> dict[str, Any]:
     gdf = gpd.GeoDataFrame(results.district, geometry=results.district["area_code"].map(geometry).to_numpy(),
                            crs=results.areas.crs)
     out.write_geo(gdf, "outliers/outliers_district.gpkg", layer="outliers_district")
-    html = report_outliers.render_report(results)
-    out.write_text(html, "outliers/csp_outlier_report.html")
     summary = results.summary()
     if with_progress is not None:
         with_progress.info(

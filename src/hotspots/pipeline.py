@@ -24,7 +24,6 @@ from . import __version__
 from ._io import OutputDir
 from .aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
 from .config import Settings, month_range, resolve_data_dir
-from .evaluate import stage_evaluate
 from .geography import Geography, assign_points
 from .ingest import Accounting, harmonise_lsoa, read_police_uk
 from .schema import POLICE_UK_CRIME_TYPES
@@ -192,21 +191,47 @@ def stage_counts(ctx: Context) -> dict[str, Any]:
 
 
 def stage_outliers(ctx: Context) -> dict[str, Any]:
-    """CSP outlier tables and report (:func:`hotspots.outliers.stage_outliers`); imported lazily."""
+    """CSP outlier tables (:mod:`hotspots.outliers`), then the report renders them."""
     from .outliers import stage_outliers as run_outliers
+    from .report_outliers import render_report
 
-    return run_outliers(ctx)
+    summary = run_outliers(ctx)
+    ctx.out.write_text(render_report(ctx.results["outliers"]), "outliers/csp_outlier_report.html")
+    return summary
 
 
-def stage_hotspots(ctx: Context) -> dict[str, Any]:
-    """Grid hotspots, patrol areas and the inspectors' maps (:func:`hotspots.hotspots_stage.stage_hotspots`)."""
-    from .hotspots_stage import stage_hotspots as run_hotspots_stage
+def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, png: bool = True) -> dict[str, Any]:
+    """Grid hotspots and patrol areas (:mod:`hotspots.hotspots_stage`), then the inspectors' maps."""
+    from .hotspots_stage import run_hotspots
 
-    return run_hotspots_stage(ctx)
+    summary = run_hotspots(ctx, districts=districts)
+    res = ctx.results["hotspots"]
+    if maps if maps is not None else res["config"].maps:
+        from .maps import build_map_views, write_maps
+
+        views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
+        written = write_maps(ctx.out, views, png=png, progress=ctx.progress)
+        summary["maps"] = {w["slug"]: w["html_bytes"] for w in written}
+    return summary
+
+
+def stage_evaluate(ctx: Context) -> dict[str, Any]:
+    """Before/after evaluation (:mod:`hotspots.evaluate`), then the Commissioner's report renders it."""
+    from .evaluate import stage_evaluate as run_evaluation
+    from .report_evaluation import render_evaluation_report
+
+    summary = run_evaluation(ctx)
+    ctx.out.write_text(render_evaluation_report(ctx.results["evaluation_result"]), "evaluation/evaluation_report.html")
+    return summary
 
 
 #: stage name -> function(ctx) -> summary dict; run in this order by ``hotspots run``
-STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {"counts": stage_counts, "evaluate": stage_evaluate, "outliers": stage_outliers, "hotspots": stage_hotspots}
+STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "counts": stage_counts,
+    "outliers": stage_outliers,
+    "hotspots": stage_hotspots,
+    "evaluate": stage_evaluate,
+}
 
 
 def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:

@@ -59,28 +59,36 @@ def main() -> None:
         root = synth.build(synth.Spec(), csv="national" in sections)
         results["synthetic"] = {**json.loads((root / "done.json").read_text()), "path": str(root),
                                 "prepare_s": round(time.perf_counter() - t, 1)}
-    if "herts" in sections:
-        print("== Hertfordshire run (cold, warm) and maps", flush=True)
-        import bench_herts
 
-        results["herts"] = bench_herts.run()
-    if "import" in sections:
-        print("== import cost", flush=True)
-        import bench_import
+    def section(name, title, fn):
+        if name not in sections:
+            return
+        print(f"== {title}", flush=True)
+        try:
+            results[name] = fn()
+        except Exception as exc:  # record and go on: one broken section must not lose the others
+            results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[-2000:]
+            print(f"   FAILED: {results['errors'][name]}", flush=True)
 
-        results["import"] = bench_import.run()
-    if "national" in sections:
-        print(f"== national workload from CSV (ingest {cfg['ingest_forces']} forces)", flush=True)
-        results["national"] = child("bench_national.py", "--points", cfg["national_points"], "--ingest", cfg["ingest_forces"])
-    if "scaling" in sections:
-        results["scaling"] = []
+    import bench_herts
+    import bench_import
+
+    section("herts", "Hertfordshire run (cold, warm) and maps", bench_herts.run)
+    section("import", "import cost", bench_import.run)
+    section("national", f"national workload from CSV (ingest {cfg['ingest_forces']} forces)",
+            lambda: child("bench_national.py", "--points", cfg["national_points"], "--ingest", cfg["ingest_forces"]))
+
+    def scaling():
+        out = []
         for n in cfg["scaling"]:
-            print(f"== scaling: {n:,} points", flush=True)
-            results["scaling"].append(child("bench_national.py", "--points", n))
-    if "compare" in sections:
-        print("== against geopandas.sjoin and esda", flush=True)
-        results["compare"] = child("bench_compare.py", "--points", cfg["compare_points"], "--gi-side", cfg["gi_side"],
-                                   "--perm-side", cfg["perm_side"])
+            print(f"   {n:,} points", flush=True)
+            out.append(child("bench_national.py", "--points", n))
+        return out
+
+    section("scaling", "scaling", scaling)
+    section("compare", "against geopandas.sjoin and esda",
+            lambda: child("bench_compare.py", "--points", cfg["compare_points"], "--gi-side", cfg["gi_side"],
+                          "--perm-side", cfg["perm_side"]))
     results["machine"]["load_avg_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - t0, 1)
     md = to_markdown(results)
@@ -158,6 +166,8 @@ def to_markdown(r: dict) -> str:
     ]
     for what, target, wall, cpu, met in targets(r):
         lines.append(f"| {what} | {target} | {wall} | {cpu} | {'yes' if met else ('n/a' if met is None else '**no**')} |")
+    for name, err in r.get("errors", {}).items():
+        lines.append(f"\nSection `{name}` failed: `{err.splitlines()[-1] if err.splitlines() else err}`")
     if "herts" in r:
         h = r["herts"]
         lines += ["", "Hertfordshire run (29 months, {:,} rows): wall / CPU / peak RSS, and stage timings from manifest.json:".format(

@@ -31,6 +31,7 @@ independent reference only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -71,6 +72,9 @@ OVERDISPERSION_TEST_LEVEL = 0.95
 #: Upper bound on the number of simulated values held in memory at once by the
 #: local Moran permutation kernel (cells x permutations x max neighbours).
 _PERMUTATION_CHUNK_ELEMENTS = 2_000_000
+
+#: Largest cardinality handled by the local Moran lookup kernel (a table of 2**k sums per permutation).
+_LOOKUP_MAX_NEIGHBOURS = 8
 
 #: fdr_bh maps p to q by lookup when there are at most this many distinct p-values.
 _FDR_LOOKUP_MAX_DISTINCT = 1 << 16
@@ -1312,16 +1316,19 @@ def gi_star(
     return df
 
 
+@functools.lru_cache(maxsize=32)
 def _permutation_ids(population: int, size: int, permutations: int, seed: int) -> np.ndarray:
     """(permutations, size) indices drawn without replacement from range(population).
 
     One draw per permutation, shared by all cells (as in esda's ``crand``):
     cell i maps index j to j + (j >= i), i.e. draws from the other n - 1 cells.
+    Cached read-only: every crime selection on one grid uses the same draws.
     """
     rng = np.random.default_rng(seed)
     ids = np.empty((permutations, size), dtype=np.int64)
     for row in range(permutations):  # loop over permutations, not cells; each draw is O(size)
         ids[row] = rng.choice(population, size=size, replace=False)
+    ids.flags.writeable = False
     return ids
 
 
@@ -1471,11 +1478,82 @@ def local_moran(
 
 def _moran_permutation_p(z: np.ndarray, w: sp.csr_matrix, observed: np.ndarray, scaling: float,
                          cells: np.ndarray, permutations: int, seed: int) -> np.ndarray:
-    """Directed pseudo p-values for ``cells`` (block-vectorised conditional permutation)."""
+    """Directed pseudo p-values for ``cells`` (conditional permutation with esda's shared draws)."""
     n = z.size
     cardinality = np.diff(w.indptr)
     max_card = int(cardinality.max())
     ids = _permutation_ids(n - 1, max_card, permutations, seed)
+    row_first = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
+    equal_in_row = bool(np.all(w.data == np.repeat(row_first, cardinality)))
+    if max_card <= _LOOKUP_MAX_NEIGHBOURS and equal_in_row:
+        return _moran_p_lookup(z, w, observed, scaling, cells, ids, permutations)
+    return _moran_p_padded(z, w, observed, scaling, cells, ids, permutations)
+
+
+def _count_extreme(permuted_i: np.ndarray, observed: np.ndarray, permutations: int) -> np.ndarray:
+    """esda's directed p from permuted I (cells x permutations); ties with the observed count in both tails."""
+    obs = observed[:, None]
+    tolerance = 1e-10 * np.maximum(1.0, np.abs(obs))
+    larger = (permuted_i >= obs - tolerance).sum(axis=1)
+    smaller = (permuted_i <= obs + tolerance).sum(axis=1)
+    return (np.minimum(larger, smaller) + 1.0) / (permutations + 1.0)
+
+
+def _moran_p_lookup(z, w, observed, scaling, cells, ids, permutations) -> np.ndarray:
+    """The permutation kernel for rows whose neighbour weights are all equal (row-standardised contiguity).
+
+    For cell i, permutation p draws ``ids[p, k]`` (k < the cell's cardinality c)
+    and uses the value of cell ``ids[p, k] + (ids[p, k] >= i)``: either
+    ``z[ids]`` or ``z[ids + 1]``.  Which of the two is a bit per draw, the same
+    for every cell between two consecutive drawn ids, so a running bitmask
+    over the cells (one cumulative sum) and a table of the 2**c possible sums
+    per permutation give every permuted lag without gathering
+    cells x permutations x c values.  Same draws, same arithmetic per draw
+    (``value * weight`` summed over k in draw order) as the padded kernel.
+    """
+    n = z.size
+    max_card = ids.shape[1]
+    cardinality = np.diff(w.indptr)
+    weight = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
+    # mask[i, p]: bit k set when ids[p, k] < i (the draw is not shifted past cell i).  Each bit is added
+    # once, so no byte exceeds 255 and the cumulative sum can run on 8 bytes at a time (no carries).
+    width = -(-permutations // 8) * 8
+    steps = np.zeros((n + 1, width), dtype=np.uint8)
+    perm_of = np.broadcast_to(np.arange(permutations)[:, None], ids.shape)
+    bit_of = np.broadcast_to((1 << np.arange(max_card, dtype=np.uint8))[None, :], ids.shape).astype(np.uint8)
+    steps[ids + 1, perm_of] = bit_of  # ids are distinct within a permutation: no collisions
+    words = steps.view(np.uint64)
+    np.cumsum(words, axis=0, out=words)
+    mask = steps[:n, :permutations]
+    unshifted, shifted = z[ids], z[ids + 1]
+    p = np.empty(cells.size)
+    card_w = np.stack([cardinality[cells], weight[cells]], axis=1)
+    groups, group_of = np.unique(card_w, axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    rows = np.arange(permutations)[None, :]
+    for g, (card, wt) in enumerate(groups):
+        card = int(card)
+        # table[p, b] = sum_k (unshifted if bit k of b else shifted)[p, k] * wt, summed in draw order
+        table = np.zeros((permutations, 1))
+        for k in range(card):
+            table = np.concatenate([table + shifted[:, k:k + 1] * wt, table + unshifted[:, k:k + 1] * wt], axis=1)
+        flat = table.ravel()
+        member = np.flatnonzero(group_of == g)
+        low_bits = np.uint8((1 << card) - 1)
+        block = max(1, _PERMUTATION_CHUNK_ELEMENTS // permutations)
+        for start in range(0, member.size, block):
+            pos = member[start:start + block]
+            chunk = cells[pos]
+            bits = mask[chunk] & low_bits
+            permuted_lag = flat[rows * (1 << card) + bits]
+            permuted_i = scaling * z[chunk, None] * permuted_lag
+            p[pos] = _count_extreme(permuted_i, observed[chunk], permutations)
+    return p
+
+
+def _moran_p_padded(z, w, observed, scaling, cells, ids, permutations) -> np.ndarray:
+    """The general permutation kernel (any weights): gathers the drawn values, blocks of cells at a time."""
+    max_card = ids.shape[1]
     block = max(1, _PERMUTATION_CHUNK_ELEMENTS // (permutations * max_card))
     p = np.empty(cells.size)
     for start in range(0, cells.size, block):
@@ -1490,11 +1568,7 @@ def _moran_permutation_p(z: np.ndarray, w: sp.csr_matrix, observed: np.ndarray, 
         drawn = ids[None, :, :] + (ids[None, :, :] >= chunk[:, None, None])
         permuted_lag = np.einsum("cpk,ck->cp", z[drawn], padded)
         permuted_i = scaling * z[chunk, None] * permuted_lag
-        obs = observed[chunk, None]
-        tolerance = 1e-10 * np.maximum(1.0, np.abs(obs))
-        larger = (permuted_i >= obs - tolerance).sum(axis=1)
-        smaller = (permuted_i <= obs + tolerance).sum(axis=1)
-        p[start:start + block] = (np.minimum(larger, smaller) + 1.0) / (permutations + 1.0)
+        p[start:start + block] = _count_extreme(permuted_i, observed[chunk], permutations)
     return p
 
 

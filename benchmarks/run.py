@@ -177,9 +177,12 @@ def to_markdown(r: dict) -> str:
             x = h[name]
             lines.append(f"| {name} | {x['wall_s']:.1f} s | {x['cpu_s']:.1f} s | {x['maxrss_mb']:,.0f} MB | "
                          + " | ".join(f"{x['stages'].get(k, float('nan')):.2f}" for k in h["cold"]["stages"]) + " |")
-        for mp in h["maps"]:
-            lines.append(f"\nMap `{mp['map']}` ({mp['bytes'] / 1e6:.1f} MB): load {mp['load_s']} s, polygons drawn {mp['drawn_s']} s, "
-                         f"{mp['page_errors']} page errors, {mp['blocked_requests']} blocked requests.")
+        if h["maps"]:
+            lines += ["", "Maps of the warm run in headless Chromium (network blocked):", "",
+                      "| map | size | load event | polygons drawn | page errors | blocked requests |", "|---|---|---|---|---|---|"]
+            for mp in h["maps"]:
+                lines.append(f"| `{mp['map']}` | {mp['bytes'] / 1e6:.1f} MB | {mp['load_s']} s | {mp['drawn_s']} s | "
+                             f"{mp['page_errors']} | {mp['blocked_requests']} |")
     if "import" in r:
         lines += ["", "Import cost (fresh process each; `python -X importtime`):", "",
                   "| import | process wall | cumulative import | heaviest dependencies |", "|---|---|---|---|"]

@@ -261,14 +261,14 @@ def _to_display(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m)."""
     if gdf is None or len(gdf) == 0:
         return gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=WGS84)
-    g = gdf.copy()
-    if g.crs is None:
-        g = g.set_crs(BNG)
+    geoms = np.asarray(gdf.geometry.values)
     if tolerance_m > 0:
-        g["geometry"] = g.geometry.simplify(tolerance_m, preserve_topology=True)
-    g = g.to_crs(WGS84)
-    g["geometry"] = shapely.set_precision(g.geometry.values, 1e-6)
-    return g[~g.geometry.is_empty]
+        geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+    projected = gpd.GeoSeries(geoms, crs=gdf.crs if gdf.crs is not None else BNG).to_crs(WGS84)
+    geoms = shapely.set_precision(np.asarray(projected.values), 1e-6)
+    keep = ~shapely.is_empty(geoms)
+    g = gdf.iloc[np.flatnonzero(keep)].copy()
+    return g.set_geometry(gpd.GeoSeries(geoms[keep], index=g.index, crs=WGS84), crs=WGS84)
 
 
 def _round_coords(obj):
@@ -279,18 +279,58 @@ def _round_coords(obj):
     return obj
 
 
+def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
+    """GeoJSON geometry dicts (``shapely.geometry.mapping`` with coordinates as rounded lists), all at once.
+
+    Polygons and multipolygons (all the maps draw) go through numpy: their
+    coordinates are already snapped to 1e-6 degrees by :func:`_to_display`,
+    so rounding to 6 places changes nothing and ``np.round`` agrees with
+    ``round``.  Anything else takes the general path.
+    """
+    out: list[dict | None] = [None] * len(geoms)
+    type_id = shapely.get_type_id(geoms)
+    polygonal = np.flatnonzero((type_id == 3) | (type_id == 6))
+    if len(polygonal):
+        parts, part_owner = shapely.get_parts(geoms[polygonal], return_index=True)
+        rings, ring_owner = shapely.get_rings(parts, return_index=True)
+        coords = np.round(shapely.get_coordinates(rings), 6).tolist()
+        ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+        ring_lists: list[list] = [[] for _ in range(len(parts))]
+        start = 0
+        for owner, end in zip(ring_owner.tolist(), ends):
+            ring_lists[owner].append(coords[start:end])
+            start = end
+        part_lists: list[list] = [[] for _ in range(len(polygonal))]
+        for owner, part in zip(part_owner.tolist(), ring_lists):
+            part_lists[owner].append(part)
+        for position, geom_index in enumerate(polygonal.tolist()):
+            if type_id[geom_index] == 3:
+                out[geom_index] = {"type": "Polygon", "coordinates": part_lists[position][0]}
+            else:
+                out[geom_index] = {"type": "MultiPolygon", "coordinates": part_lists[position]}
+    for i in [i for i, g in enumerate(out) if g is None]:
+        gj = shapely.geometry.mapping(geoms[i])
+        out[i] = {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])}
+    return out
+
+
 def _feature_collection(gdf: gpd.GeoDataFrame, props: list[dict]) -> dict:
-    features = []
-    for geom, p in zip(gdf.geometry.values, props):
-        gj = shapely.geometry.mapping(geom)
-        features.append({"type": "Feature", "properties": p,
-                         "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])}})
+    geometries = _geojson_geometries(np.asarray(gdf.geometry.values))
+    features = [{"type": "Feature", "properties": p, "geometry": g} for g, p in zip(geometries, props)]
     return {"type": "FeatureCollection", "features": features}
 
 
 def _lonlat(x: float, y: float) -> tuple[float, float]:
-    pt = gpd.GeoSeries([shapely.Point(x, y)], crs=BNG).to_crs(WGS84).iloc[0]
-    return round(pt.y, 6), round(pt.x, 6)
+    return _lonlats([x], [y])[0]
+
+
+def _lonlats(x: Sequence[float], y: Sequence[float]) -> list[tuple[float, float]]:
+    """(lat, lon) of BNG points, rounded to 6 places, in one projection."""
+    if len(x) == 0:
+        return []
+    pts = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x, float), np.asarray(y, float)), crs=BNG).to_crs(WGS84)
+    return [(round(lat, 6), round(lon, 6)) for lon, lat in zip(shapely.get_x(pts.values).tolist(),
+                                                                shapely.get_y(pts.values).tolist())]
 
 
 def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoDataFrame:

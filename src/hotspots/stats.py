@@ -1468,7 +1468,7 @@ def local_moran(
             quadrant_codes[mask & ~island] = MORAN_QUADRANTS.index(name)
         cells = np.flatnonzero(~island)
         if cells.size:
-            p[cells] = _moran_permutation_p(z, w, moran_i, scaling, cells, permutations, seed)
+            p[cells] = _moran_permutation_p(z, w, moran_i, scaling, cells, permutations, seed, x=x)
     q = _significance(p, correction)
 
     significant = (q <= alpha) & ~island
@@ -1487,17 +1487,166 @@ def local_moran(
 
 
 def _moran_permutation_p(z: np.ndarray, w: sp.csr_matrix, observed: np.ndarray, scaling: float,
-                         cells: np.ndarray, permutations: int, seed: int) -> np.ndarray:
-    """Directed pseudo p-values for ``cells`` (conditional permutation with esda's shared draws)."""
+                         cells: np.ndarray, permutations: int, seed: int, *, x: np.ndarray | None = None
+                         ) -> np.ndarray:
+    """Directed pseudo p-values for ``cells`` (conditional permutation with esda's shared draws).
+
+    ``x``: the raw values (``z`` standardises them); when they are whole
+    numbers the counting kernel is used where it is provably exact.
+    """
     n = z.size
     cardinality = np.diff(w.indptr)
     max_card = int(cardinality.max())
     ids = _permutation_ids(n - 1, max_card, permutations, seed)
     row_first = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
     equal_in_row = bool(np.all(w.data == np.repeat(row_first, cardinality)))
-    if max_card <= _LOOKUP_MAX_NEIGHBOURS and equal_in_row:
-        return _moran_p_lookup(z, w, observed, scaling, cells, ids, permutations)
-    return _moran_p_padded(z, w, observed, scaling, cells, ids, permutations)
+    if not equal_in_row:
+        return _moran_p_padded(z, w, observed, scaling, cells, ids, permutations)
+    p = np.full(cells.size, np.nan)
+    if x is not None and np.all(x == np.round(x)) and np.abs(x).max() < 2.0**40:
+        p = _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed)
+    rest = np.flatnonzero(np.isnan(p))
+    if rest.size:
+        kernel = _moran_p_lookup if max_card <= _LOOKUP_MAX_NEIGHBOURS else _moran_p_padded
+        p[rest] = kernel(z, w, observed, scaling, cells[rest], ids, permutations)
+    return p
+
+
+def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed) -> np.ndarray:
+    """The permutation kernel for whole-number values and equal weights in each row; NaN where not proven exact.
+
+    With equal weights, a permuted local I differs from the observed one by
+    ``scaling * z_i * w_i * (S - S_obs) / sd``, where S is the sum of the
+    drawn values and S_obs that of the cell's neighbours.  For whole numbers
+    both sums are integers, so each comparison of the padded kernel (with
+    its 1e-10 tolerance) is a comparison of two integers -- exactly so when
+    one unit of S moves I by far more than the tolerance, and the rounding
+    of the float arithmetic stays far inside it.  Those bounds are checked
+    per cell; cells that fail them (none in practice) get NaN and go to the
+    float kernel.  The integers allow counting without visiting every
+    (cell, permutation) pair: see :func:`_count_at_least`.
+    """
+    eps = np.finfo(float).eps
+    values = np.round(x).astype(np.int64)
+    cardinality = np.diff(w.indptr)
+    weight = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
+    neighbour_sum = sp.csr_matrix((np.ones(w.nnz, dtype=np.int64), w.indices, w.indptr), shape=w.shape) @ values
+    card, wt, obs = cardinality[cells], weight[cells], observed[cells]
+    slope = np.abs(scaling * z[cells]) * wt  # |d I / d S| * sd
+    tolerance = 1e-10 * np.maximum(1.0, np.abs(obs))
+    rounding = 16.0 * (card + 6) * eps * slope * card * np.abs(z).max()
+    exact = (rounding < 0.5 * tolerance) & (slope / x.std() > 2.0 * (tolerance + rounding))
+    p = np.full(cells.size, np.nan)
+    population, size = z.size - 1, ids.shape[1]
+    for c in np.unique(card[exact]):
+        members = np.flatnonzero(exact & (card == c))
+        chosen = np.ascontiguousarray(cells[members], dtype=np.int64)
+        layout = _switch_layout(chosen.tobytes(), population, size, permutations, seed, int(c))
+        at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
+        p[members] = (np.minimum(at_least, at_most) + 1.0) / (permutations + 1.0)
+    return p
+
+
+class _SwitchLayout:
+    """Where the draws of one cardinality class switch, by block of cells: all that does not depend on the values.
+
+    Built once per grid and cardinality (every crime selection on a grid shares it); see :func:`_count_at_least`.
+    """
+
+    def __init__(self, cells: np.ndarray, draws: np.ndarray):
+        permutations, card = draws.shape
+        n_cells = cells.size
+        block = max(4, int(math.sqrt(4.0 * n_cells / card)))
+        starts = cells[::block]
+        self.n_blocks = starts.size
+        self.block_of_cell = np.arange(n_cells) // block
+        self.draws = draws
+        self.flat = draws.ravel()
+        perm = np.repeat(np.arange(permutations), card)
+        switch_at = self.flat + 1
+        in_block = np.searchsorted(starts, switch_at, side="left") - 1  # -1: before the first block
+        self.switch_row = (in_block + 1) * permutations + perm
+        # switches inside a block, in order of position (the block grows with the position)
+        inside = np.flatnonzero(in_block >= 0)
+        self.by_position = inside[np.argsort(switch_at[inside], kind="stable")]
+        b, at, pm = in_block[self.by_position], switch_at[self.by_position], perm[self.by_position]
+        self.base_index = (b, pm)
+        # the same switches grouped by (block, permutation), in order of position within each group
+        span_pos = np.int64(max(int(cells.max()) if n_cells else 0, int(switch_at.max())) + 2)
+        self.by_perm = np.argsort((b * permutations + pm) * span_pos + at, kind="stable")
+        gb, gp = b[self.by_perm], pm[self.by_perm]
+        group_start = np.r_[True, (gb[1:] != gb[:-1]) | (gp[1:] != gp[:-1])]
+        self.start_index = np.maximum.accumulate(np.where(group_start, np.arange(gb.size), 0))
+        # each cell: the switches of its block at or before its position
+        switch_key = b * span_pos + at
+        first = np.searchsorted(switch_key, self.block_of_cell * span_pos, side="left")
+        last = np.searchsorted(switch_key, self.block_of_cell * span_pos + cells, side="right")
+        counts = last - first
+        total = int(counts.sum())
+        pair_start = np.cumsum(counts) - counts
+        self.owner = np.repeat(np.arange(n_cells), counts)
+        self.switch_of_pair = np.arange(total) - np.repeat(pair_start, counts) + np.repeat(first, counts)
+        self.with_pairs = np.flatnonzero(counts)  # pairs of a cell are contiguous: sums by reduceat
+        self.pair_start = pair_start[self.with_pairs]
+
+
+@functools.lru_cache(maxsize=16)
+def _switch_layout(cells_key: bytes, population: int, size: int, permutations: int, seed: int, card: int
+                   ) -> _SwitchLayout:
+    cells = np.frombuffer(cells_key, dtype=np.int64)
+    return _SwitchLayout(cells, _permutation_ids(population, size, permutations, seed)[:, :card])
+
+
+def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.ndarray):
+    """For each cell i (ascending): how many permutations p have S_pi >= / <= ``threshold[i]``.
+
+    ``S_pi = sum_k values[t + (t >= i)]`` over the draws ``t = draws[p, k]``.
+    As i grows, a draw switches once from ``values[t + 1]`` to ``values[t]``
+    (at i = t + 1), so the sums of consecutive cells differ in only a few
+    permutations.  Cells are taken in blocks: the P sums at each block's first
+    cell are sorted once (one binary search per cell counts them), and each
+    cell adds the switches between its block's first cell and itself, each a
+    change of one permutation's sum from ``before`` to ``after``.  Work is
+    about P * (cells / block + block * draws per cell) instead of P * cells.
+    """
+    draws, flat = layout.draws, layout.flat
+    permutations = draws.shape[0]
+    n_blocks, block_of_cell = layout.n_blocks, layout.block_of_cell
+    delta = values[flat] - values[flat + 1]
+    # the sums at each block's first cell: all draws shifted, plus the switches before it
+    switched = np.bincount(layout.switch_row, weights=delta, minlength=(n_blocks + 1) * permutations)
+    base = values[draws + 1].sum(axis=1) + np.cumsum(switched.reshape(n_blocks + 1, permutations)[:-1],
+                                                      axis=0).astype(np.int64)
+    # sorted per block, rows offset into one ascending array: counts by binary search
+    low = min(int(base.min()), int(threshold.min())) - 1
+    span = max(int(base.max()), int(threshold.max())) - low + 2
+    narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
+    ordered = np.sort((base - low).astype(narrow), axis=1).astype(np.int64)
+    ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
+    ordered = ordered.ravel()
+    key = block_of_cell * span + (threshold - low)
+    skipped = block_of_cell * permutations
+    at_least = permutations - (np.searchsorted(ordered, key, side="left") - skipped)
+    at_most = np.searchsorted(ordered, key, side="right") - skipped
+    # switches inside a block: the permutation's sum before and after each (earlier switches of the same
+    # permutation in the block included)
+    step = delta[layout.by_position]
+    grouped = step[layout.by_perm]
+    running = np.cumsum(grouped)
+    start = layout.start_index
+    earlier = np.empty_like(running)
+    earlier[layout.by_perm] = running - grouped - (running[start] - grouped[start])
+    before = base[layout.base_index] + earlier
+    after = before + step
+    if layout.owner.size:
+        switch, cell_of, start = layout.switch_of_pair, layout.with_pairs, layout.pair_start
+        limit = threshold[layout.owner]
+        b, a = before[switch], after[switch]
+        gained = (a >= limit).view(np.int8) - (b >= limit).view(np.int8)
+        at_least[cell_of] += np.add.reduceat(gained, start, dtype=np.int64)
+        gained = (a <= limit).view(np.int8) - (b <= limit).view(np.int8)
+        at_most[cell_of] += np.add.reduceat(gained, start, dtype=np.int64)
+    return at_least, at_most
 
 
 def _count_extreme(permuted_i: np.ndarray, observed: np.ndarray, permutations: int) -> np.ndarray:

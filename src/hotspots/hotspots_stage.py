@@ -106,6 +106,8 @@ PATROL_MIN_CELLS_PER_AREA = 12
 MAP_MAX_CLUSTERS = 40
 #: share of cells counted as "top" in the stability comparison
 STABILITY_TOP_SHARE = 0.05
+#: significance of a monthly Gi* bin in the emerging hot spot classes (after FDR)
+EMERGING_ALPHA = 0.05
 
 
 # --------------------------------------------------------------------------- configuration
@@ -626,12 +628,11 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     present = set(inputs.months_present)
     z = np.full((n, len(months)), np.nan)
     q = np.full((n, len(months)), np.nan)
-    for j, m in enumerate(months):
-        if m not in present:
-            continue
-        g = stats.gi_star(counts[:, j], weights)
-        z[:, j] = g["gi_z"].to_numpy()
-        q[:, j] = g["gi_q"].to_numpy()
+    observed = [j for j, m in enumerate(months) if m in present]
+    if observed:
+        z_obs, q_obs = stats._gi_star_periods(np.ascontiguousarray(counts[:, observed].T), weights)
+        z[:, observed] = z_obs.T
+        q[:, observed] = q_obs.T
     em = _emerging_classes(z, q, months)
     missing = len(months) - len(present & set(months))
     return pd.DataFrame({
@@ -644,17 +645,30 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
 
 
 def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> pd.DataFrame:
-    """:func:`hotspots.detect.emerging_hotspot_classes` on the distinct (z, q) series only.
+    """:func:`hotspots.detect.emerging_hotspot_classes`, with the trend test only where it can matter.
 
-    The classes are a function of each cell's own series, and most cells of a
-    district (fields, woods) share theirs with many others: classify each
-    distinct series once and copy the answer.
+    A cell that is not a significant hot or cold spot in any month has no
+    pattern ("no pattern detected": every pattern needs a significant final
+    month or 90% significant months), and nothing about it but the class is
+    written.  Only the other cells (a few percent) are classified in full;
+    the never-significant ones share one row's answer for every column but
+    ``mk_z``/``mk_p``, which are left NaN (the Mann-Kendall test on thousands
+    of series of zero-ish z-scores was most of the cost).
     """
-    series = np.ascontiguousarray(np.concatenate([z, q], axis=1))
-    _, first, inverse = np.unique(series.view(np.dtype((np.void, series.dtype.itemsize * series.shape[1]))).ravel(),
-                                  return_index=True, return_inverse=True)
-    em = detect.emerging_hotspot_classes(z[first], q[first], months=months)
-    return em.iloc[inverse.ravel()].reset_index(drop=True)
+    with np.errstate(invalid="ignore"):
+        ever = (np.isfinite(z) & np.isfinite(q) & (q < EMERGING_ALPHA)).any(axis=1)
+    candidates = np.flatnonzero(ever)
+    never = np.flatnonzero(~ever)
+    rows = np.r_[candidates, never[:1]]
+    em = detect.emerging_hotspot_classes(z[rows], q[rows], months=months, alpha=EMERGING_ALPHA)
+    if len(never) == 0:
+        return em
+    out = em.iloc[np.r_[np.arange(len(candidates)), np.full(len(never), len(candidates))]].reset_index(drop=True)
+    order = np.empty(len(z), dtype=np.int64)
+    order[np.r_[candidates, never]] = np.arange(len(z))
+    out = out.iloc[order].reset_index(drop=True)
+    out.loc[~ever, ["mk_z", "mk_p"]] = np.nan
+    return out
 
 
 def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, area: StudyArea, sel: str) -> dict:

@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import html
 import io
 import math
 import re
+import types
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -465,6 +467,69 @@ def _legend_html(view: MapView) -> str:
     return "<div class='hs-legend'>" + "".join(rows) + "</div>"
 
 
+def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
+    """GeoJSON properties of the significant Gi* cells: class and tooltip."""
+    n = len(cells)
+    classes = [str(c) for c in cells["gi_class"].tolist()]
+    counts = cells["count"].tolist() if "count" in cells else [np.nan] * n
+    z = cells["gi_z"].tolist() if "gi_z" in cells else [np.nan] * n
+    q = cells["gi_q"].tolist() if "gi_q" in cells else [np.nan] * n
+    name = _esc(selection)
+    return [{"c": c, "tip": f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in the period"
+                           f"<br>Gi* z = {_esc(_fmt(float(zi)))}, FDR q = {_esc(format(float(qi), '.2g'))}"}
+            for c, k, zi, qi in zip(classes, counts, z, q)]
+
+
+@functools.lru_cache(maxsize=1)
+def _folium_classes() -> types.SimpleNamespace:
+    """folium's GeoJson, Marker and DivIcon, each script rendered once.
+
+    branca's ``MacroElement.render`` wraps every rendered script in
+    ``Element(text)``, which compiles the text as a Jinja template a second
+    time: for a layer that is megabytes of GeoJSON, and for a run's ~1,000
+    label markers, that second compile was a third of the time spent on the
+    maps.  These subclasses add the text as the second pass would give it
+    back (the scripts hold no template syntax: the same text, newlines
+    normalised and one trailing newline dropped).
+    """
+    import folium
+    from branca.element import Element, MacroElement
+
+    class _Text(Element):
+        def __init__(self, text: str):
+            super().__init__()
+            lines = re.split(r"\r\n|\r|\n", str(text))
+            if lines[-1] == "":
+                del lines[-1]
+            self._text = "\n".join(lines)
+
+        def render(self, **kwargs) -> str:
+            return self._text
+
+    class _RenderedOnce(MacroElement):
+        def render(self, **kwargs):
+            figure = self.get_root()
+            module = self._template.module
+            for part in ("header", "html", "script"):
+                macro = module.__dict__.get(part)
+                if macro is not None:
+                    getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
+            for element in self._children.values():
+                element.render(**kwargs)
+
+    class GeoJson(folium.GeoJson, _RenderedOnce):
+        pass
+
+    class DivIcon(folium.DivIcon, _RenderedOnce):
+        pass
+
+    class Marker(folium.Marker, _RenderedOnce):
+        class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
+            pass
+
+    return types.SimpleNamespace(GeoJson=GeoJson, DivIcon=DivIcon, Marker=Marker)
+
+
 # --------------------------------------------------------------------------- the map
 def hotspot_map(view: MapView):
     """Build the folium map for one study area (no network needed to open it).
@@ -479,6 +544,7 @@ def hotspot_map(view: MapView):
     from jinja2 import Template
 
     assets = leaflet_assets()
+    fast = _folium_classes()
     area = view.study_area.to_crs(BNG)
     minx, miny, maxx, maxy = area.total_bounds
     sw, ne = _lonlat(minx, miny), _lonlat(maxx, maxy)
@@ -506,48 +572,47 @@ def hotspot_map(view: MapView):
         w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
         fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w["area_name"]])
         fg = folium.FeatureGroup(name="Ward outlines", show=True)
-        folium.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
+        fast.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
                                                      "className": "hs-ward"},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
             reps = view.wards.to_crs(BNG).geometry.representative_point()
-            for name, pt in zip(view.wards["area_name"], reps):
-                lat, lon = _lonlat(pt.x, pt.y)
-                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
-                                                             icon_size=(120, 14), icon_anchor=(60, 7)),
-                              interactive=False, keyboard=False).add_to(fg)
+            for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(reps.x, reps.y)):
+                fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
+                                                          icon_size=(120, 14), icon_anchor=(60, 7)),
+                            interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
         d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
         fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d["area_name"]])
         fg = folium.FeatureGroup(name="District boundaries", show=True)
-        folium.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
+        fast.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = view.districts.to_crs(BNG).geometry.representative_point()
-            for name, pt in zip(view.districts["area_name"], reps):
-                lat, lon = _lonlat(pt.x, pt.y)
-                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
-                                                             icon_size=(140, 18), icon_anchor=(70, 9)),
-                              interactive=False, keyboard=False).add_to(fg)
+            for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(reps.x, reps.y)):
+                fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
+                                                          icon_size=(140, 18), icon_anchor=(70, 9)),
+                            interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("District boundaries", fg, True))
     if view.town_centres is not None and len(view.town_centres):
         t = _to_display(view.town_centres, SIMPLIFY_AREA_M)
         props = [{"tip": f"Town centre: {_esc(n)}"} for n in t["area_name"]]
         fg = folium.FeatureGroup(name="Town centres", show=True)
-        folium.GeoJson(_feature_collection(t, props),
+        fast.GeoJson(_feature_collection(t, props),
                        style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
                                                  "fill": False},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
-        for name, geom in zip(view.town_centres["area_name"], view.town_centres.to_crs(BNG).geometry):
-            lat, lon = _lonlat(geom.centroid.x, geom.bounds[3])
+        tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
+        tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
+        for name, (lat, lon) in zip(view.town_centres["area_name"], tops):
             summary = _town_centre_html(name, view.town_centre_summary)
-            marker = folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
-                                                                  icon_size=(160, 16), icon_anchor=(80, 17)),
-                                   interactive=bool(summary), keyboard=False)
+            marker = fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
+                                                               icon_size=(160, 16), icon_anchor=(80, 17)),
+                                 interactive=bool(summary), keyboard=False)
             marker.add_to(fg)
             if summary:
                 popups.append((marker.get_name(), summary))
@@ -555,7 +620,7 @@ def hotspot_map(view: MapView):
         context.append(("Town centres", fg, True))
     # the study area outline always on top of the context
     a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M)
-    folium.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
+    fast.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
                    style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
                    pane="hs_bounds", interactive=False).add_to(m)
 
@@ -576,7 +641,7 @@ def hotspot_map(view: MapView):
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
             props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b["band"]]
-            folium.GeoJson(_feature_collection(b, props),
+            fast.GeoJson(_feature_collection(b, props),
                            style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
                                                      "fillColor": f["properties"]["fill"], "className": "hs-kde"},
                            on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
@@ -585,14 +650,8 @@ def hotspot_map(view: MapView):
             sig = cells[cells["gi_class"].astype(str).isin(list(GI_COLOURS))]
             if len(sig):
                 s = _to_display(sig, 0.0)
-                props = []
-                for _, r in s.iterrows():
-                    cls = str(r["gi_class"])
-                    q = float(r.get("gi_q", np.nan))
-                    tip = (f"{_esc(GI_LABELS[cls])}<br>{_esc(sel.name)}: {_esc(_fmt(r.get('count', np.nan)))} in the period"
-                           f"<br>Gi* z = {_esc(_fmt(float(r.get('gi_z', np.nan))))}, FDR q = {_esc(format(q, '.2g'))}")
-                    props.append({"c": cls, "tip": tip})
-                folium.GeoJson(_feature_collection(s, props),
+                props = _gi_cell_properties(s, sel.name)
+                fast.GeoJson(_feature_collection(s, props),
                                style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
                                                          "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
                                                          "className": "hs-gi"},
@@ -603,7 +662,7 @@ def hotspot_map(view: MapView):
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
                      for _, r in c.iterrows()]
-            folium.GeoJson(_feature_collection(c, props),
+            fast.GeoJson(_feature_collection(c, props),
                            style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
                                                      "fillOpacity": 0.35, "className": "hs-cluster"},
                            on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
@@ -612,16 +671,15 @@ def hotspot_map(view: MapView):
         if pa is not None and len(pa):
             p = _to_display(pa, SIMPLIFY_AREA_M)
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"} for _, r in p.iterrows()]
-            folium.GeoJson(_feature_collection(p, props),
+            fast.GeoJson(_feature_collection(p, props),
                            style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
                                                      "fillOpacity": 0.08, "className": "hs-pa"},
                            on_each_feature=bind_popup, pane="hs_patrol").add_to(fg)
             reps = pa.to_crs(BNG).geometry.representative_point()
-            for (_, r), pt in zip(pa.iterrows(), reps):
-                lat, lon = _lonlat(pt.x, pt.y)
-                folium.Marker([lat, lon], icon=folium.DivIcon(html=f"<div>{_esc(int(r['rank']))}</div>",
-                                                             class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
-                              interactive=False, keyboard=False).add_to(fg)
+            for rank, (lat, lon) in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y)):
+                fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<div>{_esc(int(rank))}</div>",
+                                                          class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
+                            interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         # Leaflet's layer control inserts layer names as HTML: escape them
         bases.append((_esc(sel.name), fg))
@@ -707,6 +765,39 @@ def render_html(view: MapView) -> str:
 
 
 # --------------------------------------------------------------------------- static PNG
+# GeoSeries.plot redraws the whole figure after each call (canvas.draw_idle): with a dozen layers that was
+# most of a PNG's time.  These add the collections geopandas builds (normalised geometries, one compound path
+# per polygon, one line per part) and the figure is drawn once, by savefig.
+def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
+    """(Multi)polygons as one PatchCollection: a compound path (exteriors and holes) per geometry."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path
+
+    geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if len(geoms) == 0:
+        return
+    patches = []
+    for geom in geoms:
+        rings = []
+        for part in shapely.get_parts(geom):
+            rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+            rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
+        patches.append(PathPatch(Path.make_compound_path(*rings)))
+    ax.add_collection(PatchCollection(patches, **style), autolim=True)
+
+
+def _add_lines(ax, geoms: np.ndarray, **style) -> None:
+    """(Multi)line strings as one LineCollection, a line per part."""
+    from matplotlib.collections import LineCollection
+
+    geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if len(geoms) == 0:
+        return
+    parts = shapely.get_parts(geoms)
+    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
+
+
 def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:
     """A printable PNG of one selection: hot cells, patrol areas, outlines, the ranked list."""
     import matplotlib
@@ -724,23 +815,25 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
     side.axis("off")
     if view.wards is not None and len(view.wards):
-        view.wards.to_crs(BNG).boundary.plot(ax=ax, color=WARD_COLOUR, linewidth=0.4, zorder=1)
+        _add_lines(ax, shapely.boundary(np.asarray(view.wards.to_crs(BNG).geometry.values)), color=WARD_COLOUR,
+                   linewidth=0.4, zorder=1)
     if view.districts is not None and len(view.districts):
-        view.districts.to_crs(BNG).boundary.plot(ax=ax, color=DISTRICT_COLOUR, linewidth=1.0, zorder=4)
+        _add_lines(ax, shapely.boundary(np.asarray(view.districts.to_crs(BNG).geometry.values)), color=DISTRICT_COLOUR,
+                   linewidth=1.0, zorder=4)
         if len(view.districts) > 1:
             for nm, pt in zip(view.districts["area_name"], view.districts.geometry.representative_point()):
                 ax.annotate(str(nm), (pt.x, pt.y), ha="center", fontsize=7, color="#333", zorder=8,
                             bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
     if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
-        cls = sel.cells["gi_class"].astype(str)
+        cls = sel.cells["gi_class"].astype(str).to_numpy()
+        cell_geoms = np.asarray(sel.cells.geometry.values)
         for key, colour in GI_COLOURS.items():
-            part = sel.cells[cls == key]
-            if len(part):
-                part.plot(ax=ax, color=colour, linewidth=0, zorder=2)
+            _add_polygons(ax, cell_geoms[cls == key], facecolor=colour, linewidth=0, zorder=2)
     if view.town_centres is not None and len(view.town_centres):
         tc = view.town_centres.to_crs(BNG)
-        tc.boundary.plot(ax=ax, color=TOWN_CENTRE_COLOUR, linewidth=1.0, linestyle="--", zorder=5)
-    area.boundary.plot(ax=ax, color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
+        _add_lines(ax, shapely.boundary(np.asarray(tc.geometry.values)), color=TOWN_CENTRE_COLOUR, linewidth=1.0,
+                   linestyle="--", zorder=5)
+    _add_lines(ax, shapely.boundary(np.asarray(area.geometry.values)), color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
     minx, miny, maxx, maxy = area.total_bounds
     pad = 0.03 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
@@ -755,7 +848,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     lines = []
     if pa is not None and len(pa):
         pa = pa.to_crs(BNG).sort_values("rank")
-        pa.boundary.plot(ax=ax, color=PATROL_COLOUR, linewidth=1.8, zorder=7)
+        _add_lines(ax, shapely.boundary(np.asarray(pa.geometry.values)), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
         for (_, r), pt in zip(pa.iterrows(), pa.geometry.representative_point()):
             ax.annotate(str(int(r["rank"])), (pt.x, pt.y), ha="center", va="center", fontsize=8, fontweight="bold",
                         zorder=9, bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.2})

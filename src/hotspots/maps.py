@@ -647,7 +647,8 @@ def hotspot_map(view: MapView):
                            on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
         # Gi* significant cells only
         if len(cells) and "gi_class" in cells:
-            sig = cells[cells["gi_class"].astype(str).isin(list(GI_COLOURS))]
+            shown = [c for c in ("gi_class", "count", "gi_z", "gi_q") if c in cells] + [cells.geometry.name]
+            sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
             if len(sig):
                 s = _to_display(sig, 0.0)
                 props = _gi_cell_properties(s, sel.name)
@@ -882,7 +883,11 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
         lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
     text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
                                                                           else "No significant hot spots."))
-    side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    # wrap once (matplotlib re-wraps, measuring word by word, each time it lays the text out)
+    listing._renderer = fig.canvas.get_renderer()
+    listing.set_text(listing._get_wrapped_text())
+    listing.set_wrap(False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -68,7 +68,7 @@ def info(obj):
     Example:
       hotspots --data ../shared/data info
     """
-    from .config import month_range, resolve_data_dir
+    from .config import month_range, month_ranges, resolve_data_dir
     from .ingest import read_police_uk
 
     settings = obj.settings()
@@ -83,7 +83,7 @@ def info(obj):
         missing = [m for m in full if m not in set(months)]
         click.echo(f"force {force}: {len(months)} months {months[0]}..{months[-1]}, {int(sub['rows_read'].sum()):,} rows")
         if missing:
-            click.echo(f"  missing months ({len(missing)}): {_ranges(missing)}")
+            click.echo(f"  missing months ({len(missing)}): {month_ranges(missing)}")
     for line in res.accounting.summary_lines():
         click.echo(line)
     from .geography import DATA_FILES
@@ -97,20 +97,6 @@ def pd_files(res):
     import pandas as pd
 
     return pd.DataFrame([{"force": f.force, "month": f.month, "rows_read": f.rows_read} for f in res.accounting.files.values()])
-
-
-def _ranges(months: list[str]) -> str:
-    from .config import month_range
-
-    out, start, prev = [], months[0], months[0]
-    for m in months[1:] + [None]:
-        if m is not None and month_range(prev, m)[1:2] == [m]:
-            prev = m
-            continue
-        out.append(start if start == prev else f"{start}..{prev}")
-        if m is not None:
-            start = prev = m
-    return ", ".join(out)
 
 
 def _prepare(obj):

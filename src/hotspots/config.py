@@ -201,3 +201,23 @@ def month_range(first: str, last: str) -> list[str]:
         if m == 13:
             y, m = y + 1, 1
     return out
+
+
+def month_ranges(months) -> str:
+    """Compact text for a set of months, runs joined.
+
+    >>> month_ranges(["2024-02", "2021-01", "2021-02", "2024-01", "2025-06"])
+    '2021-01..2021-02, 2024-01..2024-02, 2025-06'
+    """
+    months = sorted(months)
+    if not months:
+        return "(none)"
+    out, start, prev = [], months[0], months[0]
+    for m in list(months[1:]) + [None]:
+        if m is not None and month_range(prev, m)[1:2] == [m]:
+            prev = m
+            continue
+        out.append(start if start == prev else f"{start}..{prev}")
+        if m is not None:
+            start = prev = m
+    return ", ".join(out)

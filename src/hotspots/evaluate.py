@@ -54,7 +54,7 @@ from scipy import stats as _scipy_stats
 from . import evaluate_stats as es
 from ._errors import ConfigError, DataNotFoundError, InputFileError, ValidationError
 from .aggregate import Period, resolve_periods
-from .config import MONTH_RE, month_range
+from .config import MONTH_RE, month_range, month_ranges
 from .geography import assign_points, read_user_areas
 from .grid import assign_to_cells, make_grid
 from .harm import load_harm_weights
@@ -295,7 +295,7 @@ def resolve_evaluation_periods(
     if b.months and a.months and b.months[-1] >= a.months[0]:
         problems.append(f"the before period {b.label} must end before the after period {a.label} starts")
     if problems:
-        raise ConfigError("; ".join(problems), hint="months in the data: " + _ranges(present))
+        raise ConfigError("; ".join(problems), hint="months in the data: " + month_ranges(present))
     if len(b.months) != len(a.months):
         why += f"; WARNING: {len(b.months)} before vs {len(a.months)} after months with data (unequal lengths)"
     shifted = {f"{int(m[:4]) + 1:04d}{m[4:]}" for m in b.months}
@@ -325,20 +325,7 @@ def human_period(label: str) -> str:
     return f"{ma}–{mb} {ya}" if ya == yb else f"{ma} {ya}–{mb} {yb}"
 
 
-def _ranges(months: Sequence[str]) -> str:
-    """'2021-01..2022-01, 2024-01..2024-04' for a sorted list of months."""
-    months = sorted(months)
-    if not months:
-        return "(none)"
-    out, start, prev = [], months[0], months[0]
-    for m in list(months[1:]) + [None]:
-        if m is not None and month_range(prev, m)[1:2] == [m]:
-            prev = m
-            continue
-        out.append(start if start == prev else f"{start}..{prev}")
-        if m is not None:
-            start = prev = m
-    return ", ".join(out)
+
 
 
 # --------------------------------------------------------------------------- treated areas
@@ -925,7 +912,7 @@ def evaluate_areas(
     transition = [m for m in months if before.months[-1] < m < after.months[0]]
     panel_months = [m for m in months if m not in set(transition)]
     if transition:
-        notes.append(f"months between the periods ({_ranges(transition)}) are left out of the panel model (patrols starting)")
+        notes.append(f"months between the periods ({month_ranges(transition)}) are left out of the panel model (patrols starting)")
 
     # ---- per-area control definition
     area_district = areas["district_code"].astype(str).to_numpy()
@@ -943,8 +930,8 @@ def evaluate_areas(
     r_match_idx = before_idx if (treated.selected_on_counts is not False or not history_ok) else history_idx
     d_match_idx = history_idx if history_ok else before_idx
 
-    r_match_label = before.label if r_match_idx is before_idx else _ranges([months[i] for i in r_match_idx])
-    d_match_label = before.label if d_match_idx is before_idx else _ranges([months[i] for i in d_match_idx])
+    r_match_label = before.label if r_match_idx is before_idx else month_ranges([months[i] for i in r_match_idx])
+    d_match_label = before.label if d_match_idx is before_idx else month_ranges([months[i] for i in d_match_idx])
     r_target = prim[:n_areas][:, r_match_idx].sum(axis=1)
     d_target = prim[u_buf:u_buf + n_areas][:, d_match_idx].sum(axis=1)
     pool_r = prim[pool_units][:, r_match_idx].sum(axis=1)

@@ -599,11 +599,13 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
 
     ``rows``: the points (positions in ``codes``) of the selection in the analysis period.
     """
-    empty = pd.DataFrame(columns=CLUSTER_COLUMNS)
-    shapes = gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
-                              geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    def none():
+        return (pd.DataFrame(columns=CLUSTER_COLUMNS),
+                gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
+                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+
     if len(rows) < 2:
-        return empty, shapes
+        return none()
     x, y = codes.x[rows], codes.y[rows]
     min_crimes = _cluster_params(len(rows), area, eps_m)
     # the unique snapped locations and their counts, as cluster_locations would group them (sorted by x, then y)
@@ -615,7 +617,7 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     locations, clusters = detect.cluster_locations(xs[first], ys[first], counts=np.bincount(location_of).astype(float),
                                                    method=cfg.cluster_method, eps_m=eps_m, min_crimes=min_crimes)
     if len(clusters) == 0:
-        return empty, shapes
+        return none()
     member = locations["cluster"].to_numpy(np.int64)[location_of]
     _, labels = _location_summaries(member, codes, rows, len(clusters))
     lon, lat = _lonlat(clusters["x_centroid"].to_numpy(), clusters["y_centroid"].to_numpy())
@@ -791,15 +793,19 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
     area, value = area[start], value[start]
     for comp in links.components(np.arange(len(start))):
         region[start[comp]] = area[comp].sum()
-    stack = [np.arange(len(start))]
-    while stack:
-        for comp in links.components(stack.pop()):
+    # peel level by level: the parts still to split are subsets of different (so non-adjacent) regions,
+    # so the components of their union are theirs, found in one pass
+    pending = np.arange(len(start))
+    while len(pending):
+        rests = []
+        for comp in links.components(pending):
             if area[comp].sum() <= max_area_km2 + 1e-9:
                 keep[start[comp]] = True
                 continue
             rest = comp[value[comp] > value[comp].min()]
             if len(rest):
-                stack.append(rest)
+                rests.append(rest)
+        pending = np.sort(np.concatenate(rests)) if rests else np.array([], dtype=np.int64)
     return keep, region
 
 
@@ -843,12 +849,12 @@ def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members
     codes = inputs.codes
     pts = inputs.points
     cur_months = list(inputs.current)
-    pos_of_id = pd.Series(np.arange(len(grid)), index=grid["cell_id"].to_numpy())
+    pos_of_id = {cell_id: i for i, cell_id in enumerate(grid["cell_id"].tolist())}
     district_total = float(cells["count"].sum())
     district_area = float(grid["cell_area_km2"].sum())
     # every patrol area's points at once: area of each cell, then of each point of the analysis period
     cell_ids = [p.split(";") for p in pa["cell_ids"]]
-    positions = [pos_of_id.loc[ids].to_numpy() for ids in cell_ids]
+    positions = [np.array([pos_of_id[i] for i in ids], dtype=np.int64) for ids in cell_ids]
     area_of_cell = np.full(len(grid) + 1, -1, dtype=np.int64)  # last entry: points outside the grid
     for j, pos in enumerate(positions):
         area_of_cell[pos] = j
@@ -1247,10 +1253,17 @@ def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, d
     out = ctx.out
     areas = [county] + district_results
     # grid cells: one GeoPackage, one layer per selection (county and district grids together)
+    # Every layer has the same cells: pyogrio would turn the polygons into multipolygons (GeoPackage layers
+    # hold one type) once per layer; it is done once here, as pyogrio does it (nothing changes in the file).
+    geometry = np.concatenate([np.asarray(a.grid.geometry.values) for a in areas]) if areas else np.array([])
+    types = set(shapely.get_type_id(geometry).tolist())
+    if types == {3, 6}:  # Polygon and MultiPolygon
+        single = shapely.get_type_id(geometry) == 3
+        geometry[single] = shapely.multipolygons(np.atleast_2d(geometry[single]), axis=0)
     with out.atomic_path("hotspots/grid_cells.gpkg") as tmp:
         for sel in inputs.selections:
-            layer = pd.concat([a.selections[sel].cells for a in areas], ignore_index=True)
-            layer = gpd.GeoDataFrame(layer[GRID_CELL_COLUMNS], geometry="geometry", crs=BNG)
+            layer = pd.concat([a.selections[sel].cells[GRID_CELL_COLUMNS[:-1]] for a in areas], ignore_index=True)
+            layer = gpd.GeoDataFrame(layer, geometry=gpd.GeoSeries(geometry, crs=BNG), crs=BNG)
             # the Arrow path of pyogrio writes the same features, in half the time
             layer.to_file(tmp, layer=slug(sel), driver="GPKG", engine="pyogrio", use_arrow=True)
     patrol_frames, counts_frames, hours_frames = [], [], []

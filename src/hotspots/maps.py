@@ -47,7 +47,7 @@ import types
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -259,18 +259,29 @@ def _fmt(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- geometry helpers
-def _to_display(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
-    """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m)."""
+class _Display(NamedTuple):
+    """Rows to draw and their display geometries (WGS84, simplified, on a 1e-6 degree grid)."""
+
+    rows: pd.DataFrame
+    geoms: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+
+def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float) -> _Display:
+    """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m); empty results are dropped."""
     if gdf is None or len(gdf) == 0:
-        return gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=WGS84)
+        return _Display(pd.DataFrame(), np.array([], dtype=object))
     geoms = np.asarray(gdf.geometry.values)
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
     projected = gpd.GeoSeries(geoms, crs=gdf.crs if gdf.crs is not None else BNG).to_crs(WGS84)
     geoms = shapely.set_precision(np.asarray(projected.values), 1e-6)
     keep = ~shapely.is_empty(geoms)
-    g = gdf.iloc[np.flatnonzero(keep)].copy()
-    return g.set_geometry(gpd.GeoSeries(geoms[keep], index=g.index, crs=WGS84), crs=WGS84)
+    if keep.all():
+        return _Display(gdf, geoms)
+    return _Display(gdf.iloc[np.flatnonzero(keep)], geoms[keep])
 
 
 def _round_coords(obj):
@@ -316,8 +327,8 @@ def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
     return out
 
 
-def _feature_collection(gdf: gpd.GeoDataFrame, props: list[dict]) -> dict:
-    geometries = _geojson_geometries(np.asarray(gdf.geometry.values))
+def _feature_collection(display: _Display, props: list[dict]) -> dict:
+    geometries = _geojson_geometries(display.geoms)
     features = [{"type": "Feature", "properties": p, "geometry": g} for g, p in zip(geometries, props)]
     return {"type": "FeatureCollection", "features": features}
 
@@ -378,11 +389,11 @@ def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoData
 
 
 # --------------------------------------------------------------------------- HTML pieces
-def _popup_html(row: pd.Series) -> str:
+def _popup_html(row: dict) -> str:
     title = f"{_esc(row.get('rank', ''))}. {_esc(row.get('name', ''))}"
     lines = [f"<div class='hs-pop'><b>{title}</b><table>"]
     for col, label in POPUP_FIELDS:
-        if col not in row.index:
+        if col not in row:
             continue
         val = row[col]
         if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
@@ -494,6 +505,7 @@ def _folium_classes() -> types.SimpleNamespace:
     """
     import folium
     from branca.element import Element, MacroElement
+    from folium.elements import ElementAddToElement
 
     class _Text(Element):
         def __init__(self, text: str):
@@ -517,7 +529,27 @@ def _folium_classes() -> types.SimpleNamespace:
             for element in self._children.values():
                 element.render(**kwargs)
 
-    class GeoJson(folium.GeoJson, _RenderedOnce):
+    class AddTo(ElementAddToElement, _RenderedOnce):
+        pass
+
+    class _LayerRenderedOnce:
+        """folium's Layer adds its ``.addTo(parent)`` script as an ElementAddToElement: add ours instead."""
+
+        def render(self, **kwargs):
+            if not self.show:
+                return super().render(**kwargs)
+            self.add_child(AddTo(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+            self.show = False  # only Layer.render reads it: it adds nothing more
+            try:
+                return super().render(**kwargs)
+            finally:
+                self.show = True
+
+    class GeoJson(_LayerRenderedOnce, folium.GeoJson, _RenderedOnce):
+        pass
+
+    class FeatureGroup(_LayerRenderedOnce, folium.FeatureGroup, _RenderedOnce):
         pass
 
     class DivIcon(folium.DivIcon, _RenderedOnce):
@@ -527,7 +559,7 @@ def _folium_classes() -> types.SimpleNamespace:
         class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
             pass
 
-    return types.SimpleNamespace(GeoJson=GeoJson, DivIcon=DivIcon, Marker=Marker)
+    return types.SimpleNamespace(GeoJson=GeoJson, FeatureGroup=FeatureGroup, DivIcon=DivIcon, Marker=Marker)
 
 
 # --------------------------------------------------------------------------- the map
@@ -570,8 +602,8 @@ def hotspot_map(view: MapView):
                              "{sticky: true}); } }")
     if view.wards is not None and len(view.wards):
         w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w["area_name"]])
-        fg = folium.FeatureGroup(name="Ward outlines", show=True)
+        fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]])
+        fg = fast.FeatureGroup(name="Ward outlines", show=True)
         fast.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
                                                      "className": "hs-ward"},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
@@ -585,8 +617,8 @@ def hotspot_map(view: MapView):
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
         d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d["area_name"]])
-        fg = folium.FeatureGroup(name="District boundaries", show=True)
+        fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]])
+        fg = fast.FeatureGroup(name="District boundaries", show=True)
         fast.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
                        on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
@@ -599,8 +631,8 @@ def hotspot_map(view: MapView):
         context.append(("District boundaries", fg, True))
     if view.town_centres is not None and len(view.town_centres):
         t = _to_display(view.town_centres, SIMPLIFY_AREA_M)
-        props = [{"tip": f"Town centre: {_esc(n)}"} for n in t["area_name"]]
-        fg = folium.FeatureGroup(name="Town centres", show=True)
+        props = [{"tip": f"Town centre: {_esc(n)}"} for n in t.rows["area_name"]]
+        fg = fast.FeatureGroup(name="Town centres", show=True)
         fast.GeoJson(_feature_collection(t, props),
                        style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
                                                  "fill": False},
@@ -632,7 +664,7 @@ def hotspot_map(view: MapView):
                                "{maxWidth: 380}); } if (f.properties.tip) { layer.bindTooltip(f.properties.tip); } }")
     area_geom = shapely.union_all(area.geometry.values)
     for sel in view.selections:
-        fg = folium.FeatureGroup(name=sel.name, overlay=False, show=(sel.name == default))
+        fg = fast.FeatureGroup(name=sel.name, overlay=False, show=(sel.name == default))
         cells = sel.cells
         # KDE bands
         bands = _kde_bands(cells, sel.grid, area_geom)
@@ -640,7 +672,7 @@ def hotspot_map(view: MapView):
             b = _to_display(bands, SIMPLIFY_AREA_M)
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
-            props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b["band"]]
+            props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
             fast.GeoJson(_feature_collection(b, props),
                            style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
                                                      "fillColor": f["properties"]["fill"], "className": "hs-kde"},
@@ -651,7 +683,7 @@ def hotspot_map(view: MapView):
             sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
             if len(sig):
                 s = _to_display(sig, 0.0)
-                props = _gi_cell_properties(s, sel.name)
+                props = _gi_cell_properties(s.rows, sel.name)
                 fast.GeoJson(_feature_collection(s, props),
                                style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
                                                          "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
@@ -662,7 +694,7 @@ def hotspot_map(view: MapView):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
-                     for _, r in c.iterrows()]
+                     for r in c.rows.drop(columns=c.rows.geometry.name).to_dict("records")]
             fast.GeoJson(_feature_collection(c, props),
                            style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
                                                      "fillOpacity": 0.35, "className": "hs-cluster"},
@@ -671,7 +703,8 @@ def hotspot_map(view: MapView):
         pa = sel.patrol_areas
         if pa is not None and len(pa):
             p = _to_display(pa, SIMPLIFY_AREA_M)
-            props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"} for _, r in p.iterrows()]
+            props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"}
+                     for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
             fast.GeoJson(_feature_collection(p, props),
                            style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
                                                      "fillOpacity": 0.08, "className": "hs-pa"},
@@ -770,22 +803,24 @@ def render_html(view: MapView) -> str:
 # most of a PNG's time.  These add the collections geopandas builds (normalised geometries, one compound path
 # per polygon, one line per part) and the figure is drawn once, by savefig.
 def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
-    """(Multi)polygons as one PatchCollection: a compound path (exteriors and holes) per geometry."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import PathPatch
+    """(Multi)polygons as one collection of paths: a compound path (exteriors and holes) per geometry.
+
+    The paths are those of geopandas' PatchCollection of PathPatches, without building a patch per polygon.
+    """
+    from matplotlib.collections import PathCollection
     from matplotlib.path import Path
 
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     if len(geoms) == 0:
         return
-    patches = []
+    paths = []
     for geom in geoms:
         rings = []
         for part in shapely.get_parts(geom):
             rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
             rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
-        patches.append(PathPatch(Path.make_compound_path(*rings)))
-    ax.add_collection(PatchCollection(patches, **style), autolim=True)
+        paths.append(Path.make_compound_path(*rings))
+    ax.add_collection(PathCollection(paths, **style), autolim=True)
 
 
 def _add_lines(ax, geoms: np.ndarray, **style) -> None:
@@ -797,6 +832,27 @@ def _add_lines(ax, geoms: np.ndarray, **style) -> None:
         return
     parts = shapely.get_parts(geoms)
     ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
+
+
+def _wrap_once(text, renderer) -> None:
+    """Replace ``wrap=True`` by the lines it would draw, measured once.
+
+    matplotlib wraps a line by measuring it word by word, and it re-wraps on
+    every layout.  A line that fits is kept whole by its rule (each shorter
+    prefix fits too), so only lines too wide go through it.
+    """
+    text._renderer = renderer
+    width = text._get_wrap_line_width()
+    whole = text.get_text()
+    lines = []
+    for line in whole.split("\n"):
+        if " " in line and text._get_rendered_text_width(line) > width:
+            text.set_text(line)
+            lines.append(text._get_wrapped_text())
+        else:
+            lines.append(line)
+    text.set_text("\n".join(lines))
+    text.set_wrap(False)
 
 
 def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:
@@ -884,26 +940,36 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
                                                                           else "No significant hot spots."))
     listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
-    # wrap once (matplotlib re-wraps, measuring word by word, each time it lays the text out)
-    listing._renderer = fig.canvas.get_renderer()
-    listing.set_text(listing._get_wrapped_text())
-    listing.set_wrap(False)
+    _wrap_once(listing, fig.canvas.get_renderer())
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # zlib level 3: the same pixels as the default (6), in less time and fewer bytes
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     plt.close(fig)
     return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- writing
 def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None) -> list[dict]:
-    """Write ``maps/<slug>.html`` (and ``maps/<slug>.png``) for each view through an OutputDir."""
+    """Write ``maps/<slug>.html`` (and ``maps/<slug>.png``) for each view through an OutputDir.
+
+    The maps are drawn in parallel worker processes where there are several
+    CPUs (:func:`hotspots.hotspots_stage.process_map`); they are written here, in order.
+    """
+    from .hotspots_stage import process_map
+
+    leaflet_assets()  # read once, before the workers start
+
+    def render(view: MapView) -> tuple[str, bytes | None]:
+        return render_html(view), (static_map_png(view) if png else None)
+
+    weights = [sum(len(s.cells) + 200 * len(s.patrol_areas if s.patrol_areas is not None else ())
+                   for s in view.selections) for view in views]
     written = []
-    for view in views:
-        page = render_html(view)
+    for view, (page, image) in zip(views, process_map(render, views, weights=weights)):
         path = out.write_text(page, f"maps/{view.slug}.html")
         row = {"slug": view.slug, "html": f"maps/{view.slug}.html", "html_bytes": len(page.encode("utf-8"))}
-        if png:
-            out.write_bytes(static_map_png(view), f"maps/{view.slug}.png")
+        if image is not None:
+            out.write_bytes(image, f"maps/{view.slug}.png")
             row["png"] = f"maps/{view.slug}.png"
         written.append(row)
         if progress is not None:

@@ -82,8 +82,6 @@ def _month_label(label: str) -> str:
 
 def _auto_value(value: Any) -> str:
     """Readable text for an automatic choice (lists of months as ranges, dicts as 'key: value')."""
-    from .evaluate import _ranges
-
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_auto_value(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -341,9 +339,10 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
 
 def _ranges(months) -> str:
     """'Jan 2021–Jan 2022, Jan–Apr 2024' for a list of months."""
-    from .evaluate import _ranges as ranges, human_period
+    from .config import month_ranges
+    from .evaluate import human_period
 
-    return ", ".join(human_period(r) for r in ranges(months).split(", ")) if months else "none"
+    return ", ".join(human_period(r) for r in month_ranges(months).split(", ")) if months else "none"
 
 
 def render_evaluation_report(result: EvaluationResult) -> str:

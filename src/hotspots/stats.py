@@ -1098,15 +1098,16 @@ def fdr_bh(p: Any) -> np.ndarray:
         problems.add(f"p must lie in [0, 1]; it has {_first_bad(arr, bad)}",
                      "Pass p-values, not z-scores or percentages.")
     problems.raise_if_any()
-    flat = arr.ravel()
+    return _bh_q_values(arr.ravel()).reshape(arr.shape)
+
+
+def _bh_q_values(flat: np.ndarray) -> np.ndarray:
+    """BH q-values of a flat array of p-values in [0, 1] (NaN stays NaN), validated by the caller."""
     q = np.full(flat.shape, np.nan)
     finite = ~np.isnan(flat)
     pv = flat[finite]
     m = pv.size
     if m:
-        # Tied p-values share one q (that of the last of the tie), so q is a
-        # function of the value.  Gi* on counts gives few distinct p-values:
-        # looking them up is several times faster than an argsort of millions.
         # The distinct values are found by hashing (no sort of all m values); the q of a value is that of
         # the last of its tie in the sorted order, whose rank is the cumulative count, so the arithmetic is
         # the same as _bh_on_sorted's at those positions.
@@ -1118,12 +1119,12 @@ def fdr_bh(p: Any) -> np.ndarray:
                 raw = distinct / (rank_of_last / m)
                 q_distinct = np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
                 q[finite] = q_distinct[codes]
-                return q.reshape(arr.shape)
+                return q
         order = np.argsort(pv)
         q_finite = np.empty(m)
         q_finite[order] = _bh_on_sorted(pv[order])
         q[finite] = q_finite
-    return q.reshape(arr.shape)
+    return q
 
 
 def _bh_on_sorted(sorted_p: np.ndarray) -> np.ndarray:
@@ -1343,7 +1344,7 @@ def _gi_star_rows(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray, diag
     else:
         p = special.ndtr(z)
     p = np.where(degenerate, 1.0, np.minimum(p, 1.0))
-    q = np.stack([_significance(row, correction) for row in p]) if len(p) else p.copy()
+    q = np.stack([_bh_q_values(row) for row in p]) if correction == "fdr_bh" and len(p) else p.copy()
     return z, p, q
 
 

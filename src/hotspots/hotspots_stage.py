@@ -36,6 +36,7 @@ import math
 import multiprocessing
 import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -109,8 +110,9 @@ PATROL_MIN_CELLS_PER_AREA = 12
 MAP_MAX_CLUSTERS = 40
 #: share of cells counted as "top" in the stability comparison
 STABILITY_TOP_SHARE = 0.05
-#: significance of a monthly Gi* bin in the emerging hot spot classes (after FDR)
+#: emerging hot spots: significance of a monthly Gi* bin (after FDR), and the share of months that is "most"
 EMERGING_ALPHA = 0.05
+EMERGING_FINAL_SHARE = 0.9
 
 
 # --------------------------------------------------------------------------- configuration
@@ -387,7 +389,15 @@ def _group_bounds(groups: np.ndarray) -> list[tuple[int, int, int]]:
 
 def _location_summaries(group: np.ndarray, codes: PointCodes, rows: np.ndarray, n_groups: int, k: int = 2
                         ) -> tuple[list[str], list[str]]:
-    """:func:`_main_locations` of many groups at once: points ``rows`` (in order), their ``group``."""
+    """Per group of points: (commonest street, "the k commonest location labels (count); ...").
+
+    ``rows``: the points (positions in ``codes``, in the points' order) and
+    ``group`` the group of each (-1: none).  Location texts lose "On or near ";
+    they are ranked as ``value_counts`` ranks them (most frequent first, ties
+    in order of first appearance); the street is the first that is not a
+    generic place label (:data:`GENERIC_LOCATIONS`) nor a "/" junction, else
+    the commonest label.  Groups without located points get ("", "").
+    """
     street, top = [""] * n_groups, [""] * n_groups
     groups, name, count = _ranked_counts(group, codes.name[rows], len(codes.names))
     for g, start, end in _group_bounds(groups):
@@ -627,7 +637,7 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
         "n_locations": clusters["n_locations"].to_numpy(), "count": clusters["n_crimes"].to_numpy(),
         "x": clusters["x_centroid"].round(1).to_numpy(), "y": clusters["y_centroid"].round(1).to_numpy(),
         "lon": lon, "lat": lat, "area_km2": clusters["area_km2"].to_numpy(),
-        "main_location": [labels[int(c)] if 0 <= int(c) < len(labels) else "" for c in clusters["cluster"]],
+        "main_location": [labels[int(c)] for c in clusters["cluster"]],
         "eps_m": eps_m, "min_count": min_crimes,
     })
     shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
@@ -680,7 +690,8 @@ def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[s
     n_observed = observed.sum(axis=1)
     final = z.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1) if z.shape[1] else np.zeros(n, dtype=np.int64)
     final_significant = significant[np.arange(n), final] if z.shape[1] else np.zeros(n, dtype=bool)
-    possible = (n_observed > 0) & (final_significant | (significant.sum(axis=1) >= 0.9 * n_observed - 1e-9))
+    mostly = significant.sum(axis=1) >= EMERGING_FINAL_SHARE * n_observed - 1e-9  # detect's tolerance
+    possible = (n_observed > 0) & (final_significant | mostly)
     labels = np.array([str(m)[:7] for m in months])
     out = {
         "pattern": np.full(n, "no pattern detected", dtype=object), "mk_z": np.full(n, np.nan),
@@ -689,7 +700,8 @@ def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[s
         "final_month": np.where(n_observed > 0, labels[final] if len(labels) else "", ""),
     }
     rows = np.flatnonzero(possible)
-    em = detect.emerging_hotspot_classes(z[rows], q[rows], months=months, alpha=EMERGING_ALPHA)
+    em = detect.emerging_hotspot_classes(z[rows], q[rows], months=months, alpha=EMERGING_ALPHA,
+                                         final_share=EMERGING_FINAL_SHARE)
     for column, values in out.items():
         values[rows] = em[column].to_numpy()
     out["pattern"] = out["pattern"].astype(str)
@@ -747,8 +759,11 @@ class _Links:
         both = inside[self.a] & inside[self.b]
         local = np.full(self.size, -1, dtype=np.int64)
         local[members] = np.arange(len(members))
-        graph = sparse.csr_matrix((np.ones(int(both.sum())), (local[self.a[both]], local[self.b[both]])),
-                                  shape=(len(members), len(members)))
+        # the links come row by row (from a CSR matrix) and members ascend, so the rows stay sorted
+        rows = local[self.a[both]]
+        indptr = np.zeros(len(members) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(members)), out=indptr[1:])
+        graph = sparse.csr_matrix((np.ones(len(rows)), local[self.b[both]], indptr), shape=(len(members), len(members)))
         _, label = csgraph.connected_components(graph, directed=False)
         order = np.argsort(label, kind="stable")
         splits = np.flatnonzero(np.diff(label[order])) + 1
@@ -941,18 +956,6 @@ def _strip_location(loc: str) -> str:
     return loc[len("On or near "):].strip() if loc.lower().startswith("on or near ") else loc
 
 
-def _main_locations(locations: pd.Series, k: int = 2) -> tuple[str, str]:
-    """(commonest street, the k commonest location labels) among police.uk location texts."""
-    names = locations.map(_strip_location)
-    names = names[names != ""]
-    if names.empty:
-        return "", ""
-    vc = names.value_counts()
-    streets = [n for n in vc.index if n not in GENERIC_LOCATIONS and "/" not in n]
-    top = "; ".join(f"{n} ({int(c)})" for n, c in vc.head(k).items())
-    return (streets[0] if streets else vc.index[0]), top
-
-
 def _trends(monthly: np.ndarray, months: Sequence[str]) -> list[dict]:
     """H2 vs H1 of the analysis period and Mann-Kendall on the monthly counts, one row per area."""
     if len(monthly) == 0:
@@ -1022,11 +1025,6 @@ class _AreaNamer:
         else:
             name = (f"{street}, " if street else "") + (f"{ward_name} ward" if ward_name else "")
         return {"ward_code": ward_code, "ward_name": ward_name, "town_centre": tc, "name": name.strip(", ") or "(unnamed)"}
-
-
-def _name_area(geom, wards: gpd.GeoDataFrame, town_centres: gpd.GeoDataFrame, street: str) -> dict:
-    """Ward containing/nearest the area, town centre it overlaps most, and a readable name."""
-    return _AreaNamer(wards, town_centres).name(geom, street)
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -1100,7 +1098,7 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
         return analyse_area(inputs, job[0], cfg, patrol=job[1]), time.perf_counter() - t
 
     jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
-    done = process_map(analyse, jobs, weights=[a.geometry.area / a.cell_size**2 for a, _ in jobs])
+    done = process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs])
     county = done[0][0]
     progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
     district_results = []
@@ -1123,10 +1121,19 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
 
 
 # --------------------------------------------------------------------------- worker processes
+def _workload(inputs: Inputs, area: StudyArea) -> float:
+    """Rough cost of analysing a study area, in grid cells: its cells, and a cell's worth per 20 points near it."""
+    minx, miny, maxx, maxy = shapely.bounds(area.geometry)
+    x, y = inputs.codes.x, inputs.codes.y
+    near = int(((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)).sum())
+    return area.geometry.area / area.cell_size**2 + near / 20
+
+
 _FORKED: dict[str, Any] = {}
 
 
 def _cpu_count() -> int:
+    """CPUs this process may use (its affinity, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -1140,14 +1147,17 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
     cores, two processes take about half the time, where threads would not
     (most of the work holds the GIL).  Workers are forked, so they see this
     process's data without copying it; only each result comes back
-    (pickled).  On one CPU, with one item, or where ``fork`` is not
-    available (Windows, macOS), it runs here, item by item.  ``function``
+    (pickled).  On one CPU, with one item, or off Linux (no ``fork`` on
+    Windows; not safe on macOS), it runs here, item by item.  ``function``
     need not be picklable.  Items are handed out heaviest first (by
     ``weights``) to keep the workers busy; results come back in item order.
-    ``HOTSPOTS_WORKERS`` caps the number of workers (1: none).
+    The environment variable ``HOTSPOTS_WORKERS`` caps the number of
+    workers (1: none).
     """
-    workers = min(_cpu_count(), len(items), int(os.environ.get("HOTSPOTS_WORKERS", "0") or 0) or len(items))
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    workers = min(_cpu_count(), len(items))
+    if os.environ.get("HOTSPOTS_WORKERS", "").strip().isdigit():
+        workers = min(workers, int(os.environ["HOTSPOTS_WORKERS"]))
+    if workers < 2 or not sys.platform.startswith("linux"):
         return [function(item) for item in items]
     order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
     results: list = [None] * len(items)

@@ -493,15 +493,16 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
 
 @functools.lru_cache(maxsize=1)
 def _folium_classes() -> types.SimpleNamespace:
-    """folium's GeoJson, Marker and DivIcon, each script rendered once.
+    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once.
 
     branca's ``MacroElement.render`` wraps every rendered script in
     ``Element(text)``, which compiles the text as a Jinja template a second
     time: for a layer that is megabytes of GeoJSON, and for a run's ~1,000
     label markers, that second compile was a third of the time spent on the
-    maps.  These subclasses add the text as the second pass would give it
-    back (the scripts hold no template syntax: the same text, newlines
-    normalised and one trailing newline dropped).
+    maps.  These subclasses (and their ``.addTo`` and ``setIcon`` scripts)
+    add the text as the second pass gives it back for text without template
+    syntax: the same, newlines normalised and one trailing newline dropped
+    (and a name holding "{{" is now shown as it is, not read as a template).
     """
     import folium
     from branca.element import Element, MacroElement
@@ -605,8 +606,8 @@ def hotspot_map(view: MapView):
         fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]])
         fg = fast.FeatureGroup(name="Ward outlines", show=True)
         fast.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
-                                                     "className": "hs-ward"},
-                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+                                                   "className": "hs-ward"},
+                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
             reps = view.wards.to_crs(BNG).geometry.representative_point()
             for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(reps.x, reps.y)):
@@ -620,7 +621,7 @@ def hotspot_map(view: MapView):
         fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]])
         fg = fast.FeatureGroup(name="District boundaries", show=True)
         fast.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
-                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = view.districts.to_crs(BNG).geometry.representative_point()
             for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(reps.x, reps.y)):
@@ -634,9 +635,9 @@ def hotspot_map(view: MapView):
         props = [{"tip": f"Town centre: {_esc(n)}"} for n in t.rows["area_name"]]
         fg = fast.FeatureGroup(name="Town centres", show=True)
         fast.GeoJson(_feature_collection(t, props),
-                       style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
-                                                 "fill": False},
-                       on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+                     style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
+                                               "fill": False},
+                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
         tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
         tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
@@ -653,8 +654,8 @@ def hotspot_map(view: MapView):
     # the study area outline always on top of the context
     a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M)
     fast.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
-                   style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
-                   pane="hs_bounds", interactive=False).add_to(m)
+                 style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
+                 pane="hs_bounds", interactive=False).add_to(m)
 
     # selections ------------------------------------------------------------------------
     default = view.default_selection or (view.selections[0].name if view.selections else None)
@@ -674,9 +675,9 @@ def hotspot_map(view: MapView):
             labels = {k: lab for k, _, lab in KDE_BANDS}
             props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
             fast.GeoJson(_feature_collection(b, props),
-                           style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
-                                                     "fillColor": f["properties"]["fill"], "className": "hs-kde"},
-                           on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
+                         style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
+                                                   "fillColor": f["properties"]["fill"], "className": "hs-kde"},
+                         on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
         # Gi* significant cells only
         if len(cells) and "gi_class" in cells:
             shown = [c for c in ("gi_class", "count", "gi_z", "gi_q") if c in cells] + [cells.geometry.name]
@@ -685,10 +686,10 @@ def hotspot_map(view: MapView):
                 s = _to_display(sig, 0.0)
                 props = _gi_cell_properties(s.rows, sel.name)
                 fast.GeoJson(_feature_collection(s, props),
-                               style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
-                                                         "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
-                                                         "className": "hs-gi"},
-                               on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
+                             style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
+                                                       "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
+                                                       "className": "hs-gi"},
+                             on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
@@ -696,9 +697,9 @@ def hotspot_map(view: MapView):
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
                      for r in c.rows.drop(columns=c.rows.geometry.name).to_dict("records")]
             fast.GeoJson(_feature_collection(c, props),
-                           style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
-                                                     "fillOpacity": 0.35, "className": "hs-cluster"},
-                           on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
+                         style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
+                                                   "fillOpacity": 0.35, "className": "hs-cluster"},
+                         on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
         # patrol areas with numbered labels
         pa = sel.patrol_areas
         if pa is not None and len(pa):
@@ -706,9 +707,9 @@ def hotspot_map(view: MapView):
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"}
                      for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
             fast.GeoJson(_feature_collection(p, props),
-                           style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
-                                                     "fillOpacity": 0.08, "className": "hs-pa"},
-                           on_each_feature=bind_popup, pane="hs_patrol").add_to(fg)
+                         style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
+                                                   "fillOpacity": 0.08, "className": "hs-pa"},
+                         on_each_feature=bind_popup, pane="hs_patrol").add_to(fg)
             reps = pa.to_crs(BNG).geometry.representative_point()
             for rank, (lat, lon) in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y)):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<div>{_esc(int(rank))}</div>",

@@ -1108,9 +1108,11 @@ def _bh_q_values(flat: np.ndarray) -> np.ndarray:
     pv = flat[finite]
     m = pv.size
     if m:
-        # The distinct values are found by hashing (no sort of all m values); the q of a value is that of
-        # the last of its tie in the sorted order, whose rank is the cumulative count, so the arithmetic is
-        # the same as _bh_on_sorted's at those positions.
+        # Tied p-values share one q (that of the last of the tie), so q is a
+        # function of the value.  Gi* on counts gives few distinct p-values:
+        # they are found by hashing (no sort of all m values), and the rank of
+        # the last of a tie is the cumulative count, so the arithmetic is
+        # _bh_on_sorted's at those positions.
         sample = pv[:: max(1, m // 1_000)]
         if pd.unique(sample).size * 10 <= sample.size:
             codes, distinct = pd.factorize(pv, sort=True)

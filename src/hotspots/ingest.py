@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ._errors import AccountingError, InputFileError, ValidationError
-from .schema import BNG, DROP_REASONS, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, WGS84
+from .schema import BNG, DROP_REASONS, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER, WGS84
 
 log = logging.getLogger(__name__)
 
@@ -593,9 +593,8 @@ def read_police_uk(
         if missing:
             raise InputFileError(
                 f"{src.label}: header lacks column(s) {missing}; found {header}",
-                hint="police.uk street files start with: Crime ID,Month,Reported by,Falls within,Longitude,Latitude,"
-                "Location,LSOA code,LSOA name,Crime type,Last outcome category,Context. For other layouts use "
-                "`read_force_export` with a column mapping",
+                hint="police.uk street files start with: " + ",".join(POLICE_UK_STREET_HEADER)
+                + ". For other layouts use `read_force_export` with a column mapping",
             )
         n = len(rownums)
         account.rows_read += n

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import math
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import geopandas as gpd
@@ -534,7 +536,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
 
 
 class _MonthlyCounts:
-    """Counts per cell and month for a selection of points (one bincount), shared by emerging and stability."""
+    """Counts per cell and month (``inputs.months_all``) of a selection of points, in one bincount."""
 
     def __init__(self, inputs: Inputs, codes: PointCodes, cell: np.ndarray, n_cells: int):
         self.months = list(inputs.months_all)
@@ -910,7 +912,8 @@ def _patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members
         n_sel = int(monthly[j].sum())
         if "datetime" in pts.columns and n_sel:
             sel_rows = rows[sel_area == j]
-            prof = detect.hour_of_week_profile(pts["datetime"].iloc[sel_rows], np.full(len(sel_rows), pid, dtype=object))
+            prof = detect.hour_of_week_profile(pts["datetime"].iloc[sel_rows],
+                                               np.full(len(sel_rows), pid, dtype=object))
             prof = prof.rename(columns={"area_id": "patrol_area_id"})
             prof.insert(1, "selection", sel)
             hour_frames.append(prof)
@@ -1095,10 +1098,12 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
 
     def analyse(job: tuple[StudyArea, bool]) -> tuple[AreaResult, float]:
         t = time.perf_counter()
-        return analyse_area(inputs, job[0], cfg, patrol=job[1]), time.perf_counter() - t
+        result = analyse_area(inputs, job[0], cfg, patrol=job[1])
+        return _without_cell_shapes(result), time.perf_counter() - t
 
     jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
-    done = process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs])
+    done = [(_with_cell_shapes(res), seconds)
+            for res, seconds in process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs])]
     county = done[0][0]
     progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
     district_results = []
@@ -1121,6 +1126,28 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
 
 
 # --------------------------------------------------------------------------- worker processes
+def _without_cell_shapes(result: AreaResult) -> AreaResult:
+    """The result with each selection's cells as a plain table: the shapes are the grid's, sent back once."""
+    for sel in result.selections.values():
+        cells = sel.cells
+        sel.cells = pd.DataFrame(cells.drop(columns=cells.geometry.name))
+        sel.cells.attrs = {"attrs": copy.deepcopy(cells.attrs), "position": cells.columns.get_loc(cells.geometry.name)}
+    return result
+
+
+def _with_cell_shapes(result: AreaResult) -> AreaResult:
+    """Undo :func:`_without_cell_shapes`: the cell tables get the grid's shapes back, in their place."""
+    shapes = result.grid.geometry
+    for sel in result.selections.values():
+        if isinstance(sel.cells, gpd.GeoDataFrame):
+            continue
+        cells, saved = sel.cells, sel.cells.attrs
+        cells.insert(saved["position"], shapes.name, shapes.values)
+        sel.cells = gpd.GeoDataFrame(cells, geometry=shapes.name, crs=BNG)
+        sel.cells.attrs = saved["attrs"]
+    return result
+
+
 def _workload(inputs: Inputs, area: StudyArea) -> float:
     """Rough cost of analysing a study area, in grid cells: its cells, and a cell's worth per 20 points near it."""
     minx, miny, maxx, maxy = shapely.bounds(area.geometry)
@@ -1162,11 +1189,23 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
     order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
     results: list = [None] * len(items)
     _FORKED["task"] = (function, items)
+    # the workers' garbage collector would write to every object they inherit, copying the memory pages
+    # they share with this process (about a quarter more time): frozen objects are left alone
+    gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for i, result in pool.imap_unordered(_run_forked, order):
-                results[i] = result
+        # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_run_forked, i) for i in order]
+            try:
+                for future in as_completed(futures):
+                    i, result = future.result()
+                    results[i] = result
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
+        gc.unfreeze()
         _FORKED.clear()
     return results
 
@@ -1209,6 +1248,8 @@ def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol
         pa_sel = patrol["selection"].to_numpy(dtype=object)
         pa_district = patrol["district_code"].to_numpy(dtype=object)
         pa_geoms = np.asarray(patrol.geometry.values)
+        pa_rank = patrol["rank"].to_numpy()
+        pa_label = [f"#{int(r)} {i}" for r, i in zip(pa_rank, patrol["patrol_area_id"])]
     point_of_pair, tc_of_pair = pairs["point"].to_numpy(), pairs["area"].to_numpy()
     cell_tables = {}
     rows = []
@@ -1236,8 +1277,8 @@ def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol
             if patrol is not None and len(patrol):
                 here = np.flatnonzero((pa_sel == sel) & (pa_district == tc["district_code"]))
                 here = here[shapely.intersects(pa_geoms[here], tc_geom)]
-                sub = patrol.iloc[here]
-                pa_here = "; ".join(f"#{int(r['rank'])} {r['patrol_area_id']}" for _, r in sub.sort_values("rank").iterrows())
+                # ranks are unique within a district and selection: any sort gives one order
+                pa_here = "; ".join(pa_label[i] for i in here[np.argsort(pa_rank[here], kind="stable")])
             inside_count = pd.Series(cell_count[inside])
             # the peak cell as sort_values picks it (ties as pandas breaks them)
             peak = inside_count.sort_values(ascending=False).index[:1]

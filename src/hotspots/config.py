@@ -221,3 +221,23 @@ def month_ranges(months) -> str:
         if m is not None:
             start = prev = m
     return ", ".join(out)
+
+
+def expand_crime_types(names, groups) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """Name -> police.uk categories (a configured group, or one category), and the unknown names.
+
+    >>> expand_crime_types(["ASB", "Robbery", "Nope"], {"ASB": ("Anti-social behaviour",)})
+    ({'ASB': ('Anti-social behaviour',), 'Robbery': ('Robbery',)}, ['Nope'])
+    """
+    from .schema import POLICE_UK_CRIME_TYPES
+
+    out: dict[str, tuple[str, ...]] = {}
+    bad: list[str] = []
+    for name in names:
+        if name in groups:
+            out[name] = tuple(groups[name])
+        elif name in POLICE_UK_CRIME_TYPES:
+            out[name] = (name,)
+        else:
+            bad.append(name)
+    return out, bad

@@ -54,7 +54,7 @@ from scipy import stats as _scipy_stats
 from . import evaluate_stats as es
 from ._errors import ConfigError, DataNotFoundError, InputFileError, ValidationError
 from .aggregate import Period, resolve_periods
-from .config import MONTH_RE, month_range, month_ranges
+from .config import MONTH_RE, expand_crime_types, month_range, month_ranges
 from .geography import assign_points, read_user_areas
 from .grid import assign_to_cells, make_grid
 from .harm import load_harm_weights
@@ -229,15 +229,7 @@ def resolve_crime_types(names: Sequence[str], groups: dict[str, Sequence[str]]) 
     >>> resolve_crime_types(["ASB", "Robbery"], {"ASB": ("Anti-social behaviour",)})
     {'ASB': ('Anti-social behaviour',), 'Robbery': ('Robbery',)}
     """
-    out: dict[str, tuple[str, ...]] = {}
-    bad = []
-    for name in names:
-        if name in groups:
-            out[name] = tuple(groups[name])
-        elif name in POLICE_UK_CRIME_TYPES:
-            out[name] = (name,)
-        else:
-            bad.append(name)
+    out, bad = expand_crime_types(names, groups)
     if bad:
         raise ConfigError(
             f"unknown crime type(s) or group(s) {bad}",

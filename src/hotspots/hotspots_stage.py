@@ -54,6 +54,7 @@ from . import detect, grid as gridmod, stats
 from ._errors import ConfigError, ValidationError
 from .geography import assign_points
 from .harm import harm_of, load_harm_weights
+from .config import expand_crime_types
 from .schema import ASB, BNG, POLICE_UK_CRIME_TYPES, WGS84
 
 DEFAULT_SELECTIONS = ("All crime", "ASB", "Violence", "Neighbourhood crime", "Night-time economy", "Burglary",
@@ -244,15 +245,7 @@ def resolve_selections(names: Sequence[str], groups: dict[str, Sequence[str]], p
     >>> resolve_selections(["Burglary", "ASB"], {"ASB": ("Anti-social behaviour",)})
     {'Burglary': ('Burglary',), 'ASB': ('Anti-social behaviour',)}
     """
-    out: dict[str, tuple[str, ...]] = {}
-    bad = []
-    for name in names:
-        if name in groups:
-            out[name] = tuple(groups[name])
-        elif name in POLICE_UK_CRIME_TYPES:
-            out[name] = (name,)
-        else:
-            bad.append(name)
+    out, bad = expand_crime_types(names, groups)
     if bad:
         msg = (f"crime_types {bad} are neither crime groups ({', '.join(groups)}) nor police.uk categories "
                f"({', '.join(POLICE_UK_CRIME_TYPES)})")

@@ -1,7 +1,7 @@
 """The data flow runs one way (docs/architecture): a module imports only modules earlier in the chain.
 
 ingest -> grid -> geography -> aggregate -> stats/evaluate_stats -> detect -> outliers/hotspots_stage
--> evaluate -> maps/report_* -> pipeline -> cli.  Shared helpers (_errors, schema, config, _io, harm)
+-> evaluate -> maps/report_* -> pipeline -> cli.  Shared helpers (_errors, schema, config, _io, harm, _parallel)
 may be imported anywhere.  Imports inside functions count too; ``if TYPE_CHECKING:`` imports do not.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hotspots"
 
-SHARED = {"_errors", "schema", "config", "_io", "harm", "__init__"}
+SHARED = {"_errors", "schema", "config", "_io", "harm", "_parallel", "__init__"}
 RANK = {
     "download": 0,
     "ingest": 1,

@@ -17,6 +17,10 @@ class HotspotsError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):
+        # keeps the hint (and any other attribute) when the error travels back from a worker process
+        return type(self), (self.message,), dict(self.__dict__)
+
     def __str__(self) -> str:  # pragma: no cover - trivial
         if self.hint:
             return f"{self.message}\n  hint: {self.hint}"

@@ -32,15 +32,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
 import math
-import multiprocessing
-import os
 import re
-import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import geopandas as gpd
@@ -52,6 +47,7 @@ from scipy.sparse import csgraph
 
 from . import detect, grid as gridmod, stats
 from ._errors import ConfigError, ValidationError
+from ._parallel import process_map
 from .geography import assign_points
 from .harm import harm_of, load_harm_weights
 from .config import expand_crime_types
@@ -1147,65 +1143,6 @@ def _workload(inputs: Inputs, area: StudyArea) -> float:
     x, y = inputs.codes.x, inputs.codes.y
     near = int(((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)).sum())
     return area.geometry.area / area.cell_size**2 + near / 20
-
-
-_FORKED: dict[str, Any] = {}
-
-
-def _cpu_count() -> int:
-    """CPUs this process may use (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def process_map(function, items: Sequence, *, weights: Sequence[float] | None = None) -> list:
-    """``[function(item) for item in items]``, shared out among worker processes when that can help.
-
-    The study areas (and the maps) are independent and CPU-bound: on two
-    cores, two processes take about half the time, where threads would not
-    (most of the work holds the GIL).  Workers are forked, so they see this
-    process's data without copying it; only each result comes back
-    (pickled).  On one CPU, with one item, or off Linux (no ``fork`` on
-    Windows; not safe on macOS), it runs here, item by item.  ``function``
-    need not be picklable.  Items are handed out heaviest first (by
-    ``weights``) to keep the workers busy; results come back in item order.
-    The environment variable ``HOTSPOTS_WORKERS`` caps the number of
-    workers (1: none).
-    """
-    workers = min(_cpu_count(), len(items))
-    if os.environ.get("HOTSPOTS_WORKERS", "").strip().isdigit():
-        workers = min(workers, int(os.environ["HOTSPOTS_WORKERS"]))
-    if workers < 2 or not sys.platform.startswith("linux"):
-        return [function(item) for item in items]
-    order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
-    results: list = [None] * len(items)
-    _FORKED["task"] = (function, items)
-    # the workers' garbage collector would write to every object they inherit, copying the memory pages
-    # they share with this process (about a quarter more time): frozen objects are left alone
-    gc.freeze()
-    try:
-        # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = [pool.submit(_run_forked, i) for i in order]
-            try:
-                for future in as_completed(futures):
-                    i, result = future.result()
-                    results[i] = result
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    finally:
-        gc.unfreeze()
-        _FORKED.clear()
-    return results
-
-
-def _run_forked(i: int):
-    function, items = _FORKED["task"]
-    return i, function(items[i])
 
 
 # --------------------------------------------------------------------------- outputs

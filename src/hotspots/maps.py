@@ -954,9 +954,9 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
     """Write ``maps/<slug>.html`` (and ``maps/<slug>.png``) for each view through an OutputDir.
 
     The maps are drawn in parallel worker processes where there are several
-    CPUs (:func:`hotspots.hotspots_stage.process_map`); they are written here, in order.
+    CPUs (:func:`hotspots._parallel.process_map`); they are written here, in order.
     """
-    from .hotspots_stage import process_map
+    from ._parallel import process_map
 
     leaflet_assets()  # read once, before the workers start
 

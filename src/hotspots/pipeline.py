@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import __version__
 from ._io import OutputDir
+from ._parallel import fork_call, max_workers
 from .aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
 from .config import Settings, month_range, resolve_data_dir
 from .geography import Geography, assign_points
@@ -37,11 +38,16 @@ class Progress:
     def __init__(self, echo: Callable[[str], None] | None = None):
         self.echo = echo or (lambda msg: None)
         self.timings: dict[str, float] = {}
+        #: the step running now; while stages run side by side each line is tagged with it
+        self.current: str | None = None
+        self.concurrent = False
 
     def step(self, name: str):
         return _Step(self, name)
 
     def info(self, msg: str) -> None:
+        if self.concurrent and self.current:
+            msg = f"[{self.current}]{msg}"
         self.echo(msg)
 
 
@@ -51,12 +57,14 @@ class _Step:
 
     def __enter__(self):
         self.t0 = time.perf_counter()
+        self.p.current = self.name
         self.p.echo(f"[{self.name}] ...")
         return self
 
     def __exit__(self, exc_type, exc, tb):
         dt = time.perf_counter() - self.t0
         self.p.timings[self.name] = round(dt, 3)
+        self.p.current = None
         if exc_type is None:
             self.p.echo(f"[{self.name}] done in {dt:.1f} s")
         return False
@@ -79,6 +87,8 @@ class Context:
     lsoa_harmonisation: dict[str, int] = dataclasses.field(default_factory=dict)
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
     _counts: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    #: how the last :func:`run` scheduled its stages (recorded in the manifest)
+    schedule: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def crime_types(self) -> list[str]:
@@ -235,14 +245,72 @@ STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 
 def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
-    """Run stages (default: all) and write the manifest."""
+    """Run stages (default: all) and write the manifest.
+
+    The hotspots stage is the longest and shares nothing with the others, so
+    where there are two or more CPUs the other stages run beside it, in order,
+    in a forked process (:func:`side_stages`); the outputs are the same either
+    way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
+    """
     names = stages or list(STAGES)
+    side = side_stages(names)
+    main = [n for n in names if n not in side]
+    summaries: dict[str, Any] = {}
+    pending = None
+    if side:
+        ctx.progress.concurrent = True
+        pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages")
+    if pending is None:
+        side, main = [], names
+        ctx.progress.concurrent = False
+    try:
+        for name in main:
+            with ctx.progress.step(name):
+                summaries[name] = STAGES[name](ctx)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    if pending is not None:
+        _merge_side(ctx, pending.result(), summaries)
+    ctx.progress.concurrent = False
+    ctx.schedule = {"stages": names, "side_by_side": [main, side] if side else [names]}
+    write_manifest(ctx, stages=names, summaries={n: summaries[n] for n in names})
+    return summaries
+
+
+def side_stages(names: list[str]) -> list[str]:
+    """The stages to run in a second process beside the hotspots stage (empty: run them all in turn here)."""
+    if "hotspots" not in names or len(names) < 2 or max_workers() < 2:
+        return []
+    return [n for n in names if n != "hotspots"]
+
+
+def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:
+    """In the forked process: run ``names`` in turn; return everything the manifest and the caller need."""
+    first_output = len(ctx.out.written)
+    known_results = set(ctx.results)
     summaries = {}
     for name in names:
         with ctx.progress.step(name):
             summaries[name] = STAGES[name](ctx)
-    write_manifest(ctx, stages=names, summaries=summaries)
-    return summaries
+    return {
+        "summaries": summaries,
+        "written": ctx.out.written[first_output:],
+        "auto": ctx.settings.auto,
+        "sources": ctx.geography.sources,
+        "timings": {n: ctx.progress.timings[n] for n in names},
+        "results": {k: v for k, v in ctx.results.items() if k not in known_results},
+    }
+
+
+def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any]) -> None:
+    summaries.update(side["summaries"])
+    ctx.out.written.extend(side["written"])
+    ctx.settings.auto.update(side["auto"])
+    ctx.geography.sources.update(side["sources"])
+    ctx.progress.timings.update(side["timings"])
+    ctx.results.update(side["results"])
 
 
 def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]) -> Path:
@@ -270,6 +338,7 @@ def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]
         "row_accounting": acc,
         "summaries": summaries,
         "timings_s": ctx.progress.timings,
+        "schedule": ctx.schedule or {"stages": stages, "side_by_side": [stages]},
         "outputs": ctx.out.written,
     }
     return ctx.out.write_json(manifest, "manifest.json")

@@ -149,10 +149,10 @@ def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) 
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
-    ymin, ymax = np.nanmin(d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float)), np.nanmax(
-        d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float))
-    if np.isfinite(ymin) and np.isfinite(ymax):
-        ax.set_ylim(max(0, ymin - 10), ymax + 25)
+    values = d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values):  # no finite index at all (too few records) leaves matplotlib's default limits
+        ax.set_ylim(max(0, values.min() - 10), values.max() + 25)
     return _png(fig)
 
 

@@ -1,0 +1,171 @@
+"""Worker processes for CPU-bound work that is independent: study areas, maps, whole stages.
+
+Two tools, both built on ``fork`` (Linux): the workers see the parent's data
+without copying it, and only results travel back (pickled).
+
+* :func:`process_map` shares a list of items out among worker processes;
+* :func:`fork_call` runs one function in a child process while this process
+  gets on with something else (``hotspots run`` runs the counts, outliers and
+  evaluation stages beside the hotspots stage this way).
+
+Where forking cannot help or is not safe (one CPU, Windows, macOS) both run
+the work here, in order, with the same results.  The environment variable
+``HOTSPOTS_WORKERS`` caps the number of processes (``1``: no worker processes).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+_FORKED: dict[str, Any] = {}
+
+
+def _cpu_count() -> int:
+    """CPUs this process may use (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def max_workers() -> int:
+    """Processes worth running at once: the CPUs this process may use, capped by ``HOTSPOTS_WORKERS``.
+
+    1 where forking is not available or not safe (anything but Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return 1
+    workers = _cpu_count()
+    cap = os.environ.get("HOTSPOTS_WORKERS", "").strip()
+    if cap.isdigit():
+        workers = min(workers, max(int(cap), 1))
+    return max(workers, 1)
+
+
+def process_map(function, items: Sequence, *, weights: Sequence[float] | None = None) -> list:
+    """``[function(item) for item in items]``, shared out among worker processes when that can help.
+
+    The study areas (and the maps) are independent and CPU-bound: on two
+    cores, two processes take about half the time, where threads would not
+    (most of the work holds the GIL).  Workers are forked, so they see this
+    process's data without copying it; only each result comes back
+    (pickled).  On one CPU, with one item, or off Linux (no ``fork`` on
+    Windows; not safe on macOS), it runs here, item by item.  ``function``
+    need not be picklable.  Items are handed out heaviest first (by
+    ``weights``) to keep the workers busy; results come back in item order.
+    """
+    workers = min(max_workers(), len(items))
+    if workers < 2:
+        return [function(item) for item in items]
+    order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
+    results: list = [None] * len(items)
+    _FORKED["task"] = (function, items)
+    # the workers' garbage collector would write to every object they inherit, copying the memory pages
+    # they share with this process (about a quarter more time): frozen objects are left alone
+    gc.freeze()
+    try:
+        # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_run_forked, i) for i in order]
+            try:
+                for future in as_completed(futures):
+                    i, result = future.result()
+                    results[i] = result
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        gc.unfreeze()
+        _FORKED.clear()
+    return results
+
+
+def _run_forked(i: int):
+    function, items = _FORKED["task"]
+    return i, function(items[i])
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a child process (shown with ``--verbose``)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Forked:
+    """A function running in a forked child process; :meth:`result` waits for what it returns."""
+
+    def __init__(self, function: Callable[[], Any], name: str):
+        self.name = name
+        mp = multiprocessing.get_context("fork")
+        self._recv, send = mp.Pipe(duplex=False)
+        self._process = mp.Process(target=_child, args=(function, send), name=f"hotspots-{name}", daemon=True)
+        gc.freeze()  # as in process_map: the child's collector leaves the inherited objects alone
+        try:
+            self._process.start()
+        finally:
+            gc.unfreeze()
+        send.close()  # this end lives in the child only: when the child ends, recv() sees end-of-file
+
+    def result(self) -> Any:
+        """The function's return value, or its exception raised here (with the child's traceback as cause)."""
+        try:
+            message = self._recv.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"the worker process for {self.name} stopped without a result (exit code {self._process.exitcode}; "
+                "a negative code is a signal, -9 usually means the machine ran out of memory)"
+            ) from None
+        finally:
+            self._recv.close()
+        self._process.join()
+        if message[0] == "ok":
+            return message[1]
+        _, exc, text = message
+        raise exc from RemoteTraceback(text)
+
+    def cancel(self) -> None:
+        """Stop the child (used when this process fails first)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._recv.close()
+
+
+def _child(function: Callable[[], Any], conn) -> None:
+    try:
+        message = ("ok", function())
+    except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the parent, which raises it
+        message = ("error", exc, traceback.format_exc())
+    try:
+        conn.send(message)
+    except Exception as exc:  # noqa: BLE001 -- e.g. a result that cannot be pickled
+        conn.send(("error", RuntimeError(f"the result could not be sent back from the worker process: {exc}"),
+                   traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def fork_call(function: Callable[[], Any], *, name: str) -> Forked | None:
+    """Start ``function()`` in a forked child process; ``None`` where that cannot help (see :func:`max_workers`).
+
+    The child shares this process's memory as it was at the fork (copy on
+    write); what it changes in memory stays in the child, so ``function``
+    must return everything the parent needs.  Files it writes are written.
+    """
+    if max_workers() < 2:
+        return None
+    return Forked(function, name)

@@ -1,0 +1,206 @@
+"""Worker processes (:mod:`hotspots._parallel`) and the side-by-side stage schedule of ``hotspots run``.
+
+``hotspots run`` runs the counts, outliers and evaluation stages in a forked
+process beside the hotspots stage.  These tests check that this changes
+nothing a user sees: the same files with the same contents, the same manifest
+(inputs, settings, automatic choices, outputs), errors raised with their hints,
+and no process left behind when either side fails.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from hotspots import _parallel
+from hotspots._errors import ConfigError
+from hotspots._parallel import RemoteTraceback, fork_call, max_workers, process_map
+
+from test_cli import make_home, run_main
+
+
+@pytest.fixture
+def two_cpus(monkeypatch):
+    """Behave as on the 2-core CI machine whatever this machine has (forking works on one CPU too)."""
+    monkeypatch.setattr(_parallel, "_cpu_count", lambda: 2)
+    monkeypatch.delenv("HOTSPOTS_WORKERS", raising=False)
+
+
+# --------------------------------------------------------------------------- the primitives
+def test_fork_call_returns_what_the_function_returns(two_cpus):
+    data = list(range(1000))
+    pending = fork_call(lambda: (os.getpid(), sum(data)), name="sum")
+    assert pending is not None
+    child_pid, total = pending.result()
+    assert total == 499500
+    assert child_pid != os.getpid()  # it really ran in another process
+
+
+def test_fork_call_changes_stay_in_the_child(two_cpus):
+    box = {"value": 1}
+
+    def change():
+        box["value"] = 2
+        return box["value"]
+
+    assert fork_call(change, name="change").result() == 2
+    assert box["value"] == 1
+
+
+def test_fork_call_raises_the_childs_error_with_its_hint_and_traceback(two_cpus):
+    def fail():
+        raise ConfigError("bad [evaluation] buffer_m = -1", hint="use a positive number of metres")
+
+    pending = fork_call(fail, name="failing")
+    with pytest.raises(ConfigError) as info:
+        pending.result()
+    assert info.value.hint == "use a positive number of metres"
+    assert "bad [evaluation] buffer_m" in str(info.value)
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "in fail" in str(info.value.__cause__)  # the child's own traceback, for --verbose
+
+
+def test_fork_call_reports_a_child_that_dies(two_cpus):
+    pending = fork_call(lambda: os.kill(os.getpid(), signal.SIGKILL), name="doomed")
+    with pytest.raises(RuntimeError, match=r"doomed stopped without a result \(exit code -9"):
+        pending.result()
+
+
+def test_fork_call_reports_a_result_that_cannot_travel(two_cpus):
+    pending = fork_call(lambda: (lambda: None), name="unpicklable")
+    with pytest.raises(RuntimeError, match="could not be sent back"):
+        pending.result()
+
+
+def test_cancel_stops_the_child(two_cpus):
+    import time
+
+    pending = fork_call(lambda: time.sleep(60), name="sleeper")
+    pending.cancel()
+    assert pending._process.exitcode == -signal.SIGTERM
+    assert not pending._process.is_alive()
+
+
+def test_one_worker_means_no_worker_processes(monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
+    assert max_workers() == 1
+    assert fork_call(lambda: 1, name="x") is None
+    pids = process_map(lambda i: os.getpid(), [1, 2, 3])
+    assert set(pids) == {os.getpid()}
+
+
+def test_process_map_keeps_item_order(two_cpus):
+    items = list(range(12))
+    out = process_map(lambda i: (i * i, os.getpid()), items, weights=[(i * 7) % 5 for i in items])
+    assert [v for v, _ in out] == [i * i for i in items]
+    assert os.getpid() not in {pid for _, pid in out}
+
+
+# --------------------------------------------------------------------------- hotspots run, side by side
+_TIMESTAMP = re.compile(rb"\d{1,2} [A-Z][a-z]+ \d{4} \d{2}:\d{2}")
+_FOLIUM_ID = re.compile(rb"[0-9a-f]{32}")
+
+
+def _comparable(path: Path) -> bytes:
+    """A file's content without what differs between any two runs (report timestamps, folium's random ids)."""
+    data = path.read_bytes()
+    if path.suffix == ".html":
+        data = _FOLIUM_ID.sub(b"ID", _TIMESTAMP.sub(b"TIME", data))
+    return data
+
+
+def _run(home: Path, out: Path, capfd, monkeypatch, workers: str) -> tuple[str, dict]:
+    monkeypatch.setenv("HOTSPOTS_WORKERS", workers)
+    code, stdout, err = run_main(["--data", str(home), "--out", str(out), "run"], capfd)
+    assert code == 0, err
+    return err, json.loads((out / "manifest.json").read_text())
+
+
+def test_run_side_by_side_gives_the_same_outputs_and_manifest_as_one_after_another(tmp_path, capfd, monkeypatch,
+                                                                                     two_cpus):
+    import geopandas as gpd
+    import pyogrio
+
+    home = make_home(tmp_path / "home")
+    err_serial, serial = _run(home, tmp_path / "serial", capfd, monkeypatch, "1")
+    err_side, side = _run(home, tmp_path / "side", capfd, monkeypatch, "2")
+
+    stages = ["counts", "outliers", "hotspots", "evaluate"]
+    assert serial["schedule"] == {"stages": stages, "side_by_side": [stages]}
+    assert side["schedule"] == {"stages": stages, "side_by_side": [["hotspots"], ["counts", "outliers", "evaluate"]]}
+    # what the side process learnt comes back: summaries, automatic choices, geography files it read, timings
+    for key in ("stages", "settings", "inputs", "months", "row_accounting", "lsoa_harmonisation"):
+        assert side[key] == serial[key], key
+    assert list(side["summaries"]) == stages
+    assert _same_but_seconds(side, serial)
+    assert set(side["timings_s"]) == set(serial["timings_s"]) >= set(stages)
+    assert any(k.startswith("evaluation.") for k in side["settings"]["auto"])  # chosen in the side process
+    # every file listed, once, with the bytes and checksum of the file on disk; the same files as one by one
+    listed = {w["path"]: w for w in side["outputs"]}
+    assert len(listed) == len(side["outputs"])
+    assert set(listed) == {w["path"] for w in serial["outputs"]}
+    on_disk = {str(p.relative_to(tmp_path / "side")) for p in (tmp_path / "side").rglob("*") if p.is_file()}
+    assert on_disk - {"manifest.json"} == set(listed)
+    # the same contents: CSV, JSON and PNG byte for byte, HTML but for timestamps and folium ids, GeoPackage by layer
+    for rel in sorted(listed):
+        a, b = tmp_path / "serial" / rel, tmp_path / "side" / rel
+        if a.suffix == ".gpkg":
+            for layer, _ in pyogrio.list_layers(a):
+                x, y = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
+                assert x.drop(columns="geometry").equals(y.drop(columns="geometry")), (rel, layer)
+                assert x.geometry.geom_equals_exact(y.geometry, 0).all(), (rel, layer)
+        else:
+            assert _comparable(a) == _comparable(b), rel
+    # progress lines from the two processes are tagged with their stage
+    assert re.search(r"^\[outliers\] ", err_side, re.M) and re.search(r"^\[hotspots\]  ", err_side, re.M)
+    assert not re.search(r"^\[hotspots\]  ", err_serial, re.M)  # one at a time: no tags needed
+
+
+def _same_but_seconds(a: dict, b: dict) -> bool:
+    def strip(s):
+        s = json.loads(json.dumps(s))
+        s.get("hotspots", {}).pop("seconds", None)
+        return s
+
+    return strip(a["summaries"]) == strip(b["summaries"])
+
+
+def test_an_error_in_the_side_stages_fails_the_run_with_its_hint(tmp_path, capfd, monkeypatch, two_cpus):
+    from hotspots import pipeline
+
+    def bad_evaluate(ctx):
+        raise ConfigError("the treated-areas file has no polygons", hint="check --areas")
+
+    monkeypatch.setitem(pipeline.STAGES, "evaluate", bad_evaluate)
+    home = make_home(tmp_path / "home")
+    code, _, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "run"], capfd)
+    assert code == 2
+    assert "the treated-areas file has no polygons" in err and "check --areas" in err
+    assert not (tmp_path / "o" / "manifest.json").exists()
+    assert multiprocessing.active_children() == []
+
+
+def test_an_error_in_the_hotspots_stage_stops_the_side_process(tmp_path, capfd, monkeypatch, two_cpus):
+    from hotspots import pipeline
+
+    def slow_outliers(ctx):
+        import time
+
+        time.sleep(60)  # would hold the run for a minute if the side process were not stopped
+        return {}
+
+    def bad_hotspots(ctx):
+        raise ConfigError("no grid cells in the study area", hint="choose a smaller cell_size")
+
+    monkeypatch.setitem(pipeline.STAGES, "outliers", slow_outliers)
+    monkeypatch.setitem(pipeline.STAGES, "hotspots", bad_hotspots)
+    home = make_home(tmp_path / "home")
+    code, _, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "run"], capfd)
+    assert code == 2 and "no grid cells in the study area" in err
+    assert multiprocessing.active_children() == []

@@ -510,3 +510,18 @@ def test_hour_of_week_profile_converts_utc_to_uk_time():
     out = hour_of_week_profile(stamps, ["A"])
     hit = out[out["count"] > 0]
     assert (hit["day"].item(), hit["hour"].item()) == ("Tue", 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 90), cols=st.integers(1, 90), k=st.integers(1, 41), seed=st.integers(0, 2**31))
+def test_kde_convolution_is_scipy_fftconvolve_bit_for_bit(rows, cols, k, seed):
+    """The KDE's own FFT convolution (no scipy.signal import) gives SciPy's fftconvolve(mode="same") exactly."""
+    from scipy import signal
+
+    from hotspots.detect import _fftconvolve_same
+
+    rng = np.random.default_rng(seed)
+    image, kernel = rng.random((rows, cols)), rng.random((k, k))
+    ours, scipys = _fftconvolve_same(image, kernel), signal.fftconvolve(image, kernel, mode="same")
+    assert ours.shape == scipys.shape == image.shape
+    assert np.array_equal(ours, scipys)

@@ -49,7 +49,8 @@ def max_workers() -> int:
     return max(workers, 1)
 
 
-def process_map(function, items: Sequence, *, weights: Sequence[float] | None = None) -> list:
+def process_map(function, items: Sequence, *, weights: Sequence[float] | None = None,
+                alongside: Callable[[], Any] | None = None) -> list:
     """``[function(item) for item in items]``, shared out among worker processes when that can help.
 
     The study areas (and the maps) are independent and CPU-bound: on two
@@ -60,9 +61,13 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
     Windows; not safe on macOS), it runs here, item by item.  ``function``
     need not be picklable.  Items are handed out heaviest first (by
     ``weights``) to keep the workers busy; results come back in item order.
+    ``alongside``, if given, is called here while the workers work (before
+    the items where there are no workers): this process would otherwise wait.
     """
     workers = min(max_workers(), len(items))
     if workers < 2:
+        if alongside is not None:
+            alongside()
         return [function(item) for item in items]
     order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
     results: list = [None] * len(items)
@@ -75,6 +80,8 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run_forked, i) for i in order]
             try:
+                if alongside is not None:
+                    alongside()
                 for future in as_completed(futures):
                     i, result = future.result()
                     results[i] = result

@@ -969,7 +969,9 @@ def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: str,
                        cluster: bool) -> dict[str, Any]:
     """Count GLM with area and period dummies plus one regressor of interest."""
-    import statsmodels.api as sm
+    # the GLM module, not statsmodels.api: the same classes, without importing all of statsmodels (~0.4 s)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     area_codes, areas = pd.factorize(frame["area"], sort=True)
@@ -1002,10 +1004,10 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
             # here only flags saturated designs (e.g. a 2 x 2 table), not divergence
             warnings.simplefilter("ignore", PerfectSeparationWarning)
             with np.errstate(divide="ignore", invalid="ignore"):
-                return sm.GLM(y, design, family=fam, offset=offset).fit(**kwargs)
+                return GLM(y, design, family=fam, offset=offset).fit(**kwargs)
 
     notes = []
-    result = fit(sm.families.Poisson(), **fit_kwargs)
+    result = fit(families.Poisson(), **fit_kwargs)
     nb_alpha = float("nan")
     if family == "negbin":
         # NB2 alpha by the Cameron-Trivedi auxiliary regression on the Poisson fit:
@@ -1017,7 +1019,7 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
                          "the negative binomial fit is effectively Poisson")
             nb_alpha = 1e-8
         log.info("negative binomial alpha estimated at %.4g", nb_alpha)
-        result = fit(sm.families.NegativeBinomial(alpha=nb_alpha), **fit_kwargs)
+        result = fit(families.NegativeBinomial(alpha=nb_alpha), **fit_kwargs)
     if not result.converged:
         notes.append("the model did not converge; treat the estimate with caution")
     dispersion = (float(result.pearson_chi2 / result.df_resid)

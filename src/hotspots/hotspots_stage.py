@@ -35,7 +35,7 @@ import dataclasses
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -1061,11 +1061,17 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
     )
 
 
-def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, Any]:
+def run_hotspots(ctx, *, districts: Sequence[str] | None = None, defer_grid_cells: bool = False,
+                 while_analysing: Callable[[], Any] | None = None) -> dict[str, Any]:
     """The hotspots analysis on a prepared context; writes the tables under ``hotspots/``.
 
     The maps are drawn afterwards from ``ctx.results["hotspots"]`` by
     :func:`hotspots.pipeline.stage_hotspots` (maps render, they never compute).
+    ``defer_grid_cells=True`` leaves the largest file, ``grid_cells.gpkg``, to
+    the caller: ``ctx.results["hotspots"]["write_grid_cells"]()`` writes it
+    (the pipeline writes it while the maps are drawn in worker processes).
+    ``while_analysing`` is called in this process while worker processes
+    analyse the study areas (the pipeline loads the map renderers then).
     """
     t0 = time.perf_counter()
     cfg = hotspot_config(ctx.settings)
@@ -1092,7 +1098,8 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
 
     jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
     done = [(_with_cell_shapes(res), seconds)
-            for res, seconds in process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs])]
+            for res, seconds in process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs],
+                                        alongside=while_analysing)]
     county = done[0][0]
     progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
     district_results = []
@@ -1101,7 +1108,7 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
         n_pa = sum(len(s.patrol_areas) for s in res.selections.values() if s.patrol_areas is not None)
         progress.info(f"  {res.area.name}: {len(res.grid):,} cells of {res.area.cell_size:,.0f} m, {n_pa} patrol areas "
                       f"({seconds:.1f} s)")
-    tables = write_outputs(ctx, inputs, cfg, county, district_results)
+    tables = write_outputs(ctx, inputs, cfg, county, district_results, grid_cells=not defer_grid_cells)
     summary: dict[str, Any] = {
         "cell_size_m": sizes,
         "selections": list(inputs.selections),
@@ -1111,6 +1118,9 @@ def run_hotspots(ctx, *, districts: Sequence[str] | None = None) -> dict[str, An
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
                                "config": cfg}
+    if defer_grid_cells:
+        ctx.results["hotspots"]["write_grid_cells"] = (
+            lambda: write_grid_cells(ctx.out, inputs, [county] + district_results))
     return summary
 
 
@@ -1229,11 +1239,8 @@ def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol
     return pd.DataFrame(rows, columns=TOWN_CENTRE_COLUMNS)
 
 
-def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, district_results: list[AreaResult]
-                  ) -> dict[str, pd.DataFrame]:
-    out = ctx.out
-    areas = [county] + district_results
-    # grid cells: one GeoPackage, one layer per selection (county and district grids together)
+def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult]) -> None:
+    """``hotspots/grid_cells.gpkg``: one layer per selection, the county and district grids together."""
     # Every layer has the same cells: pyogrio would turn the polygons into multipolygons (GeoPackage layers
     # hold one type) once per layer; it is done once here, as pyogrio does it (nothing changes in the file).
     geometry = np.concatenate([np.asarray(a.grid.geometry.values) for a in areas]) if areas else np.array([])
@@ -1247,6 +1254,15 @@ def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, d
             layer = gpd.GeoDataFrame(layer, geometry=gpd.GeoSeries(geometry, crs=BNG), crs=BNG)
             # the Arrow path of pyogrio writes the same features, in half the time
             layer.to_file(tmp, layer=slug(sel), driver="GPKG", engine="pyogrio", use_arrow=True)
+
+
+def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, district_results: list[AreaResult],
+                  *, grid_cells: bool = True) -> dict[str, pd.DataFrame]:
+    """The stage's tables under ``hotspots/`` (``grid_cells=False``: all but grid_cells.gpkg)."""
+    out = ctx.out
+    areas = [county] + district_results
+    if grid_cells:
+        write_grid_cells(out, inputs, areas)
     patrol_frames, counts_frames, hours_frames = [], [], []
     for r in district_results:
         for s in r.selections.values():

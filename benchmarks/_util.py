@@ -99,3 +99,35 @@ def child_json(result: dict) -> dict:
         raise RuntimeError(f"benchmark child failed ({result['returncode']}): {' '.join(result['cmd'])}\n"
                            + result["stderr"][-3000:])
     return json.loads(lines[-1])
+
+
+_PROBE = r"""
+import time, numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+x = rng.random(2_000_000)
+codes = rng.integers(0, 5000, 1_000_000)
+words = pd.Series(rng.integers(0, 300, 200_000)).astype(str)
+best = float("inf")
+for _ in range(3):
+    t = time.perf_counter()
+    np.sort(x)
+    pd.DataFrame({"k": codes, "v": x[:1_000_000]}).groupby("k")["v"].agg(["sum", "mean", "max"])
+    (words + "_x").str.upper().value_counts()
+    total = 0
+    for i in range(1_500_000):
+        total += i % 7
+    best = min(best, time.perf_counter() - t)
+print(best)
+"""
+
+
+def cpu_probe() -> float:
+    """Seconds a fixed single-threaded job (numpy sort, pandas groupby and strings, a Python loop) takes now.
+
+    The dev and CI machines are shared virtual machines whose CPU speed
+    drifts through the day (the same Hertfordshire run has measured from 27 to
+    42 CPU seconds).  Recorded next to the timings so that runs on a slow
+    spell and a quiet one can be told apart; lower is faster.
+    """
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip()), 3)

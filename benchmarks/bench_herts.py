@@ -1,8 +1,10 @@
 """The real Hertfordshire run end to end, in fresh processes, and its maps in headless Chromium.
 
 ``cold`` is the first ``hotspots run`` of this benchmark session (a fresh
-process; the OS file cache as the machine had it), ``warm`` a second fresh
-process right after, with the data files and Python modules in the OS cache.
+process; the OS file cache as the machine had it), ``warm`` and ``warm2`` two
+more fresh processes right after, with the data files and Python modules in the OS cache (their spread shows
+how much the shared machine's speed moves between runs).  ``cpu_probe_s`` times a fixed single-threaded job
+before and after (:func:`_util.cpu_probe`): on a slow spell of the machine every figure is slower.
 Stage timings come from the run's ``manifest.json`` (``timings_s``).
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import ROOT, run_measured  # noqa: E402
+from _util import ROOT, cpu_probe, run_measured  # noqa: E402
 
 DATA = Path(__import__("os").environ.get("HOTSPOTS_DATA", ROOT.parent / "shared" / "data"))
 
@@ -72,12 +74,16 @@ def map_load_times(out: Path) -> list[dict]:
 def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="hotspots-bench-herts-"))
     try:
+        probe_before = cpu_probe()
         cold = hotspots_run(tmp / "cold")
         warm = hotspots_run(tmp / "warm")
+        warm2 = hotspots_run(tmp / "warm2")
+        probe_after = cpu_probe()
         maps = map_load_times(tmp / "warm")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"data": str(DATA), "cold": cold, "warm": warm, "maps": maps}
+    return {"data": str(DATA), "cold": cold, "warm": warm, "warm2": warm2, "maps": maps,
+            "cpu_probe_s": [probe_before, probe_after]}
 
 
 if __name__ == "__main__":

@@ -173,10 +173,16 @@ def to_markdown(r: dict) -> str:
         lines += ["", "Hertfordshire run (29 months, {:,} rows): wall / CPU / peak RSS, and stage timings from manifest.json:".format(
             h["cold"]["rows_read"]), "", "| run | wall | CPU | peak RSS | " + " | ".join(h["cold"]["stages"]) + " |",
                   "|---|---|---|---|" + "---|" * len(h["cold"]["stages"])]
-        for name in ("cold", "warm"):
+        for name in ("cold", "warm", "warm2"):
+            if name not in h:
+                continue
             x = h[name]
             lines.append(f"| {name} | {x['wall_s']:.1f} s | {x['cpu_s']:.1f} s | {x['maxrss_mb']:,.0f} MB | "
                          + " | ".join(f"{x['stages'].get(k, float('nan')):.2f}" for k in h["cold"]["stages"]) + " |")
+        if "cpu_probe_s" in h:
+            lines.append(f"\nMachine speed probe (fixed single-threaded job, `benchmarks/_util.py:cpu_probe`; lower is faster): "
+                         f"{h['cpu_probe_s'][0]:.2f} s before the runs, {h['cpu_probe_s'][1]:.2f} s after. "
+                         "The stage timings overlap: counts, outliers and evaluate run in a second process beside hotspots.")
         if h["maps"]:
             lines += ["", "Maps of the warm run in headless Chromium (network blocked):", "",
                       "| map | size | load event | polygons drawn | page errors | blocked requests |", "|---|---|---|---|---|---|"]

@@ -167,6 +167,8 @@ def area_map(result: EvaluationResult) -> str:
 
     g = result.geometries
     fig, ax = plt.subplots(figsize=(8.6, 8.0))
+    # geopandas' .plot() asks for a redraw of the whole figure after each layer; savefig draws it once at the end
+    fig.canvas.draw_idle = lambda *args, **kwargs: None
     result.districts.boundary.plot(ax=ax, color="#9aa5b1", lw=0.8)
     for _, row in result.districts.iterrows():
         p = row.geometry.representative_point()

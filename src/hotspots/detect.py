@@ -997,30 +997,23 @@ def patrol_areas(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, harm: 
     _, component = csgraph.connected_components(links, directed=False)
 
     cell_ids = sub["cell_id"].astype(str).to_numpy()
-    frame = pd.DataFrame({
-        "component": component,
-        "group": group_labels[hot],
-        "cell_id": cell_ids,
-        "count": count_values[hot],
-        "area_km2": sub["cell_area_km2"].to_numpy(np.float64),
-    })
+    # per component: numeric columns summed by groupby (the same kernels as a named aggregation), the
+    # group and the smallest cell id by numpy (no string group-by)
+    frame = pd.DataFrame({"count": count_values[hot], "area_km2": sub["cell_area_km2"].to_numpy(np.float64)})
     if harm is not None:
         frame["harm"] = harm_values[hot]
+    by = frame.groupby(component, sort=True)
+    areas = by[["area_km2", "count"] + (["harm"] if harm is not None else [])].sum()
+    order = np.lexsort((cell_ids.astype(str), component))
+    first_of = order[np.r_[0, np.flatnonzero(np.diff(component[order])) + 1]]  # components are 0..k-1
+    areas.insert(0, "group", pd.array(group_labels[hot][first_of], dtype="str"))
+    areas.insert(1, "n_cells", np.bincount(component))
+    areas.insert(4, "first_cell", pd.array(cell_ids[first_of], dtype="str"))
     if gi_z is not None:
-        frame["gi_z"] = z_values[hot]
-    aggregations = {
-        "group": ("group", "first"),
-        "n_cells": ("cell_id", "size"),
-        "area_km2": ("area_km2", "sum"),
-        "count": ("count", "sum"),
-        "first_cell": ("cell_id", "min"),
-    }
-    if harm is not None:
-        aggregations["harm"] = ("harm", "sum")
-    if gi_z is not None:
-        aggregations["mean_gi_z"] = ("gi_z", "mean")
-        aggregations["max_gi_z"] = ("gi_z", "max")
-    areas = frame.groupby("component", sort=True).agg(**aggregations)
+        z = pd.Series(z_values[hot]).groupby(component, sort=True)
+        areas["mean_gi_z"] = z.mean().to_numpy()
+        areas["max_gi_z"] = z.max().to_numpy()
+    areas.index.name = "component"
     areas = areas[areas["n_cells"] >= min_cells]
     key = "harm" if rank_by == "harm" else "count"
     areas = areas.assign(_key=-areas[key], _count=-areas["count"]).sort_values(
@@ -1034,7 +1027,7 @@ def patrol_areas(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, harm: 
         areas["group_name"] = [str(lookup.get(g, "")) for g in areas["group"]]
 
     geoms = np.asarray(sub.geometry.values)
-    members = frame.groupby("component").indices
+    members = pd.Series(component).groupby(component).indices
     polygons, ids_text = [], []
     for comp in areas.index:
         idx = members[comp]

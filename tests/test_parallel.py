@@ -204,3 +204,95 @@ def test_an_error_in_the_hotspots_stage_stops_the_side_process(tmp_path, capfd, 
     code, _, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "run"], capfd)
     assert code == 2 and "no grid cells in the study area" in err
     assert multiprocessing.active_children() == []
+
+
+# --------------------------------------------------------------------------- stopping a run: SIGTERM, SIGKILL
+_SLOW_RUN = r"""
+import sys, time
+sys.path.insert(0, {tests!r})
+from hotspots import pipeline
+from hotspots import _parallel
+
+_parallel._cpu_count = lambda: 2
+
+def slow_outliers(ctx):
+    # a side stage in the middle of writing a file: SIGTERM must leave no part-file behind
+    with ctx.out.atomic("outliers/slow.csv", "w") as fh:
+        fh.write("a,b\n")
+        ctx.progress.info("  writing")
+        time.sleep(120)
+    return {{}}
+
+def slow_hotspots(ctx):
+    ctx.progress.info("  working")
+    time.sleep(120)
+    return {{}}
+
+pipeline.STAGES["outliers"] = slow_outliers
+pipeline.STAGES["hotspots"] = slow_hotspots
+pipeline.STAGES["evaluate"] = lambda ctx: {{}}
+from hotspots.cli import main
+main(["--data", {home!r}, "--out", {out!r}, "run"])
+"""
+
+
+def _start_slow_run(tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "out"
+    script = tmp_path / "slow_run.py"
+    script.write_text(_SLOW_RUN.format(tests=str(Path(__file__).parent), home=str(home), out=str(out)))
+    env = {k: v for k, v in os.environ.items() if k != "HOTSPOTS_WORKERS"}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # both processes are inside their stages once both have said so
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        text = "".join(lines)
+        if "[outliers]  writing" in text and "[hotspots]  working" in text:
+            return proc, out
+    proc.kill()
+    raise AssertionError("the slow run never reached its stages:\n" + "".join(lines))
+
+
+def _group_left(pgid: int, wait_s: float = 10.0) -> list[str]:
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _part_files(out: Path) -> list[str]:
+    return [str(p) for p in out.rglob("*") if p.is_file() and (".part" in p.name or p.name.startswith("."))]
+
+
+def test_sigterm_stops_every_process_and_leaves_no_part_files(tmp_path):
+    proc, out = _start_slow_run(tmp_path)
+    os.kill(proc.pid, signal.SIGTERM)  # the main process only, as a scheduler or `kill` would
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err
+    assert _group_left(proc.pid) == []
+    assert _part_files(out) == []
+    assert not (out / "outliers" / "slow.csv").exists() and not (out / "manifest.json").exists()
+
+
+def test_a_killed_run_leaves_no_worker_behind(tmp_path):
+    proc, out = _start_slow_run(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)  # cannot be caught: the side process must notice by itself
+    proc.wait(timeout=30)
+    assert _group_left(proc.pid) == []
+    # the side process (which got SIGTERM when its parent died) removed its own part-file
+    assert [p.name for p in out.rglob("*") if "slow" in p.name] == []

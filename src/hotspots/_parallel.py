@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -77,7 +78,8 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
     gc.freeze()
     try:
         # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_pool_worker_init, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_run_forked, i) for i in order]
             try:
                 if alongside is not None:
@@ -118,7 +120,8 @@ class Forked:
         self.name = name
         mp = multiprocessing.get_context("fork")
         self._recv, send = mp.Pipe(duplex=False)
-        self._process = mp.Process(target=_child, args=(function, send), name=f"hotspots-{name}", daemon=True)
+        self._process = mp.Process(target=_child, args=(function, send, os.getpid()), name=f"hotspots-{name}",
+                                   daemon=True)
         gc.freeze()  # as in process_map: the child's collector leaves the inherited objects alone
         try:
             self._process.start()
@@ -144,15 +147,44 @@ class Forked:
         _, exc, text = message
         raise exc from RemoteTraceback(text)
 
-    def cancel(self) -> None:
-        """Stop the child (used when this process fails first)."""
+    def cancel(self, timeout: float = 10.0) -> None:
+        """Stop the child (used when this process fails first): SIGTERM, then SIGKILL after ``timeout`` s.
+
+        Under the ``hotspots`` command SIGTERM raises an exception in the child, which removes any file
+        it was half-way through writing before it exits.
+        """
         if self._process.is_alive():
             self._process.terminate()
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
         self._process.join()
         self._recv.close()
 
 
-def _child(function: Callable[[], Any], conn) -> None:
+def _die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send this process ``sig`` when its parent dies (however it dies, even SIGKILL).
+
+    Without it a child would run on, and write files, after the run it belongs to has gone.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux, or no prctl: nothing to do
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
+
+
+def _pool_worker_init(parent: int) -> None:
+    """Pool workers write no files and hold only their current item: on SIGTERM, or when the parent dies, they stop."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent, signal.SIGKILL)
+
+
+def _child(function: Callable[[], Any], conn, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         message = ("ok", function())
     except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the parent, which raises it

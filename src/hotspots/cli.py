@@ -7,7 +7,9 @@ and exit non-zero; ``--verbose`` shows the traceback.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -315,9 +317,38 @@ def map_cmd(obj, districts, no_png):
     _summary(ctx)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` stopping the run), handled like Ctrl-C: partial files are removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _handle_sigterm() -> bool:
+    """Turn SIGTERM into :class:`Terminated` (main thread only, and only if nobody else set a handler).
+
+    Worker processes forked later inherit it, so a stopped worker also removes its half-written file.
+    Returns whether the handler was installed (:func:`main` puts the default back when it returns).
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clear line."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    installed = _handle_sigterm()
+    try:
+        _main(argv, verbose)
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(argv: list[str] | None, verbose: bool) -> None:
     try:
         cli.main(args=argv, prog_name="hotspots", standalone_mode=False)
     except HotspotsError as exc:
@@ -327,12 +358,18 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):
+            click.echo("terminated (SIGTERM): no partial outputs were left (files are written atomically)", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Terminated:
+        click.echo("terminated (SIGTERM): no partial outputs were left (files are written atomically)", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         click.echo("interrupted: no partial outputs were left (files are written atomically)", err=True)
         sys.exit(130)

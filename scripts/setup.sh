@@ -15,3 +15,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+# Byte-compile the package once: Python reads these even where PYTHONDONTWRITEBYTECODE stops it
+# writing them, so every run (and every worker process) skips compiling the sources again.
+python3 -m compileall -q src/hotspots >/dev/null

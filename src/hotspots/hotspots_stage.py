@@ -489,7 +489,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         gi = stats.gi_star(counts, weights)
         moran = stats.local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
         kde, bandwidth, bw_reason = _kde(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
-        emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)
+        pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)
         columns = {
             **shared, "selection": _text(sel, n), **grid_columns,
             "count": counts.astype(np.int64), "harm": harm_cells,
@@ -499,7 +499,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
             "moran_q": moran["moran_q"].to_numpy(),
             "moran_quadrant": _text_of(moran["moran_quadrant"]), "moran_class": _text_of(moran["moran_class"]),
             "kde_per_km2": kde, "kde_top_pct": _top_pct(kde),
-            "emerging_class": pd.array(emerging["emerging_class"].to_numpy(), dtype=_TEXT),
+            "emerging_class": pd.array(pattern, dtype=_TEXT),
             "town_centre": town_centre, "patrol_area_id": no_patrol_area,
         }
         cells = gpd.GeoDataFrame(columns, index=grid.index, geometry="geometry", crs=BNG)
@@ -637,10 +637,13 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     return table[CLUSTER_COLUMNS], shapes
 
 
-def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str) -> pd.DataFrame:
+def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str
+              ) -> tuple[np.ndarray, pd.DataFrame]:
     """Gi* per month (NaN for months missing from the data, never zeros), then the emerging classes.
 
-    ``counts``: (cells, months) of the selection, months as in ``inputs.months_all``.
+    ``counts``: (cells, months) of the selection, months as in ``inputs.months_all``.  Returns every
+    cell's class (for the grid cells) and the table of the cells with a pattern (``emerging.csv``; the
+    ~90% with "no pattern detected" are in the grid cells only).
     """
     n = len(grid)
     months = list(inputs.months_all)
@@ -654,13 +657,17 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
         q[:, observed] = q_obs.T
     em = _emerging_classes(z, q, months)
     missing = len(months) - len(present & set(months))
-    return pd.DataFrame({
+    pattern = np.asarray(em["pattern"])
+    keep = np.flatnonzero(pattern != "no pattern detected")
+    table = pd.DataFrame({
         "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "cell_id": grid["cell_id"].to_numpy(), "emerging_class": em["pattern"],
-        "n_observed_months": em["n_observed_months"], "n_missing_months": missing,
-        "n_sig_hot": em["n_sig_hot"], "n_sig_cold": em["n_sig_cold"],
-        "final_month": em["final_month"], "mk_z": em["mk_z"], "mk_p": em["mk_p"],
+        "selection": sel, "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
+        "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
+        "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
+        "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],
+        "mk_p": np.asarray(em["mk_p"])[keep],
     })[EMERGING_COLUMNS]
+    return pattern, table
 
 
 def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[str, np.ndarray]:
@@ -1285,9 +1292,9 @@ def write_outputs(ctx, inputs: Inputs, cfg: HotspotConfig, county: AreaResult, d
                       "hotspots/patrol_area_hour_of_week.csv")
     clusters = _frame([s.clusters for a in areas for s in a.selections.values()], CLUSTER_COLUMNS)
     out.write_csv(clusters, "hotspots/clusters.csv")
+    # cells with a pattern only, as _emerging keeps them (every cell's class is in grid_cells.gpkg): all cells
+    # would be ~50 MB
     emerging = _frame([s.emerging for a in areas for s in a.selections.values()], EMERGING_COLUMNS)
-    # cells with a pattern only (every cell's class is also in grid_cells.gpkg): all cells would be ~50 MB
-    emerging = emerging[emerging["emerging_class"] != "no pattern detected"].reset_index(drop=True)
     out.write_csv(emerging, "hotspots/emerging.csv")
     stability = pd.DataFrame([s.stability for a in areas for s in a.selections.values()], columns=STABILITY_COLUMNS)
     out.write_csv(stability, "hotspots/stability.csv")

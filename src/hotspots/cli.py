@@ -322,6 +322,9 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum, frame):
+    # once: a second SIGTERM must not interrupt the clean-up the first one started (a worker whose
+    # multi-threaded parent was killed can get its parent-death signal more than once)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 

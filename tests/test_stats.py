@@ -745,3 +745,19 @@ def test_gini_poisson_adjusted_generalised_and_random_baseline():
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=50).filter(lambda v: sum(v) > 0))
 def test_histogram_gini_equals_sorted_gini(values):
     assert stats._gini_of_integer_counts(np.array(values)) == pytest.approx(gini(values), abs=1e-12)
+
+
+def test_gi_star_without_self_weights_is_a_clear_error_in_both_entry_points():
+    """Zero diagonal with include_self=False (gi_star) or in the per-period kernel: one message, its own hint."""
+    import scipy.sparse as sparse_
+
+    from hotspots import stats as stats_
+    from hotspots._errors import ValidationError as ValidationError_
+
+    w = sparse_.csr_matrix(np.array([[0, 1.0], [1, 0]]))
+    with pytest.raises(ValidationError_, match=r"no self-weight on the diagonal for 2 of 2 cells \(first at position 0\)") as a:
+        stats_.gi_star(np.array([1.0, 2.0]), w, include_self=False)
+    assert "include_self=True" in a.value.hint
+    with pytest.raises(ValidationError_, match=r"no self-weight on the diagonal for 2 of 2 cells") as b:
+        stats_._gi_star_periods(np.array([[1.0, 2.0], [2.0, 3.0]]), w)
+    assert "1 on the diagonal" in b.value.hint

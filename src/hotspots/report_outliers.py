@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .config import month_ranges as config_month_ranges
 
 TEMPLATE = "outliers.html.j2"
 
@@ -89,23 +90,8 @@ def months_label(months: Sequence[str]) -> str:
 
 
 def month_ranges(months: Sequence[str]) -> str:
-    """Compress months into ranges: ``2022-02..2023-12, 2024-05..2024-12``."""
-    months = sorted(months)
-    if not months:
-        return ""
-    out, start, prev = [], months[0], months[0]
-
-    def index(m: str) -> int:
-        return int(m[:4]) * 12 + int(m[5:7])
-
-    for m in months[1:] + [None]:
-        if m is not None and index(m) == index(prev) + 1:
-            prev = m
-            continue
-        out.append(start if start == prev else f"{start}..{prev}")
-        if m is not None:
-            start = prev = m
-    return ", ".join(out)
+    """Months as ranges (:func:`hotspots.config.month_ranges`), or "" when there are none (the sentence is left out)."""
+    return config_month_ranges(months) if len(months) else ""
 
 
 def possessive(name: str) -> str:

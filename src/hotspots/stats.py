@@ -1281,12 +1281,7 @@ def gi_star(
     if include_self:
         self_weight = np.ones(n)
     else:
-        missing_self = diagonal == 0
-        if missing_self.any():
-            problems.add(f"weights has no self-weight on the diagonal for {int(missing_self.sum())} of {n} cells "
-                         f"(first at position {int(np.flatnonzero(missing_self)[0])}); Gi* includes the cell itself",
-                         "Pass include_self=True to set the diagonal to 1.")
-            problems.raise_if_any()
+        _require_self_weights(problems, diagonal, "Pass include_self=True to set the diagonal to 1.")
         self_weight = diagonal
 
     z, p, q = _gi_star_rows(x[None, :], w, self_weight, diagonal, alternative, correction)
@@ -1302,6 +1297,15 @@ def gi_star(
     df.attrs["gi_star"] = {"alternative": alternative, "correction": correction,
                            "alpha_levels": list(alpha_levels), "n": int(n)}
     return df
+
+
+def _require_self_weights(problems, diagonal: np.ndarray, hint: str) -> None:
+    """Gi* counts each cell in its own neighbourhood: every cell needs a non-zero self-weight."""
+    missing_self = diagonal == 0
+    if missing_self.any():
+        problems.add(f"weights has no self-weight on the diagonal for {int(missing_self.sum())} of {len(diagonal)} cells "
+                     f"(first at position {int(np.flatnonzero(missing_self)[0])}); Gi* includes the cell itself", hint)
+        problems.raise_if_any()
 
 
 def _gi_star_rows(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray, diagonal: np.ndarray,
@@ -1365,12 +1369,7 @@ def _gi_star_periods(values: np.ndarray, weights: sp.csr_matrix) -> tuple[np.nda
     w = _check_weights(problems, weights, x.shape[1] if x.ndim == 2 else None)
     problems.raise_if_any()
     diagonal = w.diagonal()
-    missing_self = diagonal == 0
-    if missing_self.any():
-        problems.add(f"weights has no self-weight on the diagonal for {int(missing_self.sum())} of {x.shape[1]} cells "
-                     f"(first at position {int(np.flatnonzero(missing_self)[0])}); Gi* includes the cell itself",
-                     "Pass weights with 1 on the diagonal.")
-        problems.raise_if_any()
+    _require_self_weights(problems, diagonal, "Pass weights with 1 on the diagonal.")
     z, _, q = _gi_star_rows(x, w, diagonal, diagonal)
     return z, q
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import __version__
 from ._io import OutputDir
-from ._parallel import fork_call, max_workers
+from ._parallel import fork_call
 from .aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
 from .config import Settings, month_range, resolve_data_dir
 from .geography import Geography, assign_points
@@ -262,15 +262,13 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     """
     names = stages or list(STAGES)
     side = side_stages(names)
+    ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
+    pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages") if side else None
+    if pending is None:  # one CPU, or not Linux: everything here, in order
+        side = []
+        ctx.progress.concurrent = False
     main = [n for n in names if n not in side]
     summaries: dict[str, Any] = {}
-    pending = None
-    if side:
-        ctx.progress.concurrent = True
-        pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages")
-    if pending is None:
-        side, main = [], names
-        ctx.progress.concurrent = False
     try:
         for name in main:
             with ctx.progress.step(name):
@@ -289,7 +287,7 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
 
 def side_stages(names: list[str]) -> list[str]:
     """The stages to run in a second process beside the hotspots stage (empty: run them all in turn here)."""
-    if "hotspots" not in names or len(names) < 2 or max_workers() < 2:
+    if "hotspots" not in names or len(names) < 2:
         return []
     return [n for n in names if n != "hotspots"]
 

@@ -34,7 +34,7 @@ from _util import Steps, maxrss_mb  # noqa: E402
 def aggregation(n_points: int, step: Steps) -> dict:
     import geopandas as gpd
 
-    from hotspots.aggregate import count_points
+    from hotspots.geo.aggregate import count_points
 
     points, lsoa, _, _ = synth.load(synth.build(), n=n_points)
     with step("hotspots_count_points"):
@@ -61,7 +61,7 @@ def _planted_grid(side: int, seed: int = 7):
     """A side x side grid of 250 m cells with Poisson counts and planted clusters."""
     from shapely import box
 
-    from hotspots.grid import grid_weights, make_grid
+    from hotspots.geo.grid import grid_weights, make_grid
 
     grid = make_grid(box(0, 0, side * 250.0, side * 250.0), 250.0, crs="EPSG:27700")
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def _planted_grid(side: int, seed: int = 7):
 
 def gi_vs_esda(side: int, perm_side: int, step: Steps) -> dict:
     warnings.filterwarnings("ignore")
-    from hotspots.stats import gi_star
+    from hotspots.detect.gistar import gi_star
 
     out = {}
     for label, n_side, perms in (("analytic", side, 0), ("perm999", perm_side, 999)):

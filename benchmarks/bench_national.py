@@ -40,13 +40,13 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
     t_start = time.perf_counter()
     step = Steps()
     root = synth.build(synth.Spec(), csv=ingest is not None, log=lambda m: print(m, flush=True))
-    from hotspots.aggregate import count_points
-    from hotspots.geography import assign_points
+    from hotspots.geo.aggregate import count_points
+    from hotspots.geo.boundaries import assign_points
 
     points, lsoa, districts, mask = synth.load(root, n=None if ingest else n_points)
     info = {"lsoas": len(lsoa), "districts": len(districts), "land_km2": round(mask.area / 1e6)}
     if ingest:
-        from hotspots.ingest import read_police_uk
+        from hotspots.io.police_uk import read_police_uk
 
         forces = None if ingest == "all" else [f"force-{i:02d}" for i in range(1, int(ingest) + 1)]
         del points
@@ -78,8 +78,8 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
         with step("count_district") as s:
             s["rows_out"] = len(count_points(points, districts))
 
-    from hotspots import grid as gridmod
-    from hotspots.stats import gi_star
+    from hotspots.geo import grid as gridmod
+    from hotspots.detect.gistar import gi_star
 
     with step("make_grid") as s:
         grid = gridmod.make_grid(mask, cell_size, crs="EPSG:27700")
@@ -98,8 +98,7 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
     gc.collect()
 
     if not only_core:
-        from hotspots import detect
-
+        from hotspots.detect import _detect as detect
         with step("kde") as s:
             kde = detect.kde_quartic(x, y, grid=grid)
             s["bandwidth_m"] = round(float(kde.bandwidth_m), 1)

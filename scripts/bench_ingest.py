@@ -92,7 +92,7 @@ def cold_process(data: Path) -> dict:
 
 def in_process(data: Path) -> dict:
     from hotspots.config import load_config
-    from hotspots.pipeline import Progress, prepare, run
+    from hotspots.stages._pipeline import Progress, prepare, run
 
     with tempfile.TemporaryDirectory(prefix="hotspots-bench-") as out:
         progress = Progress()
@@ -106,7 +106,7 @@ def in_process(data: Path) -> dict:
 
 
 def ingest_only(data: Path) -> dict:
-    from hotspots.ingest import read_police_uk
+    from hotspots.io.police_uk import read_police_uk
 
     t0 = time.perf_counter()
     res = read_police_uk([data / "police_uk"], forces=["hertfordshire"])

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from hotspots.aggregate import Period, add_groups, count_points, rates, reconcile_districts, resolve_periods
+from hotspots.geo.aggregate import Period, add_groups, count_points, rates, reconcile_districts, resolve_periods
 from hotspots.config import month_range
 from hotspots.schema import COUNT_COLUMNS, RATE_COLUMNS
 

@@ -23,7 +23,7 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from hotspots.cli import cli, main
-from hotspots.geography import DATA_FILES, default_town_centres
+from hotspots.geo.boundaries import DATA_FILES, default_town_centres
 from hotspots.schema import AREA_COLUMNS, COUNT_COLUMNS, POLICE_UK_STREET_HEADER, RATE_COLUMNS
 
 DISTRICTS = {

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from hotspots._errors import CRSError, ValidationError
-from hotspots.detect import (
+from hotspots.detect._detect import (
     EMERGING_PATTERNS,
     cluster_locations,
     emerging_hotspot_classes,
@@ -24,7 +24,7 @@ from hotspots.detect import (
     patrol_areas,
     top_k_stability,
 )
-from hotspots.grid import make_grid
+from hotspots.geo.grid import make_grid
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BNG = "EPSG:27700"
@@ -324,7 +324,7 @@ def test_emerging_calendar_gap_between_columns_breaks_runs():
 
 
 def test_mann_kendall_matches_a_direct_computation():
-    from hotspots.detect import _mann_kendall
+    from hotspots.detect._detect import _mann_kendall
 
     rng = np.random.default_rng(11)
     values = np.round(rng.normal(0, 1, (200, 15)), 1)   # rounding creates ties
@@ -518,7 +518,7 @@ def test_kde_convolution_is_scipy_fftconvolve_bit_for_bit(rows, cols, k, seed):
     """The KDE's own FFT convolution (no scipy.signal import) gives SciPy's fftconvolve(mode="same") exactly."""
     from scipy import signal
 
-    from hotspots.detect import _fftconvolve_same
+    from hotspots.detect._detect import _fftconvolve_same
 
     rng = np.random.default_rng(seed)
     image, kernel = rng.random((rows, cols)), rng.random((k, k))

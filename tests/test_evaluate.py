@@ -15,9 +15,9 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from hotspots import evaluate as ev
+from hotspots.evaluation import _evaluate as ev
 from hotspots._errors import ConfigError
-from hotspots.aggregate import Period
+from hotspots.geo.aggregate import Period
 from hotspots.config import month_range
 from hotspots.schema import AREA_COLUMNS, BNG
 
@@ -290,7 +290,7 @@ def test_illustrative_patrol_areas_cover_every_district():
 @pytest.fixture(scope="module")
 def payload_report(tmp_path_factory):
     """The report for areas whose names carry an HTML/JS payload (a hostile polygon file)."""
-    from hotspots.report_evaluation import render_evaluation_report
+    from hotspots.render.evaluation_report import render_evaluation_report
 
     districts = _districts()
     treated = _treated([XSS] + [f"Area {i}" for i in range(2, 7)])

@@ -6,9 +6,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from hotspots import pipeline
-
-from hotspots import evaluate as ev
+from hotspots.stages import _pipeline as pipeline
+from hotspots.evaluation import _evaluate as ev
 
 pytestmark = pytest.mark.realdata
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from hotspots._errors import ValidationError
-from hotspots.evaluate_stats import (
+from hotspots.evaluation._stats import (
     DID_COLUMNS,
     NEGLIGIBLE_CRIMES,
     SYNTHETIC_COLUMNS,

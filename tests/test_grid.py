@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
 
 from hotspots._errors import CRSError, ValidationError
-from hotspots.grid import (
+from hotspots.geo.grid import (
     GRID_COLUMNS,
     assign_to_cells,
     choose_cell_size,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hotspots.pipeline import stage_hotspots
+from hotspots.stages._pipeline import stage_hotspots
 
-from hotspots import hotspots_stage as hs
-from hotspots.maps import slugify
+from hotspots.detect import _stage as hs
+from hotspots.render.maps import slugify
 
 pytestmark = pytest.mark.realdata
 

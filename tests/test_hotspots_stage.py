@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspots.pipeline import stage_hotspots
+from hotspots.stages._pipeline import stage_hotspots
 import shapely
 
-from hotspots import hotspots_stage as hs
+from hotspots.detect import _stage as hs
 from hotspots._errors import ConfigError
 from hotspots._io import OutputDir
-from hotspots.aggregate import resolve_periods
+from hotspots.geo.aggregate import resolve_periods
 from hotspots.config import load_config
-from hotspots.pipeline import Progress
+from hotspots.stages._pipeline import Progress
 
 X0, Y0 = 500_000.0, 200_000.0
 PLANT = (X0 + 1_550.0, Y0 + 2_450.0)  # inside district A, inside the town centre

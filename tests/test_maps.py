@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from hotspots import maps
+from hotspots.render import maps as maps
 from hotspots._io import OutputDir
-from hotspots.grid import grid_weights, make_grid
-from hotspots.stats import gi_star
+from hotspots.geo.grid import grid_weights, make_grid
+from hotspots.detect.gistar import gi_star
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 X0, Y0 = 510_000.0, 196_000.0

@@ -18,10 +18,10 @@ from scipy import stats as sps
 from shapely.geometry import box
 from statsmodels.stats.multitest import multipletests
 
-from hotspots import outliers as O
-from hotspots import report_outliers as R
+from hotspots.outliers import tables as O
+from hotspots.render import outliers_report as R
 from hotspots._errors import InputFileError, ValidationError
-from hotspots.aggregate import Period
+from hotspots.geo.aggregate import Period
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 GROUPS = {"All crime": ["Burglary", "Shoplifting", "Robbery"], "ASB": ["Anti-social behaviour"]}
@@ -552,7 +552,7 @@ def test_cli_help_and_stage_registered():
     from click.testing import CliRunner
 
     from hotspots.cli import cli
-    from hotspots.pipeline import STAGES
+    from hotspots.stages._pipeline import STAGES
 
     assert "outliers" in STAGES
     result = CliRunner().invoke(cli, ["report", "outliers", "--help"])

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspots import pipeline
-
-from hotspots import outliers as O
+from hotspots.stages import _pipeline as pipeline
+from hotspots.outliers import tables as O
 
 pytestmark = pytest.mark.realdata
 

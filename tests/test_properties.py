@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
-from hotspots.aggregate import count_points
-from hotspots.ingest import read_police_uk
+from hotspots.geo.aggregate import count_points
+from hotspots.io.police_uk import read_police_uk
 from hotspots.schema import POLICE_UK_STREET_HEADER
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

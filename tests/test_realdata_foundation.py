@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from hotspots.ingest import POLICE_UK_COLUMNS
+from hotspots.io.police_uk import POLICE_UK_COLUMNS
 from hotspots.schema import COUNT_COLUMNS, POLICE_UK_CRIME_TYPES, RATE_COLUMNS
 
 pytestmark = pytest.mark.realdata
@@ -36,7 +36,7 @@ def street_dir(real_data_dir) -> Path:
 @pytest.fixture(scope="module")
 def counted(real_context):
     """Run the counts stage once; return the context and its output folder."""
-    from hotspots.pipeline import run
+    from hotspots.stages._pipeline import run
 
     run(real_context, ["counts"])
     return real_context, real_context.out.root

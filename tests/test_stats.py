@@ -1,7 +1,7 @@
 """Tests for hotspots.stats: each statistic against an independent reference.
 
 References: hand computations (closed forms written out here), scipy,
-statsmodels, and esda/libpysal (imported here only; stats.py never imports
+statsmodels, and esda/libpysal (imported here only; the package never imports
 them).  No real data, no network.
 """
 
@@ -18,24 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sst
 
-from hotspots import stats
+from hotspots.detect.gistar import GI_CLASSES_TWO_SIDED
+from hotspots.fdr import _FDR_LOOKUP_MAX_DISTINCT
+from hotspots import fdr as fdr_module
+from hotspots.detect import moran as moran_module
+from hotspots.outliers.concentration import _gini_of_integer_counts
 from hotspots._errors import ValidationError
-from hotspots.stats import (
-    area_outliers,
-    change_vs_reference,
-    concentration,
-    exact_poisson_interval,
-    fdr_bh,
-    funnel_limits,
-    gi_star,
-    gini,
-    gini_poisson_adjusted,
-    local_moran,
-    mann_kendall,
-    overdispersion,
-    poisson_z,
-    rate_ratio_test,
-)
+from hotspots.outliers.funnel import area_outliers, exact_poisson_interval, funnel_limits, overdispersion, poisson_z
+from hotspots.outliers.change import change_vs_reference, rate_ratio_test
+from hotspots.outliers.concentration import concentration, gini, gini_poisson_adjusted
+from hotspots.fdr import fdr_bh
+from hotspots.detect.gistar import gi_star
+from hotspots.detect.moran import local_moran
+from hotspots.detect.trend import mann_kendall
 
 Z975 = 1.959963984540054  # standard normal 97.5% point
 
@@ -344,11 +339,11 @@ def test_change_vs_reference_hand_example():
 # =============================================================================
 
 
-@pytest.mark.parametrize("lookup_limit", [stats._FDR_LOOKUP_MAX_DISTINCT, 0])
+@pytest.mark.parametrize("lookup_limit", [_FDR_LOOKUP_MAX_DISTINCT, 0])
 def test_fdr_bh_equals_statsmodels(lookup_limit, monkeypatch):
     from statsmodels.stats.multitest import multipletests
 
-    monkeypatch.setattr(stats, "_FDR_LOOKUP_MAX_DISTINCT", lookup_limit)  # lookup and argsort paths
+    monkeypatch.setattr(fdr_module, "_FDR_LOOKUP_MAX_DISTINCT", lookup_limit)  # lookup and argsort paths
     rng = np.random.default_rng(11)
     continuous = np.concatenate([rng.random(500) ** 3, [0.0, 1.0, 0.5, 0.5, 0.5]])
     heavily_tied = np.concatenate([np.round(rng.random(3000), 2), np.ones(500)])  # like Gi* on counts
@@ -483,7 +478,7 @@ def test_gi_star_alternatives_correction_and_classes():
     assert not less["gi_class"].astype(str).str.startswith("hot").any()
     corrected = gi_star(x, w)
     np.testing.assert_allclose(corrected["gi_q"], fdr_bh(corrected["gi_p"].to_numpy()))
-    assert list(corrected["gi_class"].cat.categories) == list(stats.GI_CLASSES_TWO_SIDED)
+    assert list(corrected["gi_class"].cat.categories) == list(GI_CLASSES_TWO_SIDED)
     # class rule: strictest alpha the q-value is at or below, sign from z
     q, z = corrected["gi_q"].to_numpy(), corrected["gi_z"].to_numpy()
     expected = np.where(q <= 0.01, "99", np.where(q <= 0.05, "95", np.where(q <= 0.10, "90", "")))
@@ -558,7 +553,7 @@ def test_local_moran_pseudo_p_equals_esda_p_sim_with_the_same_draws(lattice20, m
         warnings.simplefilter("ignore")
         reference = esda.Moran_Local(y, lattice20, permutations=permutations, seed=seed, n_jobs=1)
     # Use esda's own permutation draws, so only the kernel and the p-value rule are compared.
-    monkeypatch.setattr(stats, "_permutation_ids",
+    monkeypatch.setattr(moran_module, "_permutation_ids",
                         lambda population, size, perms, sd: vec_permutations(size, population + 1, perms, sd))
     ours = local_moran(y, lattice20.sparse, permutations=permutations, seed=seed, correction=None)
     np.testing.assert_allclose(ours["moran_p"], reference.p_sim, rtol=0, atol=1e-12)
@@ -744,20 +739,20 @@ def test_gini_poisson_adjusted_generalised_and_random_baseline():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=50).filter(lambda v: sum(v) > 0))
 def test_histogram_gini_equals_sorted_gini(values):
-    assert stats._gini_of_integer_counts(np.array(values)) == pytest.approx(gini(values), abs=1e-12)
+    assert _gini_of_integer_counts(np.array(values)) == pytest.approx(gini(values), abs=1e-12)
 
 
 def test_gi_star_without_self_weights_is_a_clear_error_in_both_entry_points():
     """Zero diagonal with include_self=False (gi_star) or in the per-period kernel: one message, its own hint."""
     import scipy.sparse as sparse_
 
-    from hotspots import stats as stats_
+    from hotspots.detect.gistar import _gi_star_periods, gi_star
     from hotspots._errors import ValidationError as ValidationError_
 
     w = sparse_.csr_matrix(np.array([[0, 1.0], [1, 0]]))
     with pytest.raises(ValidationError_, match=r"no self-weight on the diagonal for 2 of 2 cells \(first at position 0\)") as a:
-        stats_.gi_star(np.array([1.0, 2.0]), w, include_self=False)
+        gi_star(np.array([1.0, 2.0]), w, include_self=False)
     assert "include_self=True" in a.value.hint
     with pytest.raises(ValidationError_, match=r"no self-weight on the diagonal for 2 of 2 cells") as b:
-        stats_._gi_star_periods(np.array([[1.0, 2.0], [2.0, 3.0]]), w)
+        _gi_star_periods(np.array([[1.0, 2.0], [2.0, 3.0]]), w)
     assert "1 on the diagonal" in b.value.hint

@@ -1,3 +1,3 @@
-from .cli import main
+from hotspots.cli import main
 
 main()

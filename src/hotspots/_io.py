@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._errors import ConfigError
+from hotspots._errors import ConfigError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from ._errors import HotspotsError
+from hotspots import __version__
+from hotspots._errors import HotspotsError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -30,12 +30,12 @@ class _Obj:
         self.config, self.data, self.out, self.verbose, self.quiet = config, data, out, verbose, quiet
 
     def settings(self):
-        from .config import load_config
+        from hotspots.config import load_config
 
         return load_config(self.config)
 
     def progress(self):
-        from .pipeline import Progress
+        from hotspots.stages._pipeline import Progress
 
         return Progress(None if self.quiet else _echo)
 
@@ -70,8 +70,8 @@ def info(obj):
     Example:
       hotspots --data ../shared/data info
     """
-    from .config import month_range, month_ranges, resolve_data_dir
-    from .ingest import read_police_uk
+    from hotspots.config import month_range, month_ranges, resolve_data_dir
+    from hotspots.io.police_uk import read_police_uk
 
     settings = obj.settings()
     data_dir = resolve_data_dir(settings, obj.data)
@@ -88,7 +88,7 @@ def info(obj):
             click.echo(f"  missing months ({len(missing)}): {month_ranges(missing)}")
     for line in res.accounting.summary_lines():
         click.echo(line)
-    from .geography import DATA_FILES
+    from hotspots.geo.boundaries import DATA_FILES
 
     for layer, cands in DATA_FILES.items():
         found = next((c for c in cands if (data_dir / c).is_file()), None)
@@ -102,7 +102,7 @@ def pd_files(res):
 
 
 def _prepare(obj):
-    from .pipeline import prepare
+    from hotspots.stages._pipeline import prepare
 
     settings = obj.settings()
     progress = obj.progress()
@@ -129,7 +129,7 @@ def counts(obj):
     Example:
       hotspots --out out counts
     """
-    from .pipeline import run
+    from hotspots.stages._pipeline import run
 
     ctx = _prepare(obj)
     run(ctx, ["counts"])
@@ -147,7 +147,7 @@ def run_cmd(obj, stages):
       hotspots run
       hotspots --config my_force.toml --out results run --stage counts
     """
-    from .pipeline import STAGES, run
+    from hotspots.stages._pipeline import STAGES, run
 
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -172,7 +172,7 @@ def download(obj, forces, archive, from_zip, no_ons):
     Example:
       hotspots --data ~/hotspots-data download --force hertfordshire
     """
-    from .download import download_all
+    from hotspots.io.download import download_all
 
     target = Path(obj.data or "data-home")
     written = download_all(target, forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, echo=_echo)
@@ -216,7 +216,7 @@ def evaluate(obj, areas, name_column, selection, before, after, buffer_m, contro
       hotspots --out out evaluate --areas op_hotspot.gpkg --name-column name \\
           --before 2024-01..2024-04 --after 2025-01..2025-04 --funding 1000000
     """
-    from .pipeline import prepare, run
+    from hotspots.stages._pipeline import prepare, run
 
     overrides = {
         "areas": areas, "name_column": name_column, "selection": selection,
@@ -270,7 +270,7 @@ def report_outliers(obj, peer_groups, adjustment):
       hotspots --out out report outliers
       hotspots --out out report outliers --peer-groups msg.csv
     """
-    from .pipeline import run
+    from hotspots.stages._pipeline import run
 
     ctx = _prepare(obj)
     overrides = {k: v for k, v in {"peer_groups": peer_groups, "adjustment": adjustment}.items() if v is not None}
@@ -306,7 +306,7 @@ def map_cmd(obj, districts, no_png):
       hotspots --out out map
       hotspots --out out map --district Watford --district "St Albans" --no-png
     """
-    from .pipeline import stage_hotspots, write_manifest
+    from hotspots.stages._pipeline import stage_hotspots, write_manifest
 
     ctx = _prepare(obj)
     with ctx.progress.step("hotspots"):

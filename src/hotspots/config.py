@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError, DataNotFoundError
+from hotspots._errors import ConfigError, DataNotFoundError
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -87,7 +87,7 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
 
     All problems are collected and reported together.
     """
-    from .schema import POLICE_UK_CRIME_TYPES
+    from hotspots.schema import POLICE_UK_CRIME_TYPES
 
     cfg_path = Path(path) if path is not None else default_config_path()
     if not cfg_path.is_file():
@@ -229,7 +229,7 @@ def expand_crime_types(names, groups) -> tuple[dict[str, tuple[str, ...]], list[
     >>> expand_crime_types(["ASB", "Robbery", "Nope"], {"ASB": ("Anti-social behaviour",)})
     ({'ASB': ('Anti-social behaviour',), 'Robbery': ('Robbery',)}, ['Nope'])
     """
-    from .schema import POLICE_UK_CRIME_TYPES
+    from hotspots.schema import POLICE_UK_CRIME_TYPES
 
     out: dict[str, tuple[str, ...]] = {}
     bad: list[str] = []

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import InputFileError
+from hotspots._errors import InputFileError
 
 HARM_TABLE_VERSION = "2026.1-css-indicative"
 

@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ._errors import AccountingError, InputFileError, ValidationError
-from .schema import BNG, DROP_REASONS, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER, WGS84
+from hotspots._errors import AccountingError, InputFileError, ValidationError
+from hotspots.schema import BNG, DROP_REASONS, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER, WGS84
 
 log = logging.getLogger(__name__)
 

@@ -45,13 +45,18 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from . import detect, grid as gridmod, stats
-from ._errors import ConfigError, ValidationError
-from ._parallel import process_map
-from .geography import assign_points
-from .harm import harm_of, load_harm_weights
-from .config import expand_crime_types
-from .schema import ASB, BNG, POLICE_UK_CRIME_TYPES, WGS84
+from hotspots.detect import _detect as detect
+from hotspots.geo import grid as gridmod
+from hotspots.detect.gistar import _gi_star_periods, gi_star
+from hotspots.outliers.concentration import concentration
+from hotspots.detect.moran import local_moran
+from hotspots.detect.trend import mann_kendall
+from hotspots._errors import ConfigError, ValidationError
+from hotspots._parallel import process_map
+from hotspots.geo.boundaries import assign_points
+from hotspots.harm import harm_of, load_harm_weights
+from hotspots.config import expand_crime_types
+from hotspots.schema import ASB, BNG, POLICE_UK_CRIME_TYPES, WGS84
 
 DEFAULT_SELECTIONS = ("All crime", "ASB", "Violence", "Neighbourhood crime", "Night-time economy", "Burglary",
                       "Vehicle crime")
@@ -486,8 +491,8 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         counts = _bincount(cell[cur], n)
         asb_only = all(m == ASB for m in members)
         harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
-        gi = stats.gi_star(counts, weights)
-        moran = stats.local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
+        gi = gi_star(counts, weights)
+        moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
         kde, bandwidth, bw_reason = _kde(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
         pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)
         columns = {
@@ -652,7 +657,7 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     q = np.full((n, len(months)), np.nan)
     observed = [j for j, m in enumerate(months) if m in present]
     if observed:
-        z_obs, q_obs = stats._gi_star_periods(np.ascontiguousarray(counts[:, observed].T), weights)
+        z_obs, q_obs = _gi_star_periods(np.ascontiguousarray(counts[:, observed].T), weights)
         z[:, observed] = z_obs.T
         q[:, observed] = q_obs.T
     em = _emerging_classes(z, q, months)
@@ -712,7 +717,7 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
     codes = inputs.codes
     row: dict[str, Any] = {"study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
                            "selection": sel, "n_cells": n, "cell_size_m": area.cell_size}
-    conc = stats.concentration(current_counts, top_shares=(0.01, 0.05, 0.10))
+    conc = concentration(current_counts, top_shares=(0.01, 0.05, 0.10))
     for share, label in ((0.01, "1pct"), (0.05, "5pct"), (0.10, "10pct")):
         row[f"share_top_{label}"] = float(conc.loc[np.isclose(conc["top_fraction_of_units"], share), "share_of_total"].iloc[0])
     row["count_current"] = int(current_counts.sum())
@@ -960,7 +965,7 @@ def _trends(monthly: np.ndarray, months: Sequence[str]) -> list[dict]:
     if len(monthly) == 0:
         return []
     half = len(months) // 2
-    mk = stats.mann_kendall(monthly.astype(float))
+    mk = mann_kendall(monthly.astype(float))
     out = []
     for row, series in enumerate(monthly):
         h1 = float(series[:half].sum())
@@ -1029,7 +1034,7 @@ class _AreaNamer:
 # --------------------------------------------------------------------------- orchestration
 def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = None) -> Inputs:
     """Collect the points, periods and areas the analysis needs from the pipeline context."""
-    from .config import month_range
+    from hotspots.config import month_range
 
     geo = ctx.geography
     keep = ["x", "y", "month", "crime_type", "location"] + (["datetime"] if "datetime" in ctx.points.columns else [])

@@ -24,8 +24,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .config import month_ranges as config_month_ranges
+from hotspots import __version__
+from hotspots.config import month_ranges as config_month_ranges
 
 TEMPLATE = "outliers.html.j2"
 

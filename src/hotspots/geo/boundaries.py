@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import CRSError, DataNotFoundError, InputFileError
-from .schema import AREA_COLUMNS, BNG
+from hotspots._errors import CRSError, DataNotFoundError, InputFileError
+from hotspots.schema import AREA_COLUMNS, BNG
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ class Geography:
             "town_centre": lambda: self.town_centres,
         }
         if area_type not in table:
-            from ._errors import ValidationError
+            from hotspots._errors import ValidationError
 
             raise ValidationError(
                 f"area_type={area_type!r} is not known",

@@ -10,7 +10,7 @@ crime type and crime-type group:
   2021 usual residents), expected count at the county rate, ratio O/E, Poisson
   z, exact funnel-plot limits at 95% and 99.8% with and without the
   overdispersion adjustment, and the flags from both (all from
-  :func:`hotspots.stats.area_outliers`, Spiegelhalter 2005);
+  :func:`hotspots.area_outliers`, Spiegelhalter 2005);
 * **change** (:func:`change_table`): the seasonally matched months of the
   comparison period against the same months of the analysis period, as a
   rate ratio with an exact test and 95% interval, and as a ratio of ratios
@@ -45,12 +45,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import stats
-from ._errors import ConfigError, InputFileError, ValidationError
-from .aggregate import Period, add_groups
-from .config import month_range
-from .harm import load_harm_weights
-from .schema import ASB
+from hotspots.outliers.funnel import area_outliers, exact_poisson_interval, funnel_limits
+from hotspots.outliers.change import change_vs_reference, rate_ratio_test
+from hotspots.outliers.concentration import concentration, gini_poisson_adjusted
+from hotspots.fdr import fdr_bh
+from hotspots._validate import level_label
+from hotspots._errors import ConfigError, InputFileError, ValidationError
+from hotspots.geo.aggregate import Period, add_groups
+from hotspots.config import month_range
+from hotspots.harm import load_harm_weights
+from hotspots.schema import ASB
 
 #: Funnel-plot levels (two-sided): about 2 and 3 standard deviations.
 LEVELS = (0.95, 0.998)
@@ -224,7 +228,7 @@ def outlier_table(
         Funnel levels (default 95% and 99.8%; the column names assume these).
     adjustment
         ``"multiplicative"`` (phi) or ``"additive"`` (tau2), see
-        :func:`hotspots.stats.area_outliers`; applied only when the chi-squared
+        :func:`hotspots.area_outliers`; applied only when the chi-squared
         test finds the areas overdispersed.
     small_expected
         Rows with an expected count below this get ``small_numbers = True``.
@@ -262,7 +266,7 @@ def outlier_table(
             frame["overdispersed"] = False
             frame["adjustment"] = "none"
         else:
-            res = stats.area_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
+            res = area_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
             od = res.attrs["overdispersion"]
             frame = res.reset_index(drop=True).rename(columns={"area": "area_code", "observed": "count"})
             frame["flag_unadjusted"] = frame["flag_unadjusted"].astype(str)
@@ -279,7 +283,7 @@ def outlier_table(
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out["area_name"] = out["area_code"].map(info["area_name"])
-    lower, upper = stats.exact_poisson_interval(out["count"].to_numpy(), level=0.95)
+    lower, upper = exact_poisson_interval(out["count"].to_numpy(), level=0.95)
     out["rate_ci95_lower"] = 1000.0 * lower / out["population"]
     out["rate_ci95_upper"] = 1000.0 * upper / out["population"]
     out["count"] = out["count"].astype(np.int64)
@@ -340,7 +344,7 @@ def funnel_curves(
 
     Uses each crime type's county rate and the adjustment recorded in ``table``
     (an :func:`outlier_table`): ``rate limit = ratio limit x county rate per
-    1,000`` with ratio limits from :func:`hotspots.stats.funnel_limits` at
+    1,000`` with ratio limits from :func:`hotspots.funnel_limits` at
     ``expected = county rate x population``.  Population runs geometrically
     from 0.8 x the smallest to 1.25 x the largest area (or
     ``population_range``).  Columns :data:`FUNNEL_COLUMNS`.
@@ -355,17 +359,17 @@ def funnel_curves(
         if not rate_1000 > 0:
             continue
         expected = rate_1000 / 1000.0 * grid
-        plain = stats.funnel_limits(expected, levels=levels)
+        plain = funnel_limits(expected, levels=levels)
         if first["adjustment"] == "multiplicative":
-            adjusted = stats.funnel_limits(expected, levels=levels, adjustment="multiplicative", phi=float(first["phi"]))
+            adjusted = funnel_limits(expected, levels=levels, adjustment="multiplicative", phi=float(first["phi"]))
         elif first["adjustment"] == "additive":
-            adjusted = stats.funnel_limits(expected, levels=levels, adjustment="additive", tau2=float(first["tau2"]))
+            adjusted = funnel_limits(expected, levels=levels, adjustment="additive", tau2=float(first["tau2"]))
         else:
             adjusted = plain
         frame = pd.DataFrame({"crime_type": crime_type, "population": grid, "expected": expected,
                               "county_rate_per_1000": rate_1000})
         for level in levels:
-            label = stats.level_label(level)
+            label = level_label(level)
             for side in ("lower", "upper"):
                 frame[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
                 frame[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
@@ -420,13 +424,13 @@ def change_table(
 
         * ``rate_ratio`` = (after / (population x after months)) /
           (before / (population x before months)), with the Wald interval on the
-          log scale and the exact conditional p (:func:`hotspots.stats.rate_ratio_test`);
+          log scale and the exact conditional p (:func:`hotspots.rate_ratio_test`);
           ``pct_change`` = 100 (rate_ratio - 1);
         * ``ref_count_before/after``: the parent's total minus the area (the
           rest of the county, or of the CSP); ``ref_pct_change`` and
           ``parent_pct_change`` (the whole parent, area included) per month;
         * ``ratio_of_ratios`` = area change / reference change, its interval,
-          ``p_vs_reference`` (:func:`hotspots.stats.change_vs_reference`) and
+          ``p_vs_reference`` (:func:`hotspots.change_vs_reference`) and
           ``q_vs_reference`` (Benjamini-Hochberg over every row with a p);
         * ``change_flag``: ``up_vs_reference`` when the interval of the ratio of
           ratios lies above 1, ``down_vs_reference`` below 1, ``in_line``
@@ -450,10 +454,10 @@ def change_table(
     table["ref_count_before"] = parent_totals["count_before"] - table["count_before"]
     table["ref_count_after"] = parent_totals["count_after"] - table["count_after"]
     months_before, months_after = len(before_period.months), len(after_period.months)
-    rr = stats.rate_ratio_test(table["count_after"].to_numpy(), table["population"].to_numpy() * months_after,
+    rr = rate_ratio_test(table["count_after"].to_numpy(), table["population"].to_numpy() * months_after,
                                table["count_before"].to_numpy(), table["population"].to_numpy() * months_before,
                                level=level)
-    cv = stats.change_vs_reference(table["count_before"].to_numpy(), table["count_after"].to_numpy(),
+    cv = change_vs_reference(table["count_before"].to_numpy(), table["count_after"].to_numpy(),
                                    table["ref_count_before"].to_numpy(), table["ref_count_after"].to_numpy(),
                                    level=level)
     names_of_parents = dict(parent_names or {})
@@ -495,7 +499,7 @@ def change_table(
         "pct_change_vs_reference_ci_lower": cv["pct_ci_lower"].to_numpy(),
         "pct_change_vs_reference_ci_upper": cv["pct_ci_upper"].to_numpy(),
         "p_vs_reference": cv["p"].to_numpy(),
-        "q_vs_reference": stats.fdr_bh(cv["p"].to_numpy()),
+        "q_vs_reference": fdr_bh(cv["p"].to_numpy()),
         "reason": cv["reason"].to_numpy(),
     })
     lo, hi = out["ratio_of_ratios_ci_lower"], out["ratio_of_ratios_ci_upper"]
@@ -603,7 +607,7 @@ def concentration_table(
     county
         ``(code, name)``: add a row for all LSOAs together.
     simulations, seed
-        For the chance-corrected Gini (:func:`hotspots.stats.gini_poisson_adjusted`).
+        For the chance-corrected Gini (:func:`hotspots.gini_poisson_adjusted`).
 
     Returns
     -------
@@ -611,7 +615,7 @@ def concentration_table(
         ``area_type`` (csp, or force for the county row), ``area_code,
         area_name, crime_type, is_group, n_lsoas, count`` (LSOA-based total),
         per share ``lsoas_topN`` (ceil(N% x n_lsoas)), ``count_topN``,
-        ``share_topN`` (:func:`hotspots.stats.concentration`), then ``gini``,
+        ``share_topN`` (:func:`hotspots.concentration`), then ``gini``,
         ``gini_random_mean`` (the Gini of the same number of crimes spread at
         random) and ``gini_adjusted`` ((gini - random) / (1 - random)).
     """
@@ -629,13 +633,13 @@ def concentration_table(
             row: dict[str, Any] = {"area_type": area_type, "area_code": code, "area_name": name,
                                    "crime_type": crime_type, "is_group": bool(part["is_group"].iloc[0]),
                                    "n_lsoas": int(values.size), "count": int(values.sum())}
-            conc = stats.concentration(values, top_shares=tuple(top_shares))
+            conc = concentration(values, top_shares=tuple(top_shares))
             for share, rec in zip(top_shares, conc.itertuples(index=False)):
                 label = _share_label(share)
                 row[f"lsoas_{label}"] = int(rec.units_in_top)
                 row[f"count_{label}"] = int(rec.count_in_top)
                 row[f"share_{label}"] = float(rec.share_of_total)
-            gb = stats.gini_poisson_adjusted(values.astype(np.int64), simulations=simulations, seed=seed)
+            gb = gini_poisson_adjusted(values.astype(np.int64), simulations=simulations, seed=seed)
             row.update(gini=gb.gini, gini_random_mean=gb.gini_random_mean, gini_adjusted=gb.gini_adjusted)
             rows.append(row)
     out = pd.DataFrame(rows)

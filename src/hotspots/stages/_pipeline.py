@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from ._io import OutputDir
-from ._parallel import fork_call
-from .aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
-from .config import Settings, month_range, resolve_data_dir
-from .geography import Geography, assign_points
-from .ingest import Accounting, harmonise_lsoa, read_police_uk
-from .schema import POLICE_UK_CRIME_TYPES
+from hotspots import __version__
+from hotspots._io import OutputDir
+from hotspots._parallel import fork_call
+from hotspots.geo.aggregate import Period, Periods, add_groups, count_points, rates, reconcile_districts, resolve_periods
+from hotspots.config import Settings, month_range, resolve_data_dir
+from hotspots.geo.boundaries import Geography, assign_points
+from hotspots.io.police_uk import Accounting, harmonise_lsoa, read_police_uk
+from hotspots.schema import POLICE_UK_CRIME_TYPES
 
 COUNT_AREA_TYPES = ("force", "district", "csp", "lsoa", "ward", "town_centre")
 
@@ -202,8 +202,8 @@ def stage_counts(ctx: Context) -> dict[str, Any]:
 
 def stage_outliers(ctx: Context) -> dict[str, Any]:
     """CSP outlier tables (:mod:`hotspots.outliers`), then the report renders them."""
-    from .outliers import stage_outliers as run_outliers
-    from .report_outliers import render_report
+    from hotspots.outliers.tables import stage_outliers as run_outliers
+    from hotspots.render.outliers_report import render_report
 
     summary = run_outliers(ctx)
     ctx.out.write_text(render_report(ctx.results["outliers"]), "outliers/csp_outlier_report.html")
@@ -212,17 +212,17 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
 
 def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, png: bool = True) -> dict[str, Any]:
     """Grid hotspots and patrol areas (:mod:`hotspots.hotspots_stage`), then the inspectors' maps."""
-    from .hotspots_stage import hotspot_config, run_hotspots
+    from hotspots.detect._stage import hotspot_config, run_hotspots
 
     draw = maps if maps is not None else hotspot_config(ctx.settings).maps
     preload = None
     if draw:
-        from .maps import preload
+        from hotspots.render.maps import preload
     summary = run_hotspots(ctx, districts=districts, defer_grid_cells=True, while_analysing=preload)
     res = ctx.results["hotspots"]
     write_grid_cells = res.pop("write_grid_cells")
     if draw:
-        from .maps import build_map_views, write_maps
+        from hotspots.render.maps import build_map_views, write_maps
 
         views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
         # the largest table is written here while worker processes draw the maps
@@ -235,8 +235,8 @@ def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, pn
 
 def stage_evaluate(ctx: Context) -> dict[str, Any]:
     """Before/after evaluation (:mod:`hotspots.evaluate`), then the Commissioner's report renders it."""
-    from .evaluate import stage_evaluate as run_evaluation
-    from .report_evaluation import render_evaluation_report
+    from hotspots.evaluation._evaluate import stage_evaluate as run_evaluation
+    from hotspots.render.evaluation_report import render_evaluation_report
 
     summary = run_evaluation(ctx)
     ctx.out.write_text(render_evaluation_report(ctx.results["evaluation_result"]), "evaluation/evaluation_report.html")

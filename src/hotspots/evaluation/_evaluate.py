@@ -51,17 +51,17 @@ import pandas as pd
 import shapely
 from scipy import stats as _scipy_stats
 
-from . import evaluate_stats as es
-from ._errors import ConfigError, DataNotFoundError, InputFileError, ValidationError
-from .aggregate import Period, resolve_periods
-from .config import MONTH_RE, expand_crime_types, month_range, month_ranges
-from .geography import assign_points, read_user_areas
-from .grid import assign_to_cells, make_grid
-from .harm import load_harm_weights
-from .schema import AREA_COLUMNS, ASB, BNG, POLICE_UK_CRIME_TYPES
+from hotspots.evaluation import _stats as es
+from hotspots._errors import ConfigError, DataNotFoundError, InputFileError, ValidationError
+from hotspots.geo.aggregate import Period, resolve_periods
+from hotspots.config import MONTH_RE, expand_crime_types, month_range, month_ranges
+from hotspots.geo.boundaries import assign_points, read_user_areas
+from hotspots.geo.grid import assign_to_cells, make_grid
+from hotspots.harm import load_harm_weights
+from hotspots.schema import AREA_COLUMNS, ASB, BNG, POLICE_UK_CRIME_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import Context
+    from hotspots.stages._pipeline import Context
 
 log = logging.getLogger(__name__)
 

@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import HotspotsError
-from .schema import BNG, WGS84
+from hotspots._errors import HotspotsError
+from hotspots.schema import BNG, WGS84
 
 __all__ = [
     "LeafletAssets",
@@ -974,7 +974,7 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
     CPUs (:func:`hotspots._parallel.process_map`); they are written here, in order.
     ``alongside`` is called in this process while the workers draw.
     """
-    from ._parallel import process_map
+    from hotspots._parallel import process_map
 
     leaflet_assets()  # read once, before the workers start
 
@@ -1000,7 +1000,7 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
 def build_map_views(ctx, inputs, cfg, county, district_results,
                     tables: dict[str, pd.DataFrame]) -> list:
     """Map views of the hotspots stage's results: one per district and one for the county."""
-    from .hotspots_stage import MAP_MAX_CLUSTERS, slug
+    from hotspots.detect._stage import MAP_MAX_CLUSTERS, slug
 
     geo = ctx.geography
     period = f"{ctx.periods.current.label}"

@@ -20,9 +20,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .config import month_range
-from .geography import assign_points
-from .schema import COUNT_COLUMNS, RATE_COLUMNS
+from hotspots.config import month_range
+from hotspots.geo.boundaries import assign_points
+from hotspots.schema import COUNT_COLUMNS, RATE_COLUMNS
 
 SPATIAL_TYPES = {"force", "district", "csp", "town_centre", "grid", "user"}
 OVERLAPPING_TYPES = {"town_centre", "user"}

@@ -29,7 +29,7 @@ from scipy import fft as sp_fft, sparse, stats
 from scipy.sparse import csgraph
 
 from hotspots._errors import ValidationError
-from hotspots.grid import (
+from hotspots.geo.grid import (
     _check_xy_metres,
     _grid_params,
     _Problems,
@@ -947,7 +947,7 @@ def patrol_areas(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, harm: 
     Examples
     --------
     >>> from shapely import box
-    >>> from hotspots.grid import make_grid
+    >>> from hotspots.geo.grid import make_grid
     >>> grid = make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")
     >>> areas = patrol_areas(grid, ["hot_95", "hot_99", "ns", "hot_95", "ns"], counts=[5, 9, 0, 30, 1])
     >>> areas[["patrol_area_id", "n_cells", "count"]].values.tolist()

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .evaluate import EvaluationResult
+    from hotspots.evaluation._evaluate import EvaluationResult
 
 REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
@@ -75,7 +75,7 @@ def fmt_money(x: Any) -> str:
 
 
 def _month_label(label: str) -> str:
-    from .evaluate import human_period
+    from hotspots.evaluation._evaluate import human_period
 
     return human_period(label)
 
@@ -341,8 +341,8 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
 
 def _ranges(months) -> str:
     """'Jan 2021–Jan 2022, Jan–Apr 2024' for a list of months."""
-    from .config import month_ranges
-    from .evaluate import human_period
+    from hotspots.config import month_ranges
+    from hotspots.evaluation._evaluate import human_period
 
     return ", ".join(human_period(r) for r in month_ranges(months).split(", ")) if months else "none"
 

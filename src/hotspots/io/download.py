@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ._errors import InputFileError
+from hotspots._errors import InputFileError
 
 POLICE_ARCHIVE_URL = "https://data.police.uk/data/archive/{month}.zip"
 POLICE_LATEST_URL = "https://data.police.uk/data/archive/latest.zip"

@@ -1,0 +1,251 @@
+"""TODO: module docstring (moved from hotspots.stats)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import special
+from hotspots._validate import _Problems
+from hotspots._validate import _as_float
+from hotspots._validate import _check_choice
+from hotspots._validate import _check_levels
+from hotspots._validate import _first_bad
+from hotspots._validate import _index_for
+from hotspots._validate import level_label
+from hotspots.fdr import _bh_q_values
+
+
+GI_CLASSES_TWO_SIDED = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
+
+
+def _check_weights(problems: _Problems, weights: Any, n: int | None) -> sp.csr_matrix | None:
+    if not sp.issparse(weights):
+        problems.add(f"weights must be a scipy.sparse matrix; got {type(weights).__name__}",
+                     "Build weights with scipy.sparse (or pass libpysal's W.sparse).")
+        return None
+    w = sp.csr_matrix(weights, dtype=float)
+    if w.shape[0] != w.shape[1] or (n is not None and w.shape[0] != n):
+        problems.add(f"weights must be n x n with n = len(values) = {n}; got shape {w.shape}",
+                     "Build the weights for the same cells, in the same order, as values.")
+        return None
+    if w.nnz and not (np.isfinite(w.data).all() and (w.data >= 0).all()):
+        problems.add("weights must be finite and >= 0", "Use binary (0/1) contiguity or distance-band weights.")
+        return None
+    return w
+
+
+def _class_codes(z: np.ndarray, significance: np.ndarray, alpha_levels: tuple[float, ...],
+                 hot: str, cold: str) -> tuple[np.ndarray, list[str]]:
+    """Integer codes into [hot_<strictest> ... not_significant ... cold_<strictest>]."""
+    alphas = sorted(alpha_levels)  # strictest first
+    labels = [level_label(1.0 - a) for a in alphas]
+    categories = [f"{hot}_{x}" for x in labels] + ["not_significant"] + [f"{cold}_{x}" for x in reversed(labels)]
+    codes = np.full(z.size, len(alphas), dtype=np.int8)
+    for position, alpha in reversed(list(enumerate(alphas))):  # loosest first, stricter overwrite
+        significant = significance <= alpha
+        codes[significant & (z > 0)] = position
+        codes[significant & (z < 0)] = len(categories) - 1 - position
+    return codes, categories
+
+
+@functools.lru_cache(maxsize=16)
+def _ordered_categories(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The class dtype, built once (building it per call costs more than Gi* on a district grid)."""
+    return pd.CategoricalDtype(list(categories), ordered=True)
+
+
+def gi_star(
+    values: Any,
+    weights: Any,
+    *,
+    include_self: bool = False,
+    alternative: str = "two-sided",
+    correction: str | None = "fdr_bh",
+    alpha_levels: Sequence[float] = (0.01, 0.05, 0.10),
+) -> pd.DataFrame:
+    """Getis-Ord Gi* hot and cold spots with false-discovery-rate control.
+
+    Parameters
+    ----------
+    values : array-like
+        One value per cell (counts, rates); no NaN: cells outside the study
+        area must not be in the grid at all.
+    weights : scipy.sparse matrix, shape (n, n)
+        Binary spatial weights in the order of ``values`` (queen contiguity by
+        default in this package), *including* the cell itself on the diagonal
+        - that is what makes it Gi* rather than Gi.  Non-binary non-negative
+        weights are accepted and used as given.
+    include_self : bool, default False
+        False: the diagonal must already be non-zero for every cell (an error
+        otherwise, so that Gi is never computed by mistake).  True: the
+        diagonal is set to 1 before computing.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Alternative hypothesis of ``gi_p``; "greater" looks for hot spots
+        only, "less" for cold spots only.
+    correction : {"fdr_bh", None}, default "fdr_bh"
+        Multiple-testing correction across the whole study area
+        (Benjamini-Hochberg).  None gives ``gi_q = gi_p``.
+    alpha_levels : sequence of float, default (0.01, 0.05, 0.10)
+        Significance levels of the classes (99%, 95%, 90% confidence).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gi_z`` (the Gi* z-score), ``gi_p`` (raw p from the normal),
+        ``gi_q`` (BH q-value, or p), ``gi_class`` (ordered categorical:
+        ``hot_99``, ``hot_95``, ``hot_90``, ``not_significant``, ``cold_90``,
+        ``cold_95``, ``cold_99``; a cell is in the strictest class whose
+        alpha its q-value (p when uncorrected) is at or below).  Index: that
+        of ``values`` when it is a pandas object.
+
+    Notes
+    -----
+    Getis & Ord (1992) "The analysis of spatial association by use of
+    distance statistics", Geographical Analysis 24:189-206; Ord & Getis
+    (1995) "Local spatial autocorrelation statistics: distributional issues
+    and an application", Geographical Analysis 27:286-306.  With
+    ``W_i = sum_j w_ij`` and ``S1_i = sum_j w_ij**2`` (self included)::
+
+        Gi* = (sum_j w_ij x_j - xbar W_i) / (S sqrt((n S1_i - W_i**2) / (n - 1)))
+
+    with ``xbar = sum(x) / n`` and ``S = sqrt(sum(x**2) / n - xbar**2)``.
+    Equal to esda's ``G_Local(y, w, transform="B", star=True).Zs``.  Constant
+    input (S = 0) and cells whose neighbourhood is the whole study area
+    (zero variance) get ``gi_z = 0``, ``gi_p = 1``.  Benjamini & Hochberg
+    (1995) across all cells, as ArcGIS's FDR option intends (sfhotspot and
+    esda leave p unadjusted by default); BH stays valid under the positive
+    dependence between overlapping neighbourhoods (Benjamini & Yekutieli
+    2001).  Cost: two sparse products and one sort, well under 3 s for 2.4
+    million cells.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> band = sp.diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(5, 5))
+    >>> queen_with_self = sp.kron(band, band, format="csr")   # 5 x 5 grid
+    >>> counts = np.full(25, 2.0)
+    >>> counts[[6, 7, 8, 11, 12, 13, 16, 17, 18]] = 9.0      # central block
+    >>> result = gi_star(counts, queen_with_self, correction=None)
+    >>> result.loc[12, ["gi_z", "gi_p"]].round(3).tolist()
+    [4.899, 0.0]
+    >>> str(result.loc[12, "gi_class"]), str(result.loc[0, "gi_class"])
+    ('hot_99', 'not_significant')
+    """
+    problems = _Problems("gi_star")
+    x = _as_float(problems, "values", values)
+    alpha_levels = _check_levels(problems, "alpha_levels", alpha_levels)
+    _check_choice(problems, "alternative", alternative, ("two-sided", "greater", "less"))
+    _check_choice(problems, "correction", correction, ("fdr_bh", None))
+    if not isinstance(include_self, (bool, np.bool_)):
+        problems.add(f"include_self must be True or False; got {include_self!r}",
+                     "Pass include_self=True when the weights have no self-weights on the diagonal.")
+    if x is None:
+        problems.raise_if_any()
+    if x.ndim != 1 or x.size < 2:
+        problems.add(f"values must be 1-D with at least 2 cells; got shape {x.shape}",
+                     "Pass one value per grid cell (flatten a 2-D raster in the order the weights use).")
+    elif not np.isfinite(x).all():
+        problems.add(f"values must be finite; it has {_first_bad(x, ~np.isfinite(x))}",
+                     "Cells outside the study area must be dropped from the grid, not set to NaN.")
+    w = _check_weights(problems, weights, x.size if x.ndim == 1 else None)
+    problems.raise_if_any()
+    n = x.size
+    diagonal = w.diagonal()
+    if include_self:
+        self_weight = np.ones(n)
+    else:
+        _require_self_weights(problems, diagonal, "Pass include_self=True to set the diagonal to 1.")
+        self_weight = diagonal
+
+    z, p, q = _gi_star_rows(x[None, :], w, self_weight, diagonal, alternative, correction)
+    z, p, q = z[0], p[0], q[0]
+    z_for_class = z if alternative == "two-sided" else (np.where(z > 0, z, 0.0) if alternative == "greater"
+                                                      else np.where(z < 0, z, 0.0))
+    codes, categories = _class_codes(z_for_class, q, alpha_levels, "hot", "cold")
+    df = pd.DataFrame(
+        {"gi_z": z, "gi_p": p, "gi_q": q,
+         "gi_class": pd.Categorical.from_codes(codes, dtype=_ordered_categories(tuple(categories)))},
+        index=_index_for(n, values),
+    )
+    df.attrs["gi_star"] = {"alternative": alternative, "correction": correction,
+                           "alpha_levels": list(alpha_levels), "n": int(n)}
+    return df
+
+
+def _require_self_weights(problems, diagonal: np.ndarray, hint: str) -> None:
+    """Gi* counts each cell in its own neighbourhood: every cell needs a non-zero self-weight."""
+    missing_self = diagonal == 0
+    if missing_self.any():
+        problems.add(f"weights has no self-weight on the diagonal for {int(missing_self.sum())} of {len(diagonal)} cells "
+                     f"(first at position {int(np.flatnonzero(missing_self)[0])}); Gi* includes the cell itself", hint)
+        problems.raise_if_any()
+
+
+def _gi_star_rows(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray, diagonal: np.ndarray,
+                  alternative: str = "two-sided", correction: str | None = "fdr_bh"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gi* z, p and q of each row of ``x`` (rows: periods, columns: cells), validated by the caller.
+
+    Each row gets exactly the arithmetic of a :func:`gi_star` call on it (the
+    reductions, the sparse product and the FDR run per row, the element-wise
+    steps on the block), without a DataFrame per period.
+    """
+    n = x.shape[1]
+    # Replacing the diagonal by self_weight is done on the row sums instead of
+    # rebuilding the matrix: a sparse rebuild of 2.4 million rows costs seconds.
+    ones = np.ones(n)
+    w_sum = w @ ones + (self_weight - diagonal)
+    if w.nnz and (w.data == 1).all() and ((self_weight == 1) | (self_weight == 0)).all():
+        w_sq_sum = w_sum  # binary weights: w**2 == w
+    else:
+        w_sq_sum = w.multiply(w) @ ones + (self_weight**2 - diagonal**2)
+    variance_term = (n * w_sq_sum - w_sum**2) / (n - 1)
+    # Zero variance: constant input, or a neighbourhood covering every cell.
+    flat_neighbourhood = variance_term <= 1e-12 * n * np.maximum(w_sq_sum, 1e-300)
+    lag_dev = np.empty(x.shape)
+    spread = np.empty((x.shape[0], 1))
+    constant = np.empty((x.shape[0], 1), dtype=bool)
+    for row, values in enumerate(x):
+        mean = values.mean()
+        spread[row] = values.std()  # population SD: S = sqrt(sum(x^2)/n - mean^2), computed stably
+        deviation = values - mean
+        lag_dev[row] = w @ deviation + (self_weight - diagonal) * deviation  # = sum_j w_ij x_j - mean * W_i
+        constant[row] = np.ptp(values) == 0
+    degenerate = constant | flat_neighbourhood
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = lag_dev / (spread * np.sqrt(variance_term))
+    z = np.where(degenerate, 0.0, z)
+
+    if alternative == "two-sided":
+        p = 2.0 * special.ndtr(-np.abs(z))
+    elif alternative == "greater":
+        p = special.ndtr(-z)
+    else:
+        p = special.ndtr(z)
+    p = np.where(degenerate, 1.0, np.minimum(p, 1.0))
+    q = np.stack([_bh_q_values(row) for row in p]) if correction == "fdr_bh" and len(p) else p.copy()
+    return z, p, q
+
+
+def _gi_star_periods(values: np.ndarray, weights: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Gi* z and FDR q of each row of ``values`` (periods x cells): :func:`gi_star` with its defaults, per row.
+
+    For emerging hot spots (a Gi* per month): the same numbers as one
+    ``gi_star(values[k], weights)`` call per month, at a fraction of the cost.
+    """
+    problems = _Problems("gi_star")
+    x = _as_float(problems, "values", values)
+    problems.raise_if_any()
+    if x.ndim != 2 or x.shape[1] < 2 or not np.isfinite(x).all():
+        problems.add(f"values must be finite, periods x cells with at least 2 cells; got shape {x.shape}",
+                     "Pass one row per period and one column per grid cell.")
+    w = _check_weights(problems, weights, x.shape[1] if x.ndim == 2 else None)
+    problems.raise_if_any()
+    diagonal = w.diagonal()
+    _require_self_weights(problems, diagonal, "Pass weights with 1 on the diagonal.")
+    z, _, q = _gi_star_rows(x, w, diagonal, diagonal)
+    return z, q

@@ -1,0 +1,583 @@
+"""TODO: module docstring (moved from hotspots.stats)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2, norm, poisson
+from hotspots._validate import _Problems
+from hotspots._validate import _as_float
+from hotspots._validate import _broadcast
+from hotspots._validate import _check_choice
+from hotspots._validate import _check_counts
+from hotspots._validate import _check_level
+from hotspots._validate import _check_levels
+from hotspots._validate import _check_positive
+from hotspots._validate import _first_bad
+from hotspots._validate import _index_for
+from hotspots._validate import _is_real
+from hotspots._validate import level_label
+
+
+#: Significance level of the chi-squared test that decides whether the
+#: overdispersion adjustment is applied (Spiegelhalter 2005, section 5).
+OVERDISPERSION_TEST_LEVEL = 0.95
+
+
+def poisson_z(observed: Any, expected: Any) -> np.ndarray:
+    """Poisson z-score ``(O - E) / sqrt(E)``.
+
+    Parameters
+    ----------
+    observed : array-like
+        Observed counts (>= 0; NaN gives NaN).
+    expected : array-like
+        Expected counts under the reference rate, broadcastable with
+        ``observed``.
+
+    Returns
+    -------
+    numpy.ndarray
+        z-scores; NaN where ``E <= 0`` or either input is NaN.
+
+    Notes
+    -----
+    The normal approximation to the Poisson used for funnel plots of
+    standardised ratios (Spiegelhalter 2005, "Funnel plots for comparing
+    institutional performance", Statistics in Medicine 24:1185-1202).  For
+    small E use :func:`funnel_limits` with ``method="exact"`` or the exact
+    p-values of :func:`area_outliers` instead of reading z against the normal.
+
+    Examples
+    --------
+    >>> poisson_z([12, 5, 3], [9.0, 5.0, 0.0]).tolist()
+    [1.0, 0.0, nan]
+    """
+    problems = _Problems("poisson_z")
+    o = _as_float(problems, "observed", observed)
+    e = _as_float(problems, "expected", expected)
+    problems.raise_if_any()
+    _check_counts(problems, "observed", o, allow_nan=True, integer=False)
+    arrays = _broadcast(problems, {"observed": o, "expected": e})
+    problems.raise_if_any()
+    o, e = arrays
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (o - e) / np.sqrt(e)
+    return np.where(e > 0, z, np.nan)
+
+
+def exact_poisson_interval(count: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) confidence interval for a Poisson mean.
+
+    Parameters
+    ----------
+    count : array-like
+        Observed counts: whole numbers >= 0 (NaN gives NaN).
+    level : float, default 0.95
+        Two-sided confidence level.
+
+    Returns
+    -------
+    lower, upper : numpy.ndarray
+        Interval for the Poisson mean, same shape as ``count`` (numpy scalars
+        for scalar input).
+
+    Notes
+    -----
+    Garwood (1936, Biometrika 28:437-442): with ``a = 1 - level``,
+    ``lower = chi2.ppf(a/2, 2k) / 2`` (0 when k = 0) and
+    ``upper = chi2.ppf(1 - a/2, 2k + 2) / 2``.  The interval is conservative
+    (coverage >= level).  Divide by an exposure (population, E) to get an
+    interval for a rate or a standardised ratio.
+
+    Examples
+    --------
+    >>> lower, upper = exact_poisson_interval(10)
+    >>> round(float(lower), 4), round(float(upper), 4)
+    (4.7954, 18.3904)
+    >>> lower, upper = exact_poisson_interval([0, 3], level=0.9)
+    >>> lower.round(4).tolist(), upper.round(4).tolist()
+    ([0.0, 0.8177], [2.9957, 7.7537])
+    """
+    problems = _Problems("exact_poisson_interval")
+    k = _as_float(problems, "count", count)
+    _check_level(problems, "level", level)
+    if k is not None:
+        _check_counts(problems, "count", k, allow_nan=True)
+    problems.raise_if_any()
+    alpha = 1.0 - float(level)
+    positive = k > 0
+    lower = np.where(positive, chi2.ppf(alpha / 2, np.where(positive, 2 * k, 1.0)) / 2, 0.0)
+    upper = chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+    lower = np.where(np.isnan(k), np.nan, lower)
+    return lower[()], upper[()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Overdispersion:
+    """Result of :func:`overdispersion` (Spiegelhalter 2005, section 5).
+
+    Attributes
+    ----------
+    phi : float
+        Overdispersion factor: mean of the squared winsorised z-scores.
+    n : int
+        Number of units used (finite z-scores).
+    statistic : float
+        ``n * phi``, referred to chi-squared with ``n - 1`` degrees of freedom.
+    df : int
+        ``n - 1``.
+    p_value : float
+        Upper-tail chi-squared p-value of ``statistic``.
+    critical_value : float
+        ``chi2.ppf(0.95, n - 1)``.
+    overdispersed : bool
+        ``statistic > critical_value``: the adjustment is warranted.
+    tau2 : float
+        Additive random-effects variance on the indicator scale (NaN when no
+        standard errors were given).
+    winsor : float
+        Fraction winsorised in each tail.
+    z_lower, z_upper : float
+        The winsorising limits (the ``winsor`` and ``1 - winsor`` quantiles).
+    """
+
+    phi: float
+    n: int
+    statistic: float
+    df: int
+    p_value: float
+    critical_value: float
+    overdispersed: bool
+    tau2: float
+    winsor: float
+    z_lower: float
+    z_upper: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python types, ready for JSON (run manifests) and ``DataFrame.attrs``."""
+        return dataclasses.asdict(self)
+
+
+def overdispersion(z: Any, *, winsor: float = 0.10, se: Any = None) -> Overdispersion:
+    """Estimate overdispersion of z-scores (Spiegelhalter 2005).
+
+    Parameters
+    ----------
+    z : array-like
+        z-scores of the units under the null (e.g. from :func:`poisson_z`).
+        NaN entries (units with no expected count) are skipped.
+    winsor : float, default 0.10
+        Fraction winsorised in each tail: z-scores below the ``winsor``
+        quantile are set to it, those above the ``1 - winsor`` quantile are
+        set to that (quantiles by linear interpolation, numpy's default and
+        R's type 7, as in the NHS-R FunnelPlotR package).  0 disables it.
+    se : array-like, optional
+        Within-unit standard error of the indicator, one per z (for a
+        standardised ratio O/E with target 1, ``sqrt(1 / E)``).  Needed for
+        ``tau2``; without it ``tau2`` is NaN.
+
+    Returns
+    -------
+    Overdispersion
+        ``phi``, ``n``, the chi-squared test (``statistic``, ``p_value``,
+        ``overdispersed``) and ``tau2``.  ``.to_dict()`` gives plain types.
+
+    Notes
+    -----
+    Spiegelhalter (2005) "Handling over-dispersion of performance indicators",
+    Quality and Safety in Health Care 14:347-351, and "Funnel plots for
+    comparing institutional performance", Statistics in Medicine
+    24:1185-1202:
+
+    * ``phi = sum(zw**2) / n`` with ``zw`` the winsorised z-scores;
+    * the units are overdispersed when ``n * phi`` exceeds the 95% point of
+      chi-squared with ``n - 1`` degrees of freedom;
+    * additive random effect (DerSimonian & Laird 1986 moment estimator):
+      ``tau2 = max(0, (n * phi - (n - 1)) / (sum(w) - sum(w**2) / sum(w)))``
+      with ``w = 1 / se**2``, on the scale of the indicator.
+
+    Examples
+    --------
+    >>> z = [-3, -1, 0, 1, 2, 4, 0.5, -0.5, 1.5, -2]
+    >>> od = overdispersion(z, se=[0.1] * 10)
+    >>> round(od.phi, 4), od.overdispersed, round(od.tau2, 6)
+    (2.2, True, 0.014444)
+    """
+    problems = _Problems("overdispersion")
+    zz = _as_float(problems, "z", z)
+    ss = None if se is None else _as_float(problems, "se", se)
+    if not _is_real(winsor) or not (0 <= winsor < 0.5):
+        problems.add(f"winsor must be a fraction in [0, 0.5); got {winsor!r}",
+                     "Spiegelhalter (2005) uses winsor=0.10 (10% in each tail).")
+    if zz is None or (se is not None and ss is None):
+        problems.raise_if_any()
+    zz = zz.ravel()
+    if np.isinf(zz).any():
+        problems.add(f"z has infinite values: {_first_bad(zz, np.isinf(zz))}",
+                     "Units with zero expected count give NaN z, not inf: check how z was computed.")
+    used = np.isfinite(zz)
+    if ss is not None:
+        ss = ss.ravel()
+        if ss.shape != zz.shape:
+            problems.add(f"se has {ss.size} values but z has {zz.size}", "Pass one standard error per z-score.")
+        else:
+            with np.errstate(invalid="ignore"):
+                bad = used & ~(np.isfinite(ss) & (ss > 0))
+            if bad.any():
+                problems.add(f"se must be finite and > 0 where z is finite; it has {_first_bad(ss, bad)}",
+                             "Standard errors come from the expected counts: se = sqrt(1 / E) for O/E.")
+    if used.sum() < 2:
+        problems.add(f"z needs at least 2 finite values; got {int(used.sum())}",
+                     "Overdispersion compares units with each other: pass at least two units.")
+    problems.raise_if_any()
+
+    zf = zz[used]
+    n = int(zf.size)
+    z_lower, z_upper = np.quantile(zf, [winsor, 1.0 - winsor])
+    zw = np.clip(zf, z_lower, z_upper)
+    phi = float(np.sum(zw**2) / n)
+    statistic = n * phi
+    df = n - 1
+    tau2 = math.nan
+    if ss is not None:
+        w = 1.0 / ss[used] ** 2
+        tau2 = max(0.0, (statistic - df) / (w.sum() - (w**2).sum() / w.sum()))
+    critical = float(chi2.ppf(OVERDISPERSION_TEST_LEVEL, df))
+    return Overdispersion(
+        phi=phi, n=n, statistic=float(statistic), df=df, p_value=float(chi2.sf(statistic, df)),
+        critical_value=critical, overdispersed=bool(statistic > critical), tau2=float(tau2),
+        winsor=float(winsor), z_lower=float(z_lower), z_upper=float(z_upper),
+    )
+
+
+def _poisson_interpolated_quantile(prob: float, mean: np.ndarray) -> np.ndarray:
+    """Spiegelhalter's continuous Poisson quantile: ``r_p - alpha``.
+
+    ``r_p`` is the smallest r with ``F(r) >= prob`` and
+    ``alpha = (F(r_p) - prob) / (F(r_p) - F(r_p - 1))`` (Spiegelhalter 2005,
+    Statistics in Medicine, appendix A.1.2), so the limit moves smoothly with
+    the mean instead of in steps.
+    """
+    r = poisson.ppf(prob, mean)
+    alpha = (poisson.cdf(r, mean) - prob) / poisson.pmf(r, mean)
+    return r - alpha
+
+
+def funnel_limits(
+    expected: Any,
+    *,
+    target: float = 1.0,
+    levels: Sequence[float] = (0.95, 0.998),
+    method: str = "exact",
+    adjustment: str | None = None,
+    phi: float = 1.0,
+    tau2: float = 0.0,
+) -> pd.DataFrame:
+    """Funnel-plot control limits for a standardised ratio O/E.
+
+    The indicator is the ratio ``y = O / E`` of an observed count to the count
+    expected at the reference rate; under the null ``O ~ Poisson(target * E)``.
+    For limits on the rate scale multiply by the reference rate (e.g. the
+    county rate per 1,000 residents): ``rate_limit = ratio_limit * rate``.
+
+    Parameters
+    ----------
+    expected : array-like
+        Expected counts E (the funnel's x-axis).  ``E <= 0`` or NaN gives NaN
+        limits.
+    target : float, default 1.0
+        Null value of the ratio (1 when E comes from the reference rate).
+    levels : sequence of float, default (0.95, 0.998)
+        Two-sided coverage of each pair of limits (95% and 99.8%, i.e. about
+        2 and 3 standard deviations).
+    method : {"exact", "normal"}, default "exact"
+        ``"exact"``: Spiegelhalter's interpolated exact Poisson quantiles,
+        valid for any E; they converge to the normal limits as E grows, so no
+        switch-over point is needed.  ``"normal"``:
+        ``target +/- z_p * sqrt(target / E)``.
+    adjustment : {None, "multiplicative", "additive"}, default None
+        Overdispersion adjustment.  ``"multiplicative"`` widens the distance of
+        each limit from the target by ``sqrt(phi)``; ``"additive"`` widens it
+        by ``sqrt(1 + tau2 / s2)`` with ``s2 = target / E``, i.e. the limits
+        become ``target +/- z_p * sqrt(s2 + tau2)`` (exactly so for
+        ``method="normal"``).
+    phi : float, default 1.0
+        Overdispersion factor for ``adjustment="multiplicative"``.
+    tau2 : float, default 0.0
+        Between-unit variance (ratio scale) for ``adjustment="additive"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``expected`` then ``lower_<L>``, ``upper_<L>`` per level, with
+        ``<L> = level_label(level)`` (``lower_95``, ``upper_95``,
+        ``lower_998``, ``upper_998`` by default).  Lower limits are floored
+        at 0.
+
+    Notes
+    -----
+    Spiegelhalter (2005) "Funnel plots for comparing institutional
+    performance", Statistics in Medicine 24:1185-1202 (exact limits:
+    appendix A.1.2; overdispersion: section 5); Spiegelhalter (2005)
+    "Handling over-dispersion of performance indicators", Quality and Safety
+    in Health Care 14:347-351.
+
+    Examples
+    --------
+    >>> funnel_limits([10, 100], levels=(0.95,)).round(4)
+       expected  lower_95  upper_95
+    0      10.0    0.3775    1.6160
+    1     100.0    0.8037    1.1958
+    >>> funnel_limits([100], levels=(0.95,), method="normal",
+    ...               adjustment="multiplicative", phi=4.0).round(4)
+       expected  lower_95  upper_95
+    0     100.0     0.608     1.392
+    """
+    problems = _Problems("funnel_limits")
+    e = _as_float(problems, "expected", expected)
+    levels = _check_levels(problems, "levels", levels)
+    _check_choice(problems, "method", method, ("exact", "normal"))
+    _check_choice(problems, "adjustment", adjustment, (None, "multiplicative", "additive"))
+    if not (_is_real(target) and math.isfinite(target) and target > 0):
+        problems.add(f"target must be a finite number > 0; got {target!r}",
+                     "For a standardised ratio O/E the target is 1.")
+    if not (_is_real(phi) and math.isfinite(phi) and phi > 0):
+        problems.add(f"phi must be a finite number > 0; got {phi!r}", "Take phi from overdispersion(z).phi.")
+    elif phi != 1.0 and adjustment != "multiplicative":
+        problems.add(f"phi={phi!r} was given but adjustment={adjustment!r}, so it would be ignored",
+                     "Pass adjustment='multiplicative' to use phi.")
+    if not (_is_real(tau2) and math.isfinite(tau2) and tau2 >= 0):
+        problems.add(f"tau2 must be a finite number >= 0; got {tau2!r}",
+                     "Take tau2 from overdispersion(z, se=...).tau2.")
+    elif tau2 != 0.0 and adjustment != "additive":
+        problems.add(f"tau2={tau2!r} was given but adjustment={adjustment!r}, so it would be ignored",
+                     "Pass adjustment='additive' to use tau2.")
+    problems.raise_if_any()
+
+    e_flat = np.atleast_1d(e).ravel()
+    valid = np.isfinite(e_flat) & (e_flat > 0)
+    safe_e = np.where(valid, e_flat, 1.0)
+    out = {"expected": e_flat}
+    for level in levels:
+        tail = (1.0 - level) / 2
+        if method == "exact":
+            mean = target * safe_e
+            lower = _poisson_interpolated_quantile(tail, mean) / safe_e
+            upper = _poisson_interpolated_quantile(1.0 - tail, mean) / safe_e
+        else:
+            half = norm.isf(tail) * np.sqrt(target / safe_e)
+            lower, upper = target - half, target + half
+        if adjustment == "multiplicative":
+            widen = np.sqrt(phi)
+        elif adjustment == "additive":
+            widen = np.sqrt(1.0 + tau2 * safe_e / target)
+        else:
+            widen = 1.0
+        lower = target - widen * (target - lower)
+        upper = target + widen * (upper - target)
+        label = level_label(level)
+        out[f"lower_{label}"] = np.where(valid, np.maximum(lower, 0.0), np.nan)
+        out[f"upper_{label}"] = np.where(valid, upper, np.nan)
+    return pd.DataFrame(out, index=_index_for(e_flat.size, expected))
+
+
+def _flag_against_limits(ratio: np.ndarray, limits: pd.DataFrame, levels: tuple[float, ...],
+                         suffix: str = "") -> pd.Categorical:
+    """high_<L>/low_<L> for the widest limits crossed, else "within"."""
+    by_width = sorted(levels, reverse=True)
+    labels = [level_label(v) for v in by_width]
+    categories = [f"high_{x}" for x in labels] + ["within"] + [f"low_{x}" for x in reversed(labels)]
+    codes = np.full(ratio.size, categories.index("within"), dtype=np.int8)
+    # narrowest first, so wider limits overwrite
+    for label in reversed(labels):
+        upper = limits[f"upper_{label}{suffix}"].to_numpy()
+        lower = limits[f"lower_{label}{suffix}"].to_numpy()
+        codes[ratio > upper] = categories.index(f"high_{label}")
+        codes[ratio < lower] = categories.index(f"low_{label}")
+    return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
+
+
+def _poisson_mid_p(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Two-sided exact Poisson mid-p: twice the smaller one-sided mid-p, capped at 1."""
+    half_point = 0.5 * poisson.pmf(observed, expected)
+    below = poisson.cdf(observed - 1, expected) + half_point
+    above = poisson.sf(observed, expected) + half_point
+    return np.minimum(1.0, 2.0 * np.minimum(below, above))
+
+
+def area_outliers(
+    observed: Any,
+    population: Any,
+    *,
+    reference_rate: float | None = None,
+    names: Any = None,
+    levels: Sequence[float] = (0.95, 0.998),
+    adjust_overdispersion: bool = True,
+    adjustment: str = "multiplicative",
+) -> pd.DataFrame:
+    """Compare areas' crime rates with a reference rate, funnel-plot style.
+
+    Parameters
+    ----------
+    observed : array-like
+        Crime counts per area (whole numbers >= 0).
+    population : array-like
+        Residents per area (Census 2021 usual residents), > 0.
+    reference_rate : float, optional
+        Crimes per resident (NOT per 1,000) for the expected counts.  None
+        (default) uses the pooled rate ``sum(observed) / sum(population)``,
+        i.e. the county rate when the areas tile the county.
+    names : array-like, optional
+        Area names or codes (unique); they become the ``area`` column and the
+        index.
+    levels : sequence of float, default (0.95, 0.998)
+        Funnel limits, see :func:`funnel_limits`.
+    adjust_overdispersion : bool, default True
+        Widen the limits when the areas are overdispersed (chi-squared test
+        at 95%, see :func:`overdispersion`).  With a handful of large areas
+        nearly every area lies outside the Poisson limits: real rates differ
+        by more than Poisson noise, and the unadjusted flags say nothing.
+    adjustment : {"multiplicative", "additive"}, default "multiplicative"
+        How the limits are widened (see :func:`funnel_limits`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area with columns ``area``, ``observed``, ``population``,
+        ``rate_per_1000``, ``expected`` (reference rate x population),
+        ``ratio`` (O/E), ``z`` (Poisson z), ``p`` (two-sided exact Poisson
+        mid-p against E), ``z_adjusted`` (z allowing for the overdispersion,
+        equal to ``z`` when no adjustment is applied), the unadjusted limits
+        ``lower_<L>``/``upper_<L>``, the adjusted limits
+        ``lower_<L>_adjusted``/``upper_<L>_adjusted`` (equal to the unadjusted
+        ones when no adjustment is applied), ``flag_unadjusted`` and ``flag``
+        (ordered categoricals: ``high_998``, ``high_95``, ``within``,
+        ``low_95``, ``low_998`` for the default levels), where ``flag`` uses
+        the adjusted limits.  Limits are on the ratio scale; multiply by the
+        reference rate per 1,000 for rate limits.
+
+        ``df.attrs["overdispersion"]``: :meth:`Overdispersion.to_dict` plus
+        ``applied`` (bool) and ``adjustment``; ``df.attrs["reference_rate"]``
+        (per resident), ``df.attrs["reference_rate_per_1000"]`` and
+        ``df.attrs["reference_rate_source"]`` (``"pooled"`` or ``"given"``).
+
+    Notes
+    -----
+    Spiegelhalter (2005) "Funnel plots for comparing institutional
+    performance", Statistics in Medicine 24:1185-1202; Spiegelhalter (2005)
+    "Handling over-dispersion of performance indicators", Quality and Safety
+    in Health Care 14:347-351.  Exact interpolated Poisson limits; z-scores
+    for the overdispersion estimate are ``(O/E - 1) / sqrt(1/E)`` with
+    standard errors ``sqrt(1/E)``, so ``tau2`` is on the ratio scale.  The
+    mid-p value (Lancaster 1961) is less conservative than the ordinary exact
+    p; it ignores overdispersion (use ``z_adjusted`` for that).
+
+    Examples
+    --------
+    >>> df = area_outliers([5200, 3900, 7400, 2100], [100_000, 90_000, 120_000, 60_000],
+    ...                    names=["A", "B", "C", "D"], levels=(0.95,))
+    >>> df[["rate_per_1000", "ratio", "flag_unadjusted", "flag"]].round(3)
+       rate_per_1000  ratio flag_unadjusted    flag
+    A         52.000  1.034         high_95  within
+    B         43.333  0.862          low_95  within
+    C         61.667  1.227         high_95  within
+    D         35.000  0.696          low_95  within
+    >>> df.attrs["overdispersion"]["applied"]
+    True
+    """
+    problems = _Problems("area_outliers")
+    o = _as_float(problems, "observed", observed)
+    pop = _as_float(problems, "population", population)
+    levels = _check_levels(problems, "levels", levels)
+    _check_choice(problems, "adjustment", adjustment, ("multiplicative", "additive"))
+    if not isinstance(adjust_overdispersion, (bool, np.bool_)):
+        problems.add(f"adjust_overdispersion must be True or False; got {adjust_overdispersion!r}",
+                     "Pass adjust_overdispersion=True (recommended) or False.")
+    if o is None or pop is None:
+        problems.raise_if_any()
+    if o.ndim != 1 or pop.ndim != 1 or o.size != pop.size:
+        problems.add(f"observed and population must be 1-D and of equal length; got shapes {o.shape} "
+                     f"and {pop.shape}", "Pass one count and one population per area.")
+        problems.raise_if_any()
+    _check_counts(problems, "observed", o)
+    _check_positive(problems, "population", pop)
+    if names is not None:
+        names_list = list(names)
+        if len(names_list) != o.size:
+            problems.add(f"names has {len(names_list)} entries but there are {o.size} areas",
+                         "Pass one name per area, in the same order as observed.")
+        elif len(set(names_list)) != len(names_list):
+            problems.add("names has repeated entries", "Give each area a unique name or code.")
+    if reference_rate is not None and not (
+        _is_real(reference_rate) and math.isfinite(reference_rate) and reference_rate > 0
+    ):
+        problems.add(f"reference_rate must be a finite number > 0 (crimes per resident); got {reference_rate!r}",
+                     "Leave reference_rate=None to use the pooled rate of the areas given.")
+    problems.raise_if_any()
+    if reference_rate is None and o.sum() == 0:
+        problems.add("observed is zero in every area, so the pooled reference rate is 0",
+                     "Skip crime types with no records, or pass reference_rate.")
+    if adjust_overdispersion and o.size < 2:
+        problems.add(f"adjust_overdispersion needs at least 2 areas; got {o.size}",
+                     "Pass adjust_overdispersion=False for a single area.")
+    problems.raise_if_any()
+
+    source = "given" if reference_rate is not None else "pooled"
+    rate = float(reference_rate) if reference_rate is not None else float(o.sum() / pop.sum())
+    expected = rate * pop
+    ratio = o / expected
+    se = np.sqrt(1.0 / expected)
+    z = (o - expected) / np.sqrt(expected)
+    if names is not None:
+        index = pd.Index(list(names))
+    else:
+        index = _index_for(o.size, observed, population)
+
+    limits = funnel_limits(expected, levels=levels)
+    od = overdispersion(z, se=se) if o.size >= 2 else None
+    applied = bool(adjust_overdispersion and od is not None and od.overdispersed)
+    if applied and adjustment == "multiplicative":
+        adjusted = funnel_limits(expected, levels=levels, adjustment="multiplicative", phi=od.phi)
+        z_adjusted = z / np.sqrt(od.phi)
+    elif applied:
+        adjusted = funnel_limits(expected, levels=levels, adjustment="additive", tau2=od.tau2)
+        z_adjusted = (ratio - 1.0) / np.sqrt(se**2 + od.tau2)
+    else:
+        adjusted = limits
+        z_adjusted = z
+
+    df = pd.DataFrame(
+        {
+            "area": index.to_numpy(),
+            "observed": o,
+            "population": pop,
+            "rate_per_1000": 1000.0 * o / pop,
+            "expected": expected,
+            "ratio": ratio,
+            "z": z,
+            "p": _poisson_mid_p(o, expected),
+            "z_adjusted": z_adjusted,
+        },
+        index=index,
+    )
+    limit_columns = [c for c in limits.columns if c != "expected"]
+    for column in limit_columns:
+        df[column] = limits[column].to_numpy()
+    for column in limit_columns:
+        df[f"{column}_adjusted"] = adjusted[column].to_numpy()
+    df["flag_unadjusted"] = _flag_against_limits(ratio, df, levels)
+    df["flag"] = _flag_against_limits(ratio, df, levels, suffix="_adjusted")
+
+    od_record: dict[str, Any] | None = None if od is None else od.to_dict()
+    if od_record is not None:
+        od_record.update(applied=applied, adjustment=adjustment if applied else None)
+    df.attrs["overdispersion"] = od_record
+    df.attrs["reference_rate"] = rate
+    df.attrs["reference_rate_per_1000"] = 1000.0 * rate
+    df.attrs["reference_rate_source"] = source
+    return df

@@ -33,7 +33,7 @@ def real_data_dir() -> Path:
 def real_context(real_data_dir, tmp_path_factory):
     """The default Hertfordshire configuration prepared once for the session (ingest + geography)."""
     from hotspots.config import load_config
-    from hotspots.stages._pipeline import prepare
+    from hotspots.stages import prepare
 
     settings = load_config()
     out = tmp_path_factory.mktemp("real_out")

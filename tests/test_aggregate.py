@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import box
 
 from hotspots.geo.aggregate import Period, add_groups, count_points, rates, reconcile_districts, resolve_periods
-from hotspots.config import month_range
+from hotspots.months import month_range
 from hotspots.schema import COUNT_COLUMNS, RATE_COLUMNS
 
 MONTHS = ["2025-01", "2025-02", "2025-03"]

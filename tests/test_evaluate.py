@@ -18,7 +18,7 @@ from shapely.geometry import box
 from hotspots.evaluation import _evaluate as ev
 from hotspots._errors import ConfigError
 from hotspots.geo.aggregate import Period
-from hotspots.config import month_range
+from hotspots.months import month_range
 from hotspots.schema import AREA_COLUMNS, BNG
 
 ASB, VIOLENCE = "Anti-social behaviour", "Violence and sexual offences"

@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from hotspots.stages import _pipeline as pipeline
+from hotspots.stages.evaluate import stage_evaluate
 from hotspots.evaluation import _evaluate as ev
 
 pytestmark = pytest.mark.realdata
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.realdata
 
 @pytest.fixture(scope="module")
 def stage(real_context):
-    summary = pipeline.stage_evaluate(real_context)
+    summary = stage_evaluate(real_context)
     return real_context, summary, real_context.out.root / "evaluation"
 
 

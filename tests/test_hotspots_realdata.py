@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hotspots.stages._pipeline import stage_hotspots
+from hotspots.stages.hotspots import stage_hotspots
 
 from hotspots.detect import _stage as hs
 from hotspots.render.maps import slugify

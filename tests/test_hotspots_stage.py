@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspots.stages._pipeline import stage_hotspots
+from hotspots.stages.hotspots import stage_hotspots
 import shapely
 
 from hotspots.detect import _stage as hs
@@ -18,7 +18,7 @@ from hotspots._errors import ConfigError
 from hotspots._io import OutputDir
 from hotspots.geo.aggregate import resolve_periods
 from hotspots.config import load_config
-from hotspots.stages._pipeline import Progress
+from hotspots.stages import Progress
 
 X0, Y0 = 500_000.0, 200_000.0
 PLANT = (X0 + 1_550.0, Y0 + 2_450.0)  # inside district A, inside the town centre

@@ -552,7 +552,7 @@ def test_cli_help_and_stage_registered():
     from click.testing import CliRunner
 
     from hotspots.cli import cli
-    from hotspots.stages._pipeline import STAGES
+    from hotspots.stages import STAGES
 
     assert "outliers" in STAGES
     result = CliRunner().invoke(cli, ["report", "outliers", "--help"])

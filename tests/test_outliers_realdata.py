@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspots.stages import _pipeline as pipeline
+from hotspots.stages.outliers import stage_outliers
 from hotspots.outliers import tables as O
 
 pytestmark = pytest.mark.realdata
@@ -21,7 +21,7 @@ CSP_NAMES = {"Broxbourne", "Dacorum", "East Hertfordshire", "Hertsmere", "North 
 @pytest.fixture(scope="module")
 def outliers_run(real_context):
     """Run the stage once (writes under the session's output directory)."""
-    summary = pipeline.stage_outliers(real_context)
+    summary = stage_outliers(real_context)
     return real_context, summary, real_context.results["outliers"]
 
 

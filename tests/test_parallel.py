@@ -172,7 +172,7 @@ def _same_but_seconds(a: dict, b: dict) -> bool:
 
 
 def test_an_error_in_the_side_stages_fails_the_run_with_its_hint(tmp_path, capfd, monkeypatch, two_cpus):
-    from hotspots.stages import _pipeline as pipeline
+    from hotspots import stages as pipeline
     def bad_evaluate(ctx):
         raise ConfigError("the treated-areas file has no polygons", hint="check --areas")
 
@@ -186,7 +186,7 @@ def test_an_error_in_the_side_stages_fails_the_run_with_its_hint(tmp_path, capfd
 
 
 def test_an_error_in_the_hotspots_stage_stops_the_side_process(tmp_path, capfd, monkeypatch, two_cpus):
-    from hotspots.stages import _pipeline as pipeline
+    from hotspots import stages as pipeline
     def slow_outliers(ctx):
         import time
 
@@ -208,7 +208,7 @@ def test_an_error_in_the_hotspots_stage_stops_the_side_process(tmp_path, capfd, 
 _SLOW_RUN = r"""
 import sys, time
 sys.path.insert(0, {tests!r})
-from hotspots.stages import _pipeline as pipeline
+from hotspots import stages as pipeline
 from hotspots import _parallel
 
 _parallel._cpu_count = lambda: 2

@@ -36,7 +36,7 @@ def street_dir(real_data_dir) -> Path:
 @pytest.fixture(scope="module")
 def counted(real_context):
     """Run the counts stage once; return the context and its output folder."""
-    from hotspots.stages._pipeline import run
+    from hotspots.stages import run
 
     run(real_context, ["counts"])
     return real_context, real_context.out.root

@@ -35,7 +35,7 @@ class _Obj:
         return load_config(self.config)
 
     def progress(self):
-        from hotspots.stages._pipeline import Progress
+        from hotspots.stages import Progress
 
         return Progress(None if self.quiet else _echo)
 
@@ -70,7 +70,8 @@ def info(obj):
     Example:
       hotspots --data ../shared/data info
     """
-    from hotspots.config import month_range, month_ranges, resolve_data_dir
+    from hotspots.config import resolve_data_dir
+    from hotspots.months import month_range, month_ranges
     from hotspots.io.police_uk import read_police_uk
 
     settings = obj.settings()
@@ -102,7 +103,7 @@ def pd_files(res):
 
 
 def _prepare(obj):
-    from hotspots.stages._pipeline import prepare
+    from hotspots.stages import prepare
 
     settings = obj.settings()
     progress = obj.progress()
@@ -129,7 +130,7 @@ def counts(obj):
     Example:
       hotspots --out out counts
     """
-    from hotspots.stages._pipeline import run
+    from hotspots.stages import run
 
     ctx = _prepare(obj)
     run(ctx, ["counts"])
@@ -147,7 +148,7 @@ def run_cmd(obj, stages):
       hotspots run
       hotspots --config my_force.toml --out results run --stage counts
     """
-    from hotspots.stages._pipeline import STAGES, run
+    from hotspots.stages import STAGES, run
 
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -216,7 +217,7 @@ def evaluate(obj, areas, name_column, selection, before, after, buffer_m, contro
       hotspots --out out evaluate --areas op_hotspot.gpkg --name-column name \\
           --before 2024-01..2024-04 --after 2025-01..2025-04 --funding 1000000
     """
-    from hotspots.stages._pipeline import prepare, run
+    from hotspots.stages import prepare, run
 
     overrides = {
         "areas": areas, "name_column": name_column, "selection": selection,
@@ -270,7 +271,7 @@ def report_outliers(obj, peer_groups, adjustment):
       hotspots --out out report outliers
       hotspots --out out report outliers --peer-groups msg.csv
     """
-    from hotspots.stages._pipeline import run
+    from hotspots.stages import run
 
     ctx = _prepare(obj)
     overrides = {k: v for k, v in {"peer_groups": peer_groups, "adjustment": adjustment}.items() if v is not None}
@@ -306,7 +307,8 @@ def map_cmd(obj, districts, no_png):
       hotspots --out out map
       hotspots --out out map --district Watford --district "St Albans" --no-png
     """
-    from hotspots.stages._pipeline import stage_hotspots, write_manifest
+    from hotspots.stages import write_manifest
+    from hotspots.stages.hotspots import stage_hotspots
 
     ctx = _prepare(obj)
     with ctx.progress.step("hotspots"):

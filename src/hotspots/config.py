@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from hotspots._errors import ConfigError, DataNotFoundError
+from hotspots.months import MONTH_RE
 
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 DEFAULT_CONFIG_NAME = "hertfordshire.toml"
 
@@ -186,41 +186,6 @@ def resolve_data_dir(settings: Settings, cli_value: str | None = None) -> Path:
     )
 
 
-def month_range(first: str, last: str) -> list[str]:
-    """All months from ``first`` to ``last`` inclusive, as "YYYY-MM" strings.
-
-    >>> month_range("2024-11", "2025-02")
-    ['2024-11', '2024-12', '2025-01', '2025-02']
-    """
-    y, m = int(first[:4]), int(first[5:])
-    ly, lm = int(last[:4]), int(last[5:])
-    out = []
-    while (y, m) <= (ly, lm):
-        out.append(f"{y:04d}-{m:02d}")
-        m += 1
-        if m == 13:
-            y, m = y + 1, 1
-    return out
-
-
-def month_ranges(months) -> str:
-    """Compact text for a set of months, runs joined.
-
-    >>> month_ranges(["2024-02", "2021-01", "2021-02", "2024-01", "2025-06"])
-    '2021-01..2021-02, 2024-01..2024-02, 2025-06'
-    """
-    months = sorted(months)
-    if not months:
-        return "(none)"
-    out, start, prev = [], months[0], months[0]
-    for m in list(months[1:]) + [None]:
-        if m is not None and month_range(prev, m)[1:2] == [m]:
-            prev = m
-            continue
-        out.append(start if start == prev else f"{start}..{prev}")
-        if m is not None:
-            start = prev = m
-    return ", ".join(out)
 
 
 def expand_crime_types(names, groups) -> tuple[dict[str, tuple[str, ...]], list[str]]:

@@ -1034,7 +1034,7 @@ class _AreaNamer:
 # --------------------------------------------------------------------------- orchestration
 def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = None) -> Inputs:
     """Collect the points, periods and areas the analysis needs from the pipeline context."""
-    from hotspots.config import month_range
+    from hotspots.months import month_range
 
     geo = ctx.geography
     keep = ["x", "y", "month", "crime_type", "location"] + (["datetime"] if "datetime" in ctx.points.columns else [])

@@ -54,14 +54,15 @@ from scipy import stats as _scipy_stats
 from hotspots.evaluation import _stats as es
 from hotspots._errors import ConfigError, DataNotFoundError, InputFileError, ValidationError
 from hotspots.geo.aggregate import Period, resolve_periods
-from hotspots.config import MONTH_RE, expand_crime_types, month_range, month_ranges
+from hotspots.config import expand_crime_types
+from hotspots.months import MONTH_RE, month_range, month_ranges
 from hotspots.geo.boundaries import assign_points, read_user_areas
 from hotspots.geo.grid import assign_to_cells, make_grid
 from hotspots.harm import load_harm_weights
 from hotspots.schema import AREA_COLUMNS, ASB, BNG, POLICE_UK_CRIME_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hotspots.stages._pipeline import Context
+    from hotspots.stages.context import Context
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hotspots.config import month_range
+from hotspots.months import month_range
 from hotspots.geo.boundaries import assign_points
 from hotspots.schema import COUNT_COLUMNS, RATE_COLUMNS
 

@@ -41,7 +41,7 @@ BNG_X = (0.0, 700_000.0)
 BNG_Y = (0.0, 1_300_000.0)
 
 STREET_FILE_RE = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+)-street\.csv(?:\.gz)?$")
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+from hotspots.months import MONTH_RE
 
 # police.uk header name -> internal column
 POLICE_UK_COLUMNS = {

@@ -52,7 +52,7 @@ from hotspots.fdr import fdr_bh
 from hotspots._validate import level_label
 from hotspots._errors import ConfigError, InputFileError, ValidationError
 from hotspots.geo.aggregate import Period, add_groups
-from hotspots.config import month_range
+from hotspots.months import month_range
 from hotspots.harm import load_harm_weights
 from hotspots.schema import ASB
 

@@ -341,7 +341,7 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
 
 def _ranges(months) -> str:
     """'Jan 2021–Jan 2022, Jan–Apr 2024' for a list of months."""
-    from hotspots.config import month_ranges
+    from hotspots.months import month_ranges
     from hotspots.evaluation._evaluate import human_period
 
     return ", ".join(human_period(r) for r in month_ranges(months).split(", ")) if months else "none"

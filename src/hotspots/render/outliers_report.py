@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots import __version__
-from hotspots.config import month_ranges as config_month_ranges
+from hotspots.months import month_ranges as config_month_ranges
 
 TEMPLATE = "outliers.html.j2"
 

@@ -1,0 +1,124 @@
+"""Running stages: the order, the side-by-side schedule and the run manifest."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from hotspots import __version__
+from hotspots._parallel import fork_call
+from hotspots.stages.context import Context
+from hotspots.stages.counts import stage_counts
+from hotspots.stages.evaluate import stage_evaluate
+from hotspots.stages.hotspots import stage_hotspots
+from hotspots.stages.outliers import stage_outliers
+
+
+#: stage name -> function(ctx) -> summary dict; run in this order by ``hotspots run``
+STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "counts": stage_counts,
+    "outliers": stage_outliers,
+    "hotspots": stage_hotspots,
+    "evaluate": stage_evaluate,
+}
+
+
+def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
+    """Run stages (default: all) and write the manifest.
+
+    The hotspots stage is the longest and shares nothing with the others, so
+    where there are two or more CPUs the other stages run beside it, in order,
+    in a forked process (:func:`side_stages`); the outputs are the same either
+    way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
+    """
+    names = stages or list(STAGES)
+    side = side_stages(names)
+    ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
+    pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages") if side else None
+    if pending is None:  # one CPU, or not Linux: everything here, in order
+        side = []
+        ctx.progress.concurrent = False
+    main = [n for n in names if n not in side]
+    summaries: dict[str, Any] = {}
+    try:
+        for name in main:
+            with ctx.progress.step(name):
+                summaries[name] = STAGES[name](ctx)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    if pending is not None:
+        _merge_side(ctx, pending.result(), summaries)
+    ctx.progress.concurrent = False
+    ctx.schedule = {"stages": names, "side_by_side": [main, side] if side else [names]}
+    write_manifest(ctx, stages=names, summaries={n: summaries[n] for n in names})
+    return summaries
+
+
+def side_stages(names: list[str]) -> list[str]:
+    """The stages to run in a second process beside the hotspots stage (empty: run them all in turn here)."""
+    if "hotspots" not in names or len(names) < 2:
+        return []
+    return [n for n in names if n != "hotspots"]
+
+
+def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:
+    """In the forked process: run ``names`` in turn; return everything the manifest and the caller need."""
+    first_output = len(ctx.out.written)
+    known_results = set(ctx.results)
+    summaries = {}
+    for name in names:
+        with ctx.progress.step(name):
+            summaries[name] = STAGES[name](ctx)
+    return {
+        "summaries": summaries,
+        "written": ctx.out.written[first_output:],
+        "auto": ctx.settings.auto,
+        "sources": ctx.geography.sources,
+        "timings": {n: ctx.progress.timings[n] for n in names},
+        "results": {k: v for k, v in ctx.results.items() if k not in known_results},
+    }
+
+
+def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any]) -> None:
+    summaries.update(side["summaries"])
+    ctx.out.written.extend(side["written"])
+    ctx.settings.auto.update(side["auto"])
+    ctx.geography.sources.update(side["sources"])
+    ctx.progress.timings.update(side["timings"])
+    ctx.results.update(side["results"])
+
+
+def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]) -> Path:
+    """Write ``manifest.json``: inputs with checksums, parameters, accounting, outputs."""
+    acc = ctx.accounting.to_dict()
+    ctx.accounting.check(ctx.points)
+    manifest = {
+        "tool": "hotspots",
+        "version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
+        "stages": stages,
+        "settings": ctx.settings.to_manifest(),
+        "data_dir": str(ctx.data_dir),
+        "inputs": {
+            "police_files": [
+                {k: f[k] for k in ("path", "force", "month", "rows_read", "sha256", "bytes", "encoding")} for f in acc["files"]
+            ],
+            "geography_files": ctx.geography.sources,
+        },
+        "months": {"present": ctx.months_present, "missing": ctx.months_missing},
+        "lsoa_harmonisation": ctx.lsoa_harmonisation,
+        "row_accounting": acc,
+        "summaries": summaries,
+        "timings_s": ctx.progress.timings,
+        "schedule": ctx.schedule or {"stages": stages, "side_by_side": [stages]},
+        "outputs": ctx.out.written,
+    }
+    return ctx.out.write_json(manifest, "manifest.json")

@@ -61,7 +61,7 @@ def _planted_grid(side: int, seed: int = 7):
     """A side x side grid of 250 m cells with Poisson counts and planted clusters."""
     from shapely import box
 
-    from hotspots.geo.grid import grid_weights, make_grid
+    from hotspots.geo import grid_weights, make_grid
 
     grid = make_grid(box(0, 0, side * 250.0, side * 250.0), 250.0, crs="EPSG:27700")
     rng = np.random.default_rng(seed)

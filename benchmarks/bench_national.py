@@ -41,7 +41,7 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
     step = Steps()
     root = synth.build(synth.Spec(), csv=ingest is not None, log=lambda m: print(m, flush=True))
     from hotspots.geo.aggregate import count_points
-    from hotspots.geo.boundaries import assign_points
+    from hotspots.geo.assign import assign_points
 
     points, lsoa, districts, mask = synth.load(root, n=None if ingest else n_points)
     info = {"lsoas": len(lsoa), "districts": len(districts), "land_km2": round(mask.area / 1e6)}

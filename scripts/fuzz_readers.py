@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 
 from hotspots._errors import AccountingError, HotspotsError
 from hotspots.geo.boundaries import read_boundary
-from hotspots.io.police_uk import ColumnMapping, read_force_export, read_police_uk
+from hotspots.io import ColumnMapping, read_force_export, read_police_uk
 from hotspots.schema import POINT_COLUMNS, POLICE_UK_STREET_HEADER
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from shapely.geometry import box, mapping
 from hotspots._errors import CRSError, HotspotsError, InputFileError, ValidationError
 from hotspots.geo.aggregate import count_points
 from hotspots.geo.boundaries import read_boundary, read_user_areas
-from hotspots.io.police_uk import ColumnMapping, harmonise_lsoa, read_force_export, read_police_uk
+from hotspots.io import ColumnMapping, harmonise_lsoa, read_force_export, read_police_uk
 from hotspots.schema import POINT_COLUMNS, POLICE_UK_STREET_HEADER
 
 CASES: dict[str, Callable[[Path], None]] = {}

@@ -14,16 +14,12 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from hotspots._errors import CRSError, ValidationError
-from hotspots.detect._detect import (
-    EMERGING_PATTERNS,
-    cluster_locations,
-    emerging_hotspot_classes,
-    hour_of_week_profile,
-    kde_bandwidth,
-    kde_quartic,
-    patrol_areas,
-    top_k_stability,
-)
+from hotspots.detect.clusters import cluster_locations
+from hotspots.detect.emerging import EMERGING_PATTERNS, emerging_hotspot_classes
+from hotspots.detect.kde import kde_bandwidth, kde_quartic
+from hotspots.detect.patrol import merge_hot_cells as patrol_areas
+from hotspots.detect.profile import hour_of_week_profile
+from hotspots.detect.stability import top_k_stability
 from hotspots.geo.grid import make_grid
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -324,12 +320,13 @@ def test_emerging_calendar_gap_between_columns_breaks_runs():
 
 
 def test_mann_kendall_matches_a_direct_computation():
-    from hotspots.detect._detect import _mann_kendall
+    from hotspots.detect.trend import mann_kendall
 
     rng = np.random.default_rng(11)
     values = np.round(rng.normal(0, 1, (200, 15)), 1)   # rounding creates ties
     values[rng.random(values.shape) < 0.1] = np.nan
-    z, p = _mann_kendall(values)
+    mk = mann_kendall(values)
+    z, p = mk["mk_z"].to_numpy(), mk["mk_p"].to_numpy()
     for row, zi, pi in zip(values[:40], z, p):
         v = row[np.isfinite(row)]
         n = len(v)
@@ -518,10 +515,68 @@ def test_kde_convolution_is_scipy_fftconvolve_bit_for_bit(rows, cols, k, seed):
     """The KDE's own FFT convolution (no scipy.signal import) gives SciPy's fftconvolve(mode="same") exactly."""
     from scipy import signal
 
-    from hotspots.detect._detect import _fftconvolve_same
+    from hotspots.detect.kde import _fftconvolve_same
 
     rng = np.random.default_rng(seed)
     image, kernel = rng.random((rows, cols)), rng.random((k, k))
     ours, scipys = _fftconvolve_same(image, kernel), signal.fftconvolve(image, kernel, mode="same")
     assert ours.shape == scipys.shape == image.shape
     assert np.array_equal(ours, scipys)
+
+
+# --------------------------------------------------------------------------- notebook verbs
+def test_find_hotspots_on_synthetic_points():
+    import geopandas as gpd
+
+    from hotspots.datasets import synthetic_points
+    from hotspots.detect import find_hotspots
+    from hotspots.detect.verbs import HOTSPOT_COLUMNS
+
+    pts = synthetic_points(seed=3)
+    area = gpd.GeoDataFrame(geometry=[box(520_000, 210_000, 522_000, 212_000)], crs=BNG)
+    cells = find_hotspots(pts, area, cell_size=250)
+    assert list(cells.columns) == HOTSPOT_COLUMNS + ["geometry"]
+    assert cells.crs.to_epsg() == 27700 and int(cells["count"].sum()) == len(pts)
+    assert cells.attrs["cell_size"] == 250.0 and cells.attrs["n_outside"] == 0
+    centre = cells[cells.geometry.contains(shapely.Point(521_010, 211_010))]
+    assert centre["gi_class"].iloc[0] == "hot_99"
+    # the same from the point geometries alone, and an automatic cell size with its reason
+    auto = find_hotspots(gpd.GeoDataFrame(geometry=pts.geometry, crs=BNG), area)
+    assert auto.attrs["cell_size"] >= 100 and "chosen" in auto.attrs["cell_size_reason"]
+    # one crime type only
+    one = find_hotspots(pts, area, cell_size=250, crime_types=[pts["crime_type"].iloc[0]])
+    assert int(one["count"].sum()) == int((pts["crime_type"] == pts["crime_type"].iloc[0]).sum())
+
+
+def test_find_hotspots_rejects_bad_input():
+    import geopandas as gpd
+
+    from hotspots.datasets import synthetic_points
+    from hotspots.detect import find_hotspots
+
+    pts = synthetic_points(seed=3)
+    with pytest.raises(CRSError):
+        find_hotspots(pts.to_crs(4326), box(520_000, 210_000, 522_000, 212_000))
+    with pytest.raises(CRSError):
+        find_hotspots(pts, gpd.GeoDataFrame(geometry=[box(0, 50, 1, 51)], crs=4326))
+    with pytest.raises(ValidationError) as info:
+        find_hotspots(pts, box(520_000, 210_000, 522_000, 212_000), cell_size=-5, neighbourhood="bishop")
+    assert str(info.value).startswith("find_hotspots: 2 problems")
+
+
+def test_patrol_areas_verb_from_find_hotspots():
+    from hotspots.datasets import synthetic_points
+    from hotspots.detect import find_hotspots, patrol_areas
+    from hotspots.detect.verbs import PATROL_COLUMNS
+
+    cells = find_hotspots(synthetic_points(seed=3, cluster=300), box(520_000, 210_000, 522_000, 212_000),
+                          cell_size=100)
+    areas = patrol_areas(cells, top_n=3, max_area_km2=0.05)
+    assert list(areas.columns) == PATROL_COLUMNS + ["geometry"]
+    assert 1 <= len(areas) <= 3 and areas["rank"].tolist() == list(range(1, len(areas) + 1))
+    assert (areas["area_km2"] <= 0.05 + 1e-9).all() and (areas["hot_region_km2"] >= areas["area_km2"] - 1e-9).all()
+    assert areas["count"].is_monotonic_decreasing
+    assert areas.geometry.iloc[0].buffer(1).contains(shapely.Point(521_000, 211_000))
+    assert len(patrol_areas(cells, confidence=99, min_count=10_000)) == 0
+    with pytest.raises(ValidationError):
+        patrol_areas(cells, confidence=80)

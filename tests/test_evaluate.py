@@ -1,4 +1,4 @@
-"""Before/after evaluation orchestration (hotspots.evaluate) on synthetic data with known effects.
+"""Before/after evaluation (hotspots.evaluation) on synthetic data with known effects.
 
 Points are generated inside hand-built polygons: six 500 m treated squares in two 10 km
 districts, their 250 m buffer rings, and the rest of the county.  After the start, recording
@@ -15,11 +15,30 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from hotspots.evaluation import _evaluate as ev
-from hotspots._errors import ConfigError
+from hotspots._errors import ConfigError, ValidationError
+from hotspots.evaluation import (
+    TreatedAreas,
+    classify_change,
+    describe_change,
+    evaluate_areas,
+    illustrative_patrol_areas,
+    make_buffers,
+    overall_verdict,
+)
+from hotspots.evaluation._analysis import _evaluate_areas
+from hotspots.evaluation.areas import MAX_CELLS_PER_PATROL_AREA
+from hotspots.evaluation.tables import (
+    AREA_TABLE_COLUMNS,
+    MONTHLY_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 from hotspots.geo.aggregate import Period
 from hotspots.months import month_range
 from hotspots.schema import AREA_COLUMNS, BNG
+from hotspots.stages._evaluate_config import (
+    evaluation_config,
+    resolve_evaluation_periods,
+)
 
 ASB, VIOLENCE = "Anti-social behaviour", "Violence and sexual offences"
 GROUPS = {"ASB and violence": (ASB, VIOLENCE), "ASB": (ASB,), "Violence": (VIOLENCE,)}
@@ -67,7 +86,7 @@ def _sample_in(geom, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
 def synthetic_points(treated: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *, seed: int = 3) -> pd.DataFrame:
     """Monthly Poisson points: treated 40/area/month, buffers 30/area/month, rest of the county 2,400/month."""
     rng = np.random.default_rng(seed)
-    buffers = ev.make_buffers(treated, 250.0)
+    buffers = make_buffers(treated, 250.0)
     county = shapely.union_all(districts.geometry.values)
     rest = shapely.difference(county, shapely.union_all(list(treated.geometry) + list(buffers.geometry)))
     zones = [(g, 40.0, "treated") for g in treated.geometry] + [(g, 30.0, "buffer") for g in buffers.geometry]
@@ -95,9 +114,9 @@ def synthetic():
     districts = _districts()
     treated = _treated()
     points = synthetic_points(treated, districts)
-    areas = ev.TreatedAreas(areas=treated, source="file", description="six synthetic squares", illustrative=False,
-                            selected_on_counts=False)
-    result = ev.evaluate_areas(
+    areas = TreatedAreas(areas=treated, source="file", description="six synthetic squares", illustrative=False,
+                         selected_on_counts=False)
+    result = _evaluate_areas(
         points, areas, districts, months_present=MONTHS, before=Period("2024-01..2024-04", tuple(BEFORE)),
         after=Period("2025-01..2025-04", tuple(AFTER)), crime_types=GROUPS, funding_gbp=600_000.0,
         all_months=month_range("2023-01", "2025-04"),
@@ -159,9 +178,9 @@ def test_harm_cost_and_overall_verdict(synthetic):
 
 def test_output_tables_have_documented_columns(synthetic):
     res = synthetic["result"]
-    assert list(res.summary.columns) == ev.SUMMARY_COLUMNS
-    assert list(res.areas_table.columns) == ev.AREA_TABLE_COLUMNS
-    assert list(res.monthly.columns) == ev.MONTHLY_COLUMNS
+    assert list(res.summary.columns) == SUMMARY_COLUMNS
+    assert list(res.areas_table.columns) == AREA_TABLE_COLUMNS
+    assert list(res.monthly.columns) == MONTHLY_COLUMNS
     assert len(res.areas_table) == 6 * 3
     # missing months are rows with no counts (gaps), never zeros
     gap = res.monthly[res.monthly["month"] == "2024-07"]
@@ -189,7 +208,7 @@ def test_buffer_rings_exclude_every_treated_area():
     # two areas 300 m apart: each one's 250 m ring reaches the other, which must be cut out
     areas = gpd.GeoDataFrame({"area_code": ["A", "B"], "area_name": ["a", "b"], "district_code": ""},
                              geometry=[box(0, 0, 500, 500), box(800, 0, 1300, 500)], crs=BNG)
-    rings = ev.make_buffers(areas, 250.0)
+    rings = make_buffers(areas, 250.0)
     treated_u = shapely.union_all(areas.geometry.values)
     for ring, area in zip(rings.geometry, areas.geometry):
         assert shapely.area(shapely.intersection(ring, treated_u)) < 1e-6
@@ -197,7 +216,7 @@ def test_buffer_rings_exclude_every_treated_area():
         assert ring.distance(area) < 1e-6  # the ring touches its own area
     assert rings.geometry.iloc[0].intersects(box(750, 100, 799, 400))  # the gap between A and B is buffer
     # clipped to the study area: nothing outside it
-    clipped = ev.make_buffers(areas, 250.0, box(-100, -100, 2000, 2000))
+    clipped = make_buffers(areas, 250.0, box(-100, -100, 2000, 2000))
     assert clipped.geometry.iloc[0].bounds[0] >= -100 - 1e-9
 
 
@@ -210,11 +229,28 @@ def test_control_excludes_treated_areas_and_buffers(synthetic):
         assert shapely.area(shapely.intersection(shapely.union_all(sub.geometry.values), excluded)) < 1.0
 
 
+def test_notebook_verb_takes_plain_polygons_and_month_strings(synthetic):
+    """evaluate_areas: a GeoDataFrame without codes and "YYYY-MM..YYYY-MM" periods give the stage's numbers."""
+    res = evaluate_areas(
+        synthetic["points"], synthetic["treated"][["geometry"]], before="2024-01..2024-04", after=list(AFTER),
+        districts=synthetic["districts"], crime_types=GROUPS, months_present=MONTHS, funding_gbp=600_000.0,
+        selected_on_counts=False,
+    )
+    pd.testing.assert_frame_equal(res.summary, synthetic["result"].summary)
+    assert res.areas_table["area_code"].unique().tolist() == ["T01", "T02", "T03", "T04", "T05", "T06"]
+    assert list(res.auto) == ["pool_cell_m", "matched_controls", "funding_pro_rata"]
+    assert res.area_verdicts == synthetic["result"].area_verdicts
+    with pytest.raises(ValidationError) as err:
+        evaluate_areas(synthetic["points"], synthetic["treated"], before="2024-13", after="2025-04..2025-01",
+                       study_area=synthetic["districts"])
+    assert err.value.message.startswith("evaluate_areas: 2 problems: (1) before='2024-13'")
+
+
 @pytest.mark.parametrize("control", ["rest_of_district", "matched"])
 def test_other_controls_recover_the_effect(synthetic, control):
-    areas = ev.TreatedAreas(areas=synthetic["treated"], source="file", description="six squares", illustrative=False,
-                            selected_on_counts=False)
-    res = ev.evaluate_areas(
+    areas = TreatedAreas(areas=synthetic["treated"], source="file", description="six squares", illustrative=False,
+                         selected_on_counts=False)
+    res = _evaluate_areas(
         synthetic["points"], areas, synthetic["districts"], months_present=MONTHS,
         before=Period("b", tuple(BEFORE)), after=Period("a", tuple(AFTER)),
         crime_types={"ASB and violence": GROUPS["ASB and violence"]}, control=control,
@@ -229,47 +265,47 @@ def test_other_controls_recover_the_effect(synthetic, control):
 # --------------------------------------------------------------------------- wording
 def test_wording_never_claims_more_than_the_interval():
     comp = "the rest of the county"
-    assert ev.describe_change(-18.2, -26.1, -9.3, what="ASB", comparison=comp, n_crimes=900) == \
+    assert describe_change(-18.2, -26.1, -9.3, what="ASB", comparison=comp, n_crimes=900) == \
         "ASB fell 18% (95% CI 9–26%) relative to the rest of the county"
-    crossing = ev.describe_change(-6.0, -19.0, 9.0, what="ASB", comparison=comp, n_crimes=900)
+    crossing = describe_change(-6.0, -19.0, 9.0, what="ASB", comparison=comp, n_crimes=900)
     assert crossing.startswith("no detectable change") and "fell" not in crossing
-    assert ev.classify_change(-6.0, -19.0, 9.0, 900) == "no detectable change"
-    assert ev.classify_change(12.0, 3.0, 22.0, 900) == "rose"
-    assert ev.describe_change(-50, -90, 150, what="ASB", comparison=comp, n_crimes=9).startswith("too few")
-    assert ev.classify_change(-40, -80, 60, 400) == "too few crimes to tell"  # interval too wide to say anything
-    assert ev.classify_change(float("nan"), float("nan"), float("nan"), 400) == "not estimable"
+    assert classify_change(-6.0, -19.0, 9.0, 900) == "no detectable change"
+    assert classify_change(12.0, 3.0, 22.0, 900) == "rose"
+    assert describe_change(-50, -90, 150, what="ASB", comparison=comp, n_crimes=9).startswith("too few")
+    assert classify_change(-40, -80, 60, 400) == "too few crimes to tell"  # interval too wide to say anything
+    assert classify_change(float("nan"), float("nan"), float("nan"), 400) == "not estimable"
 
 
 def test_rtm_undermines_a_fall_when_areas_were_picked_on_counts():
     f = {"effect_verdict": "fell", "rtm_verdict": "consistent with regression to the mean", "pre_trend": None,
          "panel": None}
-    picked = ev.TreatedAreas(areas=_treated(), source="patrol_areas", description="", illustrative=True,
-                             selected_on_counts=True)
-    named = ev.TreatedAreas(areas=_treated(), source="town_centres", description="", illustrative=True,
-                            selected_on_counts=False)
-    assert ev.overall_verdict(f, picked)[0] == "reduction not attributable"
-    assert ev.overall_verdict(f, named)[0] == "credible reduction"
+    picked = TreatedAreas(areas=_treated(), source="patrol_areas", description="", illustrative=True,
+                          selected_on_counts=True)
+    named = TreatedAreas(areas=_treated(), source="town_centres", description="", illustrative=True,
+                         selected_on_counts=False)
+    assert overall_verdict(f, picked)[0] == "reduction not attributable"
+    assert overall_verdict(f, named)[0] == "credible reduction"
 
 
 # --------------------------------------------------------------------------- settings
 def test_config_validation_collects_every_problem():
     with pytest.raises(ConfigError) as err:
-        ev.evaluation_config({"control": "nearby", "buffer_m": "wide", "before": ["2024-13", "2024-04"],
+        evaluation_config({"control": "nearby", "buffer_m": "wide", "before": ["2024-13", "2024-04"],
                               "crime_types": ["Burglaries"], "colour": "red"}, GROUPS)
     assert "5 problem(s)" in err.value.message
-    cfg = ev.evaluation_config({"before": "2024-01..2024-04", "funding_gbp": 0}, GROUPS)
+    cfg = evaluation_config({"before": "2024-01..2024-04", "funding_gbp": 0}, GROUPS)
     assert cfg.before == ("2024-01", "2024-04") and cfg.funding_gbp is None
 
 
 def test_periods_default_to_seasonally_matched_months():
     present = month_range("2021-01", "2022-01") + BEFORE + month_range("2025-01", "2025-12")
-    before, after, why = ev.resolve_evaluation_periods(present)
+    before, after, why = resolve_evaluation_periods(present)
     assert before.months == tuple(BEFORE) and after.months == tuple(AFTER)
     assert "seasonally matched" in why
-    b, a, _ = ev.resolve_evaluation_periods(present, after=("2025-02", "2025-03"))
+    b, a, _ = resolve_evaluation_periods(present, after=("2025-02", "2025-03"))
     assert b.months == ("2024-02", "2024-03")
     with pytest.raises(ConfigError):
-        ev.resolve_evaluation_periods(present, before=("2025-01", "2025-04"), after=("2024-01", "2024-04"))
+        resolve_evaluation_periods(present, before=("2025-01", "2025-04"), after=("2024-01", "2024-04"))
 
 
 def test_illustrative_patrol_areas_cover_every_district():
@@ -278,12 +314,12 @@ def test_illustrative_patrol_areas_cover_every_district():
     x = np.r_[rng.normal(2200, 60, 300), rng.normal(14_000, 60, 200), rng.uniform(0, 20_000, 500)]
     y = np.r_[rng.normal(2200, 60, 300), rng.normal(6000, 60, 200), rng.uniform(0, 10_000, 500)]
     pts = pd.DataFrame({"x": x, "y": y, "month": "2024-01", "crime_type": ASB, "location": "On or near Market Place"})
-    areas = ev.illustrative_patrol_areas(pts, districts, districts, months=["2024-01"], crime_types=[ASB], n_areas=4)
+    areas = illustrative_patrol_areas(pts, districts, districts, months=["2024-01"], crime_types=[ASB], n_areas=4)
     assert len(areas) == 4 and set(areas["district_code"]) == {"D1", "D2"}
     assert areas["area_code"].tolist() == ["IA01", "IA02", "IA03", "IA04"]
     assert areas["area_name"].iloc[0] == "Market Place (West)"
     assert areas.geometry.iloc[0].contains(shapely.Point(2200, 2200))
-    assert (areas["area_km2"] <= ev.MAX_CELLS_PER_PATROL_AREA * 0.0625 + 1e-9).all()
+    assert (areas["area_km2"] <= MAX_CELLS_PER_PATROL_AREA * 0.0625 + 1e-9).all()
 
 
 # --------------------------------------------------------------------------- report
@@ -295,9 +331,9 @@ def payload_report(tmp_path_factory):
     districts = _districts()
     treated = _treated([XSS] + [f"Area {i}" for i in range(2, 7)])
     points = synthetic_points(treated, districts, seed=11)
-    areas = ev.TreatedAreas(areas=treated, source="file", description=f"areas from {XSS}.gpkg", illustrative=True,
-                            selected_on_counts=None)
-    res = ev.evaluate_areas(
+    areas = TreatedAreas(areas=treated, source="file", description=f"areas from {XSS}.gpkg", illustrative=True,
+                         selected_on_counts=None)
+    res = _evaluate_areas(
         points, areas, districts, months_present=MONTHS, before=Period("2024-01..2024-04", tuple(BEFORE)),
         after=Period("2025-01..2025-04", tuple(AFTER)), crime_types=GROUPS, funding_gbp=1_000_000.0,
         all_months=month_range("2023-01", "2025-04"),

@@ -6,8 +6,12 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from hotspots.evaluation.tables import (
+    AREA_TABLE_COLUMNS,
+    MONTHLY_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 from hotspots.stages.evaluate import stage_evaluate
-from hotspots.evaluation import _evaluate as ev
 
 pytestmark = pytest.mark.realdata
 
@@ -20,11 +24,11 @@ def stage(real_context):
 
 def test_outputs_exist_with_documented_columns(stage):
     ctx, summary, folder = stage
-    assert list(pd.read_csv(folder / "evaluation_summary.csv").columns) == ev.SUMMARY_COLUMNS
+    assert list(pd.read_csv(folder / "evaluation_summary.csv").columns) == SUMMARY_COLUMNS
     areas = pd.read_csv(folder / "evaluation_areas.csv")
-    assert list(areas.columns) == ev.AREA_TABLE_COLUMNS
+    assert list(areas.columns) == AREA_TABLE_COLUMNS
     monthly = pd.read_csv(folder / "evaluation_monthly.csv")
-    assert list(monthly.columns) == ev.MONTHLY_COLUMNS
+    assert list(monthly.columns) == MONTHLY_COLUMNS
     geo = gpd.read_file(folder / "treated_areas.gpkg")
     assert {"treated", "buffer", "control"} <= set(geo["role"]) and geo.crs.to_epsg() == 27700
     # the default: 26 illustrative areas spread over all 10 districts, like Operation Hotspot

@@ -1,5 +1,5 @@
-"""Tests for hotspots.evaluate_stats: hand-worked examples, statsmodels cross-checks,
-synthetic scenarios with a known answer, coverage, validation and properties."""
+"""Tests for the statistics of hotspots.evaluation (did, displacement, panel, rtm, cost, synthetic):
+hand-worked examples, statsmodels cross-checks, synthetic scenarios with a known answer, coverage, validation and properties."""
 
 from __future__ import annotations
 
@@ -16,21 +16,16 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from hotspots._errors import ValidationError
-from hotspots.evaluation._stats import (
-    DID_COLUMNS,
+from hotspots.evaluation.cost import (
     NEGLIGIBLE_CRIMES,
-    SYNTHETIC_COLUMNS,
     cost_per_crime_prevented,
     crimes_prevented_from_irr,
-    did_rate_ratio,
-    panel_effect,
-    pre_trend_check,
-    rtm_check,
-    synthetic_evaluation_data,
-    total_net_effect,
-    wdd,
-    wdq,
 )
+from hotspots.evaluation.did import DID_COLUMNS, did_rate_ratio
+from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
+from hotspots.evaluation.panel import panel_effect, pre_trend_check
+from hotspots.evaluation.rtm import rtm_check
+from hotspots.evaluation.synthetic import SYNTHETIC_COLUMNS, synthetic_evaluation_data
 
 Z95 = 1.959963984540054
 
@@ -606,7 +601,7 @@ def test_end_to_end_synthetic_to_cost(synthetic):
         (lambda: did_rate_ratio(-1, 5, 10, 10), ["r_before", "-1"]),
         (lambda: did_rate_ratio(10.5, 5, 10, 10), ["r_before", "10.5"]),
         (lambda: did_rate_ratio(10, 5, 10, float("nan")), ["c_after", "nan"]),
-        (lambda: did_rate_ratio(10, 5, 10, 10, level=95), ["level=95"]),
+        (lambda: did_rate_ratio(10, 5, 10, 10, level=95), ["level must be", "got 95"]),
         (lambda: did_rate_ratio(10, 5, 10, 10, zero_correction=1), ["zero_correction=1"]),
         (lambda: did_rate_ratio([1, 2], [1, 2, 3], 10, 10), ["incompatible shapes"]),
         (lambda: did_rate_ratio(pd.Series([1, 2], index=["a", "b"]),
@@ -637,7 +632,7 @@ def test_validation_collects_all_problems():
         did_rate_ratio(-1, 2.5, 10, 10, level=2)
     message = info.value.message
     assert "3 problems" in message
-    assert "r_before" in message and "r_after" in message and "level=2" in message
+    assert "r_before" in message and "r_after" in message and "level must be" in message and "got 2" in message
 
 
 def _panel_problem(frame_edit, **kwargs):

@@ -18,7 +18,8 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError, ValidationError
-from hotspots.geo.boundaries import DATA_FILES, Geography, assign_points, read_boundary, read_user_areas
+from hotspots.geo.assign import assign_points
+from hotspots.geo.boundaries import DATA_FILES, Geography, read_boundary, read_user_areas
 from hotspots.schema import AREA_COLUMNS
 
 BNG_CRS = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}}

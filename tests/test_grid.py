@@ -17,13 +17,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
 
 from hotspots._errors import CRSError, ValidationError
-from hotspots.geo.grid import (
-    GRID_COLUMNS,
-    assign_to_cells,
-    choose_cell_size,
-    grid_weights,
-    make_grid,
-)
+from hotspots.geo import assign_to_cells, choose_cell_size, grid_weights, make_grid
+from hotspots.geo.grid import GRID_COLUMNS
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BNG = "EPSG:27700"

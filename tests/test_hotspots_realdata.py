@@ -7,8 +7,8 @@ import pytest
 
 from hotspots.stages.hotspots import stage_hotspots
 
-from hotspots.detect import _stage as hs
-from hotspots.render.maps import slugify
+from hotspots._text import slug as slugify
+from hotspots.detect import columns as hs
 
 pytestmark = pytest.mark.realdata
 

@@ -13,7 +13,9 @@ import pytest
 from hotspots.stages.hotspots import stage_hotspots
 import shapely
 
-from hotspots.detect import _stage as hs
+from hotspots.detect import columns as hs_columns
+from hotspots.detect.naming import stable_patrol_id
+from hotspots.stages import hotspots as hs
 from hotspots._errors import ConfigError
 from hotspots._io import OutputDir
 from hotspots.geo.aggregate import resolve_periods
@@ -131,9 +133,9 @@ def test_no_patrol_areas_in_the_flat_district(run):
 def test_output_files_and_columns(run):
     ctx, summary = run
     root = ctx.out.root / "hotspots"
-    expected = {"patrol_areas.csv": hs.PATROL_AREA_COLUMNS, "clusters.csv": hs.CLUSTER_COLUMNS,
-                "emerging.csv": hs.EMERGING_COLUMNS, "stability.csv": hs.STABILITY_COLUMNS,
-                "town_centre_hotspots.csv": hs.TOWN_CENTRE_COLUMNS}
+    expected = {"patrol_areas.csv": hs_columns.PATROL_AREA_COLUMNS, "clusters.csv": hs_columns.CLUSTER_COLUMNS,
+                "emerging.csv": hs_columns.EMERGING_COLUMNS, "stability.csv": hs_columns.STABILITY_COLUMNS,
+                "town_centre_hotspots.csv": hs_columns.TOWN_CENTRE_COLUMNS}
     for name, columns in expected.items():
         df = pd.read_csv(root / name)
         assert list(df.columns) == columns, name
@@ -142,7 +144,7 @@ def test_output_files_and_columns(run):
     layers = [name for name, _ in pyogrio.list_layers(root / "grid_cells.gpkg")]
     assert layers == ["all-crime", "asb", "burglary"]
     cells = gpd.read_file(root / "grid_cells.gpkg", layer="asb")
-    assert list(cells.columns) == hs.GRID_CELL_COLUMNS
+    assert list(cells.columns) == hs_columns.GRID_CELL_COLUMNS
     assert set(cells["study_area_type"]) == {"county", "district"}
     gj = json.loads((root / "patrol_areas.geojson").read_text())
     assert gj["features"] and abs(gj["features"][0]["geometry"]["coordinates"][0][0][0]) < 5  # WGS84
@@ -194,8 +196,8 @@ def test_patrol_ids_stable_across_runs_and_row_order(tmp_path, run):
 
 
 def test_stable_id_anchors_on_peak_cell():
-    ida = hs.stable_patrol_id("D1", "ASB", ["c1", "c2", "c3"], [1, 9, 2])
-    idb = hs.stable_patrol_id("D1", "ASB", ["c2", "c3", "c4"], [9, 2, 1])
+    ida = stable_patrol_id("D1", "ASB", ["c1", "c2", "c3"], [1, 9, 2])
+    idb = stable_patrol_id("D1", "ASB", ["c2", "c3", "c4"], [9, 2, 1])
     assert ida == idb == "D1-asb-c2"
 
 

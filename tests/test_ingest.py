@@ -20,7 +20,7 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 from hotspots._errors import InputFileError, ValidationError
-from hotspots.io.police_uk import ColumnMapping, harmonise_lsoa, read_force_export, read_police_uk
+from hotspots.io import ColumnMapping, harmonise_lsoa, read_force_export, read_police_uk
 from hotspots.schema import DROP_REASONS, POINT_COLUMNS, POLICE_UK_STREET_HEADER
 
 ST_ALBANS = (-0.3400, 51.7527)  # lon, lat of St Peter's Street

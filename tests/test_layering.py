@@ -1,86 +1,337 @@
-"""The data flow runs one way (docs/architecture): a module imports only modules earlier in the chain.
+"""The data flow runs one way (architecture.md), statically and at run time.
 
-ingest -> grid -> geography -> aggregate -> stats/evaluate_stats -> detect -> outliers/hotspots_stage
--> evaluate -> maps/report_* -> pipeline -> cli.  Shared helpers (_errors, schema, config, _io, harm, _parallel)
-may be imported anywhere.  Imports inside functions count too; ``if TYPE_CHECKING:`` imports do not.
+Layers, lowest first (a module may import its own package and lower layers only)::
+
+    shared helpers  _version _errors _validate _text months schema harm fdr _parallel
+    io              reading police.uk files and force exports, download
+    geo             boundaries, assignment to areas, grids, weights, counts
+    outliers detect analysis of the two area jobs (never each other)
+    evaluation      may use detect and outliers analysis
+    render          maps and reports: shared helpers only (they compute nothing)
+    api             hotspots/__init__.py, hotspots/api.py: the notebook verbs
+    config _io      parsing the run configuration, writing the output folder
+    stages          the only code that knows the run context, settings and output folder
+    cli, __main__
+
+Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.  The checks
+also run at run time: importing any analysis or renderer module in a fresh
+interpreter loads no module of a later layer, and a real ``hotspots run`` on a
+small data home hands the renderers plain data only (no functions, contexts,
+settings or output folders).  :func:`test_the_checker_catches_what_it_should`
+shows the checker fails on an injected back-import and on a computing renderer.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import datetime as dt
+import enum
+import functools
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "hotspots"
+import numpy as np
+import pandas as pd
+import pytest
 
-SHARED = {"_errors", "schema", "config", "_io", "harm", "_parallel", "__init__"}
-RANK = {
-    "download": 0,
-    "ingest": 1,
-    "grid": 2,
-    "geography": 3,
-    "aggregate": 4,
-    "stats": 5,
-    "evaluate_stats": 5,
-    "detect": 6,
-    "outliers": 7,
-    "hotspots_stage": 7,
-    "evaluate": 8,
-    "maps": 9,
-    "report_outliers": 9,
-    "report_evaluation": 9,
-    "pipeline": 10,
-    "cli": 11,
-    "__main__": 12,
+SRC = Path(__file__).resolve().parents[1] / "src"
+PKG = SRC / "hotspots"
+
+SHARED = {"_version", "datasets", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel"}
+#: top-level module or package of hotspots -> layer
+LAYER = {
+    **{name: 0 for name in SHARED},
+    "io": 1,
+    "geo": 2,
+    "outliers": 3,
+    "detect": 3,
+    "evaluation": 4,
+    "render": 5,
+    "__init__": 6,
+    "api": 6,
+    "config": 7,
+    "_io": 7,
+    "stages": 8,
+    "cli": 9,
+    "__main__": 10,
 }
-RENDERERS = {"maps", "report_outliers", "report_evaluation"}
+RENDER_MAY_IMPORT = SHARED
+#: third-party statistics a renderer must not use (it draws finished results)
+STATISTICS_LIBRARIES = {"scipy", "statsmodels", "sklearn", "esda", "libpysal"}
+MAX_LINES = 650  # "about 600"
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def unit(module: str) -> str:
+    """The layer unit of a dotted module name: ``hotspots.detect.kde`` -> ``detect``."""
+    parts = module.split(".")
+    return "__init__" if len(parts) == 1 else parts[1]
+
+
+def imports_of(source: str, module: str, *, is_package: bool = False) -> set[str]:
+    """Every module ``module`` imports (absolute dotted names), inside functions too, not under TYPE_CHECKING."""
+    tree = ast.parse(source)
     type_only = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             type_only.update(id(n) for n in ast.walk(node))
+    package = module if is_package else module.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
         if id(node) in type_only:
             continue
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
             else:
-                found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hotspots."):
-            found.add(node.module.split(".")[1])
+                target = node.module or ""
+            found.add(target)
+            # "from hotspots import detect" imports the subpackage hotspots.detect
+            for alias in node.names:
+                found.add(f"{target}.{alias.name}")
     return found
 
 
-def test_every_module_is_placed_in_the_chain():
-    modules = {p.stem for p in SRC.glob("*.py")}
-    assert modules - SHARED - set(RANK) == set()
-
-
-def test_imports_only_flow_forward():
+def problems_of(module: str, deps: set[str], known: set[str]) -> list[str]:
+    """Layering problems of one module given what it imports (``known``: every module of the package)."""
+    me = unit(module)
+    if me not in LAYER:
+        return [f"{module}: not placed in a layer (add it to LAYER in tests/test_layering.py)"]
     problems = []
-    for path in SRC.glob("*.py"):
-        mod = path.stem
-        if mod in SHARED:
-            allowed_rank = -1  # shared helpers import only other shared helpers
-        else:
-            allowed_rank = RANK[mod]
-        for dep in _imports(path):
-            if dep in SHARED or dep == "__version__":
-                continue
-            if dep not in RANK:
-                problems.append(f"{mod} imports unknown module {dep}")
-            elif mod in SHARED or RANK[dep] >= allowed_rank and dep != mod:
-                if not (RANK.get(dep, 99) < allowed_rank):
-                    problems.append(f"{mod} (rank {allowed_rank}) imports {dep} (rank {RANK[dep]})")
+    for dep in sorted(deps):
+        top = dep.split(".")[0]
+        if me == "render" and top in STATISTICS_LIBRARIES:
+            problems.append(f"{module}: a renderer imports {dep} (statistics belong in the analysis)")
+        if top != "hotspots" or dep not in known or dep == module:
+            continue
+        other = unit(dep)
+        if other == me or dep == "hotspots" and me == "__init__" or me in SHARED and other in SHARED:
+            continue
+        if me == "render" and other not in RENDER_MAY_IMPORT:
+            problems.append(f"{module}: a renderer imports {dep} (renderers take finished results, shared helpers only)")
+        elif LAYER[other] >= LAYER[me] and other != "__init__":
+            problems.append(f"{module} (layer {LAYER[me]}) imports {dep} (layer {LAYER[other]}): the data flow runs one way")
+        elif other == "__init__" and me not in ("cli", "__main__", "stages"):
+            problems.append(f"{module} imports the public API package hotspots (import the module that defines it)")
+    return problems
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PKG.rglob("*.py")}
+
+
+def graph() -> dict[str, set[str]]:
+    modules = all_modules()
+    known = set(modules)
+    return {m: {d for d in imports_of(p.read_text(), m, is_package=p.name == "__init__.py") if d in known and d != m}
+            for m, p in modules.items()}
+
+
+# --------------------------------------------------------------------------- static checks
+def test_every_module_is_in_a_layer_and_imports_flow_one_way():
+    modules = all_modules()
+    known = set(modules)
+    problems = []
+    for m, p in sorted(modules.items()):
+        problems += problems_of(m, imports_of(p.read_text(), m, is_package=p.name == "__init__.py"), known)
     assert problems == []
 
 
-def test_renderers_compute_no_statistics():
-    """maps and reports receive tables; they never import the statistics modules."""
-    for mod in RENDERERS:
-        deps = _imports(SRC / f"{mod}.py")
-        assert not deps & {"stats", "evaluate_stats", "detect", "aggregate"}, (mod, deps)
+def test_no_import_cycles():
+    g = graph()
+    # Tarjan's strongly connected components
+    index, low, on, stack, sccs, counter = {}, {}, set(), [], [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                sccs.append(sorted(comp))
+
+    sys.setrecursionlimit(10_000)
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    assert sccs == [], f"import cycles: {sccs}"
+
+
+def test_modules_stay_small():
+    long = {module_name(p): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_the_checker_catches_what_it_should():
+    """Injected faults: each must be reported."""
+    known = set(all_modules())
+    analysis = "hotspots.evaluation.did"
+    known |= {analysis, "hotspots.render.evaluation_report", "hotspots.stages.evaluate"}
+    back = imports_of("def f():\n    from hotspots.stages import run\n", analysis)
+    assert problems_of(analysis, back, known), "a back-import from analysis into the pipeline passed"
+    report_into_analysis = imports_of("from hotspots.evaluation.did import did_rate_ratio\n",
+                                      "hotspots.render.evaluation_report")
+    assert problems_of("hotspots.render.evaluation_report", report_into_analysis, known), \
+        "a renderer importing its analysis passed"
+    computing = imports_of("from scipy import stats\n", "hotspots.render.evaluation_report")
+    assert problems_of("hotspots.render.evaluation_report", computing, known), "a computing renderer passed"
+    typing_only = imports_of("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hotspots.stages import Context\n",
+                             analysis)
+    assert problems_of(analysis, typing_only, known) == []
+    sideways = imports_of("import hotspots.detect.gistar\n", "hotspots.outliers.funnel")
+    assert problems_of("hotspots.outliers.funnel", sideways, known), "outliers importing detect passed"
+
+
+# --------------------------------------------------------------------------- run time
+_PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("hotspots") or m.split(".")[0] in
+                        ("scipy", "statsmodels", "sklearn"))))
+"""
+
+
+def _loaded_by(module: str) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run([sys.executable, "-c", _PROBE, module], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("package", ["hotspots.io", "hotspots.geo", "hotspots.outliers", "hotspots.detect",
+                                     "hotspots.evaluation", "hotspots.render"])
+def test_importing_a_layer_loads_nothing_later(package):
+    """Transitively, at run time: what importing a package really loads (re-exports and lazy imports included)."""
+    loaded = _loaded_by(package)
+    mine = LAYER[unit(package)]
+    later = [m for m in loaded if m.startswith("hotspots.") and unit(m) in LAYER and LAYER[unit(m)] > mine
+             and unit(m) != "__init__"]
+    assert later == [], f"importing {package} loads {later}"
+    if package == "hotspots.render":
+        assert not [m for m in loaded if m.startswith(("hotspots.io", "hotspots.geo", "hotspots.outliers",
+                                                         "hotspots.detect", "hotspots.evaluation"))]
+        assert not [m for m in loaded if m.split(".")[0] in STATISTICS_LIBRARIES]
+
+
+_ALLOWED_LEAVES = (type(None), bool, int, float, complex, str, bytes, np.generic, dt.date, dt.datetime,
+                   dt.timedelta, Path, enum.Enum, range)
+
+
+def plain_data_problems(value, where: str = "result", seen=None) -> list[str]:
+    """What in ``value`` is not plain data (functions, contexts, settings, output folders, open objects)."""
+    import shapely
+    from pyproj import CRS
+
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, _ALLOWED_LEAVES) or isinstance(value, (shapely.Geometry, CRS)):
+        return []
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        frame = value.to_frame() if isinstance(value, pd.Series) else pd.DataFrame(index=value) if isinstance(
+            value, pd.Index) else value
+        out = []
+        for col in frame.columns:
+            if frame[col].dtype == object:
+                bad = [v for v in frame[col].head(200) if callable(v)]
+                if bad:
+                    out.append(f"{where}[{col!r}] holds callables")
+        return out
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return [p for i, v in enumerate(value.ravel()[:200]) for p in plain_data_problems(v, f"{where}[{i}]", seen)]
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in plain_data_problems(v, f"{where}[{k!r}]", seen)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [p for i, v in enumerate(value) for p in plain_data_problems(v, f"{where}[{i}]", seen)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__module__
+        if name.startswith("hotspots.stages") or name in ("hotspots.config", "hotspots._io"):
+            return [f"{where} is a {type(value).__name__} from {name} (pipeline objects stay in the stages)"]
+        return [p for f in dataclasses.fields(value)
+                for p in plain_data_problems(getattr(value, f.name), f"{where}.{f.name}", seen)]
+    if callable(value) or isinstance(value, functools.partial):
+        return [f"{where} is a callable ({value!r:.60})"]
+    module = type(value).__module__
+    if module.startswith(("geopandas", "pandas", "numpy", "shapely", "pyproj")):
+        return []
+    return [f"{where} is a {module}.{type(value).__name__} (not plain data)"]
+
+
+def test_plain_data_checker_flags_what_it_should():
+    from hotspots._io import OutputDir
+
+    assert plain_data_problems({"a": [1, 2.0, "x"], "frame": pd.DataFrame({"v": [1]})}) == []
+    assert plain_data_problems({"write": lambda: None})
+    assert plain_data_problems([OutputDir.__init__])
+
+
+def test_renderers_receive_plain_data_in_a_real_run(tmp_path, monkeypatch, capsys):
+    """Every call into hotspots.render during ``hotspots run`` on a small data home gets plain data only."""
+    from test_cli import make_home, run_main
+
+    import hotspots.render as render_pkg
+    import importlib
+    import pkgutil
+
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")  # one process: the calls are seen here
+    calls: list[tuple[str, list[str]]] = []
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def recorded(*args, **kwargs):
+            calls.append((f"{fn.__module__}.{fn.__name__}",
+                          plain_data_problems(list(args) + list(kwargs.values()), f"{fn.__name__}(...)")))
+            return fn(*args, **kwargs)
+        return recorded
+
+    render_functions = {}
+    for info in pkgutil.walk_packages(render_pkg.__path__, "hotspots.render."):
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if callable(obj) and getattr(obj, "__module__", "") == info.name and not name.startswith("_") \
+                    and not isinstance(obj, type):
+                render_functions[(info.name, name)] = obj
+    for mod_name, mod in list(sys.modules.items()):
+        if not mod_name.startswith("hotspots.") or mod is None:
+            continue
+        for name, obj in list(vars(mod).items()):
+            if (getattr(obj, "__module__", None), getattr(obj, "__name__", None)) in render_functions \
+                    and not isinstance(obj, type):
+                monkeypatch.setattr(mod, name, wrap(obj))
+    home = make_home(tmp_path / "home")
+    code, _, err = run_main(["--data", str(home), "--out", str(tmp_path / "out"), "--quiet", "run"], capsys)
+    assert code == 0, err
+    assert calls, "no renderer was called"
+    called = {c for c, _ in calls}
+    assert any("report" in c for c in called) and any("map" in c for c in called), called
+    bad = [(c, p) for c, p in calls if p]
+    assert bad == []

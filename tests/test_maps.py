@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from hotspots._text import slug
 from hotspots.render import maps as maps
+from hotspots.stages._hotspots_maps import write_maps
 from hotspots._io import OutputDir
 from hotspots.geo.grid import grid_weights, make_grid
 from hotspots.detect.gistar import gi_star
@@ -56,7 +58,7 @@ def _view(payload: str = PAYLOAD) -> maps.MapView:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     out = OutputDir(tmp_path_factory.mktemp("maps"))
-    rows = maps.write_maps(out, [_view()])
+    rows = write_maps(out, [_view()])
     return out.root / rows[0]["html"], out.root / rows[0]["png"], rows[0]
 
 
@@ -104,8 +106,8 @@ def test_only_significant_cells_drawn():
 
 
 def test_slugify():
-    assert maps.slugify("St Albans") == "st-albans"
-    assert maps.slugify("Three Rivers") == "three-rivers"
+    assert slug("St Albans") == "st-albans"
+    assert slug("Three Rivers") == "three-rivers"
 
 
 def _pixel_std(path) -> float:
@@ -165,7 +167,22 @@ def test_map_without_data_still_renders(tmp_path):
     view.selections = [maps.SelectionView("All crime", view.selections[0].cells.iloc[:0],
                                           view.selections[0].patrol_areas.iloc[:0], None, None, note="nothing")]
     out = OutputDir(tmp_path)
-    row = maps.write_maps(out, [view], png=False)[0]
+    row = write_maps(out, [view], png=False)[0]
     with open_page(out.root / row["html"]) as (page, events):
         n = page.evaluate("() => document.querySelectorAll('.leaflet-pane path').length")
     assert events["page_errors"] == [] and n > 0
+
+
+def test_hotspot_map_of_find_hotspots_cells():
+    from shapely.geometry import box
+
+    from hotspots.datasets import synthetic_points
+    from hotspots.detect import find_hotspots, patrol_areas
+
+    cells = find_hotspots(synthetic_points(seed=2), box(520_000, 210_000, 522_000, 212_000), cell_size=200)
+    page = maps.hotspot_map(cells, patrol_areas=patrol_areas(cells), title="Test <b>map</b>")
+    assert "<title>Test &lt;b&gt;map&lt;/b&gt;</title>" in page
+    n_sig = int(cells["gi_class"].isin(list(maps.GI_COLOURS)).sum())
+    assert n_sig > 0 and page.count('"c": "hot_') + page.count('"c": "cold_') == n_sig
+    assert "PA-01" in page and "<script src=" not in page
+    assert maps.hotspot_map(cells).count("hs-pa-label") < page.count("hs-pa-label")  # no patrol areas, no labels

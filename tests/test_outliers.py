@@ -18,8 +18,9 @@ from scipy import stats as sps
 from shapely.geometry import box
 from statsmodels.stats.multitest import multipletests
 
-from hotspots.outliers import tables as O
+import hotspots.outliers as O
 from hotspots.render import outliers_report as R
+from hotspots.render import outliers_wording as W
 from hotspots._errors import InputFileError, ValidationError
 from hotspots.geo.aggregate import Period
 
@@ -438,35 +439,67 @@ def test_results_independent_of_row_order(synthetic):
     assert (a["change_flag"].isna() | (a["change_flag"] == "")).all()  # no comparison given: no change
 
 
+def test_area_outliers_verb_matches_the_district_table(synthetic):
+    """The notebook verb gives the CSP rows of outliers_district for the same counts and periods."""
+    res = synthetic["results"]
+    key = ["area_code", "crime_type"]
+    district = res.district.set_index(key)
+    table = O.area_outliers(synthetic["csp_counts"], synthetic["csps"], period="2025-01..2025-04",
+                            groups=GROUPS, crime_types=TYPES).set_index(key)
+    assert table.index.equals(district.index)
+    assert "change_flag" not in table and (table["period"] == "2025-01..2025-04").all()
+    level = [c for c in table.columns if c not in ("period",)]
+    pd.testing.assert_frame_equal(table[level], district[level])
+    # change: the verb measures the whole period against the comparison; the stage its matched months
+    changed = O.area_outliers(synthetic["csp_counts"], synthetic["csps"], period=["2025-01", "2025-02"],
+                              comparison=Period("2024-01..2024-02", ("2024-01", "2024-02")), groups=GROUPS,
+                              crime_types=TYPES).set_index(key)
+    columns = ["change_count_before", "change_count_after", "pct_change", "rest_pct_change", "pct_change_vs_rest",
+               "pct_change_vs_rest_ci_lower", "pct_change_vs_rest_ci_upper", "change_q", "change_flag"]
+    pd.testing.assert_frame_equal(changed[columns], district[columns])
+
+
+def test_area_outliers_verb_defaults_and_validation(synthetic):
+    table = O.area_outliers(synthetic["csp_counts"], synthetic["csps"])   # latest 12 months present
+    assert (table["period"] == "2025-01..2025-04").all() and (table["months"] == 4).all()
+    assert table["crime_type"].drop_duplicates().tolist() == TYPES
+    with pytest.raises(ValidationError, match=r"^area_outliers: 2 problems: .*counts lacks column.*adjustment"):
+        O.area_outliers(synthetic["csp_counts"].drop(columns="count"), synthetic["csps"], adjustment="both")
+    with pytest.raises(ValidationError, match="period 2023-01..2023-03 has no months with data"):
+        O.area_outliers(synthetic["csp_counts"], synthetic["csps"], period="2023-01..2023-03")
+    with pytest.raises(ValidationError, match="comparison must be"):
+        O.area_outliers(synthetic["csp_counts"], synthetic["csps"], comparison="last year")
+
+
 # --------------------------------------------------------------------------- wording
 def test_wording_helpers():
     assert R.months_label(["2025-01", "2025-02", "2025-03", "2025-04"]) == "Jan–Apr 2025"
     assert R.months_label(["2024-01", "2024-03"]) == "2 months, Jan–Mar 2024"
     assert R.month_ranges(["2022-02", "2022-03", "2022-04", "2024-05"]) == "2022-02..2022-04, 2024-05"
-    assert R.possessive("St Albans") == "St Albans’" and R.possessive("Watford") == "Watford’s"
-    assert R.relative_to_county(2.36) == "2.4 times the county rate"
-    assert R.relative_to_county(0.8) == "20% below the county rate"
+    assert W.possessive("St Albans") == "St Albans’" and W.possessive("Watford") == "Watford’s"
+    assert W.relative_to_county(2.36) == "2.4 times the county rate"
+    assert W.relative_to_county(0.8) == "20% below the county rate"
 
 
 def test_level_sentence_like_the_brief():
     row = {"crime_type": "Shoplifting", "ratio": 2.4, "rate_per_1000": 17.5, "county_rate_per_1000": 7.3,
            "flag": "high_998", "pct_change": 18.0, "rest_pct_change": 6.0, "change_flag": "up_vs_reference",
            "change_q": 0.01}
-    text = R.level_sentence(row, name="Watford")
+    text = W.level_sentence(row, name="Watford")
     assert text.startswith("Watford’s shoplifting rate is 2.4 times the county rate")
     assert "above the 99.8% limit even allowing for overdispersion" in text
     assert "it rose 18% against a rise of 6% in the rest of the county, a difference that stands out" in text
     # without a comparison period there is no change clause
-    assert R.level_sentence(row, name="St Albans", with_change=False).endswith("allowing for overdispersion.")
+    assert W.level_sentence(row, name="St Albans", with_change=False).endswith("allowing for overdispersion.")
     row_same = {**row, "pct_change": 0.2, "rest_pct_change": -0.1, "change_flag": "in_line"}
-    assert "it was unchanged, as in the rest of the county" in R.level_sentence(row_same, name="Watford")
+    assert "it was unchanged, as in the rest of the county" in W.level_sentence(row_same, name="Watford")
 
 
 def test_stand_out_wording_is_a_prompt_not_a_verdict(synthetic):
     res = synthetic["results"]
     verdicts = re.compile(r"\b(problem|failing|worst|bad|poor|crisis|alarming)\b", re.I)
     for code, rows in res.district.groupby("area_code"):
-        sentences = R.stand_out(rows[rows["flag"] != "no_records"], name=rows["area_name"].iloc[0])
+        sentences = W.stand_out(rows[rows["flag"] != "no_records"], name=rows["area_name"].iloc[0])
         assert sentences
         for s in sentences:
             assert not verdicts.search(s), s
@@ -476,7 +509,7 @@ def test_nothing_flagged_sentence():
     rows = pd.DataFrame({"crime_type": ["Burglary", "Robbery"], "ratio": [1.1, 0.7], "z_adjusted": [0.5, -1.2],
                          "flag": ["within", "within"], "change_flag": ["in_line", "in_line"], "change_q": [0.5, 0.6],
                          "rate_per_1000": [1, 1], "county_rate_per_1000": [1, 1]})
-    text = R.stand_out(rows, name="Alpha")
+    text = W.stand_out(rows, name="Alpha")
     assert text[0].startswith("Nothing in Alpha is outside the 95% limits")
     assert "robbery (30% below the county rate)" in text[0]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hotspots.stages.outliers import stage_outliers
-from hotspots.outliers import tables as O
+import hotspots.outliers as O
 
 pytestmark = pytest.mark.realdata
 

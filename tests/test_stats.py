@@ -24,7 +24,8 @@ from hotspots import fdr as fdr_module
 from hotspots.detect import moran as moran_module
 from hotspots.outliers.concentration import _gini_of_integer_counts
 from hotspots._errors import ValidationError
-from hotspots.outliers.funnel import area_outliers, exact_poisson_interval, funnel_limits, overdispersion, poisson_z
+from hotspots.outliers.dispersion import overdispersion
+from hotspots.outliers.funnel import exact_poisson_interval, funnel_limits, funnel_outliers, poisson_z
 from hotspots.outliers.change import change_vs_reference, rate_ratio_test
 from hotspots.outliers.concentration import concentration, gini, gini_poisson_adjusted
 from hotspots.fdr import fdr_bh
@@ -193,7 +194,7 @@ def ten_districts(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
 
 def test_area_outliers_ten_big_districts_adjustment_fixes_flags():
     observed, population = ten_districts()
-    df = area_outliers(observed, population, names=[f"D{i}" for i in range(10)])
+    df = funnel_outliers(observed, population, names=[f"D{i}" for i in range(10)])
     flagged_unadjusted = (df["flag_unadjusted"] != "within").sum()
     flagged = (df["flag"] != "within").sum()
     assert flagged_unadjusted >= 8, df[["ratio", "flag_unadjusted"]]
@@ -201,10 +202,10 @@ def test_area_outliers_ten_big_districts_adjustment_fixes_flags():
     od = df.attrs["overdispersion"]
     assert od["overdispersed"] and od["applied"] and od["adjustment"] == "multiplicative"
     assert od["phi"] > 10
-    additive = area_outliers(observed, population, adjustment="additive")
+    additive = funnel_outliers(observed, population, adjustment="additive")
     assert (additive["flag"] != "within").sum() <= 2
     assert additive.attrs["overdispersion"]["tau2"] > 0
-    off = area_outliers(observed, population, adjust_overdispersion=False)
+    off = funnel_outliers(observed, population, adjust_overdispersion=False)
     assert (off["flag"] == off["flag_unadjusted"]).all()
     assert off.attrs["overdispersion"]["applied"] is False
 
@@ -212,7 +213,7 @@ def test_area_outliers_ten_big_districts_adjustment_fixes_flags():
 def test_area_outliers_columns_and_values():
     observed = np.array([30.0, 10.0, 25.0, 15.0])
     population = np.array([10_000.0, 5_000.0, 8_000.0, 7_000.0])
-    df = area_outliers(observed, population, names=list("ABCD"))
+    df = funnel_outliers(observed, population, names=list("ABCD"))
     expected_columns = [
         "area", "observed", "population", "rate_per_1000", "expected", "ratio", "z", "p", "z_adjusted",
         "lower_95", "upper_95", "lower_998", "upper_998",
@@ -231,27 +232,27 @@ def test_area_outliers_columns_and_values():
     assert df["p"].iloc[0] == pytest.approx(min(1, 2 * min(mid_upper, mid_lower)))
     assert list(df["flag"].cat.categories) == ["high_998", "high_95", "within", "low_95", "low_998"]
     assert df.attrs["reference_rate_per_1000"] == pytest.approx(1000 * rate)
-    given_rate = area_outliers(observed, population, reference_rate=0.002)
+    given_rate = funnel_outliers(observed, population, reference_rate=0.002)
     np.testing.assert_allclose(given_rate["expected"], 0.002 * population)
     assert given_rate.attrs["reference_rate_source"] == "given"
 
 
 def test_area_outliers_flags_against_limits_small_counts():
     # Not overdispersed: adjusted == unadjusted, and a clear excess is flagged.
-    df = area_outliers([2, 3, 40, 2, 3], [1000, 1000, 1000, 1000, 1000], adjust_overdispersion=False)
+    df = funnel_outliers([2, 3, 40, 2, 3], [1000, 1000, 1000, 1000, 1000], adjust_overdispersion=False)
     assert df["flag"].iloc[2] == "high_998"
     assert df["observed"].iloc[2] > df["expected"].iloc[2] * df["upper_998"].iloc[2]
 
 
 def test_area_outliers_validation_lists_every_problem():
     with pytest.raises(ValidationError) as info:
-        area_outliers([5, -1, 2.5], [100, 0, 50], names=["a", "b", "c"])
+        funnel_outliers([5, -1, 2.5], [100, 0, 50], names=["a", "b", "c"])
     message = str(info.value)
     assert "observed" in message and "population" in message and "problems" in message
     with pytest.raises(ValidationError, match="zero in every area"):
-        area_outliers([0, 0], [10, 10])
+        funnel_outliers([0, 0], [10, 10])
     with pytest.raises(ValidationError, match="adjustment"):
-        area_outliers([1, 2], [10, 10], adjustment="both")
+        funnel_outliers([1, 2], [10, 10], adjustment="both")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -265,8 +266,8 @@ def test_area_outliers_invariant_to_row_order(rows, rnd):
     order = list(range(len(rows)))
     rnd.shuffle(order)
     names = [f"area{i}" for i in range(len(rows))]
-    a = area_outliers(observed, population, names=names)
-    b = area_outliers(observed[order], population[order], names=[names[i] for i in order]).loc[names]
+    a = funnel_outliers(observed, population, names=names)
+    b = funnel_outliers(observed[order], population[order], names=[names[i] for i in order]).loc[names]
     numeric = a.select_dtypes("number").columns
     np.testing.assert_allclose(a[numeric].to_numpy(float), b[numeric].to_numpy(float), rtol=1e-9, equal_nan=True)
     assert (a["flag"].astype(str) == b["flag"].astype(str)).all()

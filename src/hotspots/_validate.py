@@ -1,19 +1,45 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Argument validation shared by every public function: collect all problems, raise once.
+
+A function makes a :class:`_Problems` collector named after itself, runs the
+``_check_*`` helpers (each records a message naming the argument, the bad
+value and a hint for the fix), then calls :meth:`_Problems.raise_if_any`.
+One error lists every problem in one format::
+
+    make_grid: cell_size must be ...
+    make_grid: 2 problems: (1) cell_size must be ...; (2) shape must be ...
+
+Validation never uses ``assert`` (it vanishes under ``python -O``).
+"""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
 from typing import Any
+
 import numpy as np
 import pandas as pd
-from hotspots._errors import ValidationError
+
+from hotspots._errors import CRSError, HotspotsError, ValidationError
 
 
 class _Problems:
-    """Collects argument problems so that one error lists all of them."""
+    """Collects argument problems so that one error lists all of them.
 
-    def __init__(self, function: str):
+    Examples
+    --------
+    >>> problems = _Problems("make_grid")
+    >>> problems.add("cell_size must be > 0; got -5", "Use e.g. cell_size=250.")
+    >>> problems.add("shape must be 'square' or 'hex'; got 'triangle'", "Use shape='square'.")
+    >>> try:
+    ...     problems.raise_if_any()
+    ... except ValidationError as error:
+    ...     print(error.args[0])
+    make_grid: 2 problems: (1) cell_size must be > 0; got -5; (2) shape must be 'square' or 'hex'; got 'triangle'
+    """
+
+    def __init__(self, function: str = ""):
+        # always pass the public function's name; "" only for callers not yet converted
         self.function = function
         self.messages: list[str] = []
         self.hints: list[str] = []
@@ -23,15 +49,17 @@ class _Problems:
         if hint not in self.hints:
             self.hints.append(hint)
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, error_class: type[HotspotsError] = ValidationError) -> None:
+        """Raise ``error_class`` (default :class:`ValidationError`) listing every problem, if any."""
         if not self.messages:
             return
+        prefix = f"{self.function}: " if self.function else ""
         if len(self.messages) == 1:
-            text = f"{self.function}: {self.messages[0]}"
+            text = f"{prefix}{self.messages[0]}"
         else:
             listed = "; ".join(f"({i}) {m}" for i, m in enumerate(self.messages, 1))
-            text = f"{self.function}: {len(self.messages)} problems: {listed}"
-        raise ValidationError(text, hint=" ".join(self.hints))
+            text = f"{prefix}{len(self.messages)} problems: {listed}"
+        raise error_class(text, hint=" ".join(self.hints))
 
 
 def _is_real(value: Any) -> bool:
@@ -140,6 +168,68 @@ def _broadcast(problems: _Problems, arrays: dict[str, np.ndarray]) -> list[np.nd
         problems.add(f"arguments have incompatible shapes: {shapes}",
                      "Pass arrays of the same length (one value per unit), or scalars.")
         return None
+
+
+def _as_coordinates(problems: _Problems, name: str, values: Any) -> np.ndarray:
+    """``values`` as a 1-D float array of coordinates (a scalar becomes one value); problems recorded."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        problems.add(f"{name} must be numeric, got {type(values).__name__}",
+                     f"Pass {name} as a 1-D array of numbers (metres, EPSG:27700).")
+        return np.empty(0)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        problems.add(f"{name} must be 1-D, got shape {array.shape}", f"Pass {name} as a flat array.")
+        return array.reshape(-1)
+    return array
+
+
+def _check_xy(problems: _Problems, x: Any, y: Any, names: tuple[str, str] = ("x", "y")
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Eastings and northings as two 1-D float arrays of one length; problems recorded."""
+    xa = _as_coordinates(problems, names[0], x)
+    ya = _as_coordinates(problems, names[1], y)
+    if xa.shape != ya.shape:
+        problems.add(f"{names[0]} and {names[1]} differ in length ({xa.size} vs {ya.size})",
+                     "Pass one easting and one northing per point.")
+    return xa, ya
+
+
+def _looks_like_lonlat(x: np.ndarray, y: np.ndarray) -> bool:
+    """All finite coordinates are within +-180 / +-90 (and there is at least one)."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
+        return False
+    xf, yf = x[finite], y[finite]
+    return bool((np.abs(xf) <= 180).all() and (np.abs(yf) <= 90).all())
+
+
+def _check_xy_metres(x: np.ndarray, y: np.ndarray, study_bounds=None) -> None:
+    """Raise CRSError when coordinates look like longitude/latitude degrees.
+
+    With ``study_bounds`` (the study area's bounds in metres), only when the
+    study area itself lies outside the range of degrees.
+
+    Examples
+    --------
+    >>> _check_xy_metres(np.array([530_000.0]), np.array([210_000.0]))   # metres: fine
+    >>> _check_xy_metres(np.array([-0.34]), np.array([51.75]))
+    Traceback (most recent call last):
+    ...
+    hotspots._errors.CRSError: x/y look like longitude/latitude in degrees ...
+    """
+    if study_bounds is not None:
+        minx, miny, maxx, maxy = study_bounds
+        if not (minx > 180 or maxx < -180 or miny > 90 or maxy < -90):
+            return
+    if x.size and _looks_like_lonlat(x, y):
+        raise CRSError(
+            "x/y look like longitude/latitude in degrees (all |x| <= 180 and |y| <= 90), "
+            "but metres in British National Grid were expected",
+            hint="project the points to EPSG:27700 first, e.g. gdf.to_crs(27700)",
+        )
 
 
 def _index_for(n: int, *candidates: Any) -> pd.Index:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from hotspots import __version__
+from hotspots._version import __version__
 from hotspots._errors import HotspotsError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -1,23 +1,33 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Getis-Ord Gi* hot and cold spots with false-discovery-rate control.
+
+:func:`gi_star` classifies each cell of a grid (hot/cold at 99, 95, 90%
+confidence) from a binary weights matrix with self-weights (Getis & Ord 1992;
+Ord & Getis 1995), with Benjamini-Hochberg FDR across the study area;
+``_gi_star_periods`` does the same for many periods at once (emerging hot
+spots).
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
 from typing import Any
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import special
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _check_choice
-from hotspots._validate import _check_levels
-from hotspots._validate import _first_bad
-from hotspots._validate import _index_for
-from hotspots._validate import level_label
-from hotspots.fdr import _bh_q_values
 
+from hotspots._validate import (
+    _as_float,
+    _check_choice,
+    _check_levels,
+    _first_bad,
+    _index_for,
+    _Problems,
+    level_label,
+)
+from hotspots.fdr import _bh_q_values
 
 GI_CLASSES_TWO_SIDED = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
 

@@ -1,23 +1,31 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Local Moran's I (Anselin 1995) with seeded conditional permutations and FDR.
+
+:func:`local_moran` gives each cell's local I, its pseudo p-value from
+conditional permutations (fast exact paths for binary weights), the
+FDR-adjusted q and the quadrant (HH, LL, HL, LH) of significant cells.
+"""
 
 from __future__ import annotations
 
 import functools
 import math
 from typing import Any
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _check_choice
-from hotspots._validate import _check_int
-from hotspots._validate import _check_level
-from hotspots._validate import _first_bad
-from hotspots._validate import _index_for
-from hotspots.fdr import _significance
-from hotspots.detect.gistar import _check_weights
 
+from hotspots._validate import (
+    _as_float,
+    _check_choice,
+    _check_int,
+    _check_level,
+    _first_bad,
+    _index_for,
+    _Problems,
+)
+from hotspots.detect.gistar import _check_weights
+from hotspots.fdr import _significance
 
 #: Upper bound on the number of simulated values held in memory at once by the
 #: local Moran permutation kernel (cells x permutations x max neighbours).

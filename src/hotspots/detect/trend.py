@@ -1,17 +1,24 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""The Mann-Kendall trend test, vectorised over rows, with ties corrected and gaps skipped.
+
+:func:`mann_kendall` is the package's one implementation: emerging hot spots
+(:mod:`hotspots.detect.emerging`) and patrol-area trends use it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import special
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _check_level
-from hotspots._validate import _first_bad
-from hotspots._validate import _index_for
 
+from hotspots._validate import (
+    _as_float,
+    _check_level,
+    _first_bad,
+    _index_for,
+    _Problems,
+)
 
 #: Rows per block in the Mann-Kendall kernel (rows x time points x 8 bytes).
 _MANN_KENDALL_CHUNK_ROWS = 100_000

@@ -1,9 +1,15 @@
 """Count points in areas: counts by area × month × crime type, rates, periods.
 
+:func:`count_in_areas` is the notebook verb; :func:`count_points` is the
+pipeline's counter under it.  :func:`resolve_periods` chooses the analysis and
+comparison periods, :func:`rates` turns counts into rates per 1,000 residents
+and per km², and :func:`reconcile_districts` compares the two ways of placing
+a point in a district.
+
 Two ways to place a point in an area, chosen per area type and recorded:
 
 * ``spatial`` (force, district, CSP, town centre, grid, user polygons): the
-  point's BNG coordinates against the polygons (:func:`geography.assign_points`;
+  point's BNG coordinates against the polygons (:func:`hotspots.geo.assign.assign_points`;
   boundary rule documented there).
 * ``lsoa_code`` (LSOA, ward): police.uk's own LSOA assignment, harmonised to
   2021.  police.uk assigns LSOAs on full-resolution boundaries, whereas the
@@ -20,12 +26,134 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hotspots.months import month_range
-from hotspots.geo.boundaries import assign_points
-from hotspots.schema import COUNT_COLUMNS, RATE_COLUMNS
+from hotspots._errors import CRSError
+from hotspots._validate import _check_xy_metres, _Problems
+from hotspots.geo.assign import assign_points
+from hotspots.months import month_range, shift_month
+from hotspots.schema import BNG, COUNT_COLUMNS, RATE_COLUMNS
+
+__all__ = ["count_in_areas", "count_points", "add_groups", "Period", "Periods", "resolve_periods", "rates",
+           "reconcile_districts"]
 
 SPATIAL_TYPES = {"force", "district", "csp", "town_centre", "grid", "user"}
 OVERLAPPING_TYPES = {"town_centre", "user"}
+
+
+def count_in_areas(
+    points: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    months: Sequence[str] | None = None,
+    crime_types: Sequence[str] | None = None,
+    lsoa_to_area: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Count crimes by area, month and crime type, with zeros where none fell.
+
+    Parameters
+    ----------
+    points : DataFrame or GeoDataFrame
+        One row per crime with ``month`` and ``crime_type``; locations in
+        ``x``/``y`` (eastings/northings, EPSG:27700), or, when those columns
+        are absent, point ``geometry`` of a GeoDataFrame in EPSG:27700 (as
+        from :func:`hotspots.read_crimes`).
+    areas : GeoDataFrame
+        Polygons in EPSG:27700 with a unique ``area_code``; ``area_name``
+        (default: the code) and ``area_type`` (default ``"user"``) are
+        optional.  Any area table of :data:`hotspots.schema.AREA_COLUMNS` works.
+    months, crime_types : list of str, optional
+        Every month and crime type to report, so that combinations without
+        crimes appear with a zero count.  Default: those present in ``points``.
+    lsoa_to_area : pandas.Series, optional
+        For LSOA and ward areas, which are counted by each point's
+        ``lsoa21_code`` rather than its location: maps an LSOA 2021 code to
+        an ``area_code`` (default: the identity, for LSOAs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`hotspots.schema.COUNT_COLUMNS` (``area_type``,
+        ``area_code``, ``area_name``, ``month``, ``crime_type``, ``count``),
+        one row per area × month × crime type, sorted by each.
+        ``attrs["method"]`` says how points were placed: ``"spatial"`` or
+        ``"lsoa_code"``.
+
+    Raises
+    ------
+    CRSError
+        ``points`` (a GeoDataFrame) or ``areas`` are not in EPSG:27700, or
+        plain ``x``/``y`` look like longitude/latitude degrees.
+    ValidationError
+        Missing columns, or point geometry that is not points.
+
+    Notes
+    -----
+    ``area_type`` chooses the method and boundary rule: LSOAs and wards use
+    police.uk's published LSOA code (the open LSOA polygons are generalised,
+    so a spatial join would misplace points near their edges); other types
+    place the point in the polygons.  Partitions (force, district, csp,
+    grid) count a point on a shared edge once, in the area with the lowest
+    code; overlapping types (``town_centre``, ``user``) count it in every
+    area that covers it.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> beats = gpd.GeoDataFrame({"area_code": ["north", "south"]},
+    ...     geometry=[box(0, 500, 1000, 1000), box(0, 0, 1000, 500)], crs=27700)
+    >>> crimes = pd.DataFrame({"x": [100.0, 200.0, 300.0], "y": [900.0, 800.0, 100.0],
+    ...     "month": ["2025-01", "2025-02", "2025-02"], "crime_type": "Burglary"})
+    >>> counts = count_in_areas(crimes, beats)
+    >>> print(counts[["area_code", "month", "crime_type", "count"]].to_string(index=False))
+    area_code   month crime_type  count
+        north 2025-01   Burglary      1
+        north 2025-02   Burglary      1
+        south 2025-01   Burglary      0
+        south 2025-02   Burglary      1
+    >>> counts.attrs["method"]
+    'spatial'
+    """
+    problems = _Problems("count_in_areas")
+    if not isinstance(points, pd.DataFrame):
+        problems.add(f"points must be a DataFrame or GeoDataFrame, got {type(points).__name__}",
+                     "Pass the crimes as a table, e.g. from hotspots.read_crimes.")
+    if not isinstance(areas, gpd.GeoDataFrame):
+        problems.add(f"areas must be a GeoDataFrame, got {type(areas).__name__}",
+                     "Read the polygons with hotspots.read_boundary or geopandas.read_file.")
+    problems.raise_if_any()
+    missing = [c for c in ("month", "crime_type") if c not in points.columns]
+    if missing:
+        problems.add(f"points lack the column(s) {missing}", "Points need a month (YYYY-MM) and a crime_type.")
+    if "area_code" not in areas.columns:
+        problems.add("areas lack an area_code column", "Add a unique code per polygon: areas['area_code'] = ...")
+    elif areas["area_code"].duplicated().any():
+        problems.add(f"areas repeat area_code(s) {sorted(areas.loc[areas['area_code'].duplicated(), 'area_code'])[:5]}",
+                     "Give each polygon a unique area_code.")
+    problems.raise_if_any()
+    if areas.crs is None or areas.crs.to_epsg() != 27700:
+        raise CRSError(f"areas are in {'no CRS' if areas.crs is None else areas.crs.to_string()}, but counts "
+                       f"need British National Grid ({BNG})",
+                       hint="project them first: areas.to_crs(27700), or read them with hotspots.read_boundary")
+    if isinstance(points, gpd.GeoDataFrame) and (points.crs is None or points.crs.to_epsg() != 27700):
+        raise CRSError(f"points are in {'no CRS' if points.crs is None else points.crs.to_string()}, but areas "
+                       f"are in British National Grid ({BNG})",
+                       hint="project them first: points.to_crs(27700)")
+    if not {"x", "y"} <= set(points.columns):
+        if not isinstance(points, gpd.GeoDataFrame):
+            problems.add("points have neither x/y columns nor a geometry",
+                         "Pass eastings/northings in x and y, or a GeoDataFrame of points.")
+        elif len(points) and not (points.geom_type == "Point").all():
+            problems.add("points have non-point geometries", "Pass one point per crime.")
+        problems.raise_if_any()
+        points = pd.DataFrame({"x": points.geometry.x.to_numpy(float), "y": points.geometry.y.to_numpy(float),
+                               "month": points["month"].to_numpy(), "crime_type": points["crime_type"].to_numpy(),
+                               "lsoa21_code": points["lsoa21_code"].to_numpy() if "lsoa21_code" in points else ""})
+    else:
+        _check_xy_metres(points["x"].to_numpy(float), points["y"].to_numpy(float))
+    if "area_name" not in areas.columns or "area_type" not in areas.columns:
+        areas = areas.assign(**{"area_name": areas["area_code"]} if "area_name" not in areas.columns else {},
+                             **{"area_type": "user"} if "area_type" not in areas.columns else {})
+    return count_points(points, areas, months=months, crime_types=crime_types, lsoa_to_area=lsoa_to_area)
 
 
 def count_points(
@@ -43,7 +171,7 @@ def count_points(
     Parameters
     ----------
     points
-        Points from :mod:`hotspots.ingest` (``x``, ``y``, ``month``,
+        Points from :mod:`hotspots.io` (``x``, ``y``, ``month``,
         ``crime_type``, ``lsoa21_code``).
     areas
         An area table (:data:`hotspots.schema.AREA_COLUMNS`).
@@ -215,13 +343,13 @@ def resolve_periods(present: Sequence[str], current=None, comparison=None) -> Pe
         why = f"analysis period {cur.label} from the config"
     else:
         last = present[-1]
-        first = month_range("0000-01", last)[-12]
+        first = shift_month(last, -11)
         cur = Period.from_range(first, last, present)
         why = f"analysis period {cur.label}: the latest 12 months ({len(cur.months)} with data)"
     if comparison:
         comp = Period.from_range(comparison[0], comparison[1], present)
         return Periods(cur, comp, cur, why + f"; comparison {comp.label} from the config")
-    earlier = {m: f"{int(m[:4]) - 1:04d}{m[4:]}" for m in cur.months}
+    earlier = {m: shift_month(m, -12) for m in cur.months}
     matched = [m for m in cur.months if earlier[m] in present]
     if not matched:
         return Periods(cur, None, None, why + "; no comparison: none of the same months a year earlier are in the data")

@@ -22,6 +22,8 @@ import pandas as pd
 import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
+from hotspots._validate import _Problems
+from hotspots.geo.assign import assign_points  # noqa: F401  re-export: stages, detect, evaluation import it from here
 from hotspots.schema import AREA_COLUMNS, BNG
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ AREA_TYPES = ("force", "district", "csp", "lsoa", "ward", "town_centre")
 
 # --------------------------------------------------------------------------- files
 def find_file(data_dir: Path, layer: str) -> Path:
+    """The first file of :data:`DATA_FILES` ``[layer]`` present in the data home (DataNotFoundError if none)."""
     for rel in DATA_FILES[layer]:
         p = Path(data_dir) / rel
         if p.is_file():
@@ -67,15 +70,53 @@ def find_file(data_dir: Path, layer: str) -> Path:
 
 
 def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "boundary file") -> gpd.GeoDataFrame:
-    """Read a polygon file and return it in EPSG:27700.
+    """Read a polygon file (GeoPackage, GeoJSON, Shapefile) and return it in EPSG:27700.
 
-    A file without a CRS is a :class:`~hotspots._errors.CRSError` (never
-    guessed).  A GeoJSON without a ``crs`` member is longitude/latitude by its
-    specification (RFC 7946); if its coordinates are not degrees (say British
-    National Grid metres) that is a :class:`~hotspots._errors.CRSError` too.
-    A file with no polygon left is an :class:`~hotspots._errors.InputFileError`.  Invalid polygons are repaired with ``make_valid`` and empty or
-    non-polygon geometries are removed; both are logged and recorded in
-    ``gdf.attrs["repairs"]``.
+    Parameters
+    ----------
+    path : str or Path
+        The boundary file.
+    layer : str, optional
+        Layer of a multi-layer file (GeoPackage); default the first.
+    name : str, default "boundary file"
+        What the file is, for error messages ("district boundary file", ...).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The file's columns and polygon geometry, projected to British National
+        Grid.  ``attrs["repairs"]`` counts repaired or removed geometries and
+        ``attrs["source"]`` is the path.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    CRSError
+        The file has no CRS (never guessed), a GeoJSON claims longitude/latitude
+        but holds metres, or it cannot be projected to EPSG:27700.
+    InputFileError
+        The file cannot be read, or holds no polygons.
+
+    Notes
+    -----
+    A GeoJSON without a ``crs`` member is longitude/latitude by its
+    specification (RFC 7946), so British National Grid metres in such a file
+    are reported rather than read as degrees.  Invalid polygons are repaired
+    with ``make_valid`` and empty or non-polygon geometries are removed; both
+    are logged and recorded in ``attrs["repairs"]``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> beats = gpd.GeoDataFrame({"name": ["Beat 1"]}, geometry=[box(-0.35, 51.74, -0.33, 51.76)], crs=4326)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     beats.to_file(os.path.join(folder, "beats.gpkg"))
+    ...     areas = read_boundary(os.path.join(folder, "beats.gpkg"))
+    >>> areas.crs.to_epsg(), areas["name"].tolist(), areas.attrs["repairs"]
+    (27700, ['Beat 1'], {})
     """
     path = Path(path)
     if not path.is_file():
@@ -363,13 +404,11 @@ class Geography:
             "ward": lambda: self.wards,
             "town_centre": lambda: self.town_centres,
         }
+        problems = _Problems("Geography.areas")
         if area_type not in table:
-            from hotspots._errors import ValidationError
-
-            raise ValidationError(
-                f"area_type={area_type!r} is not known",
-                hint="use one of: " + ", ".join(AREA_TYPES) + " (grids come from hotspots.grid.make_grid)",
-            )
+            problems.add(f"area_type={area_type!r} is not known",
+                         "Use one of: " + ", ".join(AREA_TYPES) + " (grids come from hotspots.geo.make_grid).")
+        problems.raise_if_any()
         return table[area_type]()
 
 
@@ -394,7 +433,38 @@ def default_town_centres() -> gpd.GeoDataFrame:
 def read_user_areas(path: str | Path, *, name_column: str | None = None, area_type: str = "user") -> gpd.GeoDataFrame:
     """User polygons (hotspot areas, beats, estates) as an area table.
 
+    Parameters
+    ----------
+    path : str or Path
+        A polygon file with a CRS (see :func:`read_boundary`).
+    name_column : str, optional
+        Column holding the area names; default ``"area 1"``, ``"area 2"``, ...
+    area_type : str, default "user"
+        Written in the ``area_type`` column.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns :data:`hotspots.schema.AREA_COLUMNS` in EPSG:27700, sorted by
+        ``area_code`` (from a ``code``, ``id`` or ``area_code`` column, else
+        ``U001``, ``U002``, ...).
+
+    Notes
+    -----
     Overlapping polygons are allowed: a point inside two polygons counts in both.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> beats = gpd.GeoDataFrame({"beat": ["Town", "Park"]},
+    ...     geometry=[box(515000, 205000, 516000, 206000), box(516000, 205000, 517000, 206000)], crs=27700)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     beats.to_file(os.path.join(folder, "beats.gpkg"))
+    ...     areas = read_user_areas(os.path.join(folder, "beats.gpkg"), name_column="beat")
+    >>> areas[["area_type", "area_code", "area_name", "area_km2"]].to_dict("records")
+    [{'area_type': 'user', 'area_code': 'U001', 'area_name': 'Town', 'area_km2': 1.0}, {'area_type': 'user', 'area_code': 'U002', 'area_name': 'Park', 'area_km2': 1.0}]
     """
     gdf = read_boundary(path, name="area file")
     if name_column and name_column not in gdf.columns:
@@ -421,91 +491,3 @@ def _majority_area(gdf: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np.nda
         if inter.max() > 0:
             out[i] = districts["area_code"].iloc[int(np.argmax(inter))]
     return out
-
-
-# --------------------------------------------------------------------------- point assignment
-def assign_points(x: np.ndarray, y: np.ndarray, areas: gpd.GeoDataFrame, *, exclusive: bool = True) -> pd.DataFrame:
-    """Which area(s) each point falls in.
-
-    Returns pairs ``point`` (index into x/y) and ``area`` (row position in
-    ``areas``).  Boundary rule: a point on an edge is *covered* by each area it
-    touches; with ``exclusive=True`` (partitions such as districts) it goes to
-    the area with the lowest ``area_code`` among them, so it is counted once.
-    With ``exclusive=False`` (town centres, user polygons, which may overlap)
-    it counts in every area that covers it.
-    """
-    if areas.crs is not None and str(areas.crs) != BNG and areas.crs.to_epsg() != 27700:
-        raise CRSError(
-            f"areas are in {areas.crs}, points are in {BNG}",
-            hint="read boundaries with hotspots.geography.read_boundary, which projects them to EPSG:27700",
-        )
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    geoms = np.asarray(areas.geometry.values)
-    # police.uk snaps crimes to ~750,000 map points, so each distinct location is tested once
-    # (6 million crimes a year sit on ~650,000 of them) and the answer is copied to its points.
-    point_index, location, loc_x, loc_y = _distinct_locations(x, y)
-    shapely.prepare(geoms)
-    tree = shapely.STRtree(geoms)
-    # bounding-box candidates first, then the exact test on prepared polygons; testing the
-    # candidates grouped by polygon keeps each polygon's prepared index in cache (~5x faster)
-    pairs = tree.query(shapely.points(loc_x, loc_y))
-    by_area = np.argsort(pairs[1], kind="stable")
-    loc_hit, area_hit = pairs[0][by_area], pairs[1][by_area]
-    hit = shapely.intersects_xy(geoms[area_hit], loc_x[loc_hit], loc_y[loc_hit])
-    loc_hit, area_hit = loc_hit[hit], area_hit[hit]
-    if exclusive:
-        codes = areas["area_code"].to_numpy()
-        rank = np.empty(len(codes), dtype=np.int64)
-        rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
-        order = np.lexsort((rank[area_hit], loc_hit))  # per location, the lowest area_code first
-        loc_hit, area_hit = loc_hit[order], area_hit[order]
-        first = np.r_[True, loc_hit[1:] != loc_hit[:-1]] if len(loc_hit) else np.zeros(0, dtype=bool)
-        area_of_location = np.full(len(loc_x), -1, dtype=np.int64)
-        area_of_location[loc_hit[first]] = area_hit[first]
-        area = area_of_location[location]
-        inside = area >= 0
-        return pd.DataFrame({"point": point_index[inside].astype(np.int64), "area": area[inside]})
-    order = np.lexsort((area_hit, loc_hit))
-    loc_hit, area_hit = loc_hit[order], area_hit[order].astype(np.int64)
-    per_location = np.bincount(loc_hit, minlength=len(loc_x))
-    start = np.cumsum(per_location) - per_location
-    per_point = per_location[location]
-    offset = np.arange(int(per_point.sum())) - np.repeat(np.cumsum(per_point) - per_point, per_point)
-    return pd.DataFrame(
-        {
-            "point": np.repeat(point_index, per_point).astype(np.int64),
-            "area": area_hit[np.repeat(start[location], per_point) + offset],
-        }
-    )
-
-
-_HASH_X = np.uint64(0x9E3779B97F4A7C15)
-_HASH_Y = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-def _distinct_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct finite (x, y) locations.
-
-    Returns ``point_index`` (positions of the finite points, ascending),
-    ``location`` (each finite point's location number) and the locations'
-    ``loc_x``, ``loc_y``.  Non-finite points are in no area and are left out.
-    """
-    finite = np.isfinite(x) & np.isfinite(y)
-    point_index = np.flatnonzero(finite)
-    xf, yf = (x + 0.0, y + 0.0) if len(point_index) == len(x) else (x[point_index] + 0.0, y[point_index] + 0.0)  # -0.0 -> 0.0
-    # One 64-bit key from both coordinates' bits, factorized by pandas' hash table in O(n);
-    # a key collision (checked below, astronomically rare) falls back to the exact complex key.
-    with np.errstate(over="ignore"):
-        key = xf.view(np.uint64) * _HASH_X
-        key ^= (yf.view(np.uint64) + _HASH_X) * _HASH_Y
-    location, _ = pd.factorize(key)
-    loc_x = np.empty(int(location.max()) + 1 if len(location) else 0)
-    loc_y = np.empty_like(loc_x)
-    loc_x[location], loc_y[location] = xf, yf
-    if not (np.array_equal(loc_x[location], xf) and np.array_equal(loc_y[location], yf)):
-        both = np.empty(len(xf), dtype=np.complex128)
-        both.real, both.imag = xf, yf
-        location, distinct = pd.factorize(both)
-        loc_x, loc_y = distinct.real.copy(), distinct.imag.copy()
-    return point_index, location, loc_x, loc_y

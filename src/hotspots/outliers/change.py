@@ -1,19 +1,31 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Change in a Poisson rate: two-period rate ratios and the ratio of rate ratios.
+
+* :func:`rate_ratio_test`: rate ratio of two Poisson counts with their
+  exposures, Wald interval on the log scale and the exact conditional
+  (binomial) p-value;
+* :func:`change_vs_reference`: an area's change against a reference area's
+  change (the rest of the county), the ratio of rate ratios with its interval
+  and exact p-value, so force-wide recording changes cancel out.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import special
 from scipy.stats import binom, norm
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _broadcast
-from hotspots._validate import _check_counts
-from hotspots._validate import _check_level
-from hotspots._validate import _check_positive
-from hotspots._validate import _index_for
+
+from hotspots._validate import (
+    _as_float,
+    _broadcast,
+    _check_counts,
+    _check_level,
+    _check_positive,
+    _index_for,
+    _Problems,
+)
 
 
 def _binomtest_two_sided(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:

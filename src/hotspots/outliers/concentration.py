@@ -1,4 +1,12 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Concentration of events across units: top-share, Gini and the chance-corrected Gini.
+
+* :func:`concentration`: share of all events in the busiest x% of units
+  (the "law of crime concentration", Weisburd 2015);
+* :func:`gini`: Gini coefficient of events across units;
+* :func:`gini_poisson_adjusted`: the Gini against the Gini of the same number
+  of events spread at random (:class:`GiniBaseline`), which matters when
+  events are sparse (Bernasco & Steenbeek 2017).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,16 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
+
 import numpy as np
 import pandas as pd
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _check_counts
-from hotspots._validate import _check_int
+
+from hotspots._validate import (
+    _as_float,
+    _check_counts,
+    _check_int,
+    _Problems,
+)
 
 
 def _counts_1d(problems: _Problems, name: str, counts: Any, *, integer: bool) -> np.ndarray | None:

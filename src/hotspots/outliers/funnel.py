@@ -1,31 +1,47 @@
-"""TODO: module docstring (moved from hotspots.stats)."""
+"""Funnel plots for counts: Poisson z-scores, exact limits, overdispersion and area flags.
+
+The statistics behind the CSP outlier tables, on plain arrays:
+
+* :func:`poisson_z` and :func:`exact_poisson_interval` (Garwood 1936);
+* the overdispersion estimate (:func:`hotspots.outliers.dispersion.overdispersion`)
+  that widens the limits lives in :mod:`hotspots.outliers.dispersion`;
+* :func:`funnel_limits`: exact interpolated Poisson (or normal) funnel limits
+  for a standardised ratio O/E, optionally widened for overdispersion;
+* :func:`funnel_outliers`: every area against a reference rate, with limits
+  and flags before and after the overdispersion adjustment.
+
+References: Spiegelhalter (2005) "Funnel plots for comparing institutional
+performance", Statistics in Medicine 24:1185-1202; Spiegelhalter (2005)
+"Handling over-dispersion of performance indicators", Quality and Safety in
+Health Care 14:347-351.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm, poisson
-from hotspots._validate import _Problems
-from hotspots._validate import _as_float
-from hotspots._validate import _broadcast
-from hotspots._validate import _check_choice
-from hotspots._validate import _check_counts
-from hotspots._validate import _check_level
-from hotspots._validate import _check_levels
-from hotspots._validate import _check_positive
-from hotspots._validate import _first_bad
-from hotspots._validate import _index_for
-from hotspots._validate import _is_real
-from hotspots._validate import level_label
 
+from hotspots._validate import (
+    _as_float,
+    _broadcast,
+    _check_choice,
+    _check_counts,
+    _check_level,
+    _check_levels,
+    _check_positive,
+    _index_for,
+    _is_real,
+    _Problems,
+    level_label,
+)
+from hotspots.outliers.dispersion import overdispersion
 
-#: Significance level of the chi-squared test that decides whether the
-#: overdispersion adjustment is applied (Spiegelhalter 2005, section 5).
-OVERDISPERSION_TEST_LEVEL = 0.95
+__all__ = ["poisson_z", "exact_poisson_interval", "funnel_limits", "funnel_outliers"]
 
 
 def poisson_z(observed: Any, expected: Any) -> np.ndarray:
@@ -50,7 +66,7 @@ def poisson_z(observed: Any, expected: Any) -> np.ndarray:
     standardised ratios (Spiegelhalter 2005, "Funnel plots for comparing
     institutional performance", Statistics in Medicine 24:1185-1202).  For
     small E use :func:`funnel_limits` with ``method="exact"`` or the exact
-    p-values of :func:`area_outliers` instead of reading z against the normal.
+    p-values of :func:`funnel_outliers` instead of reading z against the normal.
 
     Examples
     --------
@@ -115,145 +131,6 @@ def exact_poisson_interval(count: Any, level: float = 0.95) -> tuple[np.ndarray,
     upper = chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
     lower = np.where(np.isnan(k), np.nan, lower)
     return lower[()], upper[()]
-
-
-@dataclasses.dataclass(frozen=True)
-class Overdispersion:
-    """Result of :func:`overdispersion` (Spiegelhalter 2005, section 5).
-
-    Attributes
-    ----------
-    phi : float
-        Overdispersion factor: mean of the squared winsorised z-scores.
-    n : int
-        Number of units used (finite z-scores).
-    statistic : float
-        ``n * phi``, referred to chi-squared with ``n - 1`` degrees of freedom.
-    df : int
-        ``n - 1``.
-    p_value : float
-        Upper-tail chi-squared p-value of ``statistic``.
-    critical_value : float
-        ``chi2.ppf(0.95, n - 1)``.
-    overdispersed : bool
-        ``statistic > critical_value``: the adjustment is warranted.
-    tau2 : float
-        Additive random-effects variance on the indicator scale (NaN when no
-        standard errors were given).
-    winsor : float
-        Fraction winsorised in each tail.
-    z_lower, z_upper : float
-        The winsorising limits (the ``winsor`` and ``1 - winsor`` quantiles).
-    """
-
-    phi: float
-    n: int
-    statistic: float
-    df: int
-    p_value: float
-    critical_value: float
-    overdispersed: bool
-    tau2: float
-    winsor: float
-    z_lower: float
-    z_upper: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain Python types, ready for JSON (run manifests) and ``DataFrame.attrs``."""
-        return dataclasses.asdict(self)
-
-
-def overdispersion(z: Any, *, winsor: float = 0.10, se: Any = None) -> Overdispersion:
-    """Estimate overdispersion of z-scores (Spiegelhalter 2005).
-
-    Parameters
-    ----------
-    z : array-like
-        z-scores of the units under the null (e.g. from :func:`poisson_z`).
-        NaN entries (units with no expected count) are skipped.
-    winsor : float, default 0.10
-        Fraction winsorised in each tail: z-scores below the ``winsor``
-        quantile are set to it, those above the ``1 - winsor`` quantile are
-        set to that (quantiles by linear interpolation, numpy's default and
-        R's type 7, as in the NHS-R FunnelPlotR package).  0 disables it.
-    se : array-like, optional
-        Within-unit standard error of the indicator, one per z (for a
-        standardised ratio O/E with target 1, ``sqrt(1 / E)``).  Needed for
-        ``tau2``; without it ``tau2`` is NaN.
-
-    Returns
-    -------
-    Overdispersion
-        ``phi``, ``n``, the chi-squared test (``statistic``, ``p_value``,
-        ``overdispersed``) and ``tau2``.  ``.to_dict()`` gives plain types.
-
-    Notes
-    -----
-    Spiegelhalter (2005) "Handling over-dispersion of performance indicators",
-    Quality and Safety in Health Care 14:347-351, and "Funnel plots for
-    comparing institutional performance", Statistics in Medicine
-    24:1185-1202:
-
-    * ``phi = sum(zw**2) / n`` with ``zw`` the winsorised z-scores;
-    * the units are overdispersed when ``n * phi`` exceeds the 95% point of
-      chi-squared with ``n - 1`` degrees of freedom;
-    * additive random effect (DerSimonian & Laird 1986 moment estimator):
-      ``tau2 = max(0, (n * phi - (n - 1)) / (sum(w) - sum(w**2) / sum(w)))``
-      with ``w = 1 / se**2``, on the scale of the indicator.
-
-    Examples
-    --------
-    >>> z = [-3, -1, 0, 1, 2, 4, 0.5, -0.5, 1.5, -2]
-    >>> od = overdispersion(z, se=[0.1] * 10)
-    >>> round(od.phi, 4), od.overdispersed, round(od.tau2, 6)
-    (2.2, True, 0.014444)
-    """
-    problems = _Problems("overdispersion")
-    zz = _as_float(problems, "z", z)
-    ss = None if se is None else _as_float(problems, "se", se)
-    if not _is_real(winsor) or not (0 <= winsor < 0.5):
-        problems.add(f"winsor must be a fraction in [0, 0.5); got {winsor!r}",
-                     "Spiegelhalter (2005) uses winsor=0.10 (10% in each tail).")
-    if zz is None or (se is not None and ss is None):
-        problems.raise_if_any()
-    zz = zz.ravel()
-    if np.isinf(zz).any():
-        problems.add(f"z has infinite values: {_first_bad(zz, np.isinf(zz))}",
-                     "Units with zero expected count give NaN z, not inf: check how z was computed.")
-    used = np.isfinite(zz)
-    if ss is not None:
-        ss = ss.ravel()
-        if ss.shape != zz.shape:
-            problems.add(f"se has {ss.size} values but z has {zz.size}", "Pass one standard error per z-score.")
-        else:
-            with np.errstate(invalid="ignore"):
-                bad = used & ~(np.isfinite(ss) & (ss > 0))
-            if bad.any():
-                problems.add(f"se must be finite and > 0 where z is finite; it has {_first_bad(ss, bad)}",
-                             "Standard errors come from the expected counts: se = sqrt(1 / E) for O/E.")
-    if used.sum() < 2:
-        problems.add(f"z needs at least 2 finite values; got {int(used.sum())}",
-                     "Overdispersion compares units with each other: pass at least two units.")
-    problems.raise_if_any()
-
-    zf = zz[used]
-    n = int(zf.size)
-    z_lower, z_upper = np.quantile(zf, [winsor, 1.0 - winsor])
-    zw = np.clip(zf, z_lower, z_upper)
-    phi = float(np.sum(zw**2) / n)
-    statistic = n * phi
-    df = n - 1
-    tau2 = math.nan
-    if ss is not None:
-        w = 1.0 / ss[used] ** 2
-        tau2 = max(0.0, (statistic - df) / (w.sum() - (w**2).sum() / w.sum()))
-    critical = float(chi2.ppf(OVERDISPERSION_TEST_LEVEL, df))
-    return Overdispersion(
-        phi=phi, n=n, statistic=float(statistic), df=df, p_value=float(chi2.sf(statistic, df)),
-        critical_value=critical, overdispersed=bool(statistic > critical), tau2=float(tau2),
-        winsor=float(winsor), z_lower=float(z_lower), z_upper=float(z_upper),
-    )
-
 
 def _poisson_interpolated_quantile(prob: float, mean: np.ndarray) -> np.ndarray:
     """Spiegelhalter's continuous Poisson quantile: ``r_p - alpha``.
@@ -410,7 +287,7 @@ def _poisson_mid_p(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, 2.0 * np.minimum(below, above))
 
 
-def area_outliers(
+def funnel_outliers(
     observed: Any,
     population: Any,
     *,
@@ -439,7 +316,7 @@ def area_outliers(
         Funnel limits, see :func:`funnel_limits`.
     adjust_overdispersion : bool, default True
         Widen the limits when the areas are overdispersed (chi-squared test
-        at 95%, see :func:`overdispersion`).  With a handful of large areas
+        at 95%, see :func:`~hotspots.outliers.dispersion.overdispersion`).  With a handful of large areas
         nearly every area lies outside the Poisson limits: real rates differ
         by more than Poisson noise, and the unadjusted flags say nothing.
     adjustment : {"multiplicative", "additive"}, default "multiplicative"
@@ -461,7 +338,7 @@ def area_outliers(
         the adjusted limits.  Limits are on the ratio scale; multiply by the
         reference rate per 1,000 for rate limits.
 
-        ``df.attrs["overdispersion"]``: :meth:`Overdispersion.to_dict` plus
+        ``df.attrs["overdispersion"]``: :meth:`hotspots.outliers.dispersion.Overdispersion.to_dict` plus
         ``applied`` (bool) and ``adjustment``; ``df.attrs["reference_rate"]``
         (per resident), ``df.attrs["reference_rate_per_1000"]`` and
         ``df.attrs["reference_rate_source"]`` (``"pooled"`` or ``"given"``).
@@ -479,7 +356,7 @@ def area_outliers(
 
     Examples
     --------
-    >>> df = area_outliers([5200, 3900, 7400, 2100], [100_000, 90_000, 120_000, 60_000],
+    >>> df = funnel_outliers([5200, 3900, 7400, 2100], [100_000, 90_000, 120_000, 60_000],
     ...                    names=["A", "B", "C", "D"], levels=(0.95,))
     >>> df[["rate_per_1000", "ratio", "flag_unadjusted", "flag"]].round(3)
        rate_per_1000  ratio flag_unadjusted    flag
@@ -490,7 +367,7 @@ def area_outliers(
     >>> df.attrs["overdispersion"]["applied"]
     True
     """
-    problems = _Problems("area_outliers")
+    problems = _Problems("funnel_outliers")
     o = _as_float(problems, "observed", observed)
     pop = _as_float(problems, "population", population)
     levels = _check_levels(problems, "levels", levels)

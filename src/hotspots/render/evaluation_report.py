@@ -1,7 +1,8 @@
-"""The evaluation report (HTML): renders what :mod:`hotspots.evaluate` computed.
+"""The evaluation report (HTML): renders what :mod:`hotspots.evaluation` computed.
 
-Display only: every number and sentence comes from the
-:class:`hotspots.evaluate.EvaluationResult`; this module formats numbers,
+Display only: every number, sentence and count comes from the
+:class:`hotspots.evaluation.EvaluationResult` (plain data: tables, dicts and
+strings; this module imports nothing from the analysis); it formats numbers,
 draws charts and a map with matplotlib (Agg, embedded as base64 PNG) and fills
 the Jinja2 template ``templates/evaluation.html.j2`` with autoescaping on, so
 area names from user files are always escaped.  The page is self-contained
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hotspots.months import human_period, month_ranges
+
 if TYPE_CHECKING:  # pragma: no cover
-    from hotspots.evaluation._evaluate import EvaluationResult
+    from hotspots.evaluation import EvaluationResult
 
 REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
@@ -38,7 +41,11 @@ VERDICT_CLASS = {
 
 # --------------------------------------------------------------------------- number formatting
 def fmt_pct(x: Any, digits: int = 0) -> str:
-    """'−14%', '+9%', '0%'; '–' for missing (typographic minus)."""
+    """'−14%', '+9%', '0%'; '–' for missing (typographic minus).
+
+    >>> fmt_pct(-14.2), fmt_pct(9), fmt_pct(0.04), fmt_pct(0.5), fmt_pct(float("nan"))
+    ('−14%', '+9%', '0%', '+0.5%', '–')
+    """
     if x is None or not np.isfinite(x):
         return "–"
     if digits == 0 and 0 < abs(float(x)) < 0.95:
@@ -51,33 +58,47 @@ def fmt_pct(x: Any, digits: int = 0) -> str:
 
 
 def fmt_ci(low: Any, high: Any) -> str:
+    """'−19% to +9%'; empty when either end is missing.
+
+    >>> fmt_ci(-19.2, 8.7), fmt_ci(None, 3)
+    ('−19% to +9%', '')
+    """
     if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
         return ""
     return f"{fmt_pct(low)} to {fmt_pct(high)}"
 
 
 def fmt_int(x: Any) -> str:
+    """'1,234'; '–' for missing.
+
+    >>> fmt_int(1234.4), fmt_int(float("nan"))
+    ('1,234', '–')
+    """
     if x is None or not np.isfinite(x):
         return "–"
     return f"{x:,.0f}"
 
 
 def fmt_p(p: Any) -> str:
+    """A p-value: '< 0.001' or three decimals; '–' for missing.
+
+    >>> fmt_p(0.0004), fmt_p(0.04321)
+    ('< 0.001', '0.043')
+    """
     if p is None or not np.isfinite(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def fmt_money(x: Any) -> str:
+    """'£12,345'; '–' for missing.
+
+    >>> fmt_money(12345.4), fmt_money(None)
+    ('£12,345', '–')
+    """
     if x is None or not np.isfinite(x):
         return "–"
     return f"£{x:,.0f}"
-
-
-def _month_label(label: str) -> str:
-    from hotspots.evaluation._evaluate import human_period
-
-    return human_period(label)
 
 
 def _auto_value(value: Any) -> str:
@@ -277,11 +298,6 @@ def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]
     return rows
 
 
-def _verdict_counts(result: EvaluationResult, crime_type: str) -> dict[str, int]:
-    a = result.areas_table[result.areas_table["crime_type"] == crime_type]
-    return {k: int(v) for k, v in a["verdict"].value_counts().items()}
-
-
 def build_view(result: EvaluationResult) -> dict[str, Any]:
     """Everything the template shows, as display strings (no statistics)."""
     meta = result.meta
@@ -308,9 +324,9 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
         "headline": result.headline,
         "primary": findings[0],
         "findings": findings,
-        "before": _month_label(meta["before"]), "after": _month_label(meta["after"]),
+        "before": human_period(meta["before"]), "after": human_period(meta["after"]),
         "before_raw": meta["before"], "after_raw": meta["after"],
-        "selection_period": _month_label(meta["selection_period"]) if meta.get("selection_period") else "",
+        "selection_period": human_period(meta["selection_period"]) if meta.get("selection_period") else "",
         "control_label": meta["control_label"], "control": meta["control"],
         "buffer_m": f"{meta['buffer_m']:g}",
         "pool_cell_m": f"{meta['pool_cell_m']:g}",
@@ -323,7 +339,7 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
                                                      "high": fmt_money(cost_row["high"]), "status": cost_row["verdict"]},
         "key_rows": _key_rows(result),
         "area_rows": _area_rows(result, primary["crime_type"]),
-        "area_verdicts": _verdict_counts(result, primary["crime_type"]),
+        "area_verdicts": result.area_verdicts.get(primary["crime_type"], {}),
         "map": area_map(result),
         "crime_types": meta["crime_types"],
         "harm_version": meta.get("harm_version", ""),
@@ -341,14 +357,24 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
 
 def _ranges(months) -> str:
     """'Jan 2021–Jan 2022, Jan–Apr 2024' for a list of months."""
-    from hotspots.months import month_ranges
-    from hotspots.evaluation._evaluate import human_period
-
     return ", ".join(human_period(r) for r in month_ranges(months).split(", ")) if months else "none"
 
 
 def render_evaluation_report(result: EvaluationResult) -> str:
-    """The self-contained HTML report (Jinja2, autoescaped)."""
+    """The self-contained HTML report (Jinja2, autoescaped).
+
+    Parameters
+    ----------
+    result : EvaluationResult
+        A finished evaluation (:func:`hotspots.evaluation.evaluate_areas`);
+        ``meta`` may add ``force_name`` and ``auto`` (the run's automatic
+        choices, name -> (value, reason)) for the report's header and method notes.
+
+    Returns
+    -------
+    str
+        The HTML page (no scripts, no network; charts and map inline as PNG).
+    """
     import jinja2
 
     text = (resources.files("hotspots") / "templates" / "evaluation.html.j2").read_text(encoding="utf-8")

@@ -1,450 +1,62 @@
 """Render the CSP outlier report: one self-contained HTML file, no statistics computed here.
 
-Input: :class:`hotspots.outliers.OutlierResults` (tables and metadata).  Output:
+Input: the finished :class:`hotspots.outliers.OutlierResults` (tables and
+metadata; plain data).  Output:
 HTML that works offline (charts are SVG drawn with matplotlib, embedded as
 ``data:`` URIs; CSS inline; no scripts), prints cleanly (one page break per
 CSP section) and escapes every data-derived string (Jinja2 autoescaping; the
 sentences below are plain text, never markup).
 
-The plain-English "what stands out" sentences are built here from numbers
-already in the tables: this module formats, it does not test anything.  An
-outlier is a prompt to look, not a verdict, and the wording says so.
+The plain-English "what stands out" sentences
+(:mod:`hotspots.render.outliers_wording`) and the charts
+(:mod:`hotspots.render.outliers_charts`) are built from numbers already in the
+tables: this module arranges them for the template, it does not test anything.
+The page is written by the ``outliers`` stage.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
 import numpy as np
 import pandas as pd
 
-from hotspots import __version__
-from hotspots.months import month_ranges as config_month_ranges
+from hotspots._version import __version__
+from hotspots.months import month_ranges as _month_ranges
+from hotspots.months import months_label
+from hotspots.render.outliers_charts import (
+    COLOURS,
+    choropleth,
+    funnel_chart,
+    trend_chart,
+)
+from hotspots.render.outliers_wording import (
+    CHANGE_Q,
+    FLAG_TEXT,
+    crime_noun,
+    flagged_in_order,
+    possessive,
+    signed_pct,
+    stand_out,
+    type_phrase,
+)
 
 TEMPLATE = "outliers.html.j2"
-
-FLAG_TEXT = {
-    "high_998": "high (99.8%)",
-    "high_95": "high (95%)",
-    "within": "within",
-    "low_95": "low (95%)",
-    "low_998": "low (99.8%)",
-    "no_records": "no records",
-}
-FLAG_LIMIT_TEXT = {
-    "high_998": "above the 99.8% limit even allowing for overdispersion",
-    "high_95": "above the 95% limit allowing for overdispersion (within the 99.8% limit)",
-    "low_95": "below the 95% limit allowing for overdispersion (within the 99.8% limit)",
-    "low_998": "below the 99.8% limit even allowing for overdispersion",
-}
-FLAG_ORDER = {"high_998": 0, "low_998": 0, "high_95": 1, "low_95": 1}
-COLOURS = {"high_998": "#b2182b", "high_95": "#f4a582", "within": "#ffffff", "low_95": "#92c5de",
-           "low_998": "#2166ac", "no_records": "#eeeeee"}
-HIGHLIGHT = "#d95f02"
-#: Areas smaller than this (m2) are labelled outside their polygon on the map.
-SMALL_AREA_M2 = 60e6
-MAX_LEVEL_SENTENCES = 6
-MAX_CHANGE_SENTENCES = 3
 MAX_FUNNELS = 6
 TOP_LSOAS = 10
-CHANGE_Q = 0.05
-
-MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-
-# =============================================================================
-# Wording helpers (formatting only)
-# =============================================================================
-
-
-def months_label(months: Sequence[str]) -> str:
-    """Readable label for a list of months.
-
-    >>> months_label(["2025-01", "2025-02", "2025-03", "2025-04"])
-    'Jan–Apr 2025'
-    >>> months_label(["2024-11", "2024-12", "2025-01"])
-    'Nov 2024–Jan 2025'
-    >>> months_label(["2025-03"])
-    'Mar 2025'
-    """
-    months = sorted(months)
-    if not months:
-        return "no months"
-    first, last = months[0], months[-1]
-    fy, fm = int(first[:4]), int(first[5:7])
-    ly, lm = int(last[:4]), int(last[5:7])
-    contiguous = (ly * 12 + lm) - (fy * 12 + fm) + 1 == len(months)
-    if len(months) == 1:
-        return f"{MONTH_ABBR[fm - 1]} {fy}"
-    if fy == ly:
-        text = f"{MONTH_ABBR[fm - 1]}–{MONTH_ABBR[lm - 1]} {fy}"
-    else:
-        text = f"{MONTH_ABBR[fm - 1]} {fy}–{MONTH_ABBR[lm - 1]} {ly}"
-    return text if contiguous else f"{len(months)} months, {text}"
 
 
 def month_ranges(months: Sequence[str]) -> str:
-    """Months as ranges (:func:`hotspots.config.month_ranges`), or "" when there are none (the sentence is left out)."""
-    return config_month_ranges(months) if len(months) else ""
+    """Months as ranges (:func:`hotspots.months.month_ranges`), or "" when there are none (the sentence is left out).
 
-
-def possessive(name: str) -> str:
-    """``Watford’s``, ``St Albans’``."""
-    return f"{name}’" if name.endswith("s") else f"{name}’s"
-
-
-def type_phrase(crime_type: str) -> str:
-    """Crime type inside a sentence: lower case unless it starts with an acronym.
-
-    >>> type_phrase("Shoplifting"), type_phrase("ASB and violence"), type_phrase("All crime")
-    ('shoplifting', 'ASB and violence', 'all crime')
+    >>> month_ranges(["2024-03", "2024-04", "2024-09"]), month_ranges([])
+    ('2024-03..2024-04, 2024-09', '')
     """
-    if len(crime_type) > 1 and crime_type[1].islower():
-        return crime_type[0].lower() + crime_type[1:]
-    return crime_type
-
-
-def crime_noun(crime_type: str) -> str:
-    """``recorded crime`` for the all-crime group, else the crime type in a sentence.
-
-    >>> crime_noun("All crime"), crime_noun("Violence")
-    ('recorded crime', 'recorded violence')
-    """
-    if crime_type.lower() == "all crime":
-        return "recorded crime"
-    return f"recorded {type_phrase(crime_type)}"
-
-
-def _sentence_start(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def relative_to_county(ratio: float) -> str:
-    """``2.4 times the county rate`` / ``24% above`` / ``35% below the county rate``.
-
-    >>> relative_to_county(2.36), relative_to_county(1.24), relative_to_county(0.646)
-    ('2.4 times the county rate', '24% above the county rate', '35% below the county rate')
-    """
-    if ratio >= 1.5:
-        return f"{ratio:.1f} times the county rate"
-    pct = 100.0 * (ratio - 1.0)
-    if abs(pct) < 0.5:
-        return "the same as the county rate"
-    return f"{abs(pct):.0f}% {'above' if pct > 0 else 'below'} the county rate"
-
-
-def _moved(pct: float) -> str:
-    if not math.isfinite(pct):
-        return "could not be compared"
-    if abs(pct) < 0.5:
-        return "was unchanged"
-    return f"{'rose' if pct > 0 else 'fell'} {abs(pct):.0f}%"
-
-
-def _movement(pct: float) -> str:
-    if not math.isfinite(pct):
-        return "no comparable change"
-    if abs(pct) < 0.5:
-        return "no change"
-    return f"a {'rise' if pct > 0 else 'fall'} of {abs(pct):.0f}%"
-
-
-def _signed(pct: float, digits: int = 0) -> str:
-    if not math.isfinite(pct):
-        return "–"
-    if round(abs(pct), digits) == 0:
-        return "0%"
-    return f"{pct:+.{digits}f}%".replace("-", "−")
-
-
-def change_clause(row: Mapping[str, Any]) -> str:
-    """``it rose 18% against a rise of 6% in the rest of the county, a difference that stands out``."""
-    pct = float(row.get("pct_change", np.nan))
-    rest = float(row.get("rest_pct_change", np.nan))
-    if not math.isfinite(pct):
-        return ""
-    if abs(pct) < 0.5 and math.isfinite(rest) and abs(rest) < 0.5:
-        return "it was unchanged, as in the rest of the county"
-    text = f"it {_moved(pct)} against {_movement(rest)} in the rest of the county"
-    flag = row.get("change_flag", "")
-    q = float(row.get("change_q", np.nan))
-    gap = float(row.get("pct_change_vs_rest", np.nan))
-    if flag in ("up_vs_reference", "down_vs_reference"):
-        if math.isfinite(q) and q < CHANGE_Q:
-            text += ", a difference that stands out"
-        else:
-            text += ", a difference that could be chance given how many comparisons are made"
-    elif flag == "in_line":
-        if math.isfinite(gap) and abs(gap) < 5:
-            text += ", in line with the county"
-        else:
-            text += ", a difference within what chance would give"
-    return text
-
-
-def rate_subject(crime_type: str) -> str:
-    """What a rate is of, in a sentence: ``shoplifting``, ``night-time economy crime``.
-
-    >>> rate_subject("Night-time economy"), rate_subject("Violence"), rate_subject("Neighbourhood crime")
-    ('night-time economy crime', 'violence', 'neighbourhood crime')
-    """
-    phrase = type_phrase(crime_type)
-    nouns = ("crime", "violence", "asb", "behaviour", "theft", "offences", "burglary", "robbery", "shoplifting",
-             "drugs", "order", "arson", "weapons")
-    return phrase if any(n in phrase.lower() for n in nouns) else f"{phrase} crime"
-
-
-def level_sentence(row: Mapping[str, Any], *, name: str, with_change: bool = True) -> str:
-    """One sentence for a crime type outside the (overdispersion-adjusted) funnel limits."""
-    text = (f"{possessive(name)} {rate_subject(str(row['crime_type']))} rate is "
-            f"{relative_to_county(float(row['ratio']))} "
-            f"({row['rate_per_1000']:.1f} vs {row['county_rate_per_1000']:.1f} per 1,000 residents), "
-            f"{FLAG_LIMIT_TEXT[str(row['flag'])]}")
-    if with_change:
-        clause = change_clause(row)
-        if clause:
-            text += "; " + clause
-    return text + "."
-
-
-def change_sentence(row: Mapping[str, Any]) -> str:
-    """A change that stands out against the rest of the county while the level does not."""
-    pct = float(row["pct_change"])
-    return (f"{_sentence_start(rate_subject(str(row['crime_type'])))} {_moved(pct)} against "
-            f"{_movement(float(row['rest_pct_change']))} in the rest of the county, a difference that stands out "
-            f"({_signed(float(row['pct_change_vs_rest']))} relative to the rest of the county; 95% interval "
-            f"{_signed(float(row['pct_change_vs_rest_ci_lower']))} to {_signed(float(row['pct_change_vs_rest_ci_upper']))}).")
-
-
-def stand_out(rows: pd.DataFrame, *, name: str, with_change: bool = True) -> list[str]:
-    """The "what stands out" sentences for one CSP, from its rows of ``outliers_district``.
-
-    ``rows`` should exclude duplicated single-category groups and crime types
-    with no records.  Order: 99.8% before 95%, then by |z_adjusted|; then up
-    to three changes that stand out on their own (q < 0.05); when nothing is
-    outside the limits, the largest differences, described as such.
-    """
-    out: list[str] = []
-    flagged = rows[rows["flag"].isin(list(FLAG_LIMIT_TEXT))].copy()
-    flagged["order"] = flagged["flag"].map(FLAG_ORDER)
-    flagged["size"] = -flagged["z_adjusted"].abs()
-    flagged = flagged.sort_values(["order", "size"])
-    for record in flagged.head(MAX_LEVEL_SENTENCES).to_dict("records"):
-        out.append(level_sentence(record, name=name, with_change=with_change))
-    if len(flagged) > MAX_LEVEL_SENTENCES:
-        rest = ", ".join(type_phrase(t) for t in flagged["crime_type"].iloc[MAX_LEVEL_SENTENCES:])
-        out.append(f"Also outside the 95% limits: {rest} (see the table).")
-    if not len(flagged):
-        top = rows.assign(size=-rows["z_adjusted"].abs()).sort_values("size").head(2)
-        parts = [f"{type_phrase(str(r['crime_type']))} ({relative_to_county(float(r['ratio']))})"
-                 for r in top.to_dict("records")]
-        text = (f"Nothing in {name} is outside the 95% limits once the usual spread between the county's CSPs is "
-                "allowed for.")
-        if parts:
-            text += " The largest differences from the county are in " + " and ".join(parts) + "."
-        out.append(text)
-    if with_change and "change_flag" in rows:
-        changes = rows[rows["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
-                       & (rows["change_q"] < CHANGE_Q) & ~rows["flag"].isin(list(FLAG_LIMIT_TEXT))]
-        changes = changes.sort_values("change_q")
-        for record in changes.head(MAX_CHANGE_SENTENCES).to_dict("records"):
-            out.append(change_sentence(record))
-        if len(changes) > MAX_CHANGE_SENTENCES:
-            rest = ", ".join(type_phrase(t) for t in changes["crime_type"].iloc[MAX_CHANGE_SENTENCES:])
-            out.append(f"Also changing differently from the rest of the county: {rest} (see the table).")
-    return out
-
-
-# =============================================================================
-# Charts (matplotlib, Agg via Figure: no global backend state)
-# =============================================================================
-
-
-def _mpl_text(text: Any) -> str:
-    """Data-derived text for matplotlib: ``$`` would start mathtext."""
-    return str(text).replace("$", r"\$")
-
-
-def _svg_uri(fig, *, tight: bool = False) -> str:
-    buffer = io.BytesIO()
-    # charts place their axes explicitly; "tight" (an extra draw) only where the extent is unknown
-    fig.savefig(buffer, format="svg", bbox_inches="tight" if tight else None, pad_inches=0.04,
-                metadata={"Date": None})
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    # no layout engine (constrained layout costs a draw per chart): axes are placed by hand
-    return Figure(figsize=(width, height))
-
-
-def _rc():
-    import matplotlib
-
-    return matplotlib.rc_context({
-        "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 7.5, "axes.titlesize": 8.5,
-        "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "svg.hashsalt": "hotspots",
-        "axes.edgecolor": "#777777", "xtick.color": "#444444", "ytick.color": "#444444",
-    })
-
-
-def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> str:
-    """Funnel plot for one crime type: rate per 1,000 vs residents, this CSP highlighted.
-
-    Shaded band and dashed lines: 95% limits allowing for overdispersion; solid
-    lines: 99.8% allowing for overdispersion; dotted: 99.8% Poisson-only limits.
-    """
-    with _rc():
-        fig = _figure(3.2, 2.35)
-        ax = fig.add_axes((0.155, 0.165, 0.815, 0.735))
-        x = funnel["population"].to_numpy() / 1000.0
-        ax.fill_between(x, funnel["rate_lower_95_adjusted"], funnel["rate_upper_95_adjusted"], color="#ececec", lw=0)
-        for side in ("lower", "upper"):
-            ax.plot(x, funnel[f"rate_{side}_95_adjusted"], color="#666666", lw=0.8, ls="--")
-            ax.plot(x, funnel[f"rate_{side}_998_adjusted"], color="#333333", lw=0.9)
-            ax.plot(x, funnel[f"rate_{side}_998"], color="#999999", lw=0.7, ls=":")
-        county_rate = float(funnel["county_rate_per_1000"].iloc[0])
-        ax.axhline(county_rate, color="#1b6ca8", lw=0.9)
-        others = rows[rows["area_code"] != highlight]
-        ax.scatter(others["population"] / 1000.0, others["rate_per_1000"], s=13, color="#8a8a8a", zorder=3, lw=0)
-        me = rows[rows["area_code"] == highlight]
-        if len(me):
-            record = me.iloc[0]
-            colour = COLOURS.get(str(record["flag"]), HIGHLIGHT)
-            if colour in ("#ffffff", "#eeeeee"):
-                colour = HIGHLIGHT
-            px, py = record["population"] / 1000.0, record["rate_per_1000"]
-            ax.scatter([px], [py], s=42, color=colour, edgecolor="black", lw=0.8, zorder=4)
-            right = px > x.min() + 0.6 * (x.max() - x.min())
-            ax.annotate(_mpl_text(record["area_name"]), (px, py), xytext=(-6 if right else 6, 3),
-                        textcoords="offset points", fontsize=7, fontweight="bold", ha="right" if right else "left")
-        ax.set_title(_mpl_text(title), loc="left")
-        ax.set_xlabel("residents (thousands)")
-        ax.set_ylabel("per 1,000 residents")
-        ax.set_xlim(x.min(), x.max())
-        highest = float(rows["rate_per_1000"].max())
-        top = max(highest * 1.12, float(funnel["rate_upper_95_adjusted"].max()) * 1.05)
-        top = max(top, min(float(funnel["rate_upper_998_adjusted"].max()) * 1.03, 2.5 * max(highest, county_rate)))
-        ax.set_ylim(0, top)
-        ax.grid(axis="y", color="#f0f0f0", lw=0.5)
-        return _svg_uri(fig)
-
-
-def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
-                area_name: str, county_name: str) -> str:
-    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded."""
-    with _rc():
-        fig = _figure(9.6, 2.3)
-        ax = fig.add_axes((0.06, 0.11, 0.93, 0.74))
-        calendar = sorted(monthly["month"].unique())
-        position = {m: i for i, m in enumerate(calendar)}
-        styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
-        xs = np.arange(len(calendar))
-        for crime_type, (dark, light) in zip(types, styles):
-            for code, colour, ls, label in ((area_code, dark, "-", area_name), (county_code, light, "--", county_name)):
-                series = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
-                y = series.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float)
-                ax.plot(xs, y, color=colour, ls=ls, lw=1.4 if code == area_code else 1.0,
-                        label=_mpl_text(f"{label}: {crime_type}"))
-                # a month with data between two missing months has no line: show it as a dot
-                isolated = np.isfinite(y) & ~np.isfinite(np.r_[np.nan, y[:-1]]) & ~np.isfinite(np.r_[y[1:], np.nan])
-                ax.plot(xs[isolated], y[isolated], "o", color=colour, ms=2.5)
-        present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
-        gaps = [position[m] for m in calendar if not bool(present[m])]
-        for start, stop in _runs(gaps):
-            ax.axvspan(start - 0.5, stop + 0.5, color="#f4f4f4", lw=0, zorder=0)
-            if stop - start >= 3:
-                ax.text((start + stop) / 2, 0.5, "no data", transform=ax.get_xaxis_transform(), ha="center",
-                        va="center", color="#999999", fontsize=7)
-        ticks = [i for i, m in enumerate(calendar) if m.endswith("-01")]
-        ax.set_xticks(ticks, [calendar[i][:4] for i in ticks])
-        ax.set_xlim(-0.5, len(calendar) - 0.5)
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("per 1,000 residents per month")
-        ax.grid(axis="y", color="#eeeeee", lw=0.5)
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=4, frameon=False, fontsize=7,
-                  handlelength=2.2, borderaxespad=0.0)
-        return _svg_uri(fig)
-
-
-def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for v in sorted(values):
-        if runs and v == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], v)
-        else:
-            runs.append((v, v))
-    return runs
-
-
-def choropleth(areas, rows: pd.DataFrame, *, title: str) -> str:
-    """CSP map coloured by rate per 1,000 residents, each labelled with its name and rate.
-
-    Labels sit at each polygon's pole of inaccessibility (so a CSP wrapped
-    around another, like Three Rivers around Watford, is labelled in its own
-    body) with a white halo so they stay legible on any fill.
-    """
-    import matplotlib as mpl
-    from matplotlib import patheffects
-    from shapely.ops import polylabel
-
-    with _rc():
-        fig = _figure(5.4, 4.8)
-        ax = fig.add_axes((0.0, 0.0, 0.84, 0.93))
-        data = areas.merge(rows[["area_code", "rate_per_1000"]], on="area_code", how="left")
-        data = data.set_geometry(data.geometry.simplify(60))
-        values = data["rate_per_1000"].to_numpy(dtype=float)
-        norm = mpl.colors.Normalize(vmin=np.nanmin(values) * 0.95, vmax=np.nanmax(values) * 1.02)
-        cmap = mpl.colormaps["YlOrRd"]
-        data.plot(ax=ax, color=[cmap(norm(v)) for v in values], edgecolor="white", linewidth=1.0)
-        halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
-        anchors, small_ones = [], []
-        for record in data.itertuples():
-            geometry = record.geometry
-            if geometry.geom_type == "MultiPolygon":
-                geometry = max(geometry.geoms, key=lambda g: g.area)
-            point = polylabel(geometry, tolerance=50)
-            label = _mpl_text(f"{record.area_name}\n{record.rate_per_1000:.1f}")
-            if geometry.area < SMALL_AREA_M2:
-                small_ones.append((label, point))
-            else:
-                anchors.append((point.x, point.y))
-                ax.annotate(label, (point.x, point.y), ha="center", va="center", fontsize=7.2, color="#111111",
-                            path_effects=halo)
-        # small areas: label outside with a leader line, in the direction farthest from other labels
-        minx, miny, maxx, maxy = data.total_bounds
-        reach = 0.13 * max(maxx - minx, maxy - miny)
-        for label, point in small_ones:
-            best, best_gap = None, -1.0
-            for angle in np.deg2rad(np.arange(0, 360, 30)):
-                cx, cy = point.x + reach * np.cos(angle), point.y + reach * np.sin(angle)
-                gap = min((math.hypot(cx - x, cy - y) for x, y in anchors), default=reach)
-                if gap > best_gap:
-                    best, best_gap = (cx, cy), gap
-            anchors.append(best)
-            ax.annotate(label, (point.x, point.y), xytext=best, ha="center", va="center", fontsize=7.2,
-                        color="#111111", path_effects=halo,
-                        arrowprops={"arrowstyle": "-", "color": "#444444", "lw": 0.7, "shrinkA": 6, "shrinkB": 1})
-        ax.set_axis_off()
-        ax.set_aspect("equal")
-        ax.set_title(_mpl_text(title), loc="left")
-        cax = fig.add_axes((0.86, 0.25, 0.025, 0.5))
-        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
-        bar.set_label("per 1,000 residents")
-        return _svg_uri(fig, tight=True)
-
-
-# =============================================================================
-# Template context
-# =============================================================================
+    return _month_ranges(months) if len(months) else ""
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -510,10 +122,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             f"({float(head_row['rate_per_1000']):.1f} vs {float(head_row['peer_mean_rate_per_1000']):.1f} per 1,000).")
 
     # funnel plots for what stands out (else the headline type)
-    flagged = shown[shown["flag"].isin(list(FLAG_LIMIT_TEXT))].copy()
-    flagged["order"] = flagged["flag"].map(FLAG_ORDER)
-    flagged["size"] = -flagged["z_adjusted"].abs()
-    funnel_types = list(flagged.sort_values(["order", "size"])["crime_type"].head(MAX_FUNNELS))
+    funnel_types = list(flagged_in_order(shown)["crime_type"].head(MAX_FUNNELS))
     funnel_note = ""
     if not funnel_types:
         funnel_types = [headline]
@@ -540,9 +149,9 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             "flag_unadjusted": str(record["flag_unadjusted"]),
             "flag_unadjusted_text": FLAG_TEXT.get(str(record["flag_unadjusted"]), str(record["flag_unadjusted"])),
             "small": bool(record["small_numbers"]),
-            "pct_change": _signed(float(record["pct_change"])) if "pct_change" in record else "–",
-            "rest_pct_change": _signed(float(record["rest_pct_change"])) if "rest_pct_change" in record else "–",
-            "vs_rest": _signed(float(record["pct_change_vs_rest"])) if "pct_change_vs_rest" in record else "–",
+            "pct_change": signed_pct(float(record["pct_change"])) if "pct_change" in record else "–",
+            "rest_pct_change": signed_pct(float(record["rest_pct_change"])) if "rest_pct_change" in record else "–",
+            "vs_rest": signed_pct(float(record["pct_change_vs_rest"])) if "pct_change_vs_rest" in record else "–",
             "change_flag": str(record.get("change_flag", "") or ""),
             "change_mark": ({"up_vs_reference": "▲", "down_vs_reference": "▼"}.get(str(record.get("change_flag")), "")
                             if float(record.get("change_q", np.nan)) < CHANGE_Q else ""),
@@ -577,7 +186,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         note = meta.get("recording_note") or ("Recorded crime also changes when recording practice changes, not only "
                                               "when crime does.")
         caveats.append(f"Recording changes: {crime_noun(headline)} across {meta['county_name']} changed "
-                       f"{_signed(county_pct)} between {before} and {after}. {note} Every change in this report is "
+                       f"{signed_pct(county_pct)} between {before} and {after}. {note} Every change in this report is "
                        "therefore judged against the rest of the county, which shares force-wide recording changes, "
                        "never on its own.")
     towns = meta.get("town_centres", {}).get(code, [])
@@ -645,14 +254,6 @@ def build_context(results) -> dict[str, Any]:
     rates_by_type = district.drop_duplicates("crime_type").set_index("crime_type")["county_rate_per_1000"]
     county_rates = [_fmt(rates_by_type.get(t, np.nan), 1) for t in order]
 
-    live = district[district["flag"] != "no_records"]
-    counts = {
-        "cells": len(live),
-        "adjusted_95": int((live["flag"] != "within").sum()),
-        "adjusted_998": int(live["flag"].isin(["high_998", "low_998"]).sum()),
-        "unadjusted_95": int((live["flag_unadjusted"] != "within").sum()),
-        "unadjusted_998": int(live["flag_unadjusted"].isin(["high_998", "low_998"]).sum()),
-    }
     headline = meta["headline"]
     head_rows = results.district[results.district["crime_type"] == headline]
     choropleth_uri = choropleth(results.areas, head_rows,
@@ -661,7 +262,7 @@ def build_context(results) -> dict[str, Any]:
     if after and before:
         cc = results.change[(results.change["area_type"] == "csp") & (results.change["crime_type"] == headline)]
         if len(cc):
-            county_change = _signed(float(cc["parent_pct_change"].iloc[0]), 1)
+            county_change = signed_pct(float(cc["parent_pct_change"].iloc[0]), 1)
 
     sections = []
     for csp in csps:
@@ -694,7 +295,8 @@ def build_context(results) -> dict[str, Any]:
         "periods_reason": meta.get("periods_reason", ""),
         "months_missing": month_ranges(meta.get("months_missing", [])),
         "months_present": month_ranges(meta.get("months_present", [])),
-        "order": order, "matrix": matrix, "county_rates": county_rates, "counts": counts, "headline": headline,
+        "order": order, "matrix": matrix, "county_rates": county_rates, "counts": meta["flag_counts"],
+        "headline": headline,
         "choropleth": choropleth_uri, "county_change": county_change, "sections": sections,
         "od_rows": od_rows, "adjustment": meta["adjustment"], "harm_rows": harm_rows,
         "harm_version": meta["harm_version"], "sources": sorted((meta.get("sources") or {}).items()),

@@ -1,31 +1,203 @@
-"""The ``hotspots`` stage of ``hotspots run``: grid hotspots, patrol areas, inspectors' maps."""
+"""The ``hotspots`` stage of ``hotspots run``: grid hotspots, patrol areas, inspectors' maps.
+
+For the analysis period (``ctx.periods.current``) and each crime selection of
+``[hotspots] crime_types``, for the county and for each district, the
+analysis of :mod:`hotspots.detect` (:func:`~hotspots.detect.analysis.analyse_area`:
+grid, Gi* with FDR, local Moran, KDE, clusters, emerging hot spots, stability,
+patrol areas for districts) runs in worker processes on plain data; this
+module reads the ``[hotspots]`` section, builds the inputs from the context,
+records the automatic choices, writes the tables under ``hotspots/``
+(:mod:`hotspots.stages._hotspots_outputs`) and the maps under ``maps/``
+(:mod:`hotspots.stages._hotspots_maps`, drawn by :mod:`hotspots.render.maps`).
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from hotspots._errors import ConfigError
+from hotspots._parallel import process_map
+from hotspots._text import slug
+from hotspots.detect.analysis import analyse_area
+from hotspots.detect.options import HotspotConfig, cell_size_for
+from hotspots.detect.results import AreaResult, Inputs, StudyArea
+from hotspots.detect.tables import hotspot_tables
+from hotspots.harm import load_harm_weights
+from hotspots.months import month_range
+from hotspots.schema import BNG
+from hotspots.stages._hotspots_config import hotspot_config, resolve_selections
+from hotspots.stages._hotspots_outputs import write_grid_cells, write_tables
 
 if TYPE_CHECKING:
     from hotspots.stages.context import Context
 
+__all__ = ["stage_hotspots", "run_hotspots", "build_inputs", "hotspot_config"]
+
 
 def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, png: bool = True) -> dict[str, Any]:
-    """Grid hotspots and patrol areas (:mod:`hotspots.hotspots_stage`), then the inspectors' maps."""
-    from hotspots.detect._stage import hotspot_config, run_hotspots
+    """Grid hotspots and patrol areas (:func:`run_hotspots`), then the inspectors' maps.
 
+    ``grid_cells.gpkg``, the largest file, is written here while worker
+    processes draw the maps.
+    """
     draw = maps if maps is not None else hotspot_config(ctx.settings).maps
     preload = None
     if draw:
         from hotspots.render.maps import preload
-    summary = run_hotspots(ctx, districts=districts, defer_grid_cells=True, while_analysing=preload)
+    summary = run_hotspots(ctx, districts=districts, grid_cells=False, while_analysing=preload)
     res = ctx.results["hotspots"]
-    write_grid_cells = res.pop("write_grid_cells")
+
+    def grid_cells() -> None:
+        write_grid_cells(ctx.out, res["inputs"], [res["county"]] + res["districts"])
+
     if draw:
-        from hotspots.render.maps import build_map_views, write_maps
+        from hotspots.stages._hotspots_maps import build_map_views, write_maps
 
         views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
         # the largest table is written here while worker processes draw the maps
-        written = write_maps(ctx.out, views, png=png, progress=ctx.progress, alongside=write_grid_cells)
+        written = write_maps(ctx.out, views, png=png, progress=ctx.progress, alongside=grid_cells)
         summary["maps"] = {w["slug"]: w["html_bytes"] for w in written}
     else:
-        write_grid_cells()
+        grid_cells()
     return summary
+
+
+def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = None) -> Inputs:
+    """Collect the points, periods and areas the analysis needs from the pipeline context."""
+    geo = ctx.geography
+    keep = ["x", "y", "month", "crime_type", "location"] + (["datetime"] if "datetime" in ctx.points.columns else [])
+    points = ctx.points[keep]
+    present = tuple(ctx.months_present)
+    periods = ctx.periods
+    county_geom = shapely.union_all(geo.force.geometry.values)
+    size, reason = cell_size_for(county_geom, cfg, patrol=False)
+    county = StudyArea("county", str(geo.force["area_code"].iloc[0]), str(geo.force["area_name"].iloc[0]), county_geom,
+                       size, reason)
+    dists = []
+    wanted = None if not districts else {d.lower() for d in districts}
+    for _, d in geo.districts.iterrows():
+        if wanted and d["area_name"].lower() not in wanted and d["area_code"].lower() not in wanted \
+                and slug(d["area_name"], empty="x") not in wanted:
+            continue
+        size, reason = cell_size_for(d.geometry, cfg, patrol=True)
+        dists.append(StudyArea("district", d["area_code"], d["area_name"], d.geometry, size, reason))
+    if wanted and not dists:
+        raise ConfigError(f"no district matches {sorted(districts)}",
+                          hint="use a district name such as 'Watford' or its ONS code: "
+                          + ", ".join(geo.districts["area_name"]))
+    return Inputs(
+        points=points,
+        current=tuple(periods.current.months),
+        comparison=tuple(periods.comparison.months) if periods.comparison else (),
+        change_current=tuple(periods.change_current.months) if periods.change_current else (),
+        months_all=tuple(month_range(present[0], present[-1])),
+        months_present=present,
+        county=county,
+        districts=dists,
+        wards=geo.wards,
+        town_centres=geo.town_centres,
+        selections=resolve_selections(cfg.crime_types, ctx.settings.crime_groups),
+        harm_weights=load_harm_weights(),
+    )
+
+
+def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_cells: bool = True,
+                 while_analysing: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The hotspots analysis on a prepared context; writes the tables under ``hotspots/``.
+
+    The results go to ``ctx.results["hotspots"]`` as plain data (``tables``,
+    ``county``, ``districts``, ``inputs``, ``config``); the maps are drawn
+    from them by :func:`stage_hotspots`.  ``grid_cells=False`` leaves the
+    largest file, ``grid_cells.gpkg``, to the caller
+    (:func:`hotspots.stages._hotspots_outputs.write_grid_cells`).
+    ``while_analysing`` is called in this process while worker processes
+    analyse the study areas (the stage loads the map renderers then).
+    """
+    t0 = time.perf_counter()
+    cfg = hotspot_config(ctx.settings)
+    inputs = build_inputs(ctx, cfg, districts=districts)
+    progress = ctx.progress
+    sizes = {inputs.county.name: inputs.county.cell_size}
+    reasons = {inputs.county.name: inputs.county.cell_size_reason}
+    for d in inputs.districts:
+        sizes[d.name] = d.cell_size
+        reasons[d.name] = d.cell_size_reason
+    for name, why in reasons.items():
+        progress.info(f"  {name}: {why}")
+    ctx.settings.record_auto("hotspots.cell_size_m", sizes,
+                             "per study area: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+    ctx.settings.record_auto("hotspots.settings", dataclasses.asdict(cfg), "[hotspots] in the config, defaults elsewhere")
+    progress.info(f"  analysis period {ctx.periods.current.label}; selections: {', '.join(inputs.selections)}")
+
+    inputs.codes  # noqa: B018 -- built once, before the workers start, so that they share it
+
+    def analyse(job: tuple[StudyArea, bool]) -> tuple[AreaResult, float]:
+        t = time.perf_counter()
+        result = analyse_area(inputs, job[0], cfg, patrol=job[1])
+        return _without_cell_shapes(result), time.perf_counter() - t
+
+    jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
+    done = [(_with_cell_shapes(res), seconds)
+            for res, seconds in process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs],
+                                        alongside=while_analysing)]
+    county = done[0][0]
+    progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
+    district_results = []
+    for res, seconds in done[1:]:
+        district_results.append(res)
+        n_pa = sum(len(s.patrol_areas) for s in res.selections.values() if s.patrol_areas is not None)
+        progress.info(f"  {res.area.name}: {len(res.grid):,} cells of {res.area.cell_size:,.0f} m, {n_pa} patrol areas "
+                      f"({seconds:.1f} s)")
+    if grid_cells:
+        write_grid_cells(ctx.out, inputs, [county] + district_results)
+    tables = hotspot_tables(inputs, county, district_results)
+    write_tables(ctx.out, tables)
+    summary: dict[str, Any] = {
+        "cell_size_m": sizes,
+        "selections": list(inputs.selections),
+        "patrol_areas": int(len(tables["patrol_areas"])),
+        "timestamps": "datetime" in inputs.points.columns,
+    }
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
+                               "config": cfg}
+    return summary
+
+
+# --------------------------------------------------------------------------- worker processes
+def _without_cell_shapes(result: AreaResult) -> AreaResult:
+    """The result with each selection's cells as a plain table: the shapes are the grid's, sent back once."""
+    for sel in result.selections.values():
+        cells = sel.cells
+        sel.cells = pd.DataFrame(cells.drop(columns=cells.geometry.name))
+        sel.cells.attrs = {"attrs": copy.deepcopy(cells.attrs), "position": cells.columns.get_loc(cells.geometry.name)}
+    return result
+
+
+def _with_cell_shapes(result: AreaResult) -> AreaResult:
+    """Undo :func:`_without_cell_shapes`: the cell tables get the grid's shapes back, in their place."""
+    shapes = result.grid.geometry
+    for sel in result.selections.values():
+        if isinstance(sel.cells, gpd.GeoDataFrame):
+            continue
+        cells, saved = sel.cells, sel.cells.attrs
+        cells.insert(saved["position"], shapes.name, shapes.values)
+        sel.cells = gpd.GeoDataFrame(cells, geometry=shapes.name, crs=BNG)
+        sel.cells.attrs = saved["attrs"]
+    return result
+
+
+def _workload(inputs: Inputs, area: StudyArea) -> float:
+    """Rough cost of analysing a study area, in grid cells: its cells, and a cell's worth per 20 points near it."""
+    minx, miny, maxx, maxy = shapely.bounds(area.geometry)
+    x, y = inputs.codes.x, inputs.codes.y
+    near = int(((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)).sum())
+    return area.geometry.area / area.cell_size**2 + near / 20

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from hotspots import __version__
+from hotspots._version import __version__
 from hotspots._parallel import fork_call
 from hotspots.stages.context import Context
 from hotspots.stages.counts import stage_counts

@@ -1,0 +1,208 @@
+"""The steps of :func:`hotspots.detect.analysis.analyse_area` for one selection: KDE, clusters, emerging, stability."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from hotspots._errors import ValidationError
+from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
+from hotspots.detect.clusters import cluster_locations
+from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
+from hotspots.detect.emerging import emerging_hotspot_classes
+from hotspots.detect.gistar import _gi_star_periods
+from hotspots.detect.kde import kde_bandwidth, kde_quartic
+from hotspots.detect.options import (
+    CLUSTER_EPS_M,
+    EMERGING_ALPHA,
+    EMERGING_FINAL_SHARE,
+    STABILITY_TOP_SHARE,
+    HotspotConfig,
+)
+from hotspots.detect.results import Inputs, StudyArea
+from hotspots.detect.stability import top_k_stability
+from hotspots.schema import BNG
+
+
+def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
+    if weights is None:
+        return np.bincount(idx, minlength=n).astype(float)
+    return np.bincount(idx, weights=weights, minlength=n)
+
+
+def _kde(grid: gpd.GeoDataFrame, xy: np.ndarray, cell_size: float) -> tuple[np.ndarray, float, str]:
+    """Quartic KDE (per km²) at each cell centre; two-axis bandwidth, at least two cells."""
+    if len(xy) < 2:
+        return np.zeros(len(grid)), np.nan, "fewer than two points: no density"
+    try:
+        h, reason = kde_bandwidth(xy[:, 0], xy[:, 1])
+    except ValidationError as exc:  # all points on one line
+        h, reason = 3 * cell_size, f"bandwidth {3 * cell_size:,.0f} m (three cells): {exc.message}"
+    if h < 2 * cell_size:
+        reason = f"bandwidth {2 * cell_size:,.0f} m (two cells; the rule gave {h:,.0f} m, below the grid's resolution)"
+        h = 2 * cell_size
+    res = kde_quartic(xy[:, 0], xy[:, 1], bandwidth=h, grid=grid)
+    return np.asarray(res.density, dtype=float), float(h), reason
+
+
+def _cluster_params(n_points: int, area: StudyArea, eps_m: float) -> int:
+    """Crimes needed within ``eps_m`` of a core location: 5 times what a uniform spread would put there, >= 20."""
+    expected = n_points / area.geometry.area * math.pi * eps_m**2
+    return int(max(20, math.ceil(5 * expected)))
+
+
+def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cfg: HotspotConfig,
+              eps_m: float = CLUSTER_EPS_M):
+    """DBSCAN/HDBSCAN on unique snapped locations weighted by count; a summary row and a shape per cluster.
+
+    ``rows``: the points (positions in ``codes``) of the selection in the analysis period.
+    """
+    def none():
+        return (pd.DataFrame(columns=CLUSTER_COLUMNS),
+                gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
+                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+
+    if len(rows) < 2:
+        return none()
+    x, y = codes.x[rows], codes.y[rows]
+    min_crimes = _cluster_params(len(rows), area, eps_m)
+    # the unique snapped locations and their counts, as cluster_locations would group them (sorted by x, then y)
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    first = np.r_[True, (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])]
+    location_of = np.empty(len(rows), dtype=np.int64)
+    location_of[order] = np.cumsum(first) - 1
+    locations, clusters = cluster_locations(xs[first], ys[first], counts=np.bincount(location_of).astype(float),
+                                                   method=cfg.cluster_method, eps_m=eps_m, min_crimes=min_crimes)
+    if len(clusters) == 0:
+        return none()
+    member = locations["cluster"].to_numpy(np.int64)[location_of]
+    _, labels = _location_summaries(member, codes, rows, len(clusters))
+    lon, lat = _lonlat(clusters["x_centroid"].to_numpy(), clusters["y_centroid"].to_numpy())
+    table = pd.DataFrame({
+        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int).to_numpy(),
+        "n_locations": clusters["n_locations"].to_numpy(), "count": clusters["n_crimes"].to_numpy(),
+        "x": clusters["x_centroid"].round(1).to_numpy(), "y": clusters["y_centroid"].round(1).to_numpy(),
+        "lon": lon, "lat": lat, "area_km2": clusters["area_km2"].to_numpy(),
+        "main_location": [labels[int(c)] for c in clusters["cluster"]],
+        "eps_m": eps_m, "min_count": min_crimes,
+    })
+    shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
+                               "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
+                              geometry=clusters.geometry.values, crs=BNG)
+    return table[CLUSTER_COLUMNS], shapes
+
+
+def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str
+              ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Gi* per month (NaN for months missing from the data, never zeros), then the emerging classes.
+
+    ``counts``: (cells, months) of the selection, months as in ``inputs.months_all``.  Returns every
+    cell's class (for the grid cells) and the table of the cells with a pattern (``emerging.csv``; the
+    ~90% with "no pattern detected" are in the grid cells only).
+    """
+    n = len(grid)
+    months = list(inputs.months_all)
+    present = set(inputs.months_present)
+    z = np.full((n, len(months)), np.nan)
+    q = np.full((n, len(months)), np.nan)
+    observed = [j for j, m in enumerate(months) if m in present]
+    if observed:
+        z_obs, q_obs = _gi_star_periods(np.ascontiguousarray(counts[:, observed].T), weights)
+        z[:, observed] = z_obs.T
+        q[:, observed] = q_obs.T
+    em = _emerging_classes(z, q, months)
+    missing = len(months) - len(present & set(months))
+    pattern = np.asarray(em["pattern"])
+    keep = np.flatnonzero(pattern != "no pattern detected")
+    table = pd.DataFrame({
+        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+        "selection": sel, "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
+        "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
+        "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
+        "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],
+        "mk_p": np.asarray(em["mk_p"])[keep],
+    })[EMERGING_COLUMNS]
+    return pattern, table
+
+
+def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[str, np.ndarray]:
+    """:func:`hotspots.emerging_hotspot_classes`, with the trend test only where it can matter.
+
+    Every pattern needs a significant final month, or significant months 90%
+    of the time; any other cell has "no pattern detected" and nothing about
+    it but its class is written.  Only the possible cells (a few percent)
+    are classified by detect; for the others the counts are taken as detect
+    defines them and ``mk_z``/``mk_p`` are left NaN (the Mann-Kendall test
+    on hundreds of thousands of insignificant series was most of the cost).
+    """
+    n = len(z)
+    with np.errstate(invalid="ignore"):
+        observed = np.isfinite(z) & np.isfinite(q)
+        significant = observed & (q < EMERGING_ALPHA)
+        hot, cold = significant & (z > 0), significant & (z < 0)
+    n_observed = observed.sum(axis=1)
+    final = z.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1) if z.shape[1] else np.zeros(n, dtype=np.int64)
+    final_significant = significant[np.arange(n), final] if z.shape[1] else np.zeros(n, dtype=bool)
+    mostly = significant.sum(axis=1) >= EMERGING_FINAL_SHARE * n_observed - 1e-9  # detect's tolerance
+    possible = (n_observed > 0) & (final_significant | mostly)
+    labels = np.array([str(m)[:7] for m in months])
+    out = {
+        "pattern": np.full(n, "no pattern detected", dtype=object), "mk_z": np.full(n, np.nan),
+        "mk_p": np.full(n, np.nan), "n_sig_hot": hot.sum(axis=1), "n_sig_cold": cold.sum(axis=1),
+        "n_observed_months": n_observed,
+        "final_month": np.where(n_observed > 0, labels[final] if len(labels) else "", ""),
+    }
+    rows = np.flatnonzero(possible)
+    em = emerging_hotspot_classes(z[rows], q[rows], months=months, alpha=EMERGING_ALPHA,
+                                         final_share=EMERGING_FINAL_SHARE)
+    for column, values in out.items():
+        values[rows] = em[column].to_numpy()
+    out["pattern"] = out["pattern"].astype(str)
+    return out
+
+
+def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, area: StudyArea, sel: str) -> dict:
+    """Top-5% cells in the comparison months vs the matched analysis months; concentration in the analysis period."""
+    n = len(grid)
+    codes = inputs.codes
+    row: dict[str, Any] = {"study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
+                           "selection": sel, "n_cells": n, "cell_size_m": area.cell_size}
+    for share, label in ((0.01, "1pct"), (0.05, "5pct"), (0.10, "10pct")):
+        row[f"share_top_{label}"] = _share_in_top(current_counts, share)
+    row["count_current"] = int(current_counts.sum())
+    a, b = inputs.comparison, inputs.change_current
+    if not a or not b:
+        row.update({"period_a": "", "period_b": "", "note": "no seasonally matched comparison months in the data"})
+        return row
+    ca = _bincount(cell[in_sel & codes.in_months(a)], n)
+    cb = _bincount(cell[in_sel & codes.in_months(b)], n)
+    row.update({"period_a": f"{a[0]}..{a[-1]}", "period_b": f"{b[0]}..{b[-1]}", "count_a": int(ca.sum()),
+                "count_b": int(cb.sum())})
+    if ca.sum() == 0 or cb.sum() == 0:
+        row["note"] = "no crimes in one of the periods"
+        return row
+    st = top_k_stability(ca, cb, top_share=STABILITY_TOP_SHARE, cell_area=grid["cell_area_km2"].to_numpy())
+    row.update({"top_share": st["top_share"], "top_k": st["k"], "jaccard": st["jaccard"],
+                "spearman_rho": st["spearman_rho"], "spearman_p": st["spearman_p"], "hit_rate_a": st["hit_rate_t1"],
+                "hit_rate_b": st["hit_rate_t2"], "pai_a": st["pai_t1"], "pai_b": st["pai_t2"], "rri": st["rri"],
+                "note": ""})
+    return row
+
+
+def _share_in_top(counts: np.ndarray, share: float) -> float:
+    """Share of all crimes in the busiest ``ceil(share * n)`` cells (NaN without crimes).
+
+    The arithmetic of :func:`hotspots.outliers.concentration.concentration`
+    (Weisburd 2015), which this package may not import (outliers and detect
+    are independent).
+    """
+    n = counts.size
+    cumulative = np.concatenate([[0.0], np.cumsum(np.sort(np.asarray(counts, dtype=float))[::-1])])
+    total = cumulative[-1]
+    return float(cumulative[int(np.ceil(round(share * n, 9)))] / total) if total > 0 else float("nan")

@@ -1,0 +1,172 @@
+"""Patrol areas of one district and selection, described: names, trend, crime types, hours, stable ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from hotspots.detect._points import (
+    _group_bounds,
+    _location_summaries,
+    _lonlat,
+    _ranked_counts,
+)
+from hotspots.detect.naming import AreaNamer, stable_patrol_id
+from hotspots.detect.options import HotspotConfig
+from hotspots.detect.patrol import _Links, core_cells, merge_hot_cells
+from hotspots.detect.profile import hour_of_week_profile
+from hotspots.detect.results import Inputs, SelectionResult, StudyArea
+from hotspots.detect.trend import mann_kendall
+from hotspots.schema import ASB, BNG
+
+
+def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members, sel: str, area: StudyArea,
+                  cfg: HotspotConfig) -> None:
+    """Merge contiguous significant hot cells, rank, keep the top N, and describe each area."""
+    cells = res.cells
+    cls = cells["gi_class"].to_numpy(dtype=object)
+    eligible = np.where(np.isin(cls, cfg.patrol_classes), cls, "not_significant")
+    asb_only = all(m == ASB for m in members)
+    rank_by = "harm" if cfg.rank_by == "harm" and not asb_only else "count"
+    if cfg.rank_by == "harm" and asb_only:
+        res.note = "ASB has no harm weight: ranked by count"
+    harm = None if asb_only else cells["harm"].to_numpy()
+    hot = eligible != "not_significant"
+    # peel on the Gi* z (a smoothed neighbourhood sum), so cores stay compact around the peaks
+    core, region_km2 = core_cells(grid, hot, cells["gi_z"].to_numpy(), cfg.max_area_km2)
+    eligible = np.where(core, eligible, "not_significant")
+    # Gi* is about a cell's neighbourhood: with sparse counts a few crimes (or none, next to a busy cell) can be
+    # "significant"; a patrol area needs at least min_count crimes in the period (default: one a month)
+    min_count = cfg.min_count if cfg.min_count is not None else len(inputs.current)
+    # detect.patrol_areas gets the hot cells only (its groups, numbers and shapes are those of the whole grid);
+    # ranked by count, the top N groups with min_count crimes are the top N groups, less those under min_count,
+    # so it draws the shapes of N groups only
+    hot_rows = np.flatnonzero(np.char.startswith(eligible.astype(str), "hot"))
+    pa = merge_hot_cells(grid.iloc[hot_rows], eligible[hot_rows], counts=cells["count"].to_numpy()[hot_rows],
+                             harm=None if harm is None else harm[hot_rows], rank_by=rank_by,
+                             gi_z=cells["gi_z"].to_numpy()[hot_rows], top_n=cfg.top_n if rank_by == "count" else None)
+    pa = pa[pa["count"] >= min_count].sort_values("rank").head(cfg.top_n).copy()
+    pa["rank"] = np.arange(1, len(pa) + 1)
+    if len(pa) == 0:
+        res.patrol_areas = None
+        n_found = len(_Links(grid, hot_rows).components(np.arange(len(hot_rows))))
+        if n_found:
+            res.note = res.note or (f"{n_found} group(s) of significant hot cells, none with {min_count} or more "
+                                    "crimes in the period, so no patrol areas")
+        else:
+            res.note = res.note or (f"no cells are significant hot spots at {cfg.patrol_confidence}% confidence "
+                                    "(after FDR correction), so no patrol areas")
+        return
+    codes = inputs.codes
+    pts = inputs.points
+    cur_months = list(inputs.current)
+    pos_of_id = {cell_id: i for i, cell_id in enumerate(grid["cell_id"].tolist())}
+    district_total = float(cells["count"].sum())
+    district_area = float(grid["cell_area_km2"].sum())
+    # every patrol area's points at once: area of each cell, then of each point of the analysis period
+    cell_ids = [p.split(";") for p in pa["cell_ids"]]
+    positions = [np.array([pos_of_id[i] for i in ids], dtype=np.int64) for ids in cell_ids]
+    area_of_cell = np.full(len(grid) + 1, -1, dtype=np.int64)  # last entry: points outside the grid
+    for j, pos in enumerate(positions):
+        area_of_cell[pos] = j
+    rows = np.flatnonzero(codes.in_months(cur_months))
+    area_of_point = area_of_cell[cell[rows]]
+    in_sel = codes.of_types(members)[rows]
+    sel_area = np.where(in_sel, area_of_point, -1)
+    n_pa = len(pa)
+    streets, top_locations = _location_summaries(sel_area, codes, rows, n_pa)
+    month_pos = codes.month_position(cur_months)[rows]
+    has = sel_area >= 0
+    monthly = np.bincount(sel_area[has] * len(cur_months) + month_pos[has],
+                          minlength=n_pa * len(cur_months)).reshape(n_pa, len(cur_months))
+    trends = _trends(monthly, cur_months)
+    type_area, type_code, type_count = _ranked_counts(area_of_point, codes.crime_type[rows], len(codes.type_labels))
+    types_of_area = {j: [] for j in range(n_pa)}
+    for j, start, end in _group_bounds(type_area):
+        types_of_area[j] = [(str(codes.type_labels[type_code[i]]), int(type_count[i])) for i in range(start, end)]
+    namer = AreaNamer(inputs.wards, inputs.town_centres)
+    count_of_cell = cells["count"].to_numpy()
+    patrol_id_of_cell = cells["patrol_area_id"].to_numpy(dtype=object).copy()
+    rows_out, type_rows, hour_frames = [], [], []
+    for j, (_, p) in enumerate(pa.iterrows()):
+        ids, pos = cell_ids[j], positions[j]
+        pid = stable_patrol_id(area.code, sel, ids, count_of_cell[pos])
+        street, top_locs = streets[j], top_locations[j]
+        names = namer.name(p.geometry, street)
+        trend = trends[j]
+        all_types = types_of_area[j]
+        for ct, c in all_types:
+            type_rows.append({"patrol_area_id": pid, "selection": sel, "district_code": area.code, "crime_type": ct,
+                              "count": c})
+        top = "; ".join(f"{ct} {c}" for ct, c in all_types[:3])
+        harm_total = float(p["harm"]) if harm is not None else np.nan
+        count = int(p["count"])
+        share = count / district_total * 100 if district_total > 0 else np.nan
+        share_area = float(p["area_km2"]) / district_area * 100 if district_area > 0 else np.nan
+        n_sel = int(monthly[j].sum())
+        if "datetime" in pts.columns and n_sel:
+            sel_rows = rows[sel_area == j]
+            prof = hour_of_week_profile(pts["datetime"].iloc[sel_rows],
+                                               np.full(len(sel_rows), pid, dtype=object))
+            prof = prof.rename(columns={"area_id": "patrol_area_id"})
+            prof.insert(1, "selection", sel)
+            hour_frames.append(prof)
+            how = _busiest_hours(prof)
+        elif "datetime" in pts.columns:
+            how = "no crimes with a time"
+        else:
+            how = "not available (police.uk gives the month only)"
+        rows_out.append({
+            "patrol_area_id": pid, "selection": sel, "district_code": area.code, "district_name": area.name,
+            "rank": int(p["rank"]), "rank_by": rank_by, "name": names["name"], "main_location": top_locs,
+            "ward_code": names["ward_code"], "ward_name": names["ward_name"], "town_centre": names["town_centre"],
+            "n_cells": int(p["n_cells"]), "cell_size_m": area.cell_size, "area_km2": float(p["area_km2"]),
+            "hot_region_km2": float(region_km2[pos[0]]),
+            "count": count, "share_of_district_pct": share, "share_of_district_area_pct": share_area,
+            "pai": share / share_area if share_area else np.nan, "harm_total": harm_total,
+            "harm_per_crime": harm_total / count if count and np.isfinite(harm_total) else np.nan,
+            **trend, "top_crime_types": top, "hour_of_week": how, "peak_gi_z": float(p["max_gi_z"]),
+            "x": float(p["x_centroid"]), "y": float(p["y_centroid"]), "cell_ids": p["cell_ids"],
+            "geometry": p.geometry,
+        })
+        patrol_id_of_cell[pos] = pid
+    res.cells["patrol_area_id"] = pd.array(patrol_id_of_cell, dtype=res.cells["patrol_area_id"].dtype)
+    out = gpd.GeoDataFrame(rows_out, geometry="geometry", crs=BNG)
+    out["lon"], out["lat"] = _lonlat(out["x"].to_numpy(), out["y"].to_numpy())
+    res.patrol_areas = out
+    res.patrol_counts = pd.DataFrame(type_rows)
+    res.patrol_hours = pd.concat(hour_frames, ignore_index=True) if hour_frames else None
+
+
+def _busiest_hours(profile: pd.DataFrame, k: int = 3) -> str:
+    total = int(profile["count"].sum())
+    if total == 0:
+        return "no crimes with a time"
+    top = profile.sort_values(["count", "hour_of_week"], ascending=[False, True]).head(k)
+    parts = [f"{r['day']} {int(r['hour']):02d}:00 ({int(r['count'])})" for _, r in top.iterrows()]
+    return f"busiest hours: {', '.join(parts)} of {total}"
+
+
+
+def _trends(monthly: np.ndarray, months: Sequence[str]) -> list[dict]:
+    """H2 vs H1 of the analysis period and Mann-Kendall on the monthly counts, one row per area."""
+    if len(monthly) == 0:
+        return []
+    half = len(months) // 2
+    mk = mann_kendall(monthly.astype(float))
+    out = []
+    for row, series in enumerate(monthly):
+        h1 = float(series[:half].sum())
+        h2 = float(series[half:half * 2].sum()) if len(months) % 2 == 0 else float(series[-half:].sum())
+        change = (h2 - h1) / h1 * 100.0 if h1 > 0 else np.nan
+        mk_z, mk_p = float(mk["mk_z"].iloc[row]), float(mk["mk_p"].iloc[row])
+        verdict = str(mk["mk_trend"].iloc[row])
+        word = {"increasing": "rising", "decreasing": "falling"}.get(verdict, "no clear trend")
+        if np.isfinite(change):
+            word += f" (H2 vs H1 {change:+.0f}%)"
+        out.append({"count_h1": int(h1), "count_h2": int(h2), "change_h2_vs_h1_pct": change, "mk_z": mk_z,
+                    "mk_p": mk_p, "trend": word})
+    return out

@@ -1,0 +1,287 @@
+"""Patrol areas from hot cells: contiguous significant cells merged, ranked and numbered; big regions cut to cores.
+
+:func:`merge_hot_cells` joins queen-contiguous hot cells into ranked areas;
+:func:`core_cells` cuts a connected hot region larger than a patrol can cover
+down to its busiest cores; :func:`patrol_cell_cap` is the largest cell for
+which a full-size patrol area is drawn with enough cells.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from hotspots._errors import ValidationError
+from hotspots._validate import _Problems
+from hotspots.detect._checks import _array_for, _maybe_int
+from hotspots.geo.grid import SNAPPING_FLOOR_M
+from hotspots.geo.weights import grid_weights
+
+__all__ = ["merge_hot_cells", "core_cells", "patrol_cell_cap", "PATROL_MIN_CELLS_PER_AREA"]
+
+#: a full-size patrol area is drawn with at least this many cells (sets the cap on automatic district cells)
+PATROL_MIN_CELLS_PER_AREA = 12
+
+
+def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, harm: Any = None,
+                    rank_by: str = "count", min_cells: int = 1, top_n: int | None = None, group: Any = None,
+                    name_lookup: Any = None, gi_z: Any = None) -> gpd.GeoDataFrame:
+    """Merge contiguous significant hot cells into ranked patrol areas.
+
+    Cells whose ``cell_class`` starts with ``"hot"`` (e.g. ``hot_99``,
+    ``hot_95``, ``hot_90``) are joined with their queen neighbours (cells sharing
+    an edge or a corner, from :func:`hotspots.geo.weights.grid_weights`) into
+    connected components (``scipy.sparse.csgraph.connected_components``).
+    With ``group`` (the district of each cell -- the one holding most of its
+    area), only cells of the same group are joined, so each area belongs to one
+    district's policing team.  Areas with fewer than ``min_cells`` cells are
+    dropped; the rest are ranked within each group by ``rank_by`` (descending;
+    ties by count, then by the smallest member ``cell_id``), numbered
+    ``PA-<group>-<rank:02d>`` (group ``ALL`` without ``group``), and the
+    ``top_n`` best of each group are kept.  The ranking uses only values and
+    cell ids, so ids do not depend on the grid's row order.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame
+        From :func:`hotspots.geo.grid.make_grid`.
+    cell_class : array-like of str
+        Class of each grid cell (e.g. ``"hot_95"``, ``"cold_99"``, ``"not_significant"``).
+    counts : array-like
+        Crimes per cell.
+    harm : array-like, optional
+        Harm per cell; summed per area, and the ranking key with ``rank_by="harm"``.
+    rank_by : {"count", "harm"}
+    min_cells : int, default 1
+    top_n : int, optional
+        Areas kept per group (all when None).
+    group : array-like of str, optional
+        Group (district code) of each cell.
+    name_lookup : mapping, optional
+        Group code -> name, added as ``group_name``.
+    gi_z : array-like, optional
+        Gi* z-score per cell; adds ``mean_gi_z`` and ``max_gi_z``.
+
+    Returns
+    -------
+    GeoDataFrame
+        In the grid's CRS (EPSG:27700), sorted by group then rank: ``patrol_area_id,
+        group, [group_name,] rank, n_cells, area_km2, count, [harm,] [mean_gi_z,
+        max_gi_z,] x_centroid, y_centroid, cell_ids`` (";"-separated, sorted)
+        and ``geometry`` (dissolved cells, 1 mm precision).
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> from hotspots.geo.grid import make_grid
+    >>> grid = make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")
+    >>> areas = merge_hot_cells(grid, ["hot_95", "hot_99", "ns", "hot_95", "ns"], counts=[5, 9, 0, 30, 1])
+    >>> areas[["patrol_area_id", "n_cells", "count"]].values.tolist()
+    [['PA-ALL-01', 1, 30], ['PA-ALL-02', 2, 14]]
+    """
+    problems = _Problems("merge_hot_cells")
+    if not isinstance(grid, gpd.GeoDataFrame):
+        raise ValidationError(f"grid must be a GeoDataFrame from make_grid, got {type(grid).__name__}",
+                              hint="build it with hotspots.geo.grid.make_grid(area, cell_size)")
+    n = len(grid)
+    classes = _array_for(cell_class, n, "cell_class", problems, dtype=None)
+    count_values = _array_for(counts, n, "counts", problems)
+    harm_values = _array_for(harm, n, "harm", problems)
+    z_values = _array_for(gi_z, n, "gi_z", problems) if gi_z is not None else None
+    groups = _array_for(group, n, "group", problems, dtype=None)
+    if rank_by not in ("count", "harm"):
+        problems.add(f"rank_by must be 'count' or 'harm', got {rank_by!r}", "use rank_by='count'")
+    elif rank_by == "harm" and harm is None:
+        problems.add("rank_by='harm' needs harm=", "pass harm= (harm per cell) or rank_by='count'")
+    if isinstance(min_cells, bool) or not isinstance(min_cells, (int, np.integer)) or min_cells < 1:
+        problems.add(f"min_cells must be a positive integer, got {min_cells!r}", "e.g. min_cells=2")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1):
+        problems.add(f"top_n must be a positive integer or None, got {top_n!r}", "e.g. top_n=5")
+    if groups is not None and pd.isna(groups).any():
+        problems.add(f"group has {int(pd.isna(groups).sum())} missing values",
+                     "give every cell a group (e.g. the district holding most of its area)")
+    problems.raise_if_any()
+    if count_values is not None and (count_values < 0).any():
+        raise ValidationError("counts has negative values", hint="pass crime counts per cell")
+
+    hot = np.flatnonzero(pd.Series(classes, dtype=object).astype(str).str.startswith("hot").to_numpy())
+    group_labels = (np.asarray(groups).astype(str) if groups is not None else np.full(n, "ALL", dtype=object))
+    extra = (["group_name"] if name_lookup is not None else []) + (["harm"] if harm is not None else []) \
+        + (["mean_gi_z", "max_gi_z"] if gi_z is not None else [])
+    columns = _patrol_columns(extra)
+    crs = grid.crs
+    if len(hot) == 0:
+        empty = gpd.GeoDataFrame({c: [] for c in columns if c != "geometry"},
+                                 geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+        return empty[columns]
+
+    sub = grid.iloc[hot]
+    weights = grid_weights(sub, neighbourhood="queen", include_self=False).tocoo()
+    same = group_labels[hot][weights.row] == group_labels[hot][weights.col]
+    links = sparse.csr_matrix((np.ones(int(same.sum())), (weights.row[same], weights.col[same])),
+                              shape=(len(hot), len(hot)))
+    _, component = csgraph.connected_components(links, directed=False)
+
+    cell_ids = sub["cell_id"].astype(str).to_numpy()
+    # per component: numeric columns summed by groupby (the same kernels as a named aggregation), the
+    # group and the smallest cell id by numpy (no string group-by)
+    frame = pd.DataFrame({"count": count_values[hot], "area_km2": sub["cell_area_km2"].to_numpy(np.float64)})
+    if harm is not None:
+        frame["harm"] = harm_values[hot]
+    by = frame.groupby(component, sort=True)
+    areas = by[["area_km2", "count"] + (["harm"] if harm is not None else [])].sum()
+    order = np.lexsort((cell_ids.astype(str), component))
+    first_of = order[np.r_[0, np.flatnonzero(np.diff(component[order])) + 1]]  # components are 0..k-1
+    areas.insert(0, "group", pd.array(group_labels[hot][first_of], dtype="str"))
+    areas.insert(1, "n_cells", np.bincount(component))
+    areas.insert(4, "first_cell", pd.array(cell_ids[first_of], dtype="str"))
+    if gi_z is not None:
+        z = pd.Series(z_values[hot]).groupby(component, sort=True)
+        areas["mean_gi_z"] = z.mean().to_numpy()
+        areas["max_gi_z"] = z.max().to_numpy()
+    areas.index.name = "component"
+    areas = areas[areas["n_cells"] >= min_cells]
+    key = "harm" if rank_by == "harm" else "count"
+    areas = areas.assign(_key=-areas[key], _count=-areas["count"]).sort_values(
+        ["group", "_key", "_count", "first_cell"], kind="stable")
+    areas["rank"] = areas.groupby("group", sort=False).cumcount() + 1
+    if top_n is not None:
+        areas = areas[areas["rank"] <= top_n]
+    areas["patrol_area_id"] = [f"PA-{g}-{r:02d}" for g, r in zip(areas["group"], areas["rank"])]
+    if name_lookup is not None:
+        lookup = dict(name_lookup)
+        areas["group_name"] = [str(lookup.get(g, "")) for g in areas["group"]]
+
+    geoms = np.asarray(sub.geometry.values)
+    members = pd.Series(component).groupby(component).indices
+    polygons, ids_text = [], []
+    for comp in areas.index:
+        idx = members[comp]
+        polygons.append(shapely.union_all(geoms[idx], grid_size=0.001))
+        ids_text.append(";".join(sorted(cell_ids[idx])))
+    polygons = np.array(polygons, dtype=object)
+    centroids = shapely.centroid(polygons)
+    areas["x_centroid"] = shapely.get_x(centroids)
+    areas["y_centroid"] = shapely.get_y(centroids)
+    areas["cell_ids"] = ids_text
+    areas["count"] = _maybe_int(areas["count"])
+    result = gpd.GeoDataFrame(areas.reset_index(drop=True), geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)
+    return result[columns]
+
+
+def _patrol_columns(extra: list[str]) -> list[str]:
+    columns = ["patrol_area_id", "group"]
+    if "group_name" in extra:
+        columns.append("group_name")
+    columns += ["rank", "n_cells", "area_km2", "count"]
+    if "harm" in extra:
+        columns.append("harm")
+    if "mean_gi_z" in extra:
+        columns += ["mean_gi_z", "max_gi_z"]
+    columns += ["x_centroid", "y_centroid", "cell_ids", "geometry"]
+    return columns
+
+
+def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_AREA) -> float:
+    """Largest cell (m, a multiple of 50, >= the 100 m floor) for which a full-size patrol area holds ``min_cells`` cells.
+
+    >>> patrol_cell_cap(0.5)
+    200.0
+    """
+    side = math.sqrt(max_area_km2 * 1e6 / min_cells)
+    return max(SNAPPING_FLOOR_M, math.floor(side / 50.0) * 50.0)
+
+
+class _Links:
+    """Queen contiguity among a fixed set of grid rows, for repeated connected-component queries on subsets.
+
+    The weights among a subset of cells are the whole grid's restricted to
+    them (they are built from lattice positions), so the links are built
+    once and each query keeps the links with both ends in the subset.
+    """
+
+    def __init__(self, grid: gpd.GeoDataFrame, rows: np.ndarray):
+        links = grid_weights(grid, neighbourhood="queen", include_self=False)[rows][:, rows].tocoo()
+        self.size = len(rows)
+        self.a, self.b = links.row, links.col
+
+    def components(self, members: np.ndarray) -> list[np.ndarray]:
+        """Connected groups among ``members`` (ascending positions in ``rows``), in label order."""
+        if len(members) == 0:
+            return []
+        inside = np.zeros(self.size, dtype=bool)
+        inside[members] = True
+        both = inside[self.a] & inside[self.b]
+        local = np.full(self.size, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        # the links come row by row (from a CSR matrix) and members ascend, so the rows stay sorted
+        rows = local[self.a[both]]
+        indptr = np.zeros(len(members) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(members)), out=indptr[1:])
+        graph = sparse.csr_matrix((np.ones(len(rows)), local[self.b[both]], indptr), shape=(len(members), len(members)))
+        _, label = csgraph.connected_components(graph, directed=False)
+        order = np.argsort(label, kind="stable")
+        splits = np.flatnonzero(np.diff(label[order])) + 1
+        return [members[g] for g in np.split(order, splits)]
+
+
+def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_area_km2: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cut connected regions of hot cells larger than ``max_area_km2`` down to their busiest cores.
+
+    Against a district mean that includes fields and woods, a whole town can be
+    one connected region of significant Gi* cells: too big to patrol.  Such a
+    region is peeled: its cells with the lowest ``value`` are dropped, the rest
+    split into connected parts, and each part still larger than
+    ``max_area_km2`` is peeled again, until every part fits.  Parts that fit
+    are kept whole; regions that fit from the start are unchanged.  The stage
+    peels on the Gi* z-score, a neighbourhood sum, so the cores stay compact
+    around the peaks (peeling on raw counts of snapped locations leaves
+    ragged, diagonal chains of cells).
+
+    Returns
+    -------
+    keep : bool array, one per grid row
+    region_km2 : float array, area of the original connected hot region each cell belongs to (NaN outside)
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> from hotspots.geo.grid import make_grid
+    >>> g = make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")   # 5 cells in a row
+    >>> keep, region = core_cells(g, np.ones(5, bool), np.array([1., 5., 9., 5., 1.]), 0.03)
+    >>> keep.tolist(), region.round(2).tolist()
+    ([False, True, True, True, False], [0.05, 0.05, 0.05, 0.05, 0.05])
+    """
+    area = grid["cell_area_km2"].to_numpy(float)
+    value = np.nan_to_num(np.asarray(value, float), nan=-np.inf)
+    keep = np.zeros(len(grid), dtype=bool)
+    region = np.full(len(grid), np.nan)
+    start = np.flatnonzero(hot)
+    if len(start) == 0:
+        return keep, region
+    links = _Links(grid, start)  # positions below are into start
+    area, value = area[start], value[start]
+    for comp in links.components(np.arange(len(start))):
+        region[start[comp]] = area[comp].sum()
+    # peel level by level: the parts still to split are subsets of different (so non-adjacent) regions,
+    # so the components of their union are theirs, found in one pass
+    pending = np.arange(len(start))
+    while len(pending):
+        rests = []
+        for comp in links.components(pending):
+            if area[comp].sum() <= max_area_km2 + 1e-9:
+                keep[start[comp]] = True
+                continue
+            rest = comp[value[comp] > value[comp].min()]
+            if len(rest):
+                rests.append(rest)
+        pending = np.sort(np.concatenate(rests)) if rests else np.array([], dtype=np.int64)
+    return keep, region

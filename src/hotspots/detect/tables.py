@@ -1,0 +1,175 @@
+"""The stage's tables from the per-area results: patrol areas, clusters, emerging, stability, town centres.
+
+:func:`hotspot_tables` assembles every table the ``hotspots`` stage writes
+(except the grid cells, which stay per area); :func:`county_patrol_ranking`
+and :func:`largest_clusters` choose what the county map shows.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspots.detect.columns import (
+    CLUSTER_COLUMNS,
+    EMERGING_COLUMNS,
+    PATROL_AREA_COLUMNS,
+    STABILITY_COLUMNS,
+    STUDY_AREA_COLUMNS,
+    TOWN_CENTRE_COLUMNS,
+)
+from hotspots.detect.options import MAP_MAX_CLUSTERS
+from hotspots.detect.results import AreaResult, Inputs
+from hotspots.geo.assign import assign_points
+from hotspots.schema import BNG
+
+__all__ = ["hotspot_tables", "town_centre_table", "county_patrol_ranking", "largest_clusters"]
+
+
+def _frame(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol: gpd.GeoDataFrame) -> pd.DataFrame:
+    """One row per town centre × selection: counts, change, hot cells and patrol areas inside."""
+    tcs = inputs.town_centres
+    if tcs is None or len(tcs) == 0:
+        return pd.DataFrame(columns=TOWN_CENTRE_COLUMNS)
+    codes = inputs.codes
+    by_district = {r.area.code: r for r in district_results}
+    pairs = assign_points(codes.x, codes.y, tcs, exclusive=False)
+    months = list(inputs.current)
+    half = len(months) // 2
+    in_count = codes.in_months(months)
+    in_h1 = codes.in_months(months[:half])
+    in_h2 = codes.in_months(months[-half:]) if half else np.zeros(len(codes.x), dtype=bool)
+    of_selection = {sel: codes.of_types(members) for sel, members in inputs.selections.items()}
+    if patrol is not None and len(patrol):
+        pa_sel = patrol["selection"].to_numpy(dtype=object)
+        pa_district = patrol["district_code"].to_numpy(dtype=object)
+        pa_geoms = np.asarray(patrol.geometry.values)
+        pa_rank = patrol["rank"].to_numpy()
+        pa_label = [f"#{int(r)} {i}" for r, i in zip(pa_rank, patrol["patrol_area_id"])]
+    point_of_pair, tc_of_pair = pairs["point"].to_numpy(), pairs["area"].to_numpy()
+    cell_tables = {}
+    rows = []
+    for i, tc in tcs.reset_index(drop=True).iterrows():
+        res = by_district.get(tc["district_code"])
+        if res is None:
+            continue
+        idx = point_of_pair[tc_of_pair == i]
+        tc_geom = tc.geometry
+        for sel in inputs.selections:
+            m = of_selection[sel][idx]
+            count = int(in_count[idx][m].sum())
+            h1 = int(in_h1[idx][m].sum())
+            h2 = int(in_h2[idx][m].sum()) if half else 0
+            key = (res.area.code, sel)
+            if key not in cell_tables:
+                cells = res.selections[sel].cells
+                cell_tables[key] = (float(cells["count"].sum()), cells["town_centre"].to_numpy(dtype=object),
+                                    cells["gi_class"].astype(str).to_numpy(dtype=object),
+                                    cells["count"].to_numpy(), cells["gi_z"].to_numpy())
+            dist_total, cell_tc, cell_cls, cell_count, cell_z = cell_tables[key]
+            inside = cell_tc == tc["area_name"]
+            cls = cell_cls[inside].astype(str)
+            pa_here = ""
+            if patrol is not None and len(patrol):
+                here = np.flatnonzero((pa_sel == sel) & (pa_district == tc["district_code"]))
+                here = here[shapely.intersects(pa_geoms[here], tc_geom)]
+                # ranks are unique within a district and selection: any sort gives one order
+                pa_here = "; ".join(pa_label[i] for i in here[np.argsort(pa_rank[here], kind="stable")])
+            inside_count = pd.Series(cell_count[inside])
+            # the peak cell as sort_values picks it (ties as pandas breaks them)
+            peak = inside_count.sort_values(ascending=False).index[:1]
+            rows.append({
+                "town_centre_code": tc["area_code"], "town_centre_name": tc["area_name"],
+                "district_code": tc["district_code"], "district_name": res.area.name, "selection": sel,
+                "count": count,
+                "share_of_district_pct": count / dist_total * 100 if dist_total > 0 else np.nan,
+                "area_km2": tc_geom.area / 1e6,
+                "share_of_district_area_pct": tc_geom.area / res.area.geometry.area * 100,
+                "count_h1": h1, "count_h2": h2,
+                "change_h2_vs_h1_pct": (h2 - h1) / h1 * 100 if h1 > 0 else np.nan,
+                "hot_cells": int(np.char.startswith(cls, "hot").sum()), "hot_cells_99": int((cls == "hot_99").sum()),
+                "cold_cells": int(np.char.startswith(cls, "cold").sum()), "patrol_areas": pa_here,
+                "peak_cell_count": int(inside_count.iloc[peak[0]]) if len(peak) else 0,
+                "peak_gi_z": float(cell_z[inside][peak[0]]) if len(peak) else np.nan,
+            })
+    return pd.DataFrame(rows, columns=TOWN_CENTRE_COLUMNS)
+
+
+def hotspot_tables(inputs: Inputs, county: AreaResult, district_results: list[AreaResult]) -> dict[str, pd.DataFrame]:
+    """Every table of the ``hotspots`` stage but the grid cells, from the per-area results.
+
+    Returns
+    -------
+    dict
+        ``study_areas``, ``patrol_areas`` (a GeoDataFrame, EPSG:27700),
+        ``patrol_area_crime_types``, ``patrol_area_hour_of_week`` (``None``
+        when the points have no times), ``clusters``, ``emerging`` (the cells
+        with a pattern only: every cell's class is in the grid cells),
+        ``stability`` and ``town_centres``; columns as in
+        :mod:`hotspots.detect.columns`.
+    """
+    areas = [county] + district_results
+    patrol_frames, counts_frames, hours_frames = [], [], []
+    for r in district_results:
+        for s in r.selections.values():
+            patrol_frames.append(s.patrol_areas)
+            counts_frames.append(s.patrol_counts)
+            hours_frames.append(s.patrol_hours)
+    patrol_frames = [p for p in patrol_frames if p is not None and len(p)]
+    if patrol_frames:
+        patrol = gpd.GeoDataFrame(pd.concat(patrol_frames, ignore_index=True), geometry="geometry", crs=BNG)
+    else:
+        patrol = gpd.GeoDataFrame({c: [] for c in PATROL_AREA_COLUMNS}, geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    patrol = patrol[PATROL_AREA_COLUMNS + ["geometry"]]
+    pac = _frame(counts_frames, ["patrol_area_id", "selection", "district_code", "crime_type", "count"])
+    hours = None
+    if "datetime" in inputs.points.columns:
+        hours = _frame(hours_frames, ["patrol_area_id", "selection", "weekday", "hour", "count"])
+    clusters = _frame([s.clusters for a in areas for s in a.selections.values()], CLUSTER_COLUMNS)
+    # cells with a pattern only, as _emerging keeps them (every cell's class is in grid_cells.gpkg): all cells
+    # would be ~50 MB
+    emerging = _frame([s.emerging for a in areas for s in a.selections.values()], EMERGING_COLUMNS)
+    stability = pd.DataFrame([s.stability for a in areas for s in a.selections.values()], columns=STABILITY_COLUMNS)
+    tct = town_centre_table(inputs, district_results, patrol)
+    study = pd.DataFrame([s.summary for a in areas for s in a.selections.values()], columns=STUDY_AREA_COLUMNS)
+    return {"study_areas": study, "patrol_areas": patrol, "patrol_area_crime_types": pac,
+            "patrol_area_hour_of_week": hours, "clusters": clusters, "emerging": emerging, "stability": stability,
+            "town_centres": tct}
+
+
+def county_patrol_ranking(patrol: pd.DataFrame, *, selection: str, rank_by: str) -> pd.DataFrame:
+    """The districts' patrol areas of one selection ranked across the county (for the county map).
+
+    Sorted by the ranking value, descending (``harm_total`` when ranking by
+    harm, except for the ``"ASB"`` selection, which has no harm weight; else
+    ``count``), with ``rank`` renumbered 1, 2, ... and ``show_district`` set.
+
+    Examples
+    --------
+    >>> pa = pd.DataFrame({"selection": "ASB", "count": [5, 9, 7], "rank": [1, 1, 2]})
+    >>> county_patrol_ranking(pa, selection="ASB", rank_by="count")[["count", "rank"]].values.tolist()
+    [[9, 1], [7, 2], [5, 3]]
+    """
+    pa = patrol[patrol["selection"] == selection].copy() if len(patrol) else patrol
+    if len(pa):
+        pa["show_district"] = True
+        key = "harm_total" if rank_by == "harm" and selection != "ASB" else "count"
+        pa = pa.sort_values(key, ascending=False).reset_index(drop=True)
+        pa["rank"] = np.arange(1, len(pa) + 1)
+    return pa
+
+
+def largest_clusters(shapes: gpd.GeoDataFrame, limit: int = MAP_MAX_CLUSTERS) -> gpd.GeoDataFrame:
+    """The ``limit`` clusters with the most crimes (what a map draws; the clusters table has all)."""
+    if len(shapes) > limit:
+        return shapes.sort_values("count", ascending=False).head(limit)
+    return shapes

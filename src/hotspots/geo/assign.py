@@ -1,0 +1,141 @@
+"""Point-in-polygon assignment: which area(s) each point falls in.
+
+Each distinct location is tested once (police.uk snaps crimes to ~750,000
+map points), against polygons prepared and indexed with an STR tree.  The
+boundary rule is documented in :func:`assign_points`.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspots._errors import CRSError
+from hotspots.schema import BNG
+
+__all__ = ["assign_points"]
+
+
+def assign_points(x: np.ndarray, y: np.ndarray, areas: gpd.GeoDataFrame, *, exclusive: bool = True) -> pd.DataFrame:
+    """Which area(s) each point falls in.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Point eastings and northings in EPSG:27700 (metres).  Points with a
+        non-finite coordinate are in no area.
+    areas : GeoDataFrame
+        Polygons in EPSG:27700 with an ``area_code`` column (used to break
+        ties when ``exclusive``).
+    exclusive : bool, default True
+        Count a point in one area only (partitions such as districts), or in
+        every area that covers it (overlapping polygons).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Pairs ``point`` (position in ``x``/``y``) and ``area`` (row position
+        in ``areas``), ordered by point; points in no area are absent.
+
+    Raises
+    ------
+    CRSError
+        ``areas`` are not in EPSG:27700.
+
+    Notes
+    -----
+    Boundary rule: a point on an edge is *covered* by each area it touches;
+    with ``exclusive=True`` it goes to the area with the lowest ``area_code``
+    among them, so it is counted once.  With ``exclusive=False`` (town
+    centres, user polygons, which may overlap) it counts in every area that
+    covers it.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> areas = gpd.GeoDataFrame({"area_code": ["B", "A"]},
+    ...                          geometry=[box(1000, 0, 2000, 1000), box(0, 0, 1000, 1000)], crs=27700)
+    >>> x, y = np.array([500.0, 1000.0, 5000.0]), np.array([500.0, 500.0, 500.0])
+    >>> assign_points(x, y, areas).to_dict("list")   # the edge point goes to A, the lowest code
+    {'point': [0, 1], 'area': [1, 1]}
+    >>> assign_points(x, y, areas, exclusive=False).to_dict("list")
+    {'point': [0, 1, 1], 'area': [1, 0, 1]}
+    """
+    if areas.crs is not None and str(areas.crs) != BNG and areas.crs.to_epsg() != 27700:
+        raise CRSError(
+            f"areas are in {areas.crs}, points are in {BNG}",
+            hint="read boundaries with hotspots.geo.read_boundary, which projects them to EPSG:27700",
+        )
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    geoms = np.asarray(areas.geometry.values)
+    # police.uk snaps crimes to ~750,000 map points, so each distinct location is tested once
+    # (6 million crimes a year sit on ~650,000 of them) and the answer is copied to its points.
+    point_index, location, loc_x, loc_y = _distinct_locations(x, y)
+    shapely.prepare(geoms)
+    tree = shapely.STRtree(geoms)
+    # bounding-box candidates first, then the exact test on prepared polygons; testing the
+    # candidates grouped by polygon keeps each polygon's prepared index in cache (~5x faster)
+    pairs = tree.query(shapely.points(loc_x, loc_y))
+    by_area = np.argsort(pairs[1], kind="stable")
+    loc_hit, area_hit = pairs[0][by_area], pairs[1][by_area]
+    hit = shapely.intersects_xy(geoms[area_hit], loc_x[loc_hit], loc_y[loc_hit])
+    loc_hit, area_hit = loc_hit[hit], area_hit[hit]
+    if exclusive:
+        codes = areas["area_code"].to_numpy()
+        rank = np.empty(len(codes), dtype=np.int64)
+        rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
+        order = np.lexsort((rank[area_hit], loc_hit))  # per location, the lowest area_code first
+        loc_hit, area_hit = loc_hit[order], area_hit[order]
+        first = np.r_[True, loc_hit[1:] != loc_hit[:-1]] if len(loc_hit) else np.zeros(0, dtype=bool)
+        area_of_location = np.full(len(loc_x), -1, dtype=np.int64)
+        area_of_location[loc_hit[first]] = area_hit[first]
+        area = area_of_location[location]
+        inside = area >= 0
+        return pd.DataFrame({"point": point_index[inside].astype(np.int64), "area": area[inside]})
+    order = np.lexsort((area_hit, loc_hit))
+    loc_hit, area_hit = loc_hit[order], area_hit[order].astype(np.int64)
+    per_location = np.bincount(loc_hit, minlength=len(loc_x))
+    start = np.cumsum(per_location) - per_location
+    per_point = per_location[location]
+    offset = np.arange(int(per_point.sum())) - np.repeat(np.cumsum(per_point) - per_point, per_point)
+    return pd.DataFrame(
+        {
+            "point": np.repeat(point_index, per_point).astype(np.int64),
+            "area": area_hit[np.repeat(start[location], per_point) + offset],
+        }
+    )
+
+
+_HASH_X = np.uint64(0x9E3779B97F4A7C15)
+_HASH_Y = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _distinct_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct finite (x, y) locations.
+
+    Returns ``point_index`` (positions of the finite points, ascending),
+    ``location`` (each finite point's location number) and the locations'
+    ``loc_x``, ``loc_y``.  Non-finite points are in no area and are left out.
+    """
+    finite = np.isfinite(x) & np.isfinite(y)
+    point_index = np.flatnonzero(finite)
+    xf, yf = (x + 0.0, y + 0.0) if len(point_index) == len(x) else (x[point_index] + 0.0, y[point_index] + 0.0)  # -0.0 -> 0.0
+    # One 64-bit key from both coordinates' bits, factorized by pandas' hash table in O(n);
+    # a key collision (checked below, astronomically rare) falls back to the exact complex key.
+    with np.errstate(over="ignore"):
+        key = xf.view(np.uint64) * _HASH_X
+        key ^= (yf.view(np.uint64) + _HASH_X) * _HASH_Y
+    location, _ = pd.factorize(key)
+    loc_x = np.empty(int(location.max()) + 1 if len(location) else 0)
+    loc_y = np.empty_like(loc_x)
+    loc_x[location], loc_y[location] = xf, yf
+    if not (np.array_equal(loc_x[location], xf) and np.array_equal(loc_y[location], yf)):
+        both = np.empty(len(xf), dtype=np.complex128)
+        both.real, both.imag = xf, yf
+        location, distinct = pd.factorize(both)
+        loc_x, loc_y = distinct.real.copy(), distinct.imag.copy()
+    return point_index, location, loc_x, loc_y

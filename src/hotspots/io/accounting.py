@@ -1,0 +1,141 @@
+"""Row accounting: every input row is kept or counted under a named reason.
+
+:class:`FileAccount` records what happened to the rows of one input file,
+:class:`Accounting` collects them across files and proves
+``kept + dropped == read`` (raising :class:`~hotspots._errors.AccountingError`
+when it fails), and :class:`IngestResult` pairs the kept points with their
+accounting.  The drop reasons are listed in :data:`hotspots.schema.DROP_REASONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import pandas as pd
+
+from hotspots._errors import AccountingError, InputFileError
+from hotspots.schema import DROP_REASONS
+
+__all__ = ["FileAccount", "Accounting", "IngestResult"]
+
+
+@dataclasses.dataclass
+class FileAccount:
+    """What happened to the rows of one input file (or archive member)."""
+
+    path: str
+    force: str = ""
+    month: str = ""
+    rows_read: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    sha256: str = ""
+    bytes: int = 0
+    encoding: str = "utf-8"
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+class Accounting:
+    """Row accounting across all input files.
+
+    Rows are dropped in stages (parsing, validation, study-area clipping); each
+    stage calls :meth:`drop` with the rows' file labels, and :meth:`check`
+    proves ``kept + dropped == read`` for every file.
+
+    Examples
+    --------
+    >>> acc = Accounting()
+    >>> acc.add_file(FileAccount(path="a.csv", rows_read=3, kept=3))
+    >>> acc.drop(["a.csv"], "no_coordinates")
+    1
+    >>> acc.kept, acc.dropped_by_reason()
+    (2, {'no_coordinates': 1})
+    >>> acc.check()   # 2 kept + 1 dropped == 3 read
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, FileAccount] = {}
+
+    def add_file(self, account: FileAccount) -> None:
+        if account.path in self.files:
+            raise InputFileError(
+                f"{account.path} was given twice", hint="pass each input file once"
+            )
+        self.files[account.path] = account
+
+    def drop(self, source_file: Iterable[str] | pd.Series, reason: str) -> int:
+        """Move rows from kept to ``reason``; ``source_file`` holds one label per dropped row."""
+        if reason not in DROP_REASONS:
+            raise ValueError(f"unknown drop reason {reason!r}")
+        counts = pd.Series(list(source_file) if not isinstance(source_file, pd.Series) else source_file).value_counts()
+        for path, n in counts.items():
+            acc = self.files[path]
+            acc.dropped[reason] = acc.dropped.get(reason, 0) + int(n)
+            acc.kept -= int(n)
+        return int(counts.sum())
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files.values())
+
+    @property
+    def kept(self) -> int:
+        return sum(f.kept for f in self.files.values())
+
+    def dropped_by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files.values():
+            for reason, n in f.dropped.items():
+                out[reason] = out.get(reason, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    def check(self, points: pd.DataFrame | None = None) -> None:
+        """Raise :class:`AccountingError` unless every row is kept or dropped for a reason."""
+        problems = []
+        for f in self.files.values():
+            dropped = sum(f.dropped.values())
+            if f.kept < 0 or f.kept + dropped != f.rows_read:
+                problems.append(f"{f.path}: read {f.rows_read}, kept {f.kept}, dropped {dropped}")
+        if points is not None:
+            per_file = points["source_file"].value_counts()
+            for f in self.files.values():
+                if int(per_file.get(f.path, 0)) != f.kept:
+                    problems.append(
+                        f"{f.path}: accounting says {f.kept} kept but {int(per_file.get(f.path, 0))} points remain"
+                    )
+        if problems:
+            raise AccountingError(
+                "row accounting does not balance (a bug in hotspots, please report it):\n  " + "\n  ".join(problems)
+            )
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "kept": self.kept,
+            "dropped": self.dropped_by_reason(),
+            "balanced": self.kept + sum(self.dropped_by_reason().values()) == self.rows_read,
+            "files": [dataclasses.asdict(f) for f in self.files.values()],
+        }
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"rows read {self.rows_read:,} from {len(self.files)} file(s); kept {self.kept:,}"]
+        for reason, n in self.dropped_by_reason().items():
+            lines.append(f"  dropped {n:,}: {reason} ({DROP_REASONS[reason]})")
+        return lines
+
+
+@dataclasses.dataclass
+class IngestResult:
+    """Points read from input files, with the accounting of every row read.
+
+    Attributes
+    ----------
+    points : pandas.DataFrame
+        Columns :data:`hotspots.schema.POINT_COLUMNS` (``x``/``y`` in EPSG:27700).
+    accounting : Accounting
+        What happened to each input row (kept, or dropped for a named reason).
+    """
+
+    points: pd.DataFrame
+    accounting: Accounting

@@ -1,0 +1,170 @@
+"""Leaflet inlined (offline maps) and folium's elements rendered once: the machinery of :mod:`hotspots.render.map_html`."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import re
+import types
+from importlib import resources
+from pathlib import Path
+
+from hotspots._errors import HotspotsError
+
+__all__ = ["LeafletAssets", "leaflet_assets", "preload"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafletAssets:
+    """Leaflet's JavaScript and CSS, ready to inline."""
+
+    js: str
+    css: str
+    version: str
+    source: str
+    licence: str = "BSD-2-Clause (Leaflet, (c) Volodymyr Agafonkin, CloudMade)"
+
+
+_ASSET_CACHE: dict[str, LeafletAssets] = {}
+
+
+def _asset_dirs() -> list[tuple[Path, str]]:
+    dirs = []
+    try:
+        root = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
+        dirs.append((Path(str(root)), "PyPI package django-js-lib-leaflet"))
+    except ModuleNotFoundError:
+        pass
+    dirs.append((Path("/usr/share/javascript/leaflet"), "Debian package libjs-leaflet"))
+    return dirs
+
+
+def leaflet_assets() -> LeafletAssets:
+    """Leaflet JS/CSS from an installed package, with images inlined as data URIs.
+
+    Raises
+    ------
+    HotspotsError
+        When no installed package ships Leaflet.
+    """
+    if "leaflet" in _ASSET_CACHE:
+        return _ASSET_CACHE["leaflet"]
+    for folder, source in _asset_dirs():
+        js_path, css_path = folder / "leaflet.js", folder / "leaflet.css"
+        if not (js_path.is_file() and css_path.is_file()):
+            continue
+        js = js_path.read_text(encoding="utf-8")
+        # the source map is a developer aid; a file:// request for it is pointless offline
+        js = re.sub(r"//# sourceMappingURL=\S+\s*$", "", js.rstrip()) + "\n"
+        css = css_path.read_text(encoding="utf-8")
+
+        def inline(match: re.Match) -> str:
+            img = folder / match.group(1)
+            if not img.is_file():
+                return "none"
+            data = base64.b64encode(img.read_bytes()).decode("ascii")
+            return f"url(data:image/png;base64,{data})"
+
+        css = re.sub(r"url\((images/[^)]+\.png)\)", inline, css)
+        version = re.search(r"Leaflet (\d+\.\d+\.\d+)", js)
+        assets = LeafletAssets(js=js, css=css, version=version.group(1) if version else "?", source=f"{source} ({folder})")
+        if "</script" in js.lower() or "</style" in css.lower():
+            raise HotspotsError(f"{js_path}: cannot be inlined safely", hint="reinstall django-js-lib-leaflet")
+        _ASSET_CACHE["leaflet"] = assets
+        return assets
+    raise HotspotsError(
+        "Leaflet is not installed, so offline maps cannot be written",
+        hint="pip install django-js-lib-leaflet (a dependency of hotspots; it ships Leaflet's JS/CSS) "
+        "or apt-get install libjs-leaflet",
+    )
+
+
+
+def preload() -> None:
+    """Import what drawing a map needs (folium, matplotlib) and read Leaflet's files, once, here.
+
+    The maps are drawn in forked worker processes: what this process has
+    loaded they inherit instead of each loading it again (about 0.8 s each).
+    The pipeline calls this while the analysis runs in other processes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    leaflet_assets()
+    _folium_classes()
+
+
+@functools.lru_cache(maxsize=1)
+def _folium_classes() -> types.SimpleNamespace:
+    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once.
+
+    branca's ``MacroElement.render`` wraps every rendered script in
+    ``Element(text)``, which compiles the text as a Jinja template a second
+    time: for a layer that is megabytes of GeoJSON, and for a run's ~1,000
+    label markers, that second compile was a third of the time spent on the
+    maps.  These subclasses (and their ``.addTo`` and ``setIcon`` scripts)
+    add the text as the second pass gives it back for text without template
+    syntax: the same, newlines normalised and one trailing newline dropped
+    (and a name holding "{{" is now shown as it is, not read as a template).
+    """
+    import folium
+    from branca.element import Element, MacroElement
+    from folium.elements import ElementAddToElement
+
+    class _Text(Element):
+        def __init__(self, text: str):
+            super().__init__()
+            lines = re.split(r"\r\n|\r|\n", str(text))
+            if lines[-1] == "":
+                del lines[-1]
+            self._text = "\n".join(lines)
+
+        def render(self, **kwargs) -> str:
+            return self._text
+
+    class _RenderedOnce(MacroElement):
+        def render(self, **kwargs):
+            figure = self.get_root()
+            module = self._template.module
+            for part in ("header", "html", "script"):
+                macro = module.__dict__.get(part)
+                if macro is not None:
+                    getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
+            for element in self._children.values():
+                element.render(**kwargs)
+
+    class AddTo(ElementAddToElement, _RenderedOnce):
+        pass
+
+    class _LayerRenderedOnce:
+        """folium's Layer adds its ``.addTo(parent)`` script as an ElementAddToElement: add ours instead."""
+
+        def render(self, **kwargs):
+            if not self.show:
+                return super().render(**kwargs)
+            self.add_child(AddTo(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+            self.show = False  # only Layer.render reads it: it adds nothing more
+            try:
+                return super().render(**kwargs)
+            finally:
+                self.show = True
+
+    class GeoJson(_LayerRenderedOnce, folium.GeoJson, _RenderedOnce):
+        pass
+
+    class FeatureGroup(_LayerRenderedOnce, folium.FeatureGroup, _RenderedOnce):
+        pass
+
+    class DivIcon(folium.DivIcon, _RenderedOnce):
+        pass
+
+    class Marker(folium.Marker, _RenderedOnce):
+        class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
+            pass
+
+    return types.SimpleNamespace(GeoJson=GeoJson, FeatureGroup=FeatureGroup, DivIcon=DivIcon, Marker=Marker)
+

@@ -1,0 +1,174 @@
+"""The printable hotspot map: an A4 PNG (matplotlib) of one selection of a :class:`MapView`."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import shapely
+
+from hotspots.render.map_views import (
+    DISTRICT_COLOUR,
+    GI_COLOURS,
+    GI_LABELS,
+    PATROL_COLOUR,
+    PNG_MAX_LISTED,
+    TOWN_CENTRE_COLOUR,
+    WARD_COLOUR,
+    MapView,
+    _fmt,
+)
+from hotspots.schema import BNG
+
+__all__ = ["static_map_png"]
+
+
+# GeoSeries.plot redraws the whole figure after each call (canvas.draw_idle): with a dozen layers that was
+# most of a PNG's time.  These add the collections geopandas builds (normalised geometries, one compound path
+# per polygon, one line per part) and the figure is drawn once, by savefig.
+def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
+    """(Multi)polygons as one collection of paths: a compound path (exteriors and holes) per geometry.
+
+    The paths are those of geopandas' PatchCollection of PathPatches, without building a patch per polygon.
+    """
+    from matplotlib.collections import PathCollection
+    from matplotlib.path import Path
+
+    geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if len(geoms) == 0:
+        return
+    paths = []
+    for geom in geoms:
+        rings = []
+        for part in shapely.get_parts(geom):
+            rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+            rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
+        paths.append(Path.make_compound_path(*rings))
+    ax.add_collection(PathCollection(paths, **style), autolim=True)
+
+
+def _add_lines(ax, geoms: np.ndarray, **style) -> None:
+    """(Multi)line strings as one LineCollection, a line per part."""
+    from matplotlib.collections import LineCollection
+
+    geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if len(geoms) == 0:
+        return
+    parts = shapely.get_parts(geoms)
+    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
+
+
+def _wrap_once(text, renderer) -> None:
+    """Replace ``wrap=True`` by the lines it would draw, measured once.
+
+    matplotlib wraps a line by measuring it word by word, and it re-wraps on
+    every layout.  A line that fits is kept whole by its rule (each shorter
+    prefix fits too), so only lines too wide go through it.
+    """
+    text._renderer = renderer
+    width = text._get_wrap_line_width()
+    whole = text.get_text()
+    lines = []
+    for line in whole.split("\n"):
+        if " " in line and text._get_rendered_text_width(line) > width:
+            text.set_text(line)
+            lines.append(text._get_wrapped_text())
+        else:
+            lines.append(line)
+    text.set_text("\n".join(lines))
+    text.set_wrap(False)
+
+
+def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:
+    """A printable PNG of one selection: hot cells, patrol areas, outlines, the ranked list."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
+    sel = next((s for s in view.selections if s.name == name), None)
+    area = view.study_area.to_crs(BNG)
+    fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
+    ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
+    side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
+    side.axis("off")
+    if view.wards is not None and len(view.wards):
+        _add_lines(ax, shapely.boundary(np.asarray(view.wards.to_crs(BNG).geometry.values)), color=WARD_COLOUR,
+                   linewidth=0.4, zorder=1)
+    if view.districts is not None and len(view.districts):
+        _add_lines(ax, shapely.boundary(np.asarray(view.districts.to_crs(BNG).geometry.values)), color=DISTRICT_COLOUR,
+                   linewidth=1.0, zorder=4)
+        if len(view.districts) > 1:
+            for nm, pt in zip(view.districts["area_name"], view.districts.geometry.representative_point()):
+                ax.annotate(str(nm), (pt.x, pt.y), ha="center", fontsize=7, color="#333", zorder=8,
+                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
+    if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
+        cls = sel.cells["gi_class"].astype(str).to_numpy()
+        cell_geoms = np.asarray(sel.cells.geometry.values)
+        for key, colour in GI_COLOURS.items():
+            _add_polygons(ax, cell_geoms[cls == key], facecolor=colour, linewidth=0, zorder=2)
+    if view.town_centres is not None and len(view.town_centres):
+        tc = view.town_centres.to_crs(BNG)
+        _add_lines(ax, shapely.boundary(np.asarray(tc.geometry.values)), color=TOWN_CENTRE_COLOUR, linewidth=1.0,
+                   linestyle="--", zorder=5)
+    _add_lines(ax, shapely.boundary(np.asarray(area.geometry.values)), color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
+    minx, miny, maxx, maxy = area.total_bounds
+    pad = 0.03 * max(maxx - minx, maxy - miny)
+    ax.set_xlim(minx - pad, maxx + pad)
+    ax.set_ylim(miny - pad, maxy + pad)
+    if view.town_centres is not None and len(view.town_centres):
+        for nm, geom in zip(tc["area_name"], tc.geometry):
+            c = geom.centroid
+            if minx <= c.x <= maxx and miny <= c.y <= maxy:
+                ax.annotate(str(nm), (c.x, geom.bounds[3]), ha="center", va="bottom", fontsize=7, color=TOWN_CENTRE_COLOUR,
+                            zorder=8, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+    pa = sel.patrol_areas if sel is not None else None
+    lines = []
+    if pa is not None and len(pa):
+        pa = pa.to_crs(BNG).sort_values("rank")
+        _add_lines(ax, shapely.boundary(np.asarray(pa.geometry.values)), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
+        for (_, r), pt in zip(pa.iterrows(), pa.geometry.representative_point()):
+            ax.annotate(str(int(r["rank"])), (pt.x, pt.y), ha="center", va="center", fontsize=8, fontweight="bold",
+                        zorder=9, bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.2})
+            trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
+            district = f" [{r['district_name']}]" if r.get("show_district", False) else ""
+            lines.append(f"{int(r['rank'])}. {r['name']}{district}\n     {_fmt(r['count'])} in the period{trend}")
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    # scale bar
+    span = maxx - minx
+    bar = 10 ** math.floor(math.log10(span / 4))
+    bar = bar * (5 if span / 4 / bar >= 5 else 2 if span / 4 / bar >= 2 else 1)
+    x0, y0 = minx, miny - pad * 0.6
+    ax.plot([x0, x0 + bar], [y0, y0], color="black", lw=3, zorder=9, solid_capstyle="butt")
+    ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m", (x0 + bar / 2, y0), xytext=(0, 4),
+                textcoords="offset points", ha="center", fontsize=7)
+    ax.annotate("N ↑", (0.97, 0.97), xycoords="axes fraction", ha="right", va="top", fontsize=9, fontweight="bold")
+    fig.text(0.01, 0.965, view.title, fontsize=14, fontweight="bold", va="top")
+    fig.text(0.01, 0.925, f"{name} · {view.period_label} · data: {view.source} · contains OS data © Crown copyright",
+             fontsize=8.5, va="top", color="#333")
+    handles = [Patch(facecolor=GI_COLOURS[k], label=GI_LABELS[k]) for k in GI_COLOURS]
+    handles += [Line2D([], [], color=PATROL_COLOUR, lw=1.8, label="patrol area (numbered)"),
+                Line2D([], [], color=TOWN_CENTRE_COLOUR, lw=1.0, ls="--", label="town centre"),
+                Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward")]
+    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False, title="Gi* (FDR-corrected)",
+                title_fontsize=8)
+    if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
+        lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
+    text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
+                                                                          else "No significant hot spots."))
+    listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    _wrap_once(listing, fig.canvas.get_renderer())
+    buf = io.BytesIO()
+    # zlib level 3: the same pixels as the default (6), in less time and fewer bytes
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
+    plt.close(fig)
+    return buf.getvalue()
+

@@ -1,0 +1,201 @@
+"""Charts of the CSP outlier report: funnel plots, monthly trends and the CSP map, as SVG ``data:`` URIs.
+
+Drawing only (matplotlib through :class:`matplotlib.figure.Figure`, so no
+global backend state): the funnel limits, rates and monthly series come
+finished from the outlier tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: fill of each funnel flag (matrix cells, the highlighted point on a funnel plot)
+COLOURS = {"high_998": "#b2182b", "high_95": "#f4a582", "within": "#ffffff", "low_95": "#92c5de",
+           "low_998": "#2166ac", "no_records": "#eeeeee"}
+#: the highlighted CSP on a funnel plot when its flag colour is too pale to see
+HIGHLIGHT = "#d95f02"
+#: Areas smaller than this (m2) are labelled outside their polygon on the map.
+SMALL_AREA_M2 = 60e6
+
+
+def _mpl_text(text: Any) -> str:
+    """Data-derived text for matplotlib: ``$`` would start mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _svg_uri(fig, *, tight: bool = False) -> str:
+    buffer = io.BytesIO()
+    # charts place their axes explicitly; "tight" (an extra draw) only where the extent is unknown
+    fig.savefig(buffer, format="svg", bbox_inches="tight" if tight else None, pad_inches=0.04,
+                metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    # no layout engine (constrained layout costs a draw per chart): axes are placed by hand
+    return Figure(figsize=(width, height))
+
+
+def _rc():
+    import matplotlib
+
+    return matplotlib.rc_context({
+        "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 7.5, "axes.titlesize": 8.5,
+        "axes.spines.top": False, "axes.spines.right": False, "axes.titleweight": "bold", "svg.hashsalt": "hotspots",
+        "axes.edgecolor": "#777777", "xtick.color": "#444444", "ytick.color": "#444444",
+    })
+
+
+def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> str:
+    """Funnel plot for one crime type: rate per 1,000 vs residents, this CSP highlighted.
+
+    Shaded band and dashed lines: 95% limits allowing for overdispersion; solid
+    lines: 99.8% allowing for overdispersion; dotted: 99.8% Poisson-only limits.
+    """
+    with _rc():
+        fig = _figure(3.2, 2.35)
+        ax = fig.add_axes((0.155, 0.165, 0.815, 0.735))
+        x = funnel["population"].to_numpy() / 1000.0
+        ax.fill_between(x, funnel["rate_lower_95_adjusted"], funnel["rate_upper_95_adjusted"], color="#ececec", lw=0)
+        for side in ("lower", "upper"):
+            ax.plot(x, funnel[f"rate_{side}_95_adjusted"], color="#666666", lw=0.8, ls="--")
+            ax.plot(x, funnel[f"rate_{side}_998_adjusted"], color="#333333", lw=0.9)
+            ax.plot(x, funnel[f"rate_{side}_998"], color="#999999", lw=0.7, ls=":")
+        county_rate = float(funnel["county_rate_per_1000"].iloc[0])
+        ax.axhline(county_rate, color="#1b6ca8", lw=0.9)
+        others = rows[rows["area_code"] != highlight]
+        ax.scatter(others["population"] / 1000.0, others["rate_per_1000"], s=13, color="#8a8a8a", zorder=3, lw=0)
+        me = rows[rows["area_code"] == highlight]
+        if len(me):
+            record = me.iloc[0]
+            colour = COLOURS.get(str(record["flag"]), HIGHLIGHT)
+            if colour in ("#ffffff", "#eeeeee"):
+                colour = HIGHLIGHT
+            px, py = record["population"] / 1000.0, record["rate_per_1000"]
+            ax.scatter([px], [py], s=42, color=colour, edgecolor="black", lw=0.8, zorder=4)
+            right = px > x.min() + 0.6 * (x.max() - x.min())
+            ax.annotate(_mpl_text(record["area_name"]), (px, py), xytext=(-6 if right else 6, 3),
+                        textcoords="offset points", fontsize=7, fontweight="bold", ha="right" if right else "left")
+        ax.set_title(_mpl_text(title), loc="left")
+        ax.set_xlabel("residents (thousands)")
+        ax.set_ylabel("per 1,000 residents")
+        ax.set_xlim(x.min(), x.max())
+        highest = float(rows["rate_per_1000"].max())
+        top = max(highest * 1.12, float(funnel["rate_upper_95_adjusted"].max()) * 1.05)
+        top = max(top, min(float(funnel["rate_upper_998_adjusted"].max()) * 1.03, 2.5 * max(highest, county_rate)))
+        ax.set_ylim(0, top)
+        ax.grid(axis="y", color="#f0f0f0", lw=0.5)
+        return _svg_uri(fig)
+
+
+def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
+                area_name: str, county_name: str) -> str:
+    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded."""
+    with _rc():
+        fig = _figure(9.6, 2.3)
+        ax = fig.add_axes((0.06, 0.11, 0.93, 0.74))
+        calendar = sorted(monthly["month"].unique())
+        position = {m: i for i, m in enumerate(calendar)}
+        styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
+        xs = np.arange(len(calendar))
+        for crime_type, (dark, light) in zip(types, styles):
+            for code, colour, ls, label in ((area_code, dark, "-", area_name), (county_code, light, "--", county_name)):
+                series = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
+                y = series.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float)
+                ax.plot(xs, y, color=colour, ls=ls, lw=1.4 if code == area_code else 1.0,
+                        label=_mpl_text(f"{label}: {crime_type}"))
+                # a month with data between two missing months has no line: show it as a dot
+                isolated = np.isfinite(y) & ~np.isfinite(np.r_[np.nan, y[:-1]]) & ~np.isfinite(np.r_[y[1:], np.nan])
+                ax.plot(xs[isolated], y[isolated], "o", color=colour, ms=2.5)
+        present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
+        gaps = [position[m] for m in calendar if not bool(present[m])]
+        for start, stop in _runs(gaps):
+            ax.axvspan(start - 0.5, stop + 0.5, color="#f4f4f4", lw=0, zorder=0)
+            if stop - start >= 3:
+                ax.text((start + stop) / 2, 0.5, "no data", transform=ax.get_xaxis_transform(), ha="center",
+                        va="center", color="#999999", fontsize=7)
+        ticks = [i for i, m in enumerate(calendar) if m.endswith("-01")]
+        ax.set_xticks(ticks, [calendar[i][:4] for i in ticks])
+        ax.set_xlim(-0.5, len(calendar) - 0.5)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("per 1,000 residents per month")
+        ax.grid(axis="y", color="#eeeeee", lw=0.5)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=4, frameon=False, fontsize=7,
+                  handlelength=2.2, borderaxespad=0.0)
+        return _svg_uri(fig)
+
+
+def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for v in sorted(values):
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    return runs
+
+
+def choropleth(areas, rows: pd.DataFrame, *, title: str) -> str:
+    """CSP map coloured by rate per 1,000 residents, each labelled with its name and rate.
+
+    Labels sit at each polygon's pole of inaccessibility (so a CSP wrapped
+    around another, like Three Rivers around Watford, is labelled in its own
+    body) with a white halo so they stay legible on any fill.
+    """
+    import matplotlib as mpl
+    from matplotlib import patheffects
+    from shapely.ops import polylabel
+
+    with _rc():
+        fig = _figure(5.4, 4.8)
+        ax = fig.add_axes((0.0, 0.0, 0.84, 0.93))
+        data = areas.merge(rows[["area_code", "rate_per_1000"]], on="area_code", how="left")
+        data = data.set_geometry(data.geometry.simplify(60))
+        values = data["rate_per_1000"].to_numpy(dtype=float)
+        norm = mpl.colors.Normalize(vmin=np.nanmin(values) * 0.95, vmax=np.nanmax(values) * 1.02)
+        cmap = mpl.colormaps["YlOrRd"]
+        data.plot(ax=ax, color=[cmap(norm(v)) for v in values], edgecolor="white", linewidth=1.0)
+        halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+        anchors, small_ones = [], []
+        for record in data.itertuples():
+            geometry = record.geometry
+            if geometry.geom_type == "MultiPolygon":
+                geometry = max(geometry.geoms, key=lambda g: g.area)
+            point = polylabel(geometry, tolerance=50)
+            label = _mpl_text(f"{record.area_name}\n{record.rate_per_1000:.1f}")
+            if geometry.area < SMALL_AREA_M2:
+                small_ones.append((label, point))
+            else:
+                anchors.append((point.x, point.y))
+                ax.annotate(label, (point.x, point.y), ha="center", va="center", fontsize=7.2, color="#111111",
+                            path_effects=halo)
+        # small areas: label outside with a leader line, in the direction farthest from other labels
+        minx, miny, maxx, maxy = data.total_bounds
+        reach = 0.13 * max(maxx - minx, maxy - miny)
+        for label, point in small_ones:
+            best, best_gap = None, -1.0
+            for angle in np.deg2rad(np.arange(0, 360, 30)):
+                cx, cy = point.x + reach * np.cos(angle), point.y + reach * np.sin(angle)
+                gap = min((math.hypot(cx - x, cy - y) for x, y in anchors), default=reach)
+                if gap > best_gap:
+                    best, best_gap = (cx, cy), gap
+            anchors.append(best)
+            ax.annotate(label, (point.x, point.y), xytext=best, ha="center", va="center", fontsize=7.2,
+                        color="#111111", path_effects=halo,
+                        arrowprops={"arrowstyle": "-", "color": "#444444", "lw": 0.7, "shrinkA": 6, "shrinkB": 1})
+        ax.set_axis_off()
+        ax.set_aspect("equal")
+        ax.set_title(_mpl_text(title), loc="left")
+        cax = fig.add_axes((0.86, 0.25, 0.025, 0.5))
+        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+        bar.set_label("per 1,000 residents")
+        return _svg_uri(fig, tight=True)

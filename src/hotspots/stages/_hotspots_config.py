@@ -1,0 +1,102 @@
+"""Reading the ``[hotspots]`` section of the config into the analysis options (:class:`~hotspots.detect.options.HotspotConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from hotspots._errors import ConfigError
+from hotspots.config import expand_crime_types
+from hotspots.detect.options import HotspotConfig
+from hotspots.geo import grid as gridmod
+from hotspots.schema import POLICE_UK_CRIME_TYPES
+
+__all__ = ["hotspot_config", "resolve_selections"]
+
+
+def hotspot_config(settings) -> HotspotConfig:
+    """Read and validate ``[hotspots]``; every problem is reported at once."""
+    raw = dict(settings.extra.get("hotspots", {}) or {})
+    fields = {f.name for f in dataclasses.fields(HotspotConfig)}
+    problems: list[str] = []
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}; valid keys are: {', '.join(sorted(fields))}")
+    kw: dict[str, Any] = {}
+    if "crime_types" in raw:
+        ct = raw["crime_types"]
+        if not isinstance(ct, list) or not ct or not all(isinstance(c, str) for c in ct):
+            problems.append(f"crime_types = {ct!r} must be a non-empty list of group or category names")
+        else:
+            kw["crime_types"] = tuple(ct)
+    if "shape" in raw:
+        if raw["shape"] not in ("square", "hex"):
+            problems.append(f"shape = {raw['shape']!r} must be \"square\" or \"hex\"")
+        kw["shape"] = raw["shape"]
+    if "cell_size" in raw:
+        cs = raw["cell_size"]
+        if isinstance(cs, bool) or not isinstance(cs, (int, float)) or not math.isfinite(cs) or cs < gridmod.SNAPPING_FLOOR_M:
+            problems.append(f"cell_size = {cs!r} must be a number of metres >= {gridmod.SNAPPING_FLOOR_M:.0f} "
+                            "(police.uk locations are snapped; smaller cells mean nothing); omit it to choose automatically")
+        else:
+            kw["cell_size"] = float(cs)
+    if "rank_by" in raw:
+        if raw["rank_by"] not in ("count", "harm"):
+            problems.append(f"rank_by = {raw['rank_by']!r} must be \"count\" or \"harm\"")
+        kw["rank_by"] = raw["rank_by"]
+    for key, lo in (("top_n", 1), ("permutations", 1), ("seed", 0), ("min_count", 1)):
+        if key in raw:
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                problems.append(f"{key} = {v!r} must be an integer >= {lo}")
+            kw[key] = v
+    if "max_area_km2" in raw:
+        v = raw["max_area_km2"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 100:
+            problems.append(f"max_area_km2 = {v!r} must be a positive number of km² (e.g. 0.5)")
+        else:
+            kw["max_area_km2"] = float(v)
+    if "patrol_confidence" in raw:
+        if raw["patrol_confidence"] not in (90, 95, 99):
+            problems.append(f"patrol_confidence = {raw['patrol_confidence']!r} must be 90, 95 or 99")
+        kw["patrol_confidence"] = raw["patrol_confidence"]
+    if "cluster_method" in raw:
+        if raw["cluster_method"] not in ("dbscan", "hdbscan"):
+            problems.append(f"cluster_method = {raw['cluster_method']!r} must be \"dbscan\" or \"hdbscan\"")
+        kw["cluster_method"] = raw["cluster_method"]
+    if "maps" in raw:
+        if not isinstance(raw["maps"], bool):
+            problems.append(f"maps = {raw['maps']!r} must be true or false")
+        kw["maps"] = raw["maps"]
+    if "map_selection" in raw:
+        kw["map_selection"] = str(raw["map_selection"])
+    if not problems:
+        cfg = HotspotConfig(**kw)
+        sels = resolve_selections(cfg.crime_types, settings.crime_groups, problems)
+        if cfg.map_selection is not None and cfg.map_selection not in sels:
+            problems.append(f"map_selection = {cfg.map_selection!r} is not one of crime_types {list(cfg.crime_types)}")
+    if problems:
+        raise ConfigError(
+            f"{settings.source or 'config'}: [hotspots] has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
+            hint="see the [hotspots] section in README.md; omit a key to use its default",
+        )
+    return cfg
+
+
+def resolve_selections(names: Sequence[str], groups: dict[str, Sequence[str]], problems: list[str] | None = None
+                       ) -> dict[str, tuple[str, ...]]:
+    """Selection name -> police.uk categories (a configured group, or one category).
+
+    >>> resolve_selections(["Burglary", "ASB"], {"ASB": ("Anti-social behaviour",)})
+    {'Burglary': ('Burglary',), 'ASB': ('Anti-social behaviour',)}
+    """
+    out, bad = expand_crime_types(names, groups)
+    if bad:
+        msg = (f"crime_types {bad} are neither crime groups ({', '.join(groups)}) nor police.uk categories "
+               f"({', '.join(POLICE_UK_CRIME_TYPES)})")
+        if problems is None:
+            raise ConfigError(msg, hint="add the group under [crime_groups] or fix the spelling")
+        problems.append(msg)
+    return out

@@ -98,7 +98,7 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
     gc.collect()
 
     if not only_core:
-        from hotspots.detect import _detect as detect
+        import hotspots.detect as detect
         with step("kde") as s:
             kde = detect.kde_quartic(x, y, grid=grid)
             s["bandwidth_m"] = round(float(kde.bandwidth_m), 1)

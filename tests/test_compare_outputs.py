@@ -34,7 +34,7 @@ def test_a_copy_is_the_same_and_a_second_run_too(one_run, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(one_run, copy)
     assert compare(one_run, copy)[0] == []
-    home = make_home(tmp_path / "home2")
+    home = one_run.parent / "home"  # the same inputs (their paths are in the manifest)
     code, _, err = run_main(["--data", str(home), "--out", str(tmp_path / "again"), "--quiet", "run"], capsys)
     assert code == 0, err
     problems, n = compare(one_run, tmp_path / "again")

@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own package and lower layers only)::
 
-    shared helpers  _version _errors _validate _text months schema harm fdr _parallel
+    shared helpers  _version datasets concentration _errors _validate _text months schema harm fdr _parallel
     io              reading police.uk files and force exports, download
     geo             boundaries, assignment to areas, grids, weights, counts
     outliers detect analysis of the two area jobs (never each other)
@@ -41,7 +41,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "hotspots"
 
-SHARED = {"_version", "datasets", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel"}
+SHARED = {"_version", "datasets", "concentration", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel"}
 #: top-level module or package of hotspots -> layer
 LAYER = {
     **{name: 0 for name in SHARED},

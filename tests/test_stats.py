@@ -22,12 +22,12 @@ from hotspots.detect.gistar import GI_CLASSES_TWO_SIDED
 from hotspots.fdr import _FDR_LOOKUP_MAX_DISTINCT
 from hotspots import fdr as fdr_module
 from hotspots.detect import moran as moran_module
-from hotspots.outliers.concentration import _gini_of_integer_counts
+from hotspots.concentration import _gini_of_integer_counts
 from hotspots._errors import ValidationError
 from hotspots.outliers.dispersion import overdispersion
 from hotspots.outliers.funnel import exact_poisson_interval, funnel_limits, funnel_outliers, poisson_z
 from hotspots.outliers.change import change_vs_reference, rate_ratio_test
-from hotspots.outliers.concentration import concentration, gini, gini_poisson_adjusted
+from hotspots.concentration import concentration, gini, gini_poisson_adjusted
 from hotspots.fdr import fdr_bh
 from hotspots.detect.gistar import gi_star
 from hotspots.detect.moran import local_moran

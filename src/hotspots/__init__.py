@@ -22,7 +22,7 @@ Gi* hot spots for your own points in a few lines:
 
 >>> import hotspots, shapely
 >>> pts = hotspots.synthetic_points(seed=1)            # or hotspots.read_crimes("police_uk/")
->>> area = shapely.box(0, 0, 2000, 2000)
+>>> area = shapely.box(520_000, 210_000, 522_000, 212_000)   # a polygon in EPSG:27700
 >>> cells = hotspots.find_hotspots(pts, area, cell_size=200)
 >>> int(cells["count"].sum()) == len(pts)
 True
@@ -57,7 +57,7 @@ _VERBS = {
     # hotspots and patrol areas
     "find_hotspots": "hotspots.detect",
     "patrol_areas": "hotspots.detect",
-    "hotspot_map": "hotspots.detect",
+    "hotspot_map": "hotspots.render.maps",
     "gi_star": "hotspots.detect",
     "local_moran": "hotspots.detect",
     "kde_quartic": "hotspots.detect",
@@ -105,11 +105,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the verbs load lazily
     from hotspots.detect import (  # noqa: F401
-        find_hotspots, gi_star, hotspot_map, kde_quartic, local_moran, mann_kendall, patrol_areas,
+        find_hotspots, gi_star, kde_quartic, local_moran, mann_kendall, patrol_areas,
     )
     from hotspots.evaluation import did_rate_ratio, evaluate_areas, wdd, wdq  # noqa: F401
     from hotspots.datasets import synthetic_districts, synthetic_points, write_police_uk_sample  # noqa: F401
     from hotspots.fdr import fdr_bh  # noqa: F401
     from hotspots.geo import count_in_areas, make_grid, read_boundary  # noqa: F401
     from hotspots.io import read_crimes, read_force_export  # noqa: F401
+    from hotspots.render.maps import hotspot_map  # noqa: F401
     from hotspots.outliers import area_outliers, funnel_limits, overdispersion, rate_ratio_test  # noqa: F401

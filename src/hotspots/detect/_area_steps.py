@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots._errors import ValidationError
+from hotspots.concentration import concentration
 from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import cluster_locations
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
@@ -196,13 +197,5 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
 
 
 def _share_in_top(counts: np.ndarray, share: float) -> float:
-    """Share of all crimes in the busiest ``ceil(share * n)`` cells (NaN without crimes).
-
-    The arithmetic of :func:`hotspots.outliers.concentration.concentration`
-    (Weisburd 2015), which this package may not import (outliers and detect
-    are independent).
-    """
-    n = counts.size
-    cumulative = np.concatenate([[0.0], np.cumsum(np.sort(np.asarray(counts, dtype=float))[::-1])])
-    total = cumulative[-1]
-    return float(cumulative[int(np.ceil(round(share * n, 9)))] / total) if total > 0 else float("nan")
+    """Share of all crimes in the busiest ``ceil(share * n)`` cells (NaN without crimes)."""
+    return float(concentration(counts, top_shares=(share,))["share_of_total"].iat[0])

@@ -36,7 +36,18 @@ def _frame(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 
 def town_centre_table(inputs: Inputs, district_results: list[AreaResult], patrol: gpd.GeoDataFrame) -> pd.DataFrame:
-    """One row per town centre × selection: counts, change, hot cells and patrol areas inside."""
+    """One row per town centre × selection: counts, change, hot cells and patrol areas inside.
+
+    Counts are of the points inside each town centre in the analysis period
+    and its two halves (H1, H2); hot and cold cells are the district grid's
+    cells whose centre lies in the town centre; patrol areas are the
+    district's that intersect it (``"#<rank> <id>"``, by rank).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`hotspots.detect.columns.TOWN_CENTRE_COLUMNS`.
+    """
     tcs = inputs.town_centres
     if tcs is None or len(tcs) == 0:
         return pd.DataFrame(columns=TOWN_CENTRE_COLUMNS)
@@ -169,7 +180,14 @@ def county_patrol_ranking(patrol: pd.DataFrame, *, selection: str, rank_by: str)
 
 
 def largest_clusters(shapes: gpd.GeoDataFrame, limit: int = MAP_MAX_CLUSTERS) -> gpd.GeoDataFrame:
-    """The ``limit`` clusters with the most crimes (what a map draws; the clusters table has all)."""
+    """The ``limit`` clusters with the most crimes (what a map draws; the clusters table has all).
+
+    Examples
+    --------
+    >>> shapes = gpd.GeoDataFrame({"count": [5, 50, 20]}, geometry=gpd.points_from_xy([0, 1, 2], [0, 0, 0]))
+    >>> largest_clusters(shapes, limit=2)["count"].tolist()
+    [50, 20]
+    """
     if len(shapes) > limit:
         return shapes.sort_values("count", ascending=False).head(limit)
     return shapes

@@ -75,7 +75,7 @@ from hotspots.evaluation.verdict import (
     overall_verdict,
 )
 from hotspots.geo.aggregate import Period
-from hotspots.geo.boundaries import assign_points
+from hotspots.geo.assign import assign_points
 from hotspots.geo.grid import assign_to_cells
 from hotspots.harm import load_harm_weights
 from hotspots.months import month_range, month_ranges

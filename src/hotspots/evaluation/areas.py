@@ -18,7 +18,7 @@ import shapely
 
 from hotspots._errors import DataNotFoundError, ValidationError
 from hotspots.geo.aggregate import Period
-from hotspots.geo.boundaries import assign_points
+from hotspots.geo.assign import assign_points
 from hotspots.geo.grid import assign_to_cells, make_grid
 from hotspots.months import human_period
 from hotspots.schema import AREA_COLUMNS, BNG

@@ -407,9 +407,16 @@ def panel_effect(
     empty_cells = [f"{'treated' if t else 'control'} {'after' if p else 'before'}"
                    for (t, p) in [(True, False), (True, True), (False, False), (False, True)]
                    if cells.get((t, p), 0) == 0]
-    if empty_cells:
+    n_params = sizes["n_areas"] + sizes["n_periods"]  # area and period effects (less one) + the effect
+    # cluster-robust errors scale by (n - 1) / (n - k): an exactly identified panel has none
+    if not empty_cells and (sizes["n_obs"] < n_params or cluster and sizes["n_obs"] <= n_params):
+        notes.append(f"{sizes['n_obs']} area-months for {n_params} parameters: too few to fit the panel "
+                     "with cluster-robust errors (the effect is not estimable); pool more areas or months")
+        empty_cells = ["all"]
+    elif empty_cells:
         notes.append(f"no crimes in the {', '.join(empty_cells)} rows: the effect is not "
                      "estimable; pool more areas or months")
+    if empty_cells:
         return PanelEffect(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, float(level),
                            family, nan, nan, "cluster-robust by area" if cluster else "model-based",
                            **sizes, note="; ".join(notes))

@@ -12,7 +12,7 @@ Notebook verb
     :func:`area_outliers`: per-area x crime-type funnel-plot table for any
     set of areas (rate, expected, ratio, z, p, limits, flags, harm, change).
 
-Statistics on arrays (:mod:`~hotspots.outliers.funnel`, :mod:`~hotspots.outliers.dispersion`, :mod:`~hotspots.outliers.change`, :mod:`~hotspots.outliers.concentration`)
+Statistics on arrays (:mod:`~hotspots.outliers.funnel`, :mod:`~hotspots.outliers.dispersion`, :mod:`~hotspots.outliers.change`, :mod:`~hotspots.concentration`)
     :func:`poisson_z`, :func:`exact_poisson_interval`, :func:`overdispersion`,
     :func:`funnel_limits`, :func:`funnel_outliers` (Spiegelhalter 2005);
     :func:`rate_ratio_test`, :func:`change_vs_reference`;
@@ -56,7 +56,7 @@ from hotspots.outliers.columns import (
     TOP_SHARES,
     limit_columns,
 )
-from hotspots.outliers.concentration import (
+from hotspots.concentration import (
     GiniBaseline,
     concentration,
     gini,

@@ -26,7 +26,7 @@ from hotspots.outliers.columns import (
     MONTHLY_COLUMNS,
     TOP_SHARES,
 )
-from hotspots.outliers.concentration import concentration, gini_poisson_adjusted
+from hotspots.concentration import concentration, gini_poisson_adjusted
 
 
 def harm_table(
@@ -132,7 +132,7 @@ def concentration_table(
     county
         ``(code, name)``: add a row for all LSOAs together.
     simulations, seed
-        For the chance-corrected Gini (:func:`hotspots.outliers.concentration.gini_poisson_adjusted`).
+        For the chance-corrected Gini (:func:`hotspots.concentration.gini_poisson_adjusted`).
 
     Returns
     -------
@@ -140,7 +140,7 @@ def concentration_table(
         ``area_type`` (csp, or force for the county row), ``area_code,
         area_name, crime_type, is_group, n_lsoas, count`` (LSOA-based total),
         per share ``lsoas_topN`` (ceil(N% x n_lsoas)), ``count_topN``,
-        ``share_topN`` (:func:`hotspots.outliers.concentration.concentration`), then ``gini``,
+        ``share_topN`` (:func:`hotspots.concentration.concentration`), then ``gini``,
         ``gini_random_mean`` (the Gini of the same number of crimes spread at
         random) and ``gini_adjusted`` ((gini - random) / (1 - random)).
 

@@ -17,7 +17,7 @@ from hotspots._validate import _check_choice, _check_levels, _Problems
 from hotspots.geo.aggregate import Period, resolve_periods
 from hotspots.harm import load_harm_weights
 from hotspots.months import MONTH_RE
-from hotspots.outliers.change_table import change_summary, change_table
+from hotspots.outliers.change_table import CHANGE_SUMMARY, change_summary, change_table
 from hotspots.outliers.columns import LEVELS, limit_columns
 from hotspots.outliers.context_tables import harm_table
 from hotspots.outliers.tables import outlier_table, period_totals
@@ -27,9 +27,6 @@ COUNTS_NEED = ("area_code", "month", "crime_type", "count")
 AREAS_NEED = ("area_code", "area_name", "population")
 
 _HARM_COLUMNS = ["harm", "harm_per_1000", "county_harm_per_1000", "harm_ratio"]
-_CHANGE_COLUMNS = ["change_count_before", "change_count_after", "pct_change", "rest_pct_change",
-                   "pct_change_vs_rest", "pct_change_vs_rest_ci_lower", "pct_change_vs_rest_ci_upper",
-                   "change_q", "change_flag"]
 
 
 def area_outliers(
@@ -207,7 +204,7 @@ def area_outliers(
                                    totals, areas, before_period=before, after_period=current,
                                    reference_label="rest of the areas")
         table = table.merge(change_summary(change_rows), on=["area_code", "crime_type"], how="left")
-        change = _CHANGE_COLUMNS
+        change = list(CHANGE_SUMMARY.values())
     table["period"] = current.label
     table["months"] = len(current.months)
     columns = ["area_code", "area_name", "crime_type", "is_group", "period", "months", "count", "population",

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from hotspots._io import OutputDir
-from hotspots.geo.aggregate import Periods, count_points, resolve_periods
+from hotspots.geo import Periods, count_points, resolve_periods
 from hotspots.config import Settings, resolve_data_dir
 from hotspots.months import month_range
-from hotspots.geo.boundaries import Geography, assign_points
-from hotspots.io.police_uk import Accounting, harmonise_lsoa, read_police_uk
+from hotspots.geo import Geography, assign_points
+from hotspots.io import Accounting, harmonise_lsoa, read_police_uk
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
 

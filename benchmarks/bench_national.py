@@ -79,6 +79,7 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
             s["rows_out"] = len(count_points(points, districts))
 
     from hotspots.geo import grid as gridmod
+    from hotspots.geo import grid_weights
     from hotspots.detect.gistar import gi_star
 
     with step("make_grid") as s:
@@ -90,7 +91,7 @@ def run(n_points: int, *, ingest: str | None, only_core: bool, cell_size: float 
         cell_counts = np.bincount(cell[cell >= 0], minlength=len(grid))
     info["points_in_grid"] = int(cell_counts.sum())
     with step("grid_weights"):
-        w = gridmod.grid_weights(grid)
+        w = grid_weights(grid)
     with step("gi_star_fdr") as s:
         gi = gi_star(cell_counts.astype(float), w)
         s["hot_99"] = int((gi["gi_class"] == "hot_99").sum())

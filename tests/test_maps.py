@@ -14,7 +14,7 @@ from hotspots._text import slug
 from hotspots.render import maps as maps
 from hotspots.stages._hotspots_maps import write_maps
 from hotspots._io import OutputDir
-from hotspots.geo.grid import grid_weights, make_grid
+from hotspots.geo import grid_weights, make_grid
 from hotspots.detect.gistar import gi_star
 
 PAYLOAD = "<img src=x onerror=alert(1)>"

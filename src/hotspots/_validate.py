@@ -38,8 +38,7 @@ class _Problems:
     make_grid: 2 problems: (1) cell_size must be > 0; got -5; (2) shape must be 'square' or 'hex'; got 'triangle'
     """
 
-    def __init__(self, function: str = ""):
-        # always pass the public function's name; "" only for callers not yet converted
+    def __init__(self, function: str):
         self.function = function
         self.messages: list[str] = []
         self.hints: list[str] = []
@@ -53,12 +52,11 @@ class _Problems:
         """Raise ``error_class`` (default :class:`ValidationError`) listing every problem, if any."""
         if not self.messages:
             return
-        prefix = f"{self.function}: " if self.function else ""
         if len(self.messages) == 1:
-            text = f"{prefix}{self.messages[0]}"
+            text = f"{self.function}: {self.messages[0]}"
         else:
             listed = "; ".join(f"({i}) {m}" for i, m in enumerate(self.messages, 1))
-            text = f"{prefix}{len(self.messages)} problems: {listed}"
+            text = f"{self.function}: {len(self.messages)} problems: {listed}"
         raise error_class(text, hint=" ".join(self.hints))
 
 

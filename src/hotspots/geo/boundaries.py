@@ -23,7 +23,6 @@ import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
 from hotspots._validate import _Problems
-from hotspots.geo.assign import assign_points  # noqa: F401  re-export: stages, detect, evaluation import it from here
 from hotspots.schema import AREA_COLUMNS, BNG
 
 log = logging.getLogger(__name__)

@@ -62,14 +62,9 @@ from hotspots.geo._lattice import (
     _neighbour_offsets,
 )
 from hotspots.geo._study_area import _polygonal_parts, _resolve_area
-from hotspots.geo.weights import grid_weights  # noqa: F401  re-export: detect and tests import it from here
 
-__all__ = ["choose_cell_size", "make_grid", "assign_to_cells", "grid_weights"]
+__all__ = ["choose_cell_size", "make_grid", "assign_to_cells"]
 
-
-def _xy_arrays(x: Any, y: Any, problems: _Problems, names: tuple[str, str] = ("x", "y")):
-    """Temporary alias for hotspots.detect: call ``hotspots._validate._check_xy(problems, x, y)`` instead."""
-    return _check_xy(problems, x, y, names)
 
 #: Smallest sensible cell: police.uk coordinates are snapped to ~750,000
 #: anonymised map points (street centres and places), so smaller cells mostly

@@ -24,7 +24,6 @@ from hotspots._text import slug
 from hotspots.io._files import _decode, _read_bytes, _sha256, find_police_files
 from hotspots.io._parse import _finish, _parse_csv_text, _validate_rows
 from hotspots.io.accounting import Accounting, FileAccount, IngestResult
-from hotspots.io.lsoa import harmonise_lsoa  # noqa: F401  re-export: stages/context.py imports it from here
 from hotspots.schema import BNG, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER
 
 if TYPE_CHECKING:

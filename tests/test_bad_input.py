@@ -348,7 +348,7 @@ def duplicate_months_in_two_files(tmp):
     res = read_police_uk(tmp)
     assert len(res.points) == 2
     assert res.accounting.dropped_by_reason() == {"duplicate_file": 2}
-    assert any("same force-month as" in n for n in notes(res))
+    assert any("the same data as" in n for n in notes(res))
     balanced(res)
 
 
@@ -373,7 +373,12 @@ def mixed_lsoa_vintages(tmp):
 @case
 def unknown_crime_types(tmp):
     res = read_police_uk(put(tmp, [row("u1", crime_type="Jaywalking"), row("u2", crime_type="burglary"), row("u3")]))
-    assert res.accounting.dropped_by_reason() == {"unknown_crime_type": 2}
+    # "burglary" is Burglary in other capitals: read as it, and noted; "Jaywalking" is dropped and named
+    assert res.accounting.dropped_by_reason() == {"unknown_crime_type": 1}
+    assert res.accounting.unknown_crime_types() == {"Jaywalking": 1}
+    assert sorted(res.points["crime_type"]) == ["Burglary", "Burglary"]
+    assert any("crime type 'burglary' read as 'Burglary'" in n for n in notes(res))
+    assert "  unknown crime types: 'Jaywalking' (1)" in res.accounting.summary_lines()
     # crime_types=None accepts any category
     assert len(read_police_uk(tmp / NAME, crime_types=None).points) == 3
 

@@ -277,8 +277,9 @@ def test_wording_never_claims_more_than_the_interval():
 
 
 def test_rtm_undermines_a_fall_when_areas_were_picked_on_counts():
-    f = {"effect_verdict": "fell", "rtm_verdict": "consistent with regression to the mean", "pre_trend": None,
-         "panel": None}
+    f = {"calibrated": {"pct_change": -20.0, "pct_low": -30.0, "pct_high": -9.0}, "n_areas": 6,
+         "treated_before": 300, "treated_after": 200,
+         "rtm_verdict": "consistent with regression to the mean", "pre_trend": None, "panel": None}
     picked = TreatedAreas(areas=_treated(), source="patrol_areas", description="", illustrative=True,
                           selected_on_counts=True)
     named = TreatedAreas(areas=_treated(), source="town_centres", description="", illustrative=True,
@@ -351,6 +352,31 @@ def test_report_escapes_names_and_is_self_contained(payload_report):
     assert "http://" not in html and "https://" not in html  # offline: nothing fetched
     assert "ILLUSTRATIVE" in html
     assert "data:image/png;base64," in html  # charts and map inline
+
+
+def test_report_text_comes_from_the_configuration_not_the_code(payload_report):
+    """Another force, no programme name: nothing Hertfordshire-specific in the title or text."""
+    from hotspots.render.evaluation_report import render_evaluation_report
+
+    html = payload_report["html"]  # meta has no programme (a non-Hertfordshire configuration)
+    assert "Operation Hotspot" not in html
+    assert "<h1>Did the patrols reduce crime?</h1>" in html
+    res = payload_report["result"]
+    res.meta["programme"] = "Project Nightwatch"
+    try:
+        named = render_evaluation_report(res)
+    finally:
+        res.meta.pop("programme")
+    assert "<h1>Project Nightwatch: did the patrols reduce crime?</h1>" in named
+    assert "Operation Hotspot" not in named
+
+
+def test_report_claims_no_cost_unless_a_reduction_is_credited(payload_report):
+    res = payload_report["result"]
+    html = payload_report["html"]
+    if res.findings[0]["overall_verdict"] != "credible reduction":
+        assert "No cost per crime prevented is reported" in html
+        assert "For reference only" not in html and "£" not in res.headline
 
 
 @pytest.mark.browser

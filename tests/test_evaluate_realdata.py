@@ -55,6 +55,24 @@ def test_summary_figures_are_coherent(stage):
                                  "rtm_rate_ratio_pct", "harm_pct_change", "cost_per_crime_prevented"}
 
 
+def test_calibrated_headline_and_unbiased_displacement_control(stage):
+    """Issue 12: the headline interval is placebo-calibrated and the old artefactual diffusion is gone."""
+    _, summary, folder = stage
+    s = pd.read_csv(folder / "evaluation_summary.csv").set_index(["crime_type", "measure"])
+    cal = s.loc[("ASB and violence", "did_calibrated_pct_change")]
+    poisson = s.loc[("ASB and violence", "did_pct_change")]
+    assert "999 placebo sets" in cal["description"] and "seed" in cal["description"]
+    assert cal["high"] - cal["low"] > poisson["high"] - poisson["low"]  # wider than the Poisson interval
+    assert summary["placebo_draws"] == 999
+    # the buffers' matched controls no longer come from what the treated matching left over: the WDD used to
+    # report a "diffusion of benefit" of -339 crimes, p < 0.001
+    wdd = s.loc[("ASB and violence", "wdd")]
+    assert wdd["p_value"] > 0.05 and wdd["low"] < 0 < wdd["high"]
+    assert summary["overall_verdict"] != "credible reduction" or "£" in summary["cost"]
+    if summary["overall_verdict"] != "credible reduction":
+        assert summary["cost"].startswith("not reported")
+
+
 def test_report_says_illustrative(stage):
     _, summary, folder = stage
     html = (folder / "evaluation_report.html").read_text(encoding="utf-8")

@@ -196,7 +196,7 @@ def test_total_net_effect_hand_example():
     assert res.treated_effect == pytest.approx(50)
     assert res.buffer_effect == pytest.approx(-12)
     assert res.total_net_effect == pytest.approx(38)
-    assert "38.0 crimes prevented" in res.interpretation and "displacement" in res.interpretation
+    assert res.interpretation.startswith("38 fewer crimes") and "12 more than expected in the buffer (displacement)" in res.interpretation
     assert np.isnan(total_net_effect(100, 60, 80, 100, 0, 1100).total_net_effect)
 
 

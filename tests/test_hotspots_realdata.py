@@ -76,3 +76,22 @@ def test_other_tables_written(hotspots_run):
     clusters = pd.read_csv(root / "clusters.csv")
     assert len(clusters) > 0 and list(clusters.columns) == hs.CLUSTER_COLUMNS
     assert "hotspots.cell_size_m" in ctx.settings.auto
+
+
+def test_no_sparse_hot_spots_and_no_empty_patrol_cells_that_are_not_bridges(hotspots_run):
+    """Issue 13 on the real 2025 data: no hot cell whose 3x3 neighbourhood holds 2 crimes or fewer, and every
+    empty cell kept in a patrol area bridges crime-bearing cells (counted independently of the analysis code,
+    by scripts/sparse_hotspot_figures.py from the written outputs)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from sparse_hotspot_figures import figures
+
+    ctx, _ = hotspots_run
+    table = figures(ctx.out.root).set_index("selection")
+    total = table.loc["TOTAL"]
+    assert total["hot"] > 1000  # the check is not vacuous
+    assert total["hot_nbhd_le2"] == 0, table["hot_nbhd_le2"]
+    assert total["pa_empty_not_bridge"] == 0, table["pa_empty_not_bridge"]
+    assert total["pa_cells"] > total["pa_empty"] > 0 or total["pa_empty"] == 0

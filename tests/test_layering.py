@@ -13,8 +13,10 @@ Layers, lowest first (a module may import its own package and lower layers only)
     stages          the only code that knows the run context, settings and output folder
     cli, __main__
 
-Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.  The checks
-also run at run time: importing any analysis or renderer module in a fresh
+Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.  Renderers
+are also read for what they call: no selecting, ranking, aggregating, binning or
+significance thresholds (:func:`computing_calls`) outside a short allow-list of
+display-only uses.  The checks also run at run time: importing any analysis or renderer module in a fresh
 interpreter loads no module of a later layer, and a real ``hotspots run`` on a
 small data home hands the renderers plain data only (no functions, contexts,
 settings or output folders).  :func:`test_the_checker_catches_what_it_should`
@@ -30,6 +32,7 @@ import enum
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +66,34 @@ RENDER_MAY_IMPORT = SHARED
 #: third-party statistics a renderer must not use (it draws finished results)
 STATISTICS_LIBRARIES = {"scipy", "statsmodels", "sklearn", "esda", "libpysal"}
 MAX_LINES = 650  # "about 600"
+
+#: Calls (methods or functions, by name) that select, rank, aggregate or bin data: the analysis decides what a
+#: report shows (e.g. hotspots.outliers.highlights), a renderer words and draws it.  ``sorted(..., key=...)``
+#: counts too (ranking by a computed key); plain ``sorted(labels)`` and ``min``/``max`` for axis limits do not.
+COMPUTING_CALLS = {
+    "groupby", "rank", "nlargest", "nsmallest", "quantile", "percentile", "nanpercentile", "sort_values",
+    "value_counts", "pivot_table", "crosstab", "agg", "aggregate", "rolling", "resample", "idxmax", "idxmin",
+    "sum", "nansum", "mean", "nanmean", "median", "nanmedian", "std", "var", "cumsum", "cumcount", "nunique",
+    "describe", "corr", "argsort", "lexsort", "cut", "qcut", "histogram", "digitize",
+}
+#: An ordering comparison (<, <=, >, >=) with a p- or q-value, or with a literal in (0, 0.2], is a significance
+#: threshold: the analysis applies it (as a boolean column), the renderer reads the result.
+P_OR_Q = re.compile(r"(?i)(\b|_)(p|q)(_?values?)?(\b|_)|\balpha\b")
+#: Display-only uses in renderers, (module, function, call or "threshold") -> why it computes nothing.  Keep it short;
+#: the test fails when an entry is no longer used.  The map entries are candidates to move (helper E's files).
+RENDER_ALLOWED = {
+    ("hotspots.render.map_html", "_list_html", "sort_values"):
+        "lists patrol areas in the order of the analysis's own `rank` column (candidate to move: hand them over "
+        "in rank order)",
+    ("hotspots.render.map_png", "static_map_png", "sort_values"):
+        "draws and numbers patrol areas in the order of the analysis's `rank` column (candidate to move)",
+    ("hotspots.render._map_geometry", "_geojson_geometries", "cumsum"):
+        "offsets of each ring in the flat coordinate array (geometry encoding, not data)",
+    ("hotspots.render.evaluation_report", "_label_areas", "sorted"):
+        "places area-code labels north to south so they do not overlap (layout, not a ranking of results)",
+    ("hotspots.render.evaluation_report", "fmt_p", "threshold"):
+        "formats a p-value for display ('< 0.001'); decides nothing",
+}
 
 
 def module_name(path: Path) -> str:
@@ -129,6 +160,39 @@ def problems_of(module: str, deps: set[str], known: set[str]) -> list[str]:
     return problems
 
 
+def computing_calls(source: str, module: str, *, allowed=None) -> list[str]:
+    """What in a renderer's ``source`` computes (see :data:`COMPUTING_CALLS`, :data:`P_OR_Q`), minus ``allowed``.
+
+    Each finding is ``"module:line function: call (code)"``; the enclosing function is the innermost ``def``.
+    ``allowed`` defaults to :data:`RENDER_ALLOWED`.
+    """
+    allowed = RENDER_ALLOWED if allowed is None else allowed
+    found = []
+
+    def visit(node, function):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node.name
+        what = None
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in COMPUTING_CALLS or name == "sorted" and any(k.arg == "key" for k in node.keywords):
+                what = name
+        elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for op in node.ops):
+            for operand in (node.left, *node.comparators):
+                literal = (isinstance(operand, ast.Constant) and isinstance(operand.value, float)
+                           and 0 < operand.value <= 0.2)
+                if literal or P_OR_Q.search(ast.unparse(operand)):
+                    what = "threshold"
+        if what and (module, function, what) not in allowed:
+            found.append(f"{module}:{node.lineno} {function}: {what} ({ast.unparse(node)[:70]})")
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(ast.parse(source), "<module>")
+    return found
+
+
 def all_modules() -> dict[str, Path]:
     return {module_name(p): p for p in PKG.rglob("*.py")}
 
@@ -189,6 +253,18 @@ def test_modules_stay_small():
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
 
 
+def test_renderers_compute_nothing():
+    """No renderer selects, ranks, aggregates or applies a significance threshold, beyond the allow-list."""
+    modules = {m: p for m, p in all_modules().items() if unit(m) == "render"}
+    assert len(modules) > 5
+    problems = [f for m, p in sorted(modules.items()) for f in computing_calls(p.read_text(), m)]
+    assert problems == [], "renderers that compute (move it into the analysis):\n" + "\n".join(problems)
+    # every allow-list entry is still needed (else it would quietly allow a new use)
+    everything = [f for m, p in modules.items() for f in computing_calls(p.read_text(), m, allowed={})]
+    used = {(f.split(":")[0], f.split(" ")[1].rstrip(":"), f.split(" ")[2]) for f in everything}
+    assert set(RENDER_ALLOWED) - used == set(), "allow-list entries no longer used: remove them"
+
+
 def test_the_checker_catches_what_it_should():
     """Injected faults: each must be reported."""
     known = set(all_modules())
@@ -207,6 +283,26 @@ def test_the_checker_catches_what_it_should():
     assert problems_of(analysis, typing_only, known) == []
     sideways = imports_of("import hotspots.detect.gistar\n", "hotspots.outliers.funnel")
     assert problems_of("hotspots.outliers.funnel", sideways, known), "outliers importing detect passed"
+    # a renderer that computes, beyond its imports: selection, ranking, aggregation, thresholds
+    wording = "hotspots.render.outliers_wording"
+    for source in ("def stand_out(rows):\n    return rows.sort_values('z_adjusted').head(6)\n",
+                   "def top(lsoa):\n    return lsoa.nlargest(10, 'count')\n",
+                   "def high(lsoa):\n    return int((lsoa['flag'] == 'high_998').sum())\n",
+                   "def share(df):\n    return df.groupby('csp_code')['count'].transform('sum')\n",
+                   "import numpy as np\ndef bins(x):\n    return np.percentile(x, [20, 40, 60, 80])\n",
+                   "def order(rows):\n    return sorted(rows, key=lambda r: -abs(r['z']))[:6]\n",
+                   "def mark(row):\n    return '▲' if row['change_q'] < CHANGE_Q else ''\n",
+                   "def mark(q):\n    return 'stands out' if q < 0.05 else ''\n",
+                   "class R:\n    def rank(self, df):\n        return df['rate'].rank(ascending=False)\n"):
+        assert computing_calls(source, wording), f"a computing renderer passed: {source!r}"
+    # display-only code passes; an allowed use is allowed only where the allow-list says
+    drawing = ("def chart(ax, rows):\n    ax.plot(rows['month'], rows['rate'])\n    ax.set_ylim(0, rows['rate'].max())\n"
+               "    return f\"{rows['ratio'].iloc[0]:.1f} times\" if rows['ratio'].iloc[0] >= 1.5 else sorted(rows)\n")
+    assert computing_calls(drawing, wording) == []
+    listed = "def _list_html(selection):\n    return selection.patrol_areas.sort_values('rank')\n"
+    assert computing_calls(listed, "hotspots.render.map_html") == []
+    assert computing_calls(listed.replace("_list_html", "_other"), "hotspots.render.map_html")
+    assert computing_calls(listed, "hotspots.render.outliers_report")
 
 
 # --------------------------------------------------------------------------- run time

@@ -1,4 +1,4 @@
-"""Tests for hotspots.outliers and hotspots.report_outliers on small hand-built data.
+"""Tests for hotspots.outliers and the CSP outlier report (hotspots.render.outliers_*) on small hand-built data.
 
 Every number computed beyond hotspots.stats is checked against an independent
 computation (numpy by hand, scipy, statsmodels)."""
@@ -19,6 +19,7 @@ from shapely.geometry import box
 from statsmodels.stats.multitest import multipletests
 
 import hotspots.outliers as O
+from hotspots.outliers import highlights as H
 from hotspots.render import outliers_report as R
 from hotspots.render import outliers_wording as W
 from hotspots._errors import InputFileError, ValidationError
@@ -288,7 +289,9 @@ def test_change_table_rates_per_month_when_periods_differ():
     assert a["parent_pct_change"] == pytest.approx(100 * ((100 / 2) / 40 - 1))
     assert a["ratio_of_ratios"] == pytest.approx((40 / 10) / (60 / 30))   # period lengths cancel
     # rate-ratio test with exposures population x months: binomial with p = 2/3
-    assert a["rate_ratio_p"] == pytest.approx(sps.binomtest(40, 50, 2 / 3).pvalue, rel=1e-6)
+    central = 2 * min(sps.binomtest(40, 50, 2 / 3, alternative="less").pvalue,
+                      sps.binomtest(40, 50, 2 / 3, alternative="greater").pvalue)
+    assert a["rate_ratio_p"] == pytest.approx(min(1.0, central), rel=1e-6)
 
 
 def test_change_zero_counts_not_estimable():
@@ -471,6 +474,107 @@ def test_area_outliers_verb_defaults_and_validation(synthetic):
         O.area_outliers(synthetic["csp_counts"], synthetic["csps"], comparison="last year")
 
 
+# --------------------------------------------------------------------------- what the report tells (chosen by the analysis)
+def _told_rows(flags, z, changes):
+    """One CSP's district rows T0, T1, ... with ``changes``: {index: (change_flag, change_q)}, others in line."""
+    n = len(flags)
+    change = [changes.get(i, ("in_line", 0.9)) for i in range(n)]
+    return pd.DataFrame({
+        "area_code": "X", "crime_type": [f"T{i}" for i in range(n)], "flag": flags, "z_adjusted": z, "ratio": 1.5,
+        "rate_per_1000": 3.0, "county_rate_per_1000": 2.0, "pct_change": 30.0, "rest_pct_change": 2.0,
+        "pct_change_vs_rest": 27.5, "pct_change_vs_rest_ci_lower": 5.0, "pct_change_vs_rest_ci_upper": 50.0,
+        "change_flag": [c[0] for c in change], "change_q": [c[1] for c in change]})
+
+
+def test_stand_out_rows_order_limits_and_q_threshold():
+    """Worked by hand: 99.8% before 95%, then |z_adjusted|; six level sentences; changes by q, q < 0.05 strictly."""
+    flags = ["high_95", "low_998", "within", "high_998", "low_95", "high_95", "high_95", "low_95", "within",
+             "within", "within", "no_records", "within"]
+    z = [2.0, -3.6, 0.1, 3.2, -2.5, 2.9, 2.2, -2.05, 1.9, 0.2, -0.3, np.nan, 1.0]
+    changes = {2: ("up_vs_reference", 0.049), 3: ("up_vs_reference", 0.01), 8: ("down_vs_reference", 0.05),
+               9: ("up_vs_reference", 0.001), 10: ("down_vs_reference", 0.02), 11: ("up_vs_reference", 0.001),
+               12: ("up_vs_reference", 0.03), 0: ("in_line", 0.001)}
+    told = H.stand_out_rows(_told_rows(flags, z, changes))
+    assert list(told.columns) == H.HIGHLIGHT_COLUMNS
+    assert told["order"].tolist() == list(range(len(told)))
+    levels = told[told["kind"] == "level"]
+    assert levels["crime_type"].tolist() == ["T1", "T3", "T5", "T4", "T6", "T7", "T0"]
+    assert levels["in_sentence"].tolist() == [True] * 6 + [False]
+    moved = told[told["kind"] == "change"]
+    # T8 (q = 0.05) is not below the threshold, T11 has no records, T3 is told as a level, T0 is in line
+    assert moved["crime_type"].tolist() == ["T9", "T10", "T12", "T2"]
+    assert moved["in_sentence"].tolist() == [True, True, True, False]
+    assert told.set_index("crime_type")["change_notable"].to_dict() == {
+        "T1": False, "T3": True, "T5": False, "T4": False, "T6": False, "T7": False, "T0": False,
+        "T9": True, "T10": True, "T12": True, "T2": True}
+    assert H.notable_changes(_told_rows(flags, z, changes))["crime_type"].tolist() == ["T2", "T3", "T9", "T10",
+                                                                                       "T11", "T12"]
+    picks = H.funnel_picks(_told_rows(flags, z, changes), headline="All crime")
+    assert picks["crime_type"].tolist() == ["T1", "T3", "T5", "T4", "T6", "T7"]
+    assert set(picks["reason"]) == {"outside_limits"}
+    # the renderer words exactly these rows, in this order
+    sentences = W.stand_out(told, name="X")
+    assert len(sentences) == 6 + 1 + 3 + 1
+    assert sentences[0].startswith("X’s T1 crime rate") and "T3 crime rate" in sentences[1]
+    assert "a difference that stands out" in sentences[1]          # T3's change (q = 0.01) told with its level
+    assert sentences[6] == "Also outside the 95% limits: T0 (see the table)."
+    assert sentences[7].startswith("T9 crime rose 30%") and sentences[9].startswith("T12 crime")
+    assert sentences[10] == "Also changing differently from the rest of the county: T2 (see the table)."
+    # without a comparison period: no change sentences, no change clause
+    assert len(W.stand_out(told, name="X", with_change=False)) == 7
+
+
+def test_renderer_words_what_it_is_given():
+    """Reordered or edited rows are told as given: the renderer does not re-select or re-rank."""
+    told = H.stand_out_rows(_told_rows(["high_998", "high_95"], [3.5, 2.1], {}))
+    reordered = told.iloc[::-1]
+    assert [s.split(" crime")[0] for s in W.stand_out(reordered, name="X")] == ["X’s T1", "X’s T0"]
+    assert W.stand_out(told.assign(in_sentence=False), name="X") == ["Also outside the 95% limits: T0, T1 (see the table)."]
+
+
+def test_report_highlights_against_an_independent_selection(synthetic):
+    res = synthetic["results"]
+    shown = res.district[~res.district["crime_type"].isin(res.meta["single_type_groups"])]
+    order = [t for t in res.meta["crime_types"] if t not in res.meta["single_type_groups"]]
+    assert res.csp_summary["area_name"].tolist() == sorted(shown["area_name"].unique())
+    for code in res.csp_summary["area_code"]:
+        rows = [r for r in shown[shown["area_code"] == code].to_dict("records") if r["flag"] != "no_records"]
+        rows.sort(key=lambda r: order.index(r["crime_type"]))
+        flagged = [r for r in rows if r["flag"] not in ("within",)]
+        flagged.sort(key=lambda r: (r["flag"] in ("high_95", "low_95"), -abs(r["z_adjusted"])))
+        expected = [r["crime_type"] for r in flagged] or [r["crime_type"] for r in
+                                                          sorted(rows, key=lambda r: -abs(r["z_adjusted"]))[:2]]
+        mine = res.highlights[res.highlights["area_code"] == code]
+        assert mine["crime_type"].tolist() == expected, code
+        assert set(mine["kind"]) == ({"level"} if flagged else {"largest"})
+        picks = res.funnel_picks[res.funnel_picks["area_code"] == code]["crime_type"].tolist()
+        assert picks == (expected[:6] if flagged else [res.meta["headline"]])
+    # busiest LSOAs: the LSOAs with most headline crime, each with its biggest category, by plain Python
+    lsoa = res.lsoa
+    head = lsoa[lsoa["crime_type"] == res.meta["headline"]]
+    busiest = H.busiest_lsoas(lsoa, crime_type=res.meta["headline"], top=2)
+    for code in res.csp_summary["area_code"]:
+        mine = head[head["csp_code"] == code]
+        top = sorted(zip(mine["count"], mine["area_code"]), key=lambda t: (-t[0], t[1]))[:2]
+        got = busiest[busiest["csp_code"] == code]
+        assert got["area_code"].tolist() == [c for _, c in top]
+        assert got["order"].tolist() == [0, 1]
+        for record in got.to_dict("records"):
+            cats = lsoa[(lsoa["area_code"] == record["area_code"]) & ~lsoa["is_group"]]
+            best = min(zip(cats["count"], cats["crime_type"]), key=lambda t: (-t[0], t[1]))
+            assert (record["biggest_type"], record["biggest_count"]) == (best[1], best[0])
+    assert len(res.busiest_lsoas) == min(3, H.TOP_LSOAS) * 6
+    # LSOAs above the 99.8% limit per CSP: plant two and count them back
+    planted = lsoa.copy()
+    rows = planted.index[(planted["crime_type"] == "All crime") & (planted["csp_code"] == "E22000002")][:2]
+    planted.loc[rows, "flag"] = "high_998"
+    summary = H.csp_summary(shown, planted, crime_type="All crime").set_index("area_code")
+    assert summary.loc["E22000002", "lsoas_high_998"] == 2
+    assert summary.loc["E22000002", "n_lsoas"] == 3
+    before = H.csp_summary(shown, lsoa, crime_type="All crime").set_index("area_code")
+    assert summary.drop("E22000002")["lsoas_high_998"].equals(before.drop("E22000002")["lsoas_high_998"])
+
+
 # --------------------------------------------------------------------------- wording
 def test_wording_helpers():
     assert R.months_label(["2025-01", "2025-02", "2025-03", "2025-04"]) == "Jan–Apr 2025"
@@ -485,6 +589,7 @@ def test_level_sentence_like_the_brief():
     row = {"crime_type": "Shoplifting", "ratio": 2.4, "rate_per_1000": 17.5, "county_rate_per_1000": 7.3,
            "flag": "high_998", "pct_change": 18.0, "rest_pct_change": 6.0, "change_flag": "up_vs_reference",
            "change_q": 0.01}
+    row["change_notable"] = bool(H.change_notable(pd.DataFrame([row])).iloc[0])   # decided by the analysis
     text = W.level_sentence(row, name="Watford")
     assert text.startswith("Watford’s shoplifting rate is 2.4 times the county rate")
     assert "above the 99.8% limit even allowing for overdispersion" in text
@@ -493,13 +598,18 @@ def test_level_sentence_like_the_brief():
     assert W.level_sentence(row, name="St Albans", with_change=False).endswith("allowing for overdispersion.")
     row_same = {**row, "pct_change": 0.2, "rest_pct_change": -0.1, "change_flag": "in_line"}
     assert "it was unchanged, as in the rest of the county" in W.level_sentence(row_same, name="Watford")
+    # a flagged change the analysis did not find notable (q too large) is told as possibly chance
+    row_chance = {**row, "change_q": 0.2}
+    row_chance["change_notable"] = bool(H.change_notable(pd.DataFrame([row_chance])).iloc[0])
+    assert not row_chance["change_notable"]
+    assert "a difference that could be chance given how many comparisons" in W.level_sentence(row_chance, name="W")
 
 
 def test_stand_out_wording_is_a_prompt_not_a_verdict(synthetic):
     res = synthetic["results"]
     verdicts = re.compile(r"\b(problem|failing|worst|bad|poor|crisis|alarming)\b", re.I)
     for code, rows in res.district.groupby("area_code"):
-        sentences = W.stand_out(rows[rows["flag"] != "no_records"], name=rows["area_name"].iloc[0])
+        sentences = W.stand_out(H.stand_out_rows(rows), name=rows["area_name"].iloc[0])
         assert sentences
         for s in sentences:
             assert not verdicts.search(s), s
@@ -509,7 +619,9 @@ def test_nothing_flagged_sentence():
     rows = pd.DataFrame({"crime_type": ["Burglary", "Robbery"], "ratio": [1.1, 0.7], "z_adjusted": [0.5, -1.2],
                          "flag": ["within", "within"], "change_flag": ["in_line", "in_line"], "change_q": [0.5, 0.6],
                          "rate_per_1000": [1, 1], "county_rate_per_1000": [1, 1]})
-    text = W.stand_out(rows, name="Alpha")
+    told = H.stand_out_rows(rows)
+    assert told["kind"].tolist() == ["largest", "largest"] and told["crime_type"].tolist() == ["Robbery", "Burglary"]
+    text = W.stand_out(told, name="Alpha")
     assert text[0].startswith("Nothing in Alpha is outside the 95% limits")
     assert "robbery (30% below the county rate)" in text[0]
 
@@ -517,7 +629,11 @@ def test_nothing_flagged_sentence():
 # --------------------------------------------------------------------------- rendering
 @pytest.fixture(scope="module")
 def payload_html(synthetic, tmp_path_factory):
-    """The synthetic report with an area named like an XSS payload (rendered once for several tests)."""
+    """The synthetic report with an area named like an XSS payload (rendered once for several tests).
+
+    Three of the analysis's choices are edited too (:func:`test_report_shows_the_analysis_choices`): Delta's
+    rows to tell reversed, Foxtrot's funnel plot switched to robbery, Echo's ASB change marked as notable.
+    """
     import copy
 
     res = copy.deepcopy(synthetic["results"])
@@ -525,6 +641,16 @@ def payload_html(synthetic, tmp_path_factory):
         frame.loc[frame["area_name"] == "Alpha", "area_name"] = PAYLOAD
     res.lsoa["csp_name"] = res.lsoa["csp_name"].replace("Alpha", PAYLOAD)
     res.meta["peers_unmatched"] = [PAYLOAD]
+    told = res.highlights
+    delta = told["area_code"] == "E22000003"
+    res.highlights = pd.concat([told[~delta], told[delta].iloc[::-1]], ignore_index=True)
+    picks = res.funnel_picks
+    res.funnel_picks = pd.concat([picks[picks["area_code"] != "E22000005"],
+                                  pd.DataFrame([{"area_code": "E22000005", "order": 0, "crime_type": "Robbery",
+                                                 "reason": "outside_limits"}])], ignore_index=True)
+    res.notable_changes = pd.concat([res.notable_changes, pd.DataFrame([{
+        "area_code": "E22000004", "crime_type": "Anti-social behaviour", "change_flag": "down_vs_reference",
+        "change_q": 0.4}])], ignore_index=True)
     html = R.render_report(res)
     path = tmp_path_factory.mktemp("payload") / "report.html"
     path.write_text(html, encoding="utf-8")
@@ -539,6 +665,28 @@ def test_report_is_self_contained_and_escapes(payload_html):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert html.count('class="csp"') == 6
     assert "@media print" in html and "break-before: page" in html
+
+
+def _section(html: str, code: str) -> str:
+    start = html.index(f'id="csp-{code}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_report_shows_the_analysis_choices(payload_html, synthetic):
+    """The report follows the (edited) choices in the results; it selects and thresholds nothing itself."""
+    html, _ = payload_html
+    delta = _section(html, "E22000003")
+    told = synthetic["results"].highlights
+    types = told.loc[told["area_code"] == "E22000003", "crime_type"].tolist()
+    assert len(types) >= 2
+    firsts = [delta.index(f"Delta’s {W.rate_subject(t)} rate") for t in types]
+    assert firsts == sorted(firsts, reverse=True)                  # told in the given (reversed) order
+    foxtrot = _section(html, "E22000005")
+    assert "Nothing stands out, so the" not in foxtrot and 'alt="Funnel plot of Robbery rates' in foxtrot
+    echo = _section(html, "E22000004")
+    assert echo.count("stands-out") == 1 and "▼" in echo.split("stands-out")[1][:40]
+    bravo = _section(html, "E22000001")
+    assert "stands-out" not in bravo and "Nothing stands out, so the all crime funnel" in bravo
 
 
 def test_report_sections_and_charts(payload_html):

@@ -279,19 +279,25 @@ def test_area_outliers_invariant_to_row_order(rows, rnd):
 # =============================================================================
 
 
+def _central_binom_p(k, n, p):
+    return min(1.0, 2 * min(sst.binomtest(k, n, p, alternative="less").pvalue,
+                            sst.binomtest(k, n, p, alternative="greater").pvalue))
+
+
 def test_rate_ratio_hand_example_and_scipy_p():
     df = rate_ratio_test(30, 1000, 20, 2000)
     row = df.iloc[0]
     assert row["rate_ratio"] == pytest.approx(3.0)
-    se = math.sqrt(1 / 30 + 1 / 20)
-    assert row["se_log"] == pytest.approx(se)
-    assert row["ci_lower"] == pytest.approx(3.0 * math.exp(-Z975 * se))
-    assert row["ci_upper"] == pytest.approx(3.0 * math.exp(Z975 * se))
-    assert row["p"] == pytest.approx(sst.binomtest(30, 50, 1 / 3).pvalue, rel=1e-12)
+    assert row["se_log"] == pytest.approx(math.sqrt(1 / 30 + 1 / 20))
+    # Clopper-Pearson for pi = a / (a + b) (scipy), mapped to RR = pi / (1 - pi) * e_b / e_a
+    ci = sst.binomtest(30, 50).proportion_ci(0.95, method="exact")
+    assert row["ci_lower"] == pytest.approx(ci.low / (1 - ci.low) * 2, rel=1e-9)
+    assert row["ci_upper"] == pytest.approx(ci.high / (1 - ci.high) * 2, rel=1e-9)
+    assert row["p"] == pytest.approx(_central_binom_p(30, 50, 1 / 3), rel=1e-12)
     assert row["reason"] == ""
 
 
-def test_rate_ratio_vectorised_p_matches_scipy_binomtest():
+def test_rate_ratio_vectorised_p_matches_scipy_binomtest_and_interval_matches_p():
     rng = np.random.default_rng(3)
     a = np.concatenate([rng.integers(0, 60, 150), [0, 0, 7, 1, 500, 3]])
     b = np.concatenate([rng.integers(0, 60, 150), [5, 1, 0, 1, 430, 3]])
@@ -302,15 +308,22 @@ def test_rate_ratio_vectorised_p_matches_scipy_binomtest():
         if a[i] + b[i] == 0:
             assert math.isnan(df["p"].iloc[i])
             continue
-        reference = sst.binomtest(int(a[i]), int(a[i] + b[i]), ea[i] / (ea[i] + eb[i])).pvalue
+        reference = _central_binom_p(int(a[i]), int(a[i] + b[i]), ea[i] / (ea[i] + eb[i]))
         assert df["p"].iloc[i] == pytest.approx(reference, rel=1e-9, abs=1e-15), i
+    # the interval inverts the test: it excludes 1 exactly when p < 0.05
+    has = df["p"].notna()
+    excludes = (df["ci_lower"] > 1) | (df["ci_upper"] < 1)
+    assert (excludes[has] == (df["p"][has] < 0.05)).all()
+    assert excludes.sum() > 10 and (~excludes[has]).sum() > 10
 
 
 def test_rate_ratio_zero_counts_give_reasons():
     df = rate_ratio_test([0, 4, 0], [1, 1, 1], [5, 0, 0], [1, 1, 1])
     assert df["rate_ratio"].iloc[0] == 0 and np.isinf(df["rate_ratio"].iloc[1])
-    assert df[["ci_lower", "ci_upper"]].iloc[:2].isna().all().all()
-    assert df["p"].iloc[0] == pytest.approx(sst.binomtest(0, 5, 0.5).pvalue)
+    assert df["ci_lower"].iloc[0] == 0 and np.isinf(df["ci_upper"].iloc[1])
+    pi_high = 1 - 0.025 ** (1 / 5)                       # Clopper-Pearson upper limit for 0 of 5
+    assert df["ci_upper"].iloc[0] == pytest.approx(pi_high / (1 - pi_high), rel=1e-9)
+    assert df["p"].iloc[0] == pytest.approx(_central_binom_p(0, 5, 0.5))
     assert "0" in df["reason"].iloc[0] and df["reason"].iloc[2] == "no events in either group"
     assert math.isnan(df["rate_ratio"].iloc[2]) and math.isnan(df["p"].iloc[2])
     with pytest.raises(ValidationError, match="exposure_b"):
@@ -401,7 +414,15 @@ def test_gi_star_equals_esda_g_local_star(lattice20):
     np.testing.assert_allclose(ours["gi_z"], reference.Zs, rtol=0, atol=1e-6)
     via_flag = gi_star(y, w_no_self, include_self=True)
     np.testing.assert_allclose(via_flag["gi_z"], reference.Zs, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(ours["gi_p"], 2 * sst.norm.sf(np.abs(reference.Zs)), atol=1e-12)
+    # where the normal approximation is used, p is esda's normal p; test="normal" uses it everywhere
+    normal = (ours["gi_test"] == "normal").to_numpy()
+    assert normal.sum() > 100
+    np.testing.assert_allclose(ours["gi_p"][normal], 2 * sst.norm.sf(np.abs(reference.Zs))[normal], atol=1e-12)
+    everywhere = gi_star(y, w_no_self, include_self=True, test="normal")
+    np.testing.assert_allclose(everywhere["gi_p"], 2 * sst.norm.sf(np.abs(reference.Zs)), atol=1e-12)
+    assert (everywhere["gi_test"] == "normal").all()
+    # elsewhere the exact binomial p is the larger one
+    assert (ours["gi_p"] >= everywhere["gi_p"] - 1e-15).all()
 
 
 def test_gi_star_rook_lattice_matches_esda():
@@ -469,10 +490,10 @@ def test_gi_star_alternatives_correction_and_classes():
     x = rng.poisson(2, 100).astype(float)
     x[[44, 45, 54, 55]] = 15
     x[[0, 1, 10, 11]] = 0
-    two = gi_star(x, w, correction=None)
+    two = gi_star(x, w, correction=None, test="normal")
     np.testing.assert_array_equal(two["gi_q"], two["gi_p"])
-    greater = gi_star(x, w, alternative="greater", correction=None)
-    less = gi_star(x, w, alternative="less", correction=None)
+    greater = gi_star(x, w, alternative="greater", correction=None, test="normal")
+    less = gi_star(x, w, alternative="less", correction=None, test="normal")
     np.testing.assert_allclose(greater["gi_p"], sst.norm.sf(two["gi_z"]))
     np.testing.assert_allclose(less["gi_p"], sst.norm.cdf(two["gi_z"]))
     assert not greater["gi_class"].astype(str).str.startswith("cold").any()
@@ -564,13 +585,18 @@ def test_local_moran_pseudo_p_equals_esda_p_sim_with_the_same_draws(lattice20, m
 def test_local_moran_seeded_reproducible_and_bounded():
     w = queen_lattice(8)
     y = np.random.default_rng(1).poisson(3, 64).astype(float)
-    a = local_moran(y, w, permutations=99, seed=5)
-    b = local_moran(y, w, permutations=99, seed=5)
-    c = local_moran(y, w, permutations=99, seed=6)
+    a = local_moran(y, w, permutations=99, seed=5, refine=False)
+    b = local_moran(y, w, permutations=99, seed=5, refine=False)
+    c = local_moran(y, w, permutations=99, seed=6, refine=False)
     pd.testing.assert_frame_equal(a, b)
     assert not np.array_equal(a["moran_p"], c["moran_p"])
     assert ((a["moran_p"] >= 1 / 100) & (a["moran_p"] <= 1)).all()
     assert (a["moran_q"] >= a["moran_p"] - 1e-15).all()
+    # the second stage (default): p floored at 1 / (ceil(64 / 0.05) + 1) instead, still reproducible
+    seq = local_moran(y, w, permutations=99, seed=5)
+    pd.testing.assert_frame_equal(seq, local_moran(y, w, permutations=99, seed=5))
+    assert ((seq["moran_p"] >= 1 / 1281) & (seq["moran_p"] <= 1)).all()
+    assert 99 <= seq.attrs["local_moran"]["second_stage_permutations"] <= 1280
 
 
 def test_local_moran_islands_constant_and_classes():

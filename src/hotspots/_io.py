@@ -4,6 +4,12 @@
   into place, so a crash or Ctrl-C never leaves a half-written report.
 * A relative name that would resolve outside the output directory (``..``,
   an absolute path, a symlink pointing out) is refused.
+* A run started with ``staged=True`` (what the ``hotspots`` command does) writes
+  into a staging folder beside the output folder and swaps it in when the
+  manifest is written (:meth:`OutputDir.publish`), so the output folder always
+  matches its ``manifest.json``: a run stopped by Ctrl-C, SIGTERM, SIGKILL or a
+  late error leaves the previous outputs untouched.  A lock file beside the
+  folder stops a second run into the same folder with a clear message.
 * Text cells starting with ``=``, ``+``, ``-``, ``@`` (or tab/CR) are prefixed
   with ``'`` in CSVs, so a spreadsheet never runs them as formulas (OWASP
   "CSV injection").  Numeric columns are left untouched.
@@ -11,10 +17,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,13 +56,127 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 class OutputDir:
     """The run's output directory; every write goes through it."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, staged: bool = False):
         self.root = Path(root).expanduser().resolve()
         self.written: list[dict[str, Any]] = []
+        self.staged = staged
+        #: where writes go now: ``root``, or the staging folder of a staged run
+        self.base = self.root
+        self._lock_fd: int | None = None
+        self._owner = os.getpid()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"output folder {self.root} exists and is not a folder", hint="choose another --out")
+        if not staged:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create output directory {self.root} ({_reason(exc)})",
+                                  hint="choose another --out (a folder you can write to)") from exc
+            return
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create output directory {self.root} ({exc})", hint="choose another --out") from exc
+            raise ConfigError(f"cannot create the folder {self.root.parent} for --out ({_reason(exc)})",
+                              hint="choose another --out (a folder you can write to)") from exc
+        if self.root.is_dir() and not os.access(self.root, os.W_OK | os.X_OK):
+            raise ConfigError(f"the output folder {self.root} is read-only",
+                              hint="choose another --out, or make the folder writable (chmod u+w)")
+        self._lock()
+        self._start_staging()
+        _ACTIVE.append(self)
+
+    # ------------------------------------------------------------------ staged runs
+    def _lock(self) -> None:
+        import fcntl
+
+        lock = self.root.parent / f".{self.root.name}.hotspots-lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot write in {self.root.parent} ({_reason(exc)})",
+                              hint="choose an --out inside a folder you can write to") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise ConfigError(
+                f"another hotspots run{f' (process {other})' if other else ''} is writing to {self.root}",
+                hint="wait for it to finish, or choose another --out",
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None and os.getpid() == self._owner:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def _start_staging(self) -> None:
+        parent, name = self.root.parent, self.root.name
+        # staging folders left by a run that was killed (we hold the lock: nobody else uses them)
+        for old in parent.glob(f".{name}.staging-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        staging = parent / f".{name}.staging-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            if self.root.is_dir():  # keep outputs this run does not rewrite (hard links: no copying)
+                _link_tree(self.root, staging)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            self._unlock()
+            raise ConfigError(f"cannot prepare the output folder {self.root} ({_reason(exc)})",
+                              hint="choose an --out on a disk with free space that you can write to") from exc
+        self.base = staging
+
+    def publish(self) -> None:
+        """Swap the staging folder in as the output folder (staged runs; otherwise nothing to do).
+
+        The swap is one atomic ``renameat2(RENAME_EXCHANGE)`` on Linux, so the
+        folder holds either the whole previous run or the whole new one.
+        """
+        if not self.staged or self.base == self.root:
+            return
+        staging = self.base
+        try:
+            if self.root.is_dir():
+                if _exchange(staging, self.root):
+                    shutil.rmtree(staging, ignore_errors=True)  # now holds the previous run
+                else:  # no atomic exchange: two renames, the old folder kept until the new one is in place
+                    old = self.root.parent / f".{self.root.name}.old-{secrets.token_hex(4)}"
+                    os.rename(self.root, old)
+                    os.rename(staging, self.root)
+                    shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(staging, self.root)
+        except OSError as exc:
+            raise ConfigError(f"cannot replace the output folder {self.root} ({_reason(exc)})",
+                              hint=f"the new outputs are in {staging}; check the permissions of {self.root.parent}") from exc
+        self.base = self.root
+        self._unlock()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+    def abort(self) -> None:
+        """Throw the staging folder away (the previous outputs stay as they were)."""
+        if os.getpid() != self._owner:
+            return
+        if self.staged and self.base != self.root:
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = self.root
+        self._unlock()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+    def ensure_staging(self) -> None:
+        """Start a new staging folder after :meth:`publish` (a second run on the same context)."""
+        if self.staged and self.base == self.root:
+            self._lock()
+            self._start_staging()
+            if self not in _ACTIVE:
+                _ACTIVE.append(self)
 
     def path(self, name: str | os.PathLike) -> Path:
         """Absolute path for ``name``, refusing anything outside the output directory."""
@@ -61,20 +186,29 @@ class OutputDir:
                 f"output name {str(name)!r} would be written outside the output directory {self.root}",
                 hint="output names must be plain relative paths",
             )
-        target = (self.root / rel).resolve()
-        if target != self.root and self.root not in target.parents:
+        self.ensure_staging()
+        base = self.base
+        target = (base / rel).resolve()
+        if target != base and base not in target.parents:
             raise ConfigError(
                 f"output {str(name)!r} resolves to {target}, outside {self.root}",
                 hint="remove the symbolic link or choose another --out",
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {self.root} ({_reason(exc)})",
+                              hint="choose an --out you can write to, on a disk with free space") from exc
         return target
 
     @contextlib.contextmanager
     def atomic(self, name: str, mode: str = "w", **kwargs):
         """Open a temporary file; rename it to ``name`` only if the block succeeds."""
         target = self.path(name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        except OSError as exc:
+            raise _write_error(self.root, exc) from exc
         os.close(fd)
         try:
             with open(tmp, mode, **kwargs) as fh:
@@ -82,9 +216,11 @@ class OutputDir:
             # mkstemp creates 0600 files; give outputs the usual permissions (umask applies)
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
+                raise _write_error(self.root, exc) from exc
             raise
         self._record(target)
 
@@ -93,24 +229,24 @@ class OutputDir:
         return _AtomicPath(self, name)
 
     def _record(self, target: Path) -> None:
-        rel = str(target.relative_to(self.root))
+        rel = str(target.relative_to(self.base))
         self.written = [w for w in self.written if w["path"] != rel]
         self.written.append({"path": rel, "bytes": target.stat().st_size, "sha256": _file_sha256(target)})
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
         with self.atomic(name, "w", newline="", encoding="utf-8") as fh:
             neutralise_formulas(df).to_csv(fh, index=False)
-        return self.root / name
+        return self.base / name
 
     def write_text(self, text: str, name: str) -> Path:
         with self.atomic(name, "w", encoding="utf-8") as fh:
             fh.write(text)
-        return self.root / name
+        return self.base / name
 
     def write_bytes(self, data: bytes, name: str) -> Path:
         with self.atomic(name, "wb") as fh:
             fh.write(data)
-        return self.root / name
+        return self.base / name
 
     def write_json(self, obj: Any, name: str) -> Path:
         return self.write_text(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n", name)
@@ -120,10 +256,11 @@ class OutputDir:
         with self.atomic_path(name) as tmp:
             suffix = Path(name).suffix.lower()
             if suffix == ".geojson":
-                gdf.to_crs(4326).to_file(tmp, driver="GeoJSON", engine="pyogrio")
+                # the layer name is written into the file: the output's name, never the temporary file's
+                gdf.to_crs(4326).to_file(tmp, driver="GeoJSON", layer=layer or Path(name).stem, engine="pyogrio")
             else:
                 gdf.to_file(tmp, driver="GPKG", layer=layer or Path(name).stem, engine="pyogrio")
-        return self.root / name
+        return self.base / name
 
 
 class _AtomicPath:
@@ -132,19 +269,92 @@ class _AtomicPath:
 
     def __enter__(self) -> Path:
         self.target = self.out.path(self.name)
-        self.tmp = self.target.with_name(f".{self.target.stem}.part{self.target.suffix}")
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        # unique: two processes (or two runs) never share a temporary name
+        self.tmp = self.target.with_name(f".{self.target.stem}.{os.getpid()}-{secrets.token_hex(4)}.part{self.target.suffix}")
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.replace(self.tmp, self.target)
+            try:
+                os.replace(self.tmp, self.target)
+            except OSError as err:
+                raise _write_error(self.out.root, err) from err
             self.out._record(self.target)
         else:
             with contextlib.suppress(FileNotFoundError):
                 self.tmp.unlink()
+            if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
+                raise _write_error(self.out.root, exc) from exc
         return False
+
+
+#: staged output folders of this process not yet published (thrown away if the process stops)
+_ACTIVE: list[OutputDir] = []
+
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def abort_unpublished() -> None:
+    """Throw away the staging folders of this process's unpublished runs (on an error or a signal)."""
+    for out in list(_ACTIVE):
+        out.abort()
+
+
+atexit.register(abort_unpublished)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _write_error(root: Path, exc: OSError) -> ConfigError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return ConfigError(
+        f"cannot write the outputs under {root} ({_reason(exc)})",
+        hint="free some disk space or choose an --out on another disk" if full
+        else "choose an --out you can write to (check its permissions)",
+    )
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Recreate ``src`` under ``dst`` with hard links (symbolic links copied as links)."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        for d in list(dirnames):
+            s = Path(dirpath) / d
+            if s.is_symlink():
+                os.symlink(os.readlink(s), dst / rel / d)
+                dirnames.remove(d)
+            else:
+                (dst / rel / d).mkdir()
+        for f in filenames:
+            s = Path(dirpath) / f
+            if s.is_symlink():
+                os.symlink(os.readlink(s), dst / rel / f)
+            elif ".part" in f and f.startswith("."):
+                continue  # a temporary file of a killed run
+            else:
+                try:
+                    os.link(s, dst / rel / f)
+                except OSError:
+                    shutil.copy2(s, dst / rel / f)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _umask() -> int:

@@ -29,10 +29,12 @@ class _Obj:
     def __init__(self, config, data, out, verbose, quiet):
         self.config, self.data, self.out, self.verbose, self.quiet = config, data, out, verbose, quiet
 
-    def settings(self):
+    def settings(self, sections: bool = True):
+        """The config, every section checked (one message for every problem); ``sections=False`` for the top level only."""
         from hotspots.config import load_config
+        from hotspots.stages.run import check_settings
 
-        return load_config(self.config)
+        return load_config(self.config, sections=check_settings if sections else None)
 
     def progress(self):
         from hotspots.stages import Progress
@@ -105,9 +107,9 @@ def pd_files(res):
 def _prepare(obj):
     from hotspots.stages import prepare
 
-    settings = obj.settings()
+    settings = obj.settings()  # every section checked, before any data is read
     progress = obj.progress()
-    return prepare(settings, data=obj.data, out=obj.out, progress=progress)
+    return prepare(settings, data=obj.data, out=obj.out, progress=progress, staged=True)
 
 
 def _summary(ctx) -> None:
@@ -224,11 +226,14 @@ def evaluate(obj, areas, name_column, selection, before, after, buffer_m, contro
         "before": _month_range_option(before, "--before"), "after": _month_range_option(after, "--after"),
         "buffer_m": buffer_m, "control": control, "crime_types": list(crime_types) or None, "funding_gbp": funding,
     }
-    settings = obj.settings()
+    settings = obj.settings(sections=False)
     table = dict(settings.extra.get("evaluation", {}) or {})
     table.update({k: v for k, v in overrides.items() if v is not None})
     settings = settings.replace(extra={**settings.extra, "evaluation": table})
-    ctx = prepare(settings, data=obj.data, out=obj.out, progress=obj.progress())
+    from hotspots.stages.run import check_settings
+
+    check_settings(settings)  # the options and every section, before any data is read
+    ctx = prepare(settings, data=obj.data, out=obj.out, progress=obj.progress(), staged=True)
     summaries = run(ctx, ["evaluate"])
     if obj.quiet:  # otherwise the stage's progress line has already shown it
         click.echo(summaries["evaluate"]["headline"])
@@ -342,6 +347,9 @@ def _handle_sigterm() -> bool:
     return False
 
 
+_STOPPED = "{}: the output folder was not changed (a run's outputs replace the previous ones only when it finishes)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clear line."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
@@ -349,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv, verbose)
     finally:
+        from hotspots._io import abort_unpublished
+
+        abort_unpublished()  # a run that did not finish: its staging folder goes, --out stays as it was
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -365,7 +376,7 @@ def _main(argv: list[str] | None, verbose: bool) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, Terminated):
-            click.echo("terminated (SIGTERM): no partial outputs were left (files are written atomically)", err=True)
+            click.echo(_STOPPED.format("terminated (SIGTERM)"), err=True)
             sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -373,10 +384,10 @@ def _main(argv: list[str] | None, verbose: bool) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Terminated:
-        click.echo("terminated (SIGTERM): no partial outputs were left (files are written atomically)", err=True)
+        click.echo(_STOPPED.format("terminated (SIGTERM)"), err=True)
         sys.exit(143)
     except KeyboardInterrupt:
-        click.echo("interrupted: no partial outputs were left (files are written atomically)", err=True)
+        click.echo(_STOPPED.format("interrupted"), err=True)
         sys.exit(130)
     except Exception as exc:  # a bug: say so, show the traceback
         traceback.print_exc()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hotspots._errors import ConfigError, DataNotFoundError
+from hotspots._validate import _Problems
 from hotspots.months import MONTH_RE
 
 
@@ -58,34 +59,62 @@ class Settings:
         return out
 
 
-def _check_month(value: Any, where: str, problems: list[str]) -> str | None:
+#: top-level keys and sections of a config file (the sections after ``geography`` are read by their stages)
+TOP_LEVEL: dict[str, type] = {
+    "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": str,
+    "periods": dict, "crime_groups": dict, "geography": dict, "evaluation": dict, "hotspots": dict, "outliers": dict,
+}
+PERIOD_KEYS = ("first", "last", "current", "comparison")
+GEOGRAPHY_KEYS = ("town_centres", "town_centre_name_column")
+_TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table"}
+
+
+def _check_month(value: Any, where: str, problems: _Problems) -> str | None:
     if not isinstance(value, str) or not MONTH_RE.match(value):
-        problems.append(f"{where} = {value!r} is not a month; write it as \"YYYY-MM\"")
+        problems.add(f"{where} = {value!r} is not a month", 'Write months as "YYYY-MM".')
         return None
     return value
 
 
-def _check_range(value: Any, where: str, problems: list[str]) -> tuple[str, str] | None:
+def _check_range(value: Any, where: str, problems: _Problems) -> tuple[str, str] | None:
     if value in (None, [], ""):
         return None
     if not isinstance(value, list) or len(value) != 2:
-        problems.append(f"{where} = {value!r} must be [\"YYYY-MM\", \"YYYY-MM\"] or []")
+        problems.add(f'{where} = {value!r} must be ["YYYY-MM", "YYYY-MM"] or []', 'Write a period as ["YYYY-MM", "YYYY-MM"].')
         return None
     a = _check_month(value[0], f"{where}[0]", problems)
     b = _check_month(value[1], f"{where}[1]", problems)
     if a and b and a > b:
-        problems.append(f"{where} = {value!r}: the first month is after the last")
+        problems.add(f"{where} = {value!r}: the first month is after the last", "Put the earlier month first.")
     return (a, b) if a and b else None
+
+
+def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
+    import difflib
+
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), list(valid), n=1)
+            problems.add(
+                f"unknown {where} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; valid: {', '.join(valid)}",
+                "Remove or correct the misspelt names: an unknown name would be ignored.",
+            )
 
 
 def default_config_path() -> Path:
     return Path(str(resources.files("hotspots") / "configs" / DEFAULT_CONFIG_NAME))
 
 
-def load_config(path: str | os.PathLike | None = None) -> Settings:
+def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Settings:
     """Load and validate a TOML config; ``None`` loads the Hertfordshire default.
 
-    All problems are collected and reported together.
+    All problems are collected and reported together, in one message: unknown
+    sections and keys (with the valid ones), wrong kinds of value, months,
+    and period logic (the comparison period outside the analysis period).
+    The ``[evaluation]``, ``[hotspots]`` and ``[outliers]`` sections are
+    checked by their stages: pass ``sections=hotspots.stages.run.check_settings``
+    (what the ``hotspots`` command does) to have them in the same message.
     """
     from hotspots.schema import POLICE_UK_CRIME_TYPES
 
@@ -100,46 +129,59 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML ({exc})", hint="fix the syntax at the position shown") from exc
 
-    problems: list[str] = []
-    known = {"name", "data_dir", "output_dir", "forces", "force_area_code", "periods", "crime_groups", "geography"}
-    periods = raw.get("periods", {})
+    problems = _Problems(str(cfg_path))
+    _unknown_keys(raw, list(TOP_LEVEL), "key or section", problems)
+    for key, kind in TOP_LEVEL.items():
+        if key in raw and key != "forces" and not isinstance(raw[key], kind):
+            problems.add(f"{key} = {raw[key]!r} must be {_TOML_TYPE[kind]}",
+                         "Compare with the shipped default config (same names, same kinds of value).")
+    table = lambda key: raw[key] if isinstance(raw.get(key), dict) else {}  # noqa: E731
+    periods = table("periods")
+    _unknown_keys(periods, PERIOD_KEYS, "key in [periods]", problems)
     first = _check_month(periods.get("first", "2021-01"), "periods.first", problems)
     last = _check_month(periods.get("last", "2025-12"), "periods.last", problems)
     if first and last and first > last:
-        problems.append(f"periods.first = {first!r} is after periods.last = {last!r}")
+        problems.add(f"periods.first = {first!r} is after periods.last = {last!r}", "Put the earlier month first.")
     current = _check_range(periods.get("current"), "periods.current", problems)
     comparison = _check_range(periods.get("comparison"), "periods.comparison", problems)
+    for label, rng in (("periods.current", current), ("periods.comparison", comparison)):
+        if rng and first and last and (rng[0] < first or rng[1] > last):
+            problems.add(f"{label} = {list(rng)} is not inside periods.first..periods.last ({first}..{last})",
+                         "Periods must lie inside the months read (periods.first..periods.last).")
+    if current and comparison and comparison[0] <= current[1] and current[0] <= comparison[1]:
+        problems.add(f"periods.comparison = {list(comparison)} overlaps periods.current = {list(current)}",
+                     "The comparison period must be outside the analysis period (usually the same months a year earlier).")
 
     forces = raw.get("forces", [])
     if isinstance(forces, str):
         forces = [forces]
-    if not forces or not all(isinstance(f, str) and re.fullmatch(r"[a-z0-9-]+", f) for f in forces):
-        problems.append(f"forces = {forces!r} must be a list of police.uk force slugs such as [\"hertfordshire\"]")
+    if not isinstance(forces, list) or not forces or not all(isinstance(f, str) and re.fullmatch(r"[a-z0-9-]+", f) for f in forces):
+        problems.add(f"forces = {raw.get('forces', [])!r} must be a list of police.uk force slugs such as [\"hertfordshire\"]",
+                     "Force slugs are the folder names under police_uk/ in the data home.")
+        forces = []
 
     groups: dict[str, tuple[str, ...]] = {}
-    for gname, members in raw.get("crime_groups", {}).items():
+    for gname, members in table("crime_groups").items():
         if not isinstance(members, list) or not members:
-            problems.append(f"crime_groups.{gname!r} must be a non-empty list of police.uk crime types")
+            problems.add(f"crime_groups.{gname!r} must be a non-empty list of police.uk crime types",
+                         "A group lists police.uk categories.")
             continue
         unknown = [m for m in members if m not in POLICE_UK_CRIME_TYPES]
         if unknown:
-            problems.append(
-                f"crime_groups.{gname!r} has unknown crime types {unknown}; valid types are: "
-                + ", ".join(POLICE_UK_CRIME_TYPES)
-            )
+            problems.add(f"crime_groups.{gname!r} has unknown crime types {unknown}",
+                         "Valid crime types are: " + ", ".join(POLICE_UK_CRIME_TYPES) + ".")
             continue
         if gname in POLICE_UK_CRIME_TYPES and tuple(members) != (gname,):
-            problems.append(f"crime_groups.{gname!r} reuses a police.uk category name for a group; rename it")
+            problems.add(f"crime_groups.{gname!r} reuses a police.uk category name for a group", "Rename the group.")
             continue
         groups[gname] = tuple(members)
 
-    geo = raw.get("geography", {})
-    if problems:
-        raise ConfigError(
-            f"{cfg_path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
-            hint="edit the config file; the shipped default is " + str(default_config_path()),
-        )
-    return Settings(
+    geo = table("geography")
+    _unknown_keys(geo, GEOGRAPHY_KEYS, "key in [geography]", problems)
+    for key in GEOGRAPHY_KEYS:
+        if key in geo and not isinstance(geo[key], str):
+            problems.add(f"geography.{key} = {geo[key]!r} must be a string", "Write a file path or column name in quotes.")
+    settings = Settings(
         name=str(raw.get("name", cfg_path.stem)),
         data_dir=str(raw.get("data_dir", "")),
         output_dir=str(raw.get("output_dir", "output")),
@@ -153,8 +195,16 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
         town_centres=str(geo.get("town_centres", "")),
         town_centre_name_column=str(geo.get("town_centre_name_column", "name")),
         source=str(cfg_path),
-        extra={k: v for k, v in raw.items() if k not in known},
+        extra={k: v for k, v in raw.items() if k not in ("name", "data_dir", "output_dir", "forces", "force_area_code",
+                                                          "periods", "crime_groups", "geography")
+               and isinstance(v, dict)},
     )
+    if sections is not None:  # the stages' sections, in the same message
+        sections(settings, problems)
+    if problems.messages:
+        problems.hints.append("The shipped default is " + str(default_config_path()) + ".")
+    problems.raise_if_any(ConfigError)
+    return settings
 
 
 def resolve_data_dir(settings: Settings, cli_value: str | None = None) -> Path:

@@ -33,7 +33,7 @@ from hotspots.detect.analysis import analyse_area
 from hotspots.detect.clusters import cluster_locations
 from hotspots.detect.emerging import EMERGING_PATTERNS, emerging_hotspot_classes
 from hotspots.detect.gistar import gi_star
-from hotspots.detect.kde import KDEResult, kde_bandwidth, kde_quartic
+from hotspots.detect.kde import KDEResult, kde_bandwidth, kde_cells, kde_quartic
 from hotspots.detect.moran import local_moran
 from hotspots.detect.options import HotspotConfig
 from hotspots.detect.patrol import core_cells, merge_hot_cells, patrol_cell_cap
@@ -52,6 +52,7 @@ __all__ = [
     "mann_kendall",
     "kde_bandwidth",
     "kde_quartic",
+    "kde_cells",
     "KDEResult",
     "cluster_locations",
     "EMERGING_PATTERNS",

@@ -9,14 +9,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hotspots._errors import ValidationError
 from hotspots.concentration import concentration
 from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import cluster_locations
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
 from hotspots.detect.emerging import emerging_hotspot_classes
-from hotspots.detect.gistar import _gi_star_periods
-from hotspots.detect.kde import kde_bandwidth, kde_quartic
+from hotspots.detect.gistar_st import EMERGING_TIME_STEP, gi_star_space_time
 from hotspots.detect.options import (
     CLUSTER_EPS_M,
     EMERGING_ALPHA,
@@ -35,19 +33,7 @@ def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     return np.bincount(idx, weights=weights, minlength=n)
 
 
-def _kde(grid: gpd.GeoDataFrame, xy: np.ndarray, cell_size: float) -> tuple[np.ndarray, float, str]:
-    """Quartic KDE (per km²) at each cell centre; two-axis bandwidth, at least two cells."""
-    if len(xy) < 2:
-        return np.zeros(len(grid)), np.nan, "fewer than two points: no density"
-    try:
-        h, reason = kde_bandwidth(xy[:, 0], xy[:, 1])
-    except ValidationError as exc:  # all points on one line
-        h, reason = 3 * cell_size, f"bandwidth {3 * cell_size:,.0f} m (three cells): {exc.message}"
-    if h < 2 * cell_size:
-        reason = f"bandwidth {2 * cell_size:,.0f} m (two cells; the rule gave {h:,.0f} m, below the grid's resolution)"
-        h = 2 * cell_size
-    res = kde_quartic(xy[:, 0], xy[:, 1], bandwidth=h, grid=grid)
-    return np.asarray(res.density, dtype=float), float(h), reason
+
 
 
 def _cluster_params(n_points: int, area: StudyArea, eps_m: float) -> int:
@@ -101,7 +87,13 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
 
 def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str
               ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Gi* per month (NaN for months missing from the data, never zeros), then the emerging classes.
+    """Space-time Gi* per cell and month (NaN for months missing from the data, never zeros), then the classes.
+
+    The neighbourhood of a (cell, month) bin is the cell and its queen
+    neighbours in that month and the previous ``EMERGING_TIME_STEP`` month(s)
+    (:func:`hotspots.detect.gistar_st.gi_star_space_time`, as ArcGIS's
+    Emerging Hot Spot Analysis), with the exact-binomial guard and at least
+    3 crimes in a hot bin's neighbourhood; BH across the cube.
 
     ``counts``: (cells, months) of the selection, months as in ``inputs.months_all``.  Returns every
     cell's class (for the grid cells) and the table of the cells with a pattern (``emerging.csv``; the
@@ -114,7 +106,8 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     q = np.full((n, len(months)), np.nan)
     observed = [j for j, m in enumerate(months) if m in present]
     if observed:
-        z_obs, q_obs = _gi_star_periods(np.ascontiguousarray(counts[:, observed].T), weights)
+        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts[:, observed].T), weights,
+                                                months=[months[j] for j in observed], time_step=EMERGING_TIME_STEP)
         z[:, observed] = z_obs.T
         q[:, observed] = q_obs.T
     em = _emerging_classes(z, q, months)

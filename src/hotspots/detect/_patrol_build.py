@@ -16,7 +16,7 @@ from hotspots.detect._points import (
 )
 from hotspots.detect.naming import AreaNamer, stable_patrol_id
 from hotspots.detect.options import HotspotConfig
-from hotspots.detect.patrol import _Links, core_cells, merge_hot_cells
+from hotspots.detect.patrol import _Links, bridge_cells, core_cells, merge_hot_cells
 from hotspots.detect.profile import hour_of_week_profile
 from hotspots.detect.results import Inputs, SelectionResult, StudyArea
 from hotspots.detect.trend import mann_kendall
@@ -38,6 +38,10 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     # peel on the Gi* z (a smoothed neighbourhood sum), so cores stay compact around the peaks
     core, region_km2 = core_cells(grid, hot, cells["gi_z"].to_numpy(), cfg.max_area_km2)
     eligible = np.where(core, eligible, "not_significant")
+    # a patrol area is made of cells that hold the crime: an empty hot cell stays only as a bridge between two
+    # crime-bearing cells (Gi* makes the empty neighbours of one busy cell "hot" too)
+    held, _ = bridge_cells(grid, eligible != "not_significant", cells["count"].to_numpy())
+    eligible = np.where(held, eligible, "not_significant")
     # Gi* is about a cell's neighbourhood: with sparse counts a few crimes (or none, next to a busy cell) can be
     # "significant"; a patrol area needs at least min_count crimes in the period (default: one a month)
     min_count = cfg.min_count if cfg.min_count is not None else len(inputs.current)

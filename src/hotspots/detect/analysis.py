@@ -6,17 +6,23 @@ one study area (the county, or a district), :func:`analyse_area`:
 1. lays a grid clipped to the study area (:func:`hotspots.geo.grid.make_grid`;
    the cell size is the study area's, chosen by
    :func:`hotspots.detect.options.cell_size_for`);
-2. counts crimes and harm per cell; Getis-Ord Gi* (queen, self included) with
-   Benjamini-Hochberg FDR across the study area; local Moran quadrants
-   (seeded permutations); quartic KDE with a two-axis bandwidth; DBSCAN (or
+2. counts crimes and harm per cell; Getis-Ord Gi* (queen, self included;
+   the larger of the normal and exact binomial p, no hot spot whose
+   neighbourhood holds under 3 crimes) with Benjamini-Hochberg FDR across the
+   study area; local Moran quadrants (seeded sequential permutations, enough
+   for significance after FDR); quartic KDE with an adaptive (k-nearest-neighbour)
+   radius capped by the two-axis normal-reference bandwidth; DBSCAN (or
    HDBSCAN) clusters on unique snapped locations weighted by their counts;
-3. classifies emerging hot spots from a Gi* per month across the months
-   present (missing months are NaN, never zeros); compares the top cells
-   between the seasonally matched comparison months and measures the
-   concentration of crime in the top 1/5/10% of cells;
+3. classifies emerging hot spots from a space-time Gi* per cell and month
+   (neighbours in the same and the previous month) across the months present
+   (missing months are NaN, never zeros); compares the top cells between
+   the seasonally matched comparison months and measures the concentration
+   of crime in the top 1/5/10% of cells;
 4. for a district, builds patrol areas: significant hot cells (a connected
    region bigger than ``max_area_km2`` cut to its busiest cores,
-   :func:`hotspots.detect.patrol.core_cells`), contiguous cells merged, areas
+   :func:`hotspots.detect.patrol.core_cells`), empty hot cells dropped unless
+   they bridge two crime-bearing cells (:func:`hotspots.detect.patrol.bridge_cells`),
+   contiguous cells merged, areas
    under ``min_count`` crimes dropped, ranked by count or harm, top N kept,
    stable ids, named from the containing ward, town centre and the commonest
    street, with counts by crime type, trend and harm (and an hour-of-week
@@ -39,12 +45,12 @@ from hotspots.detect._area_steps import (
     _bincount,
     _clusters,
     _emerging,
-    _kde,
     _stability,
 )
 from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes
 from hotspots.detect.gistar import gi_star
+from hotspots.detect.kde import kde_cells
 from hotspots.detect.moran import local_moran
 from hotspots.detect.options import HotspotConfig
 from hotspots.detect.results import AreaResult, Inputs, SelectionResult, StudyArea
@@ -112,13 +118,13 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
         gi = gi_star(counts, weights)
         moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
-        kde, bandwidth, bw_reason = _kde(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
+        kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
         pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)
         columns = {
             **shared, "selection": _text(sel, n), **grid_columns,
             "count": counts.astype(np.int64), "harm": harm_cells,
             "gi_z": gi["gi_z"].to_numpy(), "gi_p": gi["gi_p"].to_numpy(), "gi_q": gi["gi_q"].to_numpy(),
-            "gi_class": _text_of(gi["gi_class"]),
+            "gi_test": _text_of(gi["gi_test"]), "gi_class": _text_of(gi["gi_class"]),
             "moran_i": moran["moran_i"].to_numpy(), "moran_p": moran["moran_p"].to_numpy(),
             "moran_q": moran["moran_q"].to_numpy(),
             "moran_quadrant": _text_of(moran["moran_quadrant"]), "moran_class": _text_of(moran["moran_class"]),

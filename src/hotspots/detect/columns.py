@@ -9,7 +9,7 @@ __all__ = [
 
 GRID_CELL_COLUMNS = [
     "study_area_type", "study_area_code", "study_area_name", "selection", "cell_id", "row", "col", "x_centre",
-    "y_centre", "cell_area_km2", "count", "harm", "gi_z", "gi_p", "gi_q", "gi_class", "moran_i", "moran_p", "moran_q",
+    "y_centre", "cell_area_km2", "count", "harm", "gi_z", "gi_p", "gi_q", "gi_test", "gi_class", "moran_i", "moran_p", "moran_q",
     "moran_quadrant", "moran_class", "kde_per_km2", "kde_top_pct", "emerging_class", "town_centre", "patrol_area_id",
     "geometry",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import special
+from scipy import special, stats
 
 from hotspots._validate import (
     _as_float,
@@ -30,6 +30,12 @@ from hotspots._validate import (
 from hotspots.fdr import _bh_q_values
 
 GI_CLASSES_TWO_SIDED = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
+#: the test behind each cell's p-value (``gi_test``): the Gi* normal approximation, the exact binomial
+#: tail (when it is the larger, more conservative p), or none (a neighbourhood under ``min_count`` crimes
+#: on the hot side: p = 1)
+GI_TESTS = ("normal", "exact_binomial", "below_minimum")
+#: a hot spot's neighbourhood (the cell and its neighbours) holds at least this many crimes
+GI_MIN_COUNT = 3
 
 
 def _check_weights(problems: _Problems, weights: Any, n: int | None) -> sp.csr_matrix | None:
@@ -76,8 +82,10 @@ def gi_star(
     alternative: str = "two-sided",
     correction: str | None = "fdr_bh",
     alpha_levels: Sequence[float] = (0.01, 0.05, 0.10),
+    test: str = "auto",
+    min_count: int = GI_MIN_COUNT,
 ) -> pd.DataFrame:
-    """Getis-Ord Gi* hot and cold spots with false-discovery-rate control.
+    """Getis-Ord Gi* hot and cold spots with false-discovery-rate control, valid on sparse counts.
 
     Parameters
     ----------
@@ -101,12 +109,25 @@ def gi_star(
         (Benjamini-Hochberg).  None gives ``gi_q = gi_p``.
     alpha_levels : sequence of float, default (0.01, 0.05, 0.10)
         Significance levels of the classes (99%, 95%, 90% confidence).
+    test : {"auto", "normal"}, default "auto"
+        "normal": the p-value of the Gi* z from the normal distribution
+        (esda's ``p_norm``), for every cell.  "auto": on counts (non-negative
+        integers) with binary weights, each cell's p is the *larger* of the
+        normal p and the exact binomial tail (see Notes), and a cell whose
+        neighbourhood holds fewer than ``min_count`` crimes is never a hot
+        spot; on other values (rates, non-binary weights) "auto" is "normal".
+    min_count : int, default 3
+        With ``test="auto"`` on counts: the fewest crimes in a neighbourhood
+        (cell and neighbours) for a hot spot.  Smaller neighbourhoods on the
+        hot side get p = 1 (``gi_test = "below_minimum"``).
 
     Returns
     -------
     pandas.DataFrame
-        ``gi_z`` (the Gi* z-score), ``gi_p`` (raw p from the normal),
-        ``gi_q`` (BH q-value, or p), ``gi_class`` (ordered categorical:
+        ``gi_z`` (the Gi* z-score), ``gi_p`` (raw p of the test used),
+        ``gi_q`` (BH q-value, or p), ``gi_test`` (the test behind ``gi_p``:
+        ``normal``, ``exact_binomial`` or ``below_minimum``),
+        ``gi_class`` (ordered categorical:
         ``hot_99``, ``hot_95``, ``hot_90``, ``not_significant``, ``cold_90``,
         ``cold_95``, ``cold_99``; a cell is in the strictest class whose
         alpha its q-value (p when uncorrected) is at or below).  Index: that
@@ -123,7 +144,23 @@ def gi_star(
         Gi* = (sum_j w_ij x_j - xbar W_i) / (S sqrt((n S1_i - W_i**2) / (n - 1)))
 
     with ``xbar = sum(x) / n`` and ``S = sqrt(sum(x**2) / n - xbar**2)``.
-    Equal to esda's ``G_Local(y, w, transform="B", star=True).Zs``.  Constant
+    Equal to esda's ``G_Local(y, w, transform="B", star=True).Zs``.
+
+    The normal approximation fails on sparse counts: with a few crimes over
+    thousands of cells, a neighbourhood holding one crime can reach
+    z > 3.  With ``test="auto"`` each cell also gets a conditional exact
+    test: given the study area's total ``N`` crimes over ``n`` cells, under
+    complete spatial randomness the neighbourhood sum ``S_i`` (cell and
+    neighbours, binary weights) is Binomial(``N``, ``p_i = W_i / n``), so the
+    hot-spot p is ``P(S_i >= s_i)`` (``scipy.stats.binom.sf(s_i - 1, N,
+    p_i)``), the cold-spot p ``P(S_i <= s_i)`` and the two-sided p twice the
+    smaller, at most 1.  The cell's p is the larger of the two tests' p
+    (``gi_test`` names the larger): the exact tail guards the sparse
+    neighbourhoods, the normal Gi*, whose variance is the observed one,
+    guards overdispersed busy areas where the binomial alone would be too
+    liberal; the larger of two valid p-values is valid.  Cells on the hot
+    side (``z > 0``) whose neighbourhood holds fewer than ``min_count``
+    crimes get p = 1.  BH runs on the p-values used.  Constant
     input (S = 0) and cells whose neighbourhood is the whole study area
     (zero variance) get ``gi_z = 0``, ``gi_p = 1``.  Benjamini & Hochberg
     (1995) across all cells, as ArcGIS's FDR option intends (sfhotspot and
@@ -144,12 +181,22 @@ def gi_star(
     [4.899, 0.0]
     >>> str(result.loc[12, "gi_class"]), str(result.loc[0, "gi_class"])
     ('hot_99', 'not_significant')
+    >>> str(result.loc[12, "gi_test"])
+    'normal'
+    >>> sparse = np.zeros(25); sparse[12] = 1.0; sparse[0] = 1.0      # one crime, then the exact test
+    >>> lone = gi_star(sparse, queen_with_self, correction=None)
+    >>> str(lone.loc[12, "gi_test"]), float(lone.loc[12, "gi_p"]), str(lone.loc[12, "gi_class"])
+    ('below_minimum', 1.0, 'not_significant')
     """
     problems = _Problems("gi_star")
     x = _as_float(problems, "values", values)
     alpha_levels = _check_levels(problems, "alpha_levels", alpha_levels)
     _check_choice(problems, "alternative", alternative, ("two-sided", "greater", "less"))
     _check_choice(problems, "correction", correction, ("fdr_bh", None))
+    _check_choice(problems, "test", test, ("auto", "normal"))
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 0:
+        problems.add(f"min_count must be a non-negative integer; got {min_count!r}",
+                     f"Use min_count={GI_MIN_COUNT} (a hot spot's neighbourhood holds 3 or more crimes).")
     if not isinstance(include_self, (bool, np.bool_)):
         problems.add(f"include_self must be True or False; got {include_self!r}",
                      "Pass include_self=True when the weights have no self-weights on the diagonal.")
@@ -171,19 +218,79 @@ def gi_star(
         _require_self_weights(problems, diagonal, "Pass include_self=True to set the diagonal to 1.")
         self_weight = diagonal
 
-    z, p, q = _gi_star_rows(x[None, :], w, self_weight, diagonal, alternative, correction)
-    z, p, q = z[0], p[0], q[0]
+    z, p, _ = _gi_star_rows(x[None, :], w, self_weight, diagonal, alternative, None)
+    used = test == "auto" and _exact_applies(x, w, self_weight)
+    if used:
+        neighbourhood = (w @ x + (self_weight - diagonal) * x)[None, :]
+        size = (w @ np.ones(n) + (self_weight - diagonal))[None, :]
+        p, test_code = _exact_guard(z, p, neighbourhood, size / n, float(x.sum()), alternative, min_count)
+    else:
+        test_code = np.zeros(z.shape, dtype=np.int8)
+    q = _bh_q_values(p[0]) if correction == "fdr_bh" else p[0].copy()
+    z, p, test_code = z[0], p[0], test_code[0]
     z_for_class = z if alternative == "two-sided" else (np.where(z > 0, z, 0.0) if alternative == "greater"
                                                       else np.where(z < 0, z, 0.0))
     codes, categories = _class_codes(z_for_class, q, alpha_levels, "hot", "cold")
     df = pd.DataFrame(
         {"gi_z": z, "gi_p": p, "gi_q": q,
+         "gi_test": pd.Categorical.from_codes(test_code, dtype=_ordered_categories(GI_TESTS)),
          "gi_class": pd.Categorical.from_codes(codes, dtype=_ordered_categories(tuple(categories)))},
         index=_index_for(n, values),
     )
     df.attrs["gi_star"] = {"alternative": alternative, "correction": correction,
-                           "alpha_levels": list(alpha_levels), "n": int(n)}
+                           "alpha_levels": list(alpha_levels), "n": int(n),
+                           "test": "exact_binomial_guard" if used else "normal",
+                           "min_count": int(min_count) if used else None}
     return df
+
+
+def _exact_applies(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray) -> bool:
+    """The binomial test needs counts (non-negative integers) and binary weights."""
+    return bool((x >= 0).all() and (x == np.round(x)).all() and (w.data == 1).all()
+                and ((self_weight == 1) | (self_weight == 0)).all())
+
+
+def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.ndarray, total: float | np.ndarray,
+                 alternative: str, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The p used (the larger of normal and exact binomial) and the test code (index into :data:`GI_TESTS`).
+
+    ``s``: neighbourhood sums, ``share``: ``p_i`` (neighbourhood cells / all
+    cells), ``total``: N (a scalar, or one per row); all shaped like ``z``.
+    """
+    s = np.rint(s)
+    total = np.broadcast_to(np.asarray(total, dtype=float).reshape(-1, 1) if np.ndim(total) else total, z.shape)
+    share = np.clip(share, 0.0, 1.0)
+    upper, lower = _binomial_tails(s, total, share)   # P(S >= s), P(S <= s)
+    if alternative == "two-sided":
+        exact = np.minimum(1.0, 2.0 * np.where(z > 0, upper, lower))
+    elif alternative == "greater":
+        exact = upper
+    else:
+        exact = lower
+    exact = np.where(np.isfinite(exact), exact, 1.0)
+    p = np.maximum(p_normal, exact)
+    code = np.where(exact > p_normal, 1, 0).astype(np.int8)
+    below = (z > 0) & (s < min_count) & (alternative != "less")
+    p = np.where(below, 1.0, p)
+    code[below] = 2
+    return p, code
+
+
+def _binomial_tails(s: np.ndarray, total: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``binom.sf(s - 1, total, share)`` and ``binom.cdf(s, total, share)``, once per distinct (s, N, p).
+
+    A grid has a handful of neighbourhood sizes and small sums, so a cube of
+    millions of bins has a few hundred distinct triples.
+    """
+    share_values, share_idx = np.unique(share.ravel(), return_inverse=True)
+    total_values, total_idx = np.unique(np.asarray(total, float).ravel(), return_inverse=True)
+    sums = s.ravel().astype(np.int64)
+    key = (sums * len(share_values) + share_idx.ravel()) * len(total_values) + total_idx.ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    k, n, p = sums[first], total_values[total_idx.ravel()[first]], share_values[share_idx.ravel()[first]]
+    upper = stats.binom.sf(k - 1, n, p)[inverse.ravel()].reshape(s.shape)
+    lower = stats.binom.cdf(k, n, p)[inverse.ravel()].reshape(s.shape)
+    return upper, lower
 
 
 def _require_self_weights(problems, diagonal: np.ndarray, hint: str) -> None:

@@ -1,8 +1,11 @@
-"""Quartic kernel density: a two-axis bandwidth rule, linear binning and FFT convolution.
+"""Quartic kernel density: a two-axis bandwidth rule, adaptive radii, linear binning and FFT convolution.
 
-:func:`kde_bandwidth` chooses the kernel's radius; :func:`kde_quartic` gives
-the density per km² at grid cells or on a lattice.  Coordinates are metres in
-British National Grid (EPSG:27700).
+:func:`kde_bandwidth` chooses one kernel radius; :func:`kde_quartic` gives
+the density per km² at grid cells or on a lattice, with one radius, a radius
+per point, or ``bandwidth="adaptive"`` (k-nearest-neighbour radii between two
+cells and the normal-reference radius, :mod:`hotspots.detect._bandwidth`);
+:func:`kde_cells` is the analysis's call.  Coordinates are metres in British
+National Grid (EPSG:27700).
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from scipy import fft as sp_fft
 
 from hotspots._errors import ValidationError
 from hotspots._validate import _check_xy, _check_xy_metres, _Problems
+from hotspots.detect._bandwidth import LADDER, adaptive_radii, neighbour_count
 from hotspots.detect._checks import _positive_number, _require_finite_xy, _weights_array
 from hotspots.geo._lattice import _grid_params
 
-__all__ = ["KDEResult", "QUARTIC_TO_GAUSSIAN", "kde_bandwidth", "kde_quartic"]
+__all__ = ["KDEResult", "QUARTIC_TO_GAUSSIAN", "kde_bandwidth", "kde_cells", "kde_quartic"]
+
+#: Smallest adaptive radius, in grid cells (below it the binned density is no longer accurate).
+ADAPTIVE_MIN_CELLS = 2
 
 #: Ratio of the quartic (biweight) kernel's radius to the standard deviation of
 #: an equivalent Gaussian kernel in two dimensions (canonical bandwidths,
@@ -166,6 +173,17 @@ def _binned_density(x, y, w, h, cell, node_x0, node_y0, n_x, n_y) -> np.ndarray:
     return np.clip(density, 0.0, None)
 
 
+def _density_by_radius(x, y, w, radius, cell, node_x0, node_y0, n_x, n_y) -> np.ndarray:
+    """:func:`_binned_density` with a radius per point: one convolution per distinct radius, summed."""
+    if np.ndim(radius) == 0:
+        return _binned_density(x, y, w, float(radius), cell, node_x0, node_y0, n_x, n_y)
+    total = np.zeros((n_y, n_x))
+    for h in np.unique(radius):
+        mine = radius == h
+        total += _binned_density(x[mine], y[mine], w[mine], float(h), cell, node_x0, node_y0, n_x, n_y)
+    return total
+
+
 def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``scipy.signal.fftconvolve(image, kernel, mode="same")`` for 2-D float arrays, with the same operations.
 
@@ -188,7 +206,7 @@ def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return ret[tuple(slice(a, a + n) for a, n in zip(start, image.shape))]
 
 
-def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None = None,
+def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: Any = None,
                 cell_size: float | None = None, grid: gpd.GeoDataFrame | None = None,
                 bounds: tuple[float, float, float, float] | None = None) -> KDEResult:
     """Quartic kernel density per km², binned onto a lattice and convolved by FFT.
@@ -208,8 +226,15 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
         Point coordinates in metres (EPSG:27700).
     weights : array-like, optional
         Non-negative weight per point (e.g. counts at unique locations, harm).
-    bandwidth : float, optional
-        Kernel radius ``h`` in metres; ``None`` uses :func:`kde_bandwidth`.
+    bandwidth : float, array-like, "adaptive" or None
+        Kernel radius ``h`` in metres; ``None`` uses :func:`kde_bandwidth`;
+        an array gives one radius per point (one convolution per distinct
+        value, summed); ``"adaptive"``: each point's radius is the distance
+        holding ``k = sqrt(total weight)`` (10 to 50) crimes around it,
+        between two lattice cells and the :func:`kde_bandwidth` radius,
+        rounded to steps of 2**(1/4) (:func:`hotspots.detect._bandwidth.adaptive_radii`),
+        so town centres keep their detail and a rural cluster is not spread
+        over the district.  ``bandwidth_m`` is then the weighted median radius.
     cell_size : float, optional
         Lattice spacing in metres.  Required with ``bounds``; with a square
         ``grid`` it defaults to (and normally equals) the grid's cell size, so
@@ -248,7 +273,17 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
     problems.raise_if_any()
     w = _weights_array(weights, xa.size, "weights", problems)
     _require_finite_xy(xa, ya, problems)
-    if bandwidth is not None:
+    per_point = None
+    if isinstance(bandwidth, str):
+        if bandwidth != "adaptive":
+            problems.add(f"bandwidth must be a number of metres, one per point, 'adaptive' or None; got {bandwidth!r}",
+                         "pass e.g. bandwidth=500 or bandwidth='adaptive'")
+    elif bandwidth is not None and np.ndim(bandwidth) > 0:
+        per_point = np.asarray(bandwidth, dtype=float).ravel()
+        if per_point.size != xa.size or not (np.isfinite(per_point) & (per_point > 0)).all():
+            problems.add(f"bandwidth as an array needs one finite radius > 0 per point ({xa.size}); got "
+                         f"{per_point.size} values", "pass one radius in metres per point, or a single number")
+    elif bandwidth is not None:
         _positive_number(bandwidth, "bandwidth", problems, "pass the kernel radius in metres, e.g. bandwidth=500")
     if cell_size is not None:
         _positive_number(cell_size, "cell_size", problems, "pass the lattice spacing in metres, e.g. cell_size=100")
@@ -268,25 +303,37 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
     problems.raise_if_any()
     _check_xy_metres(xa, ya, grid.total_bounds if grid is not None else (xmin, ymin, xmax, ymax))
 
-    if bandwidth is None:
-        h, reason = kde_bandwidth(xa, ya, weights=weights)
-    else:
-        h, reason = float(bandwidth), f"bandwidth {float(bandwidth):,.0f} m given by the user"
-
     if grid is not None:
         params = _grid_params(grid)
         cell = float(cell_size) if cell_size is not None else params["cell_size"]
+    else:
+        cell = float(cell_size)
+    if bandwidth is None:
+        h, reason = kde_bandwidth(xa, ya, weights=weights)
+        radius = h
+    elif isinstance(bandwidth, str):
+        radius, h, reason = _adaptive(xa, ya, w, weights is not None, cell)
+    elif per_point is not None:
+        radius = per_point
+        h = float(np.median(per_point))
+        reason = f"one radius per point given by the user ({per_point.min():,.0f} to {per_point.max():,.0f} m)"
+    else:
+        h, reason = float(bandwidth), f"bandwidth {float(bandwidth):,.0f} m given by the user"
+        radius = h
+    h_low = float(np.min(radius)) if np.ndim(radius) else h
+
+    if grid is not None:
         rows = grid["row"].to_numpy(np.int64)
         cols = grid["col"].to_numpy(np.int64)
-        if h < cell:
-            raise ValidationError(f"bandwidth {h:,.0f} m is smaller than the lattice spacing {cell:,.0f} m",
+        if h_low < cell:
+            raise ValidationError(f"bandwidth {h_low:,.0f} m is smaller than the lattice spacing {cell:,.0f} m",
                                   hint="use a bandwidth of at least one cell (typically 3 or more)")
         if len(grid) == 0:
             return KDEResult(np.zeros(0), h, reason)
         if params["shape"] == "square" and cell == params["cell_size"]:
             n_x, n_y = int(cols.max()) + 1, int(rows.max()) + 1
-            lattice = _binned_density(xa, ya, w, h, cell, params["x0"] + cell / 2, params["y0"] + cell / 2,
-                                      n_x, n_y)
+            lattice = _density_by_radius(xa, ya, w, radius, cell, params["x0"] + cell / 2,
+                                         params["y0"] + cell / 2, n_x, n_y)
             values = lattice[rows, cols]
         else:
             xc = grid["x_centre"].to_numpy(np.float64)
@@ -295,7 +342,7 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
             node_y0 = math.floor(yc.min() / cell) * cell
             n_x = int(math.floor((xc.max() - node_x0) / cell)) + 2
             n_y = int(math.floor((yc.max() - node_y0) / cell)) + 2
-            lattice = _binned_density(xa, ya, w, h, cell, node_x0, node_y0, n_x, n_y)
+            lattice = _density_by_radius(xa, ya, w, radius, cell, node_x0, node_y0, n_x, n_y)
             fx, fy = (xc - node_x0) / cell, (yc - node_y0) / cell
             ix = np.clip(np.floor(fx).astype(np.int64), 0, n_x - 2)
             iy = np.clip(np.floor(fy).astype(np.int64), 0, n_y - 2)
@@ -304,15 +351,14 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
                       + lattice[iy + 1, ix] * (1 - tx) * ty + lattice[iy + 1, ix + 1] * tx * ty)
         return KDEResult(values * 1e6, h, reason)
 
-    cell = float(cell_size)
-    if h < cell:
-        raise ValidationError(f"bandwidth {h:,.0f} m is smaller than cell_size {cell:,.0f} m",
+    if h_low < cell:
+        raise ValidationError(f"bandwidth {h_low:,.0f} m is smaller than cell_size {cell:,.0f} m",
                               hint="use a bandwidth of at least one cell (typically 3 or more)")
     x0 = math.floor(xmin / cell) * cell
     y0 = math.floor(ymin / cell) * cell
     n_x = max(1, math.ceil((xmax - x0) / cell))
     n_y = max(1, math.ceil((ymax - y0) / cell))
-    lattice = _binned_density(xa, ya, w, h, cell, x0 + cell / 2, y0 + cell / 2, n_x, n_y)
+    lattice = _density_by_radius(xa, ya, w, radius, cell, x0 + cell / 2, y0 + cell / 2, n_x, n_y)
     row, col = np.divmod(np.arange(n_x * n_y), n_x)
     table = pd.DataFrame({
         "row": row, "col": col,
@@ -321,3 +367,56 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: float | None 
     })
     return KDEResult(table, h, reason)
 
+
+
+def _adaptive(x: np.ndarray, y: np.ndarray, w: np.ndarray, weighted: bool, cell: float
+              ) -> tuple[np.ndarray, float, str]:
+    """Adaptive radii (per point), their weighted median and the reason text."""
+    h_min = ADAPTIVE_MIN_CELLS * cell
+    try:
+        h_ref, _ = kde_bandwidth(x, y, weights=w if weighted else None)
+    except ValidationError:  # fewer than two points, or all on one line
+        h_ref = h_min
+    h_max = max(h_ref, h_min)
+    k = neighbour_count(float(w.sum()))
+    radius = adaptive_radii(x, y, w, k=k, h_min=h_min, h_max=h_max)
+    positive = w > 0
+    if positive.any():
+        median = _weighted_quantile(radius[positive], w[positive], 0.5)
+        low = _weighted_quantile(radius[positive], w[positive], 0.1)
+        high = _weighted_quantile(radius[positive], w[positive], 0.9)
+    else:
+        median = low = high = h_max
+    reason = (f"adaptive bandwidth, median {median:,.0f} m (10-90% of crimes: {low:,.0f} to {high:,.0f} m): "
+              f"each location's radius holds k = {k} crimes (k = sqrt(crimes), 10 to 50), at least "
+              f"{ADAPTIVE_MIN_CELLS} cells ({h_min:,.0f} m) and at most the normal-reference "
+              f"{h_max:,.0f} m (one radius over the whole area would have been {h_max:,.0f} m), "
+              f"in steps of {LADDER:.3f}x")
+    return radius, float(median), reason
+
+
+def kde_cells(grid: gpd.GeoDataFrame, xy: np.ndarray, cell_size: float) -> tuple[np.ndarray, float, str]:
+    """The analysis's KDE: adaptive quartic density (per km²) at each grid cell, its median radius and reason.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame
+        From :func:`hotspots.geo.grid.make_grid`.
+    xy : ndarray, shape (n, 2)
+        Crime coordinates in metres (EPSG:27700), one row per crime.
+    cell_size : float
+        The grid's cell size in metres.
+
+    Returns
+    -------
+    density : ndarray
+        Per km², one per grid row (zeros with fewer than two crimes).
+    bandwidth_m : float
+        The crime-weighted median radius (NaN with fewer than two crimes).
+    reason : str
+        How the radii were chosen (for ``study_areas.csv`` and the manifest).
+    """
+    if len(xy) < 2:
+        return np.zeros(len(grid)), float("nan"), "fewer than two points: no density"
+    res = kde_quartic(xy[:, 0], xy[:, 1], bandwidth="adaptive", grid=grid, cell_size=cell_size)
+    return np.asarray(res.density, dtype=float), float(res.bandwidth_m), res.bandwidth_reason

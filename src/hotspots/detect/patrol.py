@@ -2,7 +2,8 @@
 
 :func:`merge_hot_cells` joins queen-contiguous hot cells into ranked areas;
 :func:`core_cells` cuts a connected hot region larger than a patrol can cover
-down to its busiest cores; :func:`patrol_cell_cap` is the largest cell for
+down to its busiest cores; :func:`bridge_cells` drops hot cells without crime
+unless they bridge two crime-bearing hot cells; :func:`patrol_cell_cap` is the largest cell for
 which a full-size patrol area is drawn with enough cells.
 """
 
@@ -24,7 +25,7 @@ from hotspots.detect._checks import _array_for, _maybe_int
 from hotspots.geo.grid import SNAPPING_FLOOR_M
 from hotspots.geo.weights import grid_weights
 
-__all__ = ["merge_hot_cells", "core_cells", "patrol_cell_cap", "PATROL_MIN_CELLS_PER_AREA"]
+__all__ = ["merge_hot_cells", "core_cells", "bridge_cells", "patrol_cell_cap", "PATROL_MIN_CELLS_PER_AREA"]
 
 #: a full-size patrol area is drawn with at least this many cells (sets the cap on automatic district cells)
 PATROL_MIN_CELLS_PER_AREA = 12
@@ -285,3 +286,64 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
                 rests.append(rest)
         pending = np.sort(np.concatenate(rests)) if rests else np.array([], dtype=np.int64)
     return keep, region
+
+
+def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the hot cells that hold crime, and the empty hot cells that bridge two of them.
+
+    Gi* is about a cell's neighbourhood: next to one busy cell, its empty
+    neighbours are "hot" too, and a patrol area of them would be drawn as a
+    3 x 3 block with most of it empty.  A hot cell with no recorded crime
+    stays only where it *bridges*: among its queen neighbours are two
+    crime-bearing hot cells that are not queen neighbours of each other (so
+    without it they would not touch).  Every other empty hot cell is dropped.
+    One pass: an empty cell next only to other empty cells is dropped even
+    if those would be bridges.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame
+        From :func:`hotspots.geo.grid.make_grid`.
+    hot : bool array, one per grid row
+        The hot cells (patrol candidates).
+    counts : array, one per grid row
+        Crimes per cell.
+
+    Returns
+    -------
+    keep : bool array, one per grid row
+        Hot cells that hold crime, and bridging empty hot cells.
+    bridge : bool array, one per grid row
+        The empty hot cells kept as bridges.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> from hotspots.geo.grid import make_grid
+    >>> g = make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")   # 5 cells in a row
+    >>> keep, bridge = bridge_cells(g, np.ones(5, bool), np.array([0, 4, 0, 3, 0]))
+    >>> keep.tolist(), bridge.tolist()
+    ([False, True, True, True, False], [False, False, True, False, False])
+    """
+    hot = np.asarray(hot, dtype=bool)
+    counts = np.asarray(counts, dtype=float)
+    keep = hot & (counts > 0)
+    bridge = np.zeros(len(grid), dtype=bool)
+    empty = np.flatnonzero(hot & ~(counts > 0))
+    if len(empty) == 0 or not keep.any():
+        return keep, bridge
+    rows = np.flatnonzero(hot)
+    queen = grid_weights(grid.iloc[rows], neighbourhood="queen", include_self=False).tocsr()
+    local = np.full(len(grid), -1, dtype=np.int64)
+    local[rows] = np.arange(len(rows))
+    bearing = keep[rows]
+    for e in local[empty]:
+        nb = queen.indices[queen.indptr[e]:queen.indptr[e + 1]]
+        nb = nb[bearing[nb]]
+        if len(nb) < 2:
+            continue
+        touching = queen[nb][:, nb].toarray() > 0
+        np.fill_diagonal(touching, True)
+        if not touching.all():
+            bridge[rows[e]] = True
+    return keep | bridge, bridge

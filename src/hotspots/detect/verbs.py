@@ -26,7 +26,7 @@ from hotspots._validate import (
     _Problems,
 )
 from hotspots.detect.gistar import gi_star
-from hotspots.detect.patrol import core_cells, merge_hot_cells
+from hotspots.detect.patrol import bridge_cells, core_cells, merge_hot_cells
 from hotspots.geo.grid import assign_to_cells, choose_cell_size, make_grid
 from hotspots.geo.weights import grid_weights
 from hotspots.schema import BNG
@@ -35,7 +35,7 @@ __all__ = ["find_hotspots", "patrol_areas", "HOTSPOT_COLUMNS", "PATROL_COLUMNS"]
 
 #: columns of :func:`find_hotspots` (before ``geometry``)
 HOTSPOT_COLUMNS = ["cell_id", "row", "col", "x_centre", "y_centre", "cell_area_km2", "count", "gi_z", "gi_p", "gi_q",
-                   "gi_class"]
+                   "gi_test", "gi_class"]
 #: columns of :func:`patrol_areas` (before ``geometry``)
 PATROL_COLUMNS = ["patrol_area_id", "rank", "n_cells", "area_km2", "hot_region_km2", "count", "mean_gi_z", "max_gi_z",
                   "x_centroid", "y_centroid", "cell_ids"]
@@ -133,8 +133,12 @@ def find_hotspots(points: Any, area: Any, *, cell_size: float | None = None,
           ``cell_area_km2`` -- area of the cell inside the study area;
         * ``count`` -- points in the cell;
         * ``gi_z`` -- Gi* z-score (positive: more than the area's mean
-          around the cell); ``gi_p`` -- two-sided p-value; ``gi_q`` --
-          FDR-adjusted p-value (``gi_p`` when ``fdr=False``);
+          around the cell); ``gi_p`` -- two-sided p-value of the test used;
+          ``gi_q`` -- FDR-adjusted p-value (``gi_p`` when ``fdr=False``);
+        * ``gi_test`` -- ``normal`` (Gi*'s normal approximation),
+          ``exact_binomial`` (the exact tail given the total, when it is the
+          larger p) or ``below_minimum`` (under 3 crimes in the
+          neighbourhood: never hot), see :func:`hotspots.detect.gistar.gi_star`;
         * ``gi_class`` -- ``hot_99``, ``hot_95``, ``hot_90``,
           ``not_significant``, ``cold_90``, ``cold_95``, ``cold_99`` (the
           strictest level whose alpha ``gi_q`` is at or below; labels follow
@@ -152,7 +156,10 @@ def find_hotspots(points: Any, area: Any, *, cell_size: float | None = None,
     (1995) Geographical Analysis 27:286-306; Benjamini & Hochberg (1995)
     JRSS B 57:289-300.  The cell-size rule is sfhotspot's (Ashby 2023).
     Gi* is about a cell's *neighbourhood*: a cell with few crimes next to a
-    busy one can be hot.  Merge hot cells into patrol areas with
+    busy one can be hot.  On sparse counts the normal approximation alone
+    makes a neighbourhood of one or two crimes "significant"; the larger of
+    the normal and the exact binomial p, and a minimum of 3 crimes in a hot
+    neighbourhood, keep the false-discovery rate at its nominal level.  Merge hot cells into patrol areas with
     :func:`patrol_areas`; draw them with :func:`hotspots.render.maps.hotspot_map`.
 
     Examples
@@ -205,6 +212,7 @@ def find_hotspots(points: Any, area: Any, *, cell_size: float | None = None,
     out["gi_z"] = gi["gi_z"].to_numpy()
     out["gi_p"] = gi["gi_p"].to_numpy()
     out["gi_q"] = gi["gi_q"].to_numpy()
+    out["gi_test"] = gi["gi_test"].astype(str).to_numpy()
     out["gi_class"] = gi["gi_class"].astype(str).to_numpy()
     result = gpd.GeoDataFrame(out, geometry=grid.geometry.values, crs=BNG)
     result.attrs = {**grid.attrs, "cell_size": size, "cell_size_reason": reason, "n_points": int((cell >= 0).sum()),
@@ -220,7 +228,9 @@ def patrol_areas(cells: gpd.GeoDataFrame, *, confidence: int = 95, min_count: in
     :func:`find_hotspots`: cells hot at ``confidence`` or above are the
     candidates; a connected region of them larger than ``max_area_km2`` is
     cut down to its busiest cores (:func:`hotspots.detect.patrol.core_cells`,
-    peeling the lowest Gi* z first); the remaining cells are merged with their
+    peeling the lowest Gi* z first); hot cells without crime are dropped
+    unless they bridge two crime-bearing cells
+    (:func:`hotspots.detect.patrol.bridge_cells`); the remaining cells are merged with their
     queen neighbours (:func:`hotspots.detect.patrol.merge_hot_cells`), areas
     with fewer than ``min_count`` crimes dropped, and the rest ranked by
     crimes (ties: the smallest member ``cell_id``), keeping ``top_n``.
@@ -287,6 +297,7 @@ def patrol_areas(cells: gpd.GeoDataFrame, *, confidence: int = 95, min_count: in
     eligible = np.where(np.isin(cls, _PATROL_CLASSES[confidence]), cls, "not_significant")
     z = cells["gi_z"].to_numpy(float)
     core, region_km2 = core_cells(cells, eligible != "not_significant", z, float(max_area_km2))
+    core, _ = bridge_cells(cells, core, cells["count"].to_numpy(float))
     rows = np.flatnonzero(core)
     merged = merge_hot_cells(cells.iloc[rows], eligible[rows], counts=cells["count"].to_numpy()[rows], gi_z=z[rows])
     merged = merged[merged["count"] >= min_count].sort_values("rank")

@@ -47,6 +47,7 @@ from hotspots.evaluation.displacement import (
     wdq,
 )
 from hotspots.evaluation.evaluate import evaluate_areas
+from hotspots.evaluation.inference import PlaceboResult, QuasiPoissonDiD, placebo_did, quasi_poisson_did
 from hotspots.evaluation.panel import (
     PanelEffect,
     PreTrendCheck,
@@ -57,7 +58,10 @@ from hotspots.evaluation.rtm import RTMCheck, rtm_check
 from hotspots.evaluation.synthetic import synthetic_evaluation_data
 from hotspots.evaluation.tables import EvaluationResult
 from hotspots.evaluation.verdict import (
+    DECISION_TABLE,
+    Decision,
     classify_change,
+    decide,
     describe_change,
     describe_displacement,
     overall_verdict,
@@ -67,10 +71,14 @@ __all__ = [
     "CONTROLS",
     "CONTROL_LABELS",
     "CostPerCrime",
+    "DECISION_TABLE",
+    "Decision",
     "CrimesPrevented",
     "EvaluationResult",
     "PanelEffect",
+    "PlaceboResult",
     "PreTrendCheck",
+    "QuasiPoissonDiD",
     "RTMCheck",
     "TotalNetEffect",
     "TreatedAreas",
@@ -80,6 +88,7 @@ __all__ = [
     "classify_change",
     "cost_per_crime_prevented",
     "crimes_prevented_from_irr",
+    "decide",
     "describe_change",
     "describe_displacement",
     "did_rate_ratio",
@@ -91,7 +100,9 @@ __all__ = [
     "overall_verdict",
     "panel_effect",
     "patrol_area_treatment",
+    "placebo_did",
     "pre_trend_check",
+    "quasi_poisson_did",
     "rtm_check",
     "synthetic_evaluation_data",
     "total_net_effect",

@@ -230,15 +230,15 @@ def total_net_effect(r_before: Any, r_after: Any, d_before: Any, d_after: Any,
     expected_r, expected_d = rb * ratio, db * ratio
     treated, buffer = expected_r - ra, expected_d - da
     tne = treated + buffer
-    if buffer < 0:
-        buffer_text = f"{-buffer:.1f} more than expected in the buffer (displacement)"
-    elif buffer > 0:
-        buffer_text = f"{buffer:.1f} fewer than expected in the buffer (diffusion of benefit)"
+    if round(buffer) < 0:
+        buffer_text = f"{-buffer:.0f} more than expected in the buffer (displacement)"
+    elif round(buffer) > 0:
+        buffer_text = f"{buffer:.0f} fewer than expected in the buffer (diffusion of benefit)"
     else:
         buffer_text = "the buffer as expected"
-    verb = "prevented" if tne >= 0 else "added"
-    text = (f"net {abs(tne):.1f} crimes {verb}: {treated:+.1f} crimes prevented in the "
-            f"treated area relative to control, {buffer_text}")
+    more = "fewer" if tne >= 0 else "more"
+    text = (f"{abs(tne):.0f} {more} crimes in the treated areas and buffers together than the control's change "
+            f"predicts: {-treated:+.0f} relative to expected in the treated areas, {buffer_text}")
     return TotalNetEffect(**counts, control_ratio=ratio, expected_r_after=expected_r,
                           expected_d_after=expected_d, treated_effect=treated,
                           buffer_effect=buffer, total_net_effect=tne, interpretation=text)

@@ -8,6 +8,7 @@ all-months checks (:func:`overall_verdict`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from hotspots.months import human_period
 from hotspots.schema import ASB
 
 __all__ = [
-    "LEVEL", "MIN_CRIMES", "WIDE_INTERVAL_POINTS", "classify_change", "describe_change", "describe_displacement",
+    "DECISION_TABLE", "Decision", "LEVEL", "MIN_AREAS", "MIN_CRIMES", "decide", "WIDE_INTERVAL_POINTS", "classify_change", "describe_change", "describe_displacement",
     "overall_verdict",
 ]
 
@@ -31,6 +32,8 @@ __all__ = [
 LEVEL = 0.95
 #: Fewer treated crimes than this (before + after) and a change is "too few crimes to tell".
 MIN_CRIMES = 20
+#: Fewer treated areas than this and no verdict is given ("too few areas to tell").
+MIN_AREAS = 3
 #: An interval including no change that is wider than this (percentage points) is "too few crimes to tell".
 WIDE_INTERVAL_POINTS = 100.0
 
@@ -301,50 +304,141 @@ def _describe_cost(cost: CostPerCrime | None, one: str, funding: float | None, f
     return f"nothing can be shown to have been prevented, so there is no cost per {one} prevented to report ({basis})"
 
 
-def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list[str]]:
-    """("credible reduction" | "reduction not attributable" | "no detectable change" | "increase" |
-    "too few crimes to tell" | "not estimable", reasons).
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A verdict from :func:`decide`: ``verdict``, the ``row`` of :data:`DECISION_TABLE` that fired, and ``reasons``."""
 
-    A fall relative to the control (difference-in-differences) is only called
-    a credible reduction when it survives three checks: regression to the mean
-    (when the areas may have been picked on their counts), the all-months
-    panel, and the pre-trend.
+    verdict: str
+    row: int
+    reasons: tuple[str, ...]
+
+
+#: The verdict's decision table: (row, condition, verdict).  The first row that holds decides.
+DECISION_TABLE = (
+    (1, f"fewer than {MIN_AREAS} treated areas", "too few areas to tell"),
+    (2, f"fewer than {MIN_CRIMES} treated crimes (before + after)", "too few crimes to tell"),
+    (3, "no calibrated interval (too few comparable untreated places)", "not estimable"),
+    (4, "treated areas changed less favourably than equally high untreated places (RTM check interval above 0)",
+     "treated did worse than equally high places"),
+    (5, "calibrated interval entirely above no change", "increase"),
+    (6, "calibrated interval includes no change and is wider than 100 points", "too few crimes to tell"),
+    (7, "calibrated interval includes no change", "no detectable change"),
+    (8, "calibrated interval below no change, but equally high untreated places fell about as much "
+        "(areas picked or possibly picked on their counts), or the areas were already trending differently, "
+        "or the all-months panel shows no fall, or the RTM check could not be done for areas picked on counts",
+     "reduction not attributable"),
+    (9, "calibrated interval below no change and none of the above", "credible reduction"),
+)
+
+
+def decide(*, pct: float, low: float, high: float, n_areas: int, n_crimes: float, rtm_verdict: str = "",
+           selected_on_counts: bool | None = None, pre_trend_verdict: str = "", panel_verdict: str = "") -> Decision:
+    """Apply :data:`DECISION_TABLE` to one crime type's calibrated estimate and checks.
+
+    Parameters
+    ----------
+    pct, low, high : float
+        The calibrated (placebo) change relative to the control and its interval, in %.
+    n_areas : int
+        Treated areas.
+    n_crimes : float
+        Treated crimes, before + after.
+    rtm_verdict : str
+        The regression-to-the-mean check's verdict (its text before ":"); "" when not run.
+    selected_on_counts : bool or None
+        Whether the areas were picked on their counts (None = unknown, treated as possibly).
+    pre_trend_verdict : str
+        The pre-trend check's verdict; "" when not run.
+    panel_verdict : str
+        The all-months panel's :func:`classify_change`; "" when not run.
+
+    Returns
+    -------
+    Decision
+
+    Examples
+    --------
+    >>> decide(pct=-20, low=-30, high=-8, n_areas=26, n_crimes=3000, selected_on_counts=False).verdict
+    'credible reduction'
+    >>> decide(pct=-20, low=-30, high=-8, n_areas=26, n_crimes=3000,
+    ...        rtm_verdict="worse than equally high untreated areas").verdict
+    'treated did worse than equally high places'
+    >>> decide(pct=-20, low=-30, high=-8, n_areas=2, n_crimes=3000).verdict
+    'too few areas to tell'
+    """
+    def out(row: int, *reasons: str) -> Decision:
+        return Decision(next(v for r, _, v in DECISION_TABLE if r == row), row, tuple(reasons))
+
+    if n_areas < MIN_AREAS:
+        return out(1, f"only {n_areas} treated area(s): one place's ups and downs would decide the answer")
+    if n_crimes < MIN_CRIMES:
+        return out(2)
+    if not all(np.isfinite([pct, low, high])):
+        return out(3)
+    if rtm_verdict.startswith("worse than equally high"):
+        return out(4, "the treated areas changed less favourably than untreated places with similar crime before")
+    if low > 0:
+        return out(5)
+    if high >= 0:
+        return out(6) if high - low > WIDE_INTERVAL_POINTS else out(7)
+    reasons = []
+    picked = selected_on_counts is not False
+    if picked and rtm_verdict.startswith("consistent with regression"):
+        reasons.append("similar high-crime places without patrols fell about as much (regression to the mean)")
+    if picked and (rtm_verdict == "" or rtm_verdict.startswith("cannot check")):
+        reasons.append("regression to the mean could not be checked for areas picked on their counts")
+    if pre_trend_verdict == "treated areas were already trending differently":
+        reasons.append("the areas were already moving differently from the comparison before the patrols")
+    if panel_verdict in ("no detectable change", "rose", "too few crimes to tell"):
+        reasons.append(f"over all months of data the panel model shows {panel_verdict.replace('rose', 'a rise')}")
+    return out(8, *reasons) if reasons else out(9)
+
+
+def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list[str]]:
+    """The verdict of one finding by :func:`decide` (see :data:`DECISION_TABLE`), and its reasons.
+
+    Uses the calibrated (placebo) interval when the finding has one
+    (``f["calibrated"]``), else the rate-ratio DiD's.
 
     Parameters
     ----------
     f : dict
         A finding of :class:`~hotspots.evaluation.tables.EvaluationResult`
-        (``effect_verdict``, ``rtm_verdict``, ``panel``, ``pre_trend``).
+        (``did``, ``calibrated``, ``n_areas``, ``treated_before``/``treated_after``,
+        ``rtm_verdict``, ``panel``, ``pre_trend``).
     treated : TreatedAreas
         How the areas were chosen (``selected_on_counts``).
 
     Returns
     -------
     (str, list of str)
-        The verdict and the reasons a fall is not attributable (empty otherwise).
+        The verdict and its reasons.
 
     Examples
     --------
     >>> import geopandas as gpd
     >>> t = TreatedAreas(gpd.GeoDataFrame(), "user", "", False, selected_on_counts=True)
-    >>> f = {"effect_verdict": "fell", "rtm_verdict": "consistent with regression to the mean",
-    ...      "panel": None, "pre_trend": None}
+    >>> f = {"did": {"pct_change_vs_control": -20.0, "pct_low": -30.0, "pct_high": -9.0}, "n_areas": 6,
+    ...      "treated_before": 300, "treated_after": 200,
+    ...      "rtm_verdict": "consistent with regression to the mean", "panel": None, "pre_trend": None}
     >>> overall_verdict(f, t)
     ('reduction not attributable', ['similar high-crime places without patrols fell about as much (regression to the mean)'])
     """
-    v = f["effect_verdict"]
-    if v != "fell":
-        return {"rose": "increase"}.get(v, v), []
-    reasons = []
-    if treated.selected_on_counts is not False and f["rtm_verdict"].startswith("consistent with regression"):
-        reasons.append("similar high-crime places without patrols fell about as much (regression to the mean)")
-    p = f["panel"]
-    if p and classify_change(p["pct_change"], p["pct_low"], p["pct_high"]) != "fell":
-        reasons.append(f"over all {p['n_periods']} months of data there is no detectable change "
-                       f"({_signed(p['pct_change'])}, {LEVEL:.0%} CI {_signed(p['pct_low'])} to {_signed(p['pct_high'])})")
-    if f["pre_trend"] and f["pre_trend"]["verdict"] == "treated areas were already trending differently":
-        reasons.append("the areas were already moving differently from the comparison before the patrols")
-    return ("reduction not attributable" if reasons else "credible reduction"), reasons
+    est = f.get("calibrated") or {}
+    if est and np.isfinite(est.get("pct_low", np.nan)):
+        pct, low, high = est["pct_change"], est["pct_low"], est["pct_high"]
+    elif est:
+        pct = low = high = float("nan")
+    else:
+        d = f["did"]
+        pct, low, high = d["pct_change_vs_control"], d["pct_low"], d["pct_high"]
+    p = f.get("panel")
+    d = decide(pct=pct, low=low, high=high, n_areas=int(f.get("n_areas", MIN_AREAS)),
+               n_crimes=float(f.get("treated_before", MIN_CRIMES) + f.get("treated_after", 0)),
+               rtm_verdict=f.get("rtm_verdict", "") or "", selected_on_counts=treated.selected_on_counts,
+               pre_trend_verdict=(f.get("pre_trend") or {}).get("verdict", ""),
+               panel_verdict=classify_change(p["pct_change"], p["pct_low"], p["pct_high"]) if p else "")
+    return d.verdict, list(d.reasons)
 
 
 def _headline(f: dict[str, Any], n_areas: int, buffer_m: float, treated: TreatedAreas) -> str:
@@ -368,9 +462,16 @@ def _headline(f: dict[str, Any], n_areas: int, buffer_m: float, treated: Treated
     elif verdict == "reduction not attributable":
         text = (f"{lead}, but the fall cannot be credited to the patrols: " + ", and ".join(reasons[:2]) + ". "
                 f"{disp[0].upper() + disp[1:]}. No cost per crime prevented can be claimed.")
+    elif verdict == "treated did worse than equally high places":
+        text = (f"{lead}, but the treated areas did worse than untreated places with equally high crime before "
+                f"({f.get('rtm_sentence_short', 'see the regression-to-the-mean check')}), so no reduction can be "
+                f"credited to the patrols. {disp[0].upper() + disp[1:]}. No cost per crime prevented can be claimed.")
+    elif verdict == "too few areas to tell":
+        text = (f"{lead}, but with only {n_areas} treated area(s) one place's ups and downs would decide the answer: "
+                f"too few areas to tell. {disp[0].upper() + disp[1:]}.")
     else:
         text = f"{lead}; {disp}."
-        if f["cost_status"]:
+        if f["cost_status"] and verdict == "credible reduction":
             first = f["cost_sentence"].split(" (")[0]
             text += " " + first[0].upper() + first[1:] + "."
     return text[0].upper() + text[1:]

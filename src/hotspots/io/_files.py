@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import hashlib
 import logging
+import os
 import re
 import zipfile
 import zlib
@@ -22,7 +23,13 @@ from hotspots.io.accounting import FileAccount
 
 log = logging.getLogger(__name__)
 
-STREET_FILE_RE = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+)-street\.csv(?:\.gz)?$")
+#: police.uk street file names; also the odd but unambiguous ``.CSV``, ``.csv.GZ`` and a browser's ``… (1).csv`` copy
+STREET_FILE_RE = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+)-street(?: ?\(\d+\))?\.csv(?:\.gz)?$", re.IGNORECASE)
+
+_COPY_RE = re.compile(r" ?\(\d+\)\.csv", re.IGNORECASE)
+
+#: Largest decompressed size of one input file (police.uk's largest force-month, the Met, is ~30 MB).
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +48,31 @@ class Source:
 
 def _classify(name: str) -> tuple[str, str] | None:
     m = STREET_FILE_RE.search(name.replace("\\", "/"))
-    return (m.group(1), m.group(2)) if m else None
+    return (m.group(1), m.group(2).lower()) if m else None
+
+
+def _walk(folder: Path, skipped: list[dict[str, str]]) -> list[Path]:
+    """Files under ``folder``, following symbolic links (each real folder once); unreadable ones named in ``skipped``."""
+    files: list[Path] = []
+    seen: set[str] = set()
+
+    def on_error(exc: OSError) -> None:
+        skipped.append({"path": str(exc.filename), "reason": f"folder cannot be read ({exc.strerror or exc})"})
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back up the tree
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for f in sorted(filenames, key=lambda name: (_COPY_RE.search(name) is not None, name)):  # "x (1).csv" after "x.csv"
+            q = Path(dirpath) / f
+            if q.is_file():
+                files.append(q)
+            elif q.is_symlink():
+                skipped.append({"path": str(q), "reason": "broken symbolic link"})
+    return files
 
 
 def find_police_files(
@@ -50,6 +81,7 @@ def find_police_files(
     forces: Sequence[str] | None = None,
     first_month: str | None = None,
     last_month: str | None = None,
+    skipped: list[dict[str, str]] | None = None,
 ) -> list[Source]:
     """Find police.uk street-level CSVs under files, folders and ``.zip`` archives.
 
@@ -79,11 +111,12 @@ def find_police_files(
         A path does not exist, or a zip archive cannot be read.
     """
     found: list[Source] = []
+    skipped = skipped if skipped is not None else []
     for p in paths:
         p = Path(p)
         if not p.exists():
             raise InputFileError(f"input not found: {p}", hint="check the path, or run `hotspots info` to see the data home")
-        candidates = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
+        candidates = [p] if p.is_file() else _walk(p, skipped)
         for q in candidates:
             if q.suffix.lower() == ".zip":
                 try:
@@ -98,6 +131,8 @@ def find_police_files(
                     c = _classify(name)
                     if c:
                         found.append(Source(q, name, force=c[1], month=c[0]))
+                    elif not name.endswith("/"):
+                        skipped.append({"path": f"{q}!{name}", "reason": _not_street_reason(name)})
             else:
                 c = _classify(q.name)
                 if c:
@@ -105,30 +140,49 @@ def find_police_files(
                 elif p.is_file():
                     # an explicitly named file that does not follow police.uk naming
                     found.append(Source(q, None))
+                else:
+                    skipped.append({"path": str(q), "reason": _not_street_reason(q.name)})
     out = []
     for s in found:
         if forces and s.force and s.force not in forces:
+            skipped.append({"path": s.label, "reason": f"another force ({s.force})"})
             continue
-        if s.month and first_month and s.month < first_month:
-            continue
-        if s.month and last_month and s.month > last_month:
+        if s.month and ((first_month and s.month < first_month) or (last_month and s.month > last_month)):
+            skipped.append({"path": s.label, "reason": f"month {s.month} outside {first_month or '...'}..{last_month or '...'}"})
             continue
         out.append(s)
     return out
 
 
+def _not_street_reason(name: str) -> str:
+    low = name.lower()
+    for kind in ("outcomes", "stop-and-search"):
+        if f"-{kind}." in low:
+            return f"a police.uk {kind} file (only street-level files are read)"
+    return "not a police.uk street-level file name (YYYY-MM-<force>-street.csv[.gz])"
+
+
 # --------------------------------------------------------------------------- parsing
-def _read_bytes(src: Source) -> bytes:
+def _read_bytes(src: Source, limit: int | None = None) -> bytes:
+    """The file's bytes, decompressed (streamed: never more than ``limit`` bytes, default
+    :data:`MAX_DECOMPRESSED_BYTES`, are held, so a "zip bomb" stops with a clear error)."""
+    limit = MAX_DECOMPRESSED_BYTES if limit is None else limit
     try:
         if src.member is not None:
             with zipfile.ZipFile(src.path) as zf:
-                raw = zf.read(src.member)
-            # a zip may hold .csv.gz members (STREET_FILE_RE accepts them)
-            return gzip.decompress(raw) if src.member.lower().endswith(".gz") or raw[:2] == b"\x1f\x8b" else raw
-        raw = src.path.read_bytes()
-        if src.path.suffix.lower() == ".gz" or raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw)
-        return raw
+                with zf.open(src.member) as fh:
+                    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
+                    if src.member.lower().endswith(".gz") or head == b"\x1f\x8b":
+                        with gzip.GzipFile(fileobj=fh) as gz:  # a zip may hold .csv.gz members
+                            return _read_limited(gz, src, limit)
+                    return _read_limited(fh, src, limit)
+        with open(src.path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if src.path.suffix.lower() == ".gz" or head == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    return _read_limited(gz, src, limit)
+            return _read_limited(fh, src, limit)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
         raise InputFileError(
             f"{src.label}: compressed file is truncated or corrupt ({exc})",
@@ -143,7 +197,37 @@ def _read_bytes(src: Source) -> bytes:
         raise InputFileError(f"{src.label}: cannot be read ({exc})", hint="check the file permissions") from exc
 
 
+def _read_limited(fh, src: Source, limit: int) -> bytes:
+    chunks, total = [], 0
+    while True:
+        chunk = fh.read(min(1 << 22, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise InputFileError(
+                f"{src.label}: larger than {limit / 2**20:,.0f} MiB when decompressed (police.uk's largest "
+                "force-month is about 30 MiB); not read",
+                hint="check that this is a police.uk street-level file; a real file this large can be split by month",
+            )
+    return b"".join(chunks)
+
+
 def _decode(data: bytes, label: str, account: FileAccount) -> str:
+    if data[:4] == b"PK\x03\x04" or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise InputFileError(
+            f"{label}: an Excel workbook (or another zipped document), not a CSV file",
+            hint="open it in the spreadsheet program and save it as CSV (comma-separated, UTF-8)",
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a byte-order mark: unambiguous
+        account.encoding = "utf-16"
+        account.notes.append("UTF-16 text (byte-order mark); read as UTF-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{label}: starts as UTF-16 text but is not valid UTF-16 ({exc.reason})",
+                                 hint="save the file again as CSV (comma-separated, UTF-8)") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -153,6 +237,18 @@ def _decode(data: bytes, label: str, account: FileAccount) -> str:
         account.notes.append(f"not valid UTF-8 (first bad byte at offset {exc.start}); read as Windows-1252")
         log.warning("%s is not valid UTF-8; reading it as Windows-1252", label)
         return data.decode("cp1252", errors="replace")
+
+
+def _header_cause(header: list[str]) -> str:
+    """A likely reason a header lacks the expected columns, or ""."""
+    joined = ",".join(header)
+    if len(header) <= 2 and joined.count(";") >= 3:
+        return "the columns are separated by semicolons (a spreadsheet saved in a European locale)"
+    if len(header) <= 2 and joined.count("\t") >= 3:
+        return "the columns are separated by tabs"
+    if any("\x00" in h for h in header):
+        return "the text holds NUL bytes (UTF-16 without a byte-order mark?)"
+    return ""
 
 
 def _sha256(data: bytes) -> str:

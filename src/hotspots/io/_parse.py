@@ -184,9 +184,17 @@ def _validate_rows(
 
     ctype = _strip(df["crime_type"])
     if crime_types is not None:
+        ctype = _canonical_crime_types(ctype, df["source_file"], list(crime_types), accounting)
         type_code, type_values = pd.factorize(ctype, use_na_sentinel=False)
-        known = np.isin(np.asarray(type_values, dtype=object), np.asarray(list(crime_types), dtype=object))[type_code]
+        known_values = np.isin(np.asarray(type_values, dtype=object), np.asarray(list(crime_types), dtype=object))
+        known = known_values[type_code]
+        unknown_sel = ~known & (reason == 0)
         mark(~known, "unknown_crime_type")
+        if unknown_sel.any():  # name the values, so "ASB = 0" can be traced to a spelling
+            pairs = pd.DataFrame({"f": df["source_file"].to_numpy()[unknown_sel], "v": ctype.to_numpy()[unknown_sel]})
+            for (path, value), k in pairs.value_counts().items():
+                acc = accounting.files[path].unknown_crime_types
+                acc[str(value)] = acc.get(str(value), 0) + int(k)
 
     ids = _strip(df["record_id"])
     still = reason == 0
@@ -241,6 +249,25 @@ def _validate_rows(
     out["record_id"] = ids.array[keep]
     columns = [c for c in df.columns if c not in ("_a", "_b")]
     return out[columns + [c for c in ("x", "y") if c not in columns]]
+
+
+def _canonical_crime_types(ctype: pd.Series, source_file: pd.Series, known: list[str], accounting: Accounting) -> pd.Series:
+    """Read a known category written with other capitals or spacing ("Anti-Social Behaviour") as that category; noted per file."""
+    values = pd.unique(ctype.to_numpy())
+    norm = {" ".join(k.split()).casefold(): k for k in known}
+    mapping = {}
+    for v in values:
+        if isinstance(v, str) and v not in known:
+            canon = norm.get(" ".join(v.replace("_", " ").split()).casefold())
+            if canon is not None:
+                mapping[v] = canon
+    if not mapping:
+        return ctype
+    sel = ctype.isin(list(mapping)).to_numpy()
+    pairs = pd.DataFrame({"f": source_file.to_numpy()[sel], "v": ctype.to_numpy()[sel]})
+    for (path, value), k in pairs.value_counts().items():
+        accounting.files[path].notes.append(f"{int(k)} row(s) with crime type {value!r} read as {mapping[value]!r}")
+    return ctype.replace(mapping)
 
 
 def _strip(values: pd.Series) -> pd.Series:

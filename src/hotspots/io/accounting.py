@@ -34,6 +34,8 @@ class FileAccount:
     bytes: int = 0
     encoding: str = "utf-8"
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: crime-type values not recognised (counted as ``unknown_crime_type``), value -> rows
+    unknown_crime_types: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Accounting:
@@ -56,6 +58,8 @@ class Accounting:
 
     def __init__(self) -> None:
         self.files: dict[str, FileAccount] = {}
+        #: files and folders found under the inputs but not read: ``{"path", "reason"}``
+        self.skipped: list[dict[str, str]] = []
 
     def add_file(self, account: FileAccount) -> None:
         if account.path in self.files:
@@ -116,12 +120,39 @@ class Accounting:
             "dropped": self.dropped_by_reason(),
             "balanced": self.kept + sum(self.dropped_by_reason().values()) == self.rows_read,
             "files": [dataclasses.asdict(f) for f in self.files.values()],
+            "skipped": list(self.skipped),
+            "unknown_crime_types": self.unknown_crime_types(),
         }
+
+    def unknown_crime_types(self) -> dict[str, int]:
+        """Crime-type values counted as ``unknown_crime_type``, by value (most rows first)."""
+        out: dict[str, int] = {}
+        for f in self.files.values():
+            for value, n in f.unknown_crime_types.items():
+                out[value] = out.get(value, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def summary_lines(self) -> list[str]:
         lines = [f"rows read {self.rows_read:,} from {len(self.files)} file(s); kept {self.kept:,}"]
         for reason, n in self.dropped_by_reason().items():
             lines.append(f"  dropped {n:,}: {reason} ({DROP_REASONS[reason]})")
+        unknown = self.unknown_crime_types()
+        if unknown:
+            shown = ", ".join(f"{v!r} ({n:,})" for v, n in list(unknown.items())[:10])
+            lines.append(f"  unknown crime types: {shown}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+        for f in self.files.values():
+            if f.dropped.get("duplicate_file"):
+                lines.append(f"  not used: {f.path} ({'; '.join(f.notes[-1:])})")
+        # files left out on purpose (another force, other months) are in the manifest; the rest are named here
+        named = [s for s in self.skipped if not s["reason"].startswith(("another force", "month "))]
+        if named:
+            lines.append(f"  skipped {len(named)} file(s)/folder(s) under the inputs (all listed in manifest.json):")
+            by_reason: dict[str, list[str]] = {}
+            for s in named:
+                by_reason.setdefault(s["reason"], []).append(s["path"])
+            for reason, paths in by_reason.items():
+                more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+                lines.append(f"    {reason}: {', '.join(paths[:3])}{more}")
         return lines
 
 

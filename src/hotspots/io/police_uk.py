@@ -12,6 +12,7 @@ in British National Grid (EPSG:27700): projected once, here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ import pandas as pd
 
 from hotspots._errors import InputFileError
 from hotspots._text import slug
-from hotspots.io._files import _decode, _read_bytes, _sha256, find_police_files
+from hotspots.io._files import _decode, _header_cause, _read_bytes, _sha256, find_police_files
 from hotspots.io._parse import _finish, _parse_csv_text, _validate_rows
 from hotspots.io.accounting import Accounting, FileAccount, IngestResult
 from hotspots.schema import BNG, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER
@@ -80,9 +81,13 @@ def read_police_uk(
 
     Notes
     -----
-    When two sources hold the same force-month (say a folder file and the
-    same month inside a zip archive), the first in sorted order is used and
-    the other's rows are counted as ``duplicate_file``.
+    When two sources hold the same force-month (say ``….csv`` beside
+    ``….csv.gz``, or the same month inside a zip archive) and hold the same
+    rows, the first in sorted order is used and the other's rows are counted
+    as ``duplicate_file`` (and the file is named in the summary).  Two
+    different files for one force-month are an error naming both: which one
+    is right cannot be told from the data.  A file whose ``Falls within``
+    column names another force than its file name is an error too.
 
     See Also
     --------
@@ -106,7 +111,8 @@ def read_police_uk(
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    sources = find_police_files(paths, forces=forces, first_month=first_month, last_month=last_month)
+    skipped: list[dict[str, str]] = []
+    sources = find_police_files(paths, forces=forces, first_month=first_month, last_month=last_month, skipped=skipped)
     if not sources:
         raise InputFileError(
             f"no police.uk street-level files found under {', '.join(map(str, paths))}"
@@ -116,8 +122,9 @@ def read_police_uk(
             "run `hotspots info` to see what the data home holds",
         )
     accounting = Accounting()
+    accounting.skipped = skipped
     frames = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], tuple[str, str, int, dict]] = {}
     for i, src in enumerate(sources):
         if progress:
             progress(i, len(sources), src.label)
@@ -128,8 +135,10 @@ def read_police_uk(
         header, cols, rownums = _parse_csv_text(text, src.label, account)
         missing = [c for c in REQUIRED_POLICE_UK if c not in header]
         if missing:
+            cause = _header_cause(header)
+            shown = ", ".join(header[:14]) if sum(map(len, header[:14])) < 300 else ",".join(header)[:200] + "..."
             raise InputFileError(
-                f"{src.label}: header lacks column(s) {missing}; found {header}",
+                f"{src.label}: " + (f"{cause}; " if cause else "") + f"header lacks column(s) {missing}; found [{shown}]",
                 hint="police.uk street files start with: " + ",".join(POLICE_UK_STREET_HEADER)
                 + ". For other layouts use `read_force_export` with a column mapping",
             )
@@ -137,13 +146,22 @@ def read_police_uk(
         account.rows_read += n
         account.kept += n
         key = (src.force, src.month)
+        if src.month:
+            _check_falls_within(src.label, src.force, cols.get("Falls within"))
         if src.month and key in seen:
-            account.notes.append(f"same force-month as {seen[key]}")
+            first_label, first_sha, first_n, first_cols = seen[key]
+            if account.sha256 != first_sha and not _same_rows(first_cols, cols):
+                raise InputFileError(
+                    f"two different files for {src.force} {src.month}: {first_label} ({first_n:,} rows) and "
+                    f"{src.label} ({n:,} rows); they are not the same data, so the month would depend on which is read",
+                    hint="keep the right one (usually the newer, larger download) and move the other out of the data home",
+                )
+            account.notes.append(f"the same data as {first_label}")
             account.dropped["duplicate_file"] = account.dropped.get("duplicate_file", 0) + n
             account.kept -= n
             continue
         if src.month:
-            seen[key] = src.label
+            seen[key] = (src.label, account.sha256, n, cols)
         frame = pd.DataFrame(
             {
                 "record_id": cols.get("Crime ID", np.full(n, "", object)),
@@ -170,6 +188,39 @@ def read_police_uk(
     points = points[POINT_COLUMNS].reset_index(drop=True)
     accounting.check(points)
     return IngestResult(points, accounting)
+
+
+def _same_rows(a: dict, b: dict) -> bool:
+    """Whether two parsed files hold the same rows (same columns and values; line endings and order of columns aside)."""
+    if set(a) != set(b):
+        return False
+    return all(len(a[c]) == len(b[c]) and np.array_equal(np.asarray(a[c], dtype=object), np.asarray(b[c], dtype=object))
+               for c in a)
+
+
+def _check_falls_within(label: str, force: str, values) -> None:
+    """Refuse a file whose ``Falls within`` names another force than its file name (rows saved under the wrong name)."""
+    if values is None or len(values) == 0 or not force:
+        return
+    distinct = pd.unique(np.asarray(values, dtype=object))
+    wrong = []
+    for value in distinct:
+        text = str(value).strip()
+        if not text:
+            continue
+        fw = slug(text.lower().replace(" constabulary", "").replace(" police", ""), empty="")
+        # loose on purpose ("Herts", "Metropolitan Police Service"): it catches another force's rows, not spellings
+        if not fw or force in fw or fw in force or len(os.path.commonprefix([fw, force])) >= 4 \
+                or (force == "btp" and "british-transport" in fw):
+            continue
+        wrong.append(text)
+    if wrong:
+        n_wrong = int(np.isin(np.asarray(values, dtype=object), np.asarray(wrong, dtype=object)).sum())
+        raise InputFileError(
+            f"{label}: the file name says force {force!r} but {n_wrong:,} of its {len(values):,} rows fall within "
+            + ", ".join(repr(w) for w in wrong[:3]),
+            hint="the rows of another force were saved under this name; download the month again from data.police.uk",
+        )
 
 
 def _force_from_falls_within(values, n):

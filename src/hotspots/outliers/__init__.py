@@ -29,6 +29,13 @@ The whole CSP analysis (:mod:`~hotspots.outliers.analysis`)
     ``outliers/`` and everything the report shows), :func:`headline_crime_type`,
     :func:`flag_counts`.
 
+What the report tells (:mod:`~hotspots.outliers.highlights`)
+    :func:`report_highlights` (all of the below for the CSP report),
+    :func:`stand_out_rows`, :func:`change_notable` (the q < ``CHANGE_Q`` rule),
+    :func:`funnel_picks`, :func:`notable_changes`, :func:`busiest_lsoas`,
+    :func:`csp_summary`: every choice of what to show is made here, so the
+    renderer only words and draws.
+
 Output columns and defaults are in :mod:`~hotspots.outliers.columns`.
 """
 
@@ -38,6 +45,16 @@ from hotspots.outliers.analysis import (
     headline_crime_type,
 )
 from hotspots.outliers.change import change_vs_reference, rate_ratio_test
+from hotspots.outliers.highlights import (
+    CHANGE_Q,
+    busiest_lsoas,
+    change_notable,
+    csp_summary,
+    funnel_picks,
+    notable_changes,
+    report_highlights,
+    stand_out_rows,
+)
 from hotspots.outliers.change_table import change_summary, change_table
 from hotspots.outliers.columns import (
     CHANGE_COLUMNS,
@@ -87,6 +104,15 @@ from hotspots.outliers.verbs import area_outliers
 __all__ = [
     # notebook verb
     "area_outliers",
+    # what the report tells
+    "report_highlights",
+    "stand_out_rows",
+    "change_notable",
+    "funnel_picks",
+    "notable_changes",
+    "busiest_lsoas",
+    "csp_summary",
+    "CHANGE_Q",
     # statistics on arrays
     "poisson_z",
     "exact_poisson_interval",

@@ -5,7 +5,9 @@ of each CSP and LSOA against the county rate (:mod:`hotspots.outliers.tables`),
 the change against the comparison period judged against the rest of the
 county (:mod:`hotspots.outliers.change_table`), harm, concentration and the
 monthly series (:mod:`hotspots.outliers.context_tables`) and the peer
-comparison (:mod:`hotspots.outliers.peers`).  No I/O: the ``outliers`` stage
+comparison (:mod:`hotspots.outliers.peers`); then what the report tells
+(:mod:`hotspots.outliers.highlights`: the rows that stand out, the funnel
+plots, the busiest LSOAs), so the renderer only words and draws.  No I/O: the ``outliers`` stage
 (:mod:`hotspots.stages.outliers`) builds the inputs, writes the tables and
 hands the results to the report renderer.
 """
@@ -38,6 +40,7 @@ from hotspots.outliers.context_tables import (
     harm_table,
     monthly_rates,
 )
+from hotspots.outliers.highlights import change_notable, report_highlights
 from hotspots.outliers.peers import peer_comparison
 from hotspots.outliers.tables import (
     crime_type_order,
@@ -71,6 +74,24 @@ class OutlierResults:
         :data:`MONTHLY_COLUMNS` (CSPs and the county; headline types).
     areas : GeoDataFrame
         CSP polygons (EPSG:27700) with ``area_code, area_name, district_code, population``.
+    csp_summary : DataFrame
+        :data:`~hotspots.outliers.highlights.CSP_SUMMARY_COLUMNS`: the CSPs in
+        report order, with how many of their LSOAs are above the 99.8% limit
+        for the headline type.
+    highlights : DataFrame
+        :data:`~hotspots.outliers.highlights.HIGHLIGHT_COLUMNS`: per CSP, the
+        rows the report tells under "What stands out", in telling order
+        (:func:`~hotspots.outliers.highlights.stand_out_rows`).
+    funnel_picks : DataFrame
+        :data:`~hotspots.outliers.highlights.FUNNEL_PICK_COLUMNS`: the funnel
+        plots of each CSP section.
+    notable_changes : DataFrame
+        :data:`~hotspots.outliers.highlights.NOTABLE_CHANGE_COLUMNS`: every
+        CSP x crime-type change that stands out (q below
+        :data:`~hotspots.outliers.highlights.CHANGE_Q`).
+    busiest_lsoas : DataFrame
+        :data:`~hotspots.outliers.highlights.BUSIEST_LSOA_COLUMNS`: the
+        busiest LSOAs of each CSP for the headline type.
     meta : dict
         Labels and provenance: force name and code, periods and reasons,
         months present/missing, crime-type order and groups, headline type,
@@ -87,6 +108,11 @@ class OutlierResults:
     funnels: pd.DataFrame
     monthly: pd.DataFrame
     areas: gpd.GeoDataFrame
+    csp_summary: pd.DataFrame
+    highlights: pd.DataFrame
+    funnel_picks: pd.DataFrame
+    notable_changes: pd.DataFrame
+    busiest_lsoas: pd.DataFrame
     meta: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
@@ -108,8 +134,7 @@ class OutlierResults:
             "phi_district": {r.crime_type: round(float(r.phi), 3) for r in od.itertuples()},
             "adjustment": self.meta["adjustment"],
             "changes_flagged": int(d["change_flag"].isin(["up_vs_reference", "down_vs_reference"]).sum()),
-            "changes_flagged_q05": int((d["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
-                                        & (d["change_q"] < 0.05)).sum()),
+            "changes_flagged_q05": int(change_notable(d).sum()),
             "peer_groups": self.meta.get("peer_source") or None,
             "harm_table_version": self.meta["harm_version"],
         }
@@ -238,7 +263,8 @@ def analyse_outliers(
     OutlierResults
         The CSP and LSOA level tables (with harm, change and peer columns for
         CSPs), the change, concentration, overdispersion, funnel-curve and
-        monthly tables, the CSP areas and ``meta`` (periods, crime-type order,
+        monthly tables, the CSP areas, what the report tells and shows
+        (:mod:`hotspots.outliers.highlights`) and ``meta`` (periods, crime-type order,
         headline type, harm weights, peer notes, levels, adjustment); the
         ``outliers`` stage adds provenance (force name, sources, missing
         months, town centres) to ``meta`` before rendering.
@@ -353,6 +379,8 @@ def analyse_outliers(
         "flag_counts": flag_counts(district, single_type_groups=sorted(single_type_groups)),
     }
     areas = csps[["area_code", "area_name", "district_code", "population", "geometry"]].copy()
+    chosen = report_highlights(district, lsoa, crime_types=meta["crime_types"],
+                               single_type_groups=meta["single_type_groups"], headline=headline)
     return OutlierResults(district=district, lsoa=lsoa, change=change[CHANGE_COLUMNS],
                           concentration=concentration, overdispersion=od, funnels=funnel_curves(district, levels=levels),
-                          monthly=monthly, areas=areas, meta=meta)
+                          monthly=monthly, areas=areas, **chosen, meta=meta)

@@ -1,11 +1,12 @@
 """Change in a Poisson rate: two-period rate ratios and the ratio of rate ratios.
 
 * :func:`rate_ratio_test`: rate ratio of two Poisson counts with their
-  exposures, Wald interval on the log scale and the exact conditional
-  (binomial) p-value;
+  exposures, the exact conditional (binomial) p-value and the interval that
+  inverts the same test, so the two never disagree;
 * :func:`change_vs_reference`: an area's change against a reference area's
   change (the rest of the county), the ratio of rate ratios with its interval
-  and exact p-value, so force-wide recording changes cancel out.
+  and p-value from the same log-scale normal statistic, optionally widened
+  for overdispersion (``phi``), so force-wide recording changes cancel out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import binom, norm
+from scipy.stats import beta, binom, norm
+from scipy.stats import t as t_dist
 
 from hotspots._validate import (
     _as_float,
@@ -23,67 +25,10 @@ from hotspots._validate import (
     _check_counts,
     _check_level,
     _check_positive,
+    _first_bad,
     _index_for,
     _Problems,
 )
-
-
-def _binomtest_two_sided(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Vectorised ``scipy.stats.binomtest(k, n, p).pvalue`` (two-sided, "minlike").
-
-    Mirrors scipy's algorithm (probabilities no larger than ``pmf(k)`` with a
-    relative tolerance of 1e-7, located by binary search on the far side of
-    the mode) so that results agree with scipy to rounding.  Needs n >= 1 and
-    0 < p < 1.
-    """
-    k, n, p = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(k, n, p))
-    d = binom.pmf(k, n, p)
-    rerr = 1 + 1e-7
-    pval = np.ones(k.shape)
-    mode_side = p * n
-
-    low = k < mode_side
-    if low.any():
-        kk, nn, pp, dd = k[low], n[low], p[low], d[low]
-        ix = _binary_search(lambda x, idx: -binom.pmf(x, nn[idx], pp[idx]), -dd * rerr,
-                            np.ceil(pp * nn), nn.copy())
-        y = nn - ix + (dd * rerr == binom.pmf(ix, nn, pp)).astype(float)
-        pval[low] = binom.cdf(kk, nn, pp) + binom.sf(nn - y, nn, pp)
-
-    high = k > mode_side
-    if high.any():
-        kk, nn, pp, dd = k[high], n[high], p[high], d[high]
-        ix = _binary_search(lambda x, idx: binom.pmf(x, nn[idx], pp[idx]), dd * rerr,
-                            np.zeros_like(nn), np.floor(pp * nn))
-        y = ix + 1
-        pval[high] = binom.cdf(y - 1, nn, pp) + binom.sf(kk - 1, nn, pp)
-    return np.minimum(1.0, pval)
-
-
-def _binary_search(func, target: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Vectorised copy of scipy's ``_binary_search_for_binom_tst``: i with a(i) <= d < a(i+1)."""
-    lo = lo.astype(float).copy()
-    hi = hi.astype(float).copy()
-    result = np.full(lo.shape, np.nan)
-    done = np.zeros(lo.shape, dtype=bool)
-    active = lo < hi
-    while active.any():
-        idx = np.flatnonzero(active)
-        mid = lo[idx] + np.floor((hi[idx] - lo[idx]) / 2)
-        value = func(mid, idx)
-        less = value < target[idx]
-        greater = value > target[idx]
-        equal = ~less & ~greater
-        lo[idx[less]] = mid[less] + 1
-        hi[idx[greater]] = mid[greater] - 1
-        result[idx[equal]] = mid[equal]
-        done[idx[equal]] = True
-        active = (lo < hi) & ~done
-    rest = np.flatnonzero(~done)
-    if rest.size:
-        at_lo = func(lo[rest], rest) <= target[rest]
-        result[rest] = np.where(at_lo, lo[rest], lo[rest] - 1)
-    return result
 
 
 def rate_ratio_test(
@@ -94,7 +39,7 @@ def rate_ratio_test(
     *,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """Compare two Poisson rates: rate ratio a/b, Wald CI and exact p-value.
+    """Compare two Poisson rates: rate ratio a/b, its exact conditional p-value and the matching interval.
 
     Vectorised: every argument may be an array (one comparison per element)
     or a scalar.
@@ -113,27 +58,31 @@ def rate_ratio_test(
     pandas.DataFrame
         Columns ``count_a``, ``exposure_a``, ``count_b``, ``exposure_b``,
         ``rate_a``, ``rate_b``, ``rate_ratio`` (rate_a / rate_b; inf when
-        count_b is 0), ``se_log``, ``ci_lower``, ``ci_upper``, ``p``,
-        ``reason`` (empty, or why a value is NaN).
+        count_b is 0), ``se_log`` (Wald, ``sqrt(1/a + 1/b)``; NaN when a
+        count is 0), ``ci_lower``, ``ci_upper``, ``p``, ``reason`` (empty, or
+        a note on a zero count).
 
     Notes
     -----
-    Confidence interval: Wald on the log scale,
-    ``exp(log(RR) +/- z * sqrt(1/a + 1/b))``; undefined (NaN) when either
-    count is 0.  p-value: exact conditional test - given ``a + b`` events,
-    ``a ~ Binomial(a + b, e_a / (e_a + e_b))`` under equal rates - two-sided
-    as in ``scipy.stats.binomtest`` (probabilities no larger than that
-    observed; Przyborowski & Wilenski 1940; Breslow & Day 1987, section 2.2).
-    It stays valid when one count is 0; NaN when both are.
+    Given ``a + b`` events, ``a ~ Binomial(a + b, pi)`` with
+    ``pi = RR e_a / (RR e_a + e_b)`` (Przyborowski & Wilenski 1940; Breslow
+    & Day 1987, section 2.2).  The p-value is the exact central (equal-tailed)
+    test of ``RR = 1``: ``min(1, 2 min(P(X <= a), P(X >= a)))``.  The
+    interval inverts the same test: the Clopper-Pearson interval for ``pi``
+    (beta quantiles), mapped to ``RR = pi / (1 - pi) x e_b / e_a``.  So the
+    interval excludes 1 exactly when ``p < 1 - level`` (a Wald interval with
+    an exact p-value disagreed in 117 of 14,460 rows of the 2025
+    Hertfordshire change table).  A zero count gives a lower limit of 0 (or
+    an upper limit of inf); NaN when both counts are 0.
 
     Examples
     --------
     >>> df = rate_ratio_test(30, 1000, 20, 2000)
     >>> df[["rate_ratio", "ci_lower", "ci_upper"]].round(4)
        rate_ratio  ci_lower  ci_upper
-    0         3.0    1.7037    5.2825
+    0         3.0    1.6483    5.5735
     >>> round(float(df["p"].iloc[0]), 6)
-    0.000127
+    0.0002
     """
     problems = _Problems("rate_ratio_test")
     arrays = {name: _as_float(problems, name, value) for name, value in
@@ -157,18 +106,13 @@ def rate_ratio_test(
     one_zero = ((a == 0) | (b == 0)) & ~both_zero
     se_log = np.where(one_zero | both_zero, np.nan, se_log)
     ratio = np.where(both_zero, np.nan, ratio)
-    half = norm.isf((1.0 - level) / 2) * se_log
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ci_lower = np.exp(np.log(ratio) - half)
-        ci_upper = np.exp(np.log(ratio) + half)
-    p = np.full(a.size, np.nan)
-    has_events = ~both_zero
-    if has_events.any():
-        p[has_events] = _binomtest_two_sided(
-            a[has_events], a[has_events] + b[has_events], ea[has_events] / (ea[has_events] + eb[has_events])
-        )
+    ci_lower, ci_upper, p = (np.full(a.size, np.nan) for _ in range(3))
+    has = ~both_zero
+    if has.any():
+        ci_lower[has], ci_upper[has], p[has] = _exact_rate_ratio(a[has], b[has], ea[has], eb[has], level)
     reason = np.where(both_zero, "no events in either group",
-                      np.where(one_zero, "a count is 0: log-scale CI undefined (exact p still valid)", ""))
+                      np.where(a == 0, "count_a is 0: rate ratio 0, exact interval from 0",
+                               np.where(b == 0, "count_b is 0: rate ratio infinite, exact interval to infinity", "")))
     index = _index_for(a.size, count_a, exposure_a, count_b, exposure_b)
     return pd.DataFrame(
         {"count_a": a, "exposure_a": ea, "count_b": b, "exposure_b": eb, "rate_a": rate_a, "rate_b": rate_b,
@@ -178,6 +122,20 @@ def rate_ratio_test(
     )
 
 
+def _exact_rate_ratio(a, b, ea, eb, level):
+    """Clopper-Pearson interval of the rate ratio and the central exact p of RR = 1 (counts not both 0)."""
+    n = a + b
+    tail = (1.0 - level) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pi_low = np.where(a > 0, beta.ppf(tail, a, b + 1), 0.0)
+        pi_high = np.where(b > 0, beta.isf(tail, a + 1, b), 1.0)
+        lower = pi_low / (1.0 - pi_low) * eb / ea
+        upper = np.where(pi_high < 1.0, pi_high / (1.0 - pi_high), np.inf) * eb / ea
+    pi0 = ea / (ea + eb)
+    p = np.minimum(1.0, 2.0 * np.minimum(binom.cdf(a, n, pi0), binom.sf(a - 1, n, pi0)))
+    return lower, upper, p
+
+
 def change_vs_reference(
     area_before: Any,
     area_after: Any,
@@ -185,6 +143,8 @@ def change_vs_reference(
     ref_after: Any,
     *,
     level: float = 0.95,
+    phi: Any = 1.0,
+    df: Any = np.inf,
 ) -> pd.DataFrame:
     """Did the area change more than the reference?  Ratio of rate ratios.
 
@@ -202,6 +162,17 @@ def change_vs_reference(
         assumes the four counts are independent.
     level : float, default 0.95
         Confidence level.
+    phi : float or array-like, default 1.0
+        Overdispersion factor (>= 1) of the log ratio of ratios, one value or
+        one per row: the standard error is multiplied by ``sqrt(phi)``, which
+        widens the interval and shrinks ``z`` (Spiegelhalter 2005, section 5;
+        estimate it with :func:`hotspots.outliers.dispersion.overdispersion`
+        on the unadjusted ``z`` of comparable rows).
+    df : float or array-like, default inf
+        Degrees of freedom of the reference distribution of ``z``: inf is
+        the normal; with ``phi`` estimated from n areas pass ``n - 1`` (a
+        t reference, as for quasi-Poisson models with an estimated
+        dispersion, McCullagh & Nelder 1989, section 6.2).
 
     Returns
     -------
@@ -209,9 +180,10 @@ def change_vs_reference(
         Columns ``area_before``, ``area_after``, ``ref_before``,
         ``ref_after``, ``area_change`` (after/before), ``reference_change``,
         ``ratio_of_ratios``, ``pct_change_vs_reference`` (100 x (ratio - 1)),
-        ``se_log``, ``ci_lower``, ``ci_upper``, ``pct_ci_lower``,
-        ``pct_ci_upper``, ``z``, ``p`` (two-sided, normal on the log scale),
-        ``reason`` (empty, or why the row is NaN).
+        ``se_log`` (with ``sqrt(phi)``), ``ci_lower``, ``ci_upper``,
+        ``pct_ci_lower``, ``pct_ci_upper``, ``z``, ``p`` (two-sided, normal on
+        the log scale: the interval excludes 1 exactly when ``p < 1 - level``),
+        ``phi``, ``reason`` (empty, or why the row is NaN).
 
     Notes
     -----
@@ -239,9 +211,18 @@ def change_vs_reference(
         problems.raise_if_any()
     for name in names:
         _check_counts(problems, name, arrays[name])
-    broadcast = _broadcast(problems, arrays)
+    phi_array = _as_float(problems, "phi", phi)
+    bad_phi = None if phi_array is None else ~(np.isfinite(phi_array) & (phi_array >= 1.0))
+    if bad_phi is not None and bad_phi.any():
+        problems.add(f"phi must be finite and >= 1; got {_first_bad(phi_array, bad_phi)}",
+                     "Pass 1 for no overdispersion, or overdispersion(z).phi when the test says overdispersed.")
+    df_array = _as_float(problems, "df", df)
+    if df_array is not None and not (df_array >= 1).all():
+        problems.add(f"df must be >= 1 (or inf); got {_first_bad(df_array, ~(df_array >= 1))}",
+                     "Pass the number of areas phi was estimated from minus 1, or inf for the normal.")
+    broadcast = _broadcast(problems, {**arrays, "phi": phi_array, "df": df_array})
     problems.raise_if_any()
-    ab, aa, rb, ra = (np.atleast_1d(x).ravel() for x in broadcast)
+    ab, aa, rb, ra, phis, dfs = (np.atleast_1d(x).ravel() for x in broadcast)
 
     zero = {name: arr == 0 for name, arr in zip(names, (ab, aa, rb, ra))}
     any_zero = np.logical_or.reduce(list(zero.values()))
@@ -249,12 +230,15 @@ def change_vs_reference(
         area_change = aa / ab
         reference_change = ra / rb
         ratio = np.where(any_zero, np.nan, area_change / reference_change)
-        se_log = np.where(any_zero, np.nan, np.sqrt(1 / ab + 1 / aa + 1 / rb + 1 / ra))
+        se_log = np.where(any_zero, np.nan, np.sqrt(phis * (1 / ab + 1 / aa + 1 / rb + 1 / ra)))
         log_ratio = np.log(ratio)
         z = log_ratio / se_log
-    half = norm.isf((1.0 - level) / 2) * se_log
+    finite_df = np.isfinite(dfs)
+    quantile = np.where(finite_df, t_dist.isf((1.0 - level) / 2, np.where(finite_df, dfs, 1.0)),
+                        norm.isf((1.0 - level) / 2))
+    half = quantile * se_log
     ci_lower, ci_upper = np.exp(log_ratio - half), np.exp(log_ratio + half)
-    p = 2.0 * special.ndtr(-np.abs(z))
+    p = np.where(finite_df, 2.0 * t_dist.sf(np.abs(z), np.where(finite_df, dfs, 1.0)), 2.0 * special.ndtr(-np.abs(z)))
     reason = np.array([""] * ab.size, dtype=object)
     for i in np.flatnonzero(any_zero):
         zero_names = ", ".join(name for name in names if zero[name][i])
@@ -265,6 +249,6 @@ def change_vs_reference(
          "reference_change": reference_change, "ratio_of_ratios": ratio,
          "pct_change_vs_reference": 100.0 * (ratio - 1.0), "se_log": se_log, "ci_lower": ci_lower,
          "ci_upper": ci_upper, "pct_ci_lower": 100.0 * (ci_lower - 1.0), "pct_ci_upper": 100.0 * (ci_upper - 1.0),
-         "z": z, "p": p, "reason": reason.astype(str)},
+         "z": z, "p": p, "phi": phis, "df": dfs, "reason": reason.astype(str)},
         index=index,
     )

@@ -31,11 +31,13 @@ COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "cou
 VERDICT_LABEL = {
     "credible reduction": "reduction credited to the patrols",
     "reduction not attributable": "fall not attributable to the patrols",
+    "treated did worse than equally high places": "did worse than equally high places",
 }
 VERDICT_CLASS = {
     "fell": "good", "credible reduction": "good", "rose": "bad", "increase": "bad",
     "no detectable change": "neutral", "too few crimes to tell": "neutral", "not estimable": "neutral",
-    "reduction not attributable": "warn",
+    "reduction not attributable": "warn", "treated did worse than equally high places": "bad",
+    "too few areas to tell": "neutral",
 }
 
 
@@ -256,7 +258,10 @@ def _key_rows(result: EvaluationResult) -> list[dict[str, str]]:
         def est(name: str) -> pd.Series | None:
             return m.loc[name] if name in m.index else None
 
-        did, panel, rtm, buf = est("did_pct_change"), est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_pct_vs_control")
+        did = est("did_calibrated_pct_change")
+        if did is None or not np.isfinite(did["low"]):
+            did = est("did_pct_change")
+        panel, rtm, buf = est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_pct_vs_control")
         harm = est("harm_pct_change")
         rows.append({
             "crime_type": ct,
@@ -314,7 +319,9 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
     prim_rows = s[s["crime_type"] == primary["crime_type"]].set_index("measure")
     cost_row = prim_rows.loc["cost_per_crime_prevented"] if "cost_per_crime_prevented" in prim_rows.index else None
     return {
-        "title": "Operation Hotspot: did the patrols reduce crime?",
+        "title": f"{meta['programme']}: did the patrols reduce crime?" if meta.get("programme") else
+                 "Did the patrols reduce crime?",
+        "programme": meta.get("programme") or "",
         "force": meta.get("force_name", ""),
         "generated": _dt.date.today().strftime("%d %B %Y"),
         "illustrative": meta["illustrative"],

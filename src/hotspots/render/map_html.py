@@ -133,17 +133,28 @@ def _legend_html(view: MapView) -> str:
 
 
 def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
-    """GeoJSON properties of the significant Gi* cells: class and tooltip."""
+    """GeoJSON properties of the significant Gi* cells: class and tooltip (with the test behind the p-value)."""
     n = len(cells)
     classes = [str(c) for c in cells["gi_class"].tolist()]
     counts = cells["count"].tolist() if "count" in cells else [np.nan] * n
     z = cells["gi_z"].tolist() if "gi_z" in cells else [np.nan] * n
     q = cells["gi_q"].tolist() if "gi_q" in cells else [np.nan] * n
+    tests = [str(t) for t in cells["gi_test"].tolist()] if "gi_test" in cells else [""] * n
     name = _esc(selection)
-    return [{"c": c, "tip": f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in the period"
-                           f"<br>Gi* z = {_esc(_fmt(float(zi)))}, FDR q = {_esc(format(float(qi), '.2g'))}"}
-            for c, k, zi, qi in zip(classes, counts, z, q)]
+    out = []
+    for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
+        tip = f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in this cell in the period"
+        if c.startswith("hot") and k == 0:
+            tip += "<br>No crime in this cell itself: hot because of its neighbours"
+        tip += f"<br>Gi* z = {_esc(_fmt(float(zi)))}, FDR q = {_esc(format(float(qi), '.2g'))}"
+        if t in _GI_TEST_WORDS:
+            tip += f" ({_GI_TEST_WORDS[t]})"
+        out.append({"c": c, "tip": tip})
+    return out
 
+
+#: how the tooltip names the test behind a cell's p-value (``gi_test``)
+_GI_TEST_WORDS = {"normal": "normal approximation", "exact_binomial": "exact binomial test"}
 
 
 def folium_map(view: MapView):
@@ -262,7 +273,7 @@ def folium_map(view: MapView):
                          on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
         # Gi* significant cells only
         if len(cells) and "gi_class" in cells:
-            shown = [c for c in ("gi_class", "count", "gi_z", "gi_q") if c in cells] + [cells.geometry.name]
+            shown = [c for c in ("gi_class", "count", "gi_z", "gi_q", "gi_test") if c in cells] + [cells.geometry.name]
             sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
             if len(sig):
                 s = _to_display(sig, 0.0)

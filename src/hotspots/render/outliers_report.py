@@ -10,7 +10,10 @@ sentences below are plain text, never markup).
 The plain-English "what stands out" sentences
 (:mod:`hotspots.render.outliers_wording`) and the charts
 (:mod:`hotspots.render.outliers_charts`) are built from numbers already in the
-tables: this module arranges them for the template, it does not test anything.
+tables, and what to tell, which funnel plots to draw, the busiest LSOAs and
+the order of the sections were chosen by the analysis
+(:mod:`hotspots.outliers.highlights`): this module arranges them for the
+template, it does not test, select or rank anything.
 The page is written by the ``outliers`` stage.
 """
 
@@ -35,10 +38,8 @@ from hotspots.render.outliers_charts import (
     trend_chart,
 )
 from hotspots.render.outliers_wording import (
-    CHANGE_Q,
     FLAG_TEXT,
     crime_noun,
-    flagged_in_order,
     possessive,
     signed_pct,
     stand_out,
@@ -46,8 +47,6 @@ from hotspots.render.outliers_wording import (
 )
 
 TEMPLATE = "outliers.html.j2"
-MAX_FUNNELS = 6
-TOP_LSOAS = 10
 
 
 def month_ranges(months: Sequence[str]) -> str:
@@ -81,12 +80,14 @@ def _display_rows(district: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFra
     return district[~district["crime_type"].isin(meta.get("single_type_groups", []))]
 
 
-def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, Any]:
+def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any],
+                 summary: Mapping[str, Any]) -> dict[str, Any]:
     name = str(rows["area_name"].iloc[0])
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
     shown = rows[rows["flag"] != "no_records"]
-    sentences = stand_out(shown, name=name, with_change=bool(after and before))
+    told = results.highlights[results.highlights["area_code"] == code]
+    sentences = stand_out(told, name=name, with_change=bool(after and before))
     headline = meta["headline"]
     head = rows[rows["crime_type"] == headline]
     head_row = head.iloc[0].to_dict() if len(head) else None
@@ -109,11 +110,11 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             k = county_conc.iloc[0]
             text += f" (county-wide: {100 * k['share_top5']:.0f}% and {100 * k['share_top10']:.0f}%)"
         context_lines.append(text + ".")
-    lsoa_rows = results.lsoa[(results.lsoa["csp_code"] == code) & (results.lsoa["crime_type"] == headline)]
-    if len(lsoa_rows):
-        high = int((lsoa_rows["flag"] == "high_998").sum())
+    n_lsoas = int(summary["n_lsoas"])
+    if n_lsoas:
+        high = int(summary["lsoas_high_998"])
         context_lines.append(
-            f"{high} of its {len(lsoa_rows)} LSOAs {'is' if high == 1 else 'are'} above the 99.8% limit for "
+            f"{high} of its {n_lsoas} LSOAs {'is' if high == 1 else 'are'} above the 99.8% limit for "
             f"{type_phrase(headline)} against the county rate, even allowing for overdispersion.")
     if head_row is not None and int(head_row.get("n_peers", 0) or 0) > 0:
         context_lines.append(
@@ -121,15 +122,14 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             f"{type_phrase(headline)} rate is {float(head_row['ratio_to_peer_mean']):.2f} times the peer mean "
             f"({float(head_row['rate_per_1000']):.1f} vs {float(head_row['peer_mean_rate_per_1000']):.1f} per 1,000).")
 
-    # funnel plots for what stands out (else the headline type)
-    funnel_types = list(flagged_in_order(shown)["crime_type"].head(MAX_FUNNELS))
+    # funnel plots for what stands out (else the headline type), as the analysis picked them
+    picks = results.funnel_picks[results.funnel_picks["area_code"] == code]
     funnel_note = ""
-    if not funnel_types:
-        funnel_types = [headline]
+    if (picks["reason"] == "headline").any():
         funnel_note = f"Nothing stands out, so the {type_phrase(headline)} funnel is shown for context."
     funnels = []
     district = results.district
-    for crime_type in funnel_types:
+    for crime_type in picks["crime_type"]:
         curve = results.funnels[results.funnels["crime_type"] == crime_type]
         points = district[district["crime_type"] == crime_type]
         if len(curve):
@@ -139,6 +139,8 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     trend = trend_chart(results.monthly, area_code=code, county_code=meta["county_code"], types=meta["trend_types"],
                         area_name=name, county_name=meta["county_name"])
 
+    notable = results.notable_changes
+    notable = set(notable.loc[notable["area_code"] == code, "crime_type"])
     table = []
     for record in rows.to_dict("records"):
         table.append({
@@ -154,24 +156,21 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             "vs_rest": signed_pct(float(record["pct_change_vs_rest"])) if "pct_change_vs_rest" in record else "–",
             "change_flag": str(record.get("change_flag", "") or ""),
             "change_mark": ({"up_vs_reference": "▲", "down_vs_reference": "▼"}.get(str(record.get("change_flag")), "")
-                            if float(record.get("change_q", np.nan)) < CHANGE_Q else ""),
+                            if record["crime_type"] in notable else ""),
             "harm_ratio": _fmt(record["harm_ratio"], 2),
             "peer_ratio": _fmt(record["ratio_to_peer_mean"], 2),
         })
 
-    top = lsoa_rows.sort_values(["count", "area_code"], ascending=[False, True]).head(TOP_LSOAS)
-    lsoa_all = results.lsoa[(results.lsoa["csp_code"] == code) & ~results.lsoa["is_group"]]
-    biggest = (lsoa_all.sort_values(["count", "crime_type"], ascending=[False, True])
-               .drop_duplicates("area_code").set_index("area_code"))
+    busiest = results.busiest_lsoas[results.busiest_lsoas["csp_code"] == code]
     top_lsoas = []
-    for record in top.to_dict("records"):
-        big = biggest.loc[record["area_code"]] if record["area_code"] in biggest.index else None
+    for record in busiest.to_dict("records"):
         top_lsoas.append({
             "rank": int(record["rank_in_csp"]), "name": record["area_name"], "code": record["area_code"],
             "count": _int(record["count"]), "rate": _fmt(record["rate_per_1000"]), "ratio": _fmt(record["ratio"], 1),
             "flag": str(record["flag"]), "flag_text": FLAG_TEXT.get(str(record["flag"]), str(record["flag"])),
             "share": _fmt(100 * float(record["share_of_csp"]), 1),
-            "biggest": f"{big['crime_type']} ({int(big['count']):,})" if big is not None else "–",
+            "biggest": (f"{record['biggest_type']} ({int(record['biggest_count']):,})" if record["biggest_type"]
+                        else "–"),
         })
 
     caveats = []
@@ -210,7 +209,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     return {
         "code": code, "name": name, "anchor": f"csp-{code}",
         "population": _int(rows["population"].iloc[0]), "district_code": str(rows["district_code"].iloc[0] or ""),
-        "n_lsoas": len(lsoa_rows), "sentences": sentences, "context_lines": context_lines, "funnels": funnels,
+        "n_lsoas": n_lsoas, "sentences": sentences, "context_lines": context_lines, "funnels": funnels,
         "funnel_note": funnel_note, "trend": trend, "table": table, "top_lsoas": top_lsoas, "caveats": caveats,
         "has_peers": bool(meta.get("peers_given")),
     }
@@ -228,7 +227,9 @@ def build_context(results) -> dict[str, Any]:
     meta = results.meta
     district = _display_rows(results.district, meta)
     order = [t for t in meta["crime_types"] if t not in meta.get("single_type_groups", [])]
-    csps = (district[["area_code", "area_name"]].drop_duplicates().sort_values("area_name").to_dict("records"))
+    names = dict(zip(district["area_code"], district["area_name"]))
+    csps = [{**csp, "area_name": names.get(csp["area_code"], csp["area_name"])}  # in report order
+            for csp in results.csp_summary.to_dict("records")]
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
 
@@ -268,7 +269,7 @@ def build_context(results) -> dict[str, Any]:
     for csp in csps:
         rows = district[district["area_code"] == csp["area_code"]]
         rows = rows.set_index("crime_type").reindex([t for t in order if t in set(rows["crime_type"])]).reset_index()
-        sections.append(_csp_context(csp["area_code"], results, rows, meta))
+        sections.append(_csp_context(csp["area_code"], results, rows, meta, csp))
 
     od = results.overdispersion
     od_rows = []

@@ -1,8 +1,11 @@
-"""Wording of the CSP outlier report: plain-English sentences from numbers already in the tables.
+"""Wording of the CSP outlier report: plain-English sentences from rows already chosen and ordered.
 
 Formatting only: every number comes from the finished outlier tables
-(:class:`hotspots.outliers.OutlierResults`); nothing here tests anything.  An
-outlier is a prompt to look, not a verdict, and the wording says so.
+(:class:`hotspots.outliers.OutlierResults`), and which rows are told, in what
+order, and whether a change "stands out" (``change_notable``) were decided by
+:mod:`hotspots.outliers.highlights`; nothing here tests, selects or ranks
+anything.  An outlier is a prompt to look, not a verdict, and the wording
+says so.
 """
 
 from __future__ import annotations
@@ -28,12 +31,6 @@ FLAG_LIMIT_TEXT = {
     "low_95": "below the 95% limit allowing for overdispersion (within the 99.8% limit)",
     "low_998": "below the 99.8% limit even allowing for overdispersion",
 }
-#: flags outside the 99.8% limits are told before those outside the 95% limits
-FLAG_ORDER = {"high_998": 0, "low_998": 0, "high_95": 1, "low_95": 1}
-MAX_LEVEL_SENTENCES = 6
-MAX_CHANGE_SENTENCES = 3
-#: a change "stands out" when its Benjamini-Hochberg q-value is below this
-CHANGE_Q = 0.05
 
 
 def possessive(name: str) -> str:
@@ -111,7 +108,11 @@ def signed_pct(pct: float, digits: int = 0) -> str:
 
 
 def change_clause(row: Mapping[str, Any]) -> str:
-    """``it rose 18% against a rise of 6% in the rest of the county, a difference that stands out``."""
+    """``it rose 18% against a rise of 6% in the rest of the county, a difference that stands out``.
+
+    Whether the difference stands out is the row's ``change_notable``
+    (:func:`hotspots.outliers.highlights.change_notable`), not decided here.
+    """
     pct = float(row.get("pct_change", np.nan))
     rest = float(row.get("rest_pct_change", np.nan))
     if not math.isfinite(pct):
@@ -120,10 +121,9 @@ def change_clause(row: Mapping[str, Any]) -> str:
         return "it was unchanged, as in the rest of the county"
     text = f"it {_moved(pct)} against {_movement(rest)} in the rest of the county"
     flag = row.get("change_flag", "")
-    q = float(row.get("change_q", np.nan))
     gap = float(row.get("pct_change_vs_rest", np.nan))
     if flag in ("up_vs_reference", "down_vs_reference"):
-        if math.isfinite(q) and q < CHANGE_Q:
+        if bool(row.get("change_notable", False)):
             text += ", a difference that stands out"
         else:
             text += ", a difference that could be chance given how many comparisons are made"
@@ -169,45 +169,38 @@ def change_sentence(row: Mapping[str, Any]) -> str:
             f"{signed_pct(float(row['pct_change_vs_rest_ci_lower']))} to {signed_pct(float(row['pct_change_vs_rest_ci_upper']))}).")
 
 
-def flagged_in_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows outside the adjusted funnel limits, 99.8% before 95%, then by |z_adjusted| (the telling order)."""
-    flagged = rows[rows["flag"].isin(list(FLAG_LIMIT_TEXT))].copy()
-    flagged["order"] = flagged["flag"].map(FLAG_ORDER)
-    flagged["size"] = -flagged["z_adjusted"].abs()
-    return flagged.sort_values(["order", "size"])
+def stand_out(told: pd.DataFrame, *, name: str, with_change: bool = True) -> list[str]:
+    """The "what stands out" sentences for one CSP, from its rows of ``OutlierResults.highlights``.
 
-
-def stand_out(rows: pd.DataFrame, *, name: str, with_change: bool = True) -> list[str]:
-    """The "what stands out" sentences for one CSP, from its rows of ``outliers_district``.
-
-    ``rows`` should exclude duplicated single-category groups and crime types
-    with no records.  Order: 99.8% before 95%, then by |z_adjusted|; then up
-    to three changes that stand out on their own (q < 0.05); when nothing is
-    outside the limits, the largest differences, described as such.
+    ``told`` is :func:`hotspots.outliers.highlights.stand_out_rows` for the
+    CSP, already in telling order: level rows (told one by one while
+    ``in_sentence``, the rest listed in one line), else the largest
+    differences (described as such), then the changes that stand out on their
+    own (only ``with_change``: when the report has a comparison period).
     """
     out: list[str] = []
-    flagged = flagged_in_order(rows)
-    for record in flagged.head(MAX_LEVEL_SENTENCES).to_dict("records"):
+    levels = told[told["kind"] == "level"]
+    for record in levels[levels["in_sentence"].astype(bool)].to_dict("records"):
         out.append(level_sentence(record, name=name, with_change=with_change))
-    if len(flagged) > MAX_LEVEL_SENTENCES:
-        rest = ", ".join(type_phrase(t) for t in flagged["crime_type"].iloc[MAX_LEVEL_SENTENCES:])
+    listed = levels[~levels["in_sentence"].astype(bool)]
+    if len(listed):
+        rest = ", ".join(type_phrase(t) for t in listed["crime_type"])
         out.append(f"Also outside the 95% limits: {rest} (see the table).")
-    if not len(flagged):
-        top = rows.assign(size=-rows["z_adjusted"].abs()).sort_values("size").head(2)
+    if not len(levels):
+        largest = told[told["kind"] == "largest"]
         parts = [f"{type_phrase(str(r['crime_type']))} ({relative_to_county(float(r['ratio']))})"
-                 for r in top.to_dict("records")]
+                 for r in largest.to_dict("records")]
         text = (f"Nothing in {name} is outside the 95% limits once the usual spread between the county's CSPs is "
                 "allowed for.")
         if parts:
             text += " The largest differences from the county are in " + " and ".join(parts) + "."
         out.append(text)
-    if with_change and "change_flag" in rows:
-        changes = rows[rows["change_flag"].isin(["up_vs_reference", "down_vs_reference"])
-                       & (rows["change_q"] < CHANGE_Q) & ~rows["flag"].isin(list(FLAG_LIMIT_TEXT))]
-        changes = changes.sort_values("change_q")
-        for record in changes.head(MAX_CHANGE_SENTENCES).to_dict("records"):
+    if with_change:
+        changes = told[told["kind"] == "change"]
+        for record in changes[changes["in_sentence"].astype(bool)].to_dict("records"):
             out.append(change_sentence(record))
-        if len(changes) > MAX_CHANGE_SENTENCES:
-            rest = ", ".join(type_phrase(t) for t in changes["crime_type"].iloc[MAX_CHANGE_SENTENCES:])
+        listed = changes[~changes["in_sentence"].astype(bool)]
+        if len(listed):
+            rest = ", ".join(type_phrase(t) for t in listed["crime_type"])
             out.append(f"Also changing differently from the rest of the county: {rest} (see the table).")
     return out

@@ -54,6 +54,9 @@ class EvaluationConfig:
     control: str = "rest_of_county"
     crime_types: tuple[str, ...] = ()
     funding_gbp: float | None = None
+    programme: str = ""
+    placebo_draws: int = 999
+    seed: int = 20240601
 
 
 def _month_pair(value: Any, key: str, problems: list[str]) -> tuple[str, str] | None:
@@ -89,7 +92,14 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
     if unknown:
         problems.append(f"unknown key(s) {unknown}; known keys are {sorted(known)}")
     out: dict[str, Any] = {}
-    for key in ("areas", "name_column"):
+    for key, lo, hi in (("placebo_draws", 99, 100000), ("seed", 0, 2**32 - 1)):
+        if key in raw:
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                problems.append(f"evaluation.{key} = {v!r} must be a whole number between {lo} and {hi}")
+            else:
+                out[key] = v
+    for key in ("areas", "name_column", "programme"):
         if key in raw:
             if not isinstance(raw[key], str):
                 problems.append(f"evaluation.{key} = {raw[key]!r} must be text")

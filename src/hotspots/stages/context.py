@@ -114,11 +114,17 @@ def prepare(
     data: str | None = None,
     out: str | None = None,
     progress: Progress | None = None,
+    staged: bool = False,
 ) -> Context:
-    """Ingest the data home for the configured forces and months, clip to the force area."""
+    """Ingest the data home for the configured forces and months, clip to the force area.
+
+    With ``staged=True`` (the ``hotspots`` command) outputs are written into a
+    staging folder and swapped in when the manifest is written, and a lock
+    keeps a second run out of the same output folder (see :class:`OutputDir`).
+    """
     progress = progress or Progress()
     data_dir = resolve_data_dir(settings, data)
-    out_dir = OutputDir(out or settings.output_dir)
+    out_dir = OutputDir(out or settings.output_dir, staged=staged)
     geo = Geography(data_dir, settings.force_area_code, settings.town_centres, settings.town_centre_name_column)
 
     with progress.step("ingest"):
@@ -145,6 +151,7 @@ def prepare(
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
     missing = [m for m in expected if m not in set(present)]
+    _check_periods_have_data(settings, present)
     periods = resolve_periods(present, settings.current, settings.comparison)
     settings.record_auto("periods", {
         "current": list(periods.current.months),
@@ -156,6 +163,24 @@ def prepare(
         settings=settings, data_dir=data_dir, out=out_dir, geography=geo, points=points, accounting=res.accounting,
         months_present=present, months_missing=missing, periods=periods, progress=progress, lsoa_harmonisation=lsoa_stats,
     )
+
+
+def _check_periods_have_data(settings: Settings, present: list[str]) -> None:
+    """A configured period without any data would give empty maps and tables that look like "no crime"."""
+    from hotspots._errors import ConfigError
+    from hotspots.months import month_ranges
+
+    if not present:
+        raise ConfigError(
+            f"no crimes inside the force area in {settings.first_month}..{settings.last_month}",
+            hint="check periods.first/periods.last and force_area_code in the config; `hotspots info` lists the months in the data home",
+        )
+    for label, rng in (("periods.current", settings.current), ("periods.comparison", settings.comparison)):
+        if rng and not [m for m in month_range(*rng) if m in set(present)]:
+            raise ConfigError(
+                f"{label} = {list(rng)} has no data: the data home holds {month_ranges(present)}",
+                hint=f"set {label} to months the data holds (or [] to choose automatically)",
+            )
 
 
 # --------------------------------------------------------------------------- stages

@@ -59,6 +59,10 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         record("evaluation.buffer_m", cfg.buffer_m, "default displacement buffer width")
     if "control" not in raw:
         record("evaluation.control", cfg.control, "default: the rest of the county excluding treated areas and buffers")
+    if "placebo_draws" not in raw or "seed" not in raw:
+        record("evaluation.placebo", {"draws": cfg.placebo_draws, "seed": cfg.seed},
+               "the headline interval is calibrated on this many placebo sets of equally busy untreated cells, "
+               "drawn with this seed (set [evaluation] placebo_draws / seed to change)")
     record("evaluation.panel_family", "poisson",
            "Poisson fixed effects with cluster-robust (by area) standard errors, valid under overdispersion; "
            "negative binomial reported as a sensitivity check")
@@ -68,7 +72,9 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         months_present=ctx.months_present, before=before, after=after, crime_types=crime_types,
         buffer_m=cfg.buffer_m, control=cfg.control, funding_gbp=cfg.funding_gbp,
         all_months=month_range(settings.first_month, settings.last_month), study_area=ctx.geography.force,
+        placebo_draws=cfg.placebo_draws, seed=cfg.seed,
     )
+    result.meta["programme"] = cfg.programme
     for key, (value, reason) in result.auto.items():
         record(f"evaluation.{key}", value, reason)
     result.meta["force_name"] = ctx.geography.force_name
@@ -94,8 +100,8 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         "displacement": f["displacement_verdict"], "rtm": f["rtm_verdict"],
         "overall_verdict": f["overall_verdict"],
         "cost": (f["cost_sentence"] if f["overall_verdict"] == "credible reduction" else
-                 f"not claimed ({f['overall_verdict']}); only if the whole fall relative to the comparison were due to "
-                 f"the patrols: {f['cost_sentence']}" if f["cost_status"] == "defined" else f["cost_sentence"]),
+                 f"not reported: nothing is credited to the patrols ({f['overall_verdict']})"),
+        "placebo_draws": (f.get("calibrated") or {}).get("n_draws"), "placebo_seed": (f.get("calibrated") or {}).get("seed"),
     }
     ctx.results["evaluation"] = summary
     ctx.progress.info("  " + result.headline)

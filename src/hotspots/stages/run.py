@@ -59,6 +59,53 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     return summaries
 
 
+def check_settings(settings, problems=None) -> None:
+    """Check every section of the configuration and ``$HOTSPOTS_WORKERS`` before any data is read.
+
+    ``load_config`` has checked the top level, ``[periods]``, ``[crime_groups]``
+    and ``[geography]``; here the sections read by the stages (``[hotspots]``,
+    ``[outliers]``, ``[evaluation]``) are checked by the stages' own readers,
+    so a mistake stops the run at once rather than after minutes of work.
+    One :class:`~hotspots._errors.ConfigError` lists every problem; with
+    ``problems`` (a ``hotspots._validate._Problems``) they are added to it instead
+    (``load_config(path, sections=check_settings)``).
+    """
+    import dataclasses
+    import os
+
+    from hotspots._errors import ConfigError
+    from hotspots._validate import _Problems
+    from hotspots.stages._evaluate_config import evaluation_config
+    from hotspots.stages._hotspots_config import hotspot_config
+    from hotspots.stages.outliers import OutlierOptions, outlier_options
+
+    own = problems is None
+    if own:
+        problems = _Problems(settings.source or "configuration")
+    workers = os.environ.get("HOTSPOTS_WORKERS", "").strip()
+    if workers and not (workers.isdigit() and int(workers) >= 1):
+        problems.add(f"$HOTSPOTS_WORKERS = {workers!r} is not a whole number of processes >= 1",
+                     "Set HOTSPOTS_WORKERS to 1, 2, ... (or unset it to use every CPU).")
+    outliers = settings.extra.get("outliers", {}) or {}
+    valid = [f.name for f in dataclasses.fields(OutlierOptions)]
+    unknown = [k for k in outliers if k not in valid] if isinstance(outliers, dict) else []
+    if unknown:
+        problems.add(f"unknown key(s) in [outliers]: {unknown}; valid: {', '.join(valid)}",
+                     "Remove or correct the misspelt names: an unknown name would be ignored.")
+    checks = (("hotspots", lambda: hotspot_config(settings)), ("outliers", lambda: outlier_options(settings)),
+              ("evaluation", lambda: evaluation_config(settings.extra.get("evaluation", {}) or {}, settings.crime_groups)))
+    for section, check in checks:
+        if section not in settings.extra:  # defaults only: checked by the stage when it runs
+            continue
+        try:
+            check()
+        except ConfigError as exc:
+            if not (unknown and "unknown" in exc.message and "[outliers]" in exc.message):
+                problems.add(" ".join(exc.message.replace("\n  - ", " ").split()), exc.hint or "See the shipped default config.")
+    if own:
+        problems.raise_if_any(ConfigError)
+
+
 def side_stages(names: list[str]) -> list[str]:
     """The stages to run in a second process beside the hotspots stage (empty: run them all in turn here)."""
     if "hotspots" not in names or len(names) < 2:
@@ -94,7 +141,11 @@ def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any]) -
 
 
 def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]) -> Path:
-    """Write ``manifest.json``: inputs with checksums, parameters, accounting, outputs."""
+    """Write ``manifest.json``: inputs with checksums, parameters, accounting, outputs.
+
+    The manifest is written last; for a staged output folder this also
+    publishes the run (:meth:`hotspots._io.OutputDir.publish`).
+    """
     acc = ctx.accounting.to_dict()
     ctx.accounting.check(ctx.points)
     manifest = {
@@ -121,4 +172,6 @@ def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]
         "schedule": ctx.schedule or {"stages": stages, "side_by_side": [stages]},
         "outputs": ctx.out.written,
     }
-    return ctx.out.write_json(manifest, "manifest.json")
+    ctx.out.write_json(manifest, "manifest.json")
+    ctx.out.publish()  # a staged run: the new outputs and their manifest replace the old ones at once
+    return ctx.out.root / "manifest.json"

@@ -1,0 +1,162 @@
+"""Calibrated inference (placebo-in-space, quasi-Poisson) and the verdict's decision table (issue 12)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hotspots._errors import ValidationError
+from hotspots.evaluation.inference import placebo_did, quasi_poisson_did
+from hotspots.evaluation.verdict import DECISION_TABLE, MIN_AREAS, decide
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- decision table: one test per row
+FELL = {"pct": -20.0, "low": -30.0, "high": -8.0}
+BASE = {"n_areas": 26, "n_crimes": 3000.0, "rtm_verdict": "not explained by regression to the mean alone",
+        "selected_on_counts": True, "pre_trend_verdict": "compatible", "panel_verdict": "fell"}
+
+
+@pytest.mark.parametrize("row, changes, verdict", [
+    (1, {"n_areas": MIN_AREAS - 1}, "too few areas to tell"),
+    (2, {"n_crimes": 10.0}, "too few crimes to tell"),
+    (3, {"low": float("nan")}, "not estimable"),
+    (4, {"rtm_verdict": "worse than equally high untreated areas"}, "treated did worse than equally high places"),
+    (5, {"pct": 30.0, "low": 10.0, "high": 50.0}, "increase"),
+    (6, {"pct": 10.0, "low": -60.0, "high": 120.0}, "too few crimes to tell"),
+    (7, {"pct": -5.0, "low": -15.0, "high": 6.0}, "no detectable change"),
+    (8, {"rtm_verdict": "consistent with regression to the mean"}, "reduction not attributable"),
+    (8, {"pre_trend_verdict": "treated areas were already trending differently"}, "reduction not attributable"),
+    (8, {"panel_verdict": "no detectable change"}, "reduction not attributable"),
+    (8, {"rtm_verdict": ""}, "reduction not attributable"),
+    (9, {}, "credible reduction"),
+    (9, {"rtm_verdict": "consistent with regression to the mean", "selected_on_counts": False}, "credible reduction"),
+])
+def test_decision_table_rows(row, changes, verdict):
+    args = {**FELL, **BASE, **changes}
+    d = decide(**args)
+    assert (d.row, d.verdict) == (row, verdict)
+    assert dict((r, v) for r, _, v in DECISION_TABLE)[row] == verdict
+    if row == 8:
+        assert d.reasons
+
+
+def test_worse_than_equally_high_places_is_never_credited_even_with_a_big_fall():
+    # the other force's case in issue 12: the DiD fell, the RTM check says treated did worse
+    d = decide(pct=-40, low=-55, high=-20, n_areas=6, n_crimes=5000,
+               rtm_verdict="worse than equally high untreated areas: ...", selected_on_counts=True)
+    assert d.verdict == "treated did worse than equally high places"
+
+
+# --------------------------------------------------------------------------- placebo machinery (synthetic)
+def _null_world(rng, n_cells=600, months_b=4, months_a=4):
+    """Cells with gamma-distributed (overdispersed) rates and an area-level shock: no effect anywhere."""
+    level = rng.gamma(0.6, 15.0, n_cells)
+    before = rng.poisson(level * months_b * rng.gamma(8, 1 / 8, n_cells))
+    after = rng.poisson(level * months_a * rng.gamma(8, 1 / 8, n_cells))
+    return before, after
+
+
+def test_placebo_false_positive_rate_is_nominal_on_overdispersed_null_data():
+    rng = np.random.default_rng(3)
+    excl = poisson_excl = 0
+    n_designs = 150
+    for i in range(n_designs):
+        b, a = _null_world(rng)
+        busiest = np.argsort(-b)[:120]
+        sel = rng.choice(busiest, 6, replace=False)
+        rest = np.setdiff1d(np.arange(b.size), sel)
+        res = placebo_did(b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest], n_draws=199, seed=i)
+        excl += (res.pct_low > 0) or (res.pct_high < 0)
+        qp = quasi_poisson_did(b[sel], a[sel], b[rest], a[rest])
+        log_irr = np.log(a[sel].sum() / b[sel].sum()) - np.log(a[rest].sum() / b[rest].sum())
+        se = np.sqrt(1 / a[sel].sum() + 1 / b[sel].sum() + 1 / a[rest].sum() + 1 / b[rest].sum())
+        poisson_excl += abs(log_irr / se) > 1.96
+        assert qp.dispersion >= 1
+    # picked at a peak, the plain Poisson interval is badly miscalibrated; the placebo interval is not
+    assert poisson_excl / n_designs > 0.3
+    assert excl / n_designs <= 0.10
+
+
+def test_placebo_finds_a_planted_fall_and_covers_it():
+    rng = np.random.default_rng(4)
+    found = covered = 0
+    for i in range(60):
+        b, a = _null_world(rng)
+        sel = rng.choice(np.argsort(-b)[:120], 10, replace=False)
+        a = a.copy()
+        a[sel] = rng.binomial(a[sel], 0.6)  # -40 %
+        rest = np.setdiff1d(np.arange(b.size), sel)
+        res = placebo_did(b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest], n_draws=199, seed=i)
+        found += res.pct_high < 0
+        covered += res.pct_low <= -40 <= res.pct_high
+    assert found >= 45 and covered >= 50
+
+
+def test_placebo_is_seeded_and_records_its_draws():
+    rng = np.random.default_rng(5)
+    b, a = _null_world(rng)
+    args = (b[:5], a[:5], b[5:].sum(), a[5:].sum(), b[5:], a[5:])
+    r1, r2 = placebo_did(*args, n_draws=99, seed=7), placebo_did(*args, n_draws=99, seed=7)
+    assert r1 == r2 and r1.n_draws == 99 and r1.seed == 7
+    assert placebo_did(*args, n_draws=99, seed=8).pct_low != r1.pct_low
+
+
+def test_placebo_says_when_there_are_too_few_comparable_places():
+    res = placebo_did([50, 60], [40, 50], 1000, 1000, [40, 55, 61], [40, 50, 60], n_draws=99, seed=1)
+    assert np.isnan(res.pct_low) and "too few comparable" in res.note
+    d = decide(pct=res.pct_change, low=res.pct_low, high=res.pct_high, n_areas=3, n_crimes=200)
+    assert d.verdict == "not estimable"
+
+
+def test_placebo_with_no_untreated_places_is_not_an_error():
+    res = placebo_did([50, 60, 70], [40, 50, 60], 1000, 1000, [], [], n_draws=99)
+    assert np.isnan(res.pct_low) and "no untreated places" in res.note
+    assert decide(pct=res.pct_change, low=res.pct_low, high=res.pct_high, n_areas=3, n_crimes=330).verdict == "not estimable"
+
+
+def test_placebo_bad_input_names_the_argument():
+    with pytest.raises(ValidationError, match="treated_before and treated_after"):
+        placebo_did([1, 2], [1], 10, 10, [1, 2, 3], [1, 2, 3])
+    with pytest.raises(ValidationError, match="n_draws"):
+        placebo_did([1], [1], 10, 10, [1, 2, 3], [1, 2, 3], n_draws=0)
+
+
+def test_quasi_poisson_matches_statsmodels_glm_with_pearson_scale():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(6)
+    b, a = _null_world(rng, n_cells=80)
+    keep = (a + b) > 0
+    b, a = b[keep], a[keep]
+    treated = np.zeros(b.size, bool)
+    treated[:8] = True
+    res = quasi_poisson_did(b[treated], a[treated], b[~treated], a[~treated])
+    # long format: unit fixed effects, period effect, treated x after
+    n = b.size
+    y = np.concatenate([b, a])
+    unit = np.tile(np.arange(n), 2)
+    post = np.repeat([0.0, 1.0], n)
+    X = np.column_stack([np.eye(n)[unit], post, post * np.tile(treated, 2)])
+    fit = sm.GLM(y, X, family=sm.families.Poisson()).fit(scale="X2")
+    beta, se = fit.params[-1], fit.bse[-1]
+    assert res.pct_change == pytest.approx(100 * np.expm1(beta), rel=1e-6)
+    # GLM's Pearson df is 2n - (n + 2) = n - 2, as in the closed form
+    if fit.scale >= 1:
+        assert res.pct_low == pytest.approx(100 * np.expm1(beta - 1.959964 * se), rel=1e-4)
+        assert res.dispersion == pytest.approx(fit.scale, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- the calibration script
+@pytest.mark.realdata
+def test_calibration_script_quick_mode(tmp_path):
+    spec = importlib.util.spec_from_file_location("calibrate_evaluation", ROOT / "scripts" / "calibrate_evaluation.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--quick", "--sizes", "4", "--out", str(tmp_path / "calib.md")])
+    assert len(rows) == 3 and all(r["designs"] == 5 for r in rows)
+    text = (tmp_path / "calib.md").read_text()
+    assert "reduction credited" in text and "| no effect (placebo) | 4 | 5 |" in text

@@ -1,0 +1,460 @@
+"""Hostile and careless use: the output folder always matches its manifest, concurrent runs, odd inputs.
+
+Every case is built here on the tiny data home of tests/test_cli.py (``make_home``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hotspots._errors import ConfigError
+from hotspots._io import OutputDir
+from test_cli import make_home, police_csv, run_main
+
+
+def folder_matches_manifest(out: Path) -> list[str]:
+    """Problems: files listed in ``out/manifest.json`` that are missing or whose sha256 differs."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    problems = []
+    for o in manifest["outputs"]:
+        p = out / o["path"]
+        if not p.is_file():
+            problems.append(f"missing {o['path']}")
+        elif hashlib.sha256(p.read_bytes()).hexdigest() != o["sha256"]:
+            problems.append(f"sha256 of {o['path']} differs")
+    return problems
+
+
+def _second_home(tmp_path: Path) -> Path:
+    """Like make_home, with January 2025 one row shorter: every count table differs from the first home's."""
+    home = make_home(tmp_path)
+    f = home / "police_uk" / "hertfordshire" / "street" / "2025-01-hertfordshire-street.csv"
+    f.write_text("".join(f.read_text().splitlines(keepends=True)[:-3]))
+    return home
+
+
+# --------------------------------------------------------------------------- killed runs
+_KILLER = r"""
+import json, os, random, signal, sys, time
+sys.path.insert(0, {tests!r})
+from hotspots.cli import main
+import hotspots.stages, hotspots.stages.run, geopandas, pyogrio  # imported once: each run is a fork of this process
+from test_robustness import folder_matches_manifest
+
+homes, out, n = {homes!r}, {out!r}, {n}
+rng = random.Random(20261202)
+
+def one_run(home, delay=None, sig=None):
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        try:
+            main(["--data", home, "--out", out, "--quiet", "run", "--stage", "counts"])
+        except SystemExit as exc:
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        os._exit(0)
+    t0 = time.monotonic()
+    if sig is not None:
+        time.sleep(delay)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), time.monotonic() - t0
+
+code, full = one_run(homes[0])
+assert code == 0, code
+published = 0
+results = []
+sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+for i in range(n):
+    before = json.loads(open(os.path.join(out, "manifest.json")).read())["outputs"]
+    sig = sigs[i % 3]
+    delay = rng.uniform(0.0, full * 1.1)
+    code, _ = one_run(homes[(i + 1) % 2], delay, sig)
+    problems = folder_matches_manifest(__import__("pathlib").Path(out))
+    after = json.loads(open(os.path.join(out, "manifest.json")).read())["outputs"]
+    results.append({{"sig": int(sig), "delay": round(delay, 3), "code": code, "problems": problems,
+                    "changed": before != after}})
+code, _ = one_run(homes[0])
+print(json.dumps({{"full_s": full, "final": code, "results": results,
+                  "left": sorted(p for p in os.listdir(os.path.dirname(out)) if ".staging-" in p or ".old-" in p)}}))
+"""
+
+
+def test_a_run_killed_at_random_points_leaves_the_folder_matching_its_manifest(tmp_path):
+    homes = [str(make_home(tmp_path / "a")), str(_second_home(tmp_path / "b"))]
+    out = tmp_path / "out"
+    script = tmp_path / "killer.py"
+    script.write_text(_KILLER.format(tests=str(Path(__file__).parent), homes=homes, out=str(out), n=21))
+    env = {**os.environ, "HOTSPOTS_WORKERS": "1"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = report["results"]
+    assert len(results) == 21
+    bad = [r for r in results if r["problems"]]
+    assert bad == [], bad
+    # killed runs either stopped (130 SIGINT, 143 SIGTERM, -9 SIGKILL) or finished first (0) and published
+    assert all(r["code"] in (0, 130, 143, -9) for r in results), results
+    assert all(r["changed"] or r["code"] != 0 for r in results), results
+    assert sum(r["code"] != 0 for r in results) >= 10, results  # most kills land while the run is working
+    assert report["final"] == 0 and report["left"] == []  # the next run cleans up what SIGKILL left
+    assert folder_matches_manifest(out) == []
+
+
+# --------------------------------------------------------------------------- output folder
+def test_a_late_error_leaves_the_previous_outputs_and_manifest(tmp_path, capsys, monkeypatch):
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "out"
+    code, _, err = run_main(["--data", str(home), "--out", str(out), "--quiet", "run", "--stage", "counts"], capsys)
+    assert code == 0, err
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    from hotspots import stages
+    from hotspots._errors import InputFileError
+
+    def late_failure(ctx):
+        ctx.out.write_text("half of a run", "counts/counts_force.csv")
+        raise InputFileError("late problem", hint="fix it")
+
+    monkeypatch.setitem(stages.STAGES, "outliers", late_failure)
+    code, _, err = run_main(["--data", str(home), "--out", str(out), "--quiet", "run", "--stage", "counts",
+                             "--stage", "outliers"], capsys)
+    assert code == 2 and "late problem" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert folder_matches_manifest(out) == []
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+
+
+def test_a_second_run_into_the_same_folder_gets_a_clear_error(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "out"
+    holder = OutputDir(out, staged=True)  # a run in progress
+    try:
+        code, _, err = run_main(["--data", str(home), "--out", str(out), "run", "--stage", "counts"], capsys)
+    finally:
+        holder.abort()
+    assert code == 2
+    assert f"error: another hotspots run (process {os.getpid()}) is writing to {out}" in err
+    assert "hint: wait for it to finish, or choose another --out" in err
+    assert "internal error" not in err and "Traceback" not in err
+    code, _, err = run_main(["--data", str(home), "--out", str(out), "--quiet", "run", "--stage", "counts"], capsys)
+    assert code == 0, err  # the lock goes with the run that held it
+
+
+def test_staged_outputs_appear_only_when_published(tmp_path):
+    out = OutputDir(tmp_path / "out", staged=True)
+    out.write_text("a", "x/a.txt")
+    assert not (tmp_path / "out").exists() and (out.base / "x" / "a.txt").read_text() == "a"
+    out.publish()
+    assert (tmp_path / "out" / "x" / "a.txt").read_text() == "a"
+    again = OutputDir(tmp_path / "out", staged=True)  # keeps what it does not rewrite
+    again.write_text("b", "b.txt")
+    again.publish()
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.txt")) == ["b.txt", "x/a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.hotspots-lock", "out"]
+
+
+def test_temporary_names_are_unique(tmp_path):
+    out = OutputDir(tmp_path / "out")
+    with out.atomic_path("grid.gpkg") as a, out.atomic_path("grid.gpkg") as b:
+        assert a != b and a.parent == b.parent
+        a.write_text("1")
+        b.write_text("2")
+    assert (out.root / "grid.gpkg").exists() and not a.exists() and not b.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_a_read_only_output_folder_is_a_clear_error(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        code, _, err = run_main(["--data", str(home), "--out", str(out), "run", "--stage", "counts"], capsys)
+    finally:
+        out.chmod(0o755)
+    assert code == 2 and "read-only" in err and "internal error" not in err
+
+
+def test_a_full_disk_is_a_clear_error(tmp_path):
+    import errno
+
+    from hotspots._io import _write_error
+
+    err = _write_error(tmp_path, OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(err, ConfigError)
+    assert "No space left on device" in err.message and "free some disk space" in err.hint
+
+
+def test_a_full_disk_during_a_write_is_a_clear_error(tmp_path):
+    import errno
+
+    out = OutputDir(tmp_path / "out")
+    with pytest.raises(ConfigError, match="No space left") as info:
+        with out.atomic("report.html") as fh:
+            fh.write("half")
+            raise OSError(errno.ENOSPC, "No space left on device")  # what write() raises on a full disk
+    assert "free some disk space" in info.value.hint
+    assert list(out.root.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- every accepted input is used or named
+def _street(home: Path) -> Path:
+    return home / "police_uk" / "hertfordshire" / "street"
+
+
+def _run_counts(home: Path, out: Path, capsys) -> tuple[int, str, str]:
+    return run_main(["--data", str(home), "--out", str(out), "run", "--stage", "counts"], capsys)
+
+
+def _published(home: Path, out: Path, capsys) -> dict:
+    """A first good run into ``out``: what a later failing run must leave alone."""
+    code, _, err = run_main(["--data", str(home), "--out", str(out), "--quiet", "run", "--stage", "counts"], capsys)
+    assert code == 0, err
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_two_different_files_for_one_month_are_an_error_naming_both(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "out"
+    before = _published(home, out, capsys)
+    # an old partial download of January 2025 beside the revised one
+    partial = "".join(police_csv("2025-01").splitlines(keepends=True)[:3])
+    (_street(home) / "2025-01-hertfordshire-street.csv.gz").write_bytes(gzip.compress(partial.encode()))
+    code, stdout, err = _run_counts(home, out, capsys)
+    assert code == 2, err
+    assert "two different files for hertfordshire 2025-01" in err
+    assert "2025-01-hertfordshire-street.csv (6 rows)" in err and "2025-01-hertfordshire-street.csv.gz (2 rows)" in err
+    assert "hint: keep the right one" in err and "internal error" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert folder_matches_manifest(out) == []
+
+
+def test_the_same_month_twice_with_the_same_rows_is_used_once_and_named(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    copy = _street(home) / "2025-01-hertfordshire-street (1).CSV"  # a browser's second download, odd capitals
+    copy.write_text(police_csv("2025-01").replace("\n", "\r\n"))  # other line endings: same rows
+    out = tmp_path / "out"
+    code, stdout, err = _run_counts(home, out, capsys)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    acc = manifest["row_accounting"]
+    assert acc["dropped"]["duplicate_file"] == 6 and acc["rows_read"] == 24 and acc["kept"] == 12
+    assert acc["balanced"]
+    assert f"not used: {copy} (the same data as" in stdout
+    assert folder_matches_manifest(out) == []
+
+
+def test_rows_of_another_force_under_a_hertfordshire_name_are_an_error(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_text(f.read_text().replace("Hertfordshire Constabulary", "Bedfordshire Police"))
+    code, _, err = _run_counts(home, tmp_path / "out", capsys)
+    assert code == 2
+    assert f"{f}: the file name says force 'hertfordshire' but 6 of its 6 rows fall within 'Bedfordshire Police'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_symlinked_folders_odd_names_and_skipped_files(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    street = _street(home)
+    # the months live elsewhere and are linked in; odd but unambiguous names
+    elsewhere = tmp_path / "elsewhere" / "2025"
+    elsewhere.mkdir(parents=True)
+    (street / "2025-01-hertfordshire-street.csv").rename(elsewhere / "2025-01-HERTFORDSHIRE-street.CSV")
+    (street / "2025-02-hertfordshire-street.csv.gz").rename(elsewhere / "2025-02-hertfordshire-street.csv.GZ")
+    (street / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (street / "loop").symlink_to(street, target_is_directory=True)  # a link back up: read once
+    (street / "2025-01-hertfordshire-outcomes.csv").write_text("Crime ID,Month\n")
+    (street / "notes.txt").write_text("downloaded by hand")
+    (street / "dangling").symlink_to(tmp_path / "nowhere")
+    out = tmp_path / "out"
+    code, stdout, err = _run_counts(home, out, capsys)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    acc = manifest["row_accounting"]
+    assert acc["rows_read"] == 18 and acc["kept"] == 12 and acc["balanced"]  # all three months, each once
+    assert manifest["months"]["present"] == ["2024-01", "2025-01", "2025-02"]
+    skipped = {Path(s["path"]).name: s["reason"] for s in acc["skipped"]}
+    assert "outcomes" in skipped["2025-01-hertfordshire-outcomes.csv"]
+    assert "not a police.uk street-level file name" in skipped["notes.txt"]
+    assert skipped["dangling"] == "broken symbolic link"
+    for name in ("2025-01-hertfordshire-outcomes.csv", "notes.txt", "dangling"):
+        assert name in stdout
+    assert folder_matches_manifest(out) == []
+
+
+def test_crime_type_spellings_are_read_or_named(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    text = f.read_text().replace("Anti-social behaviour", "Anti-Social Behaviour").replace("Shoplifting", "Shop lifting")
+    f.write_text(text)
+    out = tmp_path / "out"
+    code, stdout, err = _run_counts(home, out, capsys)
+    assert code == 0, err
+    acc = json.loads((out / "manifest.json").read_text())["row_accounting"]
+    assert acc["unknown_crime_types"] == {"Shop lifting": 1}
+    assert acc["dropped"]["unknown_crime_type"] == 1
+    assert "unknown crime types: 'Shop lifting' (1)" in stdout
+    notes = next(x["notes"] for x in acc["files"] if x["path"] == str(f))
+    assert "1 row(s) with crime type 'Anti-Social Behaviour' read as 'Anti-social behaviour'" in notes
+    counts = __import__("pandas").read_csv(out / "counts" / "counts_force.csv")
+    asb = counts[(counts["month"] == "2025-01") & (counts["crime_type"] == "Anti-social behaviour")]["count"].sum()
+    assert asb == 1  # not 0
+
+
+# --------------------------------------------------------------------------- unbounded input
+_BOMB = r"""
+import sys, json
+from hotspots.io import read_police_uk
+from hotspots._errors import InputFileError
+try:
+    read_police_uk({path!r})
+    msg = None
+except InputFileError as exc:
+    msg = exc.message
+# VmHWM: this process's peak (ru_maxrss would include the forking parent's, kept across exec)
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"msg": msg, "maxrss_mb": hwm / 1024}}))
+"""
+
+
+def test_a_gzip_bomb_stops_with_a_clear_error_in_bounded_memory(tmp_path):
+    import zlib
+
+    # 64 gzip members of 16 MiB of zeros each: 1 GiB decompressed from a ~1 MB file
+    member = gzip.compress(b"\0" * (1 << 24), compresslevel=9)
+    bomb = tmp_path / "2025-01-hertfordshire-street.csv.gz"
+    bomb.write_bytes(member * 64)
+    assert bomb.stat().st_size < 2_000_000 and zlib.crc32(member) != 0
+    script = tmp_path / "bomb.py"
+    script.write_text(_BOMB.format(path=str(bomb)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["msg"] and "larger than 256 MiB when decompressed" in report["msg"] and str(bomb) in report["msg"]
+    assert report["maxrss_mb"] < 1000, report
+
+
+def test_a_zip_member_bomb_stops_too(tmp_path):
+    from hotspots._errors import InputFileError
+    from hotspots.io._files import Source, _read_bytes
+
+    archive = tmp_path / "2025-01.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("2025-01/2025-01-hertfordshire-street.csv", b"\0" * (4 << 20))
+    src = Source(archive, "2025-01/2025-01-hertfordshire-street.csv", "hertfordshire", "2025-01")
+    with pytest.raises(InputFileError, match="larger than 1 MiB when decompressed"):
+        _read_bytes(src, limit=1 << 20)
+    assert len(_read_bytes(src, limit=8 << 20)) == 4 << 20
+
+
+# --------------------------------------------------------------------------- configuration checked up front
+_GOOD_CONFIG = (
+    'name = "test"\nforces = ["hertfordshire"]\nforce_area_code = "E23000027"\n'
+    '[periods]\nfirst = "2024-01"\nlast = "2025-02"\n'
+    '[crime_groups]\n"All crime" = ["Burglary", "Shoplifting", "Vehicle crime"]\n"ASB" = ["Anti-social behaviour"]\n'
+    '[hotspots]\ncrime_types = ["All crime"]\n'
+)
+
+
+def _config_run(tmp_path: Path, text: str, capsys, monkeypatch, env: dict | None = None) -> tuple[int, str, Path]:
+    home = make_home(tmp_path / "home")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(text)
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / "out"
+    code, _, err = run_main(["--config", str(cfg), "--data", str(home), "--out", str(out), "run", "--stage", "counts"], capsys)
+    return code, err, out
+
+
+@pytest.mark.parametrize("text, env, expected", [
+    (_GOOD_CONFIG + '[hotspot]\ncell_size = 250\n', {},
+     ["unknown key or section 'hotspot' (did you mean 'hotspots'?); valid: name, data_dir"]),
+    (_GOOD_CONFIG + '[outliers]\nadjustmnet = "additive"\n', {},
+     ["unknown key(s) in [outliers]: ['adjustmnet']; valid: peer_groups, adjustment"]),
+    (_GOOD_CONFIG.replace('last = "2025-02"', 'last = "2025-02"\ncurrent = ["2025-01", "2025-02"]\n'
+                                              'comparison = ["2024-12", "2025-01"]'), {},
+     ["periods.comparison = ['2024-12', '2025-01'] overlaps periods.current = ['2025-01', '2025-02']"]),
+    (_GOOD_CONFIG.replace('forces = ["hertfordshire"]', "forces = 5"), {},
+     ["forces = 5 must be a list of police.uk force slugs"]),
+    (_GOOD_CONFIG.replace('[periods]\nfirst = "2024-01"\nlast = "2025-02"\n', 'periods = "2025"\n'), {},
+     ["periods = '2025' must be a [section] table"]),
+    ('hotspots = "x"\n' + _GOOD_CONFIG.replace('[hotspots]\ncrime_types = ["All crime"]\n', ""), {},
+     ["hotspots = 'x' must be a [section] table"]),
+    (_GOOD_CONFIG, {"HOTSPOTS_WORKERS": "one"}, ["$HOTSPOTS_WORKERS = 'one' is not a whole number of processes >= 1"]),
+    # several mistakes: one message listing all of them
+    (_GOOD_CONFIG.replace('forces = ["hertfordshire"]', "forces = 5") + '[hotspot]\nx = 1\n[evaluation]\nbuffer_m = "wide"\n',
+     {"HOTSPOTS_WORKERS": "0"},
+     ["4 problems", "'hotspot'", "forces = 5", "HOTSPOTS_WORKERS = '0'", "evaluation.buffer_m = 'wide'"]),
+])
+def test_config_mistakes_are_one_clear_error_before_any_data_is_read(tmp_path, capsys, monkeypatch, text, env, expected):
+    code, err, out = _config_run(tmp_path, text, capsys, monkeypatch, env)
+    assert code == 2, err
+    first = err.splitlines()[0]
+    assert first.startswith(f"error: {tmp_path / 'cfg.toml'}: ")
+    for e in expected:
+        assert e in first, first
+    assert "internal error" not in err and "Traceback" not in err and "[ingest]" not in err  # before any data is read
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert not out.exists()
+
+
+def test_a_period_without_data_is_an_error_not_an_empty_map(tmp_path, capsys, monkeypatch):
+    text = _GOOD_CONFIG.replace('last = "2025-02"', 'last = "2025-02"\ncurrent = ["2024-03", "2024-12"]')
+    code, err, out = _config_run(tmp_path, text, capsys, monkeypatch)
+    assert code == 2
+    assert "periods.current = ['2024-03', '2024-12'] has no data: the data home holds 2024-01, 2025-01..2025-02" in err
+    assert not out.exists()
+
+
+def test_the_good_config_runs(tmp_path, capsys, monkeypatch):
+    code, err, out = _config_run(tmp_path, _GOOD_CONFIG, capsys, monkeypatch)
+    assert code == 0, err
+    assert folder_matches_manifest(out) == []
+
+
+# --------------------------------------------------------------------------- files in the wrong format
+@pytest.mark.parametrize("kind, expected", [
+    ("semicolon", "the columns are separated by semicolons"),
+    ("xlsx", "an Excel workbook (or another zipped document), not a CSV file"),
+])
+def test_wrong_formats_name_the_cause(tmp_path, kind, expected):
+    from hotspots._errors import InputFileError
+    from hotspots.io import read_police_uk
+
+    f = tmp_path / "2025-01-hertfordshire-street.csv"
+    text = police_csv("2025-01")
+    if kind == "semicolon":
+        f.write_text(text.replace(",", ";"))
+    else:
+        buf = __import__("io").BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("[Content_Types].xml", "<Types/>")
+        f.write_bytes(buf.getvalue())
+    with pytest.raises(InputFileError) as info:
+        read_police_uk(f)
+    assert expected in info.value.message and str(f) in info.value.message
+    assert len(info.value.message) < 600
+
+
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path):
+    from hotspots.io import read_police_uk
+
+    f = tmp_path / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(police_csv("2025-01").encode("utf-16"))
+    res = read_police_uk(f)
+    assert res.accounting.rows_read == 6 and len(res.points) == 5  # one row has no coordinates
+    assert res.accounting.files[str(f)].encoding == "utf-16"

@@ -14,17 +14,17 @@ from _util import run_measured  # noqa: E402
 FIRST_STATISTIC = r"""
 import json, time
 t0 = time.perf_counter()
-import hotspots.stats, hotspots.grid
+import hotspots.detect.gistar, hotspots.geo
 t1 = time.perf_counter()
 import numpy as np
 from shapely import box
-grid = hotspots.grid.make_grid(box(0, 0, 25_000, 25_000), 250, crs="EPSG:27700")
-w = hotspots.grid.grid_weights(grid)
+grid = hotspots.geo.make_grid(box(0, 0, 25_000, 25_000), 250, crs="EPSG:27700")
+w = hotspots.geo.grid_weights(grid)
 values = np.random.default_rng(1).poisson(2.0, len(grid)).astype(float)
 t2 = time.perf_counter()
-hotspots.stats.gi_star(values, w)
+hotspots.detect.gistar.gi_star(values, w)
 t3 = time.perf_counter()
-hotspots.stats.gi_star(values, w)
+hotspots.detect.gistar.gi_star(values, w)
 t4 = time.perf_counter()
 print(json.dumps({"import_stats_grid_s": t1 - t0, "grid_100x100_and_weights_s": t2 - t1,
                   "first_gi_star_s": t3 - t2, "second_gi_star_s": t4 - t3, "cells": len(grid)}))
@@ -54,8 +54,8 @@ def _importtime(module: str) -> dict:
 
 
 def run() -> dict:
-    out = {"importtime": [_importtime(m) for m in ("hotspots", "hotspots.cli", "hotspots.pipeline", "hotspots.stats",
-                                                   "hotspots.grid", "hotspots.detect")]}
+    out = {"importtime": [_importtime(m) for m in ("hotspots", "hotspots.cli", "hotspots.stages", "hotspots.outliers",
+                                                   "hotspots.geo", "hotspots.detect", "hotspots.evaluation")]}
     res = run_measured([sys.executable, "-c", FIRST_STATISTIC])
     first = json.loads(res["stdout"].strip().splitlines()[-1])
     first["process_wall_s"] = res["wall_s"]

@@ -92,7 +92,7 @@ def cold_process(data: Path) -> dict:
 
 def in_process(data: Path) -> dict:
     from hotspots.config import load_config
-    from hotspots.stages.context import Progress, prepare, run
+    from hotspots.stages import Progress, prepare, run
 
     with tempfile.TemporaryDirectory(prefix="hotspots-bench-") as out:
         progress = Progress()

@@ -44,14 +44,6 @@ def _require_finite_xy(x: np.ndarray, y: np.ndarray, problems: _Problems) -> Non
                      "drop (and count) records without coordinates before this step")
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    keep = w > 0
-    v, w = v[keep], w[keep]
-    centres = np.cumsum(w) - 0.5 * w
-    return float(np.interp(q * w.sum(), centres, v))
-
 
 def _array_for(values: Any, n: int, name: str, problems: _Problems, *, dtype=np.float64):
     if values is None:

@@ -77,6 +77,19 @@ def _patrol_figures(cells: pd.DataFrame, patrol: pd.DataFrame) -> dict[str, int]
     return {"pa_cells": n_cells, "pa_empty": n_empty, "pa_empty_not_bridge": n_not_bridge}
 
 
+def _empty_hot_not_bridge(cells: pd.DataFrame, hot: np.ndarray) -> int:
+    """Hot cells with no crime that do not link two crime-bearing hot cells which do not touch."""
+    n = 0
+    for _, part in cells.assign(_hot=hot).groupby(["study_area_type", "study_area_code"], sort=False):
+        bearing = {(r, c) for r, c, k, h in zip(part["row"], part["col"], part["count"], part["_hot"]) if h and k > 0}
+        for r, c, k, h in zip(part["row"], part["col"], part["count"], part["_hot"]):
+            if not h or k > 0:
+                continue
+            nb = [(r + dr, c + dc) for dr, dc in QUEEN if (dr, dc) != (0, 0) and (r + dr, c + dc) in bearing]
+            n += not any(max(abs(a[0] - b[0]), abs(a[1] - b[1])) > 1 for i, a in enumerate(nb) for b in nb[i + 1:])
+    return n
+
+
 def figures(folder: Path) -> pd.DataFrame:
     hotspots = folder / "hotspots"
     grid_path = hotspots / "grid_cells.gpkg"
@@ -96,6 +109,7 @@ def figures(folder: Path) -> pd.DataFrame:
             "selection": selection, "hot": int(hot.sum()),
             **{c: int((cls == c).sum()) for c in ("hot_99", "hot_95", "hot_90")},
             "hot_nbhd_le2": int((hot & (sums <= 2)).sum()), "hot_zero": int((hot & (cells["count"] == 0)).sum()),
+            "hot_zero_not_bridge": _empty_hot_not_bridge(cells, hot),
             **_patrol_figures(cells, patrol[patrol["selection"] == selection]),
             "em_new": int((em == "new hot spot").sum()), "em_sporadic": int((em == "sporadic hot spot").sum()),
             "em_hot": int(em.str.endswith("hot spot").sum()),

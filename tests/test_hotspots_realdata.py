@@ -94,4 +94,5 @@ def test_no_sparse_hot_spots_and_no_empty_patrol_cells_that_are_not_bridges(hots
     assert total["hot"] > 1000  # the check is not vacuous
     assert total["hot_nbhd_le2"] == 0, table["hot_nbhd_le2"]
     assert total["pa_empty_not_bridge"] == 0, table["pa_empty_not_bridge"]
+    assert total["hot_zero_not_bridge"] == 0, table["hot_zero_not_bridge"]
     assert total["pa_cells"] > total["pa_empty"] > 0 or total["pa_empty"] == 0

@@ -53,6 +53,7 @@ from hotspots.detect.gistar import gi_star
 from hotspots.detect.kde import kde_cells
 from hotspots.detect.moran import local_moran
 from hotspots.detect.options import HotspotConfig
+from hotspots.detect.patrol import demote_empty_hot_cells
 from hotspots.detect.results import AreaResult, Inputs, SelectionResult, StudyArea
 from hotspots.geo import grid as gridmod
 from hotspots.geo.assign import assign_points
@@ -116,7 +117,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         counts = _bincount(cell[cur], n)
         asb_only = all(m == ASB for m in members)
         harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
-        gi = gi_star(counts, weights)
+        gi = demote_empty_hot_cells(grid, gi_star(counts, weights), counts)  # empty cells hot only as bridges
         moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
         kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
         pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)

@@ -347,3 +347,53 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
         if not touching.all():
             bridge[rows[e]] = True
     return keep | bridge, bridge
+
+
+def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+    """Gi* classes in which a hot cell with no recorded crime stays hot only where it is a bridge.
+
+    Gi* scores a cell's neighbourhood, so the empty neighbours of one busy
+    location come out "hot" and a map shows a 3 x 3 block where the crime is in
+    one cell.  Each empty hot cell that does not bridge two crime-bearing hot
+    cells (:func:`bridge_cells`) is shown as ``not_significant`` with
+    ``gi_test = "empty_cell"``; its z, p and q are kept as computed.
+
+    Parameters
+    ----------
+    grid : GeoDataFrame
+        The grid the statistics were computed on.
+    gi : DataFrame
+        :func:`hotspots.detect.gistar.gi_star` output (``gi_class``, ``gi_test``), one row per cell.
+    counts : array
+        Crimes per cell.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``gi`` with the classes changed.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> from hotspots.geo import make_grid, grid_weights
+    >>> from hotspots.detect.gistar import gi_star
+    >>> g = make_grid(box(0, 0, 1000, 1000), 100, crs="EPSG:27700")
+    >>> counts = np.zeros(len(g)); counts[55] = 30          # one busy cell
+    >>> gi = gi_star(counts, grid_weights(g, neighbourhood="queen", include_self=True))
+    >>> int(gi["gi_class"].astype(str).str.startswith("hot").sum())   # the busy cell and its 8 empty neighbours
+    9
+    >>> shown = demote_empty_hot_cells(g, gi, counts)
+    >>> int(shown["gi_class"].astype(str).str.startswith("hot").sum()), int((shown["gi_test"] == "empty_cell").sum())
+    (1, 8)
+    """
+    counts = np.asarray(counts, dtype=float)
+    hot = gi["gi_class"].astype(str).str.startswith("hot").to_numpy()
+    keep, _ = bridge_cells(grid, hot, counts)
+    demote = hot & ~keep
+    out = gi.copy()
+    if demote.any():
+        if isinstance(out["gi_test"].dtype, pd.CategoricalDtype) and "empty_cell" not in out["gi_test"].cat.categories:
+            out["gi_test"] = out["gi_test"].cat.add_categories(["empty_cell"])
+        out.loc[demote, "gi_class"] = "not_significant"
+        out.loc[demote, "gi_test"] = "empty_cell"
+    return out

@@ -26,7 +26,7 @@ from hotspots._validate import (
     _Problems,
 )
 from hotspots.detect.gistar import gi_star
-from hotspots.detect.patrol import bridge_cells, core_cells, merge_hot_cells
+from hotspots.detect.patrol import bridge_cells, core_cells, demote_empty_hot_cells, merge_hot_cells
 from hotspots.geo.grid import assign_to_cells, choose_cell_size, make_grid
 from hotspots.geo.weights import grid_weights
 from hotspots.schema import BNG
@@ -207,6 +207,7 @@ def find_hotspots(points: Any, area: Any, *, cell_size: float | None = None,
     weights = grid_weights(grid, neighbourhood=neighbourhood, include_self=True)
     gi = gi_star(counts, weights, correction="fdr_bh" if fdr else None,
                  alpha_levels=tuple(sorted(round(1.0 - c, 12) for c in confidence)))
+    gi = demote_empty_hot_cells(grid, gi, counts)  # an empty cell is hot only where it bridges crime
     out = grid[["cell_id", "row", "col", "x_centre", "y_centre", "cell_area_km2"]].copy()
     out["count"] = counts.astype(np.int64)
     out["gi_z"] = gi["gi_z"].to_numpy()

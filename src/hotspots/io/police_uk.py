@@ -95,19 +95,21 @@ def read_police_uk(
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> rows = ["Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
-    ...         "LSOA code,LSOA name,Crime type,Last outcome category,Context",
-    ...         "a1,2025-01,Herts,Herts,-0.34,51.75,On or near High St,E01023680,St Albans 001A,Burglary,,",
-    ...         "a1,2025-01,Herts,Herts,-0.34,51.75,On or near High St,E01023680,St Albans 001A,Burglary,,"]
+    Made-up files in the police.uk layout (:func:`hotspots.datasets.write_police_uk_sample`),
+    one record saved twice:
+
+    >>> import tempfile
+    >>> from hotspots.datasets import synthetic_points, write_police_uk_sample
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     with open(os.path.join(folder, "2025-01-hertfordshire-street.csv"), "w") as f:
-    ...         _ = f.write("\\n".join(rows) + "\\n")
+    ...     path = write_police_uk_sample(folder, synthetic_points(n=10, cluster=0, months=("2025-01",)))[0]
+    ...     record = path.read_text().splitlines()[2]          # a crime (ASB has no Crime ID)
+    ...     with path.open("a") as f:
+    ...         _ = f.write(record + "\\n")
     ...     result = read_police_uk(folder)
-    >>> result.points[["record_id", "month", "force"]].to_dict("records")
-    [{'record_id': 'a1', 'month': '2025-01', 'force': 'hertfordshire'}]
+    >>> len(result.points), sorted(result.points["force"].unique())
+    (10, ['examplefolk'])
     >>> result.accounting.summary_lines()[0], result.accounting.dropped_by_reason()
-    ('rows read 2 from 1 file(s); kept 1', {'duplicate_crime_id': 1})
+    ('rows read 11 from 1 file(s); kept 10', {'duplicate_crime_id': 1})
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -288,21 +290,16 @@ def read_crimes(
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> rows = ["Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
-    ...         "LSOA code,LSOA name,Crime type,Last outcome category,Context",
-    ...         "a1,2025-01,Herts,Herts,-0.34,51.75,On or near High St,E01023680,St Albans 001A,Burglary,,",
-    ...         "a2,2025-01,Herts,Herts,,,No location,,,Burglary,,",
-    ...         ",2025-01,Herts,Herts,-0.20,51.80,On or near Park Rd,E01023681,St Albans 001B,Anti-social behaviour,,"]
+    >>> import tempfile
+    >>> from hotspots.datasets import synthetic_points, write_police_uk_sample
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     with open(os.path.join(folder, "2025-01-hertfordshire-street.csv"), "w") as f:
-    ...         _ = f.write("\\n".join(rows) + "\\n")
+    ...     _ = write_police_uk_sample(folder, synthetic_points(n=8, cluster=0, months=("2025-01",)))
     ...     crimes = read_crimes(folder)
-    >>> len(crimes), crimes.crs.to_epsg(), crimes["crime_type"].tolist()
-    (2, 27700, ['Burglary', 'Anti-social behaviour'])
+    >>> len(crimes), crimes.crs.to_epsg(), crimes["crime_type"].iloc[:2].tolist()
+    (8, 27700, ['Anti-social behaviour', 'Violence and sexual offences'])
     >>> accounting = crimes.attrs["accounting"]
-    >>> accounting["rows_read"], accounting["rows_dropped"], accounting["dropped"]
-    (3, 1, {'no_coordinates': 1})
+    >>> accounting["rows_read"], accounting["rows_dropped"]
+    (8, 0)
     """
     import geopandas as gpd  # here, not at import: the pipeline reads points without it
 

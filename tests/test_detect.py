@@ -580,3 +580,18 @@ def test_patrol_areas_verb_from_find_hotspots():
     assert len(patrol_areas(cells, confidence=99, min_count=10_000)) == 0
     with pytest.raises(ValidationError):
         patrol_areas(cells, confidence=80)
+
+
+def test_patrol_areas_says_why_when_every_hot_cell_is_over_the_size_cap():
+    """800 m cells (0.64 km²) can never make a 0.5 km² patrol area: an error, not an empty table."""
+    import shapely
+
+    import hotspots
+    from hotspots._errors import ValidationError
+
+    cells = hotspots.find_hotspots(hotspots.synthetic_points(seed=1, cluster=600, extent=8000),
+                                   shapely.box(520_000, 210_000, 528_000, 218_000), cell_size=800)
+    assert cells["gi_class"].astype(str).str.startswith("hot").any()
+    with pytest.raises(ValidationError, match="max_area_km2"):
+        hotspots.patrol_areas(cells)
+    assert len(hotspots.patrol_areas(cells, max_area_km2=1.0)) >= 1

@@ -296,6 +296,13 @@ def patrol_areas(cells: gpd.GeoDataFrame, *, confidence: int = 95, min_count: in
     problems.raise_if_any()
     cls = cells["gi_class"].astype(str).to_numpy(dtype=object)
     eligible = np.where(np.isin(cls, _PATROL_CLASSES[confidence]), cls, "not_significant")
+    smallest_hot = cells["cell_area_km2"].to_numpy(float)[eligible != "not_significant"]
+    if smallest_hot.size and smallest_hot.min() > max_area_km2:
+        # every candidate cell alone is over the cap: an empty answer would read as "no hot spots"
+        problems.add(f"the hot cells are {smallest_hot.min():.2f} km² or larger, over max_area_km2={max_area_km2!r}, "
+                     "so no patrol area could be drawn",
+                     "Use smaller cells (find_hotspots(..., cell_size=200)) or a larger max_area_km2.")
+        problems.raise_if_any()
     z = cells["gi_z"].to_numpy(float)
     core, region_km2 = core_cells(cells, eligible != "not_significant", z, float(max_area_km2))
     core, _ = bridge_cells(cells, core, cells["count"].to_numpy(float))

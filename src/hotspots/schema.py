@@ -81,5 +81,6 @@ DROP_REASONS = {
     "unknown_crime_type": "crime type not in the known categories or the mapping",
     "duplicate_crime_id": "repeats a Crime ID already kept (first occurrence kept)",
     "duplicate_file": "file covers a force-month already read from another file",
-    "outside_study_area": "located outside the study area (force boundary)",
+    "outside_study_area": "no usable LSOA code and located outside the study area's LSOAs",
+    "lsoa_outside_force_area": "police.uk's LSOA code for the record lies outside the force area",
 }

@@ -8,13 +8,17 @@ a point in a district.
 
 Two ways to place a point in an area, chosen per area type and recorded:
 
-* ``spatial`` (force, district, CSP, town centre, grid, user polygons): the
-  point's BNG coordinates against the polygons (:func:`hotspots.geo.assign.assign_points`;
-  boundary rule documented there).
-* ``lsoa_code`` (LSOA, ward): police.uk's own LSOA assignment, harmonised to
-  2021.  police.uk assigns LSOAs on full-resolution boundaries, whereas the
-  open LSOA polygons are generalised to 200 m, so a spatial join would misplace
-  points near LSOA edges.  Wards are LSOA best-fit aggregates.
+* ``spatial`` (town centre, grid, user polygons; force, district and CSP
+  tables given without an LSOA mapping): the point's BNG coordinates against
+  the polygons (:func:`hotspots.geo.assign.assign_points`; boundary rule
+  documented there).
+* ``lsoa_code`` (LSOA, ward; and force, district, CSP in ``hotspots run``,
+  which passes :meth:`hotspots.geo.Geography.lsoa_to_area`): police.uk's own
+  LSOA assignment, harmonised to 2021.  police.uk assigns LSOAs on
+  full-resolution boundaries, whereas the open LSOA polygons are generalised
+  to 200 m, so a spatial join would misplace points near LSOA edges.  Wards
+  are LSOA best-fit aggregates; CSPs are built from LSOAs (some follow
+  districts abolished since 2019).
 """
 
 from __future__ import annotations
@@ -179,10 +183,11 @@ def count_points(
         Full list of months and types; with ``zeros=True`` every combination
         appears, with a zero count where no point fell.  Default: those present.
     method
-        ``"spatial"`` or ``"lsoa_code"``; default by area type (module docs).
+        ``"spatial"`` or ``"lsoa_code"``; default ``"lsoa_code"`` when
+        ``lsoa_to_area`` is given or for LSOAs and wards, else ``"spatial"``.
     lsoa_to_area
         For ``lsoa_code``: maps an LSOA 2021 code to an area code (identity
-        for LSOAs; the ward lookup for wards).
+        for LSOAs; the ward, district or CSP lookup otherwise).
 
     Returns
     -------
@@ -203,7 +208,7 @@ def count_points(
     """
     area_type = str(areas["area_type"].iloc[0]) if len(areas) else "user"
     if method is None:
-        method = "spatial" if area_type in SPATIAL_TYPES else "lsoa_code"
+        method = "lsoa_code" if lsoa_to_area is not None or area_type not in SPATIAL_TYPES else "spatial"
     # Each counted point is (row of points, key): the key is an area row (spatial) or a distinct
     # LSOA code (lsoa_code), whose area code is key_code[key].  Counting is then a bincount of
     # integer codes; a groupby on three string columns is ~10x slower at national scale.

@@ -15,7 +15,7 @@ import shapely
 from hotspots._errors import CRSError
 from hotspots.schema import BNG
 
-__all__ = ["assign_points"]
+__all__ = ["assign_points", "place_by_lsoa"]
 
 
 def assign_points(x: np.ndarray, y: np.ndarray, areas: gpd.GeoDataFrame, *, exclusive: bool = True) -> pd.DataFrame:
@@ -139,3 +139,70 @@ def _distinct_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
         location, distinct = pd.factorize(both)
         loc_x, loc_y = distinct.real.copy(), distinct.imag.copy()
     return point_index, location, loc_x, loc_y
+
+
+def place_by_lsoa(
+    lsoa21_code: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    study_lsoas: pd.Index,
+    known_lsoas,
+    lsoa_polygons: gpd.GeoDataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Place points in the study area by their published LSOA code; by location only without a usable code.
+
+    Parameters
+    ----------
+    lsoa21_code : numpy.ndarray
+        Each point's LSOA 2021 code as published (harmonised); ``""`` when blank.
+    x, y : numpy.ndarray
+        Point eastings and northings (EPSG:27700).
+    study_lsoas : pandas.Index
+        The LSOA 2021 codes of the study area.
+    known_lsoas : set-like
+        Every valid LSOA 2021 code; any other code (a typo, another country) is
+        not usable and the point is placed by location.
+    lsoa_polygons : GeoDataFrame
+        The study area's LSOA polygons (``area_code``, EPSG:27700), for points
+        without a usable code.
+
+    Returns
+    -------
+    code : numpy.ndarray
+        The LSOA 2021 code each point is counted in; ``""`` outside the study area.
+    how : numpy.ndarray
+        Per point: ``"lsoa_code"`` (its own code, in the study area),
+        ``"location"`` (no usable code; inside an LSOA polygon),
+        ``"lsoa_code_outside"`` (its code is another force's) or
+        ``"location_outside"`` (no usable code and in no LSOA polygon).
+
+    Notes
+    -----
+    police.uk assigns each record to an LSOA on full-resolution boundaries; the
+    open LSOA polygons are generalised (200 m), so a point near an edge often
+    lies in a neighbouring polygon.  The published code is therefore trusted
+    wherever it is a real LSOA code.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> polys = gpd.GeoDataFrame({"area_code": ["E01000001"]}, geometry=[box(0, 0, 1000, 1000)], crs=27700)
+    >>> code, how = place_by_lsoa(np.array(["E01000001", "", "E01999999", "W01000001"], dtype=object),
+    ...     np.array([5000.0, 500.0, 9000.0, 500.0]), np.array([5000.0, 500.0, 9000.0, 500.0]),
+    ...     pd.Index(["E01000001"]), {"E01000001", "W01000001"}, polys)
+    >>> code.tolist(), how.tolist()
+    (['E01000001', 'E01000001', '', ''], ['lsoa_code', 'location', 'location_outside', 'lsoa_code_outside'])
+    """
+    code = np.asarray(lsoa21_code, dtype=object)
+    usable = pd.Series(code).isin(known_lsoas).to_numpy() if len(code) else np.zeros(0, dtype=bool)
+    inside = usable & pd.Series(code).isin(study_lsoas).to_numpy() if len(code) else usable
+    out = np.where(inside, code, "").astype(object)
+    how = np.where(inside, "lsoa_code", np.where(usable, "lsoa_code_outside", "location_outside")).astype(object)
+    rest = np.flatnonzero(~usable)
+    if len(rest) and len(lsoa_polygons):
+        pairs = assign_points(np.asarray(x, float)[rest], np.asarray(y, float)[rest], lsoa_polygons, exclusive=True)
+        hit = rest[pairs["point"].to_numpy()]
+        out[hit] = lsoa_polygons["area_code"].to_numpy()[pairs["area"].to_numpy()]
+        how[hit] = "location"
+    return out, how

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
+from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +26,7 @@ import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
 from hotspots._validate import _Problems
+from hotspots.geo._lookups import canonical_columns, lsoa_csp, ons_columns
 from hotspots.schema import AREA_COLUMNS, BNG
 
 log = logging.getLogger(__name__)
@@ -33,24 +37,31 @@ DATA_FILES: dict[str, list[str]] = {
     "districts": [
         "boundaries/lad_bgc.geojson",
         "boundaries/herts_phei/ltla_cut.geojson",
+        "boundaries/ons_via_geographr/lad_may2024_dissolved_from_lsoa21_bsc_ew.geojson.gz",
+        # ultra-generalised (500 m): used only when nothing finer covers the force, with a warning
         "boundaries/ons_via_geographr/lad_may2024_buc_uk.geojson",
     ],
     "lsoa21": [
         "boundaries/lsoa21_bsc.geojson",
+        "boundaries/ons_via_geographr/lsoa21_bsc_ew.geojson.gz",
         "boundaries/ons_via_geographr/lsoa21_bsc_herts_and_neighbours.geojson",
     ],
     "lookup_lsoa11_lsoa21": ["lookups/lookup_lsoa11_lsoa21_ltla22_ew.csv.gz", "lookups/lookup_lsoa11_lsoa21_ltla22_ew.csv"],
     "lookup_lsoa21_ward": ["lookups/lookup_lsoa21_ward24_ltla24_ew.csv.gz", "lookups/lookup_lsoa21_ward24_ltla24_ew.csv"],
-    "lookup_district_csp_force": ["lookups/lookup_ltla24_csp24_pfa24_ew.csv"],
+    "lookup_district_csp_force": ["lookups/lookup_ltla24_csp24_pfa24_ew.csv", "lookups/lookup_ltla24_csp24_pfa24_ew.csv.gz"],
     "population_lsoa21": [
         "population/census2021_usual_residents_lsoa21_ew.csv.gz",
         "population/census2021_usual_residents_lsoa21_ew.csv",
     ],
 }
-
-#: district code/name columns seen in ONS LAD files of different vintages
-_LAD_CODE_COLS = ["ltla24_code", "LAD24CD", "lad24cd", "LAD23CD", "LAD22CD", "LAD21CD", "lad20cd", "LAD20CD", "lad_code"]
-_LAD_NAME_COLS = ["ltla24_name", "LAD24NM", "lad24nm", "LAD23NM", "LAD22NM", "LAD21NM", "lad20nm", "LAD20NM", "lad_name"]
+#: LSOA 2011 -> pre-2021 district lookups (all present are used): where CSPs follow old districts
+OLD_DISTRICT_LOOKUPS = [
+    "lookups/lookup_lsoa11_ltla18_en.csv.gz", "lookups/lookup_lsoa11_ltla18_en.csv",
+    "lookups/lookup_lsoa11_ltla19_ew.csv.gz", "lookups/lookup_lsoa11_ltla19_ew.csv",
+    "lookups/lookup_lsoa11_ltla20_ew.csv.gz", "lookups/lookup_lsoa11_ltla20_ew.csv",
+]
+#: district files generalised so far (500 m) that points near edges land in the wrong district
+_COARSE_DISTRICT_FILES = {"boundaries/ons_via_geographr/lad_may2024_buc_uk.geojson"}
 
 AREA_TYPES = ("force", "district", "csp", "lsoa", "ward", "town_centre")
 
@@ -68,8 +79,9 @@ def find_file(data_dir: Path, layer: str) -> Path:
     )
 
 
-def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "boundary file") -> gpd.GeoDataFrame:
-    """Read a polygon file (GeoPackage, GeoJSON, Shapefile) and return it in EPSG:27700.
+def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "boundary file",
+                  where: str | None = None) -> gpd.GeoDataFrame:
+    """Read a polygon file (GeoPackage, GeoJSON, Shapefile; also gzipped) and return it in EPSG:27700.
 
     Parameters
     ----------
@@ -79,6 +91,9 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
         Layer of a multi-layer file (GeoPackage); default the first.
     name : str, default "boundary file"
         What the file is, for error messages ("district boundary file", ...).
+    where : str, optional
+        An OGR SQL filter on the file's attributes (``"ltla24_code IN ('E06000063')"``),
+        to read part of a national file; ignored when the file cannot apply it.
 
     Returns
     -------
@@ -120,8 +135,14 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{name} not found: {path}", hint="check the path")
+    source = f"/vsigzip/{path}" if path.suffix == ".gz" else path
     try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+        try:
+            gdf = gpd.read_file(source, layer=layer, engine="pyogrio", where=where) if where else None
+        except Exception:  # a filter on a column the file lacks: read it all
+            gdf = None
+        if gdf is None:
+            gdf = gpd.read_file(source, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputFileError(
             f"{path}: cannot read as a boundary file ({exc})",
@@ -216,7 +237,15 @@ def _area_frame(gdf: gpd.GeoDataFrame, area_type: str) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- geography
 @dataclasses.dataclass
 class Geography:
-    """All areas of one police force, loaded lazily from a data home.
+    """All areas of one police force (or several), loaded lazily from a data home.
+
+    ``force_area_code`` is one ONS police force area code, or several (a list,
+    or one string separated by commas, ``"E23000032,E23000004"``) for a study
+    area of several forces.  Records are placed in LSOAs, wards, districts and
+    CSPs by their (harmonised) LSOA code through :attr:`lsoa_district`,
+    :attr:`lsoa_ward` and :attr:`lsoa_csp`; polygons serve maps, grids and
+    points without a usable code.  :attr:`warnings` lists what a user should
+    know about the files used (coarse boundaries, LSOAs without polygons).
 
     Examples
     --------
@@ -225,57 +254,126 @@ class Geography:
     """
 
     data_dir: Path
-    force_area_code: str
+    force_area_code: str | Sequence[str]
     town_centres_path: str = ""
     town_centre_name_column: str = "name"
     sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: one sentence per problem with the geography files (each names the fix)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    #: how CSPs were built from LSOAs (split districts, LSOAs placed by old district name)
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir)
+        codes = self.force_area_code
+        codes = re.split(r"[,;+\s]+", codes) if isinstance(codes, str) else list(codes)
+        self.force_codes: list[str] = [str(c).strip() for c in codes if str(c).strip()]
+        self.force_area_code = "+".join(self.force_codes)
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning("%s", message)
 
     # ---- lookups
     @cached_property
     def district_lookup(self) -> pd.DataFrame:
+        """Rows of the LAD → CSP → PFA lookup for the force(s); a district split between CSPs has several rows."""
         path = find_file(self.data_dir, "lookup_district_csp_force")
         self.sources["lookup_district_csp_force"] = str(path)
-        lk = _read_csv(path)
-        need = {"ltla24_code", "ltla24_name", "csp24_code", "csp24_name", "pfa24_code", "pfa24_name"}
-        if not need <= set(lk.columns):
-            raise InputFileError(f"{path}: expected columns {sorted(need)}", hint="use the ONS LAD24_CSP24_PFA24 lookup")
-        mine = lk[lk["pfa24_code"] == self.force_area_code]
-        if mine.empty:
+        lk = canonical_columns(
+            _read_csv(path), {f"{f}24_{k}": f for f in ("ltla", "csp", "pfa") for k in ("code", "name")}, path,
+            what="district → CSP → police force area lookup",
+            hint="use the ONS LAD → CSP → PFA lookup (columns LAD24CD, LAD24NM, CSP24CD, CSP24NM, PFA24CD, PFA24NM)",
+        )
+        unknown = [c for c in self.force_codes if c not in set(lk["pfa24_code"])]
+        if unknown or not self.force_codes:
             raise DataNotFoundError(
-                f"police force area {self.force_area_code!r} is not in {path}",
-                hint="set force_area_code in the config to an ONS PFA code such as E23000027 (Hertfordshire)",
+                f"police force area {'+'.join(unknown) or repr(self.force_area_code)} is not in {path}",
+                hint="set force_area_code in the config to ONS PFA code(s) such as E23000027 (Hertfordshire); "
+                "the codes are in the pfa24_code column of that file",
             )
-        return mine.reset_index(drop=True)
+        return lk[lk["pfa24_code"].isin(self.force_codes)].reset_index(drop=True)
 
     @cached_property
     def lsoa11_lookup(self) -> pd.DataFrame:
         path = find_file(self.data_dir, "lookup_lsoa11_lsoa21")
         self.sources["lookup_lsoa11_lsoa21"] = str(path)
-        return _read_csv(path)
+        return canonical_columns(_read_csv(path), {"lsoa11_code": "lsoa", "lsoa21_code": "lsoa"}, path,
+                                 what="LSOA 2011 → LSOA 2021 lookup", hint="use the ONS LSOA11 → LSOA21 lookup (LSOA11CD, LSOA21CD)")
 
     @cached_property
     def lsoa_ward_lookup(self) -> pd.DataFrame:
         path = find_file(self.data_dir, "lookup_lsoa21_ward")
         self.sources["lookup_lsoa21_ward"] = str(path)
-        return _read_csv(path)
+        return canonical_columns(
+            _read_csv(path), {"lsoa21_code": "lsoa", "ward24_code": "ward", "ward24_name": "ward", "ltla24_code": "ltla"}, path,
+            what="LSOA 2021 → ward → district lookup",
+            hint="use the ONS LSOA21 → ward → LAD best-fit lookup (LSOA21CD, WD24CD, WD24NM, LAD24CD)")
 
     @cached_property
     def lsoa_population(self) -> pd.Series:
         path = find_file(self.data_dir, "population_lsoa21")
         self.sources["population_lsoa21"] = str(path)
-        pop = _read_csv(path)
+        pop = ons_columns(_read_csv(path))
         return pd.to_numeric(pop.set_index("lsoa21_code")["census2021_usual_residents"], errors="coerce")
 
     @property
     def district_codes(self) -> list[str]:
-        return sorted(self.district_lookup["ltla24_code"])
+        return sorted(self.district_lookup["ltla24_code"].unique())
 
     @property
     def force_name(self) -> str:
-        return str(self.district_lookup["pfa24_name"].iloc[0])
+        names = self.district_lookup.drop_duplicates("pfa24_code").set_index("pfa24_code")["pfa24_name"]
+        return " and ".join(str(names[c]) for c in self.force_codes)
+
+    @cached_property
+    def known_lsoa21(self) -> frozenset[str]:
+        """Every LSOA 2021 code of England and Wales (the ward lookup's), to tell a usable code from a typo."""
+        return frozenset(self.lsoa_ward_lookup["lsoa21_code"])
+
+    @cached_property
+    def lsoa_district(self) -> pd.Series:
+        """LSOA 2021 code -> district code, for every LSOA of the force's districts (from the lookup, not polygons)."""
+        lk = self.lsoa_ward_lookup.drop_duplicates("lsoa21_code")
+        lk = lk[lk["ltla24_code"].isin(self.district_codes)]
+        return pd.Series(lk["ltla24_code"].to_numpy(), index=pd.Index(lk["lsoa21_code"].to_numpy(), name="lsoa21_code"),
+                         name="district_code").sort_index()
+
+    @cached_property
+    def lsoa_ward(self) -> pd.Series:
+        """LSOA 2021 code -> ward code (ONS best fit), for the force's LSOAs."""
+        lk = self.lsoa_ward_lookup.drop_duplicates("lsoa21_code").set_index("lsoa21_code")["ward24_code"]
+        return lk.reindex(self.lsoa_district.index).dropna()
+
+    @cached_property
+    def lsoa_csp(self) -> pd.Series:
+        """LSOA 2021 code -> CSP code, through the old districts where a district is split between CSPs."""
+        per_district = self.district_lookup.groupby("ltla24_code")["csp24_code"].nunique()
+        old = self._old_district_names(set(per_district.index[per_district > 1])) if (per_district > 1).any() else None
+        csp, notes = lsoa_csp(self.lsoa_district, self.district_lookup, old)
+        self.notes["csp"] = notes
+        return csp
+
+    def _old_district_names(self, districts: set[str]) -> pd.DataFrame:
+        """(lsoa21_code, old_name): the pre-2023 districts of the LSOAs of ``districts`` in every lookup present."""
+        lsoas = self.lsoa_district.index[self.lsoa_district.isin(districts)]
+        l11 = self.lsoa11_lookup[self.lsoa11_lookup["lsoa21_code"].isin(lsoas)]
+        frames = []
+        if "ltla22_name" in l11:
+            frames.append(l11[["lsoa21_code", "ltla22_name"]].rename(columns={"ltla22_name": "old_name"}))
+        for rel in OLD_DISTRICT_LOOKUPS:
+            p = self.data_dir / rel
+            if not p.is_file():
+                continue
+            lk = ons_columns(_read_csv(p))
+            name = next((c for c in lk.columns if re.fullmatch(r"ltla\d\d_name", str(c))), None)
+            if name is None or "lsoa11_code" not in lk:
+                continue
+            self.sources[f"lookup_lsoa11_{name[:6]}"] = str(p)
+            m = l11[["lsoa11_code", "lsoa21_code"]].merge(lk[["lsoa11_code", name]], on="lsoa11_code")
+            frames.append(m[["lsoa21_code", name]].rename(columns={name: "old_name"}))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["lsoa21_code", "old_name"])
 
     # ---- layers
     @cached_property
@@ -283,69 +381,91 @@ class Geography:
         """LSOA 2021 polygons of the force's districts, with Census 2021 population."""
         path = find_file(self.data_dir, "lsoa21")
         self.sources["lsoa21"] = str(path)
-        gdf = read_boundary(path, name="LSOA 2021 boundary file")
-        wl = self.lsoa_ward_lookup.set_index("lsoa21_code")
-        if "ltla24_code" not in gdf:
-            gdf["ltla24_code"] = gdf["lsoa21_code"].map(wl["ltla24_code"])
-        gdf = gdf[gdf["ltla24_code"].isin(self.district_codes)].copy()
+        codes = ",".join(f"'{c}'" for c in self.district_codes)
+        gdf = ons_columns(read_boundary(path, name="LSOA 2021 boundary file", where=f"ltla24_code IN ({codes})"))
+        if "lsoa21_code" not in gdf:
+            raise InputFileError(f"{path}: the LSOA 2021 boundary file has no lsoa21_code / LSOA21CD column",
+                                 hint="use the ONS LSOA (December 2021) boundaries")
+        gdf = gdf[gdf["lsoa21_code"].isin(self.lsoa_district.index)].drop_duplicates("lsoa21_code").copy()
+        missing = self.lsoa_district.index.difference(gdf["lsoa21_code"])
+        if len(missing):
+            self._warn(
+                f"{len(missing):,} of the {len(self.lsoa_district):,} LSOAs of the force have no polygon in {path} "
+                f"(e.g. {', '.join(missing[:3])}): their records are counted in districts and CSPs but not in the LSOA and ward "
+                "tables; add the national LSOA 2021 boundaries (boundaries/ons_via_geographr/lsoa21_bsc_ew.geojson.gz)")
         gdf["area_code"] = gdf["lsoa21_code"]
         gdf["area_name"] = gdf["lsoa21_name"] if "lsoa21_name" in gdf else gdf["lsoa21_code"]
-        gdf["district_code"] = gdf["ltla24_code"]
+        gdf["district_code"] = gdf["lsoa21_code"].map(self.lsoa_district)
         gdf["population"] = gdf["lsoa21_code"].map(self.lsoa_population).astype(float)
         return _area_frame(gdf, "lsoa")
 
     @cached_property
     def districts(self) -> gpd.GeoDataFrame:
-        path = None
+        """District polygons: the finest file covering every district, else dissolved from the LSOA polygons."""
+        gdf, source = None, ""
+        self.district_codes  # noqa: B018 - an unknown force or missing lookup is reported first
         for rel in DATA_FILES["districts"]:
             p = self.data_dir / rel
             if not p.is_file():
                 continue
-            gdf = read_boundary(p, name="district boundary file")
-            code_col = next((c for c in _LAD_CODE_COLS if c in gdf.columns), None)
-            if code_col is None:
-                continue
-            if set(self.district_codes) <= set(gdf[code_col]):
-                path = p
+            if rel in _COARSE_DISTRICT_FILES and self.lsoa_district.index.isin(self.lsoa21["area_code"]).all():
+                break  # LSOA polygons cover the force: dissolve them rather than use 500 m outlines
+            cand = ons_columns(read_boundary(p, name="district boundary file"))
+            code_col = next((c for c in sorted(cand.columns, reverse=True) if re.fullmatch(r"ltla\d\d_code", str(c))),
+                            "lad_code" if "lad_code" in cand else None)
+            if code_col is not None and set(self.district_codes) <= set(cand[code_col]):
+                gdf = cand[cand[code_col].isin(self.district_codes)].assign(area_code=lambda t, c=code_col: t[c])
+                source = str(p)
+                if rel in _COARSE_DISTRICT_FILES:
+                    self._warn(f"district outlines come from {p}, generalised to 500 m, because no finer district file "
+                               "covers the force: maps and grids near district edges are coarse (records are placed by "
+                               "their LSOA code, not these outlines); add "
+                               "boundaries/ons_via_geographr/lad_may2024_dissolved_from_lsoa21_bsc_ew.geojson.gz")
                 break
-        if path is None:
-            raise DataNotFoundError(
-                f"no district boundary file in {self.data_dir} covers all districts of {self.force_area_code}: "
-                + ", ".join(self.district_codes),
-                hint="run `hotspots download` or add an ONS LAD boundary file (see data/README.md)",
-            )
-        self.sources["districts"] = str(path)
-        name_col = next((c for c in _LAD_NAME_COLS if c in gdf.columns), code_col)
-        gdf = gdf[gdf[code_col].isin(self.district_codes)].copy()
-        gdf["area_code"] = gdf[code_col]
-        names = self.district_lookup.set_index("ltla24_code")["ltla24_name"]
-        gdf["area_name"] = gdf["area_code"].map(names).fillna(gdf[name_col])
+        if gdf is None:
+            lsoa = self.lsoa21
+            if not self.lsoa_district.index.isin(lsoa["area_code"]).all() or lsoa.empty:
+                raise DataNotFoundError(
+                    f"no district boundary file in {self.data_dir} covers all districts of {self.force_area_code} "
+                    f"({', '.join(self.district_codes)}), and the LSOA polygons do not cover them either",
+                    hint="run `hotspots download` or add an ONS LAD boundary file (see data/README.md)",
+                )
+            gdf = lsoa[["district_code", "geometry"]].dissolve(by="district_code").reset_index()
+            gdf["area_code"] = gdf["district_code"]
+            source = f"dissolved from the LSOA 2021 polygons ({self.sources.get('lsoa21', '')})"
+        self.sources["districts"] = source
+        names = self.district_lookup.drop_duplicates("ltla24_code").set_index("ltla24_code")["ltla24_name"]
+        gdf = gdf.copy()
+        gdf["area_name"] = gdf["area_code"].map(names)
         gdf["district_code"] = gdf["area_code"]
-        gdf["population"] = self._population_by(self.lsoa_ward_lookup, "ltla24_code").reindex(gdf["area_code"]).to_numpy()
+        pop = self.lsoa_district.index.to_series().map(self.lsoa_population).groupby(self.lsoa_district).sum(min_count=1)
+        gdf["population"] = gdf["area_code"].map(pop).astype(float)
         return _area_frame(gdf, "district")
-
-    def _population_by(self, lookup: pd.DataFrame, column: str) -> pd.Series:
-        lk = lookup[["lsoa21_code", column]].drop_duplicates("lsoa21_code")
-        lk = lk.assign(population=lk["lsoa21_code"].map(self.lsoa_population))
-        return lk.groupby(column)["population"].sum(min_count=1)
 
     @cached_property
     def csps(self) -> gpd.GeoDataFrame:
-        """Community Safety Partnerships: districts dissolved with the LAD→CSP lookup."""
-        d = self.districts.merge(
-            self.district_lookup[["ltla24_code", "csp24_code", "csp24_name"]],
-            left_on="area_code",
-            right_on="ltla24_code",
-        )
-        g = d.dissolve(by="csp24_code", aggfunc={"csp24_name": "first", "population": "sum", "area_code": lambda s: ";".join(sorted(s))})
-        g = g.reset_index().rename(columns={"csp24_code": "code", "csp24_name": "name", "area_code": "districts"})
-        g["area_code"], g["area_name"] = g["code"], g["name"]
+        """Community Safety Partnerships, built from the LSOAs of each (see :attr:`lsoa_csp`)."""
+        csp = self.lsoa_csp
+        lsoa = self.lsoa21
+        g = lsoa.assign(csp=lsoa["area_code"].map(csp)).dropna(subset=["csp"])
+        g = g[["csp", "district_code", "geometry"]].dissolve(
+            by="csp", aggfunc={"district_code": lambda s: ";".join(sorted(set(s)))}).reset_index()
+        names = self.district_lookup.drop_duplicates("csp24_code").set_index("csp24_code")["csp24_name"]
+        no_polygon = sorted(set(csp) - set(g["csp"]))
+        if no_polygon:
+            self._warn(f"CSP(s) {', '.join(no_polygon)} have no LSOA polygon, so they are left out of the CSP tables; "
+                       "add the national LSOA 2021 boundaries (boundaries/ons_via_geographr/lsoa21_bsc_ew.geojson.gz)")
+        g["area_code"] = g["csp"]
+        g["area_name"] = g["csp"].map(names)
         # a CSP spanning several districts has no single containing district
-        g["district_code"] = np.where(g["districts"].str.contains(";"), "", g["districts"])
+        g["district_code"] = np.where(g["district_code"].str.contains(";"), "", g["district_code"])
+        pop = csp.index.to_series().map(self.lsoa_population).groupby(csp).sum(min_count=1)
+        g["population"] = g["area_code"].map(pop).astype(float)
         return _area_frame(g, "csp")
 
     @cached_property
     def force(self) -> gpd.GeoDataFrame:
+        """The study area: the union of the districts of the force(s), one row."""
         geom = shapely.union_all(self.districts.geometry.values)
         # union of generalised districts leaves slivers along shared edges; close them
         geom = shapely.buffer(shapely.buffer(geom, 1.0), -1.0)
@@ -364,11 +484,29 @@ class Geography:
     def wards(self) -> gpd.GeoDataFrame:
         """Wards (2024, best fit): LSOA 2021 polygons dissolved with the ONS best-fit lookup."""
         lsoa = self.lsoa21
-        wl = self.lsoa_ward_lookup.set_index("lsoa21_code")
+        wl = self.lsoa_ward_lookup.drop_duplicates("lsoa21_code").set_index("lsoa21_code")
         g = lsoa.assign(ward_code=lsoa["area_code"].map(wl["ward24_code"]), ward_name=lsoa["area_code"].map(wl["ward24_name"]))
         g = g.dissolve(by="ward_code", aggfunc={"ward_name": "first", "population": "sum", "district_code": "first"}).reset_index()
         g["area_code"], g["area_name"] = g["ward_code"], g["ward_name"]
         return _area_frame(g, "ward")
+
+    def lsoa_to_area(self, area_type: str) -> pd.Series | None:
+        """LSOA 2021 code -> area code for the types counted by LSOA code (None for the others)."""
+        if area_type == "lsoa":
+            return pd.Series(self.lsoa_district.index, index=self.lsoa_district.index)
+        if area_type == "ward":
+            return self.lsoa_ward
+        if area_type == "district":
+            return self.lsoa_district
+        if area_type == "csp":
+            return self.lsoa_csp
+        if area_type == "force":
+            return pd.Series(self.force_area_code, index=self.lsoa_district.index)
+        return None
+
+    def csp_of(self, areas: gpd.GeoDataFrame) -> pd.Series:
+        """The CSP holding most of each polygon's area ('' if none), indexed like ``areas``."""
+        return pd.Series(_majority_area(areas, self.csps), index=areas.index, dtype=object)
 
     @cached_property
     def town_centres(self) -> gpd.GeoDataFrame:

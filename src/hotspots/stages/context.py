@@ -22,7 +22,8 @@ from hotspots._io import OutputDir
 from hotspots.geo import Periods, count_points, resolve_periods
 from hotspots.config import Settings, resolve_data_dir
 from hotspots.months import month_range
-from hotspots.geo import Geography, assign_points
+from hotspots.geo import Geography
+from hotspots.geo.assign import place_by_lsoa
 from hotspots.io import Accounting, harmonise_lsoa, read_police_uk
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
@@ -93,14 +94,32 @@ class Context:
         """Counts by area × month × crime type (computed once per area type)."""
         if area_type not in self._counts:
             geo = self.geography
-            areas = geo.areas(area_type)
-            lsoa_to_area = None
-            if area_type == "ward":
-                lsoa_to_area = geo.lsoa_ward_lookup.set_index("lsoa21_code")["ward24_code"]
             self._counts[area_type] = count_points(
-                self.points, areas, months=self.months_present, crime_types=self.all_crime_types, lsoa_to_area=lsoa_to_area
+                self.points, geo.areas(area_type), months=self.months_present, crime_types=self.all_crime_types,
+                lsoa_to_area=geo.lsoa_to_area(area_type),
             )
         return self._counts[area_type]
+
+    def coverage(self) -> dict[str, Any]:
+        """Share of the located records each area table counts, per area type and per district (computed once).
+
+        Plain data (:func:`hotspots.geo.coverage.coverage`), handed to the
+        manifest and the reports; its ``warnings`` also list the geography
+        files' problems.
+        """
+        if "coverage" not in self.results:
+            from hotspots.geo.coverage import coverage
+
+            geo = self.geography
+            types = ("force", "district", "csp", "lsoa", "ward")
+            cov = coverage(self.points["lsoa21_code"], {t: self.counts(t) for t in types},
+                           {t: geo.lsoa_to_area(t) for t in types}, geo.lsoa_district,
+                           dict(zip(geo.districts["area_code"], geo.districts["area_name"])))
+            cov["geography_warnings"] = list(geo.warnings)
+            cov["placement"] = {k: v for k, v in self.lsoa_harmonisation.items() if k.startswith("placed_by_")}
+            cov["csp_from_lsoas"] = dict(geo.notes.get("csp", {}))
+            self.results["coverage"] = cov
+        return self.results["coverage"]
 
     @property
     def all_crime_types(self) -> list[str]:
@@ -139,14 +158,22 @@ def prepare(
         progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
 
     with progress.step("geography"):
-        force_area = geo.force
-        points, lsoa_stats = harmonise_lsoa(res.points, geo.lsoa11_lookup, lsoa21_polygons=geo.lsoa21[["area_code", "geometry"]].rename(columns={"area_code": "lsoa21_code"}))
-        pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), force_area)
-        inside = np.zeros(len(points), dtype=bool)
-        inside[pairs["point"].to_numpy()] = True
-        res.accounting.drop(points.loc[~inside, "source_file"], "outside_study_area")
-        points = points.loc[inside].reset_index(drop=True)
+        lsoa_polygons = geo.lsoa21
+        points, lsoa_stats = harmonise_lsoa(res.points, geo.lsoa11_lookup, lsoa21_polygons=lsoa_polygons[["area_code", "geometry"]].rename(columns={"area_code": "lsoa21_code"}))
+        # records are placed by police.uk's own LSOA code; polygons only for points without a usable one
+        code, how = place_by_lsoa(points["lsoa21_code"].to_numpy(), points["x"].to_numpy(), points["y"].to_numpy(),
+                                  geo.lsoa_district.index, geo.known_lsoa21, lsoa_polygons)
+        points["lsoa21_code"] = code
+        placed = pd.Series(how).value_counts()
+        lsoa_stats.update({f"placed_by_{k}": int(placed.get(k, 0)) for k in ("lsoa_code", "location")})
+        res.accounting.drop(points.loc[how == "lsoa_code_outside", "source_file"], "lsoa_outside_force_area")
+        res.accounting.drop(points.loc[how == "location_outside", "source_file"], "outside_study_area")
+        points = points.loc[code != ""].reset_index(drop=True)
         res.accounting.check(points)
+        progress.info(f"  {len(points):,} records in the study area: {lsoa_stats['placed_by_lsoa_code']:,} by their published "
+                      f"LSOA code, {lsoa_stats['placed_by_location']:,} by location (no usable LSOA code)")
+        for warning in geo.warnings:
+            progress.info(f"  WARNING: {warning}")
 
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)

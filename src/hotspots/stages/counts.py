@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 from hotspots.geo.aggregate import Period, add_groups, rates, reconcile_districts
 from hotspots.months import month_range
 
+import pandas as pd
+
 if TYPE_CHECKING:
     from hotspots.stages.context import Context
-import pandas as pd
-from hotspots.months import month_range
-from hotspots.stages.context import Context
 
 
 def stage_counts(ctx: Context) -> dict[str, Any]:
@@ -34,20 +33,29 @@ def stage_counts(ctx: Context) -> dict[str, Any]:
         areas = geo.areas(area_type)
         out.write_geo(areas, f"areas/{area_type}.gpkg")
 
-    lsoa_district = geo.lsoa_ward_lookup.set_index("lsoa21_code")["ltla24_code"]
-    summary, table = reconcile_districts(ctx.points, geo.districts, lsoa_district)
+    cov = ctx.coverage()
+    out.write_csv(pd.DataFrame(cov["by_district"]), "counts/coverage_districts.csv")
+    shares = ", ".join(f"{t} {v['share']:.2%}" for t, v in cov["by_area_type"].items())
+    ctx.progress.info(f"  coverage of the {cov['located_records']:,} located records: {shares}")
+    for row in cov["by_district"]:
+        ctx.progress.info(f"    {row['district_code']} {row['district_name']}: {row['counted_in_district']:,} counted, "
+                          f"{row['records_by_lsoa_code']:,} by LSOA code ({row['agreement']:.2%})")
+    for warning in cov["warnings"]:
+        ctx.progress.info(f"  WARNING: {warning}")
+
+    summary, table = reconcile_districts(ctx.points, geo.districts, geo.lsoa_district)
     out.write_csv(table, "counts/reconciliation_districts.csv")
     ctx.results["reconciliation"] = summary
     ctx.progress.info(
-        f"  districts: spatial join agrees with the published LSOA for {summary['agree']:,} of "
-        f"{summary['located_rows_in_force_area']:,} located rows ({summary['agreement_share']:.2%})"
+        f"  district outlines: a point-in-polygon join would agree with the published LSOA for {summary['agree']:,} of "
+        f"{summary['located_rows_in_force_area']:,} located rows ({summary['agreement_share']:.2%}); counts use the LSOA code"
     )
     months = pd.DataFrame({"month": month_range(ctx.settings.first_month, ctx.settings.last_month)})
     per_month = ctx.points.groupby("month").size()
     months["rows_kept"] = months["month"].map(per_month).fillna(0).astype(int)
     months["present"] = months["rows_kept"] > 0
     out.write_csv(months, "counts/months.csv")
-    return {"reconciliation": summary}
+    return {"reconciliation": summary, "coverage": cov}
 
 
 COUNT_AREA_TYPES = ("force", "district", "csp", "lsoa", "ward", "town_centre")

@@ -85,8 +85,10 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
     geo = ctx.geography
     csps = geo.areas("csp")
     lsoas = geo.areas("lsoa")
-    district_to_csp = geo.district_lookup.set_index("ltla24_code")["csp24_code"]
-    lsoa_to_csp = lsoas.set_index("area_code")["district_code"].map(district_to_csp)
+    # a district split between CSPs (CSPs following old districts) is no alias of one CSP
+    one_csp = geo.district_lookup.drop_duplicates("ltla24_code", keep=False)
+    district_to_csp = one_csp.set_index("ltla24_code")["csp24_code"]
+    lsoa_to_csp = geo.lsoa_csp
     peers = None
     if options.peer_groups:
         peers = read_peer_groups(options.peer_groups, aliases=district_to_csp.to_dict())
@@ -110,9 +112,9 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
         "rows_kept": int(len(ctx.points)),
         "peer_source": options.peer_groups,
         "recording_note": options.recording_note,
-        "town_centres": {csp: sorted(town_centres.loc[town_centres["district_code"].map(district_to_csp) == csp,
-                                                      "area_name"].astype(str))
+        "town_centres": {csp: sorted(town_centres.loc[geo.csp_of(town_centres) == csp, "area_name"].astype(str))
                          for csp in csps["area_code"]},
+        "coverage": ctx.coverage(),
     })
     out = ctx.out
     out.write_csv(results.district, "outliers/outliers_district.csv")

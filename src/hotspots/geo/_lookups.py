@@ -85,6 +85,28 @@ def canonical_columns(frame: pd.DataFrame, wanted: dict[str, str], path, *, what
     return frame.rename(columns=rename)
 
 
+def old_district_names(l11: pd.DataFrame, paths, read_csv) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(lsoa21_code, old_name) pairs from the LSOA11 → LSOA21 → LAD22 rows ``l11`` and every LSOA11 → LAD file present.
+
+    Returns the pairs and the lookups used (``{"lookup_lsoa11_ltla18": path}``).
+    """
+    frames, used = [], {}
+    if "ltla22_name" in l11:
+        frames.append(l11[["lsoa21_code", "ltla22_name"]].rename(columns={"ltla22_name": "old_name"}))
+    for p in paths:
+        if not p.is_file():
+            continue
+        lk = ons_columns(read_csv(p))
+        name = next((c for c in lk.columns if re.fullmatch(r"ltla\d\d_name", str(c))), None)
+        if name is None or "lsoa11_code" not in lk:
+            continue
+        used[f"lookup_lsoa11_{name[:6]}"] = str(p)
+        m = l11[["lsoa11_code", "lsoa21_code"]].merge(lk[["lsoa11_code", name]], on="lsoa11_code")
+        frames.append(m[["lsoa21_code", name]].rename(columns={name: "old_name"}))
+    old = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["lsoa21_code", "old_name"])
+    return old, used
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", str(name).lower().replace("&", " and ")).strip()
 

@@ -26,7 +26,7 @@ import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
 from hotspots._validate import _Problems
-from hotspots.geo._lookups import canonical_columns, lsoa_csp, ons_columns
+from hotspots.geo._lookups import canonical_columns, lsoa_csp, old_district_names, ons_columns
 from hotspots.schema import AREA_COLUMNS, BNG
 
 log = logging.getLogger(__name__)
@@ -358,22 +358,13 @@ class Geography:
     def _old_district_names(self, districts: set[str]) -> pd.DataFrame:
         """(lsoa21_code, old_name): the pre-2023 districts of the LSOAs of ``districts`` in every lookup present."""
         lsoas = self.lsoa_district.index[self.lsoa_district.isin(districts)]
-        l11 = self.lsoa11_lookup[self.lsoa11_lookup["lsoa21_code"].isin(lsoas)]
-        frames = []
-        if "ltla22_name" in l11:
-            frames.append(l11[["lsoa21_code", "ltla22_name"]].rename(columns={"ltla22_name": "old_name"}))
-        for rel in OLD_DISTRICT_LOOKUPS:
-            p = self.data_dir / rel
-            if not p.is_file():
-                continue
-            lk = ons_columns(_read_csv(p))
-            name = next((c for c in lk.columns if re.fullmatch(r"ltla\d\d_name", str(c))), None)
-            if name is None or "lsoa11_code" not in lk:
-                continue
-            self.sources[f"lookup_lsoa11_{name[:6]}"] = str(p)
-            m = l11[["lsoa11_code", "lsoa21_code"]].merge(lk[["lsoa11_code", name]], on="lsoa11_code")
-            frames.append(m[["lsoa21_code", name]].rename(columns={name: "old_name"}))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["lsoa21_code", "old_name"])
+        try:
+            l11 = self.lsoa11_lookup[self.lsoa11_lookup["lsoa21_code"].isin(lsoas)]
+        except DataNotFoundError:  # no bridge to the 2011 lookups: lsoa_csp says what is missing
+            return pd.DataFrame(columns=["lsoa21_code", "old_name"])
+        old, used = old_district_names(l11, [self.data_dir / rel for rel in OLD_DISTRICT_LOOKUPS], _read_csv)
+        self.sources.update(used)
+        return old
 
     # ---- layers
     @cached_property
@@ -444,21 +435,33 @@ class Geography:
 
     @cached_property
     def csps(self) -> gpd.GeoDataFrame:
-        """Community Safety Partnerships, built from the LSOAs of each (see :attr:`lsoa_csp`)."""
+        """Community Safety Partnerships: their LSOAs (:attr:`lsoa_csp`) give membership and population.
+
+        Outlines: a CSP of whole districts is the union of its districts; a CSP
+        that follows old districts (its district is split between CSPs) is the
+        union of its LSOA polygons.
+        """
         csp = self.lsoa_csp
+        lk = self.district_lookup
+        split = set(lk.loc[lk["ltla24_code"].isin(self.notes["csp"]["split_districts"]), "csp24_code"])
+        whole = lk[~lk["csp24_code"].isin(split)].merge(
+            self.districts[["area_code", "geometry"]], left_on="ltla24_code", right_on="area_code")
+        parts = [gpd.GeoDataFrame(whole[["csp24_code", "ltla24_code"]], geometry=whole.geometry.values, crs=BNG)]
         lsoa = self.lsoa21
-        g = lsoa.assign(csp=lsoa["area_code"].map(csp)).dropna(subset=["csp"])
-        g = g[["csp", "district_code", "geometry"]].dissolve(
-            by="csp", aggfunc={"district_code": lambda s: ";".join(sorted(set(s)))}).reset_index()
-        names = self.district_lookup.drop_duplicates("csp24_code").set_index("csp24_code")["csp24_name"]
-        no_polygon = sorted(set(csp) - set(g["csp"]))
+        lsoa = lsoa[lsoa["area_code"].map(csp).isin(split)]
+        parts.append(gpd.GeoDataFrame({"csp24_code": lsoa["area_code"].map(csp).to_numpy(),
+                                       "ltla24_code": lsoa["district_code"].to_numpy()}, geometry=lsoa.geometry.values, crs=BNG))
+        g = pd.concat(parts, ignore_index=True).dissolve(
+            by="csp24_code", aggfunc={"ltla24_code": lambda s: ";".join(sorted(set(s)))}).reset_index()
+        no_polygon = sorted(set(csp) - set(g["csp24_code"]))
         if no_polygon:
             self._warn(f"CSP(s) {', '.join(no_polygon)} have no LSOA polygon, so they are left out of the CSP tables; "
                        "add the national LSOA 2021 boundaries (boundaries/ons_via_geographr/lsoa21_bsc_ew.geojson.gz)")
-        g["area_code"] = g["csp"]
-        g["area_name"] = g["csp"].map(names)
+        names = lk.drop_duplicates("csp24_code").set_index("csp24_code")["csp24_name"]
+        g["area_code"] = g["csp24_code"]
+        g["area_name"] = g["csp24_code"].map(names)
         # a CSP spanning several districts has no single containing district
-        g["district_code"] = np.where(g["district_code"].str.contains(";"), "", g["district_code"])
+        g["district_code"] = np.where(g["ltla24_code"].str.contains(";"), "", g["ltla24_code"])
         pop = csp.index.to_series().map(self.lsoa_population).groupby(csp).sum(min_count=1)
         g["population"] = g["area_code"].map(pop).astype(float)
         return _area_frame(g, "csp")

@@ -102,6 +102,20 @@ def test_counts_by_lsoa_code_and_lookup(points):
     assert by_ward.groupby("area_code")["count"].sum().to_dict() == {"W_A": 3, "W_B": 4}
 
 
+def test_districts_with_an_lsoa_lookup_count_by_code_not_by_location(areas, points):
+    # the shared-edge point (1000, 500) carries L_A1 and the point (2999, 999) L_B1: by code the totals follow
+    # the LSOAs; move a point across the edge and its district by code does not change
+    lookup = pd.Series({"L_A1": "A", "L_A2": "A", "L_B1": "B"})
+    moved = points.copy()
+    moved.loc[0, "x"] = 2500.0   # an L_A1 record whose point lies in B's polygon
+    spatial = count_points(moved, areas).groupby("area_code")["count"].sum().to_dict()
+    by_code = count_points(moved, areas, lsoa_to_area=lookup)
+    assert by_code.attrs["method"] == "lsoa_code"
+    assert spatial == {"A": 2, "B": 5}
+    assert by_code.groupby("area_code")["count"].sum().to_dict() == {"A": 3, "B": 4}
+    assert count_points(moved, areas, lsoa_to_area=lookup, method="spatial").attrs["method"] == "spatial"
+
+
 def test_overlapping_town_centres_count_a_point_in_each(points):
     tcs = gpd.GeoDataFrame(
         {"area_type": "town_centre", "area_code": ["TC01", "TC02"], "area_name": ["x", "y"], "district_code": "",

@@ -12,7 +12,11 @@ boundaries
     :data:`DATA_FILES` (which file serves which layer).
 assign
     :func:`assign_points`: point-in-polygon assignment with a documented
-    boundary rule.
+    boundary rule; :func:`~hotspots.geo.assign.place_by_lsoa`: records placed
+    in the study area by police.uk's own LSOA code (polygons only without one).
+coverage
+    :func:`~hotspots.geo.coverage.coverage`: the share of located records each
+    area table counts, per area type and per district, with warnings.
 grid
     :func:`choose_cell_size`, :func:`make_grid` (square or hexagonal cells
     clipped to the study area), :func:`assign_to_cells`.
@@ -22,8 +26,9 @@ aggregate
     :func:`count_in_areas` (the notebook verb), :func:`count_points`,
     :func:`add_groups`, :func:`resolve_periods`, :func:`rates`,
     :func:`reconcile_districts`.
-_lattice, _study_area
-    Private: lattice arithmetic; validating the study area of a grid.
+_lattice, _study_area, _lookups
+    Private: lattice arithmetic; validating the study area of a grid; ONS
+    lookup column names and the LSOA → CSP key (CSPs that follow old districts).
 """
 
 from hotspots.geo.aggregate import (

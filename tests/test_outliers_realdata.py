@@ -99,7 +99,18 @@ def test_real_change_against_statsmodels(outliers_run):
     row = res.change[(res.change["area_type"] == "csp") & (res.change["area_code"] == code)
                      & (res.change["crime_type"] == "Burglary")].iloc[0]
     assert row["ratio_of_ratios"] == pytest.approx(math.exp(fit.params[3]), rel=1e-6)
-    assert row["p_vs_reference"] == pytest.approx(fit.pvalues[3], rel=1e-4)
+    # the p-value allows for the overdispersion of the CSPs' changes when there is any (phi > 1: z / sqrt(phi) on t, n - 1 df)
+    from scipy import stats
+
+    from hotspots.outliers.change_table import change_table
+
+    b_all = before.assign(is_group=False).groupby(["area_code", "crime_type", "is_group"])["count"].sum().reset_index()
+    a_all = after.assign(is_group=False).groupby(["area_code", "crime_type", "is_group"])["count"].sum().reset_index()
+    disp = change_table(b_all, a_all, ctx.geography.csps, before_period=ctx.periods.comparison,
+                        after_period=ctx.periods.change_current).attrs["change_dispersion"]["Burglary"]
+    z = fit.params[3] / fit.bse[3]
+    expected = fit.pvalues[3] if disp["applied"] == 1.0 else 2 * stats.t.sf(abs(z) / math.sqrt(disp["applied"]), disp["n"] - 1)
+    assert row["p_vs_reference"] == pytest.approx(expected, rel=1e-4)
     assert row["before_period"] == "2024-01..2024-04" and row["after_period"] == "2025-01..2025-04"
 
 

@@ -46,9 +46,13 @@ def main() -> None:
     mode.add_argument("--full", action="store_const", dest="mode", const="full")
     ap.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     ap.add_argument("--no-record", action="store_true", help="print, do not write results.md / results/*.json")
+    ap.add_argument("--history", nargs=2, type=int, metavar=("YEARS", "ROWS_PER_YEAR"),
+                    help="size of the out-of-core national history (partitioned section); default by mode")
     a = ap.parse_args()
     mode = a.mode or "quick"
-    cfg = MODES[mode]
+    cfg = dict(MODES[mode])
+    if a.history:
+        cfg["partitioned_years"], cfg["partitioned_rows_per_year"] = a.history
     sections = a.only or SECTIONS
     results: dict = {"mode": mode, "config": cfg, "machine": machine_info(), "probes": {}}
     results["machine"]["launcher_floor_mb"] = launcher_floor_mb()

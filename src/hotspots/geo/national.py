@@ -183,15 +183,21 @@ def _dask(root: Path, out: Path, cell: float, memory_limit: str, scheduler: str 
         else:
             client = Client(scheduler)
     try:
-        df = dd.read_parquet(str(root), columns=list(PARTITION_COLUMNS) + ["month"], dataset={"partitioning": "hive"})
-        df = df.assign(month=df["month"].astype(str), col=(df["x"] // cell).astype("int64"),
+        import dask
+
+        # files of a few thousand rows each: several files per task (~64 MB), or task overhead dominates
+        df = dd.read_parquet(str(root), columns=list(PARTITION_COLUMNS) + ["month"], dataset={"partitioning": "hive"},
+                             blocksize="64MiB", aggregate_files=True)
+        # dictionary-encoded strings arrive as categoricals whose categories differ by partition: plain strings
+        df = df.assign(month=df["month"].astype(str), lsoa21_code=df["lsoa21_code"].astype(str),
+                       crime_type=df["crime_type"].astype(str), col=(df["x"] // cell).astype("int64"),
                        row=(df["y"] // cell).astype("int64"))
-        rows = int(df.shape[0].compute())
         by_area = df.groupby(["lsoa21_code", "month", "crime_type"]).size(split_out=8).rename("count").reset_index()
         by_cell = df.groupby(["col", "row", "month"]).size(split_out=8).rename("count").reset_index()
-        for frame, name in ((by_area, BY_AREA), (by_cell, BY_CELL)):
-            folder = out / (name + ".dask")
-            frame.to_parquet(str(folder), write_index=False, overwrite=True)
+        writes = [frame.to_parquet(str(out / (name + ".dask")), write_index=False, overwrite=True, compute=False)
+                  for frame, name in ((by_area, BY_AREA), (by_cell, BY_CELL))]
+        rows, *_ = dask.compute(df.shape[0], *writes)  # one pass over the partitions
+        rows = int(rows)
         area_rows, cell_rows = (_sorted_single_file(out, name) for name in (BY_AREA, BY_CELL))
     finally:
         if client is not None:

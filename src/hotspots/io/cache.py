@@ -29,6 +29,7 @@ off), otherwise the folder ``.hotspots-cache`` beside the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -225,6 +226,10 @@ class RecordsCache:
         return entry
 
     def _prune(self) -> None:
+        for stale in self.folder.glob(".tmp-*"):  # left by a run killed while writing, an hour ago or more
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
         entries = [p for p in self.folder.glob("records-*") if (p / "meta.json").is_file()]
         entries.sort(key=lambda p: (p / "meta.json").stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:

@@ -48,34 +48,117 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+_LAUNCH = r"""
+import json, os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+print(pid, file=open(sys.argv[1] + ".pid", "w"), flush=True)
+_, status, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
+               "code": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _tree_pss_mb(root: int) -> float:
+    total = 0
+    for pid in _descendants(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            pass
+    return total / 1024
+
+
 def run_measured(cmd: list[str], **kwargs) -> dict:
-    """Run a command: wall time, CPU time (user + sys) and peak RSS of that child alone (wait4)."""
+    """Run a command in a clean child: wall, CPU (user + sys) and peak memory of that child alone.
+
+    The command is started by a small launcher process (``python -S``, ~10 MB)
+    with ``posix_spawn``, and its resource usage is read there with ``wait4``:
+    a child forked from this (possibly large) process would report this
+    process's peak as its own (Linux carries the peak resident size across
+    ``fork`` and ``exec``).  ``maxrss_mb`` is the peak RSS of the largest single
+    process of the command's tree (``ru_maxrss`` of the command and the
+    workers it waited for); ``tree_pss_peak_mb`` is the peak of the summed
+    proportional set size (PSS: shared pages divided among their sharers) of the
+    whole tree, sampled every 0.2 s, i.e. the memory the run held at once.
+    """
+    import tempfile
+
+    fd, report = tempfile.mkstemp(prefix="bench-", suffix=".json")
+    os.close(fd)
+    os.unlink(report)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(kwargs.get("env") or {})}, cwd=kwargs.get("cwd"))
+    proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCH, report, *map(str, cmd)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(kwargs.get("env") or {})},
+                            cwd=kwargs.get("cwd"))
     out_chunks, err_chunks = [], []
+    peak = [0.0]
+    done = threading.Event()
+
     def pump(stream, sink):
         for line in stream:
             sink.append(line)
 
+    def sample():
+        while not done.wait(0.2):
+            try:
+                child = int(Path(report + ".pid").read_text())
+            except (OSError, ValueError):
+                continue
+            peak[0] = max(peak[0], _tree_pss_mb(child))
+
     threads = [threading.Thread(target=pump, args=(proc.stdout, out_chunks)),
-               threading.Thread(target=pump, args=(proc.stderr, err_chunks))]
+               threading.Thread(target=pump, args=(proc.stderr, err_chunks)), threading.Thread(target=sample)]
     for t in threads:
         t.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     wall = time.perf_counter() - t0
+    done.set()
     for t in threads:
         t.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        usage = json.loads(Path(report).read_text())
+    finally:
+        for f in (report, report + ".pid"):
+            with contextlib.suppress(OSError):
+                os.unlink(f)
     return {
         "cmd": [str(c) for c in cmd],
-        "returncode": proc.returncode,
+        "returncode": usage["code"],
         "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "maxrss_mb": round(usage.ru_maxrss / 1024, 1),
+        "cpu_s": round(usage["utime"] + usage["stime"], 3),
+        "maxrss_mb": round(usage["maxrss_kb"] / 1024, 1),
+        "tree_pss_peak_mb": round(peak[0], 1),
+        "load_avg_1min": os.getloadavg()[0],
         "stdout": "".join(out_chunks),
         "stderr": "".join(err_chunks),
     }
+
+
+def launcher_floor_mb() -> float:
+    """Peak RSS reported for ``true`` run through :func:`run_measured`: the floor under every figure."""
+    return run_measured(["true"])["maxrss_mb"]
 
 
 class Steps:

@@ -1,11 +1,15 @@
 """The real Hertfordshire run end to end, in fresh processes, and its maps in headless Chromium.
 
-``cold`` is the first ``hotspots run`` of this benchmark session (a fresh
-process; the OS file cache as the machine had it), ``warm`` and ``warm2`` two
-more fresh processes right after, with the data files and Python modules in the OS cache (their spread shows
-how much the shared machine's speed moves between runs).  ``cpu_probe_s`` times a fixed single-threaded job
-before and after (:func:`_util.cpu_probe`): on a slow spell of the machine every figure is slower.
-Stage timings come from the run's ``manifest.json`` (``timings_s``).
+Three fresh ``hotspots run`` processes, each started by :func:`_util.run_measured` (a clean child: its
+CPU and peak memory only):
+
+* ``cold``: default workers, an empty records cache (the run parses, projects and assigns, and fills it);
+* ``cached``: default workers, the same cache (a re-run on the same data: parsing is skipped);
+* ``workers1``: ``HOTSPOTS_WORKERS=1`` and ``HOTSPOTS_CACHE=off``: every piece of work in one process, the
+  CPU figure of the issue-18 target.
+
+``cpu_probe_s`` times a fixed single-threaded job before and after (:func:`_util.cpu_probe`): on a slow
+spell of the shared machine every figure is slower.  Stage timings come from ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from _util import ROOT, cpu_probe, run_measured  # noqa: E402
 DATA = Path(__import__("os").environ.get("HOTSPOTS_DATA", ROOT.parent / "shared" / "data"))
 
 
-def hotspots_run(out: Path) -> dict:
-    res = run_measured(["hotspots", "--data", str(DATA), "--out", str(out), "--quiet", "run"])
+def hotspots_run(out: Path, **env) -> dict:
+    res = run_measured(["hotspots", "--data", str(DATA), "--out", str(out), "--quiet", "run"], env=env)
     if res["returncode"] != 0:
         raise RuntimeError(f"hotspots run failed:\n{res['stderr'][-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "maxrss_mb": res["maxrss_mb"],
+            "tree_pss_peak_mb": res["tree_pss_peak_mb"], "load_avg_1min": res["load_avg_1min"], "env": env,
             "rows_read": manifest["row_accounting"]["rows_read"], "stages": manifest.get("timings_s", {})}
 
 
@@ -75,14 +80,15 @@ def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="hotspots-bench-herts-"))
     try:
         probe_before = cpu_probe()
-        cold = hotspots_run(tmp / "cold")
-        warm = hotspots_run(tmp / "warm")
-        warm2 = hotspots_run(tmp / "warm2")
+        cache = str(tmp / "cache")
+        cold = hotspots_run(tmp / "cold", HOTSPOTS_CACHE=cache)
+        cached = hotspots_run(tmp / "cached", HOTSPOTS_CACHE=cache)
+        workers1 = hotspots_run(tmp / "workers1", HOTSPOTS_WORKERS="1", HOTSPOTS_CACHE="off")
         probe_after = cpu_probe()
-        maps = map_load_times(tmp / "warm")
+        maps = map_load_times(tmp / "cached")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"data": str(DATA), "cold": cold, "warm": warm, "warm2": warm2, "maps": maps,
+    return {"data": str(DATA), "cold": cold, "cached": cached, "workers1": workers1, "maps": maps,
             "cpu_probe_s": [probe_before, probe_after]}
 
 

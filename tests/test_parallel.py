@@ -117,6 +117,7 @@ def _comparable(path: Path) -> bytes:
 
 def _run(home: Path, out: Path, capfd, monkeypatch, workers: str) -> tuple[str, dict]:
     monkeypatch.setenv("HOTSPOTS_WORKERS", workers)
+    monkeypatch.setenv("HOTSPOTS_CACHE", "off")  # both runs do all the work (the records cache: test_cache.py)
     code, stdout, err = run_main(["--data", str(home), "--out", str(out), "run"], capfd)
     assert code == 0, err
     return err, json.loads((out / "manifest.json").read_text())

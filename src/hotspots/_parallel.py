@@ -11,6 +11,17 @@ without copying it, and only results travel back (pickled).
 Where forking cannot help or is not safe (one CPU, Windows, macOS) both run
 the work here, in order, with the same results.  The environment variable
 ``HOTSPOTS_WORKERS`` caps the number of processes (``1``: no worker processes).
+
+**Never more busy processes than CPUs.**  Every process that computes holds
+one CPU: the first process holds its own, and the others take a token from a
+semaphore of the free CPUs (:func:`_cpu_tokens`, ``max_workers() - 1`` of
+them) shared by every process forked from it.  :func:`fork_call` starts its
+child only if a token is free (otherwise the work runs here, in order), and
+the child gives it back when it ends.  :func:`process_map` lends its own CPU
+to its workers while it waits for them and hands out one more item for each
+token it can take, as tokens come free (say, when the side stages of
+``hotspots run`` finish), so on two CPUs the hotspots stage's workers and the
+side-stage process never run three at once.
 """
 
 from __future__ import annotations
@@ -22,10 +33,26 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 _FORKED: dict[str, Any] = {}
+#: the CPU tokens (see the module docstring): the semaphore, the process that made it, its live forked children
+_CPU: dict[str, Any] = {"sem": None, "owner": None, "children": []}
+
+
+def _cpu_tokens():
+    """The semaphore of CPUs free for one more busy process (shared with forked children).
+
+    Made afresh by a process that has no live child holding a token (so a
+    token lost with a killed child, or a changed ``HOTSPOTS_WORKERS``, does not
+    outlive the run that had it); forked children use their parent's.
+    """
+    st = _CPU
+    if st["sem"] is None or (st["owner"] == os.getpid() and not any(c.is_alive() for c in st["children"])):
+        st.update(sem=multiprocessing.get_context("fork").Semaphore(max(max_workers() - 1, 0)), owner=os.getpid(),
+                  children=[])
+    return st["sem"]
 
 
 def _cpu_count() -> int:
@@ -70,26 +97,54 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
         if alongside is not None:
             alongside()
         return [function(item) for item in items]
+    tokens = _cpu_tokens()
     order = sorted(range(len(items)), key=lambda i: -weights[i]) if weights is not None else list(range(len(items)))
     results: list = [None] * len(items)
     _FORKED["task"] = (function, items)
     # the workers' garbage collector would write to every object they inherit, copying the memory pages
     # they share with this process (about a quarter more time): frozen objects are left alone
     gc.freeze()
+    running: dict = {}  # future -> "own" (this process's CPU, lent while it waits) or "token"
+    own_free = alongside is None
     try:
         # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_pool_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_run_forked, i) for i in order]
+
+            def hand_out() -> None:
+                nonlocal own_free
+                while order and len(running) < workers:
+                    if own_free:
+                        own_free, slot = False, "own"
+                    elif tokens.acquire(block=False):
+                        slot = "token"
+                    else:
+                        return
+                    running[pool.submit(_run_forked, order.pop(0))] = slot
+
             try:
+                hand_out()
                 if alongside is not None:
                     alongside()
-                for future in as_completed(futures):
-                    i, result = future.result()
-                    results[i] = result
+                    own_free = True
+                    hand_out()
+                while running:
+                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        slot = running.pop(future)
+                        if slot == "own":
+                            own_free = True
+                        else:
+                            tokens.release()
+                        i, result = future.result()
+                        results[i] = result
+                    hand_out()  # also takes tokens given back by other processes meanwhile
             except BaseException:
-                for future in futures:
+                for future, slot in running.items():
                     future.cancel()
+                    if slot == "token":
+                        tokens.release()
+                running.clear()
                 raise
     finally:
         gc.unfreeze()
@@ -116,11 +171,11 @@ class RemoteTraceback(Exception):
 class Forked:
     """A function running in a forked child process; :meth:`result` waits for what it returns."""
 
-    def __init__(self, function: Callable[[], Any], name: str):
+    def __init__(self, function: Callable[[], Any], name: str, tokens=None):
         self.name = name
         mp = multiprocessing.get_context("fork")
         self._recv, send = mp.Pipe(duplex=False)
-        self._process = mp.Process(target=_child, args=(function, send, os.getpid()), name=f"hotspots-{name}",
+        self._process = mp.Process(target=_child, args=(function, send, os.getpid(), tokens), name=f"hotspots-{name}",
                                    daemon=True)
         gc.freeze()  # as in process_map: the child's collector leaves the inherited objects alone
         try:
@@ -183,12 +238,15 @@ def _pool_worker_init(parent: int) -> None:
     _die_with_parent(parent, signal.SIGKILL)
 
 
-def _child(function: Callable[[], Any], conn, parent: int) -> None:
+def _child(function: Callable[[], Any], conn, parent: int, tokens=None) -> None:
     _die_with_parent(parent)
     try:
         message = ("ok", function())
     except BaseException as exc:  # noqa: BLE001 -- every failure goes back to the parent, which raises it
         message = ("error", exc, traceback.format_exc())
+    finally:
+        if tokens is not None:
+            tokens.release()  # this process's CPU is free for the others (its result is small to send)
     try:
         conn.send(message)
     except Exception as exc:  # noqa: BLE001 -- e.g. a result that cannot be pickled
@@ -207,4 +265,13 @@ def fork_call(function: Callable[[], Any], *, name: str) -> Forked | None:
     """
     if max_workers() < 2:
         return None
-    return Forked(function, name)
+    tokens = _cpu_tokens()
+    if not tokens.acquire(block=False):  # every CPU is busy: run it here, in order
+        return None
+    try:
+        forked = Forked(function, name, tokens)
+    except BaseException:
+        tokens.release()
+        raise
+    _CPU["children"].append(forked._process)
+    return forked

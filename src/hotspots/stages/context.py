@@ -146,6 +146,9 @@ def prepare(
     out_dir = OutputDir(out or settings.output_dir, staged=staged)
     geo = Geography(data_dir, settings.force_area_code, settings.town_centres, settings.town_centre_name_column)
 
+    cached, store = _records_cache(settings, data_dir, out_dir, geo, progress)
+    if cached is not None:
+        return _context(settings, data_dir, out_dir, geo, progress, *cached)
     with progress.step("ingest"):
         police_dir = data_dir / "police_uk"
         res = read_police_uk(
@@ -172,9 +175,20 @@ def prepare(
         res.accounting.check(points)
         progress.info(f"  {len(points):,} records in the study area: {lsoa_stats['placed_by_lsoa_code']:,} by their published "
                       f"LSOA code, {lsoa_stats['placed_by_location']:,} by location (no usable LSOA code)")
-        for warning in geo.warnings:
-            progress.info(f"  WARNING: {warning}")
+    store(points, res.accounting, lsoa_stats)
+    return _context(settings, data_dir, out_dir, geo, progress, points, res.accounting, lsoa_stats)
 
+
+def _records_cache(settings, data_dir, out_dir, geo, progress):
+    """The prepared records from the cache (:mod:`hotspots.io.cache`), or ``None`` and a function that stores them."""
+    from hotspots.stages._records_cache import cached_records
+
+    return cached_records(settings, data_dir, out_dir.root, geo, progress)
+
+
+def _context(settings, data_dir, out_dir, geo, progress, points, accounting, lsoa_stats) -> Context:
+    for warning in geo.warnings:
+        progress.info(f"  WARNING: {warning}")
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
     missing = [m for m in expected if m not in set(present)]
@@ -187,7 +201,7 @@ def prepare(
     }, periods.reason)
     progress.info("  " + periods.reason)
     return Context(
-        settings=settings, data_dir=data_dir, out=out_dir, geography=geo, points=points, accounting=res.accounting,
+        settings=settings, data_dir=data_dir, out=out_dir, geography=geo, points=points, accounting=accounting,
         months_present=present, months_missing=missing, periods=periods, progress=progress, lsoa_harmonisation=lsoa_stats,
     )
 

@@ -1,0 +1,44 @@
+"""The run's hook into the records cache (:mod:`hotspots.io.cache`): which settings key it, what it restores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hotspots.io.cache import RecordsCache, cache_folder, records_key
+
+#: settings the prepared records depend on (the stages' own sections do not change them)
+KEY_SETTINGS = ("forces", "force_area_code", "first_month", "last_month", "town_centres", "town_centre_name_column")
+
+
+def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> tuple[tuple | None, Callable[..., Any]]:
+    """``((points, accounting, lsoa_stats), store)`` from the cache, or ``(None, store)`` on a miss.
+
+    ``store(points, accounting, lsoa_stats)`` writes what the caller prepared
+    (nothing when the cache is off).  A hit also restores the geography files
+    the records were assigned with into ``geo.sources`` (they are named in the
+    manifest as on the first run).
+    """
+    folder = cache_folder(out_root)
+    if folder is None:
+        return None, lambda *args: None
+    with progress.step("cache"):
+        police_dir = data_dir / "police_uk"
+        keyed = {name: getattr(settings, name) for name in KEY_SETTINGS}
+        keyed["geography"] = settings.extra.get("geography", {})
+        key = records_key(data_dir, [police_dir if police_dir.is_dir() else data_dir], forces=list(settings.forces),
+                          first_month=settings.first_month, last_month=settings.last_month, settings=keyed,
+                          exclude=[out_root])
+        cache = RecordsCache(folder)
+        hit = cache.load(key)
+        progress.info(f"  {'reused' if hit else 'no'} prepared records in {folder}")
+    if hit is not None:
+        for name, path in hit.extra.get("geography_sources", {}).items():
+            geo.sources.setdefault(name, path)
+        return (hit.points, hit.accounting, hit.extra.get("lsoa_harmonisation", {})), lambda *args: None
+
+    def store(points, accounting, lsoa_stats) -> None:
+        cache.store(key, points, accounting, {"geography_sources": dict(geo.sources), "lsoa_harmonisation": lsoa_stats})
+
+    return None, store

@@ -1,0 +1,91 @@
+"""CPU tokens (hotspots._parallel): never more busy processes than CPUs.
+
+On two CPUs a side process started by ``fork_call`` holds the second CPU, so
+``process_map`` runs one item at a time until the side process ends, then two.
+Items and the side process report their start and end on the system-wide
+monotonic clock (the same in every process on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from hotspots import _parallel
+from hotspots._parallel import fork_call, process_map
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are Linux-only")
+
+
+@pytest.fixture
+def cpus(monkeypatch):
+    def set_cpus(n: int):
+        monkeypatch.setattr(_parallel, "_cpu_count", lambda: n)
+        monkeypatch.delenv("HOTSPOTS_WORKERS", raising=False)
+    return set_cpus
+
+
+def _busy(seconds: float) -> tuple[float, float, int]:
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic(), os.getpid()
+
+
+def _overlapping_pairs(intervals):
+    return [(a, b) for i, a in enumerate(intervals) for b in intervals[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+
+
+def test_items_run_two_at_a_time_on_two_cpus(cpus):
+    cpus(2)
+    out = process_map(_busy, [0.4] * 4)
+    assert len({pid for _, _, pid in out}) == 2
+    assert _overlapping_pairs(out)  # two CPUs free: two items at once
+
+
+def test_a_side_process_holds_a_cpu_until_it_ends(cpus):
+    cpus(2)
+    side = fork_call(lambda: _busy(1.2), name="side")
+    assert side is not None
+    items = process_map(_busy, [0.3] * 8)
+    side_start, side_end, _ = side.result()
+    pairs = _overlapping_pairs(items)
+    # while the side process ran, one item at a time (three busy processes would oversubscribe two CPUs) ...
+    assert all(max(a[0], b[0]) >= side_end for a, b in pairs), (side_end, items)
+    # ... and two at a time once it had given its CPU back
+    assert pairs
+
+
+def test_no_second_side_process_when_every_cpu_is_busy(cpus):
+    cpus(2)
+    first = fork_call(lambda: _busy(0.5), name="first")
+    second = fork_call(lambda: _busy(0.1), name="second")
+    assert first is not None and second is None  # the caller runs the work itself, in order
+    first.result()
+    third = fork_call(lambda: _busy(0.1), name="third")  # the token came back with the first child
+    assert third is not None
+    third.result()
+
+
+def test_a_failed_side_process_gives_its_cpu_back(cpus):
+    cpus(2)
+
+    def fail():
+        raise ValueError("boom")
+
+    side = fork_call(fail, name="failing")
+    with pytest.raises(ValueError, match="boom"):
+        side.result()
+    items = process_map(_busy, [0.3] * 4)
+    assert _overlapping_pairs(items)
+
+
+def test_one_cpu_or_one_worker_runs_here(cpus, monkeypatch):
+    cpus(1)
+    assert fork_call(lambda: 1, name="x") is None
+    assert {pid for _, _, pid in process_map(_busy, [0.01] * 3)} == {os.getpid()}
+    cpus(2)
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
+    assert fork_call(lambda: 1, name="x") is None

@@ -27,7 +27,7 @@ from hotspots.evaluation.areas import (
     as_treated_areas,
     illustrative_patrol_areas,
     make_buffers,
-    operation_hotspot_town_centres,
+    named_town_centres,
     patrol_area_treatment,
     town_centre_treatment,
 )
@@ -96,7 +96,7 @@ __all__ = [
     "harm_did",
     "illustrative_patrol_areas",
     "make_buffers",
-    "operation_hotspot_town_centres",
+    "named_town_centres",
     "overall_verdict",
     "panel_effect",
     "patrol_area_treatment",

@@ -25,7 +25,7 @@ from hotspots.months import human_period, month_ranges
 if TYPE_CHECKING:  # pragma: no cover
     from hotspots.evaluation import EvaluationResult
 
-REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
+REAL_AREAS_HINT = "hotspots evaluate --areas patrol_areas.gpkg --name-column name"
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
 #: how verdict codes (stable, in the CSVs) are shown to readers
 VERDICT_LABEL = {
@@ -322,6 +322,8 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
         "title": f"{meta['programme']}: did the patrols reduce crime?" if meta.get("programme") else
                  "Did the patrols reduce crime?",
         "programme": meta.get("programme") or "",
+        "published_figure": meta.get("published_figure") or "",
+        "config_notes": meta.get("config_notes") or "",
         "force": meta.get("force_name", ""),
         "generated": _dt.date.today().strftime("%d %B %Y"),
         "illustrative": meta["illustrative"],

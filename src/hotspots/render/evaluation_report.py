@@ -218,6 +218,15 @@ def area_map(result: EvaluationResult) -> str:
     return _png(fig)
 
 
+def map_label(code: str, codes: list[str]) -> str:
+    """The label of an area on the map: its code, or its position in the areas table when codes are long ids.
+
+    >>> map_label("T02", ["T01", "T02"]), map_label("E07000103-all-crime-sq100_r017_c034", ["x" * 30, "E07000103-all-crime-sq100_r017_c034"])
+    ('T02', '2')
+    """
+    return code if max(map(len, codes)) <= 8 else str(codes.index(code) + 1)
+
+
 def _label_areas(ax, fig, treated) -> None:
     """Area codes beside each area, moved (with a leader line) so labels do not overlap each other."""
     fig.canvas.draw()  # fixes the data -> pixel transform
@@ -226,11 +235,12 @@ def _label_areas(ax, fig, treated) -> None:
     offsets = [(5, 5), (5, -13), (-34, 5), (-34, -13), (5, 17), (-34, 17), (5, -25), (-34, -25),
                (18, 0), (-47, 0), (18, 28), (-47, 28), (18, -36), (-47, -36)]
     points_to_px = fig.dpi / 72.0
+    codes = list(treated["area_code"])
     rows = sorted(treated.itertuples(), key=lambda r: (-r.geometry.centroid.y, r.geometry.centroid.x))
     for row in rows:
         c = row.geometry.centroid
         px, py = to_px((c.x, c.y))
-        text = _safe_text(row.area_code)
+        text = _safe_text(map_label(row.area_code, codes))
         w, h = (6.0 * len(text) + 4) * points_to_px, 10 * points_to_px
         choice = offsets[-1]
         for dx, dy in offsets:
@@ -289,9 +299,12 @@ def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]
     pooled = next(f["overall_verdict"] for f in result.findings if f["crime_type"] == crime_type)
     classes = dict(VERDICT_CLASS, fell="warn") if pooled == "reduction not attributable" else VERDICT_CLASS
     rows = []
+    codes = list(a["area_code"])
     for _, r in a.iterrows():
+        label = map_label(r["area_code"], codes)
         rows.append({
-            "code": r["area_code"], "name": r["area_name"], "district": r["district_name"],
+            "code": r["area_code"] if label == r["area_code"] else f"{label}. {r['area_code']}",
+            "name": r["area_name"], "district": r["district_name"],
             "km2": f"{r['area_km2']:.2f}",
             "before": fmt_int(r["treated_before"]), "after": fmt_int(r["treated_after"]),
             "raw": fmt_pct(r["raw_change_pct"]),
@@ -392,4 +405,4 @@ def render_evaluation_report(result: EvaluationResult) -> str:
     return env.from_string(text).render(**build_view(result))
 
 
-__all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci"]
+__all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci", "map_label"]

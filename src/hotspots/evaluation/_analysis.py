@@ -50,6 +50,7 @@ from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
 from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
 from hotspots.evaluation.panel import PanelEffect, PreTrendCheck
 from hotspots.evaluation.rtm import rtm_check
+from hotspots.evaluation.synth import synthetic_control
 from hotspots.evaluation.tables import (
     AREA_TABLE_COLUMNS,
     MONTHLY_COLUMNS,
@@ -72,6 +73,8 @@ from hotspots.evaluation.verdict import (
     _what,
     classify_change,
     describe_change,
+    _CREDIT_ONLY,
+    _displacement_wording,
     describe_displacement,
     overall_verdict,
 )
@@ -90,18 +93,6 @@ CONTROL_LABELS = {
     "rest_of_district": "the rest of their districts",
     "matched": "matched untreated areas with similar crime before",
 }
-
-
-#: summary rows that are figures only when a reduction is credited
-_CREDIT_ONLY = ("crimes_prevented", "cost_per_crime_prevented", "harm_prevented", "cost_per_harm_unit_prevented")
-
-
-def _displacement_wording(verdict: str) -> str:
-    """What the WDQ and TNE rows may say, given the calibrated displacement verdict (so they never disagree)."""
-    return {"none detected": "no detectable displacement or diffusion of benefit",
-            "too few crimes to tell": "too few crimes in the buffers to tell",
-            "displacement": "displacement", "possible displacement": "possible displacement",
-            "diffusion": "diffusion of benefit", "possible diffusion": "possible diffusion of benefit"}.get(verdict, "")
 
 
 def _evaluate_areas(
@@ -275,6 +266,7 @@ def _evaluate_areas(
     # were themselves picked on the before period (both regress alike), and unwanted for the buffers
     # (never picked on counts): their controls are matched on older history when the data have it.
     history_idx = [month_pos[m] for m in months if m < before.months[0]]
+    pre_set, after_set = {m for m in panel_months if m < after.months[0]}, set(after.months)
     history_ok = len(history_idx) >= 3
     r_match_idx = before_idx if (treated.selected_on_counts is not False or not history_ok) else history_idx
     d_match_idx = history_idx if history_ok else before_idx
@@ -408,6 +400,12 @@ def _evaluate_areas(
         add(ct, "did_quasi_poisson_pct_change", "rate-ratio DiD against the untreated cells, quasi-Poisson interval "
             f"(dispersion {qp.dispersion:.2f}, sensitivity)", qp.pct_change, qp.pct_low, qp.pct_high, np.nan, qp.p_value,
             "%", classify_change(qp.pct_change, qp.pct_low, qp.pct_high, rb + ra), qp.note)
+        sc = synthetic_control(counts[u_tall], counts[pool_units][live], [m in pre_set for m in months],
+                               [m in after_set for m in months], labels=pool["cell_id"].to_numpy()[live])
+        add(ct, "synthetic_control_pct_change", f"synthetic control from {sc.n_donors} busiest untreated {pool_cell_m:g} m "
+            f"cells (robustness; pre-period fit RMSPE {sc.pre_rmspe:.1f} index points; p: placebo rank of post/pre RMSPE)",
+            sc.pct_change, p=sc.p_value, unit="%", note="; ".join(filter(None, [sc.note, "weights " + ", ".join(
+                f"{k} {v:.2f}" for k, v in list(sc.weights.items())[:6])])))
         if np.isfinite(pl.pct_low):
             sentence = describe_change(pl.pct_change, pl.pct_low, pl.pct_high, what=_what(ct),
                                        comparison=control_label, n_crimes=rb + ra)

@@ -241,6 +241,7 @@ def placebo_did(
     pool_history, treated_history : array_like, optional
         Counts in older months (before the before period), matched on too when given; a
         places x k array matches on k more features (e.g. older history and the ring's level).
+        Each is rescaled to the treated areas' before-period total, so it weighs as much as the before level.
     pool_in_control : bool, default True
         Whether the pool places are part of the control (then a placebo set's
         counts are taken out of the control for that draw).
@@ -336,8 +337,13 @@ def placebo_did(
                              "no untreated places with crime to draw placebo sets from: the interval cannot be calibrated")
     feats_t, feats_p = ([tb], [pb]) if match_on_before else ([], [])
     if pool_history is not None and treated_history is not None:
-        feats_t.extend(np.asarray(treated_history, float).reshape(n_areas, -1).T)
-        feats_p.extend(np.asarray(pool_history, float).reshape(n_pool, -1).T)
+        for ft, fp in zip(np.asarray(treated_history, float).reshape(n_areas, -1).T,
+                          np.asarray(pool_history, float).reshape(n_pool, -1).T):
+            # on the before period's scale (e.g. 24 months of history weigh as much as 4 before months, not 6 times
+            # more): matching on history then breaks ties in level without overriding the selection variable
+            f = tb.sum() / ft.sum() if match_on_before and ft.sum() > 0 and tb.sum() > 0 else 1.0
+            feats_t.append(ft * f)
+            feats_p.append(fp * f)
     if feats_t:
         k = int(min(n_pool, k if k is not None else DEFAULT_K))
         cands = _candidates(np.column_stack(feats_t), np.column_stack(feats_p), k)

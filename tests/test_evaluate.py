@@ -475,3 +475,14 @@ def test_report_for_another_force_has_no_hertfordshire_text(payload_report):
         res.meta.pop("published_figure")
         res.meta.pop("config_notes")
     assert "how the published &#34;−9% burglary&#34; figure was" in html2 and "Recording changed in 2024." in html2
+
+
+def test_report_shows_the_decision_table_with_the_row_that_decided(payload_report):
+    from hotspots.evaluation.verdict import DECISION_TABLE
+
+    html = payload_report["html"]
+    assert 'id="decision-table"' in html
+    for row, _condition, verdict in DECISION_TABLE:
+        assert f"<td>{row}</td>" in html and f"<td>{verdict}</td>" in html
+    fired = payload_report["result"].findings[0]["overall_verdict"]
+    assert f'class="fired"><td>' in html and fired in html

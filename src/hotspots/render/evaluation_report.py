@@ -336,6 +336,7 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
                  "Did the patrols reduce crime?",
         "programme": meta.get("programme") or "",
         "published_figure": meta.get("published_figure") or "",
+        "decision_table": [tuple(r) for r in meta.get("decision_table", [])],
         "config_notes": meta.get("config_notes") or "",
         "force": meta.get("force_name", ""),
         "generated": _dt.date.today().strftime("%d %B %Y"),

@@ -405,7 +405,7 @@ def _evaluate_areas(
                                [m in after_set for m in months], labels=pool["cell_id"].to_numpy()[live])
         add(ct, "synthetic_control_pct_change", f"synthetic control from {sc.n_donors} busiest untreated {pool_cell_m:g} m "
             f"cells (robustness; pre-period fit RMSPE {sc.pre_rmspe:.1f} index points; p: placebo rank of post/pre RMSPE)",
-            sc.pct_change, p=sc.p_value, unit="%", note="; ".join(filter(None, [sc.note, "weights " + ", ".join(
+            sc.pct_change, p=sc.p_value, unit="%", verdict="robustness only", note="; ".join(filter(None, [sc.note, "weights " + ", ".join(
                 f"{k} {v:.2f}" for k, v in list(sc.weights.items())[:6])])))
         if np.isfinite(pl.pct_low):
             sentence = describe_change(pl.pct_change, pl.pct_low, pl.pct_high, what=_what(ct),

@@ -28,6 +28,10 @@ __all__ = ["SyntheticControl", "synthetic_control"]
 
 #: Donors kept (the busiest untreated places before), and the most placebo fits made.
 MAX_DONORS = 40
+#: Placebos whose pre-period RMSPE exceeds this multiple of the treated's are left out of the p-value.
+MAX_PRE_RMSPE_RATIO = 5.0
+#: Fewer usable placebos than this: no p-value.
+MIN_PLACEBOS = 19
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +47,9 @@ class SyntheticControl:
     post_rmspe : float
         The same after.
     p_value : float
-        Placebo-in-space rank p-value of the post/pre RMSPE ratio (treated among treated + donors).
+        Placebo-in-space rank p-value of the post/pre RMSPE ratio (treated among treated + donors whose
+        pre-period fit is within :data:`MAX_PRE_RMSPE_RATIO` times the treated's); NaN when fewer than
+        :data:`MIN_PLACEBOS` such donors.
     n_donors : int
         Donor places.
     weights : dict
@@ -100,7 +106,7 @@ def synthetic_control(treated: Any, donors: Any, pre: Any, post: Any, *, labels:
 
     >>> rng = np.random.default_rng(2)
     >>> trend = np.linspace(1, 1.3, 18)
-    >>> donors = rng.poisson(40 * trend * rng.uniform(0.8, 1.2, (30, 1)))
+    >>> donors = rng.poisson(300 * trend * rng.uniform(0.8, 1.2, (30, 1)))
     >>> treated = rng.poisson(400 * trend * np.where(np.arange(18) >= 12, 2 / 3, 1))
     >>> pre, post = np.arange(18) < 12, np.arange(18) >= 12
     >>> sc = synthetic_control(treated, donors, pre, post)
@@ -131,12 +137,20 @@ def synthetic_control(treated: Any, donors: Any, pre: Any, post: Any, *, labels:
         fits.append((w, synth, pre_e, post_e, others))
     w, synth, pre_e, post_e, others = fits[0]
     pct = 100 * (idx[0, post].mean() / synth[post].mean() - 1)
-    p = float(np.mean(np.asarray(ratios) >= ratios[0] - 1e-12))
+    # placebos the donors cannot fit (pre-period RMSPE over 5 times the treated's) say nothing about the treated
+    # areas' ratio and are left out (Abadie et al. 2010); too few left: no p-value
+    pre_errs = np.array([f[2] for f in fits])
+    usable = np.flatnonzero(pre_errs <= MAX_PRE_RMSPE_RATIO * max(pre_e, 1e-9))
+    ratios = np.asarray(ratios)[usable]
+    p = float(np.mean(ratios >= ratios[0] - 1e-12)) if usable.size >= MIN_PLACEBOS + 1 else nan
     order = np.argsort(-w, kind="stable")
     weights = {labels[keep[others[j] - 1]]: round(float(w[j]), 3) for j in order if w[j] > 0.01}
-    note = ""
+    notes = []
+    if not np.isfinite(p):
+        notes.append(f"only {usable.size - 1} donors fit their own pre-period within {MAX_PRE_RMSPE_RATIO:g} times the "
+                     f"treated areas' error (single places are much noisier than the areas together): no placebo p-value")
     donor_pre_sd = float(np.std(idx[1:, pre]))
     if pre_e > 0.5 * donor_pre_sd:
-        note = (f"poor pre-period fit (RMSPE {pre_e:.1f} index points against a donor spread of {donor_pre_sd:.1f}): "
-                "the synthetic comparison does not track the treated areas before the patrols")
-    return SyntheticControl(float(pct), float(pre_e), float(post_e), p, int(keep.size), weights, note)
+        notes.append(f"poor pre-period fit (RMSPE {pre_e:.1f} index points against a donor spread of {donor_pre_sd:.1f}): "
+                     "the synthetic comparison does not track the treated areas before the patrols")
+    return SyntheticControl(float(pct), float(pre_e), float(post_e), p, int(keep.size), weights, "; ".join(notes))

@@ -8,19 +8,14 @@ Design (see ``methods.md``, "Before / after evaluation"):
 * **Control** (C): ``rest_of_county`` (the study area minus treated areas and
   buffers; default), ``rest_of_district`` (each area's own district minus
   treated areas and buffers) or ``matched`` (untreated grid cells of about
-  the same size whose before-period counts add up to the area's).  Recorded
-  crime is rising county-wide because recording is improving, so every
+  the same size whose before-period counts add up to the area's).  Every
   effect is measured against the control, never as a raw change.
 * **Periods**: the panel model uses every month in the data (older history
   for the pre-trend check, later months for the after-period trend).  Months
   missing from the data are never filled in.
-* **Statistics**: rate-ratio DiD (per area and pooled), a Poisson
-  fixed-effects panel (area and month effects, treated x post, cluster-robust
-  by area) with a pre-trend check, WDQ and total net effect against the
-  control, the WDD test against matched controls of similar size (as the test
-  requires), a harm-weighted DiD for crimes (ASB has no harm weight), a
-  regression-to-the-mean check, and cost per crime prevented with its
-  interval.
+* **Statistics**: rate-ratio DiD, placebo-calibrated (the headline) and plain; a Poisson fixed-effects panel
+  (cluster-robust, wild cluster bootstrap p) with a pre-trend check; a synthetic control; buffers calibrated on
+  placebo rings; WDQ, TNE and WDD (descriptive); harm; regression to the mean; cost only when credited.
 """
 
 from __future__ import annotations
@@ -50,7 +45,7 @@ from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
 from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
 from hotspots.evaluation.panel import PanelEffect, PreTrendCheck
 from hotspots.evaluation.rtm import rtm_check
-from hotspots.evaluation.synth import synthetic_control
+from hotspots.evaluation.synth import placebo_donors, synthetic_control
 from hotspots.evaluation.tables import (
     AREA_TABLE_COLUMNS,
     MONTHLY_COLUMNS,
@@ -73,6 +68,7 @@ from hotspots.evaluation.verdict import (
     _headline,
     _noun,
     _noun_one,
+    _panel_verdict,
     _what,
     classify_change,
     describe_change,
@@ -401,10 +397,13 @@ def _evaluate_areas(
         add(ct, "did_quasi_poisson_pct_change", "rate-ratio DiD against the untreated cells, quasi-Poisson interval "
             f"(dispersion {qp.dispersion:.2f}, sensitivity)", qp.pct_change, qp.pct_low, qp.pct_high, np.nan, qp.p_value,
             "%", classify_change(qp.pct_change, qp.pct_low, qp.pct_high, rb + ra), qp.note)
-        sc = synthetic_control(counts[u_tall], counts[pool_units][live], [m in pre_set for m in months],
-                               [m in after_set for m in months], labels=pool["cell_id"].to_numpy()[live])
-        add(ct, "synthetic_control_pct_change", f"synthetic control from {sc.n_donors} busiest untreated {pool_cell_m:g} m "
-            f"cells (robustness; pre-period fit RMSPE {sc.pre_rmspe:.1f} index points; p: placebo rank of post/pre RMSPE)",
+        donors = placebo_donors(counts[:n_areas][:, before_idx].sum(axis=1), pool_b[live], counts[pool_units][live],
+                                treated_history=hist[:n_areas] if hist is not None else None, seed=seed,
+                                pool_history=hist[pool_units][live] if hist is not None else None)
+        sc = synthetic_control(counts[u_tall], donors, [m in pre_set for m in months], [m in after_set for m in months],
+                               labels=[f"placebo set {i + 1}" for i in range(len(donors))])
+        add(ct, "synthetic_control_pct_change", f"synthetic control from {sc.n_donors} placebo sets of equally busy untreated "
+            f"{pool_cell_m:g} m cells (robustness; pre-fit RMSPE {sc.pre_rmspe:.1f} index points; p: placebo rank of post/pre RMSPE)",
             sc.pct_change, p=sc.p_value, unit="%", verdict="robustness only", note="; ".join(filter(None, [sc.note, "weights " + ", ".join(
                 f"{k} {v:.2f}" for k, v in list(sc.weights.items())[:6])])))
         if np.isfinite(pl.pct_low):
@@ -422,7 +421,7 @@ def _evaluate_areas(
             if isinstance(res, PanelEffect):
                 add(ct, measure, f"{desc}, all {res.n_periods} months with data",
                     res.pct_change, res.pct_low, res.pct_high, res.z, res.p_value, "%",
-                    classify_change(res.pct_change, res.pct_low, res.pct_high, rb + ra), res.note)
+                    _panel_verdict(dataclasses.asdict(res), rb + ra), res.note)
             else:
                 add(ct, measure, desc, unit="%", verdict="not estimable", note=str(res))
         if isinstance(pre, PreTrendCheck):

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-__all__ = ["SyntheticControl", "synthetic_control"]
+from hotspots.evaluation.inference import DEFAULT_K, _candidates
+
+__all__ = ["SyntheticControl", "placebo_donors", "synthetic_control"]
 
 #: Donors kept (the busiest untreated places before), and the most placebo fits made.
 MAX_DONORS = 40
@@ -65,6 +67,44 @@ class SyntheticControl:
     n_donors: int
     weights: dict
     note: str
+
+
+def placebo_donors(treated_before: Any, pool_before: Any, pool_monthly: Any, *, treated_history: Any = None,
+                   pool_history: Any = None, n_sets: int = MAX_DONORS, k: int = DEFAULT_K, seed: int = 0) -> np.ndarray:
+    """Donor series made like the treated total: each is a placebo set of equally busy untreated places.
+
+    Each treated area is replaced by a random one of the ``k`` untreated places nearest in before-period level
+    (and older history, on the before period's scale), weighted by the area's before count over the stand-in's,
+    as :func:`hotspots.evaluation.inference.placebo_did` does; the set's monthly total is one donor.  Donors
+    then share the treated total's size, noise and selection at a peak, which single cells do not.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_sets`` x months.
+
+    Examples
+    --------
+    >>> pool = np.arange(1, 31)[:, None] * np.ones((1, 6))
+    >>> placebo_donors([10, 20], pool[:, 0] * 4, pool, n_sets=3, k=2).shape
+    (3, 6)
+    """
+    tb = np.asarray(treated_before, float).ravel()
+    pb = np.asarray(pool_before, float).ravel()
+    series = np.asarray(pool_monthly, float).reshape(pb.size, -1)
+    ft, fp = [tb], [pb]
+    if treated_history is not None and pool_history is not None:
+        for a, b in zip(np.asarray(treated_history, float).reshape(tb.size, -1).T,
+                        np.asarray(pool_history, float).reshape(pb.size, -1).T):
+            f = tb.sum() / a.sum() if a.sum() > 0 and tb.sum() > 0 else 1.0
+            ft.append(a * f)
+            fp.append(b * f)
+    k = int(min(k, pb.size))
+    cands = _candidates(np.column_stack(ft), np.column_stack(fp), k)
+    rng = np.random.default_rng(seed)
+    sets = cands[np.arange(tb.size), rng.integers(k, size=(n_sets, tb.size))]
+    weights = tb[None, :] / (pb[sets] + 0.5)
+    return np.einsum("sa,sam->sm", weights, series[sets])
 
 
 def _fit(target: np.ndarray, donors: np.ndarray) -> np.ndarray:

@@ -245,6 +245,9 @@ def _describe_panel(res, ct: str, comparison: str, n: float) -> str:
     if not isinstance(res, PanelEffect):
         return f"The monthly model could not be fitted ({res})."
     s = describe_change(res.pct_change, res.pct_low, res.pct_high, what=ct, comparison=comparison, n_crimes=n)
+    if _panel_verdict(dataclasses.asdict(res), n) != classify_change(res.pct_change, res.pct_low, res.pct_high, n):
+        s += (f"; but the wild cluster bootstrap, the check for few areas, gives p = {res.p_value_wild:.2f}, "
+              "so this is not counted as a change")
     return f"Using all {res.n_periods} months with data (area and month effects): {s}."
 
 
@@ -406,12 +409,12 @@ def decide(*, pct: float, low: float, high: float, n_areas: int, n_crimes: float
     return out(8, *reasons) if reasons else out(9)
 
 
-def _panel_verdict(p: dict[str, Any] | None) -> str:
+def _panel_verdict(p: dict[str, Any] | None, n_crimes: float | None = None) -> str:
     """The panel's verdict; a cluster-robust interval that excludes no change counts only if the wild cluster
     bootstrap p (small-cluster correction) agrees."""
     if not p:
         return ""
-    verdict = classify_change(p["pct_change"], p["pct_low"], p["pct_high"])
+    verdict = classify_change(p["pct_change"], p["pct_low"], p["pct_high"], n_crimes)
     wild = p.get("p_value_wild", float("nan"))
     if verdict in ("fell", "rose") and np.isfinite(wild) and wild > 1 - LEVEL:
         return "no detectable change"

@@ -486,3 +486,14 @@ def test_report_shows_the_decision_table_with_the_row_that_decided(payload_repor
         assert f"<td>{row}</td>" in html and f"<td>{verdict}</td>" in html
     fired = payload_report["result"].findings[0]["overall_verdict"]
     assert f'class="fired"><td>' in html and fired in html
+
+
+def test_key_figures_show_the_calibrated_buffer_interval_the_displacement_verdict_uses(payload_report):
+    from hotspots.render.evaluation_report import _key_rows, fmt_ci
+
+    res = payload_report["result"]
+    s = res.summary.set_index(["crime_type", "measure"])
+    for row in _key_rows(res):
+        cal = s.loc[(row["crime_type"], "buffer_calibrated_pct_vs_control")]
+        if np.isfinite(cal["low"]):
+            assert row["buffer_ci"] == fmt_ci(cal["low"], cal["high"])

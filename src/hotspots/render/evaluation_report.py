@@ -271,7 +271,9 @@ def _key_rows(result: EvaluationResult) -> list[dict[str, str]]:
         did = est("did_calibrated_pct_change")
         if did is None or not np.isfinite(did["low"]):
             did = est("did_pct_change")
-        panel, rtm, buf = est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_pct_vs_control")
+        panel, rtm, buf = est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_calibrated_pct_vs_control")
+        if buf is None or not np.isfinite(buf["low"]):
+            buf = est("buffer_pct_vs_control")
         harm = est("harm_pct_change")
         rows.append({
             "crime_type": ct,

@@ -806,3 +806,11 @@ def test_synthetic_control_gives_no_p_value_when_donors_are_far_noisier_than_the
     y = rng.poisson(3000 * np.ones(20))
     sc = synthetic_control(y, donors, months < 14, months >= 14)
     assert np.isnan(sc.p_value) and "no placebo p-value" in sc.note
+
+
+def test_synthetic_control_with_no_untreated_places_is_not_an_error():
+    from hotspots.evaluation.synth import placebo_donors, synthetic_control
+
+    donors = placebo_donors([10, 20], [], np.zeros((0, 8)))
+    sc = synthetic_control(np.arange(8) + 10, donors, np.arange(8) < 5, np.arange(8) >= 5)
+    assert donors.shape == (0, 8) and np.isnan(sc.pct_change) and "too few" in sc.note

@@ -88,9 +88,13 @@ def placebo_donors(treated_before: Any, pool_before: Any, pool_monthly: Any, *, 
     >>> pool = np.arange(1, 31)[:, None] * np.ones((1, 6))
     >>> placebo_donors([10, 20], pool[:, 0] * 4, pool, n_sets=3, k=2).shape
     (3, 6)
+    >>> placebo_donors([10, 20], [], np.zeros((0, 6))).shape
+    (0, 6)
     """
     tb = np.asarray(treated_before, float).ravel()
     pb = np.asarray(pool_before, float).ravel()
+    if pb.size == 0 or tb.size == 0:  # no untreated places: no donors
+        return np.zeros((0, np.shape(pool_monthly)[-1] if np.ndim(pool_monthly) == 2 else 0))
     series = np.asarray(pool_monthly, float).reshape(pb.size, -1)
     ft, fp = [tb], [pb]
     if treated_history is not None and pool_history is not None:

@@ -89,8 +89,8 @@ def illustrative_patrol_areas(
        an area already started joins it (up to
        :data:`MAX_CELLS_PER_PATROL_AREA` cells), otherwise it starts a new area;
        cells next to a full area are skipped;
-    3. every district gets ``n_areas // n_districts`` areas (like Operation
-       Hotspot's 26 areas across all 10 districts); the remaining places go
+    3. every district gets ``n_areas // n_districts`` areas (a force-wide
+       programme usually patrols every district); the remaining places go
        to the highest-count areas anywhere.
 
     Parameters

@@ -33,6 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+ALL_SCENARIOS = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no displacement", -0.25, 0.08, False),
+                 ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
+
+
 def build_matrix(data: str, cell_m: float = 500.0):
     """Cell x month counts of the headline group on the default configuration, periods and neighbours."""
     from hotspots.config import load_config
@@ -75,7 +79,7 @@ def neighbours(sel: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_m: float) -
     return np.flatnonzero(near)
 
 
-def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0):
+def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None):
     from hotspots.evaluation.did import did_rate_ratio
     from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
     from hotspots.evaluation.rtm import rtm_check
@@ -106,7 +110,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed)
+                     n_draws=n_draws, seed=seed, k=k)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
     # as the evaluation does: each area's buffer (its 8 neighbours) against the ring of untreated neighbours round an
@@ -127,15 +131,14 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
             "verdict": verdict}
 
 
-def run(M, n_designs, sizes, n_draws, seed, top=300):
+def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None):
     rows = []
-    scenarios = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no displacement", -0.25, 0.08, False),
-                 ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
+    scenarios = [sc for sc in ALL_SCENARIOS if scenarios is None or sc[0] in scenarios]
     for label, effect, rise, displace in scenarios:
         truth = 100 * effect
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(100 * -effect), int(displace)])
-            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i) for i in range(n_designs)]
+            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k) for i in range(n_designs)]
 
             def excl(key):
                 return float(np.mean([(lo > 0) or (hi < 0) for lo, hi in (r[key] for r in res)]))
@@ -189,6 +192,8 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=300)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--sizes", default="4,10,26")
+    ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
+    ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)
@@ -196,7 +201,8 @@ def main(argv=None):
         args.designs, args.draws = 5, 99
     t0 = time.time()
     M = build_matrix(args.data)
-    rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top)
+    rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top, args.k,
+               ["no effect (placebo)"] if args.only_placebo else None)
     text = to_markdown(rows, M, args, time.time() - t0)
     if not args.quick or args.out != str(ROOT / "benchmarks" / "calibration_evaluation.md"):
         Path(args.out).write_text(text)

@@ -33,6 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+ALL_SCENARIOS = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no displacement", -0.25, 0.08, False),
+                 ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
+
+
 def build_matrix(data: str, cell_m: float = 500.0):
     """Cell x month counts of the headline group on the default configuration, periods and neighbours."""
     from hotspots.config import load_config
@@ -60,7 +64,9 @@ def build_matrix(data: str, cell_m: float = 500.0):
     h_idx = [i for i, m in enumerate(months) if m < before.months[0]]
     cx = grid.geometry.centroid.x.to_numpy()
     cy = grid.geometry.centroid.y.to_numpy()
-    return {"mat": mat, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
+    row = np.round((cy - cy.min()) / cell_m).astype(int)
+    col = np.round((cx - cx.min()) / cell_m).astype(int)
+    return {"row": row, "col": col, "mat": mat, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
             "before": before.label, "after": after.label, "members": list(members)}
 
 
@@ -73,9 +79,9 @@ def neighbours(sel: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_m: float) -
     return np.flatnonzero(near)
 
 
-def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0):
+def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None):
     from hotspots.evaluation.did import did_rate_ratio
-    from hotspots.evaluation.inference import placebo_did, quasi_poisson_did
+    from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
     from hotspots.evaluation.rtm import rtm_check
     from hotspots.evaluation.verdict import decide
 
@@ -104,10 +110,17 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed)
+                     n_draws=n_draws, seed=seed, k=k)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
-    bpl = placebo_did(B[buf], A[buf], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[buf],
+    # as the evaluation does: each area's buffer (its 8 neighbours) against the ring of untreated neighbours round an
+    # equally busy untreated cell (matched on before level, history and ring level); interval = inverted rank test
+    ring = ring_counts(M["row"][pool], M["col"][pool], np.column_stack([B[pool], A[pool]]))
+    own = [neighbours(np.array([i]), M["cx"], M["cy"], M["cell_m"]) for i in sel]
+    db = np.array([B[np.setdiff1d(o, sel)].sum() for o in own], float)
+    da = np.array([A[np.setdiff1d(o, sel)].sum() for o in own], float)
+    bpl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=np.column_stack([H[pool], ring[:, 0]]),
+                      treated_history=np.column_stack([H[sel], db]), outcome=(db, da), pool_outcome=(ring[:, 0], ring[:, 1]),
                       n_draws=n_draws, seed=seed)
     verdict = decide(pct=pl.pct_change, low=pl.pct_low, high=pl.pct_high, n_areas=n_areas,
                      n_crimes=float(B[sel].sum() + A[sel].sum()), rtm_verdict=rtm.verdict.split(":")[0],
@@ -118,15 +131,14 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
             "verdict": verdict}
 
 
-def run(M, n_designs, sizes, n_draws, seed, top=300):
+def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None):
     rows = []
-    scenarios = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no displacement", -0.25, 0.08, False),
-                 ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
+    scenarios = [sc for sc in ALL_SCENARIOS if scenarios is None or sc[0] in scenarios]
     for label, effect, rise, displace in scenarios:
         truth = 100 * effect
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(100 * -effect), int(displace)])
-            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i) for i in range(n_designs)]
+            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k) for i in range(n_designs)]
 
             def excl(key):
                 return float(np.mean([(lo > 0) or (hi < 0) for lo, hi in (r[key] for r in res)]))
@@ -150,7 +162,7 @@ def run(M, n_designs, sizes, n_draws, seed, top=300):
 def to_markdown(rows, M, args, seconds):
     head = ("| scenario | areas | designs | reduction credited | placebo CI excludes 0 | placebo CI covers truth "
             "| quasi-Poisson excludes 0 | quasi-Poisson covers | Poisson excludes 0 | Poisson covers "
-            "| buffer (Poisson, vs rest) excludes 0 | buffer (placebo-calibrated) excludes 0 |\n"
+            "| buffer (Poisson, vs rest) excludes 0 | buffer (calibrated on placebo rings) excludes 0 |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(
         f"| {r['scenario']} | {r['n_areas']} | {r['designs']} | {r['credited']:.1%} | {r['placebo_excl']:.1%} | "
@@ -167,7 +179,9 @@ def to_markdown(rows, M, args, seconds):
             "using the placebo interval and the regression-to-the-mean check (pre-trend and panel not used here, "
             "which can only make crediting rarer).  Buffer columns: the buffer's change relative to the rest of the "
             "force; with no displacement planted it should exclude 0 in about 5% of designs (the displacement "
-            "scenario moves half the removed records into the buffer cells; buffer cells matched on before level and history).\n\n" + head + body)
+            "scenario moves half the removed records into the buffer cells).  Calibrated buffer: each treated cell replaced by "
+            "an untreated cell of similar before level, history and ring level, its buffer by that cell's ring of untreated "
+            "neighbours; interval and p-value from one inverted rank test.\n\n" + head + body)
 
 
 def main(argv=None):
@@ -178,6 +192,8 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=300)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--sizes", default="4,10,26")
+    ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
+    ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)
@@ -185,7 +201,8 @@ def main(argv=None):
         args.designs, args.draws = 5, 99
     t0 = time.time()
     M = build_matrix(args.data)
-    rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top)
+    rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top, args.k,
+               ["no effect (placebo)"] if args.only_placebo else None)
     text = to_markdown(rows, M, args, time.time() - t0)
     if not args.quick or args.out != str(ROOT / "benchmarks" / "calibration_evaluation.md"):
         Path(args.out).write_text(text)

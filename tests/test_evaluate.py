@@ -405,3 +405,95 @@ def test_cli_evaluate_help_has_an_example():
     out = CliRunner().invoke(cli, ["evaluate", "--help"])
     assert out.exit_code == 0
     assert "Example:" in out.output and "--areas" in out.output and "--funding" in out.output
+
+
+def _detect_inputs(points, districts, months):
+    from hotspots.detect.results import Inputs, StudyArea
+    from hotspots.harm import load_harm_weights
+
+    county = shapely.union_all(districts.geometry.values)
+    towns = gpd.GeoDataFrame({"area_code": ["TC1"], "area_name": ["Westtown"]}, geometry=[box(1500, 1500, 3000, 3000)],
+                             crs=BNG)
+    return Inputs(
+        points=points, current=tuple(months), comparison=(), change_current=(), months_all=tuple(MONTHS),
+        months_present=tuple(MONTHS), county=StudyArea("county", "C", "County", county, 250.0, "test"),
+        districts=[StudyArea("district", r.area_code, r.area_name, r.geometry, 250.0, "test")
+                   for r in districts.itertuples()],
+        wards=districts.assign(area_type="ward"), town_centres=towns, selections=dict(GROUPS),
+        harm_weights=load_harm_weights())
+
+
+def test_default_treated_areas_are_the_hotspot_detections_patrol_areas(synthetic):
+    """One set of patrol areas: the evaluation's default areas are exactly the detect analysis's patrol areas for the
+    before period (ids, names, shapes), as drawn on the maps."""
+    from hotspots.detect.analysis import analyse_area
+    from hotspots.detect.options import HotspotConfig
+    from hotspots.evaluation.hotspot_areas import detected_patrol_treatment
+
+    inputs = _detect_inputs(synthetic["points"], synthetic["districts"], BEFORE)
+    cfg = HotspotConfig(crime_types=("ASB and violence",), permutations=99)
+    before = Period("2024-01..2024-04", tuple(BEFORE))
+    treated = detected_patrol_treatment(inputs, cfg, "ASB and violence", period=before, before=before)
+    expected = []
+    for d in inputs.districts:
+        pa = analyse_area(inputs, d, cfg, patrol=True).selections["ASB and violence"].patrol_areas
+        if pa is not None:
+            expected.append(pa)
+    expected = pd.concat(expected, ignore_index=True)
+    got = treated.areas.set_index("area_code")
+    assert sorted(got.index) == sorted(expected["patrol_area_id"])
+    for _, row in expected.iterrows():
+        assert got.loc[row["patrol_area_id"], "area_name"] == row["name"]
+        assert got.loc[row["patrol_area_id"], "geometry"].equals(row.geometry)
+    assert treated.selected_on_counts and treated.source == "hotspot_patrol_areas"
+    # the six busy synthetic squares are what the detection finds
+    assert len(got) >= 4 and got.geometry.intersects(shapely.union_all(synthetic["treated"].geometry.values)).all()
+
+
+def test_summary_has_no_crimes_prevented_or_cost_unless_credited(payload_report):
+    s = payload_report["result"].summary
+    for f in payload_report["result"].findings:
+        rows = s[(s["crime_type"] == f["crime_type"])
+                 & s["measure"].isin(["crimes_prevented", "cost_per_crime_prevented", "cost_per_harm_unit_prevented"])]
+        if f["overall_verdict"] != "credible reduction":
+            assert rows["estimate"].isna().all() and (rows["verdict"] == "not reported").all(), rows
+        else:
+            assert rows["estimate"].notna().any()
+
+
+def test_report_for_another_force_has_no_hertfordshire_text(payload_report):
+    from hotspots.render.evaluation_report import render_evaluation_report
+
+    html = payload_report["html"]
+    for text in ("Hertfordshire", "Operation Hotspot", "14.5", "82.5", "Herts"):
+        assert text not in html, text
+    res = payload_report["result"]
+    res.meta.update(published_figure='"−9% burglary" figure', config_notes="Recording changed in 2024.")
+    try:
+        html2 = render_evaluation_report(res)
+    finally:
+        res.meta.pop("published_figure")
+        res.meta.pop("config_notes")
+    assert "how the published &#34;−9% burglary&#34; figure was" in html2 and "Recording changed in 2024." in html2
+
+
+def test_report_shows_the_decision_table_with_the_row_that_decided(payload_report):
+    from hotspots.evaluation.verdict import DECISION_TABLE
+
+    html = payload_report["html"]
+    assert 'id="decision-table"' in html
+    for row, _condition, verdict in DECISION_TABLE:
+        assert f"<td>{row}</td>" in html and f"<td>{verdict}</td>" in html
+    fired = payload_report["result"].findings[0]["overall_verdict"]
+    assert f'class="fired"><td>' in html and fired in html
+
+
+def test_key_figures_show_the_calibrated_buffer_interval_the_displacement_verdict_uses(payload_report):
+    from hotspots.render.evaluation_report import _key_rows, fmt_ci
+
+    res = payload_report["result"]
+    s = res.summary.set_index(["crime_type", "measure"])
+    for row in _key_rows(res):
+        cal = s.loc[(row["crime_type"], "buffer_calibrated_pct_vs_control")]
+        if np.isfinite(cal["low"]):
+            assert row["buffer_ci"] == fmt_ci(cal["low"], cal["high"])

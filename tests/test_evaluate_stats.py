@@ -733,3 +733,84 @@ def test_cost_never_negative_or_infinite(point, below, above, funding):
         assert np.isnan(value) or (np.isfinite(value) and value > 0)
     assert res.status in {"defined", "unbounded", "undefined"}
     assert (res.status == "defined") == (point - below > NEGLIGIBLE_CRIMES)
+
+
+# --------------------------------------------------------------------------- small-cluster correction, synthetic control
+def test_wild_cluster_bootstrap_is_calibrated_with_few_treated_clusters():
+    """No effect, 3 treated areas: the wild cluster (score) bootstrap p rejects at about the nominal rate, and it is
+    reported with the panel estimate."""
+    from hotspots.evaluation import panel as P
+    from hotspots.evaluation.synthetic import synthetic_evaluation_data
+
+    rejections, n = 0, 60
+    for seed in range(n):
+        frame = synthetic_evaluation_data(n_treated=3, seed=seed, effect=0.0, overdispersion=0.1)
+        res = P.panel_effect(frame[frame["role"] != "buffer"])
+        assert 0 < res.p_value_wild <= 1 and res.wild_draws == P.WILD_DRAWS
+        assert "wild cluster bootstrap p" in res.note
+        rejections += res.p_value_wild <= 0.05
+    assert rejections / n <= 0.12
+
+
+def test_wild_cluster_bootstrap_finds_a_real_effect():
+    from hotspots.evaluation.panel import panel_effect
+    from hotspots.evaluation.synthetic import synthetic_evaluation_data
+
+    frame = synthetic_evaluation_data(n_treated=12, seed=4, effect=-0.3)
+    res = panel_effect(frame[frame["role"] != "buffer"])
+    assert res.p_value_wild < 0.01 and res.pct_high < 0
+
+
+def test_verdict_ignores_a_panel_interval_the_wild_bootstrap_does_not_support():
+    from hotspots.evaluation.verdict import _panel_verdict
+
+    p = {"pct_change": -12.0, "pct_low": -20.0, "pct_high": -3.0, "p_value_wild": 0.21}
+    assert _panel_verdict(p) == "no detectable change"
+    assert _panel_verdict({**p, "p_value_wild": 0.01}) == "fell"
+
+
+def test_synthetic_control_recovers_a_planted_fall_and_is_calibrated_without_one():
+    from hotspots.evaluation.synth import synthetic_control
+
+    rng = np.random.default_rng(8)
+    months = np.arange(20)
+    pre, post = months < 14, months >= 14
+    fp = 0
+    for i in range(60):
+        trend = np.linspace(1, 1.25, 20)
+        donors = rng.poisson(300 * trend * rng.uniform(0.7, 1.3, (35, 1)) * rng.gamma(20, 1 / 20, (35, 20)))
+        y = rng.poisson(300 * trend * rng.gamma(20, 1 / 20, 20))
+        sc = synthetic_control(y, donors, pre, post, labels=[f"c{j}" for j in range(35)])
+        fp += sc.p_value <= 0.05
+        assert abs(sum(sc.weights.values()) - 1) < 0.05 and all(k.startswith("c") for k in sc.weights)
+    assert fp / 60 <= 0.12
+    y = rng.poisson(300 * np.linspace(1, 1.25, 20) * np.where(post, 0.7, 1.0) * rng.gamma(20, 1 / 20, 20))
+    sc = synthetic_control(y, donors, pre, post)
+    assert -40 < sc.pct_change < -20 and sc.p_value <= 0.1  # 36 units: the smallest p is 1/36
+
+
+def test_synthetic_control_says_when_it_cannot_be_made():
+    from hotspots.evaluation.synth import synthetic_control
+
+    sc = synthetic_control([5, 6, 7], [[1, 2, 3]] * 3, [True, True, False], [False, False, True])
+    assert np.isnan(sc.pct_change) and "too few" in sc.note
+
+
+def test_synthetic_control_gives_no_p_value_when_donors_are_far_noisier_than_the_treated_total():
+    """Single cells as donors for 48 areas together: their placebo ratios say nothing about the treated's."""
+    from hotspots.evaluation.synth import synthetic_control
+
+    rng = np.random.default_rng(9)
+    months = np.arange(20)
+    donors = rng.poisson(8 * rng.uniform(0.7, 1.3, (35, 1)) * np.ones(20))
+    y = rng.poisson(3000 * np.ones(20))
+    sc = synthetic_control(y, donors, months < 14, months >= 14)
+    assert np.isnan(sc.p_value) and "no placebo p-value" in sc.note
+
+
+def test_synthetic_control_with_no_untreated_places_is_not_an_error():
+    from hotspots.evaluation.synth import placebo_donors, synthetic_control
+
+    donors = placebo_donors([10, 20], [], np.zeros((0, 8)))
+    sc = synthetic_control(np.arange(8) + 10, donors, np.arange(8) < 5, np.arange(8) >= 5)
+    assert donors.shape == (0, 8) and np.isnan(sc.pct_change) and "too few" in sc.note

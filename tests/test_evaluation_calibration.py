@@ -160,3 +160,80 @@ def test_calibration_script_quick_mode(tmp_path):
     assert len(rows) == 3 and all(r["designs"] == 5 for r in rows)
     text = (tmp_path / "calib.md").read_text()
     assert "reduction credited" in text and "| no effect (placebo) | 4 | 5 |" in text
+
+
+# --------------------------------------------------------------------------- one test, inverted
+def test_placebo_interval_and_p_value_always_agree():
+    """The interval excludes no change exactly when the rank p-value is at most 5% (one test inverted)."""
+    rng = np.random.default_rng(21)
+    seen = set()
+    for i in range(80):
+        b, a = _null_world(rng, n_cells=300)
+        sel = rng.choice(np.argsort(-b)[:80], 5, replace=False)
+        a = a.copy()
+        a[sel] = rng.binomial(a[sel], rng.uniform(0.55, 1.0))  # anything from no effect to a big fall
+        rest = np.setdiff1d(np.arange(b.size), sel)
+        res = placebo_did(b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest], n_draws=199, seed=i)
+        excludes = bool(res.pct_low > 0 or res.pct_high < 0)
+        assert excludes == (res.p_value <= 0.05), (i, res)
+        seen.add(excludes)
+    assert seen == {True, False}  # both sides of the test were exercised
+
+
+def test_ring_counts_sum_the_eight_neighbours_present():
+    from hotspots.evaluation.inference import ring_counts
+
+    rows, cols = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    vals = np.arange(9, dtype=float)
+    ring = ring_counts(rows.ravel(), cols.ravel(), vals)
+    assert ring[4] == vals.sum() - 4  # the centre: all eight others
+    assert ring[0] == 1 + 3 + 4  # a corner: three neighbours
+    both = ring_counts(rows.ravel(), cols.ravel(), np.column_stack([vals, 2 * vals]))
+    assert np.array_equal(both[:, 1], 2 * ring)
+
+
+def _ring_world(rng, side=40, months=4):
+    """A side x side grid of cells with smooth overdispersed rates (neighbours alike) and no effect or displacement."""
+    base = rng.gamma(0.7, 6.0, (side + 2, side + 2))
+    smooth = sum(np.roll(np.roll(base, dr, 0), dc, 1) for dr in (-1, 0, 1) for dc in (-1, 0, 1))[1:-1, 1:-1] / 9
+    level = (smooth * rng.gamma(3, 1 / 3, (side, side))).ravel()
+    before = rng.poisson(level * months * rng.gamma(10, 0.1, level.size))
+    after = rng.poisson(level * months * rng.gamma(10, 0.1, level.size))
+    r, c = np.divmod(np.arange(side * side), side)
+    return before, after, r, c
+
+
+def test_buffer_control_is_unbiased_with_no_displacement():
+    """Synthetic cells, treated = busy cells picked on the before period, buffers = their 8 neighbours, no
+    displacement anywhere: the buffer interval (rings round equally busy untreated cells) excludes 0 at about the
+    nominal rate, and the buffer estimate is centred on 0."""
+    from hotspots.evaluation.inference import ring_counts
+
+    rng = np.random.default_rng(33)
+    excl, ests = 0, []
+    n_designs = 120
+    for i in range(n_designs):
+        b, a, r, c = _ring_world(rng)
+        sel = rng.choice(np.argsort(-b)[:150], 6, replace=False)
+        near = (np.abs(r[:, None] - r[sel]) <= 1) & (np.abs(c[:, None] - c[sel]) <= 1)
+        in_buf = near.any(axis=1)
+        in_buf[sel] = False
+        rest = ~in_buf
+        rest[sel] = False
+        pool = np.flatnonzero(rest)
+        own = [np.flatnonzero(near[:, j] & in_buf) for j in range(sel.size)]
+        db = np.array([b[o].sum() for o in own], float)
+        da = np.array([a[o].sum() for o in own], float)
+        ring = ring_counts(r[pool], c[pool], np.column_stack([b[pool], a[pool]]))
+        res = placebo_did(b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[pool], a[pool],
+                          pool_history=ring[:, 0], treated_history=db, outcome=(db, da),
+                          pool_outcome=(ring[:, 0], ring[:, 1]), n_draws=199, seed=i)
+        excl += (res.pct_low > 0) or (res.pct_high < 0)
+        ests.append(res.pct_change)
+    assert excl / n_designs <= 0.10
+    assert abs(np.median(ests)) < 3.0
+
+
+def test_placebo_outcome_arguments_go_together():
+    with pytest.raises(ValidationError, match="outcome and pool_outcome"):
+        placebo_did([1, 2], [1, 2], 10, 10, [1, 2, 3], [1, 2, 3], outcome=([1, 2], [1, 2]))

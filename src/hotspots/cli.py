@@ -194,7 +194,7 @@ def _month_range_option(value: str | None, name: str):
 @cli.command()
 @click.option("--areas", type=click.Path(exists=True, dir_okay=False), help="Polygon file of the treated (patrol) areas; default: illustrative areas.")
 @click.option("--name-column", help="Column of --areas holding the area names.")
-@click.option("--selection", type=click.Choice(["patrol_areas", "town_centres"]), help="Illustrative areas when no --areas is given.")
+@click.option("--selection", type=click.Choice(["hotspot_patrol_areas", "patrol_areas", "town_centres"]), help="Illustrative areas when no --areas is given.")
 @click.option("--before", help="Before period YYYY-MM..YYYY-MM (default: seasonally matched from the data).")
 @click.option("--after", help="After period YYYY-MM..YYYY-MM (default: seasonally matched from the data).")
 @click.option("--buffer-m", type=float, help="Displacement buffer width in metres (default 250).")

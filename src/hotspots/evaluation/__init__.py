@@ -11,11 +11,14 @@ Contents
 evaluate       :func:`evaluate_areas`, the notebook verb
 _analysis      the evaluation itself (counts per unit and month, every statistic)
 areas          treated areas (:class:`TreatedAreas`, illustrative patrol areas, town centres), buffers, matching pool
+hotspot_areas  the hotspot detection's patrol areas (same ids and names as the maps) as treated areas
+inference      placebo-in-space calibrated DiD (one inverted rank test), quasi-Poisson DiD, ring counts for buffers
+synth          synthetic control with placebo-in-space p (robustness)
 tables         output columns (a contract) and :class:`EvaluationResult`
 verdict        verdicts and plain-English sentences (:func:`classify_change`, :func:`describe_change`, ...)
 did            rate-ratio difference-in-differences (:func:`did_rate_ratio`, :func:`harm_did`)
 displacement   :func:`wdq`, :func:`total_net_effect`, :func:`wdd` (Bowers & Johnson 2003; Wheeler & Ratcliffe 2018)
-panel          Poisson / negative-binomial fixed-effects panel and pre-trend check (statsmodels, imported lazily)
+panel          Poisson / negative-binomial fixed-effects panel, wild cluster bootstrap p, pre-trend check (statsmodels, lazily)
 rtm            regression-to-the-mean check
 cost           crimes prevented and cost per crime prevented
 synthetic      a reproducible synthetic panel with a known effect
@@ -27,7 +30,7 @@ from hotspots.evaluation.areas import (
     as_treated_areas,
     illustrative_patrol_areas,
     make_buffers,
-    operation_hotspot_town_centres,
+    named_town_centres,
     patrol_area_treatment,
     town_centre_treatment,
 )
@@ -96,7 +99,7 @@ __all__ = [
     "harm_did",
     "illustrative_patrol_areas",
     "make_buffers",
-    "operation_hotspot_town_centres",
+    "named_town_centres",
     "overall_verdict",
     "panel_effect",
     "patrol_area_treatment",

@@ -8,19 +8,14 @@ Design (see ``methods.md``, "Before / after evaluation"):
 * **Control** (C): ``rest_of_county`` (the study area minus treated areas and
   buffers; default), ``rest_of_district`` (each area's own district minus
   treated areas and buffers) or ``matched`` (untreated grid cells of about
-  the same size whose before-period counts add up to the area's).  Recorded
-  crime is rising county-wide because recording is improving, so every
+  the same size whose before-period counts add up to the area's).  Every
   effect is measured against the control, never as a raw change.
 * **Periods**: the panel model uses every month in the data (older history
   for the pre-trend check, later months for the after-period trend).  Months
   missing from the data are never filled in.
-* **Statistics**: rate-ratio DiD (per area and pooled), a Poisson
-  fixed-effects panel (area and month effects, treated x post, cluster-robust
-  by area) with a pre-trend check, WDQ and total net effect against the
-  control, the WDD test against matched controls of similar size (as the test
-  requires), a harm-weighted DiD for crimes (ASB has no harm weight), a
-  regression-to-the-mean check, and cost per crime prevented with its
-  interval.
+* **Statistics**: rate-ratio DiD, placebo-calibrated (the headline) and plain; a Poisson fixed-effects panel
+  (cluster-robust, wild cluster bootstrap p) with a pre-trend check; a synthetic control; buffers calibrated on
+  placebo rings; WDQ, TNE and WDD (descriptive); harm; regression to the mean; cost only when credited.
 """
 
 from __future__ import annotations
@@ -47,9 +42,10 @@ from hotspots.evaluation.areas import (
 from hotspots.evaluation.cost import cost_per_crime_prevented, crimes_prevented_from_irr
 from hotspots.evaluation.did import did_rate_ratio, harm_did
 from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
-from hotspots.evaluation.inference import placebo_did, quasi_poisson_did
+from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
 from hotspots.evaluation.panel import PanelEffect, PreTrendCheck
 from hotspots.evaluation.rtm import rtm_check
+from hotspots.evaluation.synth import placebo_donors, synthetic_control
 from hotspots.evaluation.tables import (
     AREA_TABLE_COLUMNS,
     MONTHLY_COLUMNS,
@@ -61,14 +57,18 @@ from hotspots.evaluation.tables import (
     _panel,
 )
 from hotspots.evaluation.verdict import (
+    _CREDIT_ONLY,
+    DECISION_TABLE,
     LEVEL,
     _describe_cost,
     _describe_panel,
     _describe_pre_trend,
     _describe_rtm,
+    _displacement_wording,
     _headline,
     _noun,
     _noun_one,
+    _panel_verdict,
     _what,
     classify_change,
     describe_change,
@@ -263,6 +263,7 @@ def _evaluate_areas(
     # were themselves picked on the before period (both regress alike), and unwanted for the buffers
     # (never picked on counts): their controls are matched on older history when the data have it.
     history_idx = [month_pos[m] for m in months if m < before.months[0]]
+    pre_set, after_set = {m for m in panel_months if m < after.months[0]}, set(after.months)
     history_ok = len(history_idx) >= 3
     r_match_idx = before_idx if (treated.selected_on_counts is not False or not history_ok) else history_idx
     d_match_idx = history_idx if history_ok else before_idx
@@ -396,6 +397,15 @@ def _evaluate_areas(
         add(ct, "did_quasi_poisson_pct_change", "rate-ratio DiD against the untreated cells, quasi-Poisson interval "
             f"(dispersion {qp.dispersion:.2f}, sensitivity)", qp.pct_change, qp.pct_low, qp.pct_high, np.nan, qp.p_value,
             "%", classify_change(qp.pct_change, qp.pct_low, qp.pct_high, rb + ra), qp.note)
+        donors = placebo_donors(counts[:n_areas][:, before_idx].sum(axis=1), pool_b[live], counts[pool_units][live],
+                                treated_history=hist[:n_areas] if hist is not None else None, seed=seed,
+                                pool_history=hist[pool_units][live] if hist is not None else None)
+        sc = synthetic_control(counts[u_tall], donors, [m in pre_set for m in months], [m in after_set for m in months],
+                               labels=[f"placebo set {i + 1}" for i in range(len(donors))])
+        add(ct, "synthetic_control_pct_change", f"synthetic control from {sc.n_donors} placebo sets of equally busy untreated "
+            f"{pool_cell_m:g} m cells (robustness; pre-fit RMSPE {sc.pre_rmspe:.1f} index points; p: placebo rank of post/pre RMSPE)",
+            sc.pct_change, p=sc.p_value, unit="%", verdict="robustness only", note="; ".join(filter(None, [sc.note, "weights " + ", ".join(
+                f"{k} {v:.2f}" for k, v in list(sc.weights.items())[:6])])))
         if np.isfinite(pl.pct_low):
             sentence = describe_change(pl.pct_change, pl.pct_low, pl.pct_high, what=_what(ct),
                                        comparison=control_label, n_crimes=rb + ra)
@@ -411,7 +421,7 @@ def _evaluate_areas(
             if isinstance(res, PanelEffect):
                 add(ct, measure, f"{desc}, all {res.n_periods} months with data",
                     res.pct_change, res.pct_low, res.pct_high, res.z, res.p_value, "%",
-                    classify_change(res.pct_change, res.pct_low, res.pct_high, rb + ra), res.note)
+                    _panel_verdict(dataclasses.asdict(res), rb + ra), res.note)
             else:
                 add(ct, measure, desc, unit="%", verdict="not estimable", note=str(res))
         if isinstance(pre, PreTrendCheck):
@@ -430,19 +440,24 @@ def _evaluate_areas(
         add(ct, "buffer_pct_vs_control", f"change in the buffers relative to {buffer_label}",
             bdid["pct_change_vs_control"], bdid["pct_low"], bdid["pct_high"], bdid["z"], bdid["p_value"], "%",
             classify_change(bdid["pct_change_vs_control"], bdid["pct_low"], bdid["pct_high"], db + da), bdid["note"])
-        # calibrated buffer change: the same placebo machinery, buffers replaced by untreated cells matched on
-        # before level and older history (a ring round a place picked at a peak shares some of that peak:
-        # matching on history alone left 25-59% of no-effect real designs "significant"), weighted like the buffers
-        bpl = placebo_did(counts[u_buf:u_buf + n_areas][:, before_idx].sum(axis=1),
-                          counts[u_buf:u_buf + n_areas][:, after_idx].sum(axis=1), cb, ca, pool_b[live], pool_a[live],
-                          pool_history=hist[pool_units][live] if hist is not None else None,
-                          treated_history=hist[u_buf:u_buf + n_areas] if hist is not None else None,
+        # calibrated buffer change: each treated area replaced by an equally busy untreated cell (before level, older
+        # history and the level of its ring), and its buffer by that cell's ring of neighbouring untreated cells, so
+        # the placebo buffers are chosen independently of the treated matching, are as clustered as the real ones
+        # and sit round a place picked the same way; the interval and p are one rank test inverted
+        ring = ring_counts(pool["row"].to_numpy(), pool["col"].to_numpy(), np.column_stack([pool_b, pool_a]))
+        buf_b = counts[u_buf:u_buf + n_areas][:, before_idx].sum(axis=1)
+        buf_a = counts[u_buf:u_buf + n_areas][:, after_idx].sum(axis=1)
+        feat_t = np.column_stack([buf_b] + ([hist[:n_areas]] if hist is not None else []))
+        feat_p = np.column_stack([ring[live, 0]] + ([hist[pool_units][live]] if hist is not None else []))
+        bpl = placebo_did(counts[:n_areas][:, before_idx].sum(axis=1), counts[:n_areas][:, after_idx].sum(axis=1),
+                          cb, ca, pool_b[live], pool_a[live], pool_history=feat_p, treated_history=feat_t,
+                          outcome=(buf_b, buf_a), pool_outcome=(ring[live, 0], ring[live, 1]),
                           pool_in_control=control != "matched", match_on_before=treated.selected_on_counts is not False,
                           n_draws=placebo_draws, seed=seed)
         add(ct, "buffer_calibrated_pct_vs_control",
-            f"change in the buffers relative to {control_label}, calibrated on {bpl.n_draws} placebo sets of untreated cells "
-            f"(seed {bpl.seed})", bpl.pct_change, bpl.pct_low, bpl.pct_high, np.nan, bpl.p_value, "%",
-            classify_change(bpl.pct_change, bpl.pct_low, bpl.pct_high, db + da), bpl.note)
+            f"change in the buffers relative to {control_label}, calibrated on {bpl.n_draws} placebo rings round equally "
+            f"busy untreated {pool_cell_m:g} m cells (seed {bpl.seed})", bpl.pct_change, bpl.pct_low, bpl.pct_high, np.nan,
+            bpl.p_value, "%", classify_change(bpl.pct_change, bpl.pct_low, bpl.pct_high, db + da), bpl.note)
         if np.isfinite(bpl.pct_low):
             bdid = {"pct_change_vs_control": bpl.pct_change, "pct_low": bpl.pct_low, "pct_high": bpl.pct_high,
                     "p_value": bpl.p_value}
@@ -466,8 +481,21 @@ def _evaluate_areas(
         add(ct, "wdd_displacement", "buffer change minus its matched control's change (positive = displacement)",
             wres.displacement_wdd, wres.displacement_wdd - zc * wres.displacement_se,
             wres.displacement_wdd + zc * wres.displacement_se, wres.displacement_z, wres.displacement_p, noun)
-        disp_verdict, disp_sentence = describe_displacement(bdid, wres, buffer_m=buffer_m, comparison=buffer_label,
-                                                            n_buffer=db + da)
+        # the WDD test's Poisson variance is not calibrated (on real no-effect designs it is "significant" far more
+        # often than 5%): with a calibrated buffer interval it is descriptive only and the verdict rests on that interval
+        buffer_calibrated = bool(np.isfinite(bpl.pct_low))
+        disp_verdict, disp_sentence = describe_displacement(
+            bdid, None if buffer_calibrated else wres, buffer_m=buffer_m,
+            comparison=control_label if buffer_calibrated else buffer_label, n_buffer=db + da)
+        if buffer_calibrated:
+            for row in summary_rows[-2:]:  # the two WDD rows: keep the figures, say what they are worth
+                row["note"] = "; ".join(filter(None, [row["note"], "Poisson variance, not calibrated: descriptive only, "
+                                                      "the displacement verdict uses the calibrated buffer interval"]))
+                row["verdict"] = row["verdict"] and "descriptive only"
+        wording = _displacement_wording(disp_verdict)
+        for row in summary_rows:
+            if row["crime_type"] == ct and row["measure"] in ("wdq", "tne") and wording:
+                row["verdict"] = f"{wording} ({row['measure'].upper()} = {row['estimate']:.3g}, no interval)"
         add(ct, "displacement_verdict", f"displacement to the {buffer_m:g} m buffers", verdict=disp_verdict, note=disp_sentence)
 
         # harm
@@ -554,8 +582,14 @@ def _evaluate_areas(
                 if treated.selected_on_counts and isinstance(pre, PreTrendCheck)
                 and pre.verdict == "treated areas were already trending differently" and pre.pct_per_month > 0 else ""),
             "displacement_verdict": disp_verdict, "displacement_sentence": disp_sentence,
-            "wdq": q.wdq, "wdq_text": q.interpretation, "tne": t.total_net_effect, "tne_text": t.interpretation,
-            "wdd_text": wres.verdict, "wdd_note": wres.note,
+            "wdq": q.wdq, "wdq_text": (f"{wording}, by the calibrated buffer interval (WDQ = {q.wdq:.2f})" if wording
+                                       else q.interpretation),
+            "tne": t.total_net_effect,
+            "tne_text": (f"total net effect {round(t.total_net_effect):+,} {noun} (expected from the control's change minus "
+                         "recorded, areas and buffers together, no interval; not a count of crimes prevented unless a "
+                         "reduction is credited)" if np.isfinite(t.total_net_effect) else t.interpretation),
+            "wdd_text": (f"{wres.verdict} (Poisson variance, not calibrated: descriptive only)" if buffer_calibrated
+                         else wres.verdict), "wdd_note": wres.note,
             "buffer_before": db, "buffer_after": da,
             "rtm_sentence": rtm_sentence,
             "rtm_verdict": rtm.verdict.split(":")[0] if rtm is not None else "",
@@ -576,6 +610,11 @@ def _evaluate_areas(
         add(f["crime_type"], "overall_verdict",
             "the difference-in-differences checked against regression to the mean, the pre-trend and the all-months panel",
             verdict=f["overall_verdict"], note="; ".join(f["reasons"]))
+        if f["overall_verdict"] != "credible reduction":  # no crimes prevented or cost per crime unless credited
+            for row in summary_rows:
+                if row["crime_type"] == f["crime_type"] and row["measure"] in _CREDIT_ONLY:
+                    row.update(estimate=np.nan, low=np.nan, high=np.nan, verdict="not reported",
+                               note=f"nothing is credited to the patrols ({f['overall_verdict']})")
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
     areas_table = pd.concat(area_frames, ignore_index=True)[AREA_TABLE_COLUMNS]
     monthly = pd.concat(monthly_frames, ignore_index=True)[MONTHLY_COLUMNS]
@@ -597,7 +636,7 @@ def _evaluate_areas(
         "buffer_m": buffer_m, "pool_cell_m": pool_cell_m,
         "crime_types": {k: list(v) for k, v in crime_types.items()},
         "funding_gbp": funding_gbp, "funding_period": funding_period,
-        "harm_version": harm.attrs.get("version", ""),
+        "harm_version": harm.attrs.get("version", ""), "decision_table": [list(r) for r in DECISION_TABLE],
         "notes": notes,
         "treated_km2": float(shapely.area(treated_union) / 1e6),
         "buffer_km2": float(shapely.area(buffer_union) / 1e6),

@@ -1,8 +1,7 @@
 """Treated areas, their displacement buffers and the pool of untreated cells for matched controls.
 
 The toolkit's own *illustrative* treated areas (busiest grid cells merged into
-patrol areas, or the town centres named in Operation Hotspot's published
-results) are built here from plain data; which one a run uses is the stage's
+patrol areas, or town centres named in the config) are built here from plain data; which one a run uses is the stage's
 choice (``[evaluation] selection``).
 """
 
@@ -24,13 +23,11 @@ from hotspots.months import human_period
 from hotspots.schema import AREA_COLUMNS, BNG
 
 __all__ = [
-    "FULL_CELL_SHARE", "MAX_CELLS_PER_PATROL_AREA", "OPERATION_HOTSPOT_TOWNS", "TreatedAreas", "as_treated_areas",
-    "illustrative_patrol_areas", "make_buffers", "operation_hotspot_town_centres", "patrol_area_treatment",
+    "FULL_CELL_SHARE", "MAX_CELLS_PER_PATROL_AREA", "TreatedAreas", "as_treated_areas",
+    "illustrative_patrol_areas", "make_buffers", "named_town_centres", "patrol_area_treatment",
     "town_centre_treatment",
 ]
 
-#: Town centres named in Operation Hotspot's published results.
-OPERATION_HOTSPOT_TOWNS = ("St Albans", "Hemel Hempstead", "Borehamwood", "Waltham Cross", "Watford", "Stevenage")
 #: Pool cells must be at least this share of a full cell to count as "the same size".
 FULL_CELL_SHARE = 0.9
 #: The largest illustrative patrol area, in grid cells.
@@ -92,8 +89,8 @@ def illustrative_patrol_areas(
        an area already started joins it (up to
        :data:`MAX_CELLS_PER_PATROL_AREA` cells), otherwise it starts a new area;
        cells next to a full area are skipped;
-    3. every district gets ``n_areas // n_districts`` areas (like Operation
-       Hotspot's 26 areas across all 10 districts); the remaining places go
+    3. every district gets ``n_areas // n_districts`` areas (a force-wide
+       programme usually patrols every district); the remaining places go
        to the highest-count areas anywhere.
 
     Parameters
@@ -177,15 +174,15 @@ def illustrative_patrol_areas(
     return _as_area_table(gdf, "patrol_area", keep=("selection_count",))
 
 
-def operation_hotspot_town_centres(town_centres: gpd.GeoDataFrame, names: Sequence[str] = OPERATION_HOTSPOT_TOWNS) -> gpd.GeoDataFrame:
-    """The town centres named in Operation Hotspot's published results.
+def named_town_centres(town_centres: gpd.GeoDataFrame, names: Sequence[str]) -> gpd.GeoDataFrame:
+    """The town centres of ``names`` from a town-centre layer.
 
     Parameters
     ----------
     town_centres : geopandas.GeoDataFrame
         A town-centre layer with ``area_name``.
-    names : sequence of str, default :data:`OPERATION_HOTSPOT_TOWNS`
-        The town centres to keep.
+    names : sequence of str
+        The town centres to keep (e.g. ``[evaluation] town_centres`` of the config).
 
     Returns
     -------
@@ -283,25 +280,30 @@ def as_treated_areas(areas: gpd.GeoDataFrame, *, description: str = "", source: 
                         illustrative=False, selected_on_counts=selected_on_counts)
 
 
-def town_centre_treatment(town_centres: gpd.GeoDataFrame, names: Sequence[str] = OPERATION_HOTSPOT_TOWNS) -> TreatedAreas:
-    """The town centres named in Operation Hotspot's published results, as illustrative treated areas.
+def town_centre_treatment(town_centres: gpd.GeoDataFrame, names: Sequence[str], *, source_text: str = "") -> TreatedAreas:
+    """Named town centres, as illustrative treated areas.
 
     Parameters
     ----------
     town_centres : geopandas.GeoDataFrame
         A town-centre layer with ``area_name``.
-    names : sequence of str, default :data:`OPERATION_HOTSPOT_TOWNS`
+    names : sequence of str
         The town centres to evaluate.
+    source_text : str, optional
+        Where the names come from, for the description (e.g. "named in the programme's published results").
 
     Returns
     -------
     TreatedAreas
         Illustrative, not selected on counts (``selected_on_counts=False``).
     """
-    areas = operation_hotspot_town_centres(town_centres, names)
+    if not names:
+        raise ValidationError("town_centre_treatment: no town-centre names given",
+                              hint="list them in [evaluation] town_centres, or give polygons with --areas")
+    areas = named_town_centres(town_centres, names)
     return TreatedAreas(
         areas=areas, source="town_centres", illustrative=True, selected_on_counts=False,
-        description=(f"the {len(areas)} town centres named in Operation Hotspot's published results ("
+        description=(f"the {len(areas)} town centres {source_text or 'named in the config'} ("
                      + ", ".join(areas["area_name"]) + "), using the toolkit's approximate town-centre circles"),
     )
 

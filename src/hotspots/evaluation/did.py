@@ -5,8 +5,8 @@ control (comparison) area; suffix *b* / *a* = before / after.  Before and
 after periods should be seasonally matched (same calendar months) and of
 equal length.
 
-Why a comparison is always needed: recorded crime in Hertfordshire is rising
-because recording is improving (82.5 % of reported crime recorded in 2024), so
+Why a comparison is always needed: recorded crime changes force-wide for
+reasons unrelated to any patrol (for example improving crime recording), so
 a raw before/after change in the treated areas mixes the patrol effect with
 the recording change.  Every estimate here is relative to a comparison that
 shares the recording change.

@@ -78,7 +78,7 @@ def evaluate_areas(
 ) -> EvaluationResult:
     """Did crime fall in the treated areas, relative to a comparison, and did it move next door?
 
-    A before/after evaluation of place-based patrols (Operation Hotspot):
+    A before/after evaluation of place-based patrols:
     rate-ratio difference-in-differences against a control (pooled and per
     area), a Poisson fixed-effects panel with a pre-trend check, displacement
     into a ring of ``buffer_m`` metres around each area (weighted displacement
@@ -188,7 +188,7 @@ def evaluate_areas(
     ...                         before="2024-01..2024-03", after="2024-04..2024-06", study_area=box(0, 0, 6000, 6000),
     ...                         selected_on_counts=False)
     >>> result.findings[0]["effect_sentence"]
-    'anti-social behaviour fell 30% (95% CI 6–44%) relative to the rest of the county'
+    'anti-social behaviour fell 30% (95% CI 10–46%) relative to the rest of the county'
     >>> result.findings[0]["overall_verdict"], sorted(result.auto)
     ('credible reduction', ['matched_controls', 'pool_cell_m'])
     """

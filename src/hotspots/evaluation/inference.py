@@ -42,7 +42,8 @@ from scipy import stats as _scipy_stats
 
 from hotspots._validate import _Problems
 
-__all__ = ["DEFAULT_K", "MIN_PLACEBO_DRAWS", "PlaceboResult", "QuasiPoissonDiD", "placebo_did", "quasi_poisson_did"]
+__all__ = ["DEFAULT_K", "MIN_PLACEBO_DRAWS", "PlaceboResult", "QuasiPoissonDiD", "placebo_did", "quasi_poisson_did",
+           "ring_counts"]
 
 #: Untreated places each treated area can be replaced by, by default (its nearest in level).
 DEFAULT_K = 20
@@ -113,6 +114,73 @@ def _log_irr(rb: np.ndarray, ra: np.ndarray, cb: np.ndarray, ca: np.ndarray) -> 
         return np.log(ra) - np.log(rb) - np.log(ca) + np.log(cb)
 
 
+def ring_counts(rows: Any, cols: Any, counts: Any) -> np.ndarray:
+    """For each grid cell, the sum of ``counts`` over its (up to 8) neighbouring cells present in the list.
+
+    Parameters
+    ----------
+    rows, cols : array_like of int
+        Grid row and column of each cell (cells absent from the list count as empty).
+    counts : array_like
+        One value per cell, or a cells x k array (summed column by column).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``counts``.
+
+    Examples
+    --------
+    >>> ring_counts([0, 0, 1, 5], [0, 1, 1, 5], [1, 2, 4, 8]).tolist()
+    [6.0, 5.0, 3.0, 0.0]
+    """
+    r = np.asarray(rows, int).ravel()
+    c = np.asarray(cols, int).ravel()
+    v = np.asarray(counts, float)
+    flat = v.reshape(len(r), -1)
+    if len(r) == 0:
+        return np.zeros_like(v)
+    r0, c0 = r - r.min() + 1, c - c.min() + 1
+    board = np.zeros((r0.max() + 2, c0.max() + 2, flat.shape[1]))
+    board[r0, c0] = flat
+    out = np.zeros_like(flat)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr or dc:
+                out += board[r0 + dr, c0 + dc]
+    return out.reshape(v.shape)
+
+
+def _rank_test(estimate: float, centred: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Two-sided rank p-value of ``estimate`` among ``centred`` placebo estimates, and the matching half-width.
+
+    One test inverted: the interval ``estimate +/- half`` excludes 0 exactly when ``p <= alpha``
+    (``half`` is the order statistic of ``|centred|`` that the rank test compares with).
+
+    >>> p, half = _rank_test(0.5, np.linspace(-1, 1, 199), 0.05)
+    >>> round(p, 3), round(half, 3), (p <= 0.05) == (abs(0.5) > half)
+    (0.505, 0.96, True)
+    """
+    dev = np.sort(np.abs(centred))
+    n = dev.size
+    p = float((1 + np.sum(dev >= abs(estimate) - 1e-12)) / (n + 1))
+    m = int(math.floor(alpha * (n + 1) + 1e-9)) - 1  # at most m placebos may be at least as extreme
+    half = float(dev[n - 1 - m]) if 0 <= m < n else float("inf")
+    return p, half
+
+
+def _local_slope(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares slopes of ``y`` on the columns of ``x`` (with an intercept); 0 when not estimable."""
+    X = np.column_stack([np.ones(len(x)), x])
+    sw = np.sqrt(w)
+    try:
+        coef, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
+    except np.linalg.LinAlgError:  # pragma: no cover
+        return np.zeros(x.shape[1])
+    beta = coef[1:]
+    return np.where(np.isfinite(beta), beta, 0.0)
+
+
 def _candidates(target: np.ndarray, pool: np.ndarray, k: int) -> np.ndarray:
     """For each row of ``target`` (areas x features), the ``k`` pool rows nearest in (square-root) level."""
     d = np.abs(np.sqrt(target)[:, None, :] - np.sqrt(pool)[None, :, :]).sum(axis=2)
@@ -152,6 +220,9 @@ def placebo_did(
     match_on_before: bool = True,
     replace: bool = True,
     rescale: bool = True,
+    bias_correct: bool = False,
+    outcome: tuple[Any, Any] | None = None,
+    pool_outcome: tuple[Any, Any] | None = None,
     n_draws: int = 999,
     k: int | None = None,
     seed: int = 20240601,
@@ -168,7 +239,9 @@ def placebo_did(
     pool_before, pool_after : array_like of int
         Counts of each untreated candidate place (e.g. grid cells outside the areas and buffers).
     pool_history, treated_history : array_like, optional
-        Counts in older months (before the before period), matched on too when given.
+        Counts in older months (before the before period), matched on too when given; a
+        places x k array matches on k more features (e.g. older history and the ring's level).
+        Each is rescaled to the treated areas' before-period total, so it weighs as much as the before level.
     pool_in_control : bool, default True
         Whether the pool places are part of the control (then a placebo set's
         counts are taken out of the control for that draw).
@@ -185,6 +258,20 @@ def placebo_did(
         Give each stand-in place the weight of the treated area it replaces
         (its after/before ratio times the treated area's before count), so
         a placebo set is dominated by the same few areas as the treated set.
+    bias_correct : bool, default False
+        With ``rescale``, shift each stand-in's log after/before ratio by the
+        local slope of log ratio on (square-root) level times its level gap to
+        the area it replaces (bias-corrected matching): the busiest treated
+        areas have no equally busy stand-ins, and less busy ones regress less.
+        Off by default: on real data it over-corrects (see ``benchmarks/calibration_evaluation.md``).
+    outcome, pool_outcome : (array_like, array_like), optional
+        Test the change of other counts than the matched ones: ``outcome`` =
+        (before, after) per treated area (e.g. each area's displacement
+        buffer) and ``pool_outcome`` = (before, after) per pool place (e.g.
+        the ring of untreated places around it).  Stand-ins are still matched
+        on the treated areas' own level, so a placebo buffer is the ring
+        round an equally busy untreated place, with the same spatial
+        clustering and the same selection at a peak as the real buffers.
     n_draws : int, default 999
         Placebo sets drawn.
     k : int, optional
@@ -229,6 +316,12 @@ def placebo_did(
         problems.add("treated_before and treated_after differ in length", "one count per treated area in each")
     if arrs["pool_before"].size != arrs["pool_after"].size:
         problems.add("pool_before and pool_after differ in length", "one count per pool place in each")
+    if (outcome is None) != (pool_outcome is None):
+        problems.add("outcome and pool_outcome go together", "give both (e.g. buffers and pool rings) or neither")
+    elif outcome is not None and (len(np.ravel(outcome[0])) != arrs["treated_before"].size
+                                  or len(np.ravel(pool_outcome[0])) != arrs["pool_before"].size):
+        problems.add("outcome needs one count per treated area and pool_outcome one per pool place",
+                     "pass (before, after) arrays of those lengths")
     if not (isinstance(n_draws, (int, np.integer)) and n_draws >= 1):
         problems.add(f"n_draws={n_draws!r} must be a positive whole number", "use e.g. 999")
     if not 0 < level < 1:
@@ -244,8 +337,13 @@ def placebo_did(
                              "no untreated places with crime to draw placebo sets from: the interval cannot be calibrated")
     feats_t, feats_p = ([tb], [pb]) if match_on_before else ([], [])
     if pool_history is not None and treated_history is not None:
-        feats_t.append(np.asarray(treated_history, float).ravel())
-        feats_p.append(np.asarray(pool_history, float).ravel())
+        for ft, fp in zip(np.asarray(treated_history, float).reshape(n_areas, -1).T,
+                          np.asarray(pool_history, float).reshape(n_pool, -1).T):
+            # on the before period's scale (e.g. 24 months of history weigh as much as 4 before months, not 6 times
+            # more): matching on history then breaks ties in level without overriding the selection variable
+            f = tb.sum() / ft.sum() if match_on_before and ft.sum() > 0 and tb.sum() > 0 else 1.0
+            feats_t.append(ft * f)
+            feats_p.append(fp * f)
     if feats_t:
         k = int(min(n_pool, k if k is not None else DEFAULT_K))
         cands = _candidates(np.column_stack(feats_t), np.column_stack(feats_p), k)
@@ -256,18 +354,34 @@ def placebo_did(
     sets = (_draw_sets(cands, int(n_draws), rng) if not replace
             else cands[np.arange(n_areas), rng.integers(k, size=(int(n_draws), n_areas))])
     n_distinct = len({tuple(sorted(s)) for s in sets.tolist()})
-    sb, sa = pb[sets].sum(axis=1), pa[sets].sum(axis=1)
-    cb = control_before - (sb if pool_in_control else 0.0)
-    ca = control_after - (sa if pool_in_control else 0.0)
-    if rescale:
-        # each stand-in's after/before ratio, weighted by the treated area's own before count, so the busiest
-        # treated areas weigh as much in every placebo set as in the treated set
-        ratio = (pa + 0.5) / (pb + 0.5)
-        placebo = np.log((ratio[sets] * tb).sum(axis=1) / max(tb.sum(), 1e-9)) - np.log(ca / cb)
+    sb = pb[sets].sum(axis=1)
+    # the quantities whose change is tested: the treated areas' own counts, or (buffers) their rings' counts
+    if outcome is not None:
+        ob, oa = (np.asarray(v, float).ravel() for v in outcome)
+        qb, qa = (np.asarray(v, float).ravel() for v in pool_outcome)
     else:
-        placebo = _log_irr(sb, sa, cb, ca)
+        ob, oa, qb, qa = tb, ta, pb, pa
+    osb, osa = qb[sets].sum(axis=1), qa[sets].sum(axis=1)
+    cb = control_before - (osb if pool_in_control else 0.0)
+    ca = control_after - (osa if pool_in_control else 0.0)
+    if rescale:
+        # each stand-in's after/before ratio, weighted by the treated unit's own before count, so the busiest
+        # treated areas weigh as much in every placebo set as in the treated set
+        log_ratio = np.log((qa + 0.5) / (qb + 0.5))
+        adj = np.zeros(sets.shape)
+        if bias_correct and feats_t:
+            # bias-corrected matching (Abadie & Imbens 2011): a stand-in a little less busy than the area it replaces
+            # regresses a little less; shift its log ratio by the local slope of log ratio on level times the gap
+            xt, xp = np.sqrt(np.column_stack(feats_t)), np.sqrt(np.column_stack(feats_p))
+            near = np.unique(cands)
+            beta = _local_slope(xp[near], log_ratio[near], qb[near] + 0.5)
+            adj = ((xt[:, None, :] - xp[sets.T]) @ beta).T
+        ratio = np.exp(log_ratio[sets] + adj)
+        placebo = np.log((ratio * ob).sum(axis=1) / max(ob.sum(), 1e-9)) - np.log(ca / cb)
+    else:
+        placebo = _log_irr(osb, osa, cb, ca)
     placebo = placebo[np.isfinite(placebo)]
-    observed = float(_log_irr(np.array(tb.sum()), np.array(ta.sum()), np.array(float(control_before)),
+    observed = float(_log_irr(np.array(ob.sum()), np.array(oa.sum()), np.array(float(control_before)),
                               np.array(float(control_after))))
     notes = []
     match_ratio = float(sb.mean() / tb.sum()) if tb.sum() else float("nan")
@@ -281,11 +395,9 @@ def placebo_did(
         return PlaceboResult(observed, nan, nan, nan, nan, nan, int(n_draws), n_distinct, k, int(seed), float(level),
                              match_ratio, "; ".join(notes))
     med = float(np.median(placebo))
-    alpha = 1 - level
-    q_lo, q_hi = np.quantile(placebo, [alpha / 2, 1 - alpha / 2])
-    dev = np.abs(placebo - med)
-    p = float((1 + np.sum(dev >= abs(observed - med) - 1e-12)) / (placebo.size + 1))
-    est, lo, hi = observed - med, observed - q_hi, observed - q_lo
+    est = observed - med
+    p, half = _rank_test(est, placebo - med, 1 - level)
+    lo, hi = est - half, est + half
     return PlaceboResult(observed, med, 100 * math.expm1(est), 100 * math.expm1(lo), 100 * math.expm1(hi), p,
                          int(n_draws), n_distinct, k, int(seed), float(level), match_ratio, "; ".join(notes))
 

@@ -63,7 +63,7 @@ def synthetic_evaluation_data(
     overdispersion : float, default 0.0
         NB2 alpha of month-to-month extra-Poisson variation (0 = Poisson).
     intervention_month : str, default "2024-07"
-        First after month, 'YYYY-MM' (Operation Hotspot began mid-2024).
+        First after month, 'YYYY-MM' .
     seed : int, default 0
         Seed of ``numpy.random.default_rng``.
 

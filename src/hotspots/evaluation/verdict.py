@@ -228,11 +228,26 @@ def describe_displacement(buffer_row: pd.Series | dict, wdd_res: WDDResult | Non
         return "too few crimes to tell", f"too few crimes in {ring} to tell whether crime moved there ({ci})"
     return "none detected", f"no displacement to {ring} was detected ({ci})"
 
+#: summary rows that are figures only when a reduction is credited
+_CREDIT_ONLY = ("crimes_prevented", "cost_per_crime_prevented", "harm_prevented", "cost_per_harm_unit_prevented")
+
+
+def _displacement_wording(verdict: str) -> str:
+    """What the WDQ and TNE rows may say, given the calibrated displacement verdict (so they never disagree)."""
+    return {"none detected": "no detectable displacement or diffusion of benefit",
+            "too few crimes to tell": "too few crimes in the buffers to tell",
+            "displacement": "displacement", "possible displacement": "possible displacement",
+            "diffusion": "diffusion of benefit", "possible diffusion": "possible diffusion of benefit"}.get(verdict, "")
+
+
 # --------------------------------------------------------------------------- sentences
 def _describe_panel(res, ct: str, comparison: str, n: float) -> str:
     if not isinstance(res, PanelEffect):
         return f"The monthly model could not be fitted ({res})."
     s = describe_change(res.pct_change, res.pct_low, res.pct_high, what=ct, comparison=comparison, n_crimes=n)
+    if _panel_verdict(dataclasses.asdict(res), n) != classify_change(res.pct_change, res.pct_low, res.pct_high, n):
+        s += (f"; but the wild cluster bootstrap, the check for few areas, gives p = {res.p_value_wild:.2f}, "
+              "so this is not counted as a change")
     return f"Using all {res.n_periods} months with data (area and month effects): {s}."
 
 
@@ -394,6 +409,18 @@ def decide(*, pct: float, low: float, high: float, n_areas: int, n_crimes: float
     return out(8, *reasons) if reasons else out(9)
 
 
+def _panel_verdict(p: dict[str, Any] | None, n_crimes: float | None = None) -> str:
+    """The panel's verdict; a cluster-robust interval that excludes no change counts only if the wild cluster
+    bootstrap p (small-cluster correction) agrees."""
+    if not p:
+        return ""
+    verdict = classify_change(p["pct_change"], p["pct_low"], p["pct_high"], n_crimes)
+    wild = p.get("p_value_wild", float("nan"))
+    if verdict in ("fell", "rose") and np.isfinite(wild) and wild > 1 - LEVEL:
+        return "no detectable change"
+    return verdict
+
+
 def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list[str]]:
     """The verdict of one finding by :func:`decide` (see :data:`DECISION_TABLE`), and its reasons.
 
@@ -437,7 +464,7 @@ def overall_verdict(f: dict[str, Any], treated: TreatedAreas) -> tuple[str, list
                n_crimes=float(f.get("treated_before", MIN_CRIMES) + f.get("treated_after", 0)),
                rtm_verdict=f.get("rtm_verdict", "") or "", selected_on_counts=treated.selected_on_counts,
                pre_trend_verdict=(f.get("pre_trend") or {}).get("verdict", ""),
-               panel_verdict=classify_change(p["pct_change"], p["pct_low"], p["pct_high"]) if p else "")
+               panel_verdict=_panel_verdict(p))
     return d.verdict, list(d.reasons)
 
 

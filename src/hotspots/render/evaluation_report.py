@@ -25,7 +25,7 @@ from hotspots.months import human_period, month_ranges
 if TYPE_CHECKING:  # pragma: no cover
     from hotspots.evaluation import EvaluationResult
 
-REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
+REAL_AREAS_HINT = "hotspots evaluate --areas patrol_areas.gpkg --name-column name"
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
 #: how verdict codes (stable, in the CSVs) are shown to readers
 VERDICT_LABEL = {
@@ -218,6 +218,15 @@ def area_map(result: EvaluationResult) -> str:
     return _png(fig)
 
 
+def map_label(code: str, codes: list[str]) -> str:
+    """The label of an area on the map: its code, or its position in the areas table when codes are long ids.
+
+    >>> map_label("T02", ["T01", "T02"]), map_label("E07000103-all-crime-sq100_r017_c034", ["x" * 30, "E07000103-all-crime-sq100_r017_c034"])
+    ('T02', '2')
+    """
+    return code if max(map(len, codes)) <= 8 else str(codes.index(code) + 1)
+
+
 def _label_areas(ax, fig, treated) -> None:
     """Area codes beside each area, moved (with a leader line) so labels do not overlap each other."""
     fig.canvas.draw()  # fixes the data -> pixel transform
@@ -226,11 +235,12 @@ def _label_areas(ax, fig, treated) -> None:
     offsets = [(5, 5), (5, -13), (-34, 5), (-34, -13), (5, 17), (-34, 17), (5, -25), (-34, -25),
                (18, 0), (-47, 0), (18, 28), (-47, 28), (18, -36), (-47, -36)]
     points_to_px = fig.dpi / 72.0
+    codes = list(treated["area_code"])
     rows = sorted(treated.itertuples(), key=lambda r: (-r.geometry.centroid.y, r.geometry.centroid.x))
     for row in rows:
         c = row.geometry.centroid
         px, py = to_px((c.x, c.y))
-        text = _safe_text(row.area_code)
+        text = _safe_text(map_label(row.area_code, codes))
         w, h = (6.0 * len(text) + 4) * points_to_px, 10 * points_to_px
         choice = offsets[-1]
         for dx, dy in offsets:
@@ -261,7 +271,9 @@ def _key_rows(result: EvaluationResult) -> list[dict[str, str]]:
         did = est("did_calibrated_pct_change")
         if did is None or not np.isfinite(did["low"]):
             did = est("did_pct_change")
-        panel, rtm, buf = est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_pct_vs_control")
+        panel, rtm, buf = est("panel_pct_change"), est("rtm_rate_ratio_pct"), est("buffer_calibrated_pct_vs_control")
+        if buf is None or not np.isfinite(buf["low"]):
+            buf = est("buffer_pct_vs_control")
         harm = est("harm_pct_change")
         rows.append({
             "crime_type": ct,
@@ -289,9 +301,12 @@ def _area_rows(result: EvaluationResult, crime_type: str) -> list[dict[str, str]
     pooled = next(f["overall_verdict"] for f in result.findings if f["crime_type"] == crime_type)
     classes = dict(VERDICT_CLASS, fell="warn") if pooled == "reduction not attributable" else VERDICT_CLASS
     rows = []
+    codes = list(a["area_code"])
     for _, r in a.iterrows():
+        label = map_label(r["area_code"], codes)
         rows.append({
-            "code": r["area_code"], "name": r["area_name"], "district": r["district_name"],
+            "code": r["area_code"] if label == r["area_code"] else f"{label}. {r['area_code']}",
+            "name": r["area_name"], "district": r["district_name"],
             "km2": f"{r['area_km2']:.2f}",
             "before": fmt_int(r["treated_before"]), "after": fmt_int(r["treated_after"]),
             "raw": fmt_pct(r["raw_change_pct"]),
@@ -322,6 +337,9 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
         "title": f"{meta['programme']}: did the patrols reduce crime?" if meta.get("programme") else
                  "Did the patrols reduce crime?",
         "programme": meta.get("programme") or "",
+        "published_figure": meta.get("published_figure") or "",
+        "decision_table": [tuple(r) for r in meta.get("decision_table", [])],
+        "config_notes": meta.get("config_notes") or "",
         "force": meta.get("force_name", ""),
         "generated": _dt.date.today().strftime("%d %B %Y"),
         "illustrative": meta["illustrative"],
@@ -390,4 +408,4 @@ def render_evaluation_report(result: EvaluationResult) -> str:
     return env.from_string(text).render(**build_view(result))
 
 
-__all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci"]
+__all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci", "map_label"]

@@ -34,7 +34,7 @@ __all__ = [
     "resolve_evaluation_periods",
 ]
 
-#: Default crime types/groups: the group Operation Hotspot reports, then its two halves.
+#: Default crime types/groups (those in the config's [crime_groups] are used): a combined group, then its two halves.
 DEFAULT_CRIME_TYPES = ("ASB and violence", "ASB", "Violence")
 
 
@@ -44,8 +44,9 @@ class EvaluationConfig:
 
     areas: str = ""
     name_column: str = ""
-    selection: str = "patrol_areas"
-    n_areas: int = 26
+    selection: str = "hotspot_patrol_areas"
+    patrol_selection: str = ""
+    n_areas: int | None = None
     cell_m: float = 250.0
     selection_period: tuple[str, str] | None = None
     before: tuple[str, str] | None = None
@@ -53,8 +54,11 @@ class EvaluationConfig:
     buffer_m: float = 250.0
     control: str = "rest_of_county"
     crime_types: tuple[str, ...] = ()
+    town_centres: tuple[str, ...] = ()
     funding_gbp: float | None = None
     programme: str = ""
+    published_figure: str = ""
+    notes: str = ""
     placebo_draws: int = 999
     seed: int = 20240601
 
@@ -99,7 +103,7 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
                 problems.append(f"evaluation.{key} = {v!r} must be a whole number between {lo} and {hi}")
             else:
                 out[key] = v
-    for key in ("areas", "name_column", "programme"):
+    for key in ("areas", "name_column", "programme", "published_figure", "notes", "patrol_selection"):
         if key in raw:
             if not isinstance(raw[key], str):
                 problems.append(f"evaluation.{key} = {raw[key]!r} must be text")
@@ -147,6 +151,12 @@ def evaluation_config(raw: dict[str, Any] | None, crime_groups: dict[str, tuple[
                 )
             else:
                 out["crime_types"] = tuple(dict.fromkeys(v))
+    if "town_centres" in raw:
+        v = raw["town_centres"]
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) and x for x in v):
+            problems.append(f"evaluation.town_centres = {v!r} must be a list of town-centre names")
+        else:
+            out["town_centres"] = tuple(v)
     if "funding_gbp" in raw:
         v = raw["funding_gbp"]
         if v in (None, "", 0):
@@ -247,7 +257,11 @@ def _source_file(ctx: Context, cfg: EvaluationConfig, **_: Any) -> TreatedAreas:
 
 
 def _source_town_centres(ctx: Context, cfg: EvaluationConfig, **_: Any) -> TreatedAreas:
-    return town_centre_treatment(ctx.geography.town_centres)
+    if not cfg.town_centres:
+        raise ConfigError("evaluation.selection = \"town_centres\" needs the town centres to evaluate",
+                          hint="list them in [evaluation] town_centres = [\"...\", ...] (names of the town-centre layer)")
+    return town_centre_treatment(ctx.geography.town_centres, cfg.town_centres,
+                                 source_text=f"named in {cfg.programme}'s published results" if cfg.programme else "")
 
 
 def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period, crime_types: Sequence[str],
@@ -263,8 +277,47 @@ def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period,
     ctx.settings.record_auto("evaluation.selection_period", period.label, why)
     return patrol_area_treatment(
         ctx.points, ctx.geography.force, ctx.geography.districts, period=period, before=before,
-        crime_types=crime_types, group_name=group_name, n_areas=cfg.n_areas, cell_m=cfg.cell_m,
+        crime_types=crime_types, group_name=group_name, n_areas=cfg.n_areas or 26, cell_m=cfg.cell_m,
     )
+
+
+def _source_hotspot_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period, crime_types: Sequence[str],
+                                 group_name: str, **_: Any) -> TreatedAreas:
+    """The patrol areas the hotspot stage detects (same ids and names as the maps), picked on the before period."""
+    from hotspots.evaluation.hotspot_areas import detected_patrol_treatment
+    from hotspots.stages.hotspots import build_inputs, hotspot_config
+
+    hcfg = hotspot_config(ctx.settings)
+    inputs = build_inputs(ctx, hcfg)
+    record = ctx.settings.record_auto
+    if cfg.patrol_selection:
+        if cfg.patrol_selection not in inputs.selections:
+            raise ConfigError(f"evaluation.patrol_selection = {cfg.patrol_selection!r} is not one of the hotspot "
+                              f"selections {list(inputs.selections)}",
+                              hint="use one of [hotspots] crime_types, or leave patrol_selection empty")
+        sel = cfg.patrol_selection
+    elif group_name in inputs.selections:
+        sel = group_name
+        record("evaluation.patrol_selection", sel, "the hotspot selection that is the evaluation's headline group")
+    else:
+        sel = hcfg.map_selection or next(iter(inputs.selections))
+        record("evaluation.patrol_selection", sel,
+               f"the evaluation's headline group {group_name!r} is not a hotspot selection, so the patrol areas are "
+               "those of the maps' first selection (set [evaluation] patrol_selection to change)")
+    if cfg.selection_period:
+        period = Period.from_range(cfg.selection_period[0], cfg.selection_period[1], ctx.months_present)
+        why = "from the config"
+    else:
+        period = before
+        why = ("the before period: the areas an analyst would have drawn from the data available when the patrols "
+               "started; the regression-to-the-mean check and the placebo calibration allow for that selection")
+    record("evaluation.selection_period", period.label, why)
+    try:
+        return detected_patrol_treatment(inputs, hcfg, sel, period=period, before=before, max_areas=cfg.n_areas)
+    except DataNotFoundError as exc:
+        record("evaluation.selection", "patrol_areas",
+               f"{exc.message}; the busiest grid cells of the before period are evaluated instead")
+        return _source_patrol_areas(ctx, cfg, before=before, crime_types=crime_types, group_name=group_name)
 
 
 #: Treated-area sources for the illustrative default: name -> function(ctx, cfg, *, before, crime_types,
@@ -272,6 +325,7 @@ def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period,
 #: police.uk types; group_name: its name).  Another stage (e.g. hotspot detection) can register its own
 #: here and select it with ``[evaluation] selection = "<name>"``.
 TREATED_AREA_SOURCES: dict[str, Callable[..., TreatedAreas]] = {
+    "hotspot_patrol_areas": _source_hotspot_patrol_areas,
     "patrol_areas": _source_patrol_areas,
     "town_centres": _source_town_centres,
 }

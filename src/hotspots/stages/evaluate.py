@@ -43,7 +43,7 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
     record("evaluation.periods", {"before": list(before.months), "after": list(after.months)}, why)
     names = cfg.crime_types or tuple(n for n in DEFAULT_CRIME_TYPES if n in settings.crime_groups) or ("Anti-social behaviour",)
     if not cfg.crime_types:
-        record("evaluation.crime_types", list(names), "default: the group Operation Hotspot reports (ASB and violence), then ASB and violence separately")
+        record("evaluation.crime_types", list(names), "default: ASB and violence together (the groups of the config that exist), then each on its own")
     crime_types = resolve_crime_types(names, settings.crime_groups)
     primary = next(iter(crime_types))
 
@@ -75,6 +75,8 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
         placebo_draws=cfg.placebo_draws, seed=cfg.seed,
     )
     result.meta["programme"] = cfg.programme
+    result.meta["published_figure"] = cfg.published_figure
+    result.meta["config_notes"] = cfg.notes
     for key, (value, reason) in result.auto.items():
         record(f"evaluation.{key}", value, reason)
     result.meta["force_name"] = ctx.geography.force_name

@@ -160,6 +160,28 @@ def run_cmd(obj, stages):
     _summary(ctx)
 
 
+@cli.command(name="init")
+@click.option("--force", "forces", multiple=True, required=True,
+              help="Force: police.uk name (kent, south-wales), ONS code or a region; repeat for one area of several.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Config file to write (default: <force>.toml here).")
+@click.pass_obj
+def init_cmd(obj, forces, output):
+    """Write a starter config for any police force of England and Wales, from the data home.
+
+    \b
+    Example:
+      hotspots --data ../shared/data init --force kent
+      hotspots --config kent.toml run
+    """
+    from hotspots.config import resolve_data_dir
+    from hotspots.init_config import write_starter_config
+
+    path, cfg = write_starter_config(resolve_data_dir(obj.settings(sections=False), obj.data), forces, output)
+    click.echo(f"wrote {path}: {cfg.name} ({', '.join(f.pfa_code for f in cfg.forces)}), "
+               f"{cfg.districts['ltla24_code'].nunique()} districts, months {cfg.months[0]}..{cfg.months[-1]}; "
+               f"next: hotspots --config {path} run")
+
+
 @cli.command()
 @click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")

@@ -31,6 +31,7 @@ class Settings:
     data_dir: str
     output_dir: str
     forces: tuple[str, ...]
+    #: the ONS police force area code (the first when the study area spans several forces)
     force_area_code: str
     first_month: str
     last_month: str
@@ -40,6 +41,8 @@ class Settings:
     town_centres: str = ""
     town_centre_name_column: str = "name"
     source: str = ""
+    #: every force area code of the study area (one per force; ``force_area_code`` is the first)
+    force_area_codes: tuple[str, ...] = ()
     #: name -> (value, reason) for values chosen automatically
     auto: dict[str, tuple[Any, str]] = dataclasses.field(default_factory=dict)
     #: the raw TOML tables, for sections later stages read (evaluation, maps)
@@ -61,12 +64,13 @@ class Settings:
 
 #: top-level keys and sections of a config file (the sections after ``geography`` are read by their stages)
 TOP_LEVEL: dict[str, type] = {
-    "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": str,
+    "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": (str, list),
     "periods": dict, "crime_groups": dict, "geography": dict, "evaluation": dict, "hotspots": dict, "outliers": dict,
 }
 PERIOD_KEYS = ("first", "last", "current", "comparison")
 GEOGRAPHY_KEYS = ("town_centres", "town_centre_name_column")
-_TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table"}
+_TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table",
+              (str, list): 'a string in quotes or a list ["...", "..."]'}
 
 
 def _check_month(value: Any, where: str, problems: _Problems) -> str | None:
@@ -100,6 +104,37 @@ def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
                 + f"; valid: {', '.join(valid)}",
                 "Remove or correct the misspelt names: an unknown name would be ignored.",
             )
+
+
+def _check_force_area(raw: dict, forces: list[str], problems: _Problems) -> list[str]:
+    """The force area code(s), checked against the ONS code pattern and against the police.uk ``forces``.
+
+    A force area code left from another force's config (Hertfordshire's with
+    ``forces = ["kent"]``) would clip the records to the wrong area and keep
+    almost none of them, so it is an error naming the right code.
+    """
+    from hotspots.io.forces import force_for_code, police_forces
+
+    value = raw.get("force_area_code", "")
+    codes = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+    if not codes or not all(isinstance(c, str) and re.fullmatch(r"[EW]\d{8}", c) for c in codes):
+        if "force_area_code" not in raw or isinstance(value, (str, list)):
+            problems.add(f"force_area_code = {value!r} must be an ONS police force area code such as \"E23000032\" "
+                         "(a list for several forces)",
+                         "`hotspots init --force NAME` writes a config with the right code; the codes are in the "
+                         "data home's lookups/lookup_ltla24_csp24_pfa24_ew.csv (pfa24_code).")
+        return []
+    by_slug = {f.police_uk_force: f for f in police_forces()}
+    known = [by_slug[f] for f in forces if f in by_slug]
+    for force in known:
+        if force.pfa_code not in codes:
+            others = ", ".join(f"{c} ({f.pfa_name})" if (f := force_for_code(c)) else c for c in codes)
+            problems.add(f"forces includes {force.police_uk_force!r} ({force.falls_within}, force area {force.pfa_code}) "
+                         f"but force_area_code is {others}: the records would be clipped to another force's area",
+                         f"set force_area_code = \"{force.pfa_code}\" for {force.pfa_name}"
+                         + (" (a list of codes for several forces)" if len(forces) > 1 else "")
+                         + ", or run `hotspots init --force " + force.police_uk_force + "`.")
+    return codes
 
 
 def default_config_path() -> Path:
@@ -176,6 +211,8 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
             continue
         groups[gname] = tuple(members)
 
+    codes = _check_force_area(raw, forces, problems)
+
     geo = table("geography")
     _unknown_keys(geo, GEOGRAPHY_KEYS, "key in [geography]", problems)
     for key in GEOGRAPHY_KEYS:
@@ -186,7 +223,8 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
         data_dir=str(raw.get("data_dir", "")),
         output_dir=str(raw.get("output_dir", "output")),
         forces=tuple(forces),
-        force_area_code=str(raw.get("force_area_code", "")),
+        force_area_code=codes[0] if codes else "",
+        force_area_codes=tuple(codes),
         first_month=first,
         last_month=last,
         current=current,

@@ -115,6 +115,8 @@ def _prepare(obj):
 def _summary(ctx) -> None:
     for line in ctx.accounting.summary_lines():
         click.echo(line)
+    for name, skip in ctx.results.get("skipped_stages", {}).items():  # stages the data cannot support (exit 0)
+        click.echo(f"stage {name} SKIPPED (its outputs are not written): {skip['reason']}")
     click.echo(f"outputs in {ctx.out.root} (manifest.json lists every file)")
 
 

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from test_cli import make_home, run_main
@@ -79,3 +80,144 @@ def test_a_run_with_every_stage_possible_skips_nothing(tmp_path, capsys, monkeyp
                                   "--stage", "counts", "--stage", "evaluate"], capsys)
     assert code == 0, err
     assert _manifest(out)["skipped"] == {} and "SKIPPED" not in stdout + err
+
+
+# --------------------------------------------------------------------------- guards
+def _config(tmp_path: Path, home: Path, *, forces: str = '["hertfordshire"]', code: str = "E23000027",
+            town_centres: str = "") -> Path:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'name = "test"\ndata_dir = "{home}"\nforces = {forces}\nforce_area_code = "{code}"\n'
+                   '[periods]\nfirst = "2024-01"\nlast = "2025-02"\n'
+                   '[crime_groups]\n"All crime" = ["Burglary", "Shoplifting", "Vehicle crime"]\n'
+                   f'[geography]\ntown_centres = "{town_centres}"\n')
+    return cfg
+
+
+def _move_force(home: Path, slug: str, falls_within: str, shift_m: float = 0.0, lsoa: bool = True) -> None:
+    """Rewrite the small home's files as another force's (folder, file names, ``Falls within``), optionally moved."""
+    import csv
+    import io
+    import zipfile
+
+    from pyproj import Transformer
+
+    from test_cli import MONTHS, police_csv
+
+    to_bng = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+    to_ll = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    (home / "police_uk" / "2024-01.zip").unlink()
+    for f in (home / "police_uk" / "hertfordshire" / "street").iterdir():
+        f.unlink()
+    street = home / "police_uk" / slug / "street"
+    street.mkdir(parents=True, exist_ok=True)
+    for month in MONTHS:
+        rows = list(csv.reader(io.StringIO(police_csv(month))))
+        for r in rows[1:]:
+            r[2] = r[3] = falls_within
+            if r[4] and shift_m:
+                e, n = to_bng.transform(float(r[4]), float(r[5]))
+                r[4], r[5] = (f"{v:.6f}" for v in to_ll.transform(e + shift_m, n))
+            if not lsoa:
+                r[7] = ""
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        (street / f"{month}-{slug}-street.csv").write_text(buf.getvalue())
+
+
+def test_files_of_another_force_than_the_force_area_are_refused(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    _move_force(home, "kent-police", "Kent Police")  # a folder name police.uk does not use, so the config cannot tell
+    code, _, err = run_main(["--config", str(_config(tmp_path, home, forces='["kent-police"]')), "--out",
+                             str(tmp_path / "o"), "counts"], capsys)
+    assert code == 2
+    assert ("error: the police.uk files' rows fall within Kent Police (18 rows, force area E23000032), but "
+            "force_area_code is E23000027 (Hertfordshire)") in err
+    assert 'hint: set force_area_code = "E23000032"' in err and not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_a_config_naming_a_force_with_another_forces_area_is_refused_before_reading(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    code, _, err = run_main(["--config", str(_config(tmp_path, home, forces='["kent"]')), "--out", str(tmp_path / "o"),
+                             "counts"], capsys)
+    assert code == 2 and "forces includes 'kent' (Kent Police, force area E23000032) but force_area_code is E23000027" in err
+    assert "[ingest]" not in err
+
+
+def test_keeping_almost_nothing_of_what_was_read_is_an_error_with_the_reasons(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    _move_force(home, "hertfordshire", "Hertfordshire Constabulary", shift_m=60_000, lsoa=False)  # all 60 km east
+    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(tmp_path / "o"), "counts"], capsys)
+    assert code == 2
+    line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
+    assert line.startswith("error: kept 0 of 18 rows read (0.0%); dropped 15 outside_study_area")
+    assert "dropped 3 no_coordinates" in line and "force_area_code" in err
+
+
+def test_a_small_kept_share_is_a_loud_warning(tmp_path, capsys):
+    home = make_home(tmp_path / "home")  # 4 of 6 rows a month inside, 1 outside, 1 without coordinates
+    out = tmp_path / "o"
+    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    assert code == 0, err
+    line = next(ln for ln in err.splitlines() if "WARNING: kept" in ln)
+    assert line.startswith("  WARNING: kept 12 of 18 rows read (66.7%); dropped 3 ")
+    assert "dropped 3 outside_study_area" in line and "dropped 3 no_coordinates" in line
+    assert "kept 12 of 18" in _manifest(out)["settings"]["auto"]["row_accounting.warning"]["value"]
+
+
+# --------------------------------------------------------------------------- town centres
+def _towns_file(path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame({"TCITY15NM": ["Inside Town", "Far Away City"], "TCITY15CD": ["J01000001", "J01000002"]},
+                     geometry=[Point(514683, 207304).buffer(900), Point(300000, 400000).buffer(900)],
+                     crs=27700).to_file(path)
+
+
+def test_no_town_centre_file_means_none_and_says_so(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    out = tmp_path / "o"
+    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    assert code == 0, err
+    assert "town centres: 0 from none; none: no town-centre file in the config and no ONS Major Towns" in err
+    tc = pd.read_csv(out / "counts" / "counts_town_centre.csv")
+    assert len(tc) == 0 and list(tc.columns)[:2] == ["area_type", "area_code"]
+    m = _manifest(out)
+    assert m["inputs"]["geography_files"]["town_centres"] == "none"
+    assert m["settings"]["auto"]["town_centres"]["value"] == ""
+
+
+def test_the_data_homes_ons_towns_inside_the_force_area_are_used(tmp_path, capsys):
+    home = make_home(tmp_path / "home")
+    _towns_file(home / "town_centres" / "ons_major_towns_cities_dec2015.geojson")
+    out = tmp_path / "o"
+    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    assert code == 0, err
+    assert "town centres: 1 from " in err and "(1 of 2 outside the force area left out)" in err
+    tc = pd.read_csv(out / "counts" / "counts_town_centre.csv")
+    assert set(tc["area_name"]) == {"Inside Town"} and tc["count"].sum() == 3  # the St Albans burglary, each month
+
+
+def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
+    from hotspots._errors import ConfigError
+    from hotspots.config import load_config
+
+    home = make_home(tmp_path / "home")
+    _towns_file(home / "town_centres" / "ons_major_towns_cities_dec2015.geojson")
+    out = tmp_path / "o"
+    code, _, err = run_main(["--config", str(_config(tmp_path, home, town_centres="none")), "--out", str(out), "counts"],
+                            capsys)
+    assert code == 0 and 'town centres: 0 from none; none: town_centres = "none"' in err
+    with pytest.raises(ConfigError, match="'builtin:kent' is not a built-in set; built in: builtin:hertfordshire"):
+        load_config(_config(tmp_path, home, town_centres="builtin:kent"))
+
+
+def test_the_hertfordshire_town_centres_are_asked_for_by_name_only_in_its_config():
+    from hotspots.config import default_config_path, load_config
+
+    assert load_config(default_config_path()).town_centres == "builtin:hertfordshire"
+    src = Path(__file__).resolve().parents[1] / "src" / "hotspots"
+    users = [p for p in src.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".j2")
+             and "builtin:hertfordshire" in p.read_text()]
+    assert sorted(p.name for p in users) == ["boundaries.py", "config.py", "hertfordshire.toml"]

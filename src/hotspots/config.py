@@ -218,6 +218,10 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
     for key in GEOGRAPHY_KEYS:
         if key in geo and not isinstance(geo[key], str):
             problems.add(f"geography.{key} = {geo[key]!r} must be a string", "Write a file path or column name in quotes.")
+    tc = geo.get("town_centres", "")
+    if isinstance(tc, str) and tc.startswith("builtin:") and tc not in BUILTIN_TOWN_CENTRES:
+        problems.add(f"geography.town_centres = {tc!r} is not a built-in set; built in: {', '.join(BUILTIN_TOWN_CENTRES)}",
+                     'Give a polygon file, "none", or leave it empty for the ONS Major Towns and Cities in the data home.')
     settings = Settings(
         name=str(raw.get("name", cfg_path.stem)),
         data_dir=str(raw.get("data_dir", "")),
@@ -274,6 +278,63 @@ def resolve_data_dir(settings: Settings, cli_value: str | None = None) -> Path:
     )
 
 
+
+
+#: built-in town-centre sets a config can ask for by name (``town_centres = "builtin:<name>"``)
+BUILTIN_TOWN_CENTRES = {"builtin:hertfordshire": "the project's approximate Hertfordshire town centres (built in)"}
+#: what ``town_centres = "none"`` asks for
+NO_TOWN_CENTRES = "none"
+#: name columns of the ONS Major Towns and Cities file, in the names ONS and re-hosts give them
+_ONS_TOWN_NAME_COLUMNS = ("TCITY15NM", "tcity15nm", "town_city_name", "name")
+
+
+def resolve_town_centres(settings: Settings, data_dir: Path) -> tuple[str, str]:
+    """The town-centre layer for this run: ``(path or marker, name column)``; the choice is recorded.
+
+    ``town_centres`` in ``[geography]``:
+
+    * a path: that polygon file (``town_centre_name_column`` names the column);
+    * ``"builtin:hertfordshire"``: the project's approximate Hertfordshire
+      town centres (the shipped Hertfordshire config asks for them);
+    * ``"none"``: no town centres;
+    * empty (the default): the ONS Major Towns and Cities file in the data
+      home's ``town_centres/`` when there is one (only the towns inside the
+      force area are kept), else none.  Never another force's town centres.
+
+    Returns ``("", "")`` for none.  The reason is recorded in ``settings.auto["town_centres"]``.
+    """
+    value = settings.town_centres.strip()
+    if value in BUILTIN_TOWN_CENTRES:
+        settings.record_auto("town_centres", value, BUILTIN_TOWN_CENTRES[value] + f", as {settings.source} asks")
+        return value, "name"
+    if value.lower() == NO_TOWN_CENTRES:
+        settings.record_auto("town_centres", "", f"none: town_centres = \"none\" in {settings.source}")
+        return "", ""
+    if value:
+        path = Path(value).expanduser()
+        settings.record_auto("town_centres", str(path), f"the polygon file in {settings.source}")
+        return str(path), settings.town_centre_name_column
+    folder = Path(data_dir) / "town_centres"
+    candidates = sorted(p for p in folder.iterdir() if p.is_file() and re.search(r"towns?_(and_)?cit", p.name, re.I)
+                        and p.suffix.lower() in (".geojson", ".gpkg", ".shp", ".json")) if folder.is_dir() else []
+    for path in candidates:
+        try:
+            import pyogrio
+
+            fields = [str(f) for f in pyogrio.read_info(path)["fields"]]
+        except Exception:  # an unreadable candidate is not chosen; the reason below says what was used
+            continue
+        column = next((c for c in _ONS_TOWN_NAME_COLUMNS if c in fields), None)
+        if column:
+            settings.record_auto(
+                "town_centres", str(path),
+                "no town-centre file in the config, so the ONS Major Towns and Cities in the data home are used "
+                "(the towns inside the force area only; town and city extents, not town-centre cores); "
+                "set [geography] town_centres to your own polygons, or \"none\"")
+            return str(path), column
+    settings.record_auto("town_centres", "", "none: no town-centre file in the config and no ONS Major Towns and Cities "
+                         f"file in {folder}; set [geography] town_centres to a polygon file to count town centres")
+    return "", ""
 
 
 def expand_crime_types(names, groups) -> tuple[dict[str, tuple[str, ...]], list[str]]:

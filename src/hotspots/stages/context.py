@@ -20,10 +20,12 @@ import pandas as pd
 
 from hotspots._io import OutputDir
 from hotspots.geo import Periods, count_points, resolve_periods
-from hotspots.config import Settings, resolve_data_dir
+from hotspots.config import Settings, resolve_data_dir, resolve_town_centres
 from hotspots.months import month_range
 from hotspots.geo import Geography, assign_points
 from hotspots.io import Accounting, harmonise_lsoa, read_police_uk
+from hotspots.io.accounting import check_kept_share
+from hotspots.io.police_uk import check_force_area
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
 
@@ -125,7 +127,9 @@ def prepare(
     progress = progress or Progress()
     data_dir = resolve_data_dir(settings, data)
     out_dir = OutputDir(out or settings.output_dir, staged=staged)
-    geo = Geography(data_dir, settings.force_area_code, settings.town_centres, settings.town_centre_name_column)
+    town_centres, town_centre_column = resolve_town_centres(settings, data_dir)  # never another force's
+    codes = settings.force_area_codes if len(settings.force_area_codes) > 1 else settings.force_area_code  # several forces
+    geo = Geography(data_dir, codes, town_centres, town_centre_column)
 
     with progress.step("ingest"):
         police_dir = data_dir / "police_uk"
@@ -137,6 +141,7 @@ def prepare(
             progress=None,
         )
         progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
+        check_force_area(res.accounting, settings.force_area_codes or (settings.force_area_code,))  # files vs config
 
     with progress.step("geography"):
         force_area = geo.force
@@ -147,6 +152,9 @@ def prepare(
         res.accounting.drop(points.loc[~inside, "source_file"], "outside_study_area")
         points = points.loc[inside].reset_index(drop=True)
         res.accounting.check(points)
+        if (low := check_kept_share(res.accounting)) is not None:  # raises when a wrong force area kept almost nothing
+            progress.info(f"  WARNING: {low}")
+            settings.record_auto("row_accounting.warning", low, "fewer than 90% of the rows read were kept")
 
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
@@ -159,6 +167,8 @@ def prepare(
         "change_current": list(periods.change_current.months) if periods.change_current else [],
     }, periods.reason)
     progress.info("  " + periods.reason)
+    n_towns = len(geo.town_centres)  # said, because they name patrol areas and get their own counts
+    progress.info(f"  town centres: {n_towns} from {geo.sources['town_centres']}; {settings.auto['town_centres'][1]}")
     return Context(
         settings=settings, data_dir=data_dir, out=out_dir, geography=geo, points=points, accounting=res.accounting,
         months_present=present, months_missing=missing, periods=periods, progress=progress, lsoa_harmonisation=lsoa_stats,

@@ -152,13 +152,13 @@ def prepare(
         res.accounting.drop(points.loc[~inside, "source_file"], "outside_study_area")
         points = points.loc[inside].reset_index(drop=True)
         res.accounting.check(points)
-        if (low := check_kept_share(res.accounting)) is not None:  # raises when a wrong force area kept almost nothing
-            progress.info(f"  WARNING: {low}")
-            settings.record_auto("row_accounting.warning", low, "fewer than 90% of the rows read were kept")
 
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
     missing = [m for m in expected if m not in set(present)]
+    if (low := check_kept_share(res.accounting)) is not None:  # raises when a wrong force area kept almost nothing
+        progress.info(f"  WARNING: {low}")
+        settings.record_auto("row_accounting.warning", low, "fewer than 90% of the rows read were kept")
     _check_periods_have_data(settings, present)
     periods = resolve_periods(present, settings.current, settings.comparison)
     settings.record_auto("periods", {

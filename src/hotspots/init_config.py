@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from importlib import resources
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -147,12 +148,17 @@ def starter_config(data_dir: str | Path, names: Sequence[str], *, name: str | No
             "YYYY-MM-<force>-street.csv files into police_uk/<force>/street/")
     all_months = sorted({m for v in months.values() for m in v})
     study = name or " and ".join(f.pfa_name for f in forces)
+    builtin = f"builtin:{forces[0].police_uk_force}" if len(forces) == 1 and (
+        resources.files("hotspots") / "data" / f"town_centres_{forces[0].police_uk_force}.csv").is_file() else ""
     text = _render(data_dir, forces, districts, months, all_months, study, output_dir or f"output-{slug(study)}",
-                   _town_centre_note(data_dir))
+                   _town_centre_note(data_dir, builtin), builtin)
     return StarterConfig(text=text, name=study, forces=forces, districts=districts, months=all_months)
 
 
-def _town_centre_note(data_dir: Path) -> str:
+def _town_centre_note(data_dir: Path, builtin: str) -> str:
+    if builtin:
+        return (f"# {builtin}: the approximate town centres shipped with hotspots for this force (see boundaries/README.md);\n"
+                "# empty = the ONS Major Towns and Cities in the data home's town_centres/ inside the force area, or none.")
     folder = data_dir / "town_centres"
     files = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     if files:
@@ -168,7 +174,7 @@ def _toml(value) -> str:
 
 
 def _render(data_dir: Path, forces: list[PoliceForce], districts: pd.DataFrame, months: dict[str, list[str]],
-            all_months: list[str], study: str, output_dir: str, tc_note: str) -> str:
+            all_months: list[str], study: str, output_dir: str, tc_note: str, builtin: str = "") -> str:
     today = dt.date.today().isoformat()
     lines = [
         f"# hotspots configuration: {study}.",
@@ -231,7 +237,7 @@ def _render(data_dir: Path, forces: list[PoliceForce], districts: pd.DataFrame, 
         "[geography]",
         tc_note,
         "# Or a path to a polygon file of town centres with a name column (below), or \"none\".",
-        'town_centres = ""',
+        f"town_centres = {_toml(builtin)}",
         'town_centre_name_column = "name"',
         "",
         "[outliers]",

@@ -392,8 +392,9 @@ class Geography:
         gdf = gdf.copy()
         if len(gdf) and ("district_code" not in gdf or (gdf["district_code"] == "").all()):
             gdf["district_code"] = _majority_area(gdf, self.districts)
-            outside = gdf["district_code"] == ""
-            if outside.any():  # another force's towns (a national or neighbouring file): left out, and said
+            inside = shapely.area(shapely.intersection(gdf.geometry.values, self.force.geometry.iloc[0])) / gdf.geometry.area
+            outside = (gdf["district_code"] == "") | (inside.to_numpy() < 0.5)
+            if outside.any():  # another force's towns (mostly outside: a national or neighbouring file): left out, and said
                 self.sources["town_centres"] += f" ({int(outside.sum())} of {len(gdf)} outside the force area left out)"
                 gdf = gdf.loc[~outside]
         # residents are a poor denominator for town centres (visitors): no population

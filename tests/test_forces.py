@@ -19,8 +19,8 @@ import pytest
 
 from test_cli import make_home, run_main
 
-#: words that must not appear in another force's outputs
-HERTS_WORDS = re.compile(r"hertford|herts|operation hotspot|14\.5\s*%|82\.5\s*%|recording is improving", re.I)
+#: words that must not appear in another force's outputs ("Hertford Road" is a street in Liverpool and St Helens)
+HERTS_WORDS = re.compile(r"hertfordshire|operation hotspot|14\.5\s*%|82\.5\s*%|recording is improving", re.I)
 
 
 def one_year_home(root: Path) -> Path:
@@ -221,3 +221,113 @@ def test_the_hertfordshire_town_centres_are_asked_for_by_name_only_in_its_config
     users = [p for p in src.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".j2")
              and "builtin:hertfordshire" in p.read_text()]
     assert sorted(p.name for p in users) == ["boundaries.py", "config.py", "hertfordshire.toml"]
+
+
+# --------------------------------------------------------------------------- the five forces of the real data home
+FORCES = {"hertfordshire": "E23000027", "cumbria": "E23000002", "kent": "E23000032", "merseyside": "E23000004",
+          "south-wales": "W15000003"}
+
+
+def _strings(obj, skip_prefixes: tuple[str, ...]):
+    """Every string in a JSON value, except paths into the data home (they name its other forces' folders)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _strings(k, skip_prefixes)
+            yield from _strings(v, skip_prefixes)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v, skip_prefixes)
+    elif isinstance(obj, str) and not obj.startswith(skip_prefixes):
+        yield obj
+
+
+def herts_words_in_outputs(out: Path, data_dir: Path) -> dict[str, list[str]]:
+    """Hertfordshire words in every output file (HTML, CSV, GeoJSON, GeoPackage text, the manifest)."""
+    found: dict[str, list[str]] = {}
+    prefixes = (str(data_dir), str(data_dir.resolve()), os.path.realpath(data_dir))
+    for path in sorted(out.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.name == "manifest.json":
+            manifest = json.loads(path.read_text())
+            manifest["row_accounting"].pop("skipped", None)  # the data home's inventory: its other forces' files
+            text = "\n".join(_strings(manifest, prefixes))
+        else:
+            text = path.read_bytes().decode("utf-8", errors="ignore")
+        hits = sorted({m.group(0) for m in HERTS_WORDS.finditer(text)})
+        if hits:
+            found[str(path.relative_to(out))] = hits
+    return found
+
+
+def _init_and_run(force: str, data_dir: Path, tmp_path: Path, capsys, stages: list[str]) -> tuple[Path, dict, str]:
+    code, stdout, err = run_main(["--data", str(data_dir), "init", "--force", force, "--output",
+                                  str(tmp_path / f"{force}.toml")], capsys)
+    assert code == 0, err
+    out = tmp_path / "out"
+    args = ["--config", str(tmp_path / f"{force}.toml"), "--out", str(out), "run"]
+    for s in stages:
+        args += ["--stage", s]
+    code, stdout, err = run_main(args, capsys)
+    assert code == 0, err
+    return out, _manifest(out), stdout + err
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("force", list(FORCES))
+def test_init_then_counts_with_no_edits(force, real_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
+    monkeypatch.delenv("HOTSPOTS_DATA", raising=False)  # the data home written by init is the one used
+    out, m, text = _init_and_run(force, real_data_dir, tmp_path, capsys, ["counts"])
+    assert m["settings"]["force_area_code"] == FORCES[force] and m["settings"]["forces"] == [force]
+    assert m["skipped"] == {} and "row_accounting.warning" not in m["settings"]["auto"]
+    acc = m["row_accounting"]
+    assert acc["balanced"] and acc["kept"] >= 0.95 * acc["rows_read"], acc["dropped"]
+    by_force = pd.read_csv(out / "counts" / "counts_force.csv")
+    assert by_force["count"].sum() == acc["kept"]
+    district = pd.read_csv(out / "counts" / "counts_district.csv")
+    assert district["count"].sum() == acc["kept"]  # every kept record is in one of the force's districts
+    if force != "hertfordshire":
+        assert herts_words_in_outputs(out, real_data_dir) == {}
+        assert "town centres: 0 from" in text  # the data home's towns are all in or near Hertfordshire
+
+
+@pytest.mark.realdata
+def test_a_metropolitan_forces_outputs_have_no_hertfordshire_words(real_data_dir, tmp_path, capsys, monkeypatch):
+    """Merseyside: counts, outliers and hotspots (maps included) from `init` with no edits, every output read.
+
+    (Kent's hotspot stage takes about 4 minutes here, Merseyside's under one; Kent's counts are read above.)
+    """
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
+    monkeypatch.delenv("HOTSPOTS_DATA", raising=False)
+    out, m, _ = _init_and_run("merseyside", real_data_dir, tmp_path, capsys, ["counts", "outliers", "hotspots"])
+    assert m["stages_run"] == ["counts", "outliers", "hotspots"]
+    assert {o["path"].split("/")[0] for o in m["outputs"]} >= {"counts", "outliers", "hotspots", "maps"}
+    report = (out / "outliers" / "csp_outlier_report.html").read_text()
+    assert "Merseyside" in report and "Liverpool" in report
+    assert herts_words_in_outputs(out, real_data_dir) == {}
+
+
+@pytest.mark.realdata
+def test_a_one_year_real_data_home_skips_the_evaluation_with_its_reason(real_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
+    home = tmp_path / "home"
+    street = home / "police_uk" / "kent" / "street"
+    street.mkdir(parents=True)
+    for sub in ("boundaries", "lookups", "population", "town_centres"):
+        if (real_data_dir / sub).exists():
+            (home / sub).symlink_to(real_data_dir / sub)
+    for f in sorted((real_data_dir / "police_uk" / "kent" / "street").glob("2025-*")):
+        (street / f.name).symlink_to(f)
+    code, _, err = run_main(["--data", str(home), "init", "--force", "kent", "--output", str(tmp_path / "kent.toml")], capsys)
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, stdout, err = run_main(["--config", str(tmp_path / "kent.toml"), "--data", str(home), "--out", str(out), "run",
+                                  "--stage", "counts", "--stage", "outliers", "--stage", "evaluate"], capsys)
+    assert code == 2  # the evaluation was asked for by name (README: exit codes); `hotspots run` alone exits 0
+    assert "stage evaluate could not run: no seasonally matched before/after months" in err
+    assert "[evaluate] SKIPPED" in err
+    m = _manifest(out)
+    assert m["stages_run"] == ["counts", "outliers"] and list(m["skipped"]) == ["evaluate"]
+    assert m["months"]["present"] == [f"2025-{i:02d}" for i in range(1, 13)]
+    assert (out / "outliers" / "csp_outlier_report.html").is_file() and not (out / "evaluation").exists()

@@ -127,7 +127,7 @@ def _move_force(home: Path, slug: str, falls_within: str, shift_m: float = 0.0, 
 def test_files_of_another_force_than_the_force_area_are_refused(tmp_path, capsys):
     home = make_home(tmp_path / "home")
     _move_force(home, "kent-police", "Kent Police")  # a folder name police.uk does not use, so the config cannot tell
-    code, _, err = run_main(["--config", str(_config(tmp_path, home, forces='["kent-police"]')), "--out",
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home, forces='["kent-police"]')), "--out",
                              str(tmp_path / "o"), "counts"], capsys)
     assert code == 2
     assert ("error: the police.uk files' rows fall within Kent Police (18 rows, force area E23000032), but "
@@ -137,7 +137,7 @@ def test_files_of_another_force_than_the_force_area_are_refused(tmp_path, capsys
 
 def test_a_config_naming_a_force_with_another_forces_area_is_refused_before_reading(tmp_path, capsys):
     home = make_home(tmp_path / "home")
-    code, _, err = run_main(["--config", str(_config(tmp_path, home, forces='["kent"]')), "--out", str(tmp_path / "o"),
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home, forces='["kent"]')), "--out", str(tmp_path / "o"),
                              "counts"], capsys)
     assert code == 2 and "forces includes 'kent' (Kent Police, force area E23000032) but force_area_code is E23000027" in err
     assert "[ingest]" not in err
@@ -146,7 +146,7 @@ def test_a_config_naming_a_force_with_another_forces_area_is_refused_before_read
 def test_keeping_almost_nothing_of_what_was_read_is_an_error_with_the_reasons(tmp_path, capsys):
     home = make_home(tmp_path / "home")
     _move_force(home, "hertfordshire", "Hertfordshire Constabulary", shift_m=60_000, lsoa=False)  # all 60 km east
-    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(tmp_path / "o"), "counts"], capsys)
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home)), "--out", str(tmp_path / "o"), "counts"], capsys)
     assert code == 2
     line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
     assert line.startswith("error: kept 0 of 18 rows read (0.0%); dropped 15 outside_study_area")
@@ -156,7 +156,7 @@ def test_keeping_almost_nothing_of_what_was_read_is_an_error_with_the_reasons(tm
 def test_a_small_kept_share_is_a_loud_warning(tmp_path, capsys):
     home = make_home(tmp_path / "home")  # 4 of 6 rows a month inside, 1 outside, 1 without coordinates
     out = tmp_path / "o"
-    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
     assert code == 0, err
     line = next(ln for ln in err.splitlines() if "WARNING: kept" in ln)
     assert line.startswith("  WARNING: kept 12 of 18 rows read (66.7%); dropped 3 ")
@@ -178,7 +178,7 @@ def _towns_file(path: Path) -> None:
 def test_no_town_centre_file_means_none_and_says_so(tmp_path, capsys):
     home = make_home(tmp_path / "home")
     out = tmp_path / "o"
-    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
     assert code == 0, err
     assert "town centres: 0 from none; none: no town-centre file in the config and no ONS Major Towns" in err
     tc = pd.read_csv(out / "counts" / "counts_town_centre.csv")
@@ -192,7 +192,7 @@ def test_the_data_homes_ons_towns_inside_the_force_area_are_used(tmp_path, capsy
     home = make_home(tmp_path / "home")
     _towns_file(home / "town_centres" / "ons_major_towns_cities_dec2015.geojson")
     out = tmp_path / "o"
-    code, _, err = run_main(["--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home)), "--out", str(out), "counts"], capsys)
     assert code == 0, err
     assert "town centres: 1 from " in err and "(1 of 2 outside the force area left out)" in err
     tc = pd.read_csv(out / "counts" / "counts_town_centre.csv")
@@ -206,7 +206,7 @@ def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
     home = make_home(tmp_path / "home")
     _towns_file(home / "town_centres" / "ons_major_towns_cities_dec2015.geojson")
     out = tmp_path / "o"
-    code, _, err = run_main(["--config", str(_config(tmp_path, home, town_centres="none")), "--out", str(out), "counts"],
+    code, _, err = run_main(["--data", str(home), "--config", str(_config(tmp_path, home, town_centres="none")), "--out", str(out), "counts"],
                             capsys)
     assert code == 0 and 'town centres: 0 from none; none: town_centres = "none"' in err
     with pytest.raises(ConfigError, match="'builtin:kent' is not a built-in set; built in: builtin:hertfordshire"):

@@ -323,11 +323,11 @@ def test_a_one_year_real_data_home_skips_the_evaluation_with_its_reason(real_dat
     assert code == 0, err
     out = tmp_path / "out"
     code, stdout, err = run_main(["--config", str(tmp_path / "kent.toml"), "--data", str(home), "--out", str(out), "run",
-                                  "--stage", "counts", "--stage", "outliers", "--stage", "evaluate"], capsys)
+                                  "--stage", "counts", "--stage", "evaluate"], capsys)
     assert code == 2  # the evaluation was asked for by name (README: exit codes); `hotspots run` alone exits 0
     assert "stage evaluate could not run: no seasonally matched before/after months" in err
     assert "[evaluate] SKIPPED" in err
     m = _manifest(out)
-    assert m["stages_run"] == ["counts", "outliers"] and list(m["skipped"]) == ["evaluate"]
+    assert m["stages_run"] == ["counts"] and list(m["skipped"]) == ["evaluate"]
     assert m["months"]["present"] == [f"2025-{i:02d}" for i in range(1, 13)]
-    assert (out / "outliers" / "csp_outlier_report.html").is_file() and not (out / "evaluation").exists()
+    assert (out / "counts" / "rates.csv").is_file() and not (out / "evaluation").exists()

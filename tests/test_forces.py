@@ -201,7 +201,7 @@ def test_the_data_homes_ons_towns_inside_the_force_area_are_used(tmp_path, capsy
 
 def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
     from hotspots._errors import ConfigError
-    from hotspots.config import load_config
+    from hotspots.config import load_config, resolve_town_centres
 
     home = make_home(tmp_path / "home")
     _towns_file(home / "town_centres" / "ons_major_towns_cities_dec2015.geojson")
@@ -211,6 +211,11 @@ def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
     assert code == 0 and 'town centres: 0 from none; none: town_centres = "none"' in err
     with pytest.raises(ConfigError, match="'builtin:kent' is not a built-in set; built in: builtin:hertfordshire"):
         load_config(_config(tmp_path, home, town_centres="builtin:kent"))
+    # the markers also when a config's relative paths are made absolute against its folder
+    settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "builtin:hertfordshire")))
+    assert resolve_town_centres(settings, home) == ("builtin:hertfordshire", "name")
+    settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "none")))
+    assert resolve_town_centres(settings, home) == ("", "")
 
 
 def test_the_hertfordshire_town_centres_are_asked_for_by_name_only_in_its_config():

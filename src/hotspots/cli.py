@@ -56,8 +56,8 @@ def cli(ctx, config, data, out, verbose, quiet):
     \b
     Examples:
       hotspots info                       # what data is in the data home
-      hotspots run                        # the whole job on the default Hertfordshire config
       hotspots init --force kent          # a starter config for any force: then hotspots -c kent.toml run
+      hotspots run                        # the whole job on the default Hertfordshire config
       hotspots --data ../shared/data --out out counts
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -186,7 +186,7 @@ def init_cmd(obj, forces, output):
 
 
 @cli.command()
-@click.option("--force", "forces", multiple=True, help="police.uk force slug (repeatable); default: the config's forces.")
+@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
 @click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
 @click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
@@ -203,7 +203,6 @@ def download(obj, forces, archive, from_zip, no_ons):
     from hotspots.io.download import download_all
 
     target = Path(obj.data or "data-home")
-    forces = forces or obj.settings(sections=False).forces
     written = download_all(target, forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, echo=_echo)
     click.echo(f"wrote {len(written)} file(s) under {target}")
 

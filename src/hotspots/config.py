@@ -64,13 +64,14 @@ class Settings:
 
 #: top-level keys and sections of a config file (the sections after ``geography`` are read by their stages)
 TOP_LEVEL: dict[str, type] = {
-    "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": (str, list),
+    "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": str,
     "periods": dict, "crime_groups": dict, "geography": dict, "evaluation": dict, "hotspots": dict, "outliers": dict,
 }
 PERIOD_KEYS = ("first", "last", "current", "comparison")
 GEOGRAPHY_KEYS = ("town_centres", "town_centre_name_column")
 _TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table",
               (str, list): 'a string in quotes or a list ["...", "..."]'}
+TOP_LEVEL["force_area_code"] = (str, list)  # one ONS code, or a list for several forces
 
 
 def _check_month(value: Any, where: str, problems: _Problems) -> str | None:
@@ -218,8 +219,8 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
     for key in GEOGRAPHY_KEYS:
         if key in geo and not isinstance(geo[key], str):
             problems.add(f"geography.{key} = {geo[key]!r} must be a string", "Write a file path or column name in quotes.")
-    tc = geo.get("town_centres", "")
-    if isinstance(tc, str) and tc.startswith("builtin:") and tc not in BUILTIN_TOWN_CENTRES:
+    tc = _town_centre_marker(geo.get("town_centres", "")) if isinstance(geo.get("town_centres", ""), str) else ""
+    if tc.startswith("builtin:") and tc not in BUILTIN_TOWN_CENTRES:
         problems.add(f"geography.town_centres = {tc!r} is not a built-in set; built in: {', '.join(BUILTIN_TOWN_CENTRES)}",
                      'Give a polygon file, "none", or leave it empty for the ONS Major Towns and Cities in the data home.')
     settings = Settings(
@@ -288,6 +289,14 @@ NO_TOWN_CENTRES = "none"
 _ONS_TOWN_NAME_COLUMNS = ("TCITY15NM", "tcity15nm", "town_city_name", "name")
 
 
+def _town_centre_marker(value: str) -> str:
+    """``"none"`` / ``"builtin:<name>"`` also when made into a path against the config's folder (no such file)."""
+    name = Path(value).name if value else ""
+    if value and (name.lower() == NO_TOWN_CENTRES or name.startswith("builtin:")) and not Path(value).exists():
+        return name
+    return value
+
+
 def resolve_town_centres(settings: Settings, data_dir: Path) -> tuple[str, str]:
     """The town-centre layer for this run: ``(path or marker, name column)``; the choice is recorded.
 
@@ -303,7 +312,7 @@ def resolve_town_centres(settings: Settings, data_dir: Path) -> tuple[str, str]:
 
     Returns ``("", "")`` for none.  The reason is recorded in ``settings.auto["town_centres"]``.
     """
-    value = settings.town_centres.strip()
+    value = _town_centre_marker(settings.town_centres.strip())
     if value in BUILTIN_TOWN_CENTRES:
         settings.record_auto("town_centres", value, BUILTIN_TOWN_CENTRES[value] + f", as {settings.source} asks")
         return value, "name"

@@ -94,19 +94,6 @@ def _check_range(value: Any, where: str, problems: _Problems) -> tuple[str, str]
     return (a, b) if a and b else None
 
 
-def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
-    import difflib
-
-    for key in table:
-        if key not in valid:
-            close = difflib.get_close_matches(str(key), list(valid), n=1)
-            problems.add(
-                f"unknown {where} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                + f"; valid: {', '.join(valid)}",
-                "Remove or correct the misspelt names: an unknown name would be ignored.",
-            )
-
-
 def _check_force_area(raw: dict, forces: list[str], problems: _Problems) -> list[str]:
     """The force area code(s), checked against the ONS code pattern and against the police.uk ``forces``.
 
@@ -136,6 +123,19 @@ def _check_force_area(raw: dict, forces: list[str], problems: _Problems) -> list
                          + (" (a list of codes for several forces)" if len(forces) > 1 else "")
                          + ", or run `hotspots init --force " + force.police_uk_force + "`.")
     return codes
+
+
+def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
+    import difflib
+
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), list(valid), n=1)
+            problems.add(
+                f"unknown {where} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; valid: {', '.join(valid)}",
+                "Remove or correct the misspelt names: an unknown name would be ignored.",
+            )
 
 
 def default_config_path() -> Path:

@@ -57,6 +57,7 @@ LAYER = {
     "__init__": 6,
     "api": 6,
     "config": 7,
+    "init_config": 7,
     "_io": 7,
     "stages": 8,
     "cli": 9,

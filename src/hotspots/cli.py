@@ -56,6 +56,7 @@ def cli(ctx, config, data, out, verbose, quiet):
     \b
     Examples:
       hotspots info                       # what data is in the data home
+      hotspots init --force kent          # a starter config for any force: then hotspots -c kent.toml run
       hotspots run                        # the whole job on the default Hertfordshire config
       hotspots --data ../shared/data --out out counts
     """
@@ -115,6 +116,8 @@ def _prepare(obj):
 def _summary(ctx) -> None:
     for line in ctx.accounting.summary_lines():
         click.echo(line)
+    for name, skip in ctx.results.get("skipped_stages", {}).items():  # stages the data cannot support (exit 0)
+        click.echo(f"stage {name} SKIPPED (its outputs are not written): {skip['reason']}")
     click.echo(f"outputs in {ctx.out.root} (manifest.json lists every file)")
 
 
@@ -160,6 +163,28 @@ def run_cmd(obj, stages):
     _summary(ctx)
 
 
+@cli.command(name="init")
+@click.option("--force", "forces", multiple=True, required=True,
+              help="Force: police.uk name (kent, south-wales), ONS code or a region; repeat for one area of several.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Config file to write (default: <force>.toml here).")
+@click.pass_obj
+def init_cmd(obj, forces, output):
+    """Write a starter config for any police force of England and Wales, from the data home.
+
+    \b
+    Example:
+      hotspots --data ../shared/data init --force kent
+      hotspots --config kent.toml run
+    """
+    from hotspots.config import resolve_data_dir
+    from hotspots.init_config import write_starter_config
+
+    path, cfg = write_starter_config(resolve_data_dir(obj.settings(sections=False), obj.data), forces, output)
+    click.echo(f"wrote {path}: {cfg.name} ({', '.join(f.pfa_code for f in cfg.forces)}), "
+               f"{cfg.districts['ltla24_code'].nunique()} districts, months {cfg.months[0]}..{cfg.months[-1]}; "
+               f"next: hotspots --config {path} run")
+
+
 @cli.command()
 @click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
@@ -203,7 +228,7 @@ def _month_range_option(value: str | None, name: str):
 @click.option("--funding", type=float, help="Funding in pounds a year, for cost per crime prevented (0 = none).")
 @click.pass_obj
 def evaluate(obj, areas, name_column, selection, before, after, buffer_m, control, crime_types, funding):
-    """Before/after evaluation of hotspot patrol areas (Operation Hotspot).
+    """Before/after evaluation of hotspot patrol areas (the programme named in [evaluation]).
 
     Compares crime in the treated areas before and after against a comparison
     area, checks displacement into buffers and regression to the mean, and

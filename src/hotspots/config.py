@@ -31,6 +31,7 @@ class Settings:
     data_dir: str
     output_dir: str
     forces: tuple[str, ...]
+    #: the ONS police force area code (the first when the study area spans several forces)
     force_area_code: str
     first_month: str
     last_month: str
@@ -40,6 +41,8 @@ class Settings:
     town_centres: str = ""
     town_centre_name_column: str = "name"
     source: str = ""
+    #: every force area code of the study area (one per force; ``force_area_code`` is the first)
+    force_area_codes: tuple[str, ...] = ()
     #: name -> (value, reason) for values chosen automatically
     auto: dict[str, tuple[Any, str]] = dataclasses.field(default_factory=dict)
     #: the raw TOML tables, for sections later stages read (evaluation, maps)
@@ -66,7 +69,9 @@ TOP_LEVEL: dict[str, type] = {
 }
 PERIOD_KEYS = ("first", "last", "current", "comparison")
 GEOGRAPHY_KEYS = ("town_centres", "town_centre_name_column")
-_TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table"}
+_TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table",
+              (str, list): 'a string in quotes or a list ["...", "..."]'}
+TOP_LEVEL["force_area_code"] = (str, list)  # one ONS code, or a list for several forces
 
 
 def _check_month(value: Any, where: str, problems: _Problems) -> str | None:
@@ -87,6 +92,37 @@ def _check_range(value: Any, where: str, problems: _Problems) -> tuple[str, str]
     if a and b and a > b:
         problems.add(f"{where} = {value!r}: the first month is after the last", "Put the earlier month first.")
     return (a, b) if a and b else None
+
+
+def _check_force_area(raw: dict, forces: list[str], problems: _Problems) -> list[str]:
+    """The force area code(s), checked against the ONS code pattern and against the police.uk ``forces``.
+
+    A force area code left from another force's config (Hertfordshire's with
+    ``forces = ["kent"]``) would clip the records to the wrong area and keep
+    almost none of them, so it is an error naming the right code.
+    """
+    from hotspots.io.forces import force_for_code, police_forces
+
+    value = raw.get("force_area_code", "")
+    codes = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+    if not codes or not all(isinstance(c, str) and re.fullmatch(r"[EW]\d{8}", c) for c in codes):
+        if "force_area_code" not in raw or isinstance(value, (str, list)):
+            problems.add(f"force_area_code = {value!r} must be an ONS police force area code such as \"E23000032\" "
+                         "(a list for several forces)",
+                         "`hotspots init --force NAME` writes a config with the right code; the codes are in the "
+                         "data home's lookups/lookup_ltla24_csp24_pfa24_ew.csv (pfa24_code).")
+        return []
+    by_slug = {f.police_uk_force: f for f in police_forces()}
+    known = [by_slug[f] for f in forces if f in by_slug]
+    for force in known:
+        if force.pfa_code not in codes:
+            others = ", ".join(f"{c} ({f.pfa_name})" if (f := force_for_code(c)) else c for c in codes)
+            problems.add(f"forces includes {force.police_uk_force!r} ({force.falls_within}, force area {force.pfa_code}) "
+                         f"but force_area_code is {others}: the records would be clipped to another force's area",
+                         f"set force_area_code = \"{force.pfa_code}\" for {force.pfa_name}"
+                         + (" (a list of codes for several forces)" if len(forces) > 1 else "")
+                         + ", or run `hotspots init --force " + force.police_uk_force + "`.")
+    return codes
 
 
 def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
@@ -176,17 +212,24 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
             continue
         groups[gname] = tuple(members)
 
+    codes = _check_force_area(raw, forces, problems)
+
     geo = table("geography")
     _unknown_keys(geo, GEOGRAPHY_KEYS, "key in [geography]", problems)
     for key in GEOGRAPHY_KEYS:
         if key in geo and not isinstance(geo[key], str):
             problems.add(f"geography.{key} = {geo[key]!r} must be a string", "Write a file path or column name in quotes.")
+    tc = _town_centre_marker(geo.get("town_centres", "")) if isinstance(geo.get("town_centres", ""), str) else ""
+    if tc.startswith("builtin:") and tc not in BUILTIN_TOWN_CENTRES:
+        problems.add(f"geography.town_centres = {tc!r} is not a built-in set; built in: {', '.join(BUILTIN_TOWN_CENTRES)}",
+                     'Give a polygon file, "none", or leave it empty for the ONS Major Towns and Cities in the data home.')
     settings = Settings(
         name=str(raw.get("name", cfg_path.stem)),
         data_dir=str(raw.get("data_dir", "")),
         output_dir=str(raw.get("output_dir", "output")),
         forces=tuple(forces),
-        force_area_code=str(raw.get("force_area_code", "")),
+        force_area_code=codes[0] if codes else "",
+        force_area_codes=tuple(codes),
         first_month=first,
         last_month=last,
         current=current,
@@ -236,6 +279,71 @@ def resolve_data_dir(settings: Settings, cli_value: str | None = None) -> Path:
     )
 
 
+
+
+#: built-in town-centre sets a config can ask for by name (``town_centres = "builtin:<name>"``)
+BUILTIN_TOWN_CENTRES = {"builtin:hertfordshire": "the project's approximate Hertfordshire town centres (built in)"}
+#: what ``town_centres = "none"`` asks for
+NO_TOWN_CENTRES = "none"
+#: name columns of the ONS Major Towns and Cities file, in the names ONS and re-hosts give them
+_ONS_TOWN_NAME_COLUMNS = ("TCITY15NM", "tcity15nm", "town_city_name", "name")
+
+
+def _town_centre_marker(value: str) -> str:
+    """``"none"`` / ``"builtin:<name>"`` also when made into a path against the config's folder (no such file)."""
+    name = Path(value).name if value else ""
+    if value and (name.lower() == NO_TOWN_CENTRES or name.startswith("builtin:")) and not Path(value).exists():
+        return name
+    return value
+
+
+def resolve_town_centres(settings: Settings, data_dir: Path) -> tuple[str, str]:
+    """The town-centre layer for this run: ``(path or marker, name column)``; the choice is recorded.
+
+    ``town_centres`` in ``[geography]``:
+
+    * a path: that polygon file (``town_centre_name_column`` names the column);
+    * ``"builtin:hertfordshire"``: the project's approximate Hertfordshire
+      town centres (the shipped Hertfordshire config asks for them);
+    * ``"none"``: no town centres;
+    * empty (the default): the ONS Major Towns and Cities file in the data
+      home's ``town_centres/`` when there is one (only the towns inside the
+      force area are kept), else none.  Never another force's town centres.
+
+    Returns ``("", "")`` for none.  The reason is recorded in ``settings.auto["town_centres"]``.
+    """
+    value = _town_centre_marker(settings.town_centres.strip())
+    if value in BUILTIN_TOWN_CENTRES:
+        settings.record_auto("town_centres", value, BUILTIN_TOWN_CENTRES[value] + f", as {settings.source} asks")
+        return value, "name"
+    if value.lower() == NO_TOWN_CENTRES:
+        settings.record_auto("town_centres", "", f"none: town_centres = \"none\" in {settings.source}")
+        return "", ""
+    if value:
+        path = Path(value).expanduser()
+        settings.record_auto("town_centres", str(path), f"the polygon file in {settings.source}")
+        return str(path), settings.town_centre_name_column
+    folder = Path(data_dir) / "town_centres"
+    candidates = sorted(p for p in folder.iterdir() if p.is_file() and re.search(r"towns?_(and_)?cit", p.name, re.I)
+                        and p.suffix.lower() in (".geojson", ".gpkg", ".shp", ".json")) if folder.is_dir() else []
+    for path in candidates:
+        try:
+            import pyogrio
+
+            fields = [str(f) for f in pyogrio.read_info(path)["fields"]]
+        except Exception:  # an unreadable candidate is not chosen; the reason below says what was used
+            continue
+        column = next((c for c in _ONS_TOWN_NAME_COLUMNS if c in fields), None)
+        if column:
+            settings.record_auto(
+                "town_centres", str(path),
+                "no town-centre file in the config, so the ONS Major Towns and Cities in the data home are used "
+                "(the towns inside the force area only; town and city extents, not town-centre cores); "
+                "set [geography] town_centres to your own polygons, or \"none\"")
+            return str(path), column
+    settings.record_auto("town_centres", "", "none: no town-centre file in the config and no ONS Major Towns and Cities "
+                         f"file in {folder}; set [geography] town_centres to a polygon file to count town centres")
+    return "", ""
 
 
 def expand_crime_types(names, groups) -> tuple[dict[str, tuple[str, ...]], list[str]]:

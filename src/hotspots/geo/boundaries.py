@@ -513,7 +513,13 @@ class Geography:
 
     @cached_property
     def town_centres(self) -> gpd.GeoDataFrame:
-        if self.town_centres_path:
+        if self.town_centres_path == "builtin:hertfordshire":  # asked for by name (the Hertfordshire config)
+            gdf = default_town_centres()
+            self.sources["town_centres"] = "hotspots built-in approximate Hertfordshire town centres"
+        elif not self.town_centres_path:  # none (the config's choice, or no file for this force): never another force's
+            gdf = gpd.GeoDataFrame({"area_code": [], "area_name": [], "district_code": []}, geometry=[], crs=BNG)
+            self.sources["town_centres"] = "none"
+        else:
             gdf = read_boundary(self.town_centres_path, name="town-centre file")
             col = self.town_centre_name_column
             if col not in gdf.columns:
@@ -524,12 +530,14 @@ class Geography:
             gdf["area_name"] = gdf[col].astype(str)
             gdf["area_code"] = gdf["code"].astype(str) if "code" in gdf else [f"TC{i + 1:02d}" for i in range(len(gdf))]
             self.sources["town_centres"] = str(self.town_centres_path)
-        else:
-            gdf = default_town_centres()
-            self.sources["town_centres"] = "hotspots built-in approximate Hertfordshire town centres"
         gdf = gdf.copy()
-        if "district_code" not in gdf or (gdf["district_code"] == "").all():
+        if len(gdf) and ("district_code" not in gdf or (gdf["district_code"] == "").all()):
             gdf["district_code"] = _majority_area(gdf, self.districts)
+            inside = shapely.area(shapely.intersection(gdf.geometry.values, self.force.geometry.iloc[0])) / gdf.geometry.area
+            outside = (gdf["district_code"] == "") | (inside.to_numpy() < 0.5)
+            if outside.any():  # another force's towns (mostly outside: a national or neighbouring file): left out, and said
+                self.sources["town_centres"] += f" ({int(outside.sum())} of {len(gdf)} outside the force area left out)"
+                gdf = gdf.loc[~outside]
         # residents are a poor denominator for town centres (visitors): no population
         gdf["population"] = np.nan
         return _area_frame(gdf, "town_centre")

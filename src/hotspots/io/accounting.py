@@ -17,7 +17,10 @@ import pandas as pd
 from hotspots._errors import AccountingError, InputFileError
 from hotspots.schema import DROP_REASONS
 
-__all__ = ["FileAccount", "Accounting", "IngestResult"]
+__all__ = ["FileAccount", "Accounting", "IngestResult", "check_kept_share"]
+
+#: drop reasons that mean "located outside the area asked for": most rows dropped for them is a wrong force area
+_LOCATION_REASONS = ("outside_study_area", "lsoa_outside_force_area")
 
 
 @dataclasses.dataclass
@@ -36,6 +39,8 @@ class FileAccount:
     notes: list[str] = dataclasses.field(default_factory=list)
     #: crime-type values not recognised (counted as ``unknown_crime_type``), value -> rows
     unknown_crime_types: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: police.uk ``Falls within`` values of the file's rows, value -> rows
+    falls_within: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Accounting:
@@ -170,3 +175,38 @@ class IngestResult:
 
     points: pd.DataFrame
     accounting: Accounting
+
+
+def check_kept_share(accounting: Accounting, *, error_below: float = 0.5, warn_below: float = 0.9) -> str | None:
+    """Guard against a run that silently keeps a small part of what it read.
+
+    Returns ``None`` when at least ``warn_below`` of the rows read are kept,
+    else a warning naming the drop reasons (largest first).  Below
+    ``error_below``, when most rows were dropped as located outside the study
+    area (a force area code that is not the files' force), it raises
+    :class:`~hotspots._errors.InputFileError` instead.
+
+    Examples
+    --------
+    >>> acc = Accounting()
+    >>> acc.add_file(FileAccount(path="a.csv", rows_read=100, kept=100))
+    >>> _ = acc.drop(["a.csv"] * 20, "no_coordinates")
+    >>> print(check_kept_share(acc))
+    kept 80 of 100 rows read (80.0%); dropped 20 no_coordinates (no longitude/latitude (or easting/northing) in the record)
+    >>> _ = acc.drop(["a.csv"] * 79, "outside_study_area")
+    >>> check_kept_share(acc)
+    Traceback (most recent call last):
+    ...
+    hotspots._errors.InputFileError: kept 1 of 100 rows read (1.0%); dropped 79 outside_study_area ...
+    """
+    read, kept = accounting.rows_read, accounting.kept
+    if read == 0 or kept >= warn_below * read:
+        return None
+    dropped = accounting.dropped_by_reason()
+    text = (f"kept {kept:,} of {read:,} rows read ({100 * kept / read:.1f}%); "
+            + "; ".join(f"dropped {n:,} {r} ({DROP_REASONS[r]})" for r, n in dropped.items()))
+    located = sum(dropped.get(r, 0) for r in _LOCATION_REASONS)
+    if kept < error_below * read and located > (read - kept) / 2:
+        raise InputFileError(text, hint="the records lie outside the force area of the config: check that "
+                             "force_area_code is the area of the forces read (`hotspots init --force NAME` writes both)")
+    return text

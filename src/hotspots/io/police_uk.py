@@ -30,7 +30,7 @@ from hotspots.schema import BNG, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["read_crimes", "read_police_uk", "POLICE_UK_COLUMNS"]
+__all__ = ["read_crimes", "read_police_uk", "check_force_area", "POLICE_UK_COLUMNS"]
 
 # police.uk header name -> internal column
 POLICE_UK_COLUMNS = {
@@ -150,6 +150,9 @@ def read_police_uk(
         key = (src.force, src.month)
         if src.month:
             _check_falls_within(src.label, src.force, cols.get("Falls within"))
+        if cols.get("Falls within") is not None and n:
+            values, counts = np.unique(np.asarray(cols["Falls within"], dtype=object).astype(str), return_counts=True)
+            account.falls_within = {str(v).strip(): int(c) for v, c in zip(values, counts)}
         if src.month and key in seen:
             first_label, first_sha, first_n, first_cols = seen[key]
             if account.sha256 != first_sha and not _same_rows(first_cols, cols):
@@ -223,6 +226,56 @@ def _check_falls_within(label: str, force: str, values) -> None:
             + ", ".join(repr(w) for w in wrong[:3]),
             hint="the rows of another force were saved under this name; download the month again from data.police.uk",
         )
+
+
+def check_force_area(accounting: Accounting, force_area_codes: Sequence[str]) -> None:
+    """Refuse records whose police.uk ``Falls within`` force is not one of the configured force areas.
+
+    A force area code left from another force's configuration would clip the
+    records to the wrong area and keep almost none of them; this names the
+    force the files are from and its code.  Values that are not one of the 43
+    forces of England and Wales (a force export, British Transport Police) are
+    not judged.
+
+    Raises
+    ------
+    ConfigError
+        Rows fall within a force whose area is not in ``force_area_codes``.
+
+    Examples
+    --------
+    >>> acc = Accounting()
+    >>> acc.add_file(FileAccount(path="a.csv", rows_read=3, kept=3, falls_within={"Kent Police": 3}))
+    >>> check_force_area(acc, ["E23000032"])
+    >>> check_force_area(acc, ["E23000027"])
+    Traceback (most recent call last):
+    ...
+    hotspots._errors.ConfigError: the police.uk files' rows fall within Kent Police (3 rows, force area E23000032), ...
+    """
+    from hotspots._errors import ConfigError
+    from hotspots.io.forces import force_for_code, force_for_falls_within
+
+    rows: dict[str, int] = {}
+    for f in accounting.files.values():
+        for value, n in f.falls_within.items():
+            rows[value] = rows.get(value, 0) + n
+    wrong = {}
+    for value, n in rows.items():
+        force = force_for_falls_within(value)
+        if force is not None and force.pfa_code not in force_area_codes:
+            wrong[force] = wrong.get(force, 0) + n
+    if not wrong:
+        return
+    configured = ", ".join(f"{c} ({f.pfa_name})" if (f := force_for_code(c)) else c for c in force_area_codes)
+    forces = sorted(wrong, key=lambda f: -wrong[f])
+    raise ConfigError(
+        "the police.uk files' rows fall within "
+        + ", ".join(f"{f.falls_within} ({wrong[f]:,} rows, force area {f.pfa_code})" for f in forces)
+        + f", but force_area_code is {configured or 'empty'}: the records would be clipped to another force's area",
+        hint="set force_area_code = " + (f'"{forces[0].pfa_code}"' if len(forces) == 1 and len(force_area_codes) <= 1
+                                         else str(sorted({*force_area_codes, *(f.pfa_code for f in forces)})))
+        + " in the config, or run `hotspots init --force " + forces[0].police_uk_force + "`",
+    )
 
 
 def _force_from_falls_within(values, n):

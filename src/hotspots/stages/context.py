@@ -20,11 +20,13 @@ import pandas as pd
 
 from hotspots._io import OutputDir
 from hotspots.geo import Periods, count_points, resolve_periods
-from hotspots.config import Settings, resolve_data_dir
+from hotspots.config import Settings, resolve_data_dir, resolve_town_centres
 from hotspots.months import month_range
 from hotspots.geo import Geography
 from hotspots.geo.assign import place_by_lsoa
 from hotspots.io import Accounting, harmonise_lsoa, read_police_uk
+from hotspots.io.accounting import check_kept_share
+from hotspots.io.police_uk import check_force_area
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
 
@@ -144,7 +146,9 @@ def prepare(
     progress = progress or Progress()
     data_dir = resolve_data_dir(settings, data)
     out_dir = OutputDir(out or settings.output_dir, staged=staged)
-    geo = Geography(data_dir, settings.force_area_code, settings.town_centres, settings.town_centre_name_column)
+    town_centres, town_centre_column = resolve_town_centres(settings, data_dir)  # never another force's
+    codes = settings.force_area_codes if len(settings.force_area_codes) > 1 else settings.force_area_code  # several forces
+    geo = Geography(data_dir, codes, town_centres, town_centre_column)
 
     cached, store = _records_cache(settings, data_dir, out_dir, geo, progress)
     if cached is not None:
@@ -159,6 +163,7 @@ def prepare(
             progress=None,
         )
         progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
+        check_force_area(res.accounting, settings.force_area_codes or (settings.force_area_code,))  # files vs config
 
     with progress.step("geography"):
         lsoa_polygons = geo.lsoa21
@@ -192,6 +197,9 @@ def _context(settings, data_dir, out_dir, geo, progress, points, accounting, lso
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
     missing = [m for m in expected if m not in set(present)]
+    if (low := check_kept_share(res.accounting)) is not None:  # raises when a wrong force area kept almost nothing
+        progress.info(f"  WARNING: {low}")
+        settings.record_auto("row_accounting.warning", low, "fewer than 90% of the rows read were kept")
     _check_periods_have_data(settings, present)
     periods = resolve_periods(present, settings.current, settings.comparison)
     settings.record_auto("periods", {
@@ -200,6 +208,8 @@ def _context(settings, data_dir, out_dir, geo, progress, points, accounting, lso
         "change_current": list(periods.change_current.months) if periods.change_current else [],
     }, periods.reason)
     progress.info("  " + periods.reason)
+    n_towns = len(geo.town_centres)  # said, because they name patrol areas and get their own counts
+    progress.info(f"  town centres: {n_towns} from {geo.sources['town_centres']}; {settings.auto['town_centres'][1]}")
     return Context(
         settings=settings, data_dir=data_dir, out=out_dir, geography=geo, points=points, accounting=accounting,
         months_present=present, months_missing=missing, periods=periods, progress=progress, lsoa_harmonisation=lsoa_stats,

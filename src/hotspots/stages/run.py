@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from hotspots._errors import DataNotFoundError
 from hotspots._version import __version__
 from hotspots._parallel import fork_call
 from hotspots.stages.context import Context
@@ -26,8 +27,29 @@ STAGES: dict[str, Callable[[Context], dict[str, Any]]] = {
 }
 
 
+#: output folders each stage writes: a skipped stage's folder is emptied, so no earlier run's files stay
+#: beside a manifest that says the stage was skipped
+STAGE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "counts": ("counts", "areas"), "outliers": ("outliers",), "hotspots": ("hotspots", "maps"), "evaluate": ("evaluation",),
+}
+
+
+class StageSkipped(DataNotFoundError):
+    """A stage asked for by name could not run on this data (its reason is in the message); the others ran."""
+
+
 def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
-    """Run stages (default: all) and write the manifest.
+    """Run stages (default: all) and write the manifest; a stage that cannot run on the data is skipped.
+
+    A stage that stops with :class:`~hotspots._errors.DataNotFoundError`
+    (the data cannot support it: for example the evaluation when no month has
+    the same month a year earlier, as in a one-year data home) is skipped:
+    its reason is printed and recorded under ``skipped`` in the manifest, the
+    folder it writes is left empty, and the other stages' outputs are written.
+    With ``stages=None`` (everything, what ``hotspots run`` does) the run then
+    succeeds; when the skipped stage was asked for by name, :class:`StageSkipped`
+    is raised after the manifest is written (the command exits 2).  Any other
+    error stops the run as before.
 
     The hotspots stage is the longest and shares nothing with the others, so
     where there are two or more CPUs the other stages run beside it, in order,
@@ -43,20 +65,54 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
         ctx.progress.concurrent = False
     main = [n for n in names if n not in side]
     summaries: dict[str, Any] = {}
+    skipped: dict[str, dict[str, str]] = {}
     try:
         for name in main:
-            with ctx.progress.step(name):
-                summaries[name] = STAGES[name](ctx)
+            _run_stage(ctx, name, summaries, skipped)
     except BaseException:
         if pending is not None:
             pending.cancel()
         raise
     if pending is not None:
-        _merge_side(ctx, pending.result(), summaries)
+        _merge_side(ctx, pending.result(), summaries, skipped)
     ctx.progress.concurrent = False
     ctx.schedule = {"stages": names, "side_by_side": [main, side] if side else [names]}
-    write_manifest(ctx, stages=names, summaries={n: summaries[n] for n in names})
+    ctx.results["skipped_stages"] = {n: skipped[n] for n in names if n in skipped}  # for the command's summary
+    for name in skipped:
+        _clear_stage_outputs(ctx, name)
+    write_manifest(ctx, stages=names, summaries={n: summaries[n] for n in names if n in summaries},
+                   skipped={n: skipped[n] for n in names if n in skipped})
+    if stages is not None and skipped:
+        raise StageSkipped(
+            "; ".join(f"stage {n} could not run: {s['reason']}" for n, s in skipped.items())
+            + f" (the other stages' outputs are in {ctx.out.root})",
+            hint="; ".join(s["hint"] for s in skipped.values() if s["hint"]) or None,
+        )
     return summaries
+
+
+def _run_stage(ctx: Context, name: str, summaries: dict[str, Any], skipped: dict[str, dict[str, str]]) -> None:
+    """Run one stage into ``summaries``; a stage the data cannot support goes into ``skipped`` with its reason."""
+    first_output = len(ctx.out.written)
+    try:
+        with ctx.progress.step(name):
+            summaries[name] = STAGES[name](ctx)
+    except DataNotFoundError as exc:
+        del ctx.out.written[first_output:]
+        skipped[name] = {"reason": exc.message, "hint": exc.hint or ""}
+        ctx.progress.echo(f"[{name}] SKIPPED: {exc.message}" + (f" (to run it: {exc.hint})" if exc.hint else ""))
+
+
+def _clear_stage_outputs(ctx: Context, name: str) -> None:
+    """Remove what a skipped stage (or an earlier run of it) left in its folders of this run's output."""
+    import shutil
+
+    folders = STAGE_FOLDERS.get(name, ())
+    ctx.out.written[:] = [w for w in ctx.out.written if w["path"].split("/", 1)[0] not in folders]
+    for folder in folders:
+        path = ctx.out.base / folder
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
 
 
 def check_settings(settings, problems=None) -> None:
@@ -117,22 +173,24 @@ def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:
     """In the forked process: run ``names`` in turn; return everything the manifest and the caller need."""
     first_output = len(ctx.out.written)
     known_results = set(ctx.results)
-    summaries = {}
+    summaries: dict[str, Any] = {}
+    skipped: dict[str, dict[str, str]] = {}
     for name in names:
-        with ctx.progress.step(name):
-            summaries[name] = STAGES[name](ctx)
+        _run_stage(ctx, name, summaries, skipped)
     return {
         "summaries": summaries,
+        "skipped": skipped,
         "written": ctx.out.written[first_output:],
         "auto": ctx.settings.auto,
         "sources": ctx.geography.sources,
-        "timings": {n: ctx.progress.timings[n] for n in names},
+        "timings": {n: ctx.progress.timings[n] for n in names if n in ctx.progress.timings},
         "results": {k: v for k, v in ctx.results.items() if k not in known_results},
     }
 
 
-def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any]) -> None:
+def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any], skipped: dict[str, Any]) -> None:
     summaries.update(side["summaries"])
+    skipped.update(side["skipped"])
     ctx.out.written.extend(side["written"])
     ctx.settings.auto.update(side["auto"])
     ctx.geography.sources.update(side["sources"])
@@ -140,8 +198,12 @@ def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any]) -
     ctx.results.update(side["results"])
 
 
-def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]) -> Path:
+def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any],
+                   skipped: dict[str, dict[str, str]] | None = None) -> Path:
     """Write ``manifest.json``: inputs with checksums, parameters, accounting, outputs.
+
+    ``skipped`` (stage -> ``{"reason", "hint"}``) lists the stages that could
+    not run on the data; it is always in the manifest (empty when every stage ran).
 
     The manifest is written last; for a staged output folder this also
     publishes the run (:meth:`hotspots._io.OutputDir.publish`).
@@ -156,6 +218,8 @@ def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any]
         "platform": platform.platform(),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
         "stages": stages,
+        "stages_run": [n for n in stages if n in summaries],
+        "skipped": skipped or {},
         "settings": ctx.settings.to_manifest(),
         "data_dir": str(ctx.data_dir),
         "inputs": {

@@ -9,7 +9,7 @@ from typing import Any
 from hotspots.io.cache import RecordsCache, cache_folder, records_key
 
 #: settings the prepared records depend on (the stages' own sections do not change them)
-KEY_SETTINGS = ("forces", "force_area_code", "first_month", "last_month", "town_centres", "town_centre_name_column")
+KEY_SETTINGS = ("forces", "force_area_code", "force_area_codes", "first_month", "last_month", "town_centres", "town_centre_name_column")
 
 
 def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> tuple[tuple | None, Callable[..., Any]]:

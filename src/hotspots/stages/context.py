@@ -197,7 +197,7 @@ def _context(settings, data_dir, out_dir, geo, progress, points, accounting, lso
     present = sorted(points["month"].unique())
     expected = month_range(settings.first_month, settings.last_month)
     missing = [m for m in expected if m not in set(present)]
-    if (low := check_kept_share(res.accounting)) is not None:  # raises when a wrong force area kept almost nothing
+    if (low := check_kept_share(accounting)) is not None:  # raises when a wrong force area kept almost nothing
         progress.info(f"  WARNING: {low}")
         settings.record_auto("row_accounting.warning", low, "fewer than 90% of the rows read were kept")
     _check_periods_have_data(settings, present)

@@ -13,6 +13,12 @@
 * Text cells starting with ``=``, ``+``, ``-``, ``@`` (or tab/CR) are prefixed
   with ``'`` in CSVs, so a spreadsheet never runs them as formulas (OWASP
   "CSV injection").  Numeric columns are left untouched.
+* CSVs open correctly in Excel by double-click: UTF-8 with a byte-order mark
+  (without one Excel reads them as cp1252 and shows ``â€“`` for "–" and ``Â£``
+  for "£"), and decimals rounded to :data:`CSV_SIGNIFICANT_DIGITS` significant
+  digits (``0.1234568`` rather than ``0.12345678901234566``; whole numbers and
+  integer columns untouched).  pandas, R's ``readr`` and Python's
+  ``encoding="utf-8-sig"`` all read the mark as what it is.
 """
 
 from __future__ import annotations
@@ -35,6 +41,50 @@ import pandas as pd
 from hotspots._errors import ConfigError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: significant digits kept for decimals in CSVs: far beyond what any figure here is known to, and
+#: within pytest's default relative tolerance (1e-6) of the unrounded value
+CSV_SIGNIFICANT_DIGITS = 7
+#: the encoding of every CSV written: UTF-8 with a byte-order mark, which Excel needs to detect UTF-8
+CSV_ENCODING = "utf-8-sig"
+
+
+def round_significant(values, digits: int = CSV_SIGNIFICANT_DIGITS):
+    """Float array rounded to ``digits`` significant digits (NaN, inf and zeros kept).
+
+    Whole-number digits are never dropped (``123456789.4`` keeps ``123456789``).
+
+    >>> round_significant([0.12345678901234566, 123456789.46, 1.23456789e-12, float("nan"), 0.0]).tolist()
+    [0.1234568, 123456789.0, 1.234568e-12, nan, 0.0]
+    """
+    import numpy as np
+
+    v = np.array(values, dtype=float)
+    ok = np.isfinite(v) & (v != 0)
+    if not ok.any():
+        return v
+    mag = np.floor(np.log10(np.abs(v[ok])))
+    decimals = np.maximum(digits - 1 - mag, 0).astype(int)
+    small = decimals <= 22  # powers of ten up to 1e22 are exact doubles: one rounding, no new noise
+    sub = v[ok]
+    scale = 10.0 ** decimals[small]
+    sub[small] = np.round(sub[small] * scale) / scale
+    sub[~small] = [float(f"{x:.{digits}g}") for x in sub[~small]]
+    v[ok] = sub
+    return v
+
+
+def excel_ready(df: pd.DataFrame, digits: int = CSV_SIGNIFICANT_DIGITS) -> pd.DataFrame:
+    """Copy of ``df`` as written to CSV: formulas neutralised, decimals rounded to ``digits`` significant digits.
+
+    >>> excel_ready(pd.DataFrame({"p": [0.012345678912], "n": [3], "s": ["=SUM(A1)"]})).to_dict("records")
+    [{'p': 0.01234568, 'n': 3, 's': "'=SUM(A1)"}]
+    """
+    out = neutralise_formulas(df)
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = round_significant(out[col].to_numpy(), digits)
+    return out
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -234,8 +284,9 @@ class OutputDir:
         self.written.append({"path": rel, "bytes": target.stat().st_size, "sha256": _file_sha256(target)})
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
-        with self.atomic(name, "w", newline="", encoding="utf-8") as fh:
-            neutralise_formulas(df).to_csv(fh, index=False)
+        """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
+        with self.atomic(name, "w", newline="", encoding=CSV_ENCODING) as fh:
+            excel_ready(df).to_csv(fh, index=False)
         return self.base / name
 
     def write_text(self, text: str, name: str) -> Path:

@@ -187,7 +187,7 @@ def test_counts_writes_the_contract_tables_and_a_balanced_manifest(home, tmp_pat
     import geopandas as gpd
 
     for area_type in ("district", "csp", "lsoa", "town_centre"):
-        g = gpd.read_file(out_dir / "areas" / f"{area_type}.gpkg")
+        g = gpd.read_file(out_dir / "areas" / f"{area_type}.gpkg", layer=area_type)
         assert list(g.columns) == AREA_COLUMNS and g.crs.to_epsg() == 27700
 
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -266,7 +266,32 @@ def test_verbose_shows_the_traceback(tmp_path, capsys):
 
 def test_unknown_stage_is_a_usage_error(home, tmp_path, capsys):
     code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "run", "--stage", "nope"], capsys)
-    assert code == 2 and "unknown stage(s) ['nope']" in err and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    assert "'nope' is not one of 'counts', 'outliers', 'hotspots', 'evaluate'" in err
+
+
+def test_stage_help_lists_the_stages_in_order():
+    from hotspots.cli import STAGE_NAMES
+    from hotspots.stages import STAGES
+
+    assert list(STAGE_NAMES) == list(STAGES)
+    text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
+    assert "--stage [counts|outliers|hotspots|evaluate]" in text
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_before_or_after_the_command(home, tmp_path, capsys, where):
+    """`hotspots counts --out x` works as `hotspots --out x counts` (the issue: "No such option '--out'")."""
+    opts = ["--data", str(home), "--out", str(tmp_path / where), "-q"]
+    args = opts + ["counts"] if where == "before" else ["counts"] + opts
+    code, out, err = run_main(args, capsys)
+    assert code == 0, err
+    assert (tmp_path / where / "counts" / "counts_district.csv").is_file()
+    assert err == ""  # -q after the command is quiet too
+    # after the command wins over before
+    code, out, err = run_main(["--out", str(tmp_path / "ignored"), "counts", "--data", str(home),
+                               "--out", str(tmp_path / "wins"), "-q"], capsys)
+    assert code == 0 and (tmp_path / "wins" / "manifest.json").is_file() and not (tmp_path / "ignored").exists()
 
 
 def test_module_entry_point_runs(tmp_path):

@@ -303,16 +303,46 @@ class OutputDir:
         return self.write_text(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n", name)
 
     def write_geo(self, gdf, name: str, *, layer: str | None = None) -> Path:
-        """Write a GeoDataFrame to GeoPackage (``.gpkg``) or GeoJSON (``.geojson``, WGS84)."""
+        """Write a GeoDataFrame to GeoPackage (``.gpkg``) or GeoJSON (``.geojson``, WGS84).
+
+        GeoPackage layers get a name without hyphens (:func:`layer_name`), one clean
+        geometry type (:func:`clean_geometries`) and an embedded QGIS style
+        (:func:`add_layer_styles`).
+        """
+        suffix = Path(name).suffix.lower()
+        if suffix != ".geojson":
+            return self.write_geo_layers([(layer or Path(name).stem, gdf)], name)
         with self.atomic_path(name) as tmp:
-            suffix = Path(name).suffix.lower()
-            if suffix == ".geojson":
-                # the layer name is written into the file: the output's name, never the temporary file's
-                gdf.to_crs(4326).to_file(tmp, driver="GeoJSON", layer=layer or Path(name).stem, engine="pyogrio")
-            else:
-                gdf.to_file(tmp, driver="GPKG", layer=layer or Path(name).stem, engine="pyogrio")
+            # the layer name is written into the file: the output's name, never the temporary file's
+            clean_geometries(gdf).to_crs(4326).to_file(tmp, driver="GeoJSON", layer=layer_name(layer or Path(name).stem),
+                                                       engine="pyogrio")
         return self.base / name
 
+    def write_geo_layers(self, layers, name: str, **to_file) -> Path:
+        """Write ``(layer, GeoDataFrame)`` pairs into one GeoPackage, each styled (see :meth:`write_geo`).
+
+        Layer names are made unique by construction (a second ``all_crime`` becomes ``all_crime_2``).
+        """
+        from hotspots.render.gis_styles import style_for
+
+        styles, used = [], set()
+        with self.atomic_path(name) as tmp:
+            for raw_name, gdf in layers:
+                lname = base = layer_name(raw_name)
+                k = 1
+                while lname in used:
+                    k += 1
+                    lname = f"{base}_{k}"
+                used.add(lname)
+                gdf = clean_geometries(gdf)
+                gdf.to_file(tmp, driver="GPKG", layer=lname, engine="pyogrio", **to_file)
+                flags = ()
+                if "flag" in gdf.columns:
+                    col = gdf["flag"]
+                    flags = [str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().astype(str).unique())
+                styles.append((lname, *style_for(lname, list(gdf.columns), _geometry_kind(gdf), flags=flags)))
+            add_layer_styles(tmp, styles)
+        return self.base / name
 
 class _AtomicPath:
     def __init__(self, out: OutputDir, name: str):
@@ -337,6 +367,100 @@ class _AtomicPath:
             if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
                 raise _write_error(self.out.root, exc) from exc
         return False
+
+
+def layer_name(name: str) -> str:
+    """A GeoPackage layer name GIS tools take without quoting: lower case, ``_`` for anything else.
+
+    >>> layer_name("Night-time economy"), layer_name("ASB and violence"), layer_name("2024 areas")
+    ('night_time_economy', 'asb_and_violence', 'l_2024_areas')
+    """
+    import re
+
+    out = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "layer"
+    return out if out[0].isalpha() else f"l_{out}"
+
+
+def clean_geometries(gdf):
+    """``gdf`` with one geometry family: a GeometryCollection keeps only its parts of the layer's dimension.
+
+    A polygon layer whose overlay left a ``GEOMETRYCOLLECTION (POLYGON …, LINESTRING …)``
+    gets the polygons (as a MultiPolygon); single parts are promoted to multi-parts
+    when the layer mixes both, so the layer has one geometry type.
+
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoSeries([shapely.box(0, 0, 1, 1), shapely.GeometryCollection([shapely.box(2, 0, 3, 1), shapely.LineString([(0, 0), (1, 1)])])])
+    >>> clean_geometries(gpd.GeoDataFrame(geometry=g)).geom_type.tolist()
+    ['MultiPolygon', 'MultiPolygon']
+    """
+    import numpy as np
+    import shapely
+
+    geom = np.asarray(gdf.geometry.values, dtype=object)
+    if len(geom) == 0:
+        return gdf
+    types = shapely.get_type_id(geom)
+    present = geom[(types >= 0) & ~shapely.is_empty(geom)]
+    if not len(present):
+        return gdf
+    dims = shapely.get_dimensions(present)
+    dim = int(dims.max())
+    if not (types == 7).any() and len(set(types[types >= 0].tolist())) <= 1:
+        return gdf
+    multi = {0: shapely.multipoints, 1: shapely.multilinestrings, 2: shapely.multipolygons}[dim]
+    out = geom.copy()
+    single = types == {0: 0, 1: 1, 2: 3}[dim]
+    if single.any():  # vectorised: each single part becomes a one-part multi-part
+        out[single] = multi(np.atleast_2d(geom[single]), axis=0)
+    for i in np.flatnonzero(types == 7):
+        parts = shapely.get_parts(geom[i])
+        while len(parts) and (shapely.get_type_id(parts) >= 4).any():  # nested multi-parts and collections
+            parts = shapely.get_parts(parts)
+        keep = parts[shapely.get_dimensions(parts) == dim] if len(parts) else parts
+        out[i] = multi(keep) if len(keep) else shapely.from_wkt(f"{('MULTIPOINT', 'MULTILINESTRING', 'MULTIPOLYGON')[dim]} EMPTY")
+    import geopandas as gpd
+
+    gdf = gdf.copy()
+    gdf[gdf.geometry.name] = gpd.GeoSeries(out, index=gdf.index, crs=gdf.crs)
+    return gdf
+
+
+def _geometry_kind(gdf) -> str:
+    kinds = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line"}
+    types = gdf.geom_type.dropna()
+    return kinds.get(types.iloc[0], "polygon") if len(types) else "polygon"
+
+
+#: the ``layer_styles`` table QGIS reads from a GeoPackage (and writes with "Save style in database")
+LAYER_STYLES_SQL = """CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256),
+  f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN,
+  description TEXT, owner TEXT(30), ui TEXT(30), update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"""
+
+
+def add_layer_styles(path, styles) -> None:
+    """Store ``(layer, style name, QML, SLD)`` rows in the GeoPackage's ``layer_styles`` table (the QGIS convention).
+
+    The table is registered in ``gpkg_contents`` as an attribute table, so GDAL and QGIS list it.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute(LAYER_STYLES_SQL)
+            geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
+            for layer, style_name, qml, sld in styles:
+                con.execute("DELETE FROM layer_styles WHERE f_table_name = ?", (layer,))
+                con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                            "styleName, styleQML, styleSLD, useAsDefault, description, owner, update_time) VALUES "
+                            "('', '', ?, ?, ?, ?, ?, 1, ?, 'hotspots', NULL)",  # no time: the same run, the same file
+                            (layer, geom.get(layer, "geom"), style_name[:30], qml, sld, style_name))
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
+                        "SELECT 'layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles' "
+                        "WHERE NOT EXISTS (SELECT 1 FROM gpkg_contents WHERE table_name = 'layer_styles')")
+    finally:
+        con.close()
 
 
 #: staged output folders of this process not yet published (thrown away if the process stops)

@@ -7,6 +7,7 @@ and exit non-zero; ``--verbose`` shows the traceback.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,8 @@ from hotspots._version import __version__
 from hotspots._errors import HotspotsError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: the stages of ``hotspots run``, in order (``hotspots.stages.STAGES``; named here so ``--help`` needs no import)
+STAGE_NAMES = ("counts", "outliers", "hotspots", "evaluate")
 
 
 def _echo(msg: str) -> None:
@@ -28,18 +31,114 @@ def _echo(msg: str) -> None:
 class _Obj:
     def __init__(self, config, data, out, verbose, quiet):
         self.config, self.data, self.out, self.verbose, self.quiet = config, data, out, verbose, quiet
+        #: ``--all-cells``: every grid cell in grid_cells.gpkg (``[outputs] grid_cells = "all"``)
+        self.all_cells = False
 
     def settings(self, sections: bool = True):
         """The config, every section checked (one message for every problem); ``sections=False`` for the top level only."""
         from hotspots.config import load_config
         from hotspots.stages.run import check_settings
 
-        return load_config(self.config, sections=check_settings if sections else None)
+        settings = load_config(self.config, sections=check_settings if sections else None)
+        if self.all_cells:
+            outputs = {**dict(settings.extra.get("outputs", {}) or {}), "grid_cells": "all"}
+            settings = settings.replace(extra={**settings.extra, "outputs": outputs})
+        return settings
 
     def progress(self):
         from hotspots.stages import Progress
 
-        return Progress(None if self.quiet else _echo)
+        if self.quiet:
+            return Progress(None)
+        if _is_terminal(sys.stderr):
+            return _bar_progress(Progress, sys.stderr)
+        return Progress(_echo)
+
+
+def _is_terminal(stream) -> bool:
+    """A progress bar only on a terminal: a log file or a pipe gets the plain lines, without bar redraws."""
+    try:
+        return stream.isatty() and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+def _bar_progress(base, stream, *, refresh_s: float = 1.0):
+    """A :class:`hotspots.stages.Progress` that also shows a bar over the run's steps (tqdm), with elapsed time.
+
+    The bar counts the steps (ingest, geography, then each stage) finished in this
+    process and ticks every ``refresh_s`` seconds while a long step runs; the
+    progress lines are printed above it.  A forked worker (stages run side by
+    side) prints its lines plainly and never draws the bar.
+    """
+    from tqdm import tqdm
+
+    class BarProgress(base):
+        def __init__(self):
+            super().__init__(self._write)
+            self._owner = os.getpid()
+            self.bar = tqdm(total=None, desc="hotspots", unit=" steps", file=stream, leave=False, dynamic_ncols=True,
+                            bar_format="{desc}: {n_fmt} steps done [{elapsed}]")
+            self._stop = threading.Event()
+            threading.Thread(target=self._tick, daemon=True, name="hotspots-progress").start()
+
+        def _write(self, msg: str) -> None:
+            if os.getpid() == self._owner and not self.bar.disable:
+                self.bar.write(msg, file=stream)
+                if msg.startswith("[") and msg.endswith(" ...") and "]" in msg:
+                    self.bar.set_description_str(f"hotspots {msg[1:msg.index(']')]}", refresh=True)
+                elif msg.startswith("[") and " done in " in msg:
+                    self.bar.update(1)
+            else:
+                print(msg, file=stream, flush=True)
+
+        def _tick(self) -> None:
+            while not self._stop.wait(refresh_s):
+                if not self.bar.disable:
+                    self.bar.refresh()
+
+        def close(self) -> None:
+            self._stop.set()
+            self.bar.close()
+
+    progress = BarProgress()
+    _BARS.append(progress)
+    return progress
+
+
+#: progress bars of this process, closed when the command ends
+_BARS: list = []
+
+
+#: (names, keyword, click options) of the global options; every command accepts them too, before or after its name
+_GLOBAL_OPTIONS = (
+    (("--config", "-c"), "config", {"type": click.Path(dir_okay=False),
+                                    "help": "TOML config (default: the shipped hertfordshire.toml)."}),
+    (("--data", "-d"), "data", {"type": click.Path(file_okay=False),
+                                "help": "Data home (default: $HOTSPOTS_DATA, then data_dir in the config)."}),
+    (("--out", "-o"), "out", {"type": click.Path(file_okay=False),
+                              "help": "Output directory (default: output_dir in the config)."}),
+    (("--verbose", "-v"), "verbose", {"is_flag": True, "default": None, "help": "Show debug logging and full tracebacks."}),
+    (("--quiet", "-q"), "quiet", {"is_flag": True, "default": None, "help": "Only print errors and the final summary."}),
+)
+
+
+def _set_global(ctx, param, value):
+    """Callback of a global option given after the command's name: it overrides the one given before."""
+    if value is not None:
+        obj = ctx.find_object(_Obj)
+        if obj is not None:
+            setattr(obj, param.name, value)
+            if param.name == "verbose" and value:
+                logging.getLogger().setLevel(logging.DEBUG)
+    return value
+
+
+def global_options(f):
+    """Accept the global options after a command's name too (``hotspots map --out x``), as users expect."""
+    for names, key, kw in reversed(_GLOBAL_OPTIONS):
+        f = click.option(*names, key, expose_value=False, callback=_set_global, **kw)(f)
+    return f
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -53,17 +152,21 @@ class _Obj:
 def cli(ctx, config, data, out, verbose, quiet):
     """Crime and ASB hotspots, CSP outliers and hotspot-patrol evaluation.
 
+    The options above (--config, --data, --out, -v, -q) also work after the
+    command's name: `hotspots map --out x` is `hotspots --out x map`.
+
     \b
     Examples:
       hotspots info                       # what data is in the data home
       hotspots run                        # the whole job on the default Hertfordshire config
-      hotspots --data ../shared/data --out out counts
+      hotspots counts --data ../shared/data --out out
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = _Obj(config, data, out, verbose, quiet)
 
 
 @cli.command()
+@global_options
 @click.pass_obj
 def info(obj):
     """Show what the data home holds: forces, months present and missing, rows.
@@ -113,12 +216,15 @@ def _prepare(obj):
 
 
 def _summary(ctx) -> None:
+    for bar in _BARS:  # the bar goes before the summary lines
+        bar.close()
     for line in ctx.accounting.summary_lines():
         click.echo(line)
     click.echo(f"outputs in {ctx.out.root} (manifest.json lists every file)")
 
 
 @cli.command()
+@global_options
 @click.pass_obj
 def counts(obj):
     """Write count tables by area × month × crime type, and rates.
@@ -140,9 +246,13 @@ def counts(obj):
 
 
 @cli.command(name="run")
-@click.option("--stage", "stages", multiple=True, help="Run only these stages (repeatable); default: all.")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(STAGE_NAMES),
+              help="Run only these stages (repeatable); default: all, in this order.")
+@click.option("--all-cells", is_flag=True,
+              help="Write every grid cell to hotspots/grid_cells.gpkg (default: cells with a crime or a significant result).")
+@global_options
 @click.pass_obj
-def run_cmd(obj, stages):
+def run_cmd(obj, stages, all_cells):
     """Run the whole job on the configured data (the default Hertfordshire config).
 
     \b
@@ -150,13 +260,11 @@ def run_cmd(obj, stages):
       hotspots run
       hotspots --config my_force.toml --out results run --stage counts
     """
-    from hotspots.stages import STAGES, run
+    from hotspots.stages import run
 
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise click.BadParameter(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}", param_hint="--stage")
+    obj.all_cells = all_cells
     ctx = _prepare(obj)
-    run(ctx, list(stages) or None)
+    run(ctx, [s for s in STAGE_NAMES if s in stages] or None)
     _summary(ctx)
 
 
@@ -165,6 +273,7 @@ def run_cmd(obj, stages):
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
 @click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
 @click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
+@global_options
 @click.pass_obj
 def download(obj, forces, archive, from_zip, no_ons):
     """Download police.uk and ONS data into the data home layout (needs internet).
@@ -201,6 +310,7 @@ def _month_range_option(value: str | None, name: str):
 @click.option("--control", type=click.Choice(["rest_of_county", "rest_of_district", "matched"]), help="Comparison area (default rest_of_county).")
 @click.option("--crime-type", "crime_types", multiple=True, help="Crime type or group to evaluate (repeatable).")
 @click.option("--funding", type=float, help="Funding in pounds a year, for cost per crime prevented (0 = none).")
+@global_options
 @click.pass_obj
 def evaluate(obj, areas, name_column, selection, before, after, buffer_m, control, crime_types, funding):
     """Before/after evaluation of hotspot patrol areas (Operation Hotspot).
@@ -256,6 +366,7 @@ def report_group():
               help="Most-similar-group CSV (area_code,peer_group or area_code,peer_code); overrides [outliers] peer_groups.")
 @click.option("--adjustment", type=click.Choice(["multiplicative", "additive"]),
               help="Overdispersion adjustment of the funnel limits (default multiplicative: sqrt(phi)).")
+@global_options
 @click.pass_obj
 def report_outliers(obj, peer_groups, adjustment):
     """CSP outlier report: where each CSP (and LSOA) stands out against the county, by crime type.
@@ -295,8 +406,11 @@ def report_outliers(obj, peer_groups, adjustment):
 @click.option("--district", "districts", multiple=True,
               help="Only these districts (name or ONS code; repeatable); default: every district. The county map is always written.")
 @click.option("--no-png", is_flag=True, help="Skip the printable PNG maps (faster).")
+@click.option("--all-cells", is_flag=True,
+              help="Write every grid cell to hotspots/grid_cells.gpkg (default: cells with a crime or a significant result).")
+@global_options
 @click.pass_obj
-def map_cmd(obj, districts, no_png):
+def map_cmd(obj, districts, no_png, all_cells):
     """Hotspot maps and patrol areas for neighbourhood inspectors.
 
     Runs the hotspots stage (Gi* hot spots with FDR, KDE, clusters, emerging
@@ -315,6 +429,7 @@ def map_cmd(obj, districts, no_png):
     from hotspots.stages import write_manifest
     from hotspots.stages.hotspots import stage_hotspots
 
+    obj.all_cells = all_cells
     ctx = _prepare(obj)
     with ctx.progress.step("hotspots"):
         summary = stage_hotspots(ctx, districts=list(districts) or None, maps=True, png=not no_png)
@@ -357,6 +472,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv, verbose)
     finally:
+        for bar in _BARS:
+            bar.close()
+        _BARS.clear()
         from hotspots._io import abort_unpublished
 
         abort_unpublished()  # a run that did not finish: its staging folder goes, --out stays as it was

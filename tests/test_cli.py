@@ -302,3 +302,68 @@ def test_module_entry_point_runs(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.startswith("error: data directory not found") and "hint:" in r.stderr
+
+
+def test_config_paths_are_relative_to_the_config_file(home, tmp_path, capsys, monkeypatch):
+    """A config's relative data_dir/output_dir resolve against its folder, whatever the working folder."""
+    from hotspots.config import default_config_path, load_config
+
+    cfg_dir = tmp_path / "project"
+    cfg_dir.mkdir()
+    (cfg_dir / "home").symlink_to(home)
+    text = default_config_path().read_text(encoding="utf-8")
+    text = text.replace('data_dir = "../shared/data"', 'data_dir = "home"').replace('output_dir = "output"', 'output_dir = "results"')
+    (cfg_dir / "mine.toml").write_text(text, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_main(["--config", "../project/mine.toml", "-q", "counts"], capsys)
+    assert code == 0, err
+    assert (cfg_dir / "results" / "counts" / "counts_district.csv").is_file()
+    assert not (elsewhere / "results").exists()
+    # the shipped default keeps its working-folder-relative data_dir (the README runs it from the repository root),
+    # also when named explicitly
+    assert load_config().data_dir == "../shared/data"
+    assert load_config(default_config_path()).data_dir == "../shared/data"
+    assert load_config(str(cfg_dir / "mine.toml")).data_dir == str(cfg_dir / "home")
+
+
+def test_outputs_section_is_checked(tmp_path, capsys):
+    from hotspots.config import default_config_path
+
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(default_config_path().read_text(encoding="utf-8").replace(
+        'grid_cells = "significant_or_nonzero"', 'grid_cells = "everything"\ngrid_cell = "all"'), encoding="utf-8")
+    code, out, err = run_main(["--config", str(cfg), "info"], capsys)
+    assert code == 2
+    assert "outputs.grid_cells = 'everything' must be one of 'significant_or_nonzero', 'all'" in err
+    assert "unknown key in [outputs] 'grid_cell' (did you mean 'grid_cells'?)" in err
+
+
+def test_progress_bar_on_a_terminal_only(home, tmp_path, capsys):
+    """A bar (tqdm) over the steps when stderr is a terminal; plain lines in a log; nothing with -q."""
+    import io as _io
+
+    from hotspots import cli as cli_module
+    from hotspots.stages import Progress
+
+    stream = _io.StringIO()
+    bar = cli_module._bar_progress(Progress, stream, refresh_s=0.05)
+    try:
+        with bar.step("ingest"):
+            bar.info("  read 12 rows")
+        with bar.step("counts"):
+            pass
+        assert bar.bar.n == 2 and bar.timings.keys() == {"ingest", "counts"}
+    finally:
+        bar.close()
+        cli_module._BARS.clear()
+    text = stream.getvalue()
+    assert "[ingest] ..." in text and "  read 12 rows" in text and "[counts] done in" in text
+    assert "hotspots: counts running, 1 step(s) done [00:0" in text  # the bar itself was drawn
+    assert not cli_module._is_terminal(_io.StringIO())
+    # a non-terminal run (this test's captured stderr) gets no bar: no carriage-return redraws in the log
+    code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "counts"], capsys)
+    assert code == 0 and "[counts] done in" in err and "\r" not in err and "step(s) done" not in err
+    code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "counts", "-q"], capsys)
+    assert code == 0 and err == ""

@@ -77,8 +77,8 @@ def _bar_progress(base, stream, *, refresh_s: float = 1.0):
         def __init__(self):
             super().__init__(self._write)
             self._owner = os.getpid()
-            self.bar = tqdm(total=None, desc="hotspots", unit=" steps", file=stream, leave=False, dynamic_ncols=True,
-                            bar_format="{desc}: {n_fmt} steps done [{elapsed}]")
+            self.bar = tqdm(total=None, desc="hotspots: starting", file=stream, leave=False, dynamic_ncols=True,
+                            bar_format="{desc} [{elapsed}]")
             self._stop = threading.Event()
             threading.Thread(target=self._tick, daemon=True, name="hotspots-progress").start()
 
@@ -86,9 +86,11 @@ def _bar_progress(base, stream, *, refresh_s: float = 1.0):
             if os.getpid() == self._owner and not self.bar.disable:
                 self.bar.write(msg, file=stream)
                 if msg.startswith("[") and msg.endswith(" ...") and "]" in msg:
-                    self.bar.set_description_str(f"hotspots {msg[1:msg.index(']')]}", refresh=True)
+                    self.bar.set_description_str(f"hotspots: {msg[1:msg.index(']')]} running, {self.bar.n} step(s) done",
+                                                 refresh=True)
                 elif msg.startswith("[") and " done in " in msg:
                     self.bar.update(1)
+                    self.bar.set_description_str(f"hotspots: {self.bar.n} step(s) done", refresh=True)
             else:
                 print(msg, file=stream, flush=True)
 

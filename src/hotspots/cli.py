@@ -271,26 +271,43 @@ def run_cmd(obj, stages, all_cells):
 
 
 @cli.command()
-@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
+@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True,
+              help="police.uk force slug (repeatable); a wrong name lists the known forces.")
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
 @click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
 @click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
+@click.option("--refresh", is_flag=True, help="Fetch every file again, even those whose checksum still matches.")
+@click.option("--police-url", default=None, metavar="URL", help="Mirror of https://data.police.uk/data/archive.")
+@click.option("--ons-url", default=None, metavar="URL",
+              help="Mirror of the ONS ArcGIS services (https://services1.arcgis.com/.../rest/services).")
+@click.option("--nomis-url", default=None, metavar="URL", help="Mirror of https://www.nomisweb.co.uk/api/v01/dataset.")
 @global_options
 @click.pass_obj
-def download(obj, forces, archive, from_zip, no_ons):
-    """Download police.uk and ONS data into the data home layout (needs internet).
+def download(obj, forces, archive, from_zip, no_ons, refresh, police_url, ons_url, nomis_url):
+    """Build a complete data home for a force: police.uk, ONS boundaries and lookups, Census population.
 
-    This is the only command that uses the network.
+    The only command that uses the network. The data home is --data, else
+    $HOTSPOTS_DATA. ONS services are paged (no partial files), every reply is
+    checked, SHA256SUMS and download_manifest.json record what was fetched, an
+    interrupted archive download resumes, and files already complete are not
+    fetched again. A file that cannot be fetched gets an exact manual step.
 
     \b
     Example:
-      hotspots --data ~/hotspots-data download --force hertfordshire
+      hotspots download --data ~/hotspots-data --force hertfordshire
+      hotspots download --data ~/hotspots-data --force kent --from-zip ~/Downloads/latest.zip
     """
-    from hotspots.io.download import download_all
+    import os
 
-    target = Path(obj.data or "data-home")
-    written = download_all(target, forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, echo=_echo)
-    click.echo(f"wrote {len(written)} file(s) under {target}")
+    from hotspots.io import download as dl
+
+    target = obj.data or os.environ.get("HOTSPOTS_DATA")
+    if not target:
+        raise click.UsageError("say where the data home goes: --data DIR, or set $HOTSPOTS_DATA")
+    bases = {k: v for k, v in {"police_base": police_url, "ons_base": ons_url, "nomis_base": nomis_url}.items() if v}
+    written = dl.download_all(Path(target), forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons,
+                              refresh=refresh, echo=(lambda m: None) if obj.quiet else _echo, **bases)
+    click.echo(f"wrote {len(written)} file(s) under {target}; check it with: hotspots --data {target} info")
 
 
 def _month_range_option(value: str | None, name: str):

@@ -367,3 +367,15 @@ def test_progress_bar_on_a_terminal_only(home, tmp_path, capsys):
     assert code == 0 and "[counts] done in" in err and "\r" not in err and "step(s) done" not in err
     code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "counts", "-q"], capsys)
     assert code == 0 and err == ""
+
+
+def test_all_cells_switch_sets_the_outputs_key():
+    from hotspots.cli import _Obj
+    from hotspots.stages._hotspots_outputs import grid_cells_everything
+
+    obj = _Obj(None, None, None, False, True)
+    assert not grid_cells_everything(obj.settings())  # the shipped default: the slim file
+    obj.all_cells = True
+    assert grid_cells_everything(obj.settings())
+    for cmd in ("run", "map"):
+        assert "--all-cells" in CliRunner().invoke(cli, [cmd, "--help"]).output

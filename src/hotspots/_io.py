@@ -339,7 +339,8 @@ class OutputDir:
                 flags = ()
                 if "flag" in gdf.columns:
                     col = gdf["flag"]
-                    flags = [str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.dropna().astype(str).unique())
+                    categorical = isinstance(col.dtype, pd.CategoricalDtype)
+                    flags = [str(c) for c in col.cat.categories] if categorical else sorted(col.dropna().astype(str).unique())
                 styles.append((lname, *style_for(lname, list(gdf.columns), _geometry_kind(gdf), flags=flags)))
             add_layer_styles(tmp, styles)
         return self.base / name
@@ -389,7 +390,8 @@ def clean_geometries(gdf):
     when the layer mixes both, so the layer has one geometry type.
 
     >>> import geopandas as gpd, shapely
-    >>> g = gpd.GeoSeries([shapely.box(0, 0, 1, 1), shapely.GeometryCollection([shapely.box(2, 0, 3, 1), shapely.LineString([(0, 0), (1, 1)])])])
+    >>> mixed = shapely.GeometryCollection([shapely.box(2, 0, 3, 1), shapely.LineString([(0, 0), (1, 1)])])
+    >>> g = gpd.GeoSeries([shapely.box(0, 0, 1, 1), mixed])
     >>> clean_geometries(gpd.GeoDataFrame(geometry=g)).geom_type.tolist()
     ['MultiPolygon', 'MultiPolygon']
     """

@@ -160,6 +160,11 @@ def test_outliers_layer_style_follows_the_flags(tmp_path):
     cats = {c.get("value"): c.get("label") for c in renderer.iter("category")}
     assert renderer.get("attr") == "flag" and list(cats) == list(flags.categories)
     assert cats["high_998"] == "Above the 99.8% limits" and cats["within"] == "Within the limits"
+    # a plain text column (what the stage hands over) gets the same legend order
+    gdf["flag"] = gdf["flag"].astype(str)
+    path = OutputDir(tmp_path).write_geo(gdf, "outliers/plain.gpkg", layer="plain")
+    renderer = _check_xml(_styles(path)["plain"]["qml"]).find("renderer-v2")
+    assert [c.get("value") for c in renderer.iter("category")] == ["high_998", "within", "low_95"]
 
 
 def test_geometry_collections_are_cleaned_on_write(tmp_path):

@@ -340,7 +340,8 @@ class OutputDir:
                 if "flag" in gdf.columns:
                     col = gdf["flag"]
                     categorical = isinstance(col.dtype, pd.CategoricalDtype)
-                    flags = [str(c) for c in col.cat.categories] if categorical else sorted(col.dropna().astype(str).unique())
+                    flags = [str(c) for c in col.cat.categories] if categorical else \
+                        sorted(col.dropna().astype(str).unique(), key=_flag_order)
                 styles.append((lname, *style_for(lname, list(gdf.columns), _geometry_kind(gdf), flags=flags)))
             add_layer_styles(tmp, styles)
         return self.base / name
@@ -425,6 +426,20 @@ def clean_geometries(gdf):
     gdf = gdf.copy()
     gdf[gdf.geometry.name] = gpd.GeoSeries(out, index=gdf.index, crs=gdf.crs)
     return gdf
+
+
+def _flag_order(flag: str) -> tuple[int, float]:
+    """Legend order of funnel flags: above the widest limits first, then within, then below.
+
+    >>> sorted(["within", "low_95", "high_95", "high_998", "low_998"], key=_flag_order)
+    ['high_998', 'high_95', 'within', 'low_95', 'low_998']
+    """
+    side, _, level = flag.partition("_")
+    try:
+        value = float(f"{level[:2]}.{level[2:]}" if len(level) > 2 else level)
+    except ValueError:
+        value = 0.0
+    return {"high": (0, -value), "low": (2, value)}.get(side, (1, 0.0))
 
 
 def _geometry_kind(gdf) -> str:

@@ -180,3 +180,16 @@ def test_geometry_collections_are_cleaned_on_write(tmp_path):
     back = gpd.read_file(path, layer="treated_areas")
     assert back.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]
     assert back.geometry.iloc[1].area == 100 and len(back) == 2
+
+
+def test_layer_names_are_unique_by_construction(tmp_path):
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs=27700)
+    path = OutputDir(tmp_path).write_geo_layers([("Night-time economy", gdf), ("night time economy", gdf),
+                                                 ("2024", gdf)], "x.gpkg")
+    names = [name for name, kind in pyogrio.list_layers(path) if kind is not None]
+    assert names == ["night_time_economy", "night_time_economy_2", "l_2024"]
+    assert set(_styles(path)) == set(names)

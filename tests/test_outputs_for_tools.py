@@ -142,6 +142,7 @@ def test_patrol_areas_styled_and_labelled(grid_runs):
     qml = _check_xml(styles["patrol_areas"]["qml"])
     assert qml.find("renderer-v2").get("type") == "singleSymbol"
     assert qml.find("labeling/settings/text-style").get("fieldName") == "patrol_area_id"
+    assert qml.get("labelsEnabled") == "1"
 
 
 def test_outliers_layer_style_follows_the_flags(tmp_path):

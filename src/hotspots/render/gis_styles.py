@@ -73,7 +73,7 @@ def qml_categorized(column: str, categories: Sequence[tuple[object, str, str]], 
     cats = "".join(f'<category value={quoteattr(str(v))} symbol="{i}" label={quoteattr(label)} render="true"/>'
                    for i, (v, label, _) in enumerate(categories))
     symbols = "".join(_symbol(str(i), geometry, rgb, outline=rgb or "160,160,160") for i, (_, _, rgb) in enumerate(categories))
-    return (_QML_HEAD + '<qgis version="3.28.0" styleCategories="Symbology|Labeling">'
+    return (_QML_HEAD + f'<qgis version="3.28.0" styleCategories="Symbology|Labeling" labelsEnabled="{int(bool(label_field))}">'
             f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(column)} enableorderby="0" forceraster="0" symbollevels="0">'
             f"<categories>{cats}</categories><symbols>{symbols}</symbols></renderer-v2>"
             + (_labeling(label_field) if label_field else "") + "</qgis>\n")
@@ -86,7 +86,7 @@ def qml_single(*, geometry: str = "polygon", outline: str = "80,80,80", width: s
     >>> "singleSymbol" in qml_single(outline="200,0,0", label_field="patrol_area_id")
     True
     """
-    return (_QML_HEAD + '<qgis version="3.28.0" styleCategories="Symbology|Labeling">'
+    return (_QML_HEAD + f'<qgis version="3.28.0" styleCategories="Symbology|Labeling" labelsEnabled="{int(bool(label_field))}">'
             '<renderer-v2 type="singleSymbol" enableorderby="0" forceraster="0" symbollevels="0">'
             f"<symbols>{_symbol('0', geometry, fill, outline=outline, width=width)}</symbols></renderer-v2>"
             + (_labeling(label_field) if label_field else "") + "</qgis>\n")

@@ -91,8 +91,8 @@ def _bar_progress(base, stream, *, refresh_s: float = 1.0):
                 elif msg.startswith("[") and " done in " in msg:
                     self.bar.update(1)
                     self.bar.set_description_str(f"hotspots: {self.bar.n} step(s) done", refresh=True)
-            else:
-                print(msg, file=stream, flush=True)
+            else:  # a forked worker: clear the parent's bar line first, the parent redraws it
+                print(f"\r\x1b[K{msg}", file=stream, flush=True)
 
         def _tick(self) -> None:
             while not self._stop.wait(refresh_s):

@@ -272,3 +272,21 @@ def test_partial_arcgis_reply_is_an_error(server, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_from_zip_offline_and_bad_archive_month(tmp_path, capsys):
+    archive = tmp_path / "latest.zip"
+    archive.write_bytes(_archive())
+    home = tmp_path / "home"
+    code, out, err = run_main(["download", "--data", str(home), "--from-zip", str(archive), "--no-ons",
+                               "--force", "hertfordshire", "--force", "kent"], capsys)
+    assert code == 0, err
+    files = sorted(p.relative_to(home).as_posix() for p in (home / "police_uk").rglob("*.csv.gz"))
+    assert len(files) == 8 and "police_uk/kent/street/2025-02-kent-street.csv.gz" in files
+    assert files[0] == "police_uk/hertfordshire/street/2024-01-hertfordshire-street.csv.gz"
+    assert gzip.decompress((home / files[0]).read_bytes()).decode() == police_csv("2024-01")  # byte for byte
+    code, out, err = run_main(["download", "--data", str(home), "--from-zip", str(archive), "--no-ons",
+                               "--force", "cumbria"], capsys)
+    assert code == 2 and "no street files for cumbria" in err
+    code, out, err = run_main(["download", "--data", str(home), "--archive", "2025-13"], capsys)
+    assert code == 2 and "--archive '2025-13' is not a month" in err

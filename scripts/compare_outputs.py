@@ -72,6 +72,10 @@ def _compare_gpkg(a: Path, b: Path) -> list[str]:
         if len(fa) != len(fb):
             problems.append(f"layer {layer}: {len(fa)} vs {len(fb)} rows")
             continue
+        if not hasattr(fa, "geometry"):  # an attribute table (layer_styles: the QGIS styles)
+            if not fa.equals(fb):
+                problems.append(f"layer {layer}: rows differ")
+            continue
         if (fa.crs is None) != (fb.crs is None) or (fa.crs is not None and not fa.crs.equals(fb.crs)):
             problems.append(f"layer {layer}: CRS differs")
         attrs = [c for c in fa.columns if c != fa.geometry.name]

@@ -45,15 +45,28 @@ def queen_from_rows_cols(row: np.ndarray, col: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
 
 
+def _need_every_cell(out: Path) -> None:
+    """Local Moran needs the whole grid: a run with ``--all-cells`` (grid_cells.gpkg is slim by default)."""
+    import json
+
+    settings = json.loads((out / "manifest.json").read_text()).get("settings", {})
+    if ((settings.get("extra") or {}).get("outputs") or {}).get("grid_cells") != "all":
+        raise SystemExit(f"{out}: run `hotspots run --all-cells` first (its grid_cells.gpkg keeps only cells with a "
+                         "crime or a result; local Moran needs every cell)")
+
+
 def moran_figures(out: Path) -> None:
     import pyogrio
 
     from hotspots.detect.moran import local_moran
 
     path = out / "hotspots" / "grid_cells.gpkg"
+    _need_every_cell(out)
     rows = []
     county_asb = None
-    for layer, _ in pyogrio.list_layers(path):
+    for layer, kind in pyogrio.list_layers(path):
+        if kind is None:  # the layer_styles table
+            continue
         cells = pyogrio.read_dataframe(path, layer=layer, read_geometry=False,
                                        columns=["study_area_name", "selection", "row", "col", "count"])
         for name, grid in cells.groupby("study_area_name", sort=False):
@@ -141,7 +154,7 @@ def kde_figures(out: Path, label: str) -> None:
             print(f"{r.study_area_name} {r.selection}: {r.kde_bandwidth_reason}")
 
 
-def planted_kde_figures(out: Path, district: str = "East Hertfordshire", layer: str = "asb") -> None:
+def planted_kde_figures(out: Path, district: str = "East Hertfordshire", layer: str = "asb_districts") -> None:
     """Plant rural clusters (72, 144, 163 crimes a year) in a real district's crimes; rank of the KDE at each."""
     import geopandas as gpd
     import pyogrio
@@ -152,7 +165,7 @@ def planted_kde_figures(out: Path, district: str = "East Hertfordshire", layer: 
     cells = pyogrio.read_dataframe(out / "hotspots" / "grid_cells.gpkg", layer=layer, read_geometry=False,
                                    columns=["study_area_name", "x_centre", "y_centre", "count"])
     cells = cells[cells["study_area_name"] == district]
-    areas = gpd.read_file(out / "areas" / "district.gpkg")
+    areas = gpd.read_file(out / "areas" / "district.gpkg", layer="district")
     geometry = areas.loc[areas["area_name"] == district].geometry.union_all()
     size = float(pd.read_csv(out / "hotspots" / "study_areas.csv").query("study_area_name == @district")
                  ["cell_size_m"].iloc[0])
@@ -200,7 +213,7 @@ def main() -> None:
             kde_figures(args.before, "before")
         kde_figures(args.out, "after")
         planted_kde_figures(args.out)
-        planted_kde_figures(args.out, layer="burglary")
+        planted_kde_figures(args.out, layer="burglary_districts")
     if args.part in ("all", "moran"):
         moran_figures(args.out)
 

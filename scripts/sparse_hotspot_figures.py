@@ -96,11 +96,14 @@ def figures(folder: Path) -> pd.DataFrame:
     patrol = pd.read_csv(hotspots / "patrol_areas.csv")
     emerging = pd.read_csv(hotspots / "emerging.csv")
     rows = []
-    for layer in pyogrio.list_layers(grid_path)[:, 0]:
-        cells = pyogrio.read_dataframe(grid_path, layer=layer, read_geometry=False,
-                                       columns=["study_area_type", "study_area_code", "selection", "cell_id", "row",
-                                                "col", "count", "gi_class"])
-        selection = str(cells["selection"].iloc[0]) if len(cells) else layer
+    # every grid layer (county and districts, per selection; not the layer_styles table), per selection; cells
+    # left out of a slim grid_cells.gpkg have no crime, so the neighbourhood sums are unchanged
+    layers = [pyogrio.read_dataframe(grid_path, layer=layer, read_geometry=False,
+                                     columns=["study_area_type", "study_area_code", "selection", "cell_id", "row",
+                                              "col", "count", "gi_class"])
+              for layer, kind in pyogrio.list_layers(grid_path) if kind is not None]
+    for selection, cells in pd.concat(layers, ignore_index=True).groupby("selection", sort=False):
+        cells = cells.reset_index(drop=True)
         cls = cells["gi_class"].astype(str)
         hot = cls.str.startswith("hot").to_numpy()
         sums = _neighbourhood_sums(cells)

@@ -187,7 +187,7 @@ def test_counts_writes_the_contract_tables_and_a_balanced_manifest(home, tmp_pat
     import geopandas as gpd
 
     for area_type in ("district", "csp", "lsoa", "town_centre"):
-        g = gpd.read_file(out_dir / "areas" / f"{area_type}.gpkg")
+        g = gpd.read_file(out_dir / "areas" / f"{area_type}.gpkg", layer=area_type)
         assert list(g.columns) == AREA_COLUMNS and g.crs.to_epsg() == 27700
 
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -266,7 +266,32 @@ def test_verbose_shows_the_traceback(tmp_path, capsys):
 
 def test_unknown_stage_is_a_usage_error(home, tmp_path, capsys):
     code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "run", "--stage", "nope"], capsys)
-    assert code == 2 and "unknown stage(s) ['nope']" in err and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    assert "'nope' is not one of 'counts', 'outliers', 'hotspots', 'evaluate'" in err
+
+
+def test_stage_help_lists_the_stages_in_order():
+    from hotspots.cli import STAGE_NAMES
+    from hotspots.stages import STAGES
+
+    assert list(STAGE_NAMES) == list(STAGES)
+    text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
+    assert "--stage [counts|outliers|hotspots|evaluate]" in text
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_before_or_after_the_command(home, tmp_path, capsys, where):
+    """`hotspots counts --out x` works as `hotspots --out x counts` (the issue: "No such option '--out'")."""
+    opts = ["--data", str(home), "--out", str(tmp_path / where), "-q"]
+    args = opts + ["counts"] if where == "before" else ["counts"] + opts
+    code, out, err = run_main(args, capsys)
+    assert code == 0, err
+    assert (tmp_path / where / "counts" / "counts_district.csv").is_file()
+    assert err == ""  # -q after the command is quiet too
+    # after the command wins over before
+    code, out, err = run_main(["--out", str(tmp_path / "ignored"), "counts", "--data", str(home),
+                               "--out", str(tmp_path / "wins"), "-q"], capsys)
+    assert code == 0 and (tmp_path / "wins" / "manifest.json").is_file() and not (tmp_path / "ignored").exists()
 
 
 def test_module_entry_point_runs(tmp_path):
@@ -277,3 +302,80 @@ def test_module_entry_point_runs(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.startswith("error: data directory not found") and "hint:" in r.stderr
+
+
+def test_config_paths_are_relative_to_the_config_file(home, tmp_path, capsys, monkeypatch):
+    """A config's relative data_dir/output_dir resolve against its folder, whatever the working folder."""
+    from hotspots.config import default_config_path, load_config
+
+    cfg_dir = tmp_path / "project"
+    cfg_dir.mkdir()
+    (cfg_dir / "home").symlink_to(home)
+    text = default_config_path().read_text(encoding="utf-8")
+    text = text.replace('data_dir = "../shared/data"', 'data_dir = "home"').replace('output_dir = "output"', 'output_dir = "results"')
+    (cfg_dir / "mine.toml").write_text(text, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_main(["--config", "../project/mine.toml", "-q", "counts"], capsys)
+    assert code == 0, err
+    assert (cfg_dir / "results" / "counts" / "counts_district.csv").is_file()
+    assert not (elsewhere / "results").exists()
+    # the shipped default keeps its working-folder-relative data_dir (the README runs it from the repository root),
+    # also when named explicitly
+    assert load_config().data_dir == "../shared/data"
+    assert load_config(default_config_path()).data_dir == "../shared/data"
+    assert load_config(str(cfg_dir / "mine.toml")).data_dir == str(cfg_dir / "home")
+
+
+def test_outputs_section_is_checked(tmp_path, capsys):
+    from hotspots.config import default_config_path
+
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(default_config_path().read_text(encoding="utf-8").replace(
+        'grid_cells = "significant_or_nonzero"', 'grid_cells = "everything"\ngrid_cell = "all"'), encoding="utf-8")
+    code, out, err = run_main(["--config", str(cfg), "info"], capsys)
+    assert code == 2
+    assert "outputs.grid_cells = 'everything' must be one of 'significant_or_nonzero', 'all'" in err
+    assert "unknown key in [outputs] 'grid_cell' (did you mean 'grid_cells'?)" in err
+
+
+def test_progress_bar_on_a_terminal_only(home, tmp_path, capsys):
+    """A bar (tqdm) over the steps when stderr is a terminal; plain lines in a log; nothing with -q."""
+    import io as _io
+
+    from hotspots import cli as cli_module
+    from hotspots.stages import Progress
+
+    stream = _io.StringIO()
+    bar = cli_module._bar_progress(Progress, stream, refresh_s=0.05)
+    try:
+        with bar.step("ingest"):
+            bar.info("  read 12 rows")
+        with bar.step("counts"):
+            pass
+        assert bar.bar.n == 2 and bar.timings.keys() == {"ingest", "counts"}
+    finally:
+        bar.close()
+        cli_module._BARS.clear()
+    text = stream.getvalue()
+    assert "[ingest] ..." in text and "  read 12 rows" in text and "[counts] done in" in text
+    assert "hotspots: counts running, 1 step(s) done [00:0" in text  # the bar itself was drawn
+    assert not cli_module._is_terminal(_io.StringIO())
+    # a non-terminal run (this test's captured stderr) gets no bar: no carriage-return redraws in the log
+    code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "counts"], capsys)
+    assert code == 0 and "[counts] done in" in err and "\r" not in err and "step(s) done" not in err
+    code, out, err = run_main(["--data", str(home), "--out", str(tmp_path / "o"), "counts", "-q"], capsys)
+    assert code == 0 and err == ""
+
+
+def test_all_cells_switch_sets_the_outputs_key():
+    from hotspots.cli import _Obj
+    from hotspots.stages._hotspots_outputs import grid_cells_everything
+
+    obj = _Obj(None, None, None, False, True)
+    assert not grid_cells_everything(obj.settings())  # the shipped default: the slim file
+    obj.all_cells = True
+    assert grid_cells_everything(obj.settings())
+    for cmd in ("run", "map"):
+        assert "--all-cells" in CliRunner().invoke(cli, [cmd, "--help"]).output

@@ -141,11 +141,15 @@ def test_output_files_and_columns(run):
         assert list(df.columns) == columns, name
     import pyogrio
 
+    from hotspots.stages._hotspots_outputs import ARCGIS_FIELDS
+
     layers = [name for name, _ in pyogrio.list_layers(root / "grid_cells.gpkg")]
-    assert layers == ["all-crime", "asb", "burglary"]
-    cells = gpd.read_file(root / "grid_cells.gpkg", layer="asb")
-    assert list(cells.columns) == hs_columns.GRID_CELL_COLUMNS
-    assert set(cells["study_area_type"]) == {"county", "district"}
+    assert layers == ["all_crime_county", "all_crime_districts", "asb_county", "asb_districts", "burglary_county",
+                      "burglary_districts", "layer_styles"]
+    cells = gpd.read_file(root / "grid_cells.gpkg", layer="asb_districts")
+    assert list(cells.columns) == hs_columns.GRID_CELL_COLUMNS[:-1] + ARCGIS_FIELDS + ["geometry"]
+    assert set(cells["study_area_type"]) == {"district"}
+    assert set(gpd.read_file(root / "grid_cells.gpkg", layer="asb_county")["study_area_type"]) == {"county"}
     gj = json.loads((root / "patrol_areas.geojson").read_text())
     assert gj["features"] and abs(gj["features"][0]["geometry"]["coordinates"][0][0][0]) < 5  # WGS84
     assert (ctx.out.root / "maps" / "county.html").is_file() and (ctx.out.root / "maps" / "alpha.html").is_file()

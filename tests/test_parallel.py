@@ -152,8 +152,11 @@ def test_run_side_by_side_gives_the_same_outputs_and_manifest_as_one_after_anoth
     for rel in sorted(listed):
         a, b = tmp_path / "serial" / rel, tmp_path / "side" / rel
         if a.suffix == ".gpkg":
-            for layer, _ in pyogrio.list_layers(a):
+            for layer, geometry_type in pyogrio.list_layers(a):
                 x, y = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
+                if geometry_type is None:  # the layer_styles table (QGIS styles): attributes only
+                    assert x.equals(y), (rel, layer)
+                    continue
                 assert x.drop(columns="geometry").equals(y.drop(columns="geometry")), (rel, layer)
                 assert x.geometry.geom_equals_exact(y.geometry, 0).all(), (rel, layer)
         else:

@@ -13,6 +13,12 @@
 * Text cells starting with ``=``, ``+``, ``-``, ``@`` (or tab/CR) are prefixed
   with ``'`` in CSVs, so a spreadsheet never runs them as formulas (OWASP
   "CSV injection").  Numeric columns are left untouched.
+* CSVs open correctly in Excel by double-click: UTF-8 with a byte-order mark
+  (without one Excel reads them as cp1252 and shows ``â€“`` for "–" and ``Â£``
+  for "£"), and decimals rounded to :data:`CSV_SIGNIFICANT_DIGITS` significant
+  digits (``0.1234568`` rather than ``0.12345678901234566``; whole numbers and
+  integer columns untouched).  pandas, R's ``readr`` and Python's
+  ``encoding="utf-8-sig"`` all read the mark as what it is.
 """
 
 from __future__ import annotations
@@ -35,6 +41,50 @@ import pandas as pd
 from hotspots._errors import ConfigError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: significant digits kept for decimals in CSVs: far beyond what any figure here is known to, and
+#: within pytest's default relative tolerance (1e-6) of the unrounded value
+CSV_SIGNIFICANT_DIGITS = 7
+#: the encoding of every CSV written: UTF-8 with a byte-order mark, which Excel needs to detect UTF-8
+CSV_ENCODING = "utf-8-sig"
+
+
+def round_significant(values, digits: int = CSV_SIGNIFICANT_DIGITS):
+    """Float array rounded to ``digits`` significant digits (NaN, inf and zeros kept).
+
+    Whole-number digits are never dropped (``123456789.4`` keeps ``123456789``).
+
+    >>> round_significant([0.12345678901234566, 123456789.46, 1.23456789e-12, float("nan"), 0.0]).tolist()
+    [0.1234568, 123456789.0, 1.234568e-12, nan, 0.0]
+    """
+    import numpy as np
+
+    v = np.array(values, dtype=float)
+    ok = np.isfinite(v) & (v != 0)
+    if not ok.any():
+        return v
+    mag = np.floor(np.log10(np.abs(v[ok])))
+    decimals = np.maximum(digits - 1 - mag, 0).astype(int)
+    small = decimals <= 22  # powers of ten up to 1e22 are exact doubles: one rounding, no new noise
+    sub = v[ok]
+    scale = 10.0 ** decimals[small]
+    sub[small] = np.round(sub[small] * scale) / scale
+    sub[~small] = [float(f"{x:.{digits}g}") for x in sub[~small]]
+    v[ok] = sub
+    return v
+
+
+def excel_ready(df: pd.DataFrame, digits: int = CSV_SIGNIFICANT_DIGITS) -> pd.DataFrame:
+    """Copy of ``df`` as written to CSV: formulas neutralised, decimals rounded to ``digits`` significant digits.
+
+    >>> excel_ready(pd.DataFrame({"p": [0.012345678912], "n": [3], "s": ["=SUM(A1)"]})).to_dict("records")
+    [{'p': 0.01234568, 'n': 3, 's': "'=SUM(A1)"}]
+    """
+    out = neutralise_formulas(df)
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = round_significant(out[col].to_numpy(), digits)
+    return out
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -234,8 +284,9 @@ class OutputDir:
         self.written.append({"path": rel, "bytes": target.stat().st_size, "sha256": _file_sha256(target)})
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
-        with self.atomic(name, "w", newline="", encoding="utf-8") as fh:
-            neutralise_formulas(df).to_csv(fh, index=False)
+        """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
+        with self.atomic(name, "w", newline="", encoding=CSV_ENCODING) as fh:
+            excel_ready(df).to_csv(fh, index=False)
         return self.base / name
 
     def write_text(self, text: str, name: str) -> Path:
@@ -252,16 +303,48 @@ class OutputDir:
         return self.write_text(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n", name)
 
     def write_geo(self, gdf, name: str, *, layer: str | None = None) -> Path:
-        """Write a GeoDataFrame to GeoPackage (``.gpkg``) or GeoJSON (``.geojson``, WGS84)."""
+        """Write a GeoDataFrame to GeoPackage (``.gpkg``) or GeoJSON (``.geojson``, WGS84).
+
+        GeoPackage layers get a name without hyphens (:func:`layer_name`), one clean
+        geometry type (:func:`clean_geometries`) and an embedded QGIS style
+        (:func:`add_layer_styles`).
+        """
+        suffix = Path(name).suffix.lower()
+        if suffix != ".geojson":
+            return self.write_geo_layers([(layer or Path(name).stem, gdf)], name)
         with self.atomic_path(name) as tmp:
-            suffix = Path(name).suffix.lower()
-            if suffix == ".geojson":
-                # the layer name is written into the file: the output's name, never the temporary file's
-                gdf.to_crs(4326).to_file(tmp, driver="GeoJSON", layer=layer or Path(name).stem, engine="pyogrio")
-            else:
-                gdf.to_file(tmp, driver="GPKG", layer=layer or Path(name).stem, engine="pyogrio")
+            # the layer name is written into the file: the output's name, never the temporary file's
+            clean_geometries(gdf).to_crs(4326).to_file(tmp, driver="GeoJSON", layer=layer_name(layer or Path(name).stem),
+                                                       engine="pyogrio")
         return self.base / name
 
+    def write_geo_layers(self, layers, name: str, **to_file) -> Path:
+        """Write ``(layer, GeoDataFrame)`` pairs into one GeoPackage, each styled (see :meth:`write_geo`).
+
+        Layer names are made unique by construction (a second ``all_crime`` becomes ``all_crime_2``).
+        """
+        from hotspots.render.gis_styles import style_for
+
+        styles, used = [], set()
+        with self.atomic_path(name) as tmp:
+            for raw_name, gdf in layers:
+                lname = base = layer_name(raw_name)
+                k = 1
+                while lname in used:
+                    k += 1
+                    lname = f"{base}_{k}"
+                used.add(lname)
+                gdf = clean_geometries(gdf)
+                gdf.to_file(tmp, driver="GPKG", layer=lname, engine="pyogrio", **to_file)
+                flags = ()
+                if "flag" in gdf.columns:
+                    col = gdf["flag"]
+                    categorical = isinstance(col.dtype, pd.CategoricalDtype)
+                    flags = [str(c) for c in col.cat.categories] if categorical else \
+                        sorted(col.dropna().astype(str).unique(), key=_flag_order)
+                styles.append((lname, *style_for(lname, list(gdf.columns), _geometry_kind(gdf), flags=flags)))
+            add_layer_styles(tmp, styles)
+        return self.base / name
 
 class _AtomicPath:
     def __init__(self, out: OutputDir, name: str):
@@ -286,6 +369,115 @@ class _AtomicPath:
             if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
                 raise _write_error(self.out.root, exc) from exc
         return False
+
+
+def layer_name(name: str) -> str:
+    """A GeoPackage layer name GIS tools take without quoting: lower case, ``_`` for anything else.
+
+    >>> layer_name("Night-time economy"), layer_name("ASB and violence"), layer_name("2024 areas")
+    ('night_time_economy', 'asb_and_violence', 'l_2024_areas')
+    """
+    import re
+
+    out = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "layer"
+    return out if out[0].isalpha() else f"l_{out}"
+
+
+def clean_geometries(gdf):
+    """``gdf`` with one geometry family: a GeometryCollection keeps only its parts of the layer's dimension.
+
+    A polygon layer whose overlay left a ``GEOMETRYCOLLECTION (POLYGON …, LINESTRING …)``
+    gets the polygons (as a MultiPolygon); single parts are promoted to multi-parts
+    when the layer mixes both, so the layer has one geometry type.
+
+    >>> import geopandas as gpd, shapely
+    >>> mixed = shapely.GeometryCollection([shapely.box(2, 0, 3, 1), shapely.LineString([(0, 0), (1, 1)])])
+    >>> g = gpd.GeoSeries([shapely.box(0, 0, 1, 1), mixed])
+    >>> clean_geometries(gpd.GeoDataFrame(geometry=g)).geom_type.tolist()
+    ['MultiPolygon', 'MultiPolygon']
+    """
+    import numpy as np
+    import shapely
+
+    geom = np.asarray(gdf.geometry.values, dtype=object)
+    if len(geom) == 0:
+        return gdf
+    types = shapely.get_type_id(geom)
+    present = geom[(types >= 0) & ~shapely.is_empty(geom)]
+    if not len(present):
+        return gdf
+    dims = shapely.get_dimensions(present)
+    dim = int(dims.max())
+    if not (types == 7).any() and len(set(types[types >= 0].tolist())) <= 1:
+        return gdf
+    multi = {0: shapely.multipoints, 1: shapely.multilinestrings, 2: shapely.multipolygons}[dim]
+    out = geom.copy()
+    single = types == {0: 0, 1: 1, 2: 3}[dim]
+    if single.any():  # vectorised: each single part becomes a one-part multi-part
+        out[single] = multi(np.atleast_2d(geom[single]), axis=0)
+    for i in np.flatnonzero(types == 7):
+        parts = shapely.get_parts(geom[i])
+        while len(parts) and (shapely.get_type_id(parts) >= 4).any():  # nested multi-parts and collections
+            parts = shapely.get_parts(parts)
+        keep = parts[shapely.get_dimensions(parts) == dim] if len(parts) else parts
+        out[i] = multi(keep) if len(keep) else shapely.from_wkt(f"{('MULTIPOINT', 'MULTILINESTRING', 'MULTIPOLYGON')[dim]} EMPTY")
+    import geopandas as gpd
+
+    gdf = gdf.copy()
+    gdf[gdf.geometry.name] = gpd.GeoSeries(out, index=gdf.index, crs=gdf.crs)
+    return gdf
+
+
+def _flag_order(flag: str) -> tuple[int, float]:
+    """Legend order of funnel flags: above the widest limits first, then within, then below.
+
+    >>> sorted(["within", "low_95", "high_95", "high_998", "low_998"], key=_flag_order)
+    ['high_998', 'high_95', 'within', 'low_95', 'low_998']
+    """
+    side, _, level = flag.partition("_")
+    try:
+        value = float(f"{level[:2]}.{level[2:]}" if len(level) > 2 else level)
+    except ValueError:
+        value = 0.0
+    return {"high": (0, -value), "low": (2, value)}.get(side, (1, 0.0))
+
+
+def _geometry_kind(gdf) -> str:
+    kinds = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line"}
+    types = gdf.geom_type.dropna()
+    return kinds.get(types.iloc[0], "polygon") if len(types) else "polygon"
+
+
+#: the ``layer_styles`` table QGIS reads from a GeoPackage (and writes with "Save style in database")
+LAYER_STYLES_SQL = """CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256),
+  f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN,
+  description TEXT, owner TEXT(30), ui TEXT(30), update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"""
+
+
+def add_layer_styles(path, styles) -> None:
+    """Store ``(layer, style name, QML, SLD)`` rows in the GeoPackage's ``layer_styles`` table (the QGIS convention).
+
+    The table is registered in ``gpkg_contents`` as an attribute table, so GDAL and QGIS list it.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.execute(LAYER_STYLES_SQL)
+            geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
+            for layer, style_name, qml, sld in styles:
+                con.execute("DELETE FROM layer_styles WHERE f_table_name = ?", (layer,))
+                con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                            "styleName, styleQML, styleSLD, useAsDefault, description, owner, update_time) VALUES "
+                            "('', '', ?, ?, ?, ?, ?, 1, ?, 'hotspots', NULL)",  # no time: the same run, the same file
+                            (layer, geom.get(layer, "geom"), style_name[:30], qml, sld, style_name))
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
+                        "SELECT 'layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles' "
+                        "WHERE NOT EXISTS (SELECT 1 FROM gpkg_contents WHERE table_name = 'layer_styles')")
+    finally:
+        con.close()
 
 
 #: staged output folders of this process not yet published (thrown away if the process stops)

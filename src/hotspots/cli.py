@@ -7,6 +7,7 @@ and exit non-zero; ``--verbose`` shows the traceback.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,8 @@ from hotspots._version import __version__
 from hotspots._errors import HotspotsError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: the stages of ``hotspots run``, in order (``hotspots.stages.STAGES``; named here so ``--help`` needs no import)
+STAGE_NAMES = ("counts", "outliers", "hotspots", "evaluate")
 
 
 def _echo(msg: str) -> None:
@@ -28,18 +31,116 @@ def _echo(msg: str) -> None:
 class _Obj:
     def __init__(self, config, data, out, verbose, quiet):
         self.config, self.data, self.out, self.verbose, self.quiet = config, data, out, verbose, quiet
+        #: ``--all-cells``: every grid cell in grid_cells.gpkg (``[outputs] grid_cells = "all"``)
+        self.all_cells = False
 
     def settings(self, sections: bool = True):
         """The config, every section checked (one message for every problem); ``sections=False`` for the top level only."""
         from hotspots.config import load_config
         from hotspots.stages.run import check_settings
 
-        return load_config(self.config, sections=check_settings if sections else None)
+        settings = load_config(self.config, sections=check_settings if sections else None)
+        if self.all_cells:
+            outputs = {**dict(settings.extra.get("outputs", {}) or {}), "grid_cells": "all"}
+            settings = settings.replace(extra={**settings.extra, "outputs": outputs})
+        return settings
 
     def progress(self):
         from hotspots.stages import Progress
 
-        return Progress(None if self.quiet else _echo)
+        if self.quiet:
+            return Progress(None)
+        if _is_terminal(sys.stderr):
+            return _bar_progress(Progress, sys.stderr)
+        return Progress(_echo)
+
+
+def _is_terminal(stream) -> bool:
+    """A progress bar only on a terminal: a log file or a pipe gets the plain lines, without bar redraws."""
+    try:
+        return stream.isatty() and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+def _bar_progress(base, stream, *, refresh_s: float = 1.0):
+    """A :class:`hotspots.stages.Progress` that also shows a bar over the run's steps (tqdm), with elapsed time.
+
+    The bar counts the steps (ingest, geography, then each stage) finished in this
+    process and ticks every ``refresh_s`` seconds while a long step runs; the
+    progress lines are printed above it.  A forked worker (stages run side by
+    side) prints its lines plainly and never draws the bar.
+    """
+    from tqdm import tqdm
+
+    class BarProgress(base):
+        def __init__(self):
+            super().__init__(self._write)
+            self._owner = os.getpid()
+            self.bar = tqdm(total=None, desc="hotspots: starting", file=stream, leave=False, dynamic_ncols=True,
+                            bar_format="{desc} [{elapsed}]")
+            self._stop = threading.Event()
+            threading.Thread(target=self._tick, daemon=True, name="hotspots-progress").start()
+
+        def _write(self, msg: str) -> None:
+            if os.getpid() == self._owner and not self.bar.disable:
+                self.bar.write(msg, file=stream)
+                if msg.startswith("[") and msg.endswith(" ...") and "]" in msg:
+                    self.bar.set_description_str(f"hotspots: {msg[1:msg.index(']')]} running, {self.bar.n} step(s) done",
+                                                 refresh=True)
+                elif msg.startswith("[") and " done in " in msg:
+                    self.bar.update(1)
+                    self.bar.set_description_str(f"hotspots: {self.bar.n} step(s) done", refresh=True)
+            else:  # a forked worker: clear the parent's bar line first, the parent redraws it
+                print(f"\r\x1b[K{msg}", file=stream, flush=True)
+
+        def _tick(self) -> None:
+            while not self._stop.wait(refresh_s):
+                if not self.bar.disable:
+                    self.bar.refresh()
+
+        def close(self) -> None:
+            self._stop.set()
+            self.bar.close()
+
+    progress = BarProgress()
+    _BARS.append(progress)
+    return progress
+
+
+#: progress bars of this process, closed when the command ends
+_BARS: list = []
+
+
+#: (names, keyword, click options) of the global options; every command accepts them too, before or after its name
+_GLOBAL_OPTIONS = (
+    (("--config", "-c"), "config", {"type": click.Path(dir_okay=False),
+                                    "help": "TOML config (default: the shipped hertfordshire.toml)."}),
+    (("--data", "-d"), "data", {"type": click.Path(file_okay=False),
+                                "help": "Data home (default: $HOTSPOTS_DATA, then data_dir in the config)."}),
+    (("--out", "-o"), "out", {"type": click.Path(file_okay=False),
+                              "help": "Output directory (default: output_dir in the config)."}),
+    (("--verbose", "-v"), "verbose", {"is_flag": True, "default": None, "help": "Show debug logging and full tracebacks."}),
+    (("--quiet", "-q"), "quiet", {"is_flag": True, "default": None, "help": "Only print errors and the final summary."}),
+)
+
+
+def _set_global(ctx, param, value):
+    """Callback of a global option given after the command's name: it overrides the one given before."""
+    if value is not None:
+        obj = ctx.find_object(_Obj)
+        if obj is not None:
+            setattr(obj, param.name, value)
+            if param.name == "verbose" and value:
+                logging.getLogger().setLevel(logging.DEBUG)
+    return value
+
+
+def global_options(f):
+    """Accept the global options after a command's name too (``hotspots map --out x``), as users expect."""
+    for names, key, kw in reversed(_GLOBAL_OPTIONS):
+        f = click.option(*names, key, expose_value=False, callback=_set_global, **kw)(f)
+    return f
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -53,18 +154,22 @@ class _Obj:
 def cli(ctx, config, data, out, verbose, quiet):
     """Crime and ASB hotspots, CSP outliers and hotspot-patrol evaluation.
 
+    The options above (--config, --data, --out, -v, -q) also work after the
+    command's name: `hotspots map --out x` is `hotspots --out x map`.
+
     \b
     Examples:
       hotspots info                       # what data is in the data home
       hotspots init --force kent          # a starter config for any force: then hotspots -c kent.toml run
       hotspots run                        # the whole job on the default Hertfordshire config
-      hotspots --data ../shared/data --out out counts
+      hotspots counts --data ../shared/data --out out
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = _Obj(config, data, out, verbose, quiet)
 
 
 @cli.command()
+@global_options
 @click.pass_obj
 def info(obj):
     """Show what the data home holds: forces, months present and missing, rows.
@@ -114,6 +219,8 @@ def _prepare(obj):
 
 
 def _summary(ctx) -> None:
+    for bar in _BARS:  # the bar goes before the summary lines
+        bar.close()
     for line in ctx.accounting.summary_lines():
         click.echo(line)
     for name, skip in ctx.results.get("skipped_stages", {}).items():  # stages the data cannot support (exit 0)
@@ -122,6 +229,7 @@ def _summary(ctx) -> None:
 
 
 @cli.command()
+@global_options
 @click.pass_obj
 def counts(obj):
     """Write count tables by area × month × crime type, and rates.
@@ -143,9 +251,13 @@ def counts(obj):
 
 
 @cli.command(name="run")
-@click.option("--stage", "stages", multiple=True, help="Run only these stages (repeatable); default: all.")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(STAGE_NAMES),
+              help="Run only these stages (repeatable); default: all, in this order.")
+@click.option("--all-cells", is_flag=True,
+              help="Write every grid cell to hotspots/grid_cells.gpkg (default: cells with a crime or a significant result).")
+@global_options
 @click.pass_obj
-def run_cmd(obj, stages):
+def run_cmd(obj, stages, all_cells):
     """Run the whole job on the configured data (the default Hertfordshire config).
 
     \b
@@ -153,13 +265,11 @@ def run_cmd(obj, stages):
       hotspots run
       hotspots --config my_force.toml --out results run --stage counts
     """
-    from hotspots.stages import STAGES, run
+    from hotspots.stages import run
 
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise click.BadParameter(f"unknown stage(s) {unknown}; stages are: {', '.join(STAGES)}", param_hint="--stage")
+    obj.all_cells = all_cells
     ctx = _prepare(obj)
-    run(ctx, list(stages) or None)
+    run(ctx, [s for s in STAGE_NAMES if s in stages] or None)
     _summary(ctx)
 
 
@@ -186,25 +296,43 @@ def init_cmd(obj, forces, output):
 
 
 @cli.command()
-@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True, help="police.uk force slug (repeatable).")
+@click.option("--force", "forces", multiple=True, default=["hertfordshire"], show_default=True,
+              help="police.uk force slug (repeatable); a wrong name lists the known forces.")
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
 @click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
 @click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
+@click.option("--refresh", is_flag=True, help="Fetch every file again, even those whose checksum still matches.")
+@click.option("--police-url", default=None, metavar="URL", help="Mirror of https://data.police.uk/data/archive.")
+@click.option("--ons-url", default=None, metavar="URL",
+              help="Mirror of the ONS ArcGIS services (https://services1.arcgis.com/.../rest/services).")
+@click.option("--nomis-url", default=None, metavar="URL", help="Mirror of https://www.nomisweb.co.uk/api/v01/dataset.")
+@global_options
 @click.pass_obj
-def download(obj, forces, archive, from_zip, no_ons):
-    """Download police.uk and ONS data into the data home layout (needs internet).
+def download(obj, forces, archive, from_zip, no_ons, refresh, police_url, ons_url, nomis_url):
+    """Build a complete data home for a force: police.uk, ONS boundaries and lookups, Census population.
 
-    This is the only command that uses the network.
+    The only command that uses the network. The data home is --data, else
+    $HOTSPOTS_DATA. ONS services are paged (no partial files), every reply is
+    checked, SHA256SUMS and download_manifest.json record what was fetched, an
+    interrupted archive download resumes, and files already complete are not
+    fetched again. A file that cannot be fetched gets an exact manual step.
 
     \b
     Example:
-      hotspots --data ~/hotspots-data download --force hertfordshire
+      hotspots download --data ~/hotspots-data --force hertfordshire
+      hotspots download --data ~/hotspots-data --force kent --from-zip ~/Downloads/latest.zip
     """
-    from hotspots.io.download import download_all
+    import os
 
-    target = Path(obj.data or "data-home")
-    written = download_all(target, forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, echo=_echo)
-    click.echo(f"wrote {len(written)} file(s) under {target}")
+    from hotspots.io import download as dl
+
+    target = obj.data or os.environ.get("HOTSPOTS_DATA")
+    if not target:
+        raise click.UsageError("say where the data home goes: --data DIR, or set $HOTSPOTS_DATA")
+    bases = {k: v for k, v in {"police_base": police_url, "ons_base": ons_url, "nomis_base": nomis_url}.items() if v}
+    written = dl.download_all(Path(target), forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons,
+                              refresh=refresh, echo=(lambda m: None) if obj.quiet else _echo, **bases)
+    click.echo(f"wrote {len(written)} file(s) under {target}; check it with: hotspots --data {target} info")
 
 
 def _month_range_option(value: str | None, name: str):
@@ -226,6 +354,7 @@ def _month_range_option(value: str | None, name: str):
 @click.option("--control", type=click.Choice(["rest_of_county", "rest_of_district", "matched"]), help="Comparison area (default rest_of_county).")
 @click.option("--crime-type", "crime_types", multiple=True, help="Crime type or group to evaluate (repeatable).")
 @click.option("--funding", type=float, help="Funding in pounds a year, for cost per crime prevented (0 = none).")
+@global_options
 @click.pass_obj
 def evaluate(obj, areas, name_column, selection, before, after, buffer_m, control, crime_types, funding):
     """Before/after evaluation of hotspot patrol areas (the programme named in [evaluation]).
@@ -281,6 +410,7 @@ def report_group():
               help="Most-similar-group CSV (area_code,peer_group or area_code,peer_code); overrides [outliers] peer_groups.")
 @click.option("--adjustment", type=click.Choice(["multiplicative", "additive"]),
               help="Overdispersion adjustment of the funnel limits (default multiplicative: sqrt(phi)).")
+@global_options
 @click.pass_obj
 def report_outliers(obj, peer_groups, adjustment):
     """CSP outlier report: where each CSP (and LSOA) stands out against the county, by crime type.
@@ -320,8 +450,11 @@ def report_outliers(obj, peer_groups, adjustment):
 @click.option("--district", "districts", multiple=True,
               help="Only these districts (name or ONS code; repeatable); default: every district. The county map is always written.")
 @click.option("--no-png", is_flag=True, help="Skip the printable PNG maps (faster).")
+@click.option("--all-cells", is_flag=True,
+              help="Write every grid cell to hotspots/grid_cells.gpkg (default: cells with a crime or a significant result).")
+@global_options
 @click.pass_obj
-def map_cmd(obj, districts, no_png):
+def map_cmd(obj, districts, no_png, all_cells):
     """Hotspot maps and patrol areas for neighbourhood inspectors.
 
     Runs the hotspots stage (Gi* hot spots with FDR, KDE, clusters, emerging
@@ -340,6 +473,7 @@ def map_cmd(obj, districts, no_png):
     from hotspots.stages import write_manifest
     from hotspots.stages.hotspots import stage_hotspots
 
+    obj.all_cells = all_cells
     ctx = _prepare(obj)
     with ctx.progress.step("hotspots"):
         summary = stage_hotspots(ctx, districts=list(districts) or None, maps=True, png=not no_png)
@@ -382,6 +516,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv, verbose)
     finally:
+        for bar in _BARS:
+            bar.close()
+        _BARS.clear()
         from hotspots._io import abort_unpublished
 
         abort_unpublished()  # a run that did not finish: its staging folder goes, --out stays as it was

@@ -66,7 +66,13 @@ class Settings:
 TOP_LEVEL: dict[str, type] = {
     "name": str, "data_dir": str, "output_dir": str, "forces": list, "force_area_code": str,
     "periods": dict, "crime_groups": dict, "geography": dict, "evaluation": dict, "hotspots": dict, "outliers": dict,
+    "outputs": dict,
 }
+#: keys of ``[outputs]``: how files are written (``grid_cells``: "significant_or_nonzero" (default) or "all")
+OUTPUT_KEYS = {"grid_cells": ("significant_or_nonzero", "all")}
+#: config values that are file or folder paths: (section or None for the top level, key)
+PATH_KEYS = ((None, "data_dir"), (None, "output_dir"), ("geography", "town_centres"), ("evaluation", "areas"),
+             ("outliers", "peer_groups"), ("outliers", "harm_weights"))
 PERIOD_KEYS = ("first", "last", "current", "comparison")
 GEOGRAPHY_KEYS = ("town_centres", "town_centre_name_column")
 _TOML_TYPE = {str: "a string in quotes", list: "a list [...]", dict: "a [section] table",
@@ -138,6 +144,36 @@ def _unknown_keys(table: dict, valid, where: str, problems: _Problems) -> None:
             )
 
 
+def resolve_config_paths(raw: dict, config_file: str | os.PathLike | None) -> dict:
+    """``raw`` with its relative paths (:data:`PATH_KEYS`) made absolute against the config file's folder.
+
+    A config you write says where its data and outputs are relative to itself,
+    so it works from any working folder.  The shipped default config
+    (``config_file=None``) is the exception: it lives inside the installed package,
+    so its relative paths (``data_dir = "../shared/data"``) stay relative to the
+    working folder, where the README runs it (the repository root).  ``~`` is
+    expanded; absolute paths and empty values are left alone.
+
+    >>> resolve_config_paths({"data_dir": "data", "output_dir": "/tmp/o", "outliers": {"peer_groups": "msg.csv"}},
+    ...                      "/home/me/project/herts.toml")
+    {'data_dir': '/home/me/project/data', 'output_dir': '/tmp/o', 'outliers': {'peer_groups': '/home/me/project/msg.csv'}}
+    """
+    if config_file is None:
+        return raw
+    base = Path(os.path.abspath(config_file)).parent
+    out = dict(raw)
+    for section, key in PATH_KEYS:
+        table = out if section is None else out.get(section)
+        if not isinstance(table, dict) or not isinstance(table.get(key), str) or not table[key].strip():
+            continue
+        value = Path(table[key]).expanduser()
+        if not value.is_absolute():
+            if section is not None:
+                table = out[section] = dict(table)
+            table[key] = os.path.normpath(base / value)
+    return out
+
+
 def default_config_path() -> Path:
     return Path(str(resources.files("hotspots") / "configs" / DEFAULT_CONFIG_NAME))
 
@@ -165,8 +201,16 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML ({exc})", hint="fix the syntax at the position shown") from exc
 
+    is_default = path is None or Path(path).resolve() == default_config_path().resolve()
+    raw = resolve_config_paths(raw, None if is_default else cfg_path)
     problems = _Problems(str(cfg_path))
     _unknown_keys(raw, list(TOP_LEVEL), "key or section", problems)
+    outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
+    _unknown_keys(outputs, list(OUTPUT_KEYS), "key in [outputs]", problems)
+    for key, allowed in OUTPUT_KEYS.items():
+        if key in outputs and outputs[key] not in allowed:
+            problems.add(f"outputs.{key} = {outputs[key]!r} must be one of {', '.join(map(repr, allowed))}",
+                         "See the [outputs] section of the shipped default config.")
     for key, kind in TOP_LEVEL.items():
         if key in raw and key != "forces" and not isinstance(raw[key], kind):
             problems.add(f"{key} = {raw[key]!r} must be {_TOML_TYPE[kind]}",

@@ -7,31 +7,99 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from hotspots._text import slug
 from hotspots.detect.columns import GRID_CELL_COLUMNS
 from hotspots.detect.results import AreaResult, Inputs
 from hotspots.schema import BNG
 
-__all__ = ["write_grid_cells", "write_tables"]
+__all__ = ["ARCGIS_FIELDS", "GRID_CELLS_KEEP", "arcgis_fields", "grid_cells_everything", "keep_cell", "write_grid_cells",
+           "write_tables"]
+
+#: ArcGIS Pro's field names (Hot Spot Analysis; Cluster and Outlier Analysis), added alongside ours in grid_cells.gpkg
+ARCGIS_FIELDS = ["GiZScore", "GiPValue", "Gi_Bin", "LMiIndex", "LMiPValue", "COType"]
+_GI_BIN = {"hot_99": 3, "hot_95": 2, "hot_90": 1, "not_significant": 0, "cold_90": -1, "cold_95": -2, "cold_99": -3}
+_CO_TYPE = {"hotspot_HH": "HH", "coldspot_LL": "LL", "outlier_HL": "HL", "outlier_LH": "LH"}
+#: what grid_cells.gpkg keeps by default (the ``[outputs] grid_cells`` config key; ``"all"`` keeps every cell)
+GRID_CELLS_KEEP = ("significant_or_nonzero", "all")
 
 
-def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult]) -> None:
-    """``hotspots/grid_cells.gpkg``: one layer per selection, the county and district grids together."""
-    # Every layer has the same cells: pyogrio would turn the polygons into multipolygons (GeoPackage layers
-    # hold one type) once per layer; it is done once here, as pyogrio does it (nothing changes in the file).
-    geometry = np.concatenate([np.asarray(a.grid.geometry.values) for a in areas]) if areas else np.array([])
-    types = set(shapely.get_type_id(geometry).tolist())
-    if types == {3, 6}:  # Polygon and MultiPolygon
-        single = shapely.get_type_id(geometry) == 3
-        geometry[single] = shapely.multipolygons(np.atleast_2d(geometry[single]), axis=0)
-    with out.atomic_path("hotspots/grid_cells.gpkg") as tmp:
-        for sel in inputs.selections:
-            layer = pd.concat([a.selections[sel].cells[GRID_CELL_COLUMNS[:-1]] for a in areas], ignore_index=True)
-            layer = gpd.GeoDataFrame(layer, geometry=gpd.GeoSeries(geometry, crs=BNG), crs=BNG)
-            # the Arrow path of pyogrio writes the same features, in half the time
-            layer.to_file(tmp, layer=slug(sel, empty="x"), driver="GPKG", engine="pyogrio", use_arrow=True)
+def arcgis_fields(cells: pd.DataFrame) -> pd.DataFrame:
+    """The ArcGIS-style fields of grid cells (:data:`ARCGIS_FIELDS`), from our columns.
+
+    ``Gi_Bin`` is -3..3 from ``gi_class`` (so it carries the FDR correction, like
+    ArcGIS's "Apply False Discovery Rate Correction"); ``GiPValue`` is the raw p;
+    ``COType`` is ``HH``/``LL``/``HL``/``LH`` for significant local Moran cells and
+    blank otherwise, as in ArcGIS.
+
+    >>> cells = pd.DataFrame({"gi_z": [3.2, -2.0, 0.1], "gi_p": [0.0001, 0.04, 0.9],
+    ...                       "gi_class": ["hot_99", "cold_95", "not_significant"], "moran_i": [1.5, 0.2, 0.0],
+    ...                       "moran_p": [0.001, 0.03, 0.5], "moran_class": ["hotspot_HH", "outlier_LH", "not_significant"]})
+    >>> arcgis_fields(cells)[["Gi_Bin", "COType"]].to_dict("list")
+    {'Gi_Bin': [3, -2, 0], 'COType': ['HH', 'LH', '']}
+    """
+    return pd.DataFrame({
+        "GiZScore": cells["gi_z"].to_numpy(dtype=float),
+        "GiPValue": cells["gi_p"].to_numpy(dtype=float),
+        "Gi_Bin": cells["gi_class"].astype(str).map(_GI_BIN).fillna(0).astype("int16").to_numpy(),
+        "LMiIndex": cells["moran_i"].to_numpy(dtype=float),
+        "LMiPValue": cells["moran_p"].to_numpy(dtype=float),
+        "COType": cells["moran_class"].astype(str).map(_CO_TYPE).fillna("").to_numpy(dtype=object),
+    }, index=cells.index)
+
+
+def keep_cell(cells: pd.DataFrame) -> np.ndarray:
+    """Cells ``grid_cells.gpkg`` keeps by default: a crime, a significant Gi* or local Moran class, a patrol area
+    or an emerging-hot-spot pattern (the rest are empty, not-significant cells).
+
+    >>> keep_cell(pd.DataFrame({"count": [0, 2, 0], "gi_class": ["not_significant"] * 2 + ["cold_95"],
+    ...     "moran_class": ["not_significant"] * 3, "patrol_area_id": ["", None, ""],
+    ...     "emerging_class": ["no pattern detected"] * 3})).tolist()
+    [False, True, True]
+    """
+    keep = cells["count"].to_numpy() > 0
+    keep |= cells["gi_class"].astype(str).to_numpy() != "not_significant"
+    keep |= cells["moran_class"].astype(str).isin(list(_CO_TYPE)).to_numpy()
+    keep |= (cells["patrol_area_id"].fillna("").astype(str) != "").to_numpy()
+    emerging = cells["emerging_class"].astype(str)
+    keep |= (cells["emerging_class"].notna() & (emerging != "no pattern detected")).to_numpy()
+    return keep
+
+
+def grid_cells_everything(settings) -> bool:
+    """Whether ``[outputs] grid_cells = "all"`` asks for every cell (default: the slim file)."""
+    return dict(settings.extra.get("outputs", {}) or {}).get("grid_cells", GRID_CELLS_KEEP[0]) == "all"
+
+
+def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything: bool = False) -> dict[str, int]:
+    """``hotspots/grid_cells.gpkg``: two layers per selection, ``<selection>_county`` and ``<selection>_districts``.
+
+    The county grid and the district grids overlap, so they are never in one
+    layer; the districts layer holds every district's grid (filter on
+    ``study_area_code``).  By default only the cells of :func:`keep_cell` are
+    written (``everything=True``, from ``[outputs] grid_cells = "all"`` or
+    ``--all-cells``, writes every cell).  Each layer carries our columns, the
+    ArcGIS fields (:func:`arcgis_fields`) and an embedded QGIS style on ``Gi_Bin``.
+    Returns the cells written and left out, for the run summary.
+    """
+    layers = []
+    written = left_out = 0
+    for sel in inputs.selections:
+        for kind, group in (("county", [a for a in areas if a.area.area_type == "county"]),
+                            ("districts", [a for a in areas if a.area.area_type != "county"])):
+            if not group:
+                continue
+            cells = pd.concat([a.selections[sel].cells[GRID_CELL_COLUMNS[:-1]] for a in group], ignore_index=True)
+            geometry = np.concatenate([np.asarray(a.grid.geometry.values) for a in group])
+            keep = np.ones(len(cells), dtype=bool) if everything else keep_cell(cells)
+            written += int(keep.sum())
+            left_out += int((~keep).sum())
+            cells = pd.concat([cells, arcgis_fields(cells)], axis=1)[keep].reset_index(drop=True)
+            layers.append((f"{slug(sel, empty='x')}_{kind}",
+                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(geometry[keep], crs=BNG), crs=BNG)))
+    # the Arrow path of pyogrio writes the same features, in half the time
+    out.write_geo_layers(layers, "hotspots/grid_cells.gpkg", use_arrow=True)
+    return {"grid_cells_written": written, "grid_cells_left_out": left_out}
 
 
 def write_tables(out, tables: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ from hotspots.harm import load_harm_weights
 from hotspots.months import month_range
 from hotspots.schema import BNG
 from hotspots.stages._hotspots_config import hotspot_config, resolve_selections
-from hotspots.stages._hotspots_outputs import write_grid_cells, write_tables
+from hotspots.stages._hotspots_outputs import grid_cells_everything, write_grid_cells, write_tables
 
 if TYPE_CHECKING:
     from hotspots.stages.context import Context
@@ -56,7 +56,8 @@ def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, pn
     res = ctx.results["hotspots"]
 
     def grid_cells() -> None:
-        write_grid_cells(ctx.out, res["inputs"], [res["county"]] + res["districts"])
+        write_grid_cells(ctx.out, res["inputs"], [res["county"]] + res["districts"],
+                         everything=grid_cells_everything(ctx.settings))
 
     if draw:
         from hotspots.stages._hotspots_maps import build_map_views, write_maps
@@ -157,7 +158,7 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
         progress.info(f"  {res.area.name}: {len(res.grid):,} cells of {res.area.cell_size:,.0f} m, {n_pa} patrol areas "
                       f"({seconds:.1f} s)")
     if grid_cells:
-        write_grid_cells(ctx.out, inputs, [county] + district_results)
+        write_grid_cells(ctx.out, inputs, [county] + district_results, everything=grid_cells_everything(ctx.settings))
     tables = hotspot_tables(inputs, county, district_results)
     write_tables(ctx.out, tables)
     summary: dict[str, Any] = {

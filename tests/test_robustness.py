@@ -458,3 +458,97 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path):
     res = read_police_uk(f)
     assert res.accounting.rows_read == 6 and len(res.points) == 5  # one row has no coordinates
     assert res.accounting.files[str(f)].encoding == "utf-16"
+
+
+# --------------------------------------------------------------------------- library users get the same checks
+def test_outlier_options_itself_rejects_unknown_keys_and_wrong_types():
+    from types import SimpleNamespace
+
+    from hotspots.stages.outliers import outlier_options
+
+    with pytest.raises(ConfigError) as info:
+        outlier_options(SimpleNamespace(extra={"outliers": {"adjustmnet": "additive", "harm_weights": 5,
+                                                            "adjustment": "both"}}))
+    msg = info.value.message
+    assert "unknown key(s) in [outliers]: ['adjustmnet']" in msg
+    assert "[outliers] harm_weights = 5 must be text" in msg
+    assert "adjustment = 'both' must be" in msg
+    with pytest.raises(ConfigError, match="must be a table"):
+        outlier_options(SimpleNamespace(extra={"outliers": "x"}))
+    assert outlier_options(SimpleNamespace(extra={})).adjustment == "multiplicative"
+
+
+@pytest.mark.parametrize("value", ["one", "0", "-2", "1.5", "²"])
+def test_a_bad_hotspots_workers_is_a_value_error_for_library_users(monkeypatch, value):
+    from hotspots._parallel import max_workers, process_map
+
+    monkeypatch.setenv("HOTSPOTS_WORKERS", value)
+    with pytest.raises(ValueError, match=r"\$HOTSPOTS_WORKERS = .* is not a whole number of processes >= 1"):
+        max_workers()
+    with pytest.raises(ConfigError):  # also a HotspotsError: the CLI prints one line
+        process_map(abs, [1, 2])
+
+
+def test_a_good_hotspots_workers_caps_the_workers(monkeypatch):
+    from hotspots._parallel import _cpu_count, max_workers
+
+    monkeypatch.setenv("HOTSPOTS_WORKERS", " 1 ")
+    assert max_workers() == 1
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "")
+    assert max_workers() == (_cpu_count() if sys.platform.startswith("linux") else 1)
+
+
+# --------------------------------------------------------------------------- many treated areas: vectorised, same answers
+def _random_areas(n: int, seed: int):
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    geoms = []
+    for _ in range(n):
+        x0, y0, k = rng.uniform(0, 3000), rng.uniform(0, 3000), int(rng.integers(5, 12))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        r = rng.uniform(40, 250) * rng.uniform(0.6, 1.0, k)
+        geoms.append(shapely.Polygon(np.c_[x0 + r * np.cos(ang), y0 + r * np.sin(ang)]))
+    geoms = shapely.make_valid(np.array(geoms, dtype=object))
+    return geoms[shapely.get_type_id(geoms) == 3]  # as read_boundary leaves them: valid polygons
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_buffer_rings_match_the_direct_construction(seed):
+    """Every ring = buffer minus the union of ALL treated areas, clipped: the vectorised rings are the same sets."""
+    import numpy as np
+    import shapely
+
+    from hotspots.evaluation.areas import _rings
+
+    geoms = _random_areas(60, seed)  # overlapping and touching areas, some near the clip edge
+    clip = shapely.Polygon([(-200, -200), (3300, 0), (2800, 3100), (100, 2700)])
+    union = shapely.union_all(geoms)
+    expected = shapely.intersection(shapely.difference(shapely.buffer(geoms, 250, quad_segs=16), union), clip)
+    got = _rings(geoms, 250.0, clip)
+    assert shapely.area(shapely.symmetric_difference(got, expected)).max() < 1e-6
+    assert shapely.area(shapely.intersection(got, union)).max() < 1e-6  # no ring covers a treated area
+    assert shapely.is_valid(got).all() and not shapely.is_empty(got).any()
+    unclipped = _rings(geoms, 250.0, None)
+    assert np.allclose(shapely.area(unclipped), shapely.area(shapely.difference(shapely.buffer(geoms, 250, quad_segs=16),
+                                                                                union)))
+
+
+@pytest.mark.parametrize("tile_cells", [1, 3, 16])
+def test_overlap_areas_match_the_direct_intersection(tile_cells):
+    import numpy as np
+    import shapely
+
+    from hotspots.evaluation.areas import _overlap_area
+    from hotspots.geo.grid import make_grid
+
+    geoms = _random_areas(80, 7)
+    union = shapely.union_all(np.r_[geoms, shapely.buffer(geoms[:10], 120)])
+    study = shapely.Polygon([(-300, -100), (3400, 200), (3000, 3300), (0, 2900)])
+    cells = np.asarray(make_grid(study, 150.0, crs=27700).geometry.values)
+    got = _overlap_area(cells, union, tile_cells=tile_cells)
+    expected = shapely.area(shapely.intersection(cells, union))
+    assert np.abs(got - expected).max() < 1e-6
+    assert (got > 1).sum() > 100 and (got == 0).sum() > 100 and ((got > 1) & (got < 150**2 - 1)).sum() > 50
+    assert (_overlap_area(cells, shapely.Polygon()) == 0).all() and len(_overlap_area(cells[:0], union)) == 0

@@ -70,38 +70,26 @@ def check_settings(settings, problems=None) -> None:
     ``problems`` (a ``hotspots._validate._Problems``) they are added to it instead
     (``load_config(path, sections=check_settings)``).
     """
-    import dataclasses
-    import os
-
     from hotspots._errors import ConfigError
+    from hotspots._parallel import workers_cap
     from hotspots._validate import _Problems
     from hotspots.stages._evaluate_config import evaluation_config
     from hotspots.stages._hotspots_config import hotspot_config
-    from hotspots.stages.outliers import OutlierOptions, outlier_options
+    from hotspots.stages.outliers import outlier_options
 
     own = problems is None
     if own:
         problems = _Problems(settings.source or "configuration")
-    workers = os.environ.get("HOTSPOTS_WORKERS", "").strip()
-    if workers and not (workers.isdigit() and int(workers) >= 1):
-        problems.add(f"$HOTSPOTS_WORKERS = {workers!r} is not a whole number of processes >= 1",
-                     "Set HOTSPOTS_WORKERS to 1, 2, ... (or unset it to use every CPU).")
-    outliers = settings.extra.get("outliers", {}) or {}
-    valid = [f.name for f in dataclasses.fields(OutlierOptions)]
-    unknown = [k for k in outliers if k not in valid] if isinstance(outliers, dict) else []
-    if unknown:
-        problems.add(f"unknown key(s) in [outliers]: {unknown}; valid: {', '.join(valid)}",
-                     "Remove or correct the misspelt names: an unknown name would be ignored.")
-    checks = (("hotspots", lambda: hotspot_config(settings)), ("outliers", lambda: outlier_options(settings)),
+    checks = (("workers", workers_cap), ("hotspots", lambda: hotspot_config(settings)),
+              ("outliers", lambda: outlier_options(settings)),
               ("evaluation", lambda: evaluation_config(settings.extra.get("evaluation", {}) or {}, settings.crime_groups)))
     for section, check in checks:
-        if section not in settings.extra:  # defaults only: checked by the stage when it runs
+        if section != "workers" and section not in settings.extra:  # defaults only: checked by the stage when it runs
             continue
         try:
             check()
         except ConfigError as exc:
-            if not (unknown and "unknown" in exc.message and "[outliers]" in exc.message):
-                problems.add(" ".join(exc.message.replace("\n  - ", " ").split()), exc.hint or "See the shipped default config.")
+            problems.add(" ".join(exc.message.replace("\n  - ", " ").split()), exc.hint or "See the shipped default config.")
     if own:
         problems.raise_if_any(ConfigError)
 

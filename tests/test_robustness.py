@@ -395,6 +395,13 @@ def _config_run(tmp_path: Path, text: str, capsys, monkeypatch, env: dict | None
     ('hotspots = "x"\n' + _GOOD_CONFIG.replace('[hotspots]\ncrime_types = ["All crime"]\n', ""), {},
      ["hotspots = 'x' must be a [section] table"]),
     (_GOOD_CONFIG, {"HOTSPOTS_WORKERS": "one"}, ["$HOTSPOTS_WORKERS = 'one' is not a whole number of processes >= 1"]),
+    (_GOOD_CONFIG + "cell_size = 100000\n", {},
+     ["[hotspots] has 1 problem(s): cell_size = 100000 must be a number of metres between 100 and 5,000"]),
+    (_GOOD_CONFIG.replace('"ASB" = ["Anti-social behaviour"]\n',
+                          '"ASB" = ["Anti-social behaviour"]\n"Car crime" = ["Vehicle crime"]\n"car / crime" = ["Vehicle crime"]\n')
+     .replace('crime_types = ["All crime"]', 'crime_types = ["Car crime", "car / crime", "ASB", "ASB"]'), {},
+     ["crime_types 'Car crime' and 'car / crime' would share the layer and id prefix 'car-crime'",
+      "crime_types lists 'ASB' twice"]),
     # several mistakes: one message listing all of them
     (_GOOD_CONFIG.replace('forces = ["hertfordshire"]', "forces = 5") + '[hotspot]\nx = 1\n[evaluation]\nbuffer_m = "wide"\n',
      {"HOTSPOTS_WORKERS": "0"},

@@ -584,6 +584,19 @@ def _utf16(home, tmp):
                                        if x["path"] == str(f)] == ["utf-16"]}
 
 
+def _utf16_without_bom(home, tmp):
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(f.read_text().encode("utf-16-le"))
+    return {"check": lambda manifest: [x["encoding"] for x in manifest["inputs"]["police_files"]
+                                       if x["path"] == str(f)] == ["utf-16-le"]}
+
+
+def _tabs(home, tmp):  # Excel's "Unicode text": UTF-16 with tabs
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(f.read_text().replace(",", "\t").encode("utf-16"))
+    return {}
+
+
 def _config(text, needs_data=False):
     def mutate(home, tmp):
         return {"config": text, "needs_data": needs_data}  # needs_data: the months present must be known first
@@ -639,6 +652,9 @@ _CORPUS = {
     "semicolon-separated file": (_semicolon, 2, ["2025-01-hertfordshire-street.csv", "separated by semicolons"], None),
     "Excel workbook named .csv": (_xlsx, 2, ["2025-01-hertfordshire-street.csv", "an Excel workbook"], None),
     "UTF-16 file": (_utf16, 0, [], 18),
+    "UTF-16 file without a byte-order mark": (_utf16_without_bom, 0, [], 18),
+    "tab-separated UTF-16 (Excel Unicode text)": (_tabs, 2, ["2025-01-hertfordshire-street.csv",
+                                                              "the columns are separated by tabs"], None),
     "comparison period inside the analysis period": (
         _config(_GOOD_CONFIG.replace('last = "2025-02"', 'last = "2025-02"\ncurrent = ["2024-01", "2025-02"]\n'
                                                         'comparison = ["2025-01", "2025-01"]')),

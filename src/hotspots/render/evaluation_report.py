@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from hotspots.evaluation import EvaluationResult
 
 REAL_AREAS_HINT = "hotspots evaluate --areas operation_hotspot_areas.gpkg --name-column name"
-#: the map labels every treated area up to this many (the area table lists them all)
-MAX_LABELLED_AREAS = 200
 COLOURS = {"treated": "#c0392b", "buffer": "#e67e22", "control": "#2c6fbb", "county": "#7f8c8d", "matched": "#2c6fbb"}
 #: how verdict codes (stable, in the CSVs) are shown to readers
 VERDICT_LABEL = {
@@ -210,7 +208,7 @@ def area_map(result: EvaluationResult) -> str:
                 Patch(color=COLOURS["buffer"], alpha=0.55, label=f"{result.meta['buffer_m']:g} m buffers")]
     ax.set_axis_off()
     ax.set_aspect("equal")
-    if len(treated) <= MAX_LABELLED_AREAS:  # thousands of labels are unreadable and take minutes to place
+    if len(treated) <= 200:  # every area labelled up to 200 (thousands are unreadable and take minutes to place)
         _label_areas(ax, fig, treated)
     # scale bar: 5 km
     x0, x1 = ax.get_xlim()

@@ -395,6 +395,13 @@ def _config_run(tmp_path: Path, text: str, capsys, monkeypatch, env: dict | None
     ('hotspots = "x"\n' + _GOOD_CONFIG.replace('[hotspots]\ncrime_types = ["All crime"]\n', ""), {},
      ["hotspots = 'x' must be a [section] table"]),
     (_GOOD_CONFIG, {"HOTSPOTS_WORKERS": "one"}, ["$HOTSPOTS_WORKERS = 'one' is not a whole number of processes >= 1"]),
+    (_GOOD_CONFIG + "cell_size = 100000\n", {},
+     ["[hotspots] has 1 problem(s): cell_size = 100000 must be a number of metres between 100 and 5,000"]),
+    (_GOOD_CONFIG.replace('"ASB" = ["Anti-social behaviour"]\n',
+                          '"ASB" = ["Anti-social behaviour"]\n"Car crime" = ["Vehicle crime"]\n"car / crime" = ["Vehicle crime"]\n')
+     .replace('crime_types = ["All crime"]', 'crime_types = ["Car crime", "car / crime", "ASB", "ASB"]'), {},
+     ["crime_types 'Car crime' and 'car / crime' would share the layer and id prefix 'car-crime'",
+      "crime_types lists 'ASB' twice"]),
     # several mistakes: one message listing all of them
     (_GOOD_CONFIG.replace('forces = ["hertfordshire"]', "forces = 5") + '[hotspot]\nx = 1\n[evaluation]\nbuffer_m = "wide"\n',
      {"HOTSPOTS_WORKERS": "0"},
@@ -458,3 +465,286 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path):
     res = read_police_uk(f)
     assert res.accounting.rows_read == 6 and len(res.points) == 5  # one row has no coordinates
     assert res.accounting.files[str(f)].encoding == "utf-16"
+
+
+# --------------------------------------------------------------------------- library users get the same checks
+def test_outlier_options_itself_rejects_unknown_keys_and_wrong_types():
+    from types import SimpleNamespace
+
+    from hotspots.stages.outliers import outlier_options
+
+    with pytest.raises(ConfigError) as info:
+        outlier_options(SimpleNamespace(extra={"outliers": {"adjustmnet": "additive", "harm_weights": 5,
+                                                            "adjustment": "both"}}))
+    msg = info.value.message
+    assert "unknown key(s) in [outliers]: ['adjustmnet']" in msg
+    assert "[outliers] harm_weights = 5 must be text" in msg
+    assert "adjustment = 'both' must be" in msg
+    with pytest.raises(ConfigError, match="must be a table"):
+        outlier_options(SimpleNamespace(extra={"outliers": "x"}))
+    assert outlier_options(SimpleNamespace(extra={})).adjustment == "multiplicative"
+
+
+@pytest.mark.parametrize("value", ["one", "0", "-2", "1.5", "²"])
+def test_a_bad_hotspots_workers_is_a_value_error_for_library_users(monkeypatch, value):
+    from hotspots._parallel import max_workers, process_map
+
+    monkeypatch.setenv("HOTSPOTS_WORKERS", value)
+    with pytest.raises(ValueError, match=r"\$HOTSPOTS_WORKERS = .* is not a whole number of processes >= 1"):
+        max_workers()
+    with pytest.raises(ConfigError):  # also a HotspotsError: the CLI prints one line
+        process_map(abs, [1, 2])
+
+
+def test_a_good_hotspots_workers_caps_the_workers(monkeypatch):
+    from hotspots._parallel import _cpu_count, max_workers
+
+    monkeypatch.setenv("HOTSPOTS_WORKERS", " 1 ")
+    assert max_workers() == 1
+    monkeypatch.setenv("HOTSPOTS_WORKERS", "")
+    assert max_workers() == (_cpu_count() if sys.platform.startswith("linux") else 1)
+
+
+# --------------------------------------------------------------------------- many treated areas: vectorised, same answers
+def _random_areas(n: int, seed: int):
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    geoms = []
+    for _ in range(n):
+        x0, y0, k = rng.uniform(0, 3000), rng.uniform(0, 3000), int(rng.integers(5, 12))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        r = rng.uniform(40, 250) * rng.uniform(0.6, 1.0, k)
+        geoms.append(shapely.Polygon(np.c_[x0 + r * np.cos(ang), y0 + r * np.sin(ang)]))
+    geoms = shapely.make_valid(np.array(geoms, dtype=object))
+    return geoms[shapely.get_type_id(geoms) == 3]  # as read_boundary leaves them: valid polygons
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_buffer_rings_match_the_direct_construction(seed):
+    """Every ring = buffer minus the union of ALL treated areas, clipped: the vectorised rings are the same sets."""
+    import numpy as np
+    import shapely
+
+    from hotspots.evaluation.areas import _rings
+
+    geoms = _random_areas(60, seed)  # overlapping and touching areas, some near the clip edge
+    clip = shapely.Polygon([(-200, -200), (3300, 0), (2800, 3100), (100, 2700)])
+    union = shapely.union_all(geoms)
+    expected = shapely.intersection(shapely.difference(shapely.buffer(geoms, 250, quad_segs=16), union), clip)
+    got = _rings(geoms, 250.0, clip)
+    assert shapely.area(shapely.symmetric_difference(got, expected)).max() < 1e-6
+    assert shapely.area(shapely.intersection(got, union)).max() < 1e-6  # no ring covers a treated area
+    assert shapely.is_valid(got).all() and not shapely.is_empty(got).any()
+    unclipped = _rings(geoms, 250.0, None)
+    assert np.allclose(shapely.area(unclipped), shapely.area(shapely.difference(shapely.buffer(geoms, 250, quad_segs=16),
+                                                                                union)))
+
+
+@pytest.mark.parametrize("tile_cells", [1, 3, 16])
+def test_overlap_areas_match_the_direct_intersection(tile_cells):
+    import numpy as np
+    import shapely
+
+    from hotspots.evaluation.areas import _overlap_area
+    from hotspots.geo.grid import make_grid
+
+    geoms = _random_areas(80, 7)
+    union = shapely.union_all(np.r_[geoms, shapely.buffer(geoms[:10], 120)])
+    study = shapely.Polygon([(-300, -100), (3400, 200), (3000, 3300), (0, 2900)])
+    cells = np.asarray(make_grid(study, 150.0, crs=27700).geometry.values)
+    got = _overlap_area(cells, union, tile_cells=tile_cells)
+    expected = shapely.area(shapely.intersection(cells, union))
+    assert np.abs(got - expected).max() < 1e-6
+    assert (got > 1).sum() > 100 and (got == 0).sum() > 100 and ((got > 1) & (got < 150**2 - 1)).sum() > 50
+    assert (_overlap_area(cells, shapely.Polygon()) == 0).all() and len(_overlap_area(cells[:0], union)) == 0
+
+
+# --------------------------------------------------------------------------- the hostile-input corpus, through the CLI
+def _semicolon(home, tmp):
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_text(f.read_text().replace(",", ";"))
+    return {}
+
+
+def _xlsx(home, tmp):
+    buf = __import__("io").BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # what "Save as Excel" then renaming to .csv gives
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    (_street(home) / "2025-01-hertfordshire-street.csv").write_bytes(buf.getvalue())
+    return {}
+
+
+def _utf16(home, tmp):
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(f.read_text().encode("utf-16"))
+    return {"check": lambda manifest: [x["encoding"] for x in manifest["inputs"]["police_files"]
+                                       if x["path"] == str(f)] == ["utf-16"]}
+
+
+def _utf16_without_bom(home, tmp):
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(f.read_text().encode("utf-16-le"))
+    return {"check": lambda manifest: [x["encoding"] for x in manifest["inputs"]["police_files"]
+                                       if x["path"] == str(f)] == ["utf-16-le"]}
+
+
+def _tabs(home, tmp):  # Excel's "Unicode text": UTF-16 with tabs
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_bytes(f.read_text().replace(",", "\t").encode("utf-16"))
+    return {}
+
+
+def _config(text, needs_data=False):
+    def mutate(home, tmp):
+        return {"config": text, "needs_data": needs_data}  # needs_data: the months present must be known first
+    return mutate
+
+
+def _town_centres(home, tmp):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    path = tmp / "town_centres.gpkg"
+    gpd.GeoDataFrame({"code": ["TC1", "TC1"], "name": ["Town", "Other"]},
+                     geometry=[box(515000, 205000, 516000, 206000), box(516500, 205000, 517000, 206000)],
+                     crs=27700).to_file(path)
+    return {"config": _GOOD_CONFIG + f'[geography]\ntown_centres = "{path}"\n', "expect_path": path}
+
+
+def _two_layers(home, tmp):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    path = tmp / "patrols.gpkg"
+    g = gpd.GeoDataFrame({"name": ["Beat 1"]}, geometry=[box(515000, 205000, 515500, 205500)], crs=27700)
+    g.to_file(path, layer="beats_2025")
+    g.to_file(path, layer="beats_2024")
+    return {"args": ["evaluate", "--areas", str(path), "--name-column", "name"]}
+
+
+def _evaluate_options(home, tmp):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    path = tmp / "patrols.gpkg"
+    gpd.GeoDataFrame({"name": ["Beat 1"]}, geometry=[box(515000, 205000, 515500, 205500)], crs=27700).to_file(path)
+    return {"args": ["evaluate", "--areas", str(path), "--name-column", "beat", "--before", "2024",
+                     "--buffer-m", "-5", "--crime-type", "Burglarry"]}
+
+
+def _other_force(home, tmp):
+    f = _street(home) / "2025-01-hertfordshire-street.csv"
+    f.write_text(f.read_text().replace("Hertfordshire Constabulary", "Bedfordshire Police"))
+    return {}
+
+
+def _partial_month(home, tmp):
+    partial = "".join(police_csv("2025-01").splitlines(keepends=True)[:3])
+    (_street(home) / "2025-01-hertfordshire-street.csv.gz").write_bytes(gzip.compress(partial.encode()))
+    return {}
+
+
+_CORPUS = {
+    # name: (build, exit code, message fragments, rows read by a successful run)
+    "semicolon-separated file": (_semicolon, 2, ["2025-01-hertfordshire-street.csv", "separated by semicolons"], None),
+    "Excel workbook named .csv": (_xlsx, 2, ["2025-01-hertfordshire-street.csv", "an Excel workbook"], None),
+    "UTF-16 file": (_utf16, 0, [], 18),
+    "UTF-16 file without a byte-order mark": (_utf16_without_bom, 0, [], 18),
+    "tab-separated UTF-16 (Excel Unicode text)": (_tabs, 2, ["2025-01-hertfordshire-street.csv",
+                                                              "the columns are separated by tabs"], None),
+    "comparison period inside the analysis period": (
+        _config(_GOOD_CONFIG.replace('last = "2025-02"', 'last = "2025-02"\ncurrent = ["2024-01", "2025-02"]\n'
+                                                        'comparison = ["2025-01", "2025-01"]')),
+        2, ["periods.comparison = ['2025-01', '2025-01'] overlaps periods.current"], None),
+    "analysis period without data": (
+        _config(_GOOD_CONFIG.replace('last = "2025-02"', 'last = "2025-02"\ncurrent = ["2024-03", "2024-12"]'), True),
+        2, ["periods.current = ['2024-03', '2024-12'] has no data"], None),
+    "forces = 5": (_config(_GOOD_CONFIG.replace('forces = ["hertfordshire"]', "forces = 5")), 2,
+                   ["forces = 5 must be a list"], None),
+    'periods = "2025"': (_config(_GOOD_CONFIG.replace('[periods]\nfirst = "2024-01"\nlast = "2025-02"\n', 'periods = "2025"\n')),
+                         2, ["periods = '2025' must be a [section] table"], None),
+    'hotspots = "x"': (_config('hotspots = "x"\n' + _GOOD_CONFIG.replace('[hotspots]\ncrime_types = ["All crime"]\n', "")),
+                       2, ["hotspots = 'x' must be a [section] table"], None),
+    "misspelt [outliers] key and [hotspot] section": (
+        _config(_GOOD_CONFIG + '[hotspot]\nx = 1\n[outliers]\nadjustmnet = "additive"\n'), 2,
+        ["2 problems", "'hotspot'", "unknown key(s) in [outliers]: ['adjustmnet']"], None),
+    "100 km cells": (_config(_GOOD_CONFIG + "cell_size = 100000\n"), 2,
+                     ["cell_size = 100000 must be a number of metres between 100 and 5,000"], None),
+    "selections sharing a slug": (
+        _config(_GOOD_CONFIG.replace('"ASB" = ["Anti-social behaviour"]\n',
+                                     '"ASB" = ["Anti-social behaviour"]\n"Car crime" = ["Vehicle crime"]\n'
+                                     '"CAR-CRIME" = ["Vehicle crime"]\n')
+                .replace('crime_types = ["All crime"]', 'crime_types = ["Car crime", "CAR-CRIME"]')),
+        2, ["'Car crime' and 'CAR-CRIME' would share the layer and id prefix 'car-crime'"], None),
+    "HOTSPOTS_WORKERS=one": (lambda home, tmp: {"env": {"HOTSPOTS_WORKERS": "one"}}, 2,
+                             ["$HOTSPOTS_WORKERS = 'one' is not a whole number of processes >= 1"], None),
+    "town centres with a repeated code": (_town_centres, 2,
+                                          ["town centres must have unique codes and names: code 'TC1' is used by features [1, 2]"],
+                                          None),
+    "--areas GeoPackage with two layers": (_two_layers, 2, ["holds 2 layers (beats_2025, beats_2024)"], None),
+    "evaluate option mistakes": (_evaluate_options, 2,
+                                 ["evaluation.buffer_m = -5.0 must be", "evaluation.before = ['2024'] must be",
+                                  "unknown name(s) ['Burglarry']", "has no column 'beat'"], None),
+    "another force's rows under a Hertfordshire name": (_other_force, 2,
+                                                        ["6 of its 6 rows fall within 'Bedfordshire Police'"], None),
+    "an old partial month beside the revised one": (_partial_month, 2, ["two different files for hertfordshire 2025-01"], None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CORPUS))
+def test_hostile_corpus(name, tmp_path, capsys, monkeypatch):
+    """Each case after a good run into the same --out: the exit code, one clear message (no traceback, no
+    "internal error"), the row accounting, and an output folder that matches its manifest (a failed run leaves
+    the previous run's files untouched)."""
+    build, code_expected, fragments, rows = _CORPUS[name]
+    home = make_home(tmp_path / "home")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(_GOOD_CONFIG)
+    out = tmp_path / "out"
+    code, _, err = run_main(["--config", str(cfg), "--data", str(home), "--out", str(out), "--quiet", "run",
+                             "--stage", "counts"], capsys)
+    assert code == 0, err
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    case = build(home, tmp_path) or {}
+    if "config" in case:
+        cfg.write_text(case["config"])
+    for k, v in case.get("env", {}).items():
+        monkeypatch.setenv(k, v)
+    code, stdout, err = run_main(["--config", str(cfg), "--data", str(home), "--out", str(out)]
+                                 + case.get("args", ["run", "--stage", "counts"]), capsys)
+    assert code == code_expected, err
+    assert "internal error" not in err and "Traceback" not in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    acc = manifest["row_accounting"]
+    assert acc["balanced"] and acc["rows_read"] == acc["kept"] + sum(acc["dropped"].values())
+    assert folder_matches_manifest(out) == []
+    if code_expected:
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and len(errors[0]) < 1500, err
+        for fragment in fragments:
+            assert fragment in errors[0], errors[0]
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # the previous run, untouched
+        if case.get("args", ["run"])[0] == "evaluate" or "config" in case and not case.get("needs_data") \
+                and "town_centres" not in case["config"]:
+            assert "[ingest]" not in err  # found before any data was read
+    else:
+        assert acc["rows_read"] == rows and manifest != json.loads(before[out / "manifest.json"])
+        for fragment in fragments:
+            assert fragment in stdout + err
+        assert case.get("check", lambda manifest: True)(manifest)
+
+
+def test_an_unusable_areas_file_in_the_config_is_found_before_any_data_is_read(tmp_path):
+    from hotspots.stages.run import _areas_file_problems
+
+    assert _areas_file_problems(str(tmp_path / "nowhere.gpkg"))[0][0].endswith("'" + str(tmp_path / "nowhere.gpkg") + "': no such file")
+    junk = tmp_path / "areas.gpkg"
+    junk.write_text("not a GeoPackage")
+    (message, hint), = _areas_file_problems(str(junk))
+    assert "cannot be read as a polygon file" in message and "GeoPackage, GeoJSON or Shapefile" in hint
+    _two_layers(None, tmp_path)
+    (message, _), = _areas_file_problems(str(tmp_path / "patrols.gpkg"))
+    assert "holds 2 layers (beats_2025, beats_2024)" in message

@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
+from hotspots._errors import ConfigError
+
 _FORKED: dict[str, Any] = {}
 #: the CPU tokens (see the module docstring): the semaphore, the process that made it, its live forked children
 _CPU: dict[str, Any] = {"sem": None, "owner": None, "children": []}
@@ -63,17 +65,55 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+class WorkersSettingError(ConfigError, ValueError):
+    """``$HOTSPOTS_WORKERS`` is set to something other than a whole number >= 1 (a ValueError too)."""
+
+
+def workers_cap() -> int | None:
+    """The process cap ``$HOTSPOTS_WORKERS`` sets (None: unset or empty, every CPU).
+
+    Raises
+    ------
+    WorkersSettingError
+        (a :class:`ValueError` and a :class:`~hotspots._errors.ConfigError`) when the
+        variable is not a whole number >= 1, e.g. ``one`` or ``0``: a mistyped cap is
+        never silently read as "every CPU".
+
+    Examples
+    --------
+    >>> os.environ["HOTSPOTS_WORKERS"] = " 2 "
+    >>> workers_cap()
+    2
+    >>> os.environ["HOTSPOTS_WORKERS"] = "one"
+    >>> try:
+    ...     workers_cap()
+    ... except ValueError as exc:
+    ...     print(exc.message)
+    $HOTSPOTS_WORKERS = 'one' is not a whole number of processes >= 1
+    >>> del os.environ["HOTSPOTS_WORKERS"]
+    """
+    cap = os.environ.get("HOTSPOTS_WORKERS", "").strip()
+    if not cap:
+        return None
+    if not (cap.isascii() and cap.isdigit() and int(cap) >= 1):
+        raise WorkersSettingError(f"$HOTSPOTS_WORKERS = {cap!r} is not a whole number of processes >= 1",
+                                  hint="set HOTSPOTS_WORKERS to 1, 2, ... (or unset it to use every CPU)")
+    return int(cap)
+
+
 def max_workers() -> int:
     """Processes worth running at once: the CPUs this process may use, capped by ``HOTSPOTS_WORKERS``.
 
-    1 where forking is not available or not safe (anything but Linux).
+    1 where forking is not available or not safe (anything but Linux).  A
+    ``HOTSPOTS_WORKERS`` that is not a whole number >= 1 raises
+    :class:`WorkersSettingError` (a ValueError), on every platform.
     """
+    cap = workers_cap()
     if not sys.platform.startswith("linux"):
         return 1
     workers = _cpu_count()
-    cap = os.environ.get("HOTSPOTS_WORKERS", "").strip()
-    if cap.isdigit():
-        workers = min(workers, max(int(cap), 1))
+    if cap is not None:
+        workers = min(workers, cap)
     return max(workers, 1)
 
 

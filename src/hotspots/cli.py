@@ -339,9 +339,7 @@ def _month_range_option(value: str | None, name: str):
     if not value:
         return None
     parts = value.split("..")
-    if len(parts) != 2:
-        raise click.BadParameter(f"{value!r}: write it as YYYY-MM..YYYY-MM, e.g. 2024-01..2024-04", param_hint=name)
-    return parts
+    return parts if len(parts) == 2 else value  # a bad value is reported with every other problem (check_settings)
 
 
 @cli.command()

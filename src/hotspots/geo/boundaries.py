@@ -527,8 +527,9 @@ class Geography:
                     f"{self.town_centres_path}: no column {col!r} for town-centre names; columns are {list(gdf.columns)}",
                     hint="set geography.town_centre_name_column in the config",
                 )
-            gdf["area_name"] = gdf[col].astype(str)
+            gdf["area_name"] = gdf[col].astype(str).str.strip().where(gdf[col].notna(), "")
             gdf["area_code"] = gdf["code"].astype(str) if "code" in gdf else [f"TC{i + 1:02d}" for i in range(len(gdf))]
+            _check_town_centre_ids(gdf, self.town_centres_path, col)
             self.sources["town_centres"] = str(self.town_centres_path)
         gdf = gdf.copy()
         if len(gdf) and ("district_code" not in gdf or (gdf["district_code"] == "").all()):
@@ -558,6 +559,23 @@ class Geography:
                          "Use one of: " + ", ".join(AREA_TYPES) + " (grids come from hotspots.geo.make_grid).")
         problems.raise_if_any()
         return table[area_type]()
+
+
+def _check_town_centre_ids(gdf: gpd.GeoDataFrame, path, name_column: str) -> None:
+    """Town centres are looked up by code and chosen by name: both must be unique and names not blank."""
+    problems = []
+    for col, what in (("area_code", "code"), ("area_name", f"name (column {name_column!r})")):
+        values = gdf[col]
+        repeated = values[values.duplicated(keep=False) & (values != "")]
+        for value, rows in list(repeated.groupby(repeated, sort=True).groups.items())[:5]:
+            problems.append(f"{what} {value!r} is used by features {[int(r) + 1 for r in rows]}")
+    blank = np.flatnonzero((gdf["area_name"] == "").to_numpy())
+    if len(blank):
+        problems.append(f"features {[int(r) + 1 for r in blank[:10]]} have no name")
+    if problems:
+        raise InputFileError(f"{path}: town centres must have unique codes and names: " + "; ".join(problems),
+                             hint="give every town-centre polygon its own code and name (or merge the duplicates into one "
+                             "polygon), then run again")
 
 
 def default_town_centres() -> gpd.GeoDataFrame:

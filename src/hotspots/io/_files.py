@@ -228,6 +228,18 @@ def _decode(data: bytes, label: str, account: FileAccount) -> str:
         except UnicodeDecodeError as exc:
             raise InputFileError(f"{label}: starts as UTF-16 text but is not valid UTF-16 ({exc.reason})",
                                  hint="save the file again as CSV (comma-separated, UTF-8)") from exc
+    head = data[:4096]
+    if len(head) >= 64 and head.count(0) >= len(head) // 4:  # every other byte NUL: UTF-16 without a byte-order mark
+        encoding = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{label}: looks like UTF-16 text without a byte-order mark, but is not valid "
+                                 f"{encoding.upper()} ({exc.reason} at byte {exc.start})",
+                                 hint="save the file again as CSV (comma-separated, UTF-8)") from exc
+        account.encoding = encoding
+        account.notes.append(f"UTF-16 text without a byte-order mark; read as {encoding.upper()}")
+        return text
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -208,7 +208,8 @@ def area_map(result: EvaluationResult) -> str:
                 Patch(color=COLOURS["buffer"], alpha=0.55, label=f"{result.meta['buffer_m']:g} m buffers")]
     ax.set_axis_off()
     ax.set_aspect("equal")
-    _label_areas(ax, fig, treated)
+    if len(treated) <= 200:  # every area labelled up to 200 (thousands are unreadable and take minutes to place)
+        _label_areas(ax, fig, treated)
     # scale bar: 5 km
     x0, x1 = ax.get_xlim()
     y0, _ = ax.get_ylim()

@@ -8,12 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from hotspots._errors import ConfigError
+from hotspots._text import slug
 from hotspots.config import expand_crime_types
 from hotspots.detect.options import HotspotConfig
 from hotspots.geo import grid as gridmod
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
-__all__ = ["hotspot_config", "resolve_selections"]
+__all__ = ["MAX_CELL_SIZE_M", "hotspot_config", "resolve_selections"]
+
+#: The largest ``[hotspots] cell_size`` accepted, in metres (a hot spot is a few streets, not a town).
+MAX_CELL_SIZE_M = 5000.0
 
 
 def hotspot_config(settings) -> HotspotConfig:
@@ -37,9 +41,12 @@ def hotspot_config(settings) -> HotspotConfig:
         kw["shape"] = raw["shape"]
     if "cell_size" in raw:
         cs = raw["cell_size"]
-        if isinstance(cs, bool) or not isinstance(cs, (int, float)) or not math.isfinite(cs) or cs < gridmod.SNAPPING_FLOOR_M:
-            problems.append(f"cell_size = {cs!r} must be a number of metres >= {gridmod.SNAPPING_FLOOR_M:.0f} "
-                            "(police.uk locations are snapped; smaller cells mean nothing); omit it to choose automatically")
+        if (isinstance(cs, bool) or not isinstance(cs, (int, float)) or not math.isfinite(cs)
+                or not gridmod.SNAPPING_FLOOR_M <= cs <= MAX_CELL_SIZE_M):
+            problems.append(f"cell_size = {cs!r} must be a number of metres between {gridmod.SNAPPING_FLOOR_M:,.0f} and "
+                            f"{MAX_CELL_SIZE_M:,.0f} (police.uk locations are snapped, so smaller cells mean nothing; "
+                            "larger ones leave too few cells to find a hot spot in, and no patrol covers them); "
+                            "omit it to choose automatically")
         else:
             kw["cell_size"] = float(cs)
     if "rank_by" in raw:
@@ -75,6 +82,7 @@ def hotspot_config(settings) -> HotspotConfig:
     if not problems:
         cfg = HotspotConfig(**kw)
         sels = resolve_selections(cfg.crime_types, settings.crime_groups, problems)
+        problems.extend(slug_collisions(cfg.crime_types))
         if cfg.map_selection is not None and cfg.map_selection not in sels:
             problems.append(f"map_selection = {cfg.map_selection!r} is not one of crime_types {list(cfg.crime_types)}")
     if problems:
@@ -83,6 +91,33 @@ def hotspot_config(settings) -> HotspotConfig:
             hint="see the [hotspots] section in README.md; omit a key to use its default",
         )
     return cfg
+
+
+def slug_collisions(names: Sequence[str]) -> list[str]:
+    """Problems: selection names that would share a GeoPackage layer and ``patrol_area_id`` prefix.
+
+    Each selection's layer in ``hotspots/*.gpkg`` and its patrol-area ids
+    (``<district>-<slug>-<n>``) are named by :func:`hotspots._text.slug` of the
+    name, so two names with one slug (or a name given twice) would overwrite
+    each other's layer and repeat ids.
+
+    >>> slug_collisions(["Violence & sexual", "Violence / sexual", "ASB"])
+    ["crime_types 'Violence & sexual' and 'Violence / sexual' would share the layer and id prefix 'violence-sexual'; rename one of the groups"]
+    >>> slug_collisions(["ASB", "Burglary"])
+    []
+    """
+    seen: dict[str, str] = {}
+    out = []
+    for name in names:
+        key = slug(name, empty="x")
+        if key not in seen:
+            seen[key] = name
+        elif seen[key] == name:
+            out.append(f"crime_types lists {name!r} twice")
+        else:
+            out.append(f"crime_types {seen[key]!r} and {name!r} would share the layer and id prefix {key!r}; "
+                       "rename one of the groups")
+    return out
 
 
 def resolve_selections(names: Sequence[str], groups: dict[str, Sequence[str]], problems: list[str] | None = None

@@ -67,6 +67,9 @@ def stage_evaluate(ctx: Context) -> dict[str, Any]:
            "Poisson fixed effects with cluster-robust (by area) standard errors, valid under overdispersion; "
            "negative binomial reported as a sensitivity check")
 
+    if len(treated.areas) > 100:  # minutes of work for thousands of areas: say what is going on
+        ctx.progress.info(f"  {len(treated.areas):,} treated areas: buffers, controls and {len(crime_types)} crime "
+                          "type(s), area by area ...")
     result = _evaluate_areas(
         ctx.points, treated, ctx.geography.districts,
         months_present=ctx.months_present, before=before, after=after, crime_types=crime_types,

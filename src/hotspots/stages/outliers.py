@@ -48,19 +48,46 @@ class OutlierOptions:
 
 
 def outlier_options(settings: Settings) -> OutlierOptions:
-    """Read and check ``[outliers]`` from the settings (every key optional)."""
+    """Read and check ``[outliers]`` from the settings (every key optional; an unknown key is an error).
+
+    Every problem is reported in one :class:`~hotspots._errors.ConfigError`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> outlier_options(SimpleNamespace(extra={"outliers": {"adjustment": "additive"}})).adjustment
+    'additive'
+    >>> try:
+    ...     outlier_options(SimpleNamespace(extra={"outliers": {"adjustmnet": "additive"}}))
+    ... except ConfigError as exc:
+    ...     print(exc.message)
+    unknown key(s) in [outliers]: ['adjustmnet']; valid: peer_groups, adjustment, harm_weights, recording_note
+    """
     raw = settings.extra.get("outliers", {}) if isinstance(settings.extra, Mapping) else {}
     if not isinstance(raw, Mapping):
-        raise ConfigError("[outliers] in the config must be a table", hint='for example: [outliers]\npeer_groups = ""')
-    adjustment = str(raw.get("adjustment", "multiplicative"))
+        raise ConfigError(f"[outliers] in the config must be a table; got {type(raw).__name__} {raw!r:.60}",
+                          hint='for example: [outliers]\npeer_groups = ""')
+    problems, hints = [], []
+    valid = [f.name for f in dataclasses.fields(OutlierOptions)]
+    unknown = [k for k in raw if k not in valid]
+    if unknown:
+        problems.append(f"unknown key(s) in [outliers]: {unknown}; valid: {', '.join(valid)}")
+        hints.append("remove or correct the misspelt names: an unknown name would be ignored")
+    adjustment = raw.get("adjustment", "multiplicative")
     if adjustment not in ADJUSTMENTS:
-        raise ConfigError(f"[outliers] adjustment = {adjustment!r} must be \"multiplicative\" or \"additive\"",
-                          hint="multiplicative widens the funnel by sqrt(phi); additive adds tau2 (Spiegelhalter 2005)")
+        problems.append(f"[outliers] adjustment = {adjustment!r} must be \"multiplicative\" or \"additive\"")
+        hints.append("multiplicative widens the funnel by sqrt(phi); additive adds tau2 (Spiegelhalter 2005)")
+    for key in ("peer_groups", "harm_weights", "recording_note"):
+        if key in raw and not isinstance(raw[key], str):
+            problems.append(f"[outliers] {key} = {raw[key]!r} must be text")
+            hints.append(f'write {key} in quotes, e.g. {key} = ""')
+    if problems:
+        raise ConfigError("; ".join(problems), hint="; ".join(hints))
     return OutlierOptions(
-        peer_groups=str(raw.get("peer_groups", "") or ""),
+        peer_groups=raw.get("peer_groups", "") or "",
         adjustment=adjustment,
-        harm_weights=str(raw.get("harm_weights", "") or ""),
-        recording_note=str(raw.get("recording_note", "") or ""),
+        harm_weights=raw.get("harm_weights", "") or "",
+        recording_note=raw.get("recording_note", "") or "",
     )
 
 

@@ -126,40 +126,66 @@ def check_settings(settings, problems=None) -> None:
     ``problems`` (a ``hotspots._validate._Problems``) they are added to it instead
     (``load_config(path, sections=check_settings)``).
     """
-    import dataclasses
-    import os
-
     from hotspots._errors import ConfigError
+    from hotspots._parallel import workers_cap
     from hotspots._validate import _Problems
     from hotspots.stages._evaluate_config import evaluation_config
     from hotspots.stages._hotspots_config import hotspot_config
-    from hotspots.stages.outliers import OutlierOptions, outlier_options
+    from hotspots.stages.outliers import outlier_options
 
     own = problems is None
     if own:
         problems = _Problems(settings.source or "configuration")
-    workers = os.environ.get("HOTSPOTS_WORKERS", "").strip()
-    if workers and not (workers.isdigit() and int(workers) >= 1):
-        problems.add(f"$HOTSPOTS_WORKERS = {workers!r} is not a whole number of processes >= 1",
-                     "Set HOTSPOTS_WORKERS to 1, 2, ... (or unset it to use every CPU).")
-    outliers = settings.extra.get("outliers", {}) or {}
-    valid = [f.name for f in dataclasses.fields(OutlierOptions)]
-    unknown = [k for k in outliers if k not in valid] if isinstance(outliers, dict) else []
-    if unknown:
-        problems.add(f"unknown key(s) in [outliers]: {unknown}; valid: {', '.join(valid)}",
-                     "Remove or correct the misspelt names: an unknown name would be ignored.")
-    checks = (("hotspots", lambda: hotspot_config(settings)), ("outliers", lambda: outlier_options(settings)),
+    checks = (("workers", workers_cap), ("hotspots", lambda: hotspot_config(settings)),
+              ("outliers", lambda: outlier_options(settings)),
               ("evaluation", lambda: evaluation_config(settings.extra.get("evaluation", {}) or {}, settings.crime_groups)))
     for section, check in checks:
-        if section not in settings.extra:  # defaults only: checked by the stage when it runs
+        if section != "workers" and section not in settings.extra:  # defaults only: checked by the stage when it runs
             continue
         try:
             check()
         except ConfigError as exc:
-            if not (unknown and "unknown" in exc.message and "[outliers]" in exc.message):
-                problems.add(" ".join(exc.message.replace("\n  - ", " ").split()), exc.hint or "See the shipped default config.")
+            message = exc.message.removeprefix(f"{settings.source}: ") if settings.source else exc.message
+            problems.add(" ".join(message.replace(":\n  - ", ": ").replace("\n  - ", "; ").split()),
+                         _sentence(exc.hint or "See the shipped default config."))
+    evaluation = settings.extra.get("evaluation", {}) or {}
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("areas"), str) and evaluation["areas"]:
+        name_column = evaluation.get("name_column") if isinstance(evaluation.get("name_column"), str) else ""
+        for message, hint in _areas_file_problems(evaluation["areas"], name_column):
+            problems.add(message, _sentence(hint))
     if own:
         problems.raise_if_any(ConfigError)
+
+
+def _sentence(text: str) -> str:
+    """A hint as a sentence (hints from several checks are joined into one line)."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def _areas_file_problems(path: str, name_column: str = "") -> list[tuple[str, str]]:
+    """(message, hint) for a treated-areas file that cannot be used: missing, unreadable, several layers,
+    no such name column.  Reads only the file's layer list and field names, not its polygons."""
+    import pyogrio
+
+    where = f"evaluation.areas (--areas) = {path!r}"
+    if not Path(path).is_file():
+        return [(f"{where}: no such file", "check the path of the treated-areas polygon file")]
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        fields = [str(f) for f in pyogrio.read_info(path)["fields"]] if len(layers) == 1 else []
+    except Exception as exc:  # pyogrio raises several types for files it cannot open
+        first = str(exc).split(";")[0]
+        return [(f"{where} cannot be read as a polygon file ({first})",
+                 "use a GeoPackage, GeoJSON or Shapefile of the treated polygons")]
+    if len(layers) != 1:
+        return [(f"{where} holds {len(layers)} layers ({', '.join(layers) or 'none'}); which are the treated areas "
+                 "cannot be told", "save the treated areas as a file of their own (QGIS: Export > Save Features As), "
+                 "then give that file")]
+    if name_column and name_column not in fields:
+        return [(f"{where} has no column {name_column!r} (evaluation.name_column / --name-column); its columns are "
+                 f"{fields}", "give the column that holds the area names, or leave it out to number the areas")]
+    return []
 
 
 def side_stages(names: list[str]) -> list[str]:

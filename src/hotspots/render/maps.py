@@ -23,12 +23,13 @@ nothing: Leaflet's JavaScript and CSS are *inlined* into each HTML file (its
 images as ``data:`` URIs), and only folium features that need nothing but
 Leaflet are used (folium's ``Popup`` and ``GeoJsonPopup`` need jQuery or do
 not escape values, so popups are bound here from pre-escaped HTML).  Leaflet
-is read from an installed package (:func:`leaflet_assets`): the PyPI package
-``django-js-lib-leaflet`` (the official Leaflet 1.9.4 build, BSD-2-Clause,
-no dependencies; nothing of Django is imported), or Debian's
-``libjs-leaflet``.  An OpenStreetMap background is offered as an optional
-layer, off by default: the map is complete without it (district, town-centre
-and ward outlines and labels give orientation).
+is vendored in this package (:func:`leaflet_assets`; the npm package
+``leaflet@1.9.4``, BSD-2-Clause, its LICENSE shipped beside it and shown in
+every map's "About this map").  Street context needs no network either: the
+police.uk map points themselves (the anonymised "On or near …" locations)
+are drawn with their street names, and an optional vector road layer is read
+from the data home (:mod:`hotspots.io.roads`).  An OpenStreetMap background
+is an opt-in (``map_tiles`` in the config), off by default.
 
 Safety
 ------

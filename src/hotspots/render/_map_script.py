@@ -163,16 +163,21 @@ PAGE_SCRIPT = """
         icon: L.divIcon({className: 'hs-pa-label' + (lead ? ' hs-pa-moved' : ''), html: '<div>' + b[0] + '</div>',
                          iconSize: [24, 24], iconAnchor: [12, 12]})}).addTo(badgeLayer);
     });
-    var z = map.getZoom(), size = map.getSize(), origin = c.getBoundingClientRect();
+    var z = map.getZoom(), size = map.getSize();
     var showStreets = !c.classList.contains('hs-hide-streets');
     // town-centre and district names (measured), then street names inside patrol areas, ward names, the other streets
-    function fixed(selector){
-      c.querySelectorAll(selector).forEach(function(el){
-        el.style.visibility = '';
-        var r = el.firstChild ? el.firstChild.getBoundingClientRect() : el.getBoundingClientRect();
-        if (!r.width) return;
-        var b = [r.left - origin.left, r.top - origin.top, r.right - origin.left, r.bottom - origin.top];
-        if (overlaps(b, placed)) el.style.visibility = 'hidden'; else placed.push(b);
+    // the names drawn as folium markers: found by their icon's class, measured from their text
+    var fixedKinds = {'hs-tc-label': [6.6, -17, -1], 'hs-district-label': [7.8, -9, 9], 'hs-ward-label': [6.0, -7, 7]};
+    function fixed(cls){
+      var spec = fixedKinds[cls];
+      map.eachLayer(function(l){
+        if (!(l instanceof L.Marker) || !l.options.icon || l.options.icon.options.className !== cls) return;
+        var el = l.getElement(); if (!el) return;
+        var p = map.latLngToContainerPoint(l.getLatLng()), w = el.textContent.length * spec[0] / 2 + 3;
+        var b = [p.x - w, p.y + spec[1], p.x + w, p.y + spec[2]];
+        var hide = overlaps(b, placed);
+        el.style.visibility = hide ? 'hidden' : '';
+        if (!hide) placed.push(b);
       });
     }
     function streets(tiers, minZoom){
@@ -190,9 +195,9 @@ PAGE_SCRIPT = """
       });
     }
     var minZoom = {2: 0, 1: 12, 0: 14};
-    fixed('.hs-tc-label'); fixed('.hs-district-label');
+    fixed('hs-tc-label'); fixed('hs-district-label');
     streets([2], minZoom);
-    fixed('.hs-ward-label');
+    fixed('hs-ward-label');
     streets([1, 0], minZoom);
   }
   map.on('zoomend moveend', place);

@@ -290,7 +290,7 @@ def folium_map(view: MapView):
         r = _to_display(view.roads[["name", "road_class", view.roads.geometry.name]], SIMPLIFY_AREA_M)
         fc = _feature_collection(r, [{} for _ in range(len(r))])
         fg = fast.FeatureGroup(name="Roads", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9},
+        fast.GeoJson(fc, style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9, "className": "hs-road"},
                      pane="hs_roads", interactive=False).add_to(fg)
         fg.add_to(m)
         context.append(("Roads", fg, True))

@@ -147,6 +147,14 @@ def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | Non
         pa = gpd.GeoDataFrame({"rank": [], "name": [], "count": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     view = MapView(slug="map", title=title or "Crime hotspots", period_label=period, study_area=study,
                    selections=[SelectionView(name=selection, cells=cells, patrol_areas=pa,
-                                             grid=cells.attrs.get("grid"))],
+                                             grid=cells.attrs.get("grid"), classes=_classes_present(cells))],
                    source=source)
     return render_html(view)
+
+
+def _classes_present(cells: gpd.GeoDataFrame) -> list[str] | None:
+    """The Gi* classes among the cells, strongest first (the legend lists only these)."""
+    if "gi_class" not in cells:
+        return None
+    present = set(cells["gi_class"].astype(str))
+    return [c for c in GI_COLOURS if c in present]

@@ -141,11 +141,15 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
 
 
 def _trend_words(trend, change, halves: tuple[str, str]) -> str:
-    """ "rising (H2 vs H1 +62%)" as "rising: +62% Jul–Dec on Jan–Jun 2025"."""
+    """ "rising (H2 vs H1 +62%)" in words, the later half of the period first.
+
+    >>> _trend_words("rising (H2 vs H1 +62%)", 62.0, ("Jan–Jun 2025", "Jul–Dec 2025"))
+    'rising: +62% Jul–Dec on Jan–Jun 2025'
+    """
     word = str(trend).split(" (")[0] if isinstance(trend, str) else ""
     if change is None or not np.isfinite(change):
         return word
-    later, earlier = halves
+    earlier, later = halves
     if later[-4:] == earlier[-4:]:  # "Jul–Dec on Jan–Jun 2025"
         later = later[:-5]
     return f"{word}: {change:+.0f}% {later} on {earlier}"

@@ -111,10 +111,6 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     if view.districts is not None and len(view.districts):
         _add_lines(ax, shapely.boundary(np.asarray(view.districts.to_crs(BNG).geometry.values)), color=DISTRICT_COLOUR,
                    linewidth=1.0, zorder=4)
-        if len(view.districts) > 1:
-            for nm, pt in zip(view.districts["area_name"], view.districts.geometry.representative_point()):
-                ax.annotate(str(nm), (pt.x, pt.y), ha="center", fontsize=7, color="#333", zorder=8,
-                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
     if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
         cls = sel.cells["gi_class"].astype(str).to_numpy()
         cell_geoms = np.asarray(sel.cells.geometry.values)
@@ -129,12 +125,6 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     pad = 0.03 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
-    if view.town_centres is not None and len(view.town_centres):
-        for nm, geom in zip(tc["area_name"], tc.geometry):
-            c = geom.centroid
-            if minx <= c.x <= maxx and miny <= c.y <= maxy:
-                ax.annotate(str(nm), (c.x, geom.bounds[3]), ha="center", va="bottom", fontsize=7, color=TOWN_CENTRE_COLOUR,
-                            zorder=8, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     pa = sel.patrol_areas if sel is not None else None
     lines = []
     badges: list[tuple[int, float, float, tuple]] = []
@@ -252,6 +242,14 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         ax.annotate(label, (x, y), ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
                     fontstyle=style, zorder=8, bbox=halo)
 
+    if view.districts is not None and len(view.districts) > 1:
+        districts = view.districts.to_crs(BNG)
+        for nm, pt in zip(districts["area_name"], districts.geometry.representative_point()):
+            text(str(nm), pt.x, pt.y, 7, "#333333")
+    if view.town_centres is not None and len(view.town_centres):  # names just above each centre's northern edge
+        tc = view.town_centres.to_crs(BNG)
+        for nm, geom in zip(tc["area_name"], tc.geometry):
+            text(str(nm), geom.centroid.x, geom.bounds[3], 7, TOWN_CENTRE_COLOUR)
     labels = view.street_labels
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):

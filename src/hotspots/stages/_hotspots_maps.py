@@ -121,7 +121,8 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
         patrol_geoms = list(opening.geometry) if len(opening) else []
         points, labels = street_context(codes, rows, res.area.geometry, patrol_geoms, points_too=not show_district,
                                         max_labels=400 if show_district else 900)
-        roads = None if show_district else read_roads(ctx.data_dir, tuple(res.area.geometry.bounds))
+        data_dir = getattr(ctx, "data_dir", None)
+        roads = None if show_district or data_dir is None else read_roads(data_dir, tuple(res.area.geometry.bounds))
         return MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
                        districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
                        town_centre_summary=_tc_summary(tables["town_centres"]),

@@ -227,3 +227,19 @@ def test_phone_panels_fold_and_popups_open_above_them(context_page):
     assert expanded == 0 and info_open is False
     assert len(popup) == 1 and popup[0][2] <= 390
     assert not any(_overlap(popup[0], p) for p in panels)
+
+
+def test_web_tiles_are_an_opt_in_setting():
+    from types import SimpleNamespace
+
+    from hotspots._errors import ConfigError
+    from hotspots.stages._hotspots_config import hotspot_config
+
+    def settings(**raw):
+        return SimpleNamespace(extra={"hotspots": {"crime_types": ["Burglary"], **raw}}, crime_groups={},
+                               source="test.toml")
+
+    assert hotspot_config(settings()).map_tiles is False
+    assert hotspot_config(settings(map_tiles=True)).map_tiles is True
+    with pytest.raises(ConfigError, match="map_tiles = 'yes' must be true or false"):
+        hotspot_config(settings(map_tiles="yes"))

@@ -358,8 +358,10 @@ def folium_map(view: MapView):
     legends: dict[str, str] = {}
     badges: dict[str, list] = {}
     patrol_layers: list[tuple[str, str]] = []
+    # a pop-up pans clear of the side panel on a laptop (on a phone the panels fold when it opens)
     bind_popup = folium.JsCode("function(f, layer){ if (f.properties.popup) { layer.bindPopup(f.properties.popup, "
-                               "{maxWidth: Math.min(380, window.innerWidth - 60)}); } "
+                               "{maxWidth: Math.min(380, window.innerWidth - 60), autoPanPaddingTopLeft: "
+                               "[window.innerWidth > 1000 ? Math.min(400, window.innerWidth * 0.3 + 20) : 10, 10]}); } "
                                "if (f.properties.tip) { layer.bindTooltip(f.properties.tip); } }")
     area_geom = shapely.union_all(area.geometry.values)
     for sel in view.selections:

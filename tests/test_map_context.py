@@ -205,9 +205,12 @@ def test_list_entry_zooms_to_its_area(context_page):
         page.wait_for_timeout(900)
         after = page.evaluate(f"() => {{ var m = {_MAP}; return [m.getZoom(), m.getCenter().lat, m.getCenter().lng]; }}")
         popup = page.evaluate("() => (document.querySelector('.leaflet-popup-content') || {}).innerText || ''")
+        popup_box = _rects(page, ".leaflet-popup-content-wrapper")
+        panels = _rects(page, ".hs-panel")
     assert events["page_errors"] == []
     assert after[0] > before[0] + 1 and (after[1], after[2]) != (before[1], before[2])
     assert "Tiny two" in popup
+    assert len(popup_box) == 1 and not any(_overlap(popup_box[0], p) for p in panels)  # not under a panel
 
 
 @pytest.mark.browser

@@ -83,14 +83,15 @@ __all__ = [
 
 
 def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | None = None, title: str | None = None,
-                selection: str = "Crime", period: str = "", source: str = "police.uk, OGL v3") -> str:
+                selection: str = "Crime", period: str = "", source: str = "police.uk, OGL v3",
+                web_tiles: bool = False) -> str:
     """An interactive hotspot map of Gi* cells (and patrol areas) as one self-contained, offline HTML page.
 
     The same map the ``hotspots`` command writes to ``maps/``: significant
     Gi* cells coloured by class (hot reds, cold blues, by confidence),
     numbered patrol areas with pop-ups, and the ranked list beside them.
     Leaflet is inlined, so the page opens without a network (police
-    networks block CDNs); an OpenStreetMap background is offered but off.
+    networks block CDNs); no web-tile background unless ``web_tiles=True``.
     Save it with ``pathlib.Path("map.html").write_text(page, encoding="utf-8")``,
     or show it in Jupyter with ``IPython.display.HTML(page)``.
 
@@ -112,6 +113,8 @@ def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | Non
         Name of what the cells count (the layer's name).
     period, source : str
         Shown under the title.
+    web_tiles : bool, default False
+        Offer an OpenStreetMap background layer (off until ticked; needs internet).
 
     Returns
     -------
@@ -148,7 +151,7 @@ def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | Non
     view = MapView(slug="map", title=title or "Crime hotspots", period_label=period, study_area=study,
                    selections=[SelectionView(name=selection, cells=cells, patrol_areas=pa,
                                              grid=cells.attrs.get("grid"), classes=_classes_present(cells))],
-                   source=source)
+                   source=source, web_tiles=web_tiles)
     return render_html(view)
 
 

@@ -123,7 +123,7 @@ _CSS = """
 .hs-tc-label span,.hs-district-label span{display:block;text-align:center;white-space:nowrap;
   text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
 .hs-tc-label{color:TC_COLOUR;font:bold 11px Arial,sans-serif;cursor:pointer}
-.hs-pop td,.hs-pop th{padding:1px 4px}
+.hs-pop{font:12px/1.35 Arial,Helvetica,sans-serif;color:#111}.hs-pop td,.hs-pop th{padding:1px 4px}
 .hs-ward-label span{display:block;text-align:center;white-space:nowrap;color:WARD_LABEL;font:11px Arial,sans-serif;
   text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 2px #fff}
 .hs-street-label span{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;color:STREET_LABEL;

@@ -322,9 +322,24 @@ def build_context(results, lsoa_places=None) -> dict[str, Any]:
         "peer_source": meta.get("peer_source") or "", "peers_unmatched": meta.get("peers_unmatched", []),
         "peers_given": bool(meta.get("peers_given")),
         "groups": meta["groups"], "small_expected": _fmt(meta["small_expected"], 0),
+        "group_notes": _group_notes(meta["groups"]),
         "version": __version__, "generated": dt.datetime.now().strftime("%d %B %Y %H:%M"),
         "colours": COLOURS, "flag_text": FLAG_TEXT,
     }
+
+
+def _group_notes(groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """A sentence for each group called "All crime…" that leaves anti-social behaviour out (police.uk's includes it).
+
+    >>> print(_group_notes({"All crime": ["Burglary", "Robbery"], "ASB": ["Anti-social behaviour"]})[0])
+    "All crime" in this report is 2 police.uk crime types without anti-social behaviour (police.uk's "All crime" includes it); ASB is reported on its own.
+    """
+    notes = []
+    for name, members in groups.items():
+        if name.lower().startswith("all crime") and "Anti-social behaviour" not in members:
+            notes.append(f'"{name}" in this report is {len(members)} police.uk crime types without anti-social '
+                         f'behaviour (police.uk\'s "All crime" includes it); ASB is reported on its own.')
+    return notes
 
 
 def _environment() -> jinja2.Environment:

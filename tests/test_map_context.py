@@ -246,3 +246,16 @@ def test_web_tiles_are_an_opt_in_setting():
     assert hotspot_config(settings(map_tiles=True)).map_tiles is True
     with pytest.raises(ConfigError, match="map_tiles = 'yes' must be true or false"):
         hotspot_config(settings(map_tiles="yes"))
+
+
+def test_every_patrol_area_gets_its_busiest_name_first():
+    import shapely as sh
+
+    # area A: one street with many records and a second; area B: a quiet street
+    rows = ([(100, 100, "On or near Busy Road")] * 50 + [(150, 150, "On or near Second Road")] * 40
+            + [(900, 900, "On or near Quiet Lane")] * 3)
+    pts = pd.DataFrame(rows, columns=["x", "y", "location"]).assign(month="2025-01", crime_type="Burglary")
+    codes = PointCodes.of(pts, pd.Series(dtype=float))
+    _, labels = street_context(codes, np.arange(len(pts)), sh.box(0, 0, 1000, 1000),
+                               [sh.box(50, 50, 200, 200), sh.box(850, 850, 950, 950)])
+    assert labels["label"].tolist() == ["Busy Road", "Quiet Lane", "Second Road"]

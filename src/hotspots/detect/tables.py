@@ -236,8 +236,10 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
         its busiest map point (inside a patrol area when it has one there), and
         one per kind-of-place point ("Supermarket") inside a patrol area;
         ``tier`` 2 inside a patrol area, 1 around one, 0 elsewhere.  Ordered
-        by tier, then records (most first): the renderer places them in this
-        order and skips any that would overlap one already placed.
+        by tier; inside patrol areas each area's busiest name comes before
+        any area's second (so every area is named), otherwise by records,
+        most first.  The renderer places them in this order and skips any
+        that would overlap one already placed.
 
     Examples
     --------
@@ -277,6 +279,13 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
     else:
         inside = near = np.zeros(len(pts), dtype=bool)
     pts["tier"] = np.where(inside, 2, np.where(near, 1, 0))
+    # which patrol area holds each point inside one (the first that contains it)
+    area_of = np.full(len(pts), -1, dtype=np.int64)
+    for j, geom in enumerate(patrol_geoms):
+        todo = inside & (area_of < 0)
+        if todo.any():
+            area_of[todo] = np.where(_shapely.contains_xy(geom, px[todo], py[todo]), j, -1)
+    pts["area"] = area_of
     keep = street | inside
     # a street is labelled once (its records summed); each place ("Supermarket") at its own point
     key = np.where(street, pts["name"].to_numpy(), -1 - np.arange(len(pts)))
@@ -286,7 +295,11 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
     totals = cand.groupby("key")["count"].sum()
     labels = pd.DataFrame({"x": best["x"].to_numpy(), "y": best["y"].to_numpy(), "label": best["label"].to_numpy(),
                            "count": totals.reindex(best["key"]).to_numpy(), "in_patrol": best["tier"].to_numpy() == 2,
-                           "tier": best["tier"].to_numpy()})
-    labels = labels.sort_values(["tier", "count"], ascending=[False, False], kind="stable").head(max_labels)
+                           "tier": best["tier"].to_numpy(), "area": best["area"].to_numpy()})
+    # inside patrol areas, each area's busiest name before any area's second: every area gets its name first
+    labels = labels.sort_values(["area", "count"], ascending=[True, False], kind="stable")
+    labels["turn"] = np.where(labels["tier"] == 2, labels.groupby("area").cumcount(), 0)
+    labels = labels.sort_values(["tier", "turn", "count"], ascending=[False, True, False], kind="stable")
+    labels = labels.drop(columns=["area", "turn"]).head(max_labels)
     points = pts[["x", "y", "label", "count"]] if points_too else empty_points
     return points.reset_index(drop=True), labels.reset_index(drop=True)

@@ -184,14 +184,21 @@ PAGE_SCRIPT = """
       streetMarkers.forEach(function(m){
         if (tiers.indexOf(m.hsTier) < 0) return;
         var el = m.getElement(); if (!el) return;
-        var show = showStreets && z >= minZoom[m.hsTier];
+        var show = showStreets && z >= minZoom[m.hsTier], shift = 0;
         if (show) {
           var p = map.latLngToContainerPoint(m.getLatLng());
-          var b = [p.x - m.hsWidth / 2, p.y - 8, p.x + m.hsWidth / 2, p.y + 8];
-          show = b[2] > 0 && b[0] < size.x && b[3] > 0 && b[1] < size.y && !overlaps(b, placed);
-          if (show) placed.push(b);
+          show = false;
+          // on its point, else just above or below it (a name inside a patrol area may move, others may not)
+          var shifts = m.hsTier == 2 ? [0, -14, 14] : [0];
+          for (var k = 0; k < shifts.length && !show; k++) {
+            var b = [p.x - m.hsWidth / 2, p.y - 8 + shifts[k], p.x + m.hsWidth / 2, p.y + 8 + shifts[k]];
+            if (b[2] > 0 && b[0] < size.x && b[3] > 0 && b[1] < size.y && !overlaps(b, placed)) {
+              show = true; shift = shifts[k]; placed.push(b);
+            }
+          }
         }
         el.style.display = show ? '' : 'none';
+        if (el.firstChild) el.firstChild.style.marginTop = shift + 'px';
       });
     }
     var minZoom = {2: 0, 1: 12, 0: 14};

@@ -96,3 +96,34 @@ def test_no_sparse_hot_spots_and_no_empty_patrol_cells_that_are_not_bridges(hots
     assert total["pa_empty_not_bridge"] == 0, table["pa_empty_not_bridge"]
     assert total["hot_zero_not_bridge"] == 0, table["hot_zero_not_bridge"]
     assert total["pa_cells"] > total["pa_empty"] > 0 or total["pa_empty"] == 0
+
+
+@pytest.mark.browser
+def test_every_map_shows_street_names_and_numbers_that_hide_nothing(hotspots_run):
+    """Laptop and phone, network blocked: street names on every map, no number over another or over a small area."""
+    from _browser import open_page
+
+    ctx, _ = hotspots_run
+    maps_dir = ctx.out.root / "maps"
+    measure = """() => {
+      function rects(sel){ return [...document.querySelectorAll(sel)].filter(e => getComputedStyle(e).visibility != 'hidden')
+        .map(e => e.getBoundingClientRect()).filter(r => r.width > 0).map(r => [r.left, r.top, r.right, r.bottom]); }
+      function ov(a, b){ return a[0] < b[2] && a[2] > b[0] && a[1] < b[3] && a[3] > b[1]; }
+      var b = rects('.hs-pa-label div'), a = rects('path.hs-pa:not(.hs-leader)');
+      var pairs = 0; for (var i = 0; i < b.length; i++) for (var j = i + 1; j < b.length; j++) if (ov(b[i], b[j])) pairs++;
+      var small = a.filter(r => r[2] - r[0] < 36 || r[3] - r[1] < 36);
+      return {streets: rects('.hs-street-label span').length, badges: b.length, pairs: pairs,
+              covered: small.filter(r => b.some(x => ov(x, r))).length};
+    }"""
+    with_areas = 0
+    for html in sorted(maps_dir.glob("*.html")):
+        for width, height in ((1366, 768), (390, 844)):
+            with open_page(html, width=width, height=height, wait_ms=900) as (page, events):
+                got = page.evaluate(measure)
+            assert events["page_errors"] == [] and events["console_errors"] == [], (html.name, events)
+            assert events["blocked_requests"] == [], html.name
+            # a map with patrol areas names the streets in them at the opening zoom
+            assert got["badges"] == 0 or got["streets"] >= 1, (html.name, width, got)
+            assert got["pairs"] == 0 and got["covered"] == 0, (html.name, width, got)
+            with_areas += got["badges"] > 0
+    assert with_areas >= 2

@@ -14,7 +14,7 @@ from hotspots.detect._points import (
     _lonlat,
     _ranked_counts,
 )
-from hotspots.detect.naming import AreaNamer, stable_patrol_id
+from hotspots.detect.naming import AreaNamer, dominant_location, stable_patrol_id
 from hotspots.detect.options import HotspotConfig
 from hotspots.detect.patrol import _Links, bridge_cells, core_cells, merge_hot_cells
 from hotspots.detect.profile import hour_of_week_profile
@@ -91,7 +91,10 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     types_of_area = {j: [] for j in range(n_pa)}
     for j, start, end in _group_bounds(type_area):
         types_of_area[j] = [(str(codes.type_labels[type_code[i]]), int(type_count[i])) for i in range(start, end)]
-    namer = AreaNamer(inputs.wards, inputs.town_centres)
+    namer = AreaNamer(inputs.wards, inputs.town_centres, district_code=area.code, district_geometry=area.geometry)
+    loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
+    places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
+                                   codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
     count_of_cell = cells["count"].to_numpy()
     patrol_id_of_cell = cells["patrol_area_id"].to_numpy(dtype=object).copy()
     rows_out, type_rows, hour_frames = [], [], []
@@ -99,7 +102,7 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
         ids, pos = cell_ids[j], positions[j]
         pid = stable_patrol_id(area.code, sel, ids, count_of_cell[pos])
         street, top_locs = streets[j], top_locations[j]
-        names = namer.name(p.geometry, street)
+        names = namer.name(p.geometry, places.get(j, street))
         trend = trends[j]
         all_types = types_of_area[j]
         for ct, c in all_types:

@@ -60,6 +60,9 @@ class HotspotConfig:
         Write the inspectors' maps (default true).
     map_selection
         Selection shown first on the maps and drawn on the PNGs (default: the first selection).
+    map_tiles
+        Offer an OpenStreetMap web-tile background on the HTML maps (default false: the maps need no
+        network; street names come from the police.uk locations and ``<data>/roads``).
     """
 
     crime_types: tuple[str, ...] = DEFAULT_SELECTIONS
@@ -75,6 +78,7 @@ class HotspotConfig:
     cluster_method: str = "dbscan"
     maps: bool = True
     map_selection: str | None = None
+    map_tiles: bool = False
 
     @property
     def patrol_classes(self) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 :func:`hotspot_tables` assembles every table the ``hotspots`` stage writes
 (except the grid cells, which stay per area); :func:`county_patrol_ranking`
-and :func:`largest_clusters` choose what the county map shows.
+and :func:`largest_clusters` choose what the county map shows;
+:func:`street_context` picks the police.uk map points and street names a map
+labels, in the order they are placed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hotspots.detect.results import AreaResult, Inputs
 from hotspots.geo.assign import assign_points
 from hotspots.schema import BNG
 
-__all__ = ["hotspot_tables", "town_centre_table", "county_patrol_ranking", "largest_clusters"]
+__all__ = ["hotspot_tables", "town_centre_table", "county_patrol_ranking", "largest_clusters", "street_context"]
 
 
 def _frame(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -191,3 +193,113 @@ def largest_clusters(shapes: gpd.GeoDataFrame, limit: int = MAP_MAX_CLUSTERS) ->
     if len(shapes) > limit:
         return shapes.sort_values("count", ascending=False).head(limit)
     return shapes
+
+
+#: street labels handed to one map at most (the renderer hides those that would overlap at the zoom shown)
+MAP_MAX_STREET_LABELS = 900
+#: metres around a patrol area within which street names are "around" it (labelled at the opening zoom)
+NEAR_PATROL_M = 300.0
+
+
+def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_too: bool = True,
+                   max_labels: int = MAP_MAX_STREET_LABELS, near_m: float = NEAR_PATROL_M
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The police.uk map points in an area and the street names to label, in the order to place them.
+
+    police.uk anonymises each record to one of a fixed set of map points,
+    each labelled "On or near <street>" or "On or near <kind of place>".
+    Those points and names are street context that needs no background map.
+
+    Parameters
+    ----------
+    codes : PointCodes
+        The points as arrays (:attr:`Inputs.codes`).
+    rows : ndarray of int
+        The records to use (positions in ``codes``), e.g. those of the analysis period.
+    area_geom : shapely geometry
+        The map's study area (BNG): points outside it are left out.
+    patrol_geoms : sequence of shapely geometries
+        The patrol areas the map opens on: names inside and around them are labelled first.
+    points_too : bool, default True
+        Return the map points (False: an empty table; labels only, for a county map).
+    max_labels : int
+        Labels returned at most.
+    near_m : float
+        A name within this distance of a patrol area is "around" it.
+
+    Returns
+    -------
+    points : DataFrame
+        ``x, y, label, count``: one row per map point (and label) with its records.
+    labels : DataFrame
+        ``x, y, label, count, in_patrol, tier``: one row per street name, at
+        its busiest map point (inside a patrol area when it has one there), and
+        one per kind-of-place point ("Supermarket") inside a patrol area;
+        ``tier`` 2 inside a patrol area, 1 around one, 0 elsewhere.  Ordered
+        by tier; inside patrol areas each area's busiest name comes before
+        any area's second (so every area is named), otherwise by records,
+        most first.  The renderer places them in this order and skips any
+        that would overlap one already placed.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from hotspots.datasets import synthetic_points
+    >>> from hotspots.detect._points import PointCodes
+    >>> pts = synthetic_points(seed=1).assign(month="2025-01", crime_type="Burglary")
+    >>> pts["location"] = ["On or near " + ("Supermarket" if i % 7 == 0 else f"Road {i % 5}") for i in range(len(pts))]
+    >>> codes = PointCodes.of(pts, pd.Series(dtype=float))
+    >>> area = shapely.box(0, 0, 2000, 2000)
+    >>> points, labels = street_context(codes, np.arange(len(pts)), area, [shapely.box(800, 800, 1200, 1200)])
+    >>> int(points["count"].sum()) == int(shapely.contains_xy(area, pts["x"], pts["y"]).sum())
+    True
+    >>> list(labels["tier"]) == sorted(labels["tier"], reverse=True)
+    True
+    """
+    import shapely as _shapely
+
+    empty_points = pd.DataFrame({"x": [], "y": [], "label": [], "count": []})
+    empty_labels = pd.DataFrame({"x": [], "y": [], "label": [], "count": [], "in_patrol": [], "tier": []})
+    if len(rows) == 0:
+        return empty_points, empty_labels
+    x, y, name = codes.x[rows], codes.y[rows], codes.name[rows]
+    ok = np.isfinite(x) & np.isfinite(y) & (name >= 0)
+    ok[ok] = _shapely.contains_xy(area_geom, x[ok], y[ok])
+    if not ok.any():
+        return empty_points, empty_labels
+    frame = pd.DataFrame({"x": x[ok], "y": y[ok], "name": name[ok]})
+    pts = frame.groupby(["x", "y", "name"], sort=False).size().rename("count").reset_index()
+    pts["label"] = codes.names[pts["name"].to_numpy()]
+    street = codes.is_street[pts["name"].to_numpy()]
+    patrol = _shapely.union_all(list(patrol_geoms)) if len(patrol_geoms) else None
+    px, py = pts["x"].to_numpy(), pts["y"].to_numpy()
+    if patrol is not None:
+        inside = _shapely.contains_xy(patrol, px, py)
+        near = _shapely.contains_xy(_shapely.buffer(patrol, near_m), px, py)
+    else:
+        inside = near = np.zeros(len(pts), dtype=bool)
+    pts["tier"] = np.where(inside, 2, np.where(near, 1, 0))
+    # which patrol area holds each point inside one (the first that contains it)
+    area_of = np.full(len(pts), -1, dtype=np.int64)
+    for j, geom in enumerate(patrol_geoms):
+        todo = inside & (area_of < 0)
+        if todo.any():
+            area_of[todo] = np.where(_shapely.contains_xy(geom, px[todo], py[todo]), j, -1)
+    pts["area"] = area_of
+    keep = street | inside
+    # a street is labelled once (its records summed); each place ("Supermarket") at its own point
+    key = np.where(street, pts["name"].to_numpy(), -1 - np.arange(len(pts)))
+    cand = pts.assign(key=key)[keep]
+    cand = cand.sort_values(["tier", "count"], ascending=[False, False], kind="stable")
+    best = cand.drop_duplicates("key")  # the busiest point of each name, in the highest tier it reaches
+    totals = cand.groupby("key")["count"].sum()
+    labels = pd.DataFrame({"x": best["x"].to_numpy(), "y": best["y"].to_numpy(), "label": best["label"].to_numpy(),
+                           "count": totals.reindex(best["key"]).to_numpy(), "in_patrol": best["tier"].to_numpy() == 2,
+                           "tier": best["tier"].to_numpy(), "area": best["area"].to_numpy()})
+    # inside patrol areas, each area's busiest name before any area's second: every area gets its name first
+    labels = labels.sort_values(["area", "count"], ascending=[True, False], kind="stable")
+    labels["turn"] = np.where(labels["tier"] == 2, labels.groupby("area").cumcount(), 0)
+    labels = labels.sort_values(["tier", "turn", "count"], ascending=[False, True, False], kind="stable")
+    labels = labels.drop(columns=["area", "turn"]).head(max_labels)
+    points = pts[["x", "y", "label", "count"]] if points_too else empty_points
+    return points.reset_index(drop=True), labels.reset_index(drop=True)

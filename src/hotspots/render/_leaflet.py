@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import re
 import types
-from importlib import resources
 from pathlib import Path
 
 from hotspots._errors import HotspotsError
@@ -17,68 +16,57 @@ __all__ = ["LeafletAssets", "leaflet_assets", "preload"]
 
 @dataclasses.dataclass(frozen=True)
 class LeafletAssets:
-    """Leaflet's JavaScript and CSS, ready to inline."""
+    """Leaflet's JavaScript and CSS, ready to inline, and its licence text (shown in every map)."""
 
     js: str
     css: str
     version: str
     source: str
     licence: str = "BSD-2-Clause (Leaflet, (c) Volodymyr Agafonkin, CloudMade)"
+    licence_text: str = ""
 
 
 _ASSET_CACHE: dict[str, LeafletAssets] = {}
-
-
-def _asset_dirs() -> list[tuple[Path, str]]:
-    dirs = []
-    try:
-        root = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
-        dirs.append((Path(str(root)), "PyPI package django-js-lib-leaflet"))
-    except ModuleNotFoundError:
-        pass
-    dirs.append((Path("/usr/share/javascript/leaflet"), "Debian package libjs-leaflet"))
-    return dirs
+#: Leaflet as published on npm (``leaflet@1.9.4``), vendored with its LICENSE; see SOURCE.md there
+VENDORED = Path(__file__).resolve().parent / "_vendor" / "leaflet"
 
 
 def leaflet_assets() -> LeafletAssets:
-    """Leaflet JS/CSS from an installed package, with images inlined as data URIs.
+    """Leaflet JS/CSS vendored in this package, with images inlined as data URIs.
 
     Raises
     ------
     HotspotsError
-        When no installed package ships Leaflet.
+        When the vendored files are missing (a broken installation).
     """
     if "leaflet" in _ASSET_CACHE:
         return _ASSET_CACHE["leaflet"]
-    for folder, source in _asset_dirs():
-        js_path, css_path = folder / "leaflet.js", folder / "leaflet.css"
-        if not (js_path.is_file() and css_path.is_file()):
-            continue
-        js = js_path.read_text(encoding="utf-8")
-        # the source map is a developer aid; a file:// request for it is pointless offline
-        js = re.sub(r"//# sourceMappingURL=\S+\s*$", "", js.rstrip()) + "\n"
-        css = css_path.read_text(encoding="utf-8")
+    folder = VENDORED
+    js_path, css_path, licence_path = folder / "leaflet.js", folder / "leaflet.css", folder / "LICENSE"
+    if not (js_path.is_file() and css_path.is_file() and licence_path.is_file()):
+        raise HotspotsError(f"{folder}: Leaflet's files are missing, so offline maps cannot be written",
+                            hint="reinstall hotspots (the package ships Leaflet under render/_vendor/leaflet)")
+    js = js_path.read_text(encoding="utf-8")
+    # the source map is a developer aid; a file:// request for it is pointless offline
+    js = re.sub(r"//# sourceMappingURL=\S+\s*$", "", js.rstrip()) + "\n"
+    css = css_path.read_text(encoding="utf-8")
 
-        def inline(match: re.Match) -> str:
-            img = folder / match.group(1)
-            if not img.is_file():
-                return "none"
-            data = base64.b64encode(img.read_bytes()).decode("ascii")
-            return f"url(data:image/png;base64,{data})"
+    def inline(match: re.Match) -> str:
+        img = folder / match.group(1)
+        if not img.is_file():
+            return "none"
+        data = base64.b64encode(img.read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{data})"
 
-        css = re.sub(r"url\((images/[^)]+\.png)\)", inline, css)
-        version = re.search(r"Leaflet (\d+\.\d+\.\d+)", js)
-        assets = LeafletAssets(js=js, css=css, version=version.group(1) if version else "?", source=f"{source} ({folder})")
-        if "</script" in js.lower() or "</style" in css.lower():
-            raise HotspotsError(f"{js_path}: cannot be inlined safely", hint="reinstall django-js-lib-leaflet")
-        _ASSET_CACHE["leaflet"] = assets
-        return assets
-    raise HotspotsError(
-        "Leaflet is not installed, so offline maps cannot be written",
-        hint="pip install django-js-lib-leaflet (a dependency of hotspots; it ships Leaflet's JS/CSS) "
-        "or apt-get install libjs-leaflet",
-    )
-
+    css = re.sub(r"url\((images/[^)]+\.png)\)", inline, css)
+    version = re.search(r"Leaflet (\d+\.\d+\.\d+)", js)
+    if "</script" in js.lower() or "</style" in css.lower():
+        raise HotspotsError(f"{js_path}: cannot be inlined safely", hint="reinstall hotspots")
+    assets = LeafletAssets(js=js, css=css, version=version.group(1) if version else "?",
+                           source=f"npm package leaflet, vendored ({folder})",
+                           licence_text=licence_path.read_text(encoding="utf-8"))
+    _ASSET_CACHE["leaflet"] = assets
+    return assets
 
 
 def preload() -> None:

@@ -24,15 +24,21 @@ from hotspots.render.map_views import (
     GI_COLOURS,
     GI_LABELS,
     KDE_BANDS,
+    MAP_BACKGROUND,
+    MAP_POINT_COLOUR,
     OSM_ATTRIBUTION,
     OSM_TILES,
     PATROL_COLOUR,
     POPUP_FIELDS,
+    POPUP_TECHNICAL,
+    ROAD_COLOUR,
+    STREET_LABEL_COLOUR,
     SIMPLIFY_AREA_M,
     SIMPLIFY_BOUNDARY_M,
     SIMPLIFY_CLUSTER_M,
     TOWN_CENTRE_COLOUR,
     WARD_COLOUR,
+    WARD_LABEL_COLOUR,
     MapView,
     SelectionView,
     _esc,
@@ -43,29 +49,40 @@ from hotspots.schema import BNG
 __all__ = ["folium_map", "render_html"]
 
 
-def _popup_html(row: dict) -> str:
-    title = f"{_esc(row.get('rank', ''))}. {_esc(row.get('name', ''))}"
-    lines = [f"<div class='hs-pop'><b>{title}</b><table>"]
-    for col, label in POPUP_FIELDS:
+def _popup_rows(row: dict, fields) -> list[str]:
+    lines = []
+    for col, label in fields:
         if col not in row:
             continue
         val = row[col]
         if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
             continue
-        lines.append(f"<tr><th>{_esc(label)}</th><td>{_esc(_fmt(val))}</td></tr>")
-    lines.append("</table></div>")
+        text = f"{val:.1f}×" if col == "pai" and isinstance(val, (float, int)) and label.startswith("Crime per") else _fmt(val)
+        lines.append(f"<tr><th>{_esc(label)}</th><td>{_esc(text)}</td></tr>")
+    return lines
+
+
+def _popup_html(row: dict) -> str:
+    """A patrol area's pop-up: plain words first, the technical terms one click away."""
+    title = f"{_esc(row.get('rank', ''))}. {_esc(row.get('name', ''))}"
+    lines = [f"<div class='hs-pop'><b>{title}</b><table>", *_popup_rows(row, POPUP_FIELDS), "</table>"]
+    technical = _popup_rows(row, POPUP_TECHNICAL)
+    if technical:
+        lines += ["<details><summary>Technical details</summary><table>", *technical, "</table></details>"]
+    lines.append("</div>")
     return "".join(lines)
 
 
-def _town_centre_html(name: str, summary: pd.DataFrame | None) -> str:
+def _town_centre_html(name: str, summary: pd.DataFrame | None, halves: tuple[str, str] | None = None) -> str:
     """Pop-up of a town centre: one row per crime selection (hotspots inside it)."""
     if summary is None or len(summary) == 0:
         return ""
     rows = summary[summary["town_centre_name"] == name]
     if rows.empty:
         return ""
-    out = [f"<div class='hs-pop'><b>{_esc(name)} town centre</b><table><tr><th>selection</th><th>count</th>"
-           "<th>H2 vs H1</th><th>hot cells</th><th>district patrol areas</th></tr>"]
+    change_head = f"{halves[1]} on {halves[0]}" if halves else "second half on first"
+    out = [f"<div class='hs-pop'><b>{_esc(name)} town centre</b><table><tr><th>what</th><th>crimes</th>"
+           f"<th>{_esc(change_head)}</th><th>hot squares</th><th>patrol areas</th></tr>"]
     for _, r in rows.iterrows():
         change = r.get("change_h2_vs_h1_pct", np.nan)
         change = f"{change:+.0f}%" if isinstance(change, (float, int)) and np.isfinite(change) else "–"
@@ -77,7 +94,8 @@ def _town_centre_html(name: str, summary: pd.DataFrame | None) -> str:
 
 def _list_html(selection: SelectionView) -> str:
     pa = selection.patrol_areas
-    head = f"<div class='hs-sel'>Showing: <b>{_esc(selection.name)}</b></div>"
+    definition = f"<div class='hs-def'>{_esc(selection.definition)}</div>" if selection.definition else ""
+    head = f"<div class='hs-sel'>Showing: <b>{_esc(selection.label or selection.name)}</b>{definition}</div>"
     if pa is None or len(pa) == 0:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
@@ -85,51 +103,90 @@ def _list_html(selection: SelectionView) -> str:
     for _, r in pa.sort_values("rank").iterrows():
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
-        items.append(f"<li><b>{_esc(r['name'])}</b>{district}: {_esc(_fmt(r['count']))}{trend}</li>")
-    return head + "<ol class='hs-list'>" + "".join(items) + "</ol>"
+        items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
+                     f"{district}: {_esc(_fmt(r['count']))} crimes{trend}</li>")
+    return (head + "<div class='hs-hint'>Tap a patrol area to show it on the map.</div><ol class='hs-list'>"
+            + "".join(items) + "</ol>")
 
 
 _CSS = """
-.hs-panel{background:rgba(255,255,255,.94);padding:6px 9px;border-radius:5px;box-shadow:0 1px 5px rgba(0,0,0,.4);
+.hs-panel{background:rgba(255,255,255,.96);padding:6px 9px;border-radius:5px;box-shadow:0 1px 5px rgba(0,0,0,.4);
   font:12px/1.35 Arial,Helvetica,sans-serif;color:#111;max-width:360px}
-.hs-panel h1{font-size:15px;margin:0 0 2px 0}.hs-panel .hs-sub{color:#444;margin-bottom:4px}
+.hs-panel h1{font-size:15px;margin:0 0 2px 0}.hs-panel .hs-sub,.hs-def,.hs-hint{color:#444;margin-bottom:4px}
 .hs-list{margin:3px 0 0 0;padding-left:22px;max-height:38vh;overflow-y:auto}
-.hs-panel summary{cursor:pointer;font-weight:bold}.hs-panel details>summary h1{display:inline}.hs-list li{margin:1px 0}
+.hs-panel summary{cursor:pointer;font-weight:bold}.hs-panel details>summary h1{display:inline}
+.hs-list li{margin:1px 0;cursor:pointer}.hs-list li:hover,.hs-list li:focus{background:#eef;outline:none}
 .hs-legend .sw{display:inline-block;width:14px;height:11px;margin-right:5px;vertical-align:-1px;border:1px solid #777}
 .hs-legend .row{white-space:nowrap}.hs-legend b{display:block;margin-top:3px}
 .hs-pa-label div{background:#fff;border:2px solid #111;border-radius:50%;width:20px;height:20px;line-height:20px;
   text-align:center;font:bold 12px Arial,sans-serif;color:#111;box-shadow:0 0 3px #fff}
 .hs-tc-label span,.hs-district-label span{display:block;text-align:center;white-space:nowrap;
   text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
-.hs-tc-label{color:#1b7837;font:bold 11px Arial,sans-serif;cursor:pointer}
-.hs-pop td,.hs-pop th{padding:1px 4px}
-.hs-ward-label span{display:block;text-align:center;white-space:nowrap;color:#777;font:11px Arial,sans-serif;
-  text-shadow:0 0 2px #fff,0 0 2px #fff}
+.hs-tc-label{color:TC_COLOUR;font:bold 11px Arial,sans-serif;cursor:pointer}
+.hs-pop{font:12px/1.35 Arial,Helvetica,sans-serif;color:#111}.hs-pop td,.hs-pop th{padding:1px 4px}
+.hs-ward-label span{display:block;text-align:center;white-space:nowrap;color:WARD_LABEL;font:11px Arial,sans-serif;
+  text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 2px #fff}
+.hs-street-label span{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;color:STREET_LABEL;
+  font:italic 11px Arial,sans-serif;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff,0 0 3px #fff;pointer-events:none}
+.hs-street-label.hs-in span{font-weight:bold;font-style:normal}
 .leaflet-control-layers{font:12px/1.4 Arial,Helvetica,sans-serif}
 .hs-district-label{color:#333;font:bold 13px Arial,sans-serif}
 .hs-pop table{border-collapse:collapse}.hs-pop th{text-align:left;padding-right:8px;color:#444;font-weight:normal;
-  vertical-align:top}.hs-pop td{max-width:260px}
+  vertical-align:top}.hs-pop td{max-width:260px}.hs-pop details{margin-top:4px;color:#333}
+.hs-about pre{white-space:pre-wrap;font:10px/1.3 monospace;max-height:25vh;overflow-y:auto;margin:2px 0}
 .hs-hide-pa .hs-pa,.hs-hide-pa .hs-pa-label{display:none}.hs-hide-gi .hs-gi{display:none}
 .hs-hide-kde .hs-kde{display:none}.hs-hide-cluster .hs-cluster{display:none}
-.leaflet-container{background:#f4f3ef}
-"""
+.hs-hide-streets .hs-street-label{display:none}
+.leaflet-container{background:MAP_BG}
+.hs-tip-tech{color:#444;font-size:11px}
+@media (max-width:700px){.hs-panel{max-width:calc(100vw - 70px)}.hs-list{max-height:30vh}}
+""".replace("TC_COLOUR", TOWN_CENTRE_COLOUR).replace("WARD_LABEL", WARD_LABEL_COLOUR).replace(
+    "STREET_LABEL", STREET_LABEL_COLOUR).replace("MAP_BG", MAP_BACKGROUND)
 
 
-def _legend_html(view: MapView) -> str:
+def _legend_html(view: MapView, selection: SelectionView | None) -> str:
+    """The legend of one selection: only the classes on its map, and the context layers the view has."""
+    classes = list(GI_COLOURS) if selection is None or selection.classes is None else selection.classes
     rows = ["<b>Patrol areas</b>",
             f"<div class='row'><span class='sw' style='background:none;border:2px solid {PATROL_COLOUR}'></span>"
-            "numbered, merged significant hot cells</div>", "<b>Gi* hot/cold spots (FDR-corrected)</b>"]
-    for cls, colour in GI_COLOURS.items():
-        rows.append(f"<div class='row'><span class='sw' style='background:{colour}'></span>{_esc(GI_LABELS[cls])}</div>")
-    rows.append("<b>KDE heat (quartic)</b>")
-    for _, colour, label in KDE_BANDS:
-        rows.append(f"<div class='row'><span class='sw' style='background:{colour};opacity:.7'></span>{_esc(label)}</div>")
-    rows.append(f"<b>Other</b><div class='row'><span class='sw' style='background:{CLUSTER_COLOUR};opacity:.6'></span>"
-                "cluster of crime locations (DBSCAN)</div>")
+            "numbered: the busiest groups of hot spots</div>"]
+    if classes:
+        rows.append("<b>Hot and cold spots</b>")
+    for cls in classes:
+        rows.append(f"<div class='row'><span class='sw' style='background:{GI_COLOURS[cls]}'></span>"
+                    f"{_esc(GI_LABELS[cls])}</div>")
+    rows.append("<b>Streets</b>")
+    if view.map_points is not None and len(view.map_points):
+        rows.append(f"<div class='row'><span class='sw' style='background:{MAP_POINT_COLOUR};border-radius:50%;"
+                    "width:6px;height:6px;margin:0 9px 0 4px'></span>police.uk map point (records are placed here)</div>")
+    rows.append(f"<div class='row' style='color:{STREET_LABEL_COLOUR}'><i>Street name</i>, "
+                "<span style='font-weight:bold'>in a patrol area</span></div>")
+    if view.roads is not None and len(view.roads):
+        rows.append(f"<div class='row'><span class='sw' style='background:none;border:0;border-top:3px solid "
+                    f"{ROAD_COLOUR};height:0'></span>road</div>")
+    if selection is not None and selection.grid is not None:
+        rows.append("<details><summary>Density (off by default)</summary>")
+        for _, colour, label in KDE_BANDS:
+            rows.append(f"<div class='row'><span class='sw' style='background:{colour}'></span>{_esc(label)}</div>")
+        rows.append("</details>")
+    rows.append(f"<b>Other</b><div class='row'><span class='sw' style='background:{CLUSTER_COLOUR}'></span>"
+                "cluster of crime locations (off by default)</div>")
     rows.append(f"<div class='row'><span class='sw' style='background:none;border:2px dashed {TOWN_CENTRE_COLOUR}'></span>"
                 "town centre</div>")
     rows.append(f"<div class='row'><span class='sw' style='background:none;border:1px solid {WARD_COLOUR}'></span>ward</div>")
     return "<div class='hs-legend'>" + "".join(rows) + "</div>"
+
+
+def _about_html(view: MapView, licence: str) -> str:
+    """How the map was made (technical terms), data sources and the software licence, one click away."""
+    tech = "".join(f"<div class='hs-sub'>{_esc(t)}</div>" for t in view.technical_notes)
+    roads = ("<div class='hs-sub'>Roads: contains OS data © Crown copyright and database right (OGL v3).</div>"
+             if view.roads is not None and len(view.roads) else "")
+    return (f"<details class='hs-about'><summary>How this map was made</summary>{tech}"
+            f"<div class='hs-sub'>Data: {_esc(view.source)}; boundaries: ONS, OGL v3, contains OS data © Crown "
+            f"copyright and database right.</div>{roads}"
+            "<details><summary>Software licence (Leaflet)</summary>"
+            f"<pre>{_esc(licence)}</pre></details></details>")
 
 
 def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
@@ -143,12 +200,14 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
     name = _esc(selection)
     out = []
     for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
-        tip = f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in this cell in the period"
+        tip = f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in this square in the period"
         if c.startswith("hot") and k == 0:
-            tip += "<br>No crime in this cell itself: hot because of its neighbours"
-        tip += f"<br>Gi* z = {_esc(_fmt(float(zi)))}, FDR q = {_esc(format(float(qi), '.2g'))}"
+            tip += "<br>No crime in this square itself: hot because of its neighbours"
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {_esc(_fmt(float(zi)))}, "
+                f"false-discovery-rate q = {_esc(format(float(qi), '.2g'))}")
         if t in _GI_TEST_WORDS:
             tip += f" ({_GI_TEST_WORDS[t]})"
+        tip += "</span>"
         out.append({"c": c, "tip": tip})
     return out
 
@@ -157,17 +216,49 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
 _GI_TEST_WORDS = {"normal": "normal approximation", "exact_binomial": "exact binomial test"}
 
 
+def _street_data(view: MapView) -> tuple[list, list]:
+    """The police.uk map points and the street labels as compact rows for the page script (names escaped)."""
+    points, labels = [], []
+    if view.map_points is not None and len(view.map_points):
+        mp = view.map_points
+        latlon = _lonlats(mp["x"].to_numpy(float), mp["y"].to_numpy(float))
+        points = [[lat, lon, int(n), _esc(lab)] for (lat, lon), n, lab in zip(latlon, mp["count"].tolist(),
+                                                                            mp["label"].tolist())]
+    if view.street_labels is not None and len(view.street_labels):
+        sl = view.street_labels
+        latlon = _lonlats(sl["x"].to_numpy(float), sl["y"].to_numpy(float))
+        tiers = sl["tier"].tolist() if "tier" in sl else [2 if v else 0 for v in sl["in_patrol"].tolist()]
+        labels = [[lat, lon, _esc(lab), int(tier)] for (lat, lon), lab, tier in zip(latlon, sl["label"].tolist(), tiers)]
+    return points, labels
+
+
+def _badges(pa: gpd.GeoDataFrame) -> list[list]:
+    """Per patrol area: rank, the point its number marks and its bounds (lat/lon), for the page script."""
+    if pa is None or len(pa) == 0:
+        return []
+    pa = pa.to_crs(BNG)
+    reps = pa.geometry.representative_point()
+    bounds = shapely.bounds(np.asarray(pa.geometry.values))
+    sw = _lonlats(bounds[:, 0], bounds[:, 1])
+    ne = _lonlats(bounds[:, 2], bounds[:, 3])
+    return [[int(rank), lat, lon, s[0], s[1], n[0], n[1]]
+            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y), sw, ne)]
+
+
 def folium_map(view: MapView):
     """Build the folium map for one study area (no network needed to open it).
 
-    Layers: one radio button per crime selection (its patrol areas, Gi*
-    cells, KDE bands and clusters), and check boxes for the layer kinds,
-    district/town-centre/ward outlines and an optional OpenStreetMap
-    background (needs internet; off by default).
+    Layers: one radio button per crime selection (its patrol areas, hot and
+    cold squares, density bands and clusters), and check boxes for the layer
+    kinds, the street context (police.uk map points and street names, roads
+    when the data home has them), district/town-centre/ward outlines and,
+    only when the view opts in, an OpenStreetMap background (needs internet).
     """
     import folium
     from branca.element import Element, MacroElement
     from jinja2 import Template
+
+    from hotspots.render._map_script import PAGE_SCRIPT
 
     assets = leaflet_assets()
     fast = _folium_classes()
@@ -185,15 +276,24 @@ def folium_map(view: MapView):
     root.header.add_child(Element(f"<style>{_CSS}</style>"), name="hotspots_css")
     root.header.add_child(Element(f"<title>{_esc(view.title)}</title>"), name="hotspots_title")
 
-    panes = {"hs_kde": 405, "hs_gi": 410, "hs_bounds": 420, "hs_cluster": 430, "hs_patrol": 440}
+    panes = {"hs_kde": 405, "hs_gi": 410, "hs_roads": 412, "hs_bounds": 420, "hs_points": 425, "hs_cluster": 430,
+             "hs_patrol": 440, "hs_labels": 610}
     for name, z in panes.items():
-        folium.map.CustomPane(name, z_index=z, pointer_events=True).add_to(m)
+        folium.map.CustomPane(name, z_index=z, pointer_events=name not in ("hs_roads", "hs_labels")).add_to(m)
 
     # context layers -----------------------------------------------------------------
     context: list[tuple[str, Any, bool]] = []
     popups: list[tuple[str, str]] = []  # (marker variable, escaped HTML) bound in the page script
     bind_tip = folium.JsCode("function(f, layer){ if (f.properties.tip) { layer.bindTooltip(f.properties.tip, "
                              "{sticky: true}); } }")
+    if view.roads is not None and len(view.roads):
+        r = _to_display(view.roads[["name", "road_class", view.roads.geometry.name]], SIMPLIFY_AREA_M)
+        fc = _feature_collection(r, [{} for _ in range(len(r))])
+        fg = fast.FeatureGroup(name="Roads", show=True)
+        fast.GeoJson(fc, style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9, "className": "hs-road"},
+                     pane="hs_roads", interactive=False).add_to(fg)
+        fg.add_to(m)
+        context.append(("Roads", fg, True))
     if view.wards is not None and len(view.wards):
         w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
         fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]])
@@ -235,7 +335,7 @@ def folium_map(view: MapView):
         tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
         tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
         for name, (lat, lon) in zip(view.town_centres["area_name"], tops):
-            summary = _town_centre_html(name, view.town_centre_summary)
+            summary = _town_centre_html(name, view.town_centre_summary, view.half_labels)
             marker = fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
                                                                icon_size=(160, 16), icon_anchor=(80, 17)),
                                  interactive=bool(summary), keyboard=False)
@@ -252,26 +352,36 @@ def folium_map(view: MapView):
 
     # selections ------------------------------------------------------------------------
     default = view.default_selection or (view.selections[0].name if view.selections else None)
+    default_label = default
     bases: list[tuple[str, Any]] = []
     lists: dict[str, str] = {}
+    legends: dict[str, str] = {}
+    badges: dict[str, list] = {}
+    patrol_layers: list[tuple[str, str]] = []
+    # a pop-up pans clear of the side panel on a laptop (on a phone the panels fold when it opens)
     bind_popup = folium.JsCode("function(f, layer){ if (f.properties.popup) { layer.bindPopup(f.properties.popup, "
-                               "{maxWidth: 380}); } if (f.properties.tip) { layer.bindTooltip(f.properties.tip); } }")
+                               "{maxWidth: Math.min(380, window.innerWidth - 60), autoPanPaddingTopLeft: "
+                               "[window.innerWidth > 1000 ? Math.min(400, window.innerWidth * 0.3 + 20) : 10, 10]}); } "
+                               "if (f.properties.tip) { layer.bindTooltip(f.properties.tip); } }")
     area_geom = shapely.union_all(area.geometry.values)
     for sel in view.selections:
-        fg = fast.FeatureGroup(name=sel.name, overlay=False, show=(sel.name == default))
+        label = _esc(sel.label or sel.name)
+        if sel.name == default:
+            default_label = sel.label or sel.name
+        fg = fast.FeatureGroup(name=label, overlay=False, show=(sel.name == default))
         cells = sel.cells
-        # KDE bands
+        # density (KDE) bands
         bands = _kde_bands(cells, sel.grid, area_geom)
         if len(bands):
             b = _to_display(bands, SIMPLIFY_AREA_M)
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
-            props = [{"fill": colours[k], "tip": f"KDE ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
+            props = [{"fill": colours[k], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
             fast.GeoJson(_feature_collection(b, props),
                          style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
                                                    "fillColor": f["properties"]["fill"], "className": "hs-kde"},
                          on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
-        # Gi* significant cells only
+        # significant Gi* cells only, at full strength (the legend swatches are the fills)
         if len(cells) and "gi_class" in cells:
             shown = [c for c in ("gi_class", "count", "gi_z", "gi_q", "gi_test") if c in cells] + [cells.geometry.name]
             sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
@@ -280,7 +390,7 @@ def folium_map(view: MapView):
                 props = _gi_cell_properties(s.rows, sel.name)
                 fast.GeoJson(_feature_collection(s, props),
                              style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
-                                                       "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 0.6,
+                                                       "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
                                                        "className": "hs-gi"},
                              on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
         # clusters
@@ -293,95 +403,55 @@ def folium_map(view: MapView):
                          style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
                                                    "fillOpacity": 0.35, "className": "hs-cluster"},
                          on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
-        # patrol areas with numbered labels
+        # patrol areas; their numbers are placed by the page script (clear of each other and of small areas)
         pa = sel.patrol_areas
         if pa is not None and len(pa):
             p = _to_display(pa, SIMPLIFY_AREA_M)
-            props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}"}
+            props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}", "rank": int(r["rank"])}
                      for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
-            fast.GeoJson(_feature_collection(p, props),
-                         style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
-                                                   "fillOpacity": 0.08, "className": "hs-pa"},
-                         on_each_feature=bind_popup, pane="hs_patrol").add_to(fg)
-            reps = pa.to_crs(BNG).geometry.representative_point()
-            for rank, (lat, lon) in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y)):
-                fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<div>{_esc(int(rank))}</div>",
-                                                          class_name="hs-pa-label", icon_size=(24, 24), icon_anchor=(12, 12)),
-                            interactive=False, keyboard=False).add_to(fg)
+            layer = fast.GeoJson(_feature_collection(p, props),
+                                 style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
+                                                           "fillOpacity": 0.08, "className": "hs-pa"},
+                                 on_each_feature=bind_popup, pane="hs_patrol")
+            layer.add_to(fg)
+            patrol_layers.append((label, layer.get_name()))
+            badges[label] = _badges(pa)
         fg.add_to(m)
-        # Leaflet's layer control inserts layer names as HTML: escape them
-        bases.append((_esc(sel.name), fg))
-        lists[_esc(sel.name)] = _list_html(sel)
+        # Leaflet's layer control inserts layer names as HTML: escaped above
+        bases.append((label, fg))
+        lists[label] = _list_html(sel)
+        legends[label] = _legend_html(view, sel)
 
-    # OpenStreetMap background: optional, off by default, needs internet
-    osm = folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap background (needs internet)",
-                           overlay=True, show=False, max_zoom=19)
-    osm.add_to(m)
+    tiles = None
+    if view.web_tiles:  # opt-in only: the map is complete without a network
+        tiles = folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap background (needs internet)",
+                                 overlay=True, show=False, max_zoom=19)
+        tiles.add_to(m)
 
-    title = _esc(view.title)
+    points, street_labels = _street_data(view)
     sub = f"{_esc(view.period_label)} · data: {_esc(view.source)}"
     notes = "".join(f"<div class='hs-sub'>{_esc(n)}</div>" for n in view.notes)
     controls = MacroElement()
-    controls._template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function(){
-          var map = {{ this.map }};
-          var lists = {{ this.lists|tojson }};
-          var bases = {};
-          {% for name, var in this.bases %}bases[{{ name|tojson }}] = {{ var }};
-          {% endfor %}
-          var kinds = {};
-          {% for label, key, on in this.kinds %}
-          kinds[{{ label|tojson }}] = L.layerGroup(); kinds[{{ label|tojson }}].hsKey = {{ key|tojson }};
-          {% if on %}kinds[{{ label|tojson }}].addTo(map);{% else %}map.getContainer().classList.add('hs-hide-' + {{ key|tojson }});{% endif %}
-          {% endfor %}
-          var overlays = {};
-          for (var k in kinds) { overlays[k] = kinds[k]; }
-          {% for name, var in this.context %}overlays[{{ name|tojson }}] = {{ var }};
-          {% endfor %}
-          overlays[{{ this.osm_name|tojson }}] = {{ this.osm }};
-          L.control.layers(bases, overlays, {collapsed: false, position: 'topright'}).addTo(map);
-          map.on('overlayadd', function(e){ if (e.layer.hsKey) map.getContainer().classList.remove('hs-hide-' + e.layer.hsKey); });
-          map.on('overlayremove', function(e){ if (e.layer.hsKey) map.getContainer().classList.add('hs-hide-' + e.layer.hsKey); });
-          var info = L.control({position: 'topleft'});
-          info.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel hs-info');
-            d.innerHTML = '<details open><summary>' + {{ this.title|tojson }} + '</summary>' + {{ this.header|tojson }}
-              + '<div id="hs-list"></div></details>';
-            L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
-          info.addTo(map);
-          function showList(name){ var el = document.getElementById('hs-list'); if (el) el.innerHTML = lists[name] || ''; }
-          showList({{ this.default|tojson }});
-          {% for var, html in this.popups %}{{ var }}.bindPopup({{ html|tojson }}, {maxWidth: 420});
-          {% endfor %}
-          map.on('baselayerchange', function(e){ showList(e.name); });
-          var legend = L.control({position: 'bottomright'});
-          legend.onAdd = function(){ var d = L.DomUtil.create('div', 'hs-panel');
-            d.innerHTML = '<details' + (window.innerWidth > 900 ? ' open' : '') + '><summary>Legend</summary>'
-              + {{ this.legend|tojson }} + '</details>';
-            L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d); return d; };
-          legend.addTo(map);
-          // keep the study area clear of the panels on a laptop screen
-          var wide = window.innerWidth > 1000;
-          map.fitBounds({{ this.bounds|tojson }}, wide ? {paddingTopLeft: [Math.min(380, window.innerWidth * 0.3), 10],
-                                                          paddingBottomRight: [250, 10]} : {});
-        })();
-        {% endmacro %}
-        """
-    )
+    controls._template = Template(PAGE_SCRIPT)
     controls.map = m.get_name()
     controls.lists = lists
+    controls.legends = legends
+    controls.badges = badges
+    controls.patrol_layers = patrol_layers
+    controls.points = points
+    controls.street_labels = street_labels
+    controls.point_colour = MAP_POINT_COLOUR
     controls.popups = popups
     controls.bases = [(n, fg.get_name()) for n, fg in bases]
-    controls.kinds = [("Patrol areas (numbered)", "pa", True), ("Gi* hot/cold cells", "gi", True),
-                      ("KDE heat", "kde", False), ("Clusters (DBSCAN)", "cluster", False)]
+    controls.kinds = [("Patrol areas (numbered)", "pa", True), ("Hot and cold spots", "gi", True),
+                      ("Density (KDE heat)", "kde", False), ("Clusters of crime locations", "cluster", False),
+                      ("Street names", "streets", True)]
     controls.context = [(_esc(n), fg.get_name()) for n, fg, _ in context]
-    controls.osm_name = "OpenStreetMap background (needs internet)"
-    controls.osm = osm.get_name()
-    controls.default = _esc(default or "")
-    controls.title = f"<h1>{title}</h1>"
+    controls.tiles = [("OpenStreetMap background (needs internet)", tiles.get_name())] if tiles is not None else []
+    controls.default = _esc(default_label or "")
+    controls.title = f"<h1>{_esc(view.title)}</h1>"
     controls.header = f"<div class='hs-sub'>{sub}</div>{notes}"
-    controls.legend = _legend_html(view)
+    controls.about = _about_html(view, assets.licence_text)
     controls.bounds = [[sw[0], sw[1]], [ne[0], ne[1]]]
     m.add_child(controls)
     return m
@@ -390,4 +460,3 @@ def folium_map(view: MapView):
 def render_html(view: MapView) -> str:
     """The complete, self-contained HTML of :func:`folium_map`."""
     return folium_map(view).get_root().render()
-

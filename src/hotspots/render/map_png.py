@@ -12,10 +12,14 @@ from hotspots.render.map_views import (
     DISTRICT_COLOUR,
     GI_COLOURS,
     GI_LABELS,
+    MAP_POINT_COLOUR,
     PATROL_COLOUR,
     PNG_MAX_LISTED,
+    ROAD_COLOUR,
+    STREET_LABEL_COLOUR,
     TOWN_CENTRE_COLOUR,
     WARD_COLOUR,
+    WARD_LABEL_COLOUR,
     MapView,
     _fmt,
 )
@@ -99,13 +103,14 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     if view.wards is not None and len(view.wards):
         _add_lines(ax, shapely.boundary(np.asarray(view.wards.to_crs(BNG).geometry.values)), color=WARD_COLOUR,
                    linewidth=0.4, zorder=1)
+    if view.roads is not None and len(view.roads):
+        _add_lines(ax, np.asarray(view.roads.to_crs(BNG).geometry.values), color=ROAD_COLOUR, linewidth=0.6, zorder=1.5)
+    if view.map_points is not None and len(view.map_points):
+        ax.scatter(view.map_points["x"].to_numpy(float), view.map_points["y"].to_numpy(float), s=0.6,
+                   color=MAP_POINT_COLOUR, linewidths=0, zorder=3)
     if view.districts is not None and len(view.districts):
         _add_lines(ax, shapely.boundary(np.asarray(view.districts.to_crs(BNG).geometry.values)), color=DISTRICT_COLOUR,
                    linewidth=1.0, zorder=4)
-        if len(view.districts) > 1:
-            for nm, pt in zip(view.districts["area_name"], view.districts.geometry.representative_point()):
-                ax.annotate(str(nm), (pt.x, pt.y), ha="center", fontsize=7, color="#333", zorder=8,
-                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
     if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
         cls = sel.cells["gi_class"].astype(str).to_numpy()
         cell_geoms = np.asarray(sel.cells.geometry.values)
@@ -120,24 +125,19 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     pad = 0.03 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
-    if view.town_centres is not None and len(view.town_centres):
-        for nm, geom in zip(tc["area_name"], tc.geometry):
-            c = geom.centroid
-            if minx <= c.x <= maxx and miny <= c.y <= maxy:
-                ax.annotate(str(nm), (c.x, geom.bounds[3]), ha="center", va="bottom", fontsize=7, color=TOWN_CENTRE_COLOUR,
-                            zorder=8, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     pa = sel.patrol_areas if sel is not None else None
     lines = []
+    badges: list[tuple[int, float, float, tuple]] = []
     if pa is not None and len(pa):
         pa = pa.to_crs(BNG).sort_values("rank")
         _add_lines(ax, shapely.boundary(np.asarray(pa.geometry.values)), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
         for (_, r), pt in zip(pa.iterrows(), pa.geometry.representative_point()):
-            ax.annotate(str(int(r["rank"])), (pt.x, pt.y), ha="center", va="center", fontsize=8, fontweight="bold",
-                        zorder=9, bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.2})
+            badges.append((int(r["rank"]), pt.x, pt.y, r.geometry.bounds))
             trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
             district = f" [{r['district_name']}]" if r.get("show_district", False) else ""
             lines.append(f"{int(r['rank'])}. {r['name']}{district}\n     {_fmt(r['count'])} in the period{trend}")
     ax.set_aspect("equal")
+    _place_labels(ax, view, badges)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("")
@@ -152,13 +152,21 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                 textcoords="offset points", ha="center", fontsize=7)
     ax.annotate("N ↑", (0.97, 0.97), xycoords="axes fraction", ha="right", va="top", fontsize=9, fontweight="bold")
     fig.text(0.01, 0.965, view.title, fontsize=14, fontweight="bold", va="top")
-    fig.text(0.01, 0.925, f"{name} · {view.period_label} · data: {view.source} · contains OS data © Crown copyright",
+    shown = (sel.label or sel.name) if sel is not None else name
+    fig.text(0.01, 0.925, f"{shown} · {view.period_label} · data: {view.source} · contains OS data © Crown copyright",
              fontsize=8.5, va="top", color="#333")
-    handles = [Patch(facecolor=GI_COLOURS[k], label=GI_LABELS[k]) for k in GI_COLOURS]
+    classes = list(GI_COLOURS) if sel is None or sel.classes is None else sel.classes
+    handles = [Patch(facecolor=GI_COLOURS[k], label=GI_LABELS[k]) for k in classes]
     handles += [Line2D([], [], color=PATROL_COLOUR, lw=1.8, label="patrol area (numbered)"),
                 Line2D([], [], color=TOWN_CENTRE_COLOUR, lw=1.0, ls="--", label="town centre"),
                 Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward")]
-    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False, title="Gi* (FDR-corrected)",
+    if view.map_points is not None and len(view.map_points):
+        handles.append(Line2D([], [], ls="", marker="o", ms=2, color=MAP_POINT_COLOUR,
+                              label="police.uk map point (records are placed here)"))
+    if view.roads is not None and len(view.roads):
+        handles.append(Line2D([], [], color=ROAD_COLOUR, lw=1.2, label="road (OS Open Roads)"))
+    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
+                title="Coloured squares: much more (red) or less (blue) crime than around them",
                 title_fontsize=8)
     if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
         lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
@@ -172,3 +180,88 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     plt.close(fig)
     return buf.getvalue()
 
+
+
+def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple]]) -> None:
+    """Patrol-area numbers, then street names inside/around the areas, then ward names: none over another.
+
+    A number sits on its area when the area is at least three numbers wide and
+    tall and the spot is free, else just outside it with a leader line.
+    Street names come in the order the analysis gives (inside patrol areas
+    first); any that would overlap a placed label is left out.
+    """
+    ax.apply_aspect()
+    to_px = ax.transData.transform
+    to_data = ax.transData.inverted().transform
+    placed: list[tuple[float, float, float, float]] = []
+    radius = 7.0  # pixels at the figure's dpi, about the drawn circle
+
+    def free(box, boxes) -> bool:
+        return not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in boxes)
+
+    areas = []
+    for _, _, _, (x0, y0, x1, y1) in badges:
+        (px0, py0), (px1, py1) = to_px([(x0, y0), (x1, y1)])
+        areas.append((px0, py0, px1, py1))
+    for (rank, x, y, _), a in zip(badges, areas):
+        at = to_px([(x, y)])[0]
+        pos, lead = at, False
+
+        def box(p):
+            return (p[0] - radius, p[1] - radius, p[0] + radius, p[1] + radius)
+
+        if a[2] - a[0] < 4 * radius or a[3] - a[1] < 4 * radius or not free(box(at), placed):
+            lead = True
+            pos = (a[2] + radius + 3, a[3] + radius + 3)
+            for ring in range(1, 5):
+                d = ring * (radius + 3)
+                cands = [(a[2] + d, a[3] + d), (a[2] + d, (a[1] + a[3]) / 2), (a[2] + d, a[1] - d),
+                         ((a[0] + a[2]) / 2, a[1] - d), (a[0] - d, a[1] - d), (a[0] - d, (a[1] + a[3]) / 2),
+                         (a[0] - d, a[3] + d), ((a[0] + a[2]) / 2, a[3] + d)]
+                found = next((c for c in cands if free(box(c), placed) and free(box(c), areas)), None)
+                if found is not None:
+                    pos = found
+                    break
+        placed.append(box(pos))
+        px, py = to_data([pos])[0]
+        if lead:
+            ax.plot([px, x], [py, y], color=PATROL_COLOUR, lw=0.8, zorder=8.5)
+        ax.annotate(str(rank), (px, py), ha="center", va="center", fontsize=7, fontweight="bold", zorder=9,
+                    bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.0})
+    halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
+    dpi_scale = ax.figure.dpi / 72.0
+
+    def text(label, x, y, size, colour, weight="normal", style="normal") -> None:
+        p = to_px([(x, y)])[0]
+        w = len(label) * size * 0.55 * dpi_scale / 2 + 2
+        h = size * dpi_scale / 2 + 1
+        b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
+        bbox = ax.get_window_extent()
+        if b[0] < bbox.x0 or b[2] > bbox.x1 or b[1] < bbox.y0 or b[3] > bbox.y1 or not free(b, placed):
+            return
+        placed.append(b)
+        ax.annotate(label, (x, y), ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
+                    fontstyle=style, zorder=8, bbox=halo)
+
+    if view.districts is not None and len(view.districts) > 1:
+        districts = view.districts.to_crs(BNG)
+        for nm, pt in zip(districts["area_name"], districts.geometry.representative_point()):
+            text(str(nm), pt.x, pt.y, 7, "#333333")
+    if view.town_centres is not None and len(view.town_centres):  # names just above each centre's northern edge
+        tc = view.town_centres.to_crs(BNG)
+        for nm, geom in zip(tc["area_name"], tc.geometry):
+            text(str(nm), geom.centroid.x, geom.bounds[3], 7, TOWN_CENTRE_COLOUR)
+    labels = view.street_labels
+    tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
+    if labels is not None and len(labels):
+        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+            if tier == 2:
+                text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold")
+    if view.wards is not None and len(view.wards) <= 80:
+        wards = view.wards.to_crs(BNG)
+        for nm, pt in zip(wards["area_name"], wards.geometry.representative_point()):
+            text(str(nm), pt.x, pt.y, 6, WARD_LABEL_COLOUR)
+    if labels is not None and len(labels):
+        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+            if tier == 1:
+                text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic")

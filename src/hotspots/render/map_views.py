@@ -13,7 +13,7 @@ import pandas as pd
 
 __all__ = ["MapView", "SelectionView", "GI_COLOURS", "GI_LABELS", "KDE_BANDS", "POPUP_FIELDS"]
 
-#: Gi* classes: hot reds, cold blues (ColorBrewer RdBu), strongest first.
+#: Gi* classes: hot reds, cold blues (ColorBrewer RdBu), strongest first; drawn at full strength (opaque).
 GI_COLOURS = {
     "hot_99": "#b2182b",
     "hot_95": "#ef8a62",
@@ -38,6 +38,12 @@ TOWN_CENTRE_COLOUR = "#1b7837"
 CLUSTER_COLOUR = "#e08214"
 DISTRICT_COLOUR = "#333333"
 WARD_COLOUR = "#8c8c8c"
+#: map-label text colours (contrast with a white halo and the page background at least 4.5:1, checked by a test)
+WARD_LABEL_COLOUR = "#555555"
+STREET_LABEL_COLOUR = "#3a3a3a"
+MAP_POINT_COLOUR = "#4d4d4d"
+ROAD_COLOUR = "#b9b4a8"
+MAP_BACKGROUND = "#f4f3ef"
 
 #: simplification tolerances in metres (BNG) for display
 SIMPLIFY_BOUNDARY_M = 10.0
@@ -68,6 +74,12 @@ class SelectionView:
     clusters: gpd.GeoDataFrame | None = None
     grid: dict | None = None
     note: str = ""
+    #: Gi* classes present among the cells, strongest first (the legend lists these only); None: all
+    classes: list[str] | None = None
+    #: what the selection counts, in words (e.g. "13 police.uk crime types; anti-social behaviour not included")
+    definition: str = ""
+    #: the name shown on the map (e.g. "All crime (excl. ASB)"); the selection's name when empty
+    label: str = ""
 
 
 @dataclasses.dataclass
@@ -87,6 +99,18 @@ class MapView:
     notes: list[str] = dataclasses.field(default_factory=list)
     #: town centre × selection: ``town_centre_name, selection, count, change_h2_vs_h1_pct, hot_cells, patrol_areas``
     town_centre_summary: pd.DataFrame | None = None
+    #: police.uk map points (BNG ``x, y``, ``label``, ``count``): the anonymised "On or near …" locations
+    map_points: pd.DataFrame | None = None
+    #: street/place names to label (BNG ``x, y``, ``label``, ``count``, ``in_patrol``), in placing order
+    street_labels: pd.DataFrame | None = None
+    #: optional vector roads (``name``, ``road_class``, line geometries) from the data home
+    roads: gpd.GeoDataFrame | None = None
+    #: offer a web-tile background (needs internet); off unless the user opts in
+    web_tiles: bool = False
+    #: the two halves of the period compared in "trend", e.g. ("Jan–Jun 2025", "Jul–Dec 2025")
+    half_labels: tuple[str, str] | None = None
+    #: how the map was made, in technical terms (shown one click away)
+    technical_notes: list[str] = dataclasses.field(default_factory=list)
 
 
 #: patrol-area popup rows: column -> label (shown when the column is present)
@@ -95,13 +119,18 @@ POPUP_FIELDS = [
     ("main_location", "Main location"),
     ("ward_name", "Ward"),
     ("town_centre", "Town centre"),
-    ("count", "Count (analysis period)"),
+    ("count", "Crimes in the period"),
     ("trend", "Trend"),
-    ("top_crime_types", "Top types (all recorded)"),
-    ("harm_total", "Harm (CSS-weighted)"),
+    ("top_crime_types", "Commonest records here (all police.uk types, ASB included)"),
     ("area_km2", "Area (km²)"),
-    ("pai", "Concentration (PAI)"),
+    ("pai", "Crime per km², times the district's average"),
     ("hour_of_week", "Busiest times"),
+]
+#: technical popup rows, one click away ("details"): column -> label
+POPUP_TECHNICAL = [
+    ("pai", "PAI (prediction accuracy index: share of crime / share of area)"),
+    ("harm_total", "Harm (Crime Severity Score-weighted)"),
+    ("peak_gi_z", "Peak Getis-Ord Gi* z"),
     ("patrol_area_id", "Id"),
 ]
 

@@ -23,12 +23,13 @@ nothing: Leaflet's JavaScript and CSS are *inlined* into each HTML file (its
 images as ``data:`` URIs), and only folium features that need nothing but
 Leaflet are used (folium's ``Popup`` and ``GeoJsonPopup`` need jQuery or do
 not escape values, so popups are bound here from pre-escaped HTML).  Leaflet
-is read from an installed package (:func:`leaflet_assets`): the PyPI package
-``django-js-lib-leaflet`` (the official Leaflet 1.9.4 build, BSD-2-Clause,
-no dependencies; nothing of Django is imported), or Debian's
-``libjs-leaflet``.  An OpenStreetMap background is offered as an optional
-layer, off by default: the map is complete without it (district, town-centre
-and ward outlines and labels give orientation).
+is vendored in this package (:func:`leaflet_assets`; the npm package
+``leaflet@1.9.4``, BSD-2-Clause, its LICENSE shipped beside it and shown in
+every map's "About this map").  Street context needs no network either: the
+police.uk map points themselves (the anonymised "On or near …" locations)
+are drawn with their street names, and an optional vector road layer is read
+from the data home (:mod:`hotspots.io.roads`).  An OpenStreetMap background
+is an opt-in (``map_tiles`` in the config), off by default.
 
 Safety
 ------
@@ -82,14 +83,15 @@ __all__ = [
 
 
 def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | None = None, title: str | None = None,
-                selection: str = "Crime", period: str = "", source: str = "police.uk, OGL v3") -> str:
+                selection: str = "Crime", period: str = "", source: str = "police.uk, OGL v3",
+                web_tiles: bool = False) -> str:
     """An interactive hotspot map of Gi* cells (and patrol areas) as one self-contained, offline HTML page.
 
     The same map the ``hotspots`` command writes to ``maps/``: significant
     Gi* cells coloured by class (hot reds, cold blues, by confidence),
     numbered patrol areas with pop-ups, and the ranked list beside them.
     Leaflet is inlined, so the page opens without a network (police
-    networks block CDNs); an OpenStreetMap background is offered but off.
+    networks block CDNs); no web-tile background unless ``web_tiles=True``.
     Save it with ``pathlib.Path("map.html").write_text(page, encoding="utf-8")``,
     or show it in Jupyter with ``IPython.display.HTML(page)``.
 
@@ -111,6 +113,8 @@ def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | Non
         Name of what the cells count (the layer's name).
     period, source : str
         Shown under the title.
+    web_tiles : bool, default False
+        Offer an OpenStreetMap background layer (off until ticked; needs internet).
 
     Returns
     -------
@@ -146,6 +150,14 @@ def hotspot_map(cells: gpd.GeoDataFrame, *, patrol_areas: gpd.GeoDataFrame | Non
         pa = gpd.GeoDataFrame({"rank": [], "name": [], "count": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     view = MapView(slug="map", title=title or "Crime hotspots", period_label=period, study_area=study,
                    selections=[SelectionView(name=selection, cells=cells, patrol_areas=pa,
-                                             grid=cells.attrs.get("grid"))],
-                   source=source)
+                                             grid=cells.attrs.get("grid"), classes=_classes_present(cells))],
+                   source=source, web_tiles=web_tiles)
     return render_html(view)
+
+
+def _classes_present(cells: gpd.GeoDataFrame) -> list[str] | None:
+    """The Gi* classes among the cells, strongest first (the legend lists only these)."""
+    if "gi_class" not in cells:
+        return None
+    present = set(cells["gi_class"].astype(str))
+    return [c for c in GI_COLOURS if c in present]

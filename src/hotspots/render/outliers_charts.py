@@ -75,6 +75,7 @@ def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, ti
         others = rows[rows["area_code"] != highlight]
         ax.scatter(others["population"] / 1000.0, others["rate_per_1000"], s=13, color="#8a8a8a", zorder=3, lw=0)
         me = rows[rows["area_code"] == highlight]
+        labelled = others
         if len(me):
             record = me.iloc[0]
             colour = COLOURS.get(str(record["flag"]), HIGHLIGHT)
@@ -94,7 +95,86 @@ def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, ti
         top = max(top, min(float(funnel["rate_upper_998_adjusted"].max()) * 1.03, 2.5 * max(highest, county_rate)))
         ax.set_ylim(0, top)
         ax.grid(axis="y", color="#f0f0f0", lw=0.5)
+        _label_dots(ax, labelled["population"].to_numpy(float) / 1000.0, labelled["rate_per_1000"].to_numpy(float),
+                    [str(n) for n in labelled["area_name"]], taken=[] if not len(me) else [(px, py)])
         return _svg_uri(fig)
+
+
+def _label_dots(ax, xs, ys, names: Sequence[str], *, taken: Sequence[tuple[float, float]] = ()) -> None:
+    """Name each dot in small grey type, on the side (right, left, above, below) that is clear of the others.
+
+    Layout only: positions are compared in points on the page, not as data.
+    """
+    to_px = ax.transData.transform
+    boxes = [(x - 28, y - 6, x + 28, y + 6) for x, y in (to_px(t) for t in taken)]  # the highlighted CSP's label
+    dots = [tuple(to_px((x, y))) for x, y in zip(xs, ys)]
+    boxes += [(x - 2, y - 2, x + 2, y + 2) for x, y in dots]
+    scale = ax.figure.dpi / 72.0
+    for (x, y), name in zip(dots, names):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        width, height = len(name) * 3.1 * scale, 6.5 * scale
+        options = [((3, 1), "left", (x + 3 * scale, y - height / 2, x + 3 * scale + width, y + height / 2)),
+                   ((-3, 1), "right", (x - 3 * scale - width, y - height / 2, x - 3 * scale, y + height / 2)),
+                   ((0, 5), "center", (x - width / 2, y + 2 * scale, x + width / 2, y + 2 * scale + height)),
+                   ((0, -9), "center", (x - width / 2, y - 2 * scale - height, x + width / 2, y - 2 * scale))]
+        for offset, ha, box in options:
+            if not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in boxes):
+                boxes.append(box)
+                ax.annotate(_mpl_text(name), (ax.transData.inverted().transform((x, y))), xytext=offset,
+                            textcoords="offset points", fontsize=5.5, color="#555555", ha=ha, va="bottom", zorder=3)
+                break
+
+
+def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> str:
+    """A small map of one CSP's LSOAs with its busiest numbered and filled by their funnel flag.
+
+    ``lsoas``: the CSP's LSOA outlines (``area_code``, geometry); ``busiest``:
+    (rank, LSOA code, flag) as the analysis ranked them.
+    """
+    with _rc():
+        fig = _figure(2.6, 2.4)
+        ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))
+        codes = lsoas["area_code"].astype(str).tolist()
+        lsoas.plot(ax=ax, color="#f7f7f7", edgecolor="#bbbbbb", linewidth=0.3)
+        shapes = dict(zip(codes, lsoas.geometry))
+        for rank, code, flag in busiest:
+            geometry = shapes.get(str(code))
+            if geometry is None:
+                continue
+            colour = COLOURS.get(flag, "#ffffff")
+            fill = colour if colour not in ("#ffffff", "#eeeeee") else "#fde0c5"
+            ax.add_patch(_patch(geometry, fill))
+            point = geometry.representative_point()
+            ax.annotate(str(rank), (point.x, point.y), ha="center", va="center", fontsize=6, fontweight="bold",
+                        bbox={"boxstyle": "circle,pad=0.15", "fc": "white", "ec": "#333333", "lw": 0.5})
+        outline = lsoas.geometry.union_all() if hasattr(lsoas.geometry, "union_all") else lsoas.unary_union
+        ax.plot(*_outline_xy(outline), color="#333333", lw=0.8)
+        ax.set_axis_off()
+        ax.set_aspect("equal")
+        ax.set_title(_mpl_text(title), loc="left", fontsize=7)
+        return _svg_uri(fig)
+
+
+def _patch(geometry, colour: str):
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path
+
+    rings = []
+    for part in getattr(geometry, "geoms", [geometry]):
+        rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+        rings.extend(Path(np.asarray(r.coords)[:, :2], closed=True) for r in part.interiors)
+    return PathPatch(Path.make_compound_path(*rings), facecolor=colour, edgecolor="#555555", lw=0.4)
+
+
+def _outline_xy(geometry) -> tuple[list, list]:
+    xs: list = []
+    ys: list = []
+    for part in getattr(geometry, "geoms", [geometry]):
+        x, y = part.exterior.xy
+        xs += list(x) + [np.nan]
+        ys += list(y) + [np.nan]
+    return xs, ys
 
 
 def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],

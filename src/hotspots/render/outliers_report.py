@@ -35,6 +35,7 @@ from hotspots.render.outliers_charts import (
     COLOURS,
     choropleth,
     funnel_chart,
+    lsoa_map,
     trend_chart,
 )
 from hotspots.render.outliers_wording import (
@@ -81,7 +82,7 @@ def _display_rows(district: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFra
 
 
 def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any],
-                 summary: Mapping[str, Any]) -> dict[str, Any]:
+                 summary: Mapping[str, Any], places=None) -> dict[str, Any]:
     name = str(rows["area_name"].iloc[0])
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
@@ -162,16 +163,26 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         })
 
     busiest = results.busiest_lsoas[results.busiest_lsoas["csp_code"] == code]
+    ward_of = dict(zip(places["area_code"], places["ward_name"])) if places is not None else {}
     top_lsoas = []
     for record in busiest.to_dict("records"):
+        ward = ward_of.get(record["area_code"], "")
         top_lsoas.append({
             "rank": int(record["rank_in_csp"]), "name": record["area_name"], "code": record["area_code"],
+            "place": f"{ward} ward" if ward else "",
             "count": _int(record["count"]), "rate": _fmt(record["rate_per_1000"]), "ratio": _fmt(record["ratio"], 1),
             "flag": str(record["flag"]), "flag_text": FLAG_TEXT.get(str(record["flag"]), str(record["flag"])),
             "share": _fmt(100 * float(record["share_of_csp"]), 1),
             "biggest": (f"{record['biggest_type']} ({int(record['biggest_count']):,})" if record["biggest_type"]
                         else "–"),
         })
+
+    district_code = str(rows["district_code"].iloc[0] or "")
+    mine_places = places[places["district_code"] == district_code] if places is not None else None
+    lsoa_figure = ""
+    if mine_places is not None and len(mine_places) and top_lsoas:
+        lsoa_figure = lsoa_map(mine_places, [(t["rank"], t["code"], t["flag"]) for t in top_lsoas],
+                               title=f"{name}: busiest LSOAs, numbered")
 
     caveats = []
     small = shown[shown["small_numbers"]]
@@ -211,6 +222,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         "population": _int(rows["population"].iloc[0]), "district_code": str(rows["district_code"].iloc[0] or ""),
         "n_lsoas": n_lsoas, "sentences": sentences, "context_lines": context_lines, "funnels": funnels,
         "funnel_note": funnel_note, "trend": trend, "table": table, "top_lsoas": top_lsoas, "caveats": caveats,
+        "lsoa_map": lsoa_figure,
         "has_peers": bool(meta.get("peers_given")),
     }
 
@@ -222,8 +234,13 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def build_context(results) -> dict[str, Any]:
-    """Everything the template shows, as plain strings and numbers."""
+def build_context(results, lsoa_places=None) -> dict[str, Any]:
+    """Everything the template shows, as plain strings and numbers.
+
+    ``lsoa_places``: LSOA outlines with ``area_code``, ``ward_name`` and
+    ``district_code`` (from the stage), to name the busiest LSOAs by ward and
+    draw them on a small map; without it the LSOAs are shown by name and code.
+    """
     meta = results.meta
     district = _display_rows(results.district, meta)
     order = [t for t in meta["crime_types"] if t not in meta.get("single_type_groups", [])]
@@ -269,7 +286,7 @@ def build_context(results) -> dict[str, Any]:
     for csp in csps:
         rows = district[district["area_code"] == csp["area_code"]]
         rows = rows.set_index("crime_type").reindex([t for t in order if t in set(rows["crime_type"])]).reset_index()
-        sections.append(_csp_context(csp["area_code"], results, rows, meta, csp))
+        sections.append(_csp_context(csp["area_code"], results, rows, meta, csp, lsoa_places))
 
     od = results.overdispersion
     od_rows = []
@@ -305,9 +322,24 @@ def build_context(results) -> dict[str, Any]:
         "peer_source": meta.get("peer_source") or "", "peers_unmatched": meta.get("peers_unmatched", []),
         "peers_given": bool(meta.get("peers_given")),
         "groups": meta["groups"], "small_expected": _fmt(meta["small_expected"], 0),
+        "group_notes": _group_notes(meta["groups"]),
         "version": __version__, "generated": dt.datetime.now().strftime("%d %B %Y %H:%M"),
         "colours": COLOURS, "flag_text": FLAG_TEXT,
     }
+
+
+def _group_notes(groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """A sentence for each group called "All crime…" that leaves anti-social behaviour out (police.uk's includes it).
+
+    >>> print(_group_notes({"All crime": ["Burglary", "Robbery"], "ASB": ["Anti-social behaviour"]})[0])
+    "All crime" in this report is 2 police.uk crime types without anti-social behaviour (police.uk's "All crime" includes it); ASB is reported on its own.
+    """
+    notes = []
+    for name, members in groups.items():
+        if name.lower().startswith("all crime") and "Anti-social behaviour" not in members:
+            notes.append(f'"{name}" in this report is {len(members)} police.uk crime types without anti-social '
+                         f'behaviour (police.uk\'s "All crime" includes it); ASB is reported on its own.')
+    return notes
 
 
 def _environment() -> jinja2.Environment:
@@ -320,6 +352,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(results) -> str:
-    """The CSP outlier report as one self-contained HTML string."""
-    return _environment().get_template(TEMPLATE).render(**build_context(results))
+def render_report(results, *, lsoa_places=None) -> str:
+    """The CSP outlier report as one self-contained HTML string (``lsoa_places``: see :func:`build_context`)."""
+    return _environment().get_template(TEMPLATE).render(**build_context(results, lsoa_places))

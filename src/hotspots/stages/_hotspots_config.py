@@ -79,6 +79,10 @@ def hotspot_config(settings) -> HotspotConfig:
         kw["maps"] = raw["maps"]
     if "map_selection" in raw:
         kw["map_selection"] = str(raw["map_selection"])
+    if "map_tiles" in raw:
+        if not isinstance(raw["map_tiles"], bool):
+            problems.append(f"map_tiles = {raw['map_tiles']!r} must be true or false")
+        kw["map_tiles"] = raw["map_tiles"]
     if not problems:
         cfg = HotspotConfig(**kw)
         sels = resolve_selections(cfg.crime_types, settings.crime_groups, problems)

@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from hotspots._parallel import process_map
 from hotspots._text import slug
-from hotspots.detect.tables import county_patrol_ranking, largest_clusters
+from hotspots.detect.tables import county_patrol_ranking, largest_clusters, street_context
+from hotspots.io.roads import read_roads
+from hotspots.months import human_period
 from hotspots.render.maps import (
     MapView,
     SelectionView,
@@ -25,7 +28,8 @@ from hotspots.render.maps import (
     render_html,
     static_map_png,
 )
-from hotspots.schema import BNG
+from hotspots.render.map_views import GI_COLOURS
+from hotspots.schema import ASB, BNG
 
 __all__ = ["build_map_views", "write_maps"]
 
@@ -63,13 +67,25 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
 
 
 def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str, pd.DataFrame]) -> list[MapView]:
-    """Map views of the hotspots stage's results: one for the county, then one per district."""
+    """Map views of the hotspots stage's results: one for the county, then one per district.
+
+    Besides the results, each view gets its street context: the police.uk map
+    points of the analysis period with their "On or near …" names (the
+    names inside patrol areas labelled first), and the roads under
+    ``<data>/roads`` when there are any (:func:`hotspots.io.roads.read_roads`).
+    """
     geo = ctx.geography
-    period = f"{ctx.periods.current.label}"
+    months = list(inputs.current)
+    period = human_period(f"{months[0]}..{months[-1]}") if months else ""
+    half = len(months) // 2
+    halves = ((human_period(f"{months[0]}..{months[half - 1]}"), human_period(f"{months[-half]}..{months[-1]}"))
+              if half else None)
     patrol = tables["patrol_areas"]
     default = cfg.map_selection or next(iter(inputs.selections))
-    ts_note = ("Hour-of-week profiles are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
-               "police.uk gives the month only: no times of day, so no hour-of-week profile.")
+    ts_note = ("Busiest hours of the week are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
+               "police.uk gives the month only, so these maps cannot show times of day.")
+    codes = inputs.codes
+    rows = np.flatnonzero(codes.in_months(months))
     views = []
 
     def view_for(res, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
@@ -79,18 +95,40 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
                 pa = county_patrol_ranking(patrol_sub, selection=sel, rank_by=cfg.rank_by)
             else:
                 pa = patrol_sub[patrol_sub["selection"] == sel].copy() if len(patrol_sub) else patrol_sub
+            if len(pa) and halves:
+                pa = pa.assign(trend=[_trend_words(t, c, halves) for t, c in zip(pa["trend"], pa["change_h2_vs_h1_pct"])])
             # the largest clusters only (all are in clusters.csv)
             shapes = largest_clusters(sres.cluster_shapes)
+            present = set(sres.cells["gi_class"].astype(str)) if "gi_class" in sres.cells else set()
+            label, definition = _selection_words(sel, inputs.selections.get(sel, ()))
             sels.append(SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=shapes,
-                                      grid=res.grid.attrs.get("grid"), note=sres.note))
+                                      grid=res.grid.attrs.get("grid"), note=sres.note,
+                                      classes=[c for c in GI_COLOURS if c in present], label=label,
+                                      definition=definition))
         study = gpd.GeoDataFrame({"area_name": [res.area.name]}, geometry=[res.area.geometry], crs=BNG)
-        notes = [f"Grid {res.area.cell_size:,.0f} m cells; Gi* with FDR (Benjamini-Hochberg) across the area. "
-                 f"Patrol areas: merged hot cells at ≥{cfg.patrol_confidence}% confidence, top {cfg.top_n} per district "
-                 f"by {cfg.rank_by}.", ts_note]
+        notes = [f"Coloured squares ({res.area.cell_size:,.0f} m): places with much more crime (red) or less (blue) "
+                 "than their surroundings, beyond what chance would give. Numbered outlines: patrol areas, the busiest "
+                 f"groups of red squares, up to {cfg.top_n} per district. Grey dots: the police.uk map points where "
+                 "records are placed (each record is moved to the nearest of these for anonymity).", ts_note]
+        technical = [f"Grid of {res.area.cell_size:,.0f} m cells ({res.area.cell_size_reason}). Hot and cold spots: "
+                     "Getis-Ord Gi* (Ord & Getis 1995), queen neighbours, p-values corrected for multiple testing by the "
+                     "false discovery rate (Benjamini-Hochberg) across the area.",
+                     f"Patrol areas: contiguous hot cells at {cfg.patrol_confidence}% confidence or more, merged, "
+                     f"ranked by {cfg.rank_by}; the top {cfg.top_n} per district and selection.",
+                     (f"Trend: the second half of the period ({halves[1]}) against the first ({halves[0]}), with a "
+                      "Mann-Kendall test on the monthly counts." if halves else "")]
+        opening = patrol_sub[patrol_sub["selection"] == default] if len(patrol_sub) else patrol_sub
+        patrol_geoms = list(opening.geometry) if len(opening) else []
+        points, labels = street_context(codes, rows, res.area.geometry, patrol_geoms, points_too=not show_district,
+                                        max_labels=400 if show_district else 900)
+        data_dir = getattr(ctx, "data_dir", None)
+        roads = None if show_district or data_dir is None else read_roads(data_dir, tuple(res.area.geometry.bounds))
         return MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
                        districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
                        town_centre_summary=_tc_summary(tables["town_centres"]),
-                       wards=wards, default_selection=default, notes=notes)
+                       wards=wards, default_selection=default, notes=notes, technical_notes=[t for t in technical if t],
+                       map_points=points, street_labels=labels, roads=roads, web_tiles=bool(cfg.map_tiles),
+                       half_labels=halves)
 
     county_title = f"{county.area.name}: crime hotspots and patrol areas"
     views.append(view_for(county, county_title, "county", geo.districts, None, True, patrol))
@@ -101,6 +139,35 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
         views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name, empty="x"), d, wards,
                               False, sub))
     return views
+
+
+def _trend_words(trend, change, halves: tuple[str, str]) -> str:
+    """ "rising (H2 vs H1 +62%)" in words, the later half of the period first.
+
+    >>> _trend_words("rising (H2 vs H1 +62%)", 62.0, ("Jan–Jun 2025", "Jul–Dec 2025"))
+    'rising: +62% Jul–Dec on Jan–Jun 2025'
+    """
+    word = str(trend).split(" (")[0] if isinstance(trend, str) else ""
+    if change is None or not np.isfinite(change):
+        return word
+    earlier, later = halves
+    if later[-4:] == earlier[-4:]:  # "Jul–Dec on Jan–Jun 2025"
+        later = later[:-5]
+    return f"{word}: {change:+.0f}% {later} on {earlier}"
+
+
+def _selection_words(name: str, members) -> tuple[str, str]:
+    """The map's name for a selection and its definition: "All crime" that leaves ASB out says so everywhere."""
+    members = tuple(members)
+    if not members:
+        return name, ""
+    has_asb = ASB in members
+    if "all crime" in name.lower() and not has_asb:
+        return f"{name} (excl. ASB)", (f"{len(members)} police.uk crime types; anti-social behaviour (ASB) is not "
+                                       "included (police.uk's \"All crime\" includes it): see the ASB layer")
+    if len(members) == 1:
+        return name, f"police.uk category: {members[0]}"
+    return name, "police.uk categories: " + ", ".join(members)
 
 
 def _tc_summary(table: pd.DataFrame) -> pd.DataFrame:

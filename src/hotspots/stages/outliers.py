@@ -161,5 +161,7 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
             f"{summary['district_cells_flagged_adjusted']} after"
         )
     ctx.results["outliers"] = results
-    out.write_text(render_report(results), "outliers/csp_outlier_report.html")
+    from hotspots.stages._report_places import lsoa_places
+
+    out.write_text(render_report(results, lsoa_places=lsoa_places(ctx.geography)), "outliers/csp_outlier_report.html")
     return summary

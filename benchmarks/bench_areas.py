@@ -119,6 +119,7 @@ def record(poly: dict, res: dict, info: dict) -> None:
         "| measurement | target | wall | CPU | peak RSS | exit | met |", "|---|---|---|---|---|---|---|",
         f"| `evaluate --areas`, {poly['n']:,} polygons | < {TARGET_S:.0f} s, < {TARGET_GB:.0f} GB | {res['wall_s']} s | "
         f"{res['cpu_s']} s | {res['maxrss_gb']} GB | {res['returncode']} | {'yes' if met else 'NO'} |", "",
+        f"Wall above CPU means the child waited for a core (load average {info['load_avg_start'][0]:.1f} at the start).", "",
     ]
     with open(ROOT / "benchmarks" / "results.md", "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))

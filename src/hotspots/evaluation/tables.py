@@ -95,7 +95,14 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     n = len(areas)
 
     def tot(unit_lists, idx, arr=counts):
-        return np.array([float(arr[np.asarray(u, int)][:, idx].sum()) if len(u) else 0.0 for u in unit_lists])
+        done: dict[tuple, float] = {}  # many areas share one control (the rest of the county): sum it once
+        out = np.empty(len(unit_lists))
+        for k, u in enumerate(unit_lists):
+            key = tuple(u)
+            if key not in done:
+                done[key] = float(arr[np.asarray(u, int)][:, idx].sum()) if len(u) else 0.0
+            out[k] = done[key]
+        return out
 
     own = [[i] for i in range(n)]
     buf = [[u_buf + i] for i in range(n)]
@@ -107,6 +114,15 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     bdid = did_rate_ratio(db.astype(int), da.astype(int), bcb.astype(int), bca.astype(int))
     mrb, mra = tot(matched_r, before_idx), tot(matched_r, after_idx)
     mdb, mda = tot(matched_d, before_idx), tot(matched_d, after_idx)
+    if has_harm:  # every area at once (one row per area below)
+        harm_b, harm_a = tot(own, before_idx, harm_units), tot(own, after_idx, harm_units)
+        harm_cb, harm_ca = tot(area_controls, before_idx, harm_units), tot(area_controls, after_idx, harm_units)
+        var_b, var_a = tot(own, before_idx, harm_var_units), tot(own, after_idx, harm_var_units)
+        var_cb, var_ca = tot(area_controls, before_idx, harm_var_units), tot(area_controls, after_idx, harm_var_units)
+    col = {c: areas[c].to_numpy() for c in ("area_code", "area_name", "district_code", "area_km2")}
+    buffer_km2 = buffers["area_km2"].to_numpy()
+    did_col = {c: did[c].to_numpy() for c in did.columns}
+    bdid_col = {c: bdid[c].to_numpy() for c in ("pct_change_vs_control", "pct_low", "pct_high")}
     rows = []
     for i in range(n):
         q = wdq(int(rb[i]), int(ra[i]), int(db[i]), int(da[i]), int(cb[i]), int(ca[i]))
@@ -115,18 +131,14 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
         h = {"pct": np.nan, "low": np.nan, "high": np.nan}
         hb = ha = np.nan
         if has_harm:
-            hb, ha = tot([own[i]], before_idx, harm_units)[0], tot([own[i]], after_idx, harm_units)[0]
-            h = harm_did(hb, ha, tot([area_controls[i]], before_idx, harm_units)[0],
-                         tot([area_controls[i]], after_idx, harm_units)[0],
-                         tot([own[i]], before_idx, harm_var_units)[0], tot([own[i]], after_idx, harm_var_units)[0],
-                         tot([area_controls[i]], before_idx, harm_var_units)[0],
-                         tot([area_controls[i]], after_idx, harm_var_units)[0])
-        d = did.iloc[i]
+            hb, ha = harm_b[i], harm_a[i]
+            h = harm_did(hb, ha, harm_cb[i], harm_ca[i], var_b[i], var_a[i], var_cb[i], var_ca[i])
+        d = {c: v[i] for c, v in did_col.items()}
         rows.append({
-            "area_code": areas["area_code"].iloc[i], "area_name": areas["area_name"].iloc[i],
-            "district_code": areas["district_code"].iloc[i],
-            "district_name": district_names.get(areas["district_code"].iloc[i], ""),
-            "area_km2": float(areas["area_km2"].iloc[i]), "buffer_km2": float(buffers["area_km2"].iloc[i]),
+            "area_code": col["area_code"][i], "area_name": col["area_name"][i],
+            "district_code": col["district_code"][i],
+            "district_name": district_names.get(col["district_code"][i], ""),
+            "area_km2": float(col["area_km2"][i]), "buffer_km2": float(buffer_km2[i]),
             "crime_type": ct,
             "treated_before": int(rb[i]), "treated_after": int(ra[i]),
             "raw_change_pct": 100 * (ra[i] / rb[i] - 1) if rb[i] else np.nan,
@@ -138,8 +150,8 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
             "verdict": classify_change(d["pct_change_vs_control"], d["pct_low"], d["pct_high"], rb[i] + ra[i]),
             "buffer_before": int(db[i]), "buffer_after": int(da[i]),
             "buffer_change_pct": 100 * (da[i] / db[i] - 1) if db[i] else np.nan,
-            "buffer_pct_vs_control": bdid["pct_change_vs_control"].iloc[i], "buffer_pct_low": bdid["pct_low"].iloc[i],
-            "buffer_pct_high": bdid["pct_high"].iloc[i],
+            "buffer_pct_vs_control": bdid_col["pct_change_vs_control"][i], "buffer_pct_low": bdid_col["pct_low"][i],
+            "buffer_pct_high": bdid_col["pct_high"][i],
             "wdq": q.wdq, "tne": t.total_net_effect, "tne_treated": t.treated_effect, "tne_buffer": t.buffer_effect,
             "wdd": w.wdd, "wdd_z": w.z, "wdd_p": w.p_value, "displacement_wdd": w.displacement_wdd,
             "displacement_z": w.displacement_z, "displacement_p": w.displacement_p,

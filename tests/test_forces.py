@@ -213,6 +213,7 @@ def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
         load_config(_config(tmp_path, home, town_centres="builtin:kent"))
     # the markers also when a config's relative paths are made absolute against its folder
     settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "builtin:hertfordshire")))
+    assert settings.town_centres == "builtin:hertfordshire"
     assert resolve_town_centres(settings, home) == ("builtin:hertfordshire", "name")
     settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "none")))
     assert resolve_town_centres(settings, home) == ("", "")

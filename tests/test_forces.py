@@ -213,6 +213,7 @@ def test_none_and_unknown_built_in_town_centres(tmp_path, capsys):
         load_config(_config(tmp_path, home, town_centres="builtin:kent"))
     # the markers also when a config's relative paths are made absolute against its folder
     settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "builtin:hertfordshire")))
+    assert settings.town_centres == "builtin:hertfordshire"
     assert resolve_town_centres(settings, home) == ("builtin:hertfordshire", "name")
     settings = load_config(_config(tmp_path, home, town_centres=str(tmp_path / "none")))
     assert resolve_town_centres(settings, home) == ("", "")
@@ -265,6 +266,11 @@ def herts_words_in_outputs(out: Path, data_dir: Path) -> dict[str, list[str]]:
     return found
 
 
+def _needs_lsoa_geography() -> None:
+    """Cumbria's split districts and other forces' LSOAs need the geography built from LSOAs (issue 17 part A)."""
+    pytest.importorskip("hotspots.geo.coverage", reason="needs the LSOA-based geography of issue 17 part A (wip/i17a)")
+
+
 def _init_and_run(force: str, data_dir: Path, tmp_path: Path, capsys, stages: list[str]) -> tuple[Path, dict, str]:
     code, stdout, err = run_main(["--data", str(data_dir), "init", "--force", force, "--output",
                                   str(tmp_path / f"{force}.toml")], capsys)
@@ -283,6 +289,8 @@ def _init_and_run(force: str, data_dir: Path, tmp_path: Path, capsys, stages: li
 def test_init_then_counts_with_no_edits(force, real_data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
     monkeypatch.delenv("HOTSPOTS_DATA", raising=False)  # the data home written by init is the one used
+    if force == "cumbria":
+        _needs_lsoa_geography()
     out, m, text = _init_and_run(force, real_data_dir, tmp_path, capsys, ["counts"])
     assert m["settings"]["force_area_code"] == FORCES[force] and m["settings"]["forces"] == [force]
     assert m["skipped"] == {} and "row_accounting.warning" not in m["settings"]["auto"]
@@ -303,6 +311,7 @@ def test_a_metropolitan_forces_outputs_have_no_hertfordshire_words(real_data_dir
 
     (Kent's hotspot stage takes about 4 minutes here, Merseyside's under one; Kent's counts are read above.)
     """
+    _needs_lsoa_geography()
     monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
     monkeypatch.delenv("HOTSPOTS_DATA", raising=False)
     out, m, _ = _init_and_run("merseyside", real_data_dir, tmp_path, capsys, ["counts", "outliers", "hotspots"])

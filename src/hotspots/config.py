@@ -279,7 +279,7 @@ def load_config(path: str | os.PathLike | None = None, *, sections=None) -> Sett
         current=current,
         comparison=comparison,
         crime_groups=groups,
-        town_centres=str(geo.get("town_centres", "")),
+        town_centres=_town_centre_marker(str(geo.get("town_centres", ""))),  # "none"/"builtin:..." are not paths
         town_centre_name_column=str(geo.get("town_centre_name_column", "name")),
         source=str(cfg_path),
         extra={k: v for k, v in raw.items() if k not in ("name", "data_dir", "output_dir", "forces", "force_area_code",

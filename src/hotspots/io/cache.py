@@ -75,10 +75,18 @@ def cache_folder(out_root: str | os.PathLike) -> Path | None:
 
 
 def _file_digest(path: Path) -> str:
+    """The file's sha256; an unreadable file (dangling symlink, no permission) keys as such.
+
+    The reader, not the cache, tells the user about such a file (it is listed as skipped),
+    so the key only has to change when the file does.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except OSError as exc:
+        return f"unreadable: {type(exc).__name__} {exc.errno}"
     return h.hexdigest()
 
 

@@ -34,7 +34,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import time

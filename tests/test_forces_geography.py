@@ -176,10 +176,10 @@ def police_rows(force_name: str, spec: list[tuple[str, float, float]], month: st
     return pd.DataFrame(rows, columns=POLICE_UK_STREET_HEADER)
 
 
-def config_for(tmp_path: Path, forces: list[str], codes: str) -> Path:
+def config_for(tmp_path: Path, forces: list[str], codes: list[str]) -> Path:
     text = (ROOT / "src" / "hotspots" / "configs" / "hertfordshire.toml").read_text()
     text = re.sub(r"(?m)^forces = .*$", "forces = [" + ", ".join(f'"{f}"' for f in forces) + "]", text)
-    text = re.sub(r"(?m)^force_area_code = .*$", f'force_area_code = "{codes}"', text)
+    text = re.sub(r"(?m)^force_area_code = .*$", "force_area_code = [" + ", ".join(f'"{c}"' for c in codes) + "]", text)
     text = re.sub(r'(?m)^first = .*$', 'first = "2025-01"', text)
     text = re.sub(r'(?m)^last = .*$', 'last = "2025-02"', text)
     cfg = tmp_path / "two_forces.toml"
@@ -212,7 +212,7 @@ def test_run_places_records_by_their_lsoa_code_for_two_forces(tmp_path):
                                                                     index=False)
     (home / "police_uk" / "south-wales").symlink_to(elsewhere, target_is_directory=True)
 
-    settings = load_config(config_for(tmp_path, ["cumbria", "south-wales"], "E23000002,W15000003"))
+    settings = load_config(config_for(tmp_path, ["cumbria", "south-wales"], ["E23000002", "W15000003"]))
     ctx = prepare(settings, data=str(home), out=str(tmp_path / "out"))
     acc = ctx.accounting.to_dict()
     assert acc["rows_read"] == 10 and acc["kept"] == 8

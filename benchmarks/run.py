@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--no-record", action="store_true", help="print, do not write results.md / results/*.json")
     ap.add_argument("--history", nargs=2, type=int, metavar=("YEARS", "ROWS_PER_YEAR"),
                     help="size of the out-of-core national history (partitioned section); default by mode")
+    ap.add_argument("--history-engines", nargs="+", default=["duckdb", "dask"], choices=["duckdb", "dask"],
+                    help="engines of the out-of-core aggregation (partitioned section)")
     ap.add_argument("--pip-points", type=int, default=6_000_000,
                     help="points of the point-in-polygon comparison (partitioned section); 0 leaves it out")
     a = ap.parse_args()
@@ -101,7 +103,7 @@ def main() -> None:
                           "--perm-side", cfg["perm_side"]))
     section("partitioned", "out-of-core national history (Parquet partitions, DuckDB, Dask), point-in-polygon peers",
             lambda: __import__("bench_partitioned").run(cfg["partitioned_years"], cfg["partitioned_rows_per_year"],
-                                                        a.pip_points))
+                                                        a.pip_points, tuple(a.history_engines)))
     results["machine"]["load_avg_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - t0, 1)
     md = to_markdown(results)
@@ -228,7 +230,7 @@ def to_markdown(r: dict) -> str:
                          f"{h['cpu_probe_s'][1]:.2f} s after. With default workers the counts, outliers and evaluate stages "
                          "run in a second process beside hotspots, so their stage timings overlap.")
         if h["maps"]:
-            lines += ["", "Maps of the warm run in headless Chromium (network blocked):", "",
+            lines += ["", "Maps of the cached run in headless Chromium (network blocked):", "",
                       "| map | size | load event | polygons drawn | page errors | blocked requests |", "|---|---|---|---|---|---|"]
             for mp in h["maps"]:
                 lines.append(f"| `{mp['map']}` | {mp['bytes'] / 1e6:.1f} MB | {mp['load_s']} s | {mp['drawn_s']} s | "

@@ -200,7 +200,7 @@ def to_markdown(r: dict) -> str:
         "Every figure is measured in a clean child process started by a ~10 MB launcher (`_util.run_measured`): CPU is "
         "user + sys of the child and the workers it waited for; peak RSS is that of its largest single process "
         f"(the launcher's floor is {m.get('launcher_floor_mb', float('nan')):.1f} MB); tree PSS is the sampled peak of the "
-        "whole process tree's proportional memory. Speed probe (`_util.cpu_probe`, a fixed single-threaded job, lower is "
+        "whole process tree's proportional memory (sampled every 0.5 s). Speed probe (`_util.cpu_probe`, a fixed single-threaded job, lower is "
         "faster) before each section: " + ", ".join(f"{k} {v:.2f} s" for k, v in r.get("probes", {}).items()) + ".",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f". Elapsed {r['elapsed_s']} s.",
         "",

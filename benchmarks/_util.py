@@ -77,9 +77,9 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
-def _tree_pss_mb(root: int) -> float:
+def _tree_pss_mb(pids: list[int]) -> float:
     total = 0
-    for pid in _descendants(root):
+    for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -101,7 +101,7 @@ def run_measured(cmd: list[str], **kwargs) -> dict:
     process of the command's tree (``ru_maxrss`` of the command and the
     workers it waited for); ``tree_pss_peak_mb`` is the peak of the summed
     proportional set size (PSS: shared pages divided among their sharers) of the
-    whole tree, sampled every 0.2 s, i.e. the memory the run held at once.
+    whole tree, sampled every 0.5 s (the tree listed every 2 s), i.e. the memory the run held at once.
     """
     import tempfile
 
@@ -121,12 +121,17 @@ def run_measured(cmd: list[str], **kwargs) -> dict:
             sink.append(line)
 
     def sample():
-        while not done.wait(0.2):
+        # every 0.5 s; the process tree is listed again every 2 s (walking /proc costs the sampler CPU
+        # that the measured command would otherwise have on a busy machine)
+        tree, listed = [], 0.0
+        while not done.wait(0.5):
             try:
                 child = int(Path(report + ".pid").read_text())
             except (OSError, ValueError):
                 continue
-            peak[0] = max(peak[0], _tree_pss_mb(child))
+            if time.monotonic() - listed > 2.0:
+                tree, listed = _descendants(child), time.monotonic()
+            peak[0] = max(peak[0], _tree_pss_mb(tree))
 
     threads = [threading.Thread(target=pump, args=(proc.stdout, out_chunks)),
                threading.Thread(target=pump, args=(proc.stderr, err_chunks)), threading.Thread(target=sample)]

@@ -112,3 +112,14 @@ def test_a_damaged_entry_is_a_miss_and_the_cache_can_be_off(home, tmp_path, monk
     _prepare(home, tmp_path / "runs" / "out")
     _, hit = _prepare(home, tmp_path / "runs" / "out")
     assert hit and len(list((tmp_path / "runs" / ".hotspots-cache").glob("records-*"))) == 1
+
+
+def test_links_back_up_and_broken_links_do_not_break_the_key(home, tmp_path):
+    street = home / "police_uk" / "hertfordshire" / "street"
+    (street / "loop").symlink_to(street, target_is_directory=True)  # read once by the reader and by the key
+    (street / "dangling").symlink_to(tmp_path / "nowhere")
+    first, hit1 = _prepare(home, tmp_path / "out")
+    second, hit2 = _prepare(home, tmp_path / "out")
+    assert (hit1, hit2) == (False, True)
+    assert first.accounting.to_dict() == second.accounting.to_dict()
+    assert any(s["reason"] == "broken symbolic link" for s in second.accounting.skipped)

@@ -141,11 +141,18 @@ def records_key(data_dir: str | os.PathLike, police_paths: Sequence[str | os.Pat
     skip_dirs = {os.path.abspath(p) for p in exclude}
     read = set(police)
     others = []
+    seen: set[str] = set()
     for root, dirs, files in os.walk(os.path.abspath(data_dir), followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree: each real folder once, as the reader walks it
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(root, d) not in skip_dirs)
         for name in sorted(files):
             path = os.path.join(root, name)
-            if not name.startswith(".") and path not in not_read and path not in read:
+            # broken links and unreadable entries are named in ``skipped`` by the reader
+            if not name.startswith(".") and path not in not_read and path not in read and os.path.isfile(path):
                 others.append(path)
     facts = {
         "format": FORMAT,

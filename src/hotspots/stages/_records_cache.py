@@ -27,9 +27,13 @@ def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> t
         police_dir = data_dir / "police_uk"
         keyed = {name: getattr(settings, name) for name in KEY_SETTINGS}
         keyed["geography"] = settings.extra.get("geography", {})
-        key = records_key(data_dir, [police_dir if police_dir.is_dir() else data_dir], forces=list(settings.forces),
-                          first_month=settings.first_month, last_month=settings.last_month, settings=keyed,
-                          exclude=[out_root])
+        try:
+            key = records_key(data_dir, [police_dir if police_dir.is_dir() else data_dir], forces=list(settings.forces),
+                              first_month=settings.first_month, last_month=settings.last_month, settings=keyed,
+                              exclude=[out_root])
+        except Exception as exc:  # noqa: BLE001 -- the cache only saves time: the reader reports what is wrong
+            progress.info(f"  records cache not used: {type(exc).__name__}: {exc}")
+            return None, lambda *args: None
         cache = RecordsCache(folder)
         hit = cache.load(key)
         progress.info(f"  {'reused' if hit else 'no'} prepared records in {folder}")

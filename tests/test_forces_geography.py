@@ -176,7 +176,8 @@ def police_rows(force_name: str, spec: list[tuple[str, float, float]], month: st
     return pd.DataFrame(rows, columns=POLICE_UK_STREET_HEADER)
 
 
-def config_for(tmp_path: Path, forces: list[str], codes: list[str]) -> Path:
+def config_for(tmp_path: Path, forces: list[str], codes: list[str] | str) -> Path:
+    codes = [codes] if isinstance(codes, str) else codes
     text = (ROOT / "src" / "hotspots" / "configs" / "hertfordshire.toml").read_text()
     text = re.sub(r"(?m)^forces = .*$", "forces = [" + ", ".join(f'"{f}"' for f in forces) + "]", text)
     text = re.sub(r"(?m)^force_area_code = .*$", "force_area_code = [" + ", ".join(f'"{c}"' for c in codes) + "]", text)

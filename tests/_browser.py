@@ -29,36 +29,53 @@ def require_browser():
 
 
 @contextmanager
-def open_page(path: Path, *, width: int = 1280, height: int = 900, wait_ms: int = 500):
-    """Yield (page, events) for a local HTML file; every non-file request is aborted and recorded."""
+def browser_session():
+    """Yield ``open(path, width=, height=, wait_ms=)``, a context manager like :func:`open_page` that reuses one
+    Chromium for every page (a launch costs about a second; a test that opens many pages shares one)."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
-    events = {"page_errors": [], "console_errors": [], "blocked_requests": [], "dialogs": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.on("pageerror", lambda e: events["page_errors"].append(str(e)))
-            page.on("console", lambda m: events["console_errors"].append(m.text) if m.type == "error" else None)
-
-            def on_dialog(d):
-                events["dialogs"].append(d.message)
-                d.dismiss()
-
-            page.on("dialog", on_dialog)
-
-            def route(r):
-                url = r.request.url
-                if url.startswith(("file:", "data:", "blob:", "about:")):
-                    r.continue_()
-                else:
-                    events["blocked_requests"].append(url)
-                    r.abort()
-
-            page.route("**/*", route)
-            page.goto(Path(path).resolve().as_uri())
-            page.wait_for_timeout(wait_ms)
-            yield page, events
+            yield lambda path, **kw: _page(browser, path, **kw)
         finally:
             browser.close()
+
+
+@contextmanager
+def open_page(path: Path, *, width: int = 1280, height: int = 900, wait_ms: int = 500):
+    """Yield (page, events) for a local HTML file; every non-file request is aborted and recorded."""
+    with browser_session() as open_one, open_one(path, width=width, height=height, wait_ms=wait_ms) as got:
+        yield got
+
+
+@contextmanager
+def _page(browser, path: Path, *, width: int = 1280, height: int = 900, wait_ms: int = 500):
+    events = {"page_errors": [], "console_errors": [], "blocked_requests": [], "dialogs": []}
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: events["page_errors"].append(str(e)))
+        page.on("console", lambda m: events["console_errors"].append(m.text) if m.type == "error" else None)
+
+        def on_dialog(d):
+            events["dialogs"].append(d.message)
+            d.dismiss()
+
+        page.on("dialog", on_dialog)
+
+        def route(r):
+            url = r.request.url
+            if url.startswith(("file:", "data:", "blob:", "about:")):
+                r.continue_()
+            else:
+                events["blocked_requests"].append(url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_timeout(wait_ms)
+        yield page, events
+    finally:
+        context.close()

@@ -101,7 +101,7 @@ def test_no_sparse_hot_spots_and_no_empty_patrol_cells_that_are_not_bridges(hots
 @pytest.mark.browser
 def test_every_map_shows_street_names_and_numbers_that_hide_nothing(hotspots_run):
     """Laptop and phone, network blocked: street names on every map, no number over another or over a small area."""
-    from _browser import open_page
+    from _browser import browser_session
 
     ctx, _ = hotspots_run
     maps_dir = ctx.out.root / "maps"
@@ -116,7 +116,8 @@ def test_every_map_shows_street_names_and_numbers_that_hide_nothing(hotspots_run
               covered: small.filter(r => b.some(x => ov(x, r))).length};
     }"""
     with_areas = 0
-    for html in sorted(maps_dir.glob("*.html")):
+    with browser_session() as open_page:  # one Chromium for the 22 pages
+      for html in sorted(maps_dir.glob("*.html")):
         for width, height in ((1366, 768), (390, 844)):
             with open_page(html, width=width, height=height, wait_ms=900) as (page, events):
                 got = page.evaluate(measure)

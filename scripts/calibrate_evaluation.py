@@ -66,7 +66,18 @@ def build_matrix(data: str, cell_m: float = 500.0):
     cy = grid.geometry.centroid.y.to_numpy()
     row = np.round((cy - cy.min()) / cell_m).astype(int)
     col = np.round((cx - cx.min()) / cell_m).astype(int)
-    return {"row": row, "col": col, "mat": mat, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
+    district = np.full(len(grid), -1)
+    try:
+        import geopandas as gpd
+
+        dist = ctx.geography.areas("district")
+        cells = gpd.GeoDataFrame(geometry=gpd.points_from_xy(cx, cy), crs=grid.crs)
+        hit = gpd.sjoin(cells, dist[["geometry"]].to_crs(grid.crs).reset_index(drop=True), how="inner", predicate="within")
+        hit = hit[~hit.index.duplicated()]
+        district[hit.index.to_numpy()] = hit["index_right"].to_numpy()
+    except Exception as exc:  # noqa: BLE001 - the district design is optional
+        print(f"districts unavailable ({exc}); --selection top-per-district cannot run", file=sys.stderr)
+    return {"row": row, "col": col, "mat": mat, "district": district, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
             "before": before.label, "after": after.label, "members": list(members)}
 
 
@@ -88,6 +99,14 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
         theta, offset = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.25 * np.std(cx))
         side = np.flatnonzero((cx - cx.mean()) * np.cos(theta) + (cy - cy.mean()) * np.sin(theta) > offset)
         return side[np.argsort(-B[side], kind="stable")[:n_areas]]
+    if selection == "top-per-district":
+        codes = np.unique(M["district"][M["district"] >= 0])
+        if codes.size == 0:
+            raise SystemExit("--selection top-per-district: no district boundaries for the grid cells")
+        chosen = rng.choice(codes, max(1, codes.size // 2), replace=False)
+        ranked = [c[np.argsort(-B[c], kind="stable")] for c in (np.flatnonzero(M["district"] == d) for d in chosen)]
+        picks = [r[i] for i in range(max(len(r) for r in ranked)) for r in ranked if i < len(r)]
+        return np.array(picks[:n_areas])
     busiest = np.argsort(-B, kind="stable")[:top]
     return rng.choice(busiest, n_areas, replace=False)
 
@@ -186,8 +205,9 @@ def to_markdown(rows, M, args, seconds):
     return (f"# Evaluation calibration on real data\n\n"
             f"`python scripts/calibrate_evaluation.py {' '.join(sys.argv[1:])}` — seed {args.seed}, "
             f"{args.draws} placebo draws per design, {M['cell_m']:g} m cells, treated = "
-            + (f"random cells among the {args.top} busiest" if args.selection == "random-top" else
-               "the busiest cells of a random half-plane of the force") +
+            + {"random-top": f"random cells among the {args.top} busiest",
+               "top-of-half": "the busiest cells of a random half-plane of the force",
+               "top-per-district": "the busiest cells of each of a random half of the districts, in turn"}[args.selection] +
             f" in the before period ({M['before']}; distinct treated sets per row: "
             f"{' / '.join(str(r['distinct']) for r in rows)}); after = {M['after']}; headline group "
             f"ASB and violence; control = rest of the force minus treated cells and their 8 neighbours (buffer). "
@@ -212,7 +232,7 @@ def main(argv=None):
     ap.add_argument("--sizes", default="4,10,26")
     ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
     ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
-    ap.add_argument("--selection", choices=["random-top", "top-of-half"], default="random-top",
+    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district"], default="random-top",
                     help="how a design picks its treated cells (see pick_treated)")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))

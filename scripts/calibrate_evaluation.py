@@ -93,7 +93,8 @@ def neighbours(sel: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_m: float) -
 def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
     """The design's treated cells: ``random-top`` = ``n_areas`` random cells among the ``top`` busiest of the before
     period; ``top-of-half`` = the ``n_areas`` busiest cells of a random half-plane (a random direction and offset
-    through the force), the way patrol areas are the busiest places of where one looks."""
+    through the force), the way patrol areas are the busiest places of where one looks; ``top-per-district`` = the
+    busiest cells of a random half of the districts, one district after another (like the run's top N per district)."""
     if selection == "top-of-half":
         cx, cy = M["cx"], M["cy"]
         theta, offset = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.25 * np.std(cx))

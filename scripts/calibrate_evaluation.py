@@ -66,7 +66,18 @@ def build_matrix(data: str, cell_m: float = 500.0):
     cy = grid.geometry.centroid.y.to_numpy()
     row = np.round((cy - cy.min()) / cell_m).astype(int)
     col = np.round((cx - cx.min()) / cell_m).astype(int)
-    return {"row": row, "col": col, "mat": mat, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
+    district = np.full(len(grid), -1)
+    try:
+        import geopandas as gpd
+
+        dist = ctx.geography.areas("district")
+        cells = gpd.GeoDataFrame(geometry=gpd.points_from_xy(cx, cy), crs=grid.crs)
+        hit = gpd.sjoin(cells, dist[["geometry"]].to_crs(grid.crs).reset_index(drop=True), how="inner", predicate="within")
+        hit = hit[~hit.index.duplicated()]
+        district[hit.index.to_numpy()] = hit["index_right"].to_numpy()
+    except Exception as exc:  # noqa: BLE001 - the district design is optional
+        print(f"districts unavailable ({exc}); --selection top-per-district cannot run", file=sys.stderr)
+    return {"row": row, "col": col, "mat": mat, "district": district, "b": b_idx, "a": a_idx, "h": h_idx, "cx": cx, "cy": cy, "cell_m": cell_m,
             "before": before.label, "after": after.label, "members": list(members)}
 
 
@@ -79,7 +90,30 @@ def neighbours(sel: np.ndarray, cx: np.ndarray, cy: np.ndarray, cell_m: float) -
     return np.flatnonzero(near)
 
 
-def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None):
+def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
+    """The design's treated cells: ``random-top`` = ``n_areas`` random cells among the ``top`` busiest of the before
+    period; ``top-of-half`` = the ``n_areas`` busiest cells of a random half-plane (a random direction and offset
+    through the force), the way patrol areas are the busiest places of where one looks; ``top-per-district`` = the
+    busiest cells of a random half of the districts, one district after another (like the run's top N per district)."""
+    if selection == "top-of-half":
+        cx, cy = M["cx"], M["cy"]
+        theta, offset = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.25 * np.std(cx))
+        side = np.flatnonzero((cx - cx.mean()) * np.cos(theta) + (cy - cy.mean()) * np.sin(theta) > offset)
+        return side[np.argsort(-B[side], kind="stable")[:n_areas]]
+    if selection == "top-per-district":
+        codes = np.unique(M["district"][M["district"] >= 0])
+        if codes.size == 0:
+            raise SystemExit("--selection top-per-district: no district boundaries for the grid cells")
+        chosen = rng.choice(codes, max(1, codes.size // 2), replace=False)
+        ranked = [c[np.argsort(-B[c], kind="stable")] for c in (np.flatnonzero(M["district"] == d) for d in chosen)]
+        picks = [r[i] for i in range(max(len(r) for r in ranked)) for r in ranked if i < len(r)]
+        return np.array(picks[:n_areas])
+    busiest = np.argsort(-B, kind="stable")[:top]
+    return rng.choice(busiest, n_areas, replace=False)
+
+
+def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None,
+               selection="random-top"):
     from hotspots.evaluation.did import did_rate_ratio
     from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
     from hotspots.evaluation.rtm import rtm_check
@@ -89,8 +123,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     B = mat[:, M["b"]].sum(axis=1)
     A = mat[:, M["a"]].sum(axis=1).astype(np.int64)
     H = mat[:, M["h"]].sum(axis=1)
-    busiest = np.argsort(-B, kind="stable")[:top]
-    sel = rng.choice(busiest, n_areas, replace=False)
+    sel = pick_treated(M, B, rng, n_areas, top, selection)
     buf = neighbours(sel, M["cx"], M["cy"], M["cell_m"])
     if rise:
         A = A + rng.binomial(A, rise)
@@ -128,17 +161,18 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     return {"poisson": (did["pct_low"], did["pct_high"]), "quasi": (qp.pct_low, qp.pct_high),
             "placebo": (pl.pct_low, pl.pct_high), "p": pl.p_value, "credited": verdict == "credible reduction",
             "buffer": (bdid["pct_low"], bdid["pct_high"]), "buffer_cal": (bpl.pct_low, bpl.pct_high),
-            "verdict": verdict}
+            "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel))}
 
 
-def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None):
+def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top"):
     rows = []
     scenarios = [sc for sc in ALL_SCENARIOS if scenarios is None or sc[0] in scenarios]
     for label, effect, rise, displace in scenarios:
         truth = 100 * effect
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(100 * -effect), int(displace)])
-            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k) for i in range(n_designs)]
+            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k, selection)
+                   for i in range(n_designs)]
 
             def excl(key):
                 return float(np.mean([(lo > 0) or (hi < 0) for lo, hi in (r[key] for r in res)]))
@@ -147,13 +181,14 @@ def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None):
                 return float(np.mean([lo <= truth <= hi for lo, hi in (r[key] for r in res)]))
 
             rows.append({"scenario": label, "n_areas": n, "designs": n_designs,
+                         "distinct": len({r["cells"] for r in res}),
                          "credited": float(np.mean([r["credited"] for r in res])),
                          "placebo_excl": excl("placebo"), "placebo_cover": cover("placebo"),
                          "quasi_excl": excl("quasi"), "quasi_cover": cover("quasi"),
                          "poisson_excl": excl("poisson"), "poisson_cover": cover("poisson"),
                          "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal")})
             r = rows[-1]
-            print(f"{label:36s} n={n:2d} credited {r['credited']:.1%} placebo excl {r['placebo_excl']:.1%} "
+            print(f"{label:36s} n={n:2d} ({r['distinct']} distinct) credited {r['credited']:.1%} placebo excl {r['placebo_excl']:.1%} "
                   f"cover {r['placebo_cover']:.1%} | quasi excl {r['quasi_excl']:.1%} | poisson excl "
                   f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%}", flush=True)
     return rows
@@ -170,8 +205,12 @@ def to_markdown(rows, M, args, seconds):
         f"{r['poisson_cover']:.1%} | {r['buffer_excl']:.1%} | {r['buffer_cal_excl']:.1%} |\n" for r in rows)
     return (f"# Evaluation calibration on real data\n\n"
             f"`python scripts/calibrate_evaluation.py {' '.join(sys.argv[1:])}` — seed {args.seed}, "
-            f"{args.draws} placebo draws per design, {M['cell_m']:g} m cells, treated = random cells among the "
-            f"{args.top} busiest in the before period ({M['before']}); after = {M['after']}; headline group "
+            f"{args.draws} placebo draws per design, {M['cell_m']:g} m cells, treated = "
+            + {"random-top": f"random cells among the {args.top} busiest",
+               "top-of-half": "the busiest cells of a random half-plane of the force",
+               "top-per-district": "the busiest cells of each of a random half of the districts, in turn"}[args.selection] +
+            f" in the before period ({M['before']}; distinct treated sets per row: "
+            f"{' / '.join(str(r['distinct']) for r in rows)}); after = {M['after']}; headline group "
             f"ASB and violence; control = rest of the force minus treated cells and their 8 neighbours (buffer). "
             f"Runtime {seconds:.0f} s.\n\n"
             "\"covers truth\": for placebo designs the truth is 0 (coverage = 1 − exclusion); for planted "
@@ -194,6 +233,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="4,10,26")
     ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
     ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
+    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district"], default="random-top",
+                    help="how a design picks its treated cells (see pick_treated)")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)
@@ -202,10 +243,13 @@ def main(argv=None):
     t0 = time.time()
     M = build_matrix(args.data)
     rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top, args.k,
-               ["no effect (placebo)"] if args.only_placebo else None)
+               ["no effect (placebo)"] if args.only_placebo else None, args.selection)
     text = to_markdown(rows, M, args, time.time() - t0)
     if not args.quick or args.out != str(ROOT / "benchmarks" / "calibration_evaluation.md"):
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        # hand-written sections (## ...) after the generated table are kept
+        Path(args.out).write_text(text + (old[old.index("\n## "):] if "\n## " in old else ""))
         print(f"wrote {args.out}")
     return rows
 

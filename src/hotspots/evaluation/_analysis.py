@@ -391,7 +391,8 @@ def _evaluate_areas(
             pl.pct_change, pl.pct_low, pl.pct_high, np.nan, pl.p_value, "%", verdict,
             "; ".join(filter(None, [f"observed {100 * math.expm1(pl.observed_log_irr):+.1f}% minus the placebo median "
                                     f"{100 * math.expm1(pl.placebo_median_log_irr):+.1f}% (what equally busy places did "
-                                    f"without patrols); {pl.n_distinct} distinct placebo sets", pl.note])))
+                                    f"without patrols); {pl.n_distinct} distinct placebo sets, deviations widened "
+                                    f"x{pl.centre_factor:.2f} for the median's own noise", pl.note])))
         qp = quasi_poisson_did(counts[:n_areas][:, before_idx].sum(axis=1), counts[:n_areas][:, after_idx].sum(axis=1),
                                pool_b[live], pool_a[live])
         add(ct, "did_quasi_poisson_pct_change", "rate-ratio DiD against the untreated cells, quasi-Poisson interval "

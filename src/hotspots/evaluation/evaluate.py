@@ -188,7 +188,7 @@ def evaluate_areas(
     ...                         before="2024-01..2024-03", after="2024-04..2024-06", study_area=box(0, 0, 6000, 6000),
     ...                         selected_on_counts=False)
     >>> result.findings[0]["effect_sentence"]
-    'anti-social behaviour fell 30% (95% CI 10–46%) relative to the rest of the county'
+    'anti-social behaviour fell 30% (95% CI 9–47%) relative to the rest of the county'
     >>> result.findings[0]["overall_verdict"], sorted(result.auto)
     ('credible reduction', ['matched_controls', 'pool_cell_m'])
     """

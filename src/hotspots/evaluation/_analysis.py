@@ -513,7 +513,7 @@ def _evaluate_areas(
             add(ct, "harm_pct_change", f"harm-weighted change relative to {control_label} (crimes only)",
                 harm_res["pct"], harm_res["low"], harm_res["high"], harm_res["z"], harm_res["p"], "%",
                 classify_change(harm_res["pct"], harm_res["low"], harm_res["high"], n_harm_crimes),
-                f"harm table version {harm.attrs.get('version', '')}")
+                f"harm table version {harm.attrs.get('version', '')}; Poisson-type interval, not calibrated: descriptive only")
 
         # regression to the mean
         sb = counts[:n_areas][:, before_idx].sum(axis=1)
@@ -597,8 +597,9 @@ def _evaluate_areas(
             "harm": harm_res,
             "harm_sentence": (describe_change(harm_res["pct"], harm_res["low"], harm_res["high"],
                                               what=f"harm from {_what(ct)} (crimes only, severity-weighted)",
-                                              comparison=control_label)
-                              if harm_res is not None else "ASB has no harm weight; harm is reported for crimes only"),
+                                              comparison=control_label) + " (a Poisson-type interval, not calibrated on "
+                              "placebo places like the headline: descriptive only)" if harm_res is not None
+                              else "ASB has no harm weight; harm is reported for crimes only"),
             "cost_sentence": _describe_cost(cost, _noun_one(members), funding_gbp, funding_period, len(after.months)),
             "cost_harm_sentence": (_describe_cost(cost_harm, "unit of harm", funding_gbp, funding_period, len(after.months))
                                    if has_harm else "ASB has no harm weight, so there is no cost per unit of harm"),

@@ -96,6 +96,11 @@ def test_legend_lists_only_the_classes_present():
     legend = map_html._legend_html(view, view.selections[0])
     for cls, label in GI_LABELS.items():
         assert (label in legend) == (cls in present), cls
+    # outline layers too: "town centre" and "ward" only when the map draws them (a force without town centres)
+    assert "town centre</div>" in legend and "ward</div>" in legend
+    view.town_centres, view.wards = view.town_centres.iloc[:0], None
+    bare = map_html._legend_html(view, view.selections[0])
+    assert "town centre</div>" not in bare and "ward</div>" not in bare
     # the notebook verb computes the same from its cells
     page = maps.hotspot_map(view.selections[0].cells)
     assert "Cold spot" not in page.split("var legends")[1].split("\n")[0]

@@ -171,9 +171,11 @@ def _legend_html(view: MapView, selection: SelectionView | None) -> str:
         rows.append("</details>")
     rows.append(f"<b>Other</b><div class='row'><span class='sw' style='background:{CLUSTER_COLOUR}'></span>"
                 "cluster of crime locations (off by default)</div>")
-    rows.append(f"<div class='row'><span class='sw' style='background:none;border:2px dashed {TOWN_CENTRE_COLOUR}'></span>"
-                "town centre</div>")
-    rows.append(f"<div class='row'><span class='sw' style='background:none;border:1px solid {WARD_COLOUR}'></span>ward</div>")
+    if view.town_centres is not None and len(view.town_centres):  # only what the map draws
+        rows.append(f"<div class='row'><span class='sw' style='background:none;border:2px dashed {TOWN_CENTRE_COLOUR}'>"
+                    "</span>town centre</div>")
+    if view.wards is not None and len(view.wards):
+        rows.append(f"<div class='row'><span class='sw' style='background:none;border:1px solid {WARD_COLOUR}'></span>ward</div>")
     return "<div class='hs-legend'>" + "".join(rows) + "</div>"
 
 

@@ -157,9 +157,11 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
              fontsize=8.5, va="top", color="#333")
     classes = list(GI_COLOURS) if sel is None or sel.classes is None else sel.classes
     handles = [Patch(facecolor=GI_COLOURS[k], label=GI_LABELS[k]) for k in classes]
-    handles += [Line2D([], [], color=PATROL_COLOUR, lw=1.8, label="patrol area (numbered)"),
-                Line2D([], [], color=TOWN_CENTRE_COLOUR, lw=1.0, ls="--", label="town centre"),
-                Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward")]
+    handles += [Line2D([], [], color=PATROL_COLOUR, lw=1.8, label="patrol area (numbered)")]
+    if view.town_centres is not None and len(view.town_centres):  # only what the map draws
+        handles.append(Line2D([], [], color=TOWN_CENTRE_COLOUR, lw=1.0, ls="--", label="town centre"))
+    if view.wards is not None and len(view.wards):
+        handles.append(Line2D([], [], color=WARD_COLOUR, lw=0.6, label="ward"))
     if view.map_points is not None and len(view.map_points):
         handles.append(Line2D([], [], ls="", marker="o", ms=2, color=MAP_POINT_COLOUR,
                               label="police.uk map point (records are placed here)"))

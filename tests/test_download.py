@@ -90,6 +90,7 @@ class Replay(BaseHTTPRequestHandler):
     services: dict = {}
     broken: set = set()
     archive = b""
+    roads = b""
     log: list = []
 
     def log_message(self, *args):  # quiet
@@ -115,6 +116,8 @@ class Replay(BaseHTTPRequestHandler):
             return self._nomis(q)
         if parts[0] == "police" and parts[-1] == "latest.zip":
             return self._archive()
+        if parts[0] == "roads" and parts[-1] == "oproad_gpkg_gb.zip" and self.roads:
+            return self._send(self.roads, "application/zip")
         self._send(b"not found", "text/plain", 404)
 
     def _arcgis(self, name, q):
@@ -290,3 +293,40 @@ def test_from_zip_offline_and_bad_archive_month(tmp_path, capsys):
     assert code == 2 and "no street files for cumbria" in err
     code, out, err = run_main(["download", "--data", str(home), "--archive", "2025-13"], capsys)
     assert code == 2 and "--archive '2025-13' is not a month" in err
+
+
+def test_roads_download_gives_the_maps_a_road_layer(server, tmp_path, capsys):
+    """`download --roads` fetches the OS Open Roads zip (here a small GeoPackage built by the test), extracts it to
+    roads/, and the maps' road reader finds the lines; a missing product is a manual step and a non-zero exit."""
+    import geopandas as gpd
+
+    from hotspots.io.roads import read_roads
+
+    x0, y0 = 515_000, 205_000
+    roads = gpd.GeoDataFrame({"name_1": ["High Street", "Station Road"], "road_classification": ["A Road", "Unclassified"]},
+                             geometry=[shapely.LineString([(x0, y0), (x0 + 800, y0 + 300)]),
+                                       shapely.LineString([(x0 + 100, y0 + 500), (x0 + 900, y0 + 500)])], crs=27700)
+    gpkg = tmp_path / "oproad_gb.gpkg"
+    roads.to_file(gpkg, layer="road_link")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.write(gpkg, "Data/oproad_gb.gpkg")
+        zf.writestr("Doc/licence.txt", "Open Government Licence v3")
+    Replay.roads = buf.getvalue()
+    archive = tmp_path / "latest.zip"
+    archive.write_bytes(_archive())
+    home = tmp_path / "home"
+    base = ["download", "--data", str(home), "--from-zip", str(archive), "--no-ons", "--roads"]
+    code, out, err = run_main(base + ["--roads-url", f"{server}/roads/oproad_gpkg_gb.zip"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (home / "roads").iterdir()) == ["oproad_gb.gpkg"]
+    got = read_roads(home, (x0 - 100, y0 - 100, x0 + 1000, y0 + 1000))
+    assert got is not None and sorted(got["name"]) == ["High Street", "Station Road"]
+    assert "roads/oproad_gb.gpkg" in (home / "SHA256SUMS").read_text()
+    # the product missing at the source: the rest is written, a manual step is printed, exit non-zero
+    Replay.roads = b""
+    other = tmp_path / "home2"
+    code, out, err = run_main(["download", "--data", str(other), "--from-zip", str(archive), "--no-ons", "--roads",
+                               "--roads-url", f"{server}/roads/oproad_gpkg_gb.zip"], capsys)
+    assert code != 0 and "OS Open Roads" in out + err and "manual step" in out + err
+    assert (other / "police_uk" / "hertfordshire").is_dir() and not (other / "roads").exists()

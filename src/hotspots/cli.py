@@ -301,6 +301,8 @@ def init_cmd(obj, forces, output):
 @click.option("--archive", type=str, default="latest", show_default=True, help="police.uk archive month YYYY-MM, or 'latest'.")
 @click.option("--from-zip", type=click.Path(exists=True, dir_okay=False), help="Use an already downloaded police.uk archive instead of the network.")
 @click.option("--no-ons", is_flag=True, help="Skip the ONS boundaries, lookups and population.")
+@click.option("--roads", is_flag=True, help="Also fetch OS Open Roads (GB, about 0.5 GB) for the maps' road layer.")
+@click.option("--roads-url", default=None, metavar="URL", help="Mirror of the OS Open Roads GeoPackage zip.")
 @click.option("--refresh", is_flag=True, help="Fetch every file again, even those whose checksum still matches.")
 @click.option("--police-url", default=None, metavar="URL", help="Mirror of https://data.police.uk/data/archive.")
 @click.option("--ons-url", default=None, metavar="URL",
@@ -308,7 +310,7 @@ def init_cmd(obj, forces, output):
 @click.option("--nomis-url", default=None, metavar="URL", help="Mirror of https://www.nomisweb.co.uk/api/v01/dataset.")
 @global_options
 @click.pass_obj
-def download(obj, forces, archive, from_zip, no_ons, refresh, police_url, ons_url, nomis_url):
+def download(obj, forces, archive, from_zip, no_ons, roads, roads_url, refresh, police_url, ons_url, nomis_url):
     """Build a complete data home for a force: police.uk, ONS boundaries and lookups, Census population.
 
     The only command that uses the network. The data home is --data, else
@@ -321,6 +323,7 @@ def download(obj, forces, archive, from_zip, no_ons, refresh, police_url, ons_ur
     Example:
       hotspots download --data ~/hotspots-data --force hertfordshire
       hotspots download --data ~/hotspots-data --force kent --from-zip ~/Downloads/latest.zip
+      hotspots download --data ~/hotspots-data --force kent --roads   # and OS Open Roads for the maps
     """
     import os
 
@@ -329,8 +332,9 @@ def download(obj, forces, archive, from_zip, no_ons, refresh, police_url, ons_ur
     target = obj.data or os.environ.get("HOTSPOTS_DATA")
     if not target:
         raise click.UsageError("say where the data home goes: --data DIR, or set $HOTSPOTS_DATA")
-    bases = {k: v for k, v in {"police_base": police_url, "ons_base": ons_url, "nomis_base": nomis_url}.items() if v}
-    written = dl.download_all(Path(target), forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons,
+    bases = {k: v for k, v in {"police_base": police_url, "ons_base": ons_url, "nomis_base": nomis_url,
+                                "roads_url": roads_url}.items() if v}
+    written = dl.download_all(Path(target), forces=list(forces), archive=archive, from_zip=from_zip, ons=not no_ons, roads=roads,
                               refresh=refresh, echo=(lambda m: None) if obj.quiet else _echo, **bases)
     click.echo(f"wrote {len(written)} file(s) under {target}; check it with: hotspots --data {target} info")
 

@@ -101,6 +101,8 @@ PRODUCTS: tuple[Product, ...] = (
 )
 
 #: records asked for per ArcGIS request (services cap it at their own limit; paging copes with either)
+#: OS Open Roads for Great Britain as a zipped GeoPackage (OGL v3): the optional road layer of the maps
+ROADS_URL = "https://api.os.uk/downloads/v1/products/OpenRoads/downloads?area=GB&format=GeoPackage&redirect"
 PAGE_SIZE = 2000
 _MEMBER_RE = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+)-street\.csv$")
 _USER_AGENT = "hotspots-police (https://pypi.org/project/hotspots-police/)"
@@ -401,6 +403,43 @@ def extract_police_archive(archive: Path, data_dir: Path, *, forces: list[str], 
     return written
 
 
+def download_roads(data_dir: Path, *, url: str = ROADS_URL, refresh: bool = False,
+                   echo: Callable[[str], None] = print) -> list[Path]:
+    """OS Open Roads (GB, GeoPackage, OGL v3) into ``<data_dir>/roads/`` for the maps' road layer.
+
+    The zip (about 0.5 GB) is kept in ``downloads/`` and an interrupted download
+    resumes; every GeoPackage in it is extracted to ``roads/``, where
+    :func:`hotspots.io.roads.read_roads` finds it.
+    """
+    zip_path = Path(data_dir) / "downloads" / "oproad_gpkg_gb.zip"
+    if refresh or not zip_path.is_file():
+        echo("OS Open Roads (GB GeoPackage, OGL v3; about 0.5 GB; an interrupted download resumes)")
+        fetch_resumable(url, zip_path, echo=echo)
+    else:
+        echo(f"OS Open Roads: already downloaded ({zip_path})")
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        zip_path.unlink(missing_ok=True)  # a broken reply (an error page): fetch again next time
+        raise SourceError(f"{zip_path}: not a zip archive ({exc})", hint="run the same command again") from exc
+    written = []
+    with zf:
+        for name in zf.namelist():
+            if not name.lower().endswith(".gpkg"):
+                continue
+            dest = Path(data_dir) / "roads" / Path(name).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.part")
+            with zf.open(name) as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)
+            tmp.replace(dest)
+            written.append(dest)
+    if not written:
+        raise SourceError(f"{zip_path}: no GeoPackage in the OS Open Roads archive",
+                          hint="download the GeoPackage edition of OS Open Roads and put its .gpkg in the data home's roads/")
+    return written
+
+
 def download_all(
     data_dir: Path,
     *,
@@ -413,6 +452,8 @@ def download_all(
     police_base: str = POLICE_BASE,
     ons_base: str = ONS_BASE,
     nomis_base: str = NOMIS_BASE,
+    roads: bool = False,
+    roads_url: str = ROADS_URL,
 ) -> list[Path]:
     """Build or complete the data home ``data_dir`` (see the module notes); returns the files written.
 
@@ -473,6 +514,18 @@ def download_all(
             ledger.add(rel, src, n)
             written.append(data_dir / rel)
             echo(f"  {n:,} records")
+    if roads:
+        try:
+            got = download_roads(data_dir, url=roads_url, refresh=refresh, echo=echo)
+        except SourceError as exc:
+            echo(f"  failed: {exc.message}")
+            manual.append(f"download OS Open Roads (GeoPackage, GB) from the Ordnance Survey's OS Data Hub "
+                          f"(OpenData products) and put its .gpkg file in {Path(data_dir) / 'roads'}")
+        else:
+            for p in got:
+                ledger.add(str(p.relative_to(data_dir)), roads_url)
+            written += got
+            echo(f"  {len(got)} road file(s) in {Path(data_dir) / 'roads'}")
     ledger.save()
     if manual:
         for step in manual:

@@ -27,7 +27,6 @@ import atexit
 import contextlib
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import secrets
@@ -39,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from hotspots._errors import ConfigError
+from hotspots.io._files import sha256_file
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -281,7 +281,7 @@ class OutputDir:
     def _record(self, target: Path) -> None:
         rel = str(target.relative_to(self.base))
         self.written = [w for w in self.written if w["path"] != rel]
-        self.written.append({"path": rel, "bytes": target.stat().st_size, "sha256": _file_sha256(target)})
+        self.written.append({"path": rel, "bytes": target.stat().st_size, "sha256": sha256_file(target)})
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
         """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
@@ -553,14 +553,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(obj):

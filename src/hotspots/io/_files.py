@@ -266,3 +266,12 @@ def _header_cause(header: list[str]) -> str:
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
+
+def sha256_file(path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (the one file checksum of the toolkit)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+

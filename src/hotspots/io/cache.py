@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from hotspots.io._files import find_police_files
+from hotspots.io._files import find_police_files, sha256_file
 from hotspots.io.accounting import Accounting, FileAccount
 
 __all__ = ["RecordsCache", "cache_folder", "records_key"]
@@ -80,14 +80,10 @@ def _file_digest(path: Path) -> str:
     The reader, not the cache, tells the user about such a file (it is listed as skipped),
     so the key only has to change when the file does.
     """
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError as exc:
         return f"unreadable: {type(exc).__name__} {exc.errno}"
-    return h.hexdigest()
 
 
 def _code_digest() -> str:

@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import difflib
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -45,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hotspots._errors import ConfigError, DataNotFoundError, InputFileError
+from hotspots.io._files import sha256_file
 
 POLICE_BASE = "https://data.police.uk/data/archive"
 ONS_BASE = "https://services1.arcgis.com/ESMARspQHYMw9BZ9/arcgis/rest/services"
@@ -349,14 +349,6 @@ class _Ledger:
         lines = "".join(f"{d}  {rel}\n" for rel, d in sorted(self.sums.items()))
         _atomic_write(self.dir / "SHA256SUMS", lines.encode())
         _atomic_write(self.dir / "download_manifest.json", (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- police.uk

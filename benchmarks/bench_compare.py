@@ -147,22 +147,26 @@ def moran_vs_esda(side: int, step: Steps) -> dict:
                            / max(step.steps["hotspots_local_moran_perm999"]["cpu_s"], 1e-6), 1)}
 
 
+def _busiest_square(side_m: float, n_points: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The synthetic crimes (up to ``n_points``) of the ``side_m`` square centred on the busiest 1 km square,
+    and the square's lower-left corner."""
+    points, _, _, _ = synth.load(synth.build())
+    x, y = points["x"].to_numpy(), points["y"].to_numpy()
+    key = np.floor(x / 1000) * 1e6 + np.floor(y / 1000)
+    vals, counts = np.unique(key, return_counts=True)
+    best = vals[np.argmax(counts)]
+    x0, y0 = (best // 1e6) * 1000 - side_m / 2, (best % 1e6) * 1000 - side_m / 2
+    inside = (x >= x0) & (x < x0 + side_m) & (y >= y0) & (y < y0 + side_m)
+    return x[inside][:n_points], y[inside][:n_points], x0, y0
+
+
 def kde_vs_direct(n_points: int, step: Steps) -> dict:
     """kde_quartic against the exact direct sum of the same kernel."""
     from scipy.spatial import cKDTree
 
     from hotspots.detect.kde import kde_quartic
 
-    points, _, _, _ = synth.load(synth.build())
-    x, y = points["x"].to_numpy(), points["y"].to_numpy()
-    # the 40 km square around the busiest 1 km square
-    cx, cy = np.floor(x / 1000), np.floor(y / 1000)
-    key = cx * 1e6 + cy
-    vals, counts = np.unique(key, return_counts=True)
-    best = vals[np.argmax(counts)]
-    x0, y0 = (best // 1e6) * 1000 - 20_000, (best % 1e6) * 1000 - 20_000
-    inside = (x >= x0) & (x < x0 + 40_000) & (y >= y0) & (y < y0 + 40_000)
-    x, y = x[inside][:n_points], y[inside][:n_points]
+    x, y, x0, y0 = _busiest_square(40_000, n_points)
     h, cell = 1000.0, 100.0
     bounds = (x0, y0, x0 + 40_000, y0 + 40_000)
     with step("hotspots_kde_quartic", points=len(x)):
@@ -187,15 +191,7 @@ def clusters_vs_dbscan(n_points: int, step: Steps) -> dict:
 
     from hotspots.detect.clusters import cluster_locations
 
-    points, _, _, _ = synth.load(synth.build())
-    x, y = points["x"].to_numpy(), points["y"].to_numpy()
-    # the crimes of the 30 km square around the busiest 1 km square, up to n_points
-    key = np.floor(x / 1000) * 1e6 + np.floor(y / 1000)
-    vals, counts = np.unique(key, return_counts=True)
-    best = vals[np.argmax(counts)]
-    x0, y0 = (best // 1e6) * 1000 - 15_000, (best % 1e6) * 1000 - 15_000
-    inside = (x >= x0) & (x < x0 + 30_000) & (y >= y0) & (y < y0 + 30_000)
-    x, y = x[inside][:n_points], y[inside][:n_points]
+    x, y, _, _ = _busiest_square(30_000, n_points)
     with step("hotspots_cluster_locations", points=len(x)):
         locations, clusters = cluster_locations(x, y, method="dbscan", eps_m=150.0, min_crimes=20)
     with step("sklearn_DBSCAN_raw_points"):

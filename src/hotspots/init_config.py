@@ -22,6 +22,7 @@ import pandas as pd
 
 from hotspots._errors import ConfigError, DataNotFoundError, InputFileError
 from hotspots._text import slug
+from hotspots.geo._lookups import ons_columns
 from hotspots.io._files import find_police_files
 from hotspots.io.forces import PoliceForce, find_forces
 from hotspots.months import month_range, month_ranges
@@ -31,8 +32,8 @@ __all__ = ["starter_config", "write_starter_config", "StarterConfig"]
 LOOKUP = "lookups/lookup_ltla24_csp24_pfa24_ew.csv"
 POPULATION = ("population/census2021_usual_residents_lsoa21_ew.csv.gz", "population/census2021_usual_residents_lsoa21_ew.csv")
 #: ONS's own column names of the LAD24 → CSP24 → PFA24 lookup, and the data home's
-_ONS_COLUMNS = {"LAD24CD": "ltla24_code", "LAD24NM": "ltla24_name", "CSP24CD": "csp24_code", "CSP24NM": "csp24_name",
-                "PFA24CD": "pfa24_code", "PFA24NM": "pfa24_name"}
+#: columns the lookup must have once ONS names are made snake style (:func:`hotspots.geo._lookups.ons_columns`)
+_COLUMNS = ("ltla24_code", "ltla24_name", "csp24_code", "csp24_name", "pfa24_code", "pfa24_name")
 
 #: crime groups every starter config gets (police.uk categories; edit freely)
 CRIME_GROUPS: dict[str, list[str]] = {
@@ -67,8 +68,8 @@ def _read_lookup(data_dir: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataNotFoundError(f"no district → CSP → police force area lookup in the data home: {path} is missing",
                                 hint="run `hotspots download --data DIR` or copy the ONS LAD24_CSP24_PFA24 lookup there")
-    lk = pd.read_csv(path, dtype=str, keep_default_na=False).rename(columns=_ONS_COLUMNS)
-    missing = [c for c in _ONS_COLUMNS.values() if c not in lk.columns]
+    lk = ons_columns(pd.read_csv(path, dtype=str, keep_default_na=False))  # ONS's own names or the snake ones
+    missing = [c for c in _COLUMNS if c not in lk.columns]
     if missing:
         raise InputFileError(f"{path}: lacks column(s) {missing}; found {list(lk.columns)}",
                              hint="use the ONS LAD24_CSP24_PFA24 lookup (LAD24CD, CSP24CD, PFA24CD ... columns)")

@@ -239,3 +239,31 @@ def test_reconcile_districts_on_a_hand_example(areas):
     assert rows[("A", "B")].rows == 1 and rows[("A", "B")].lsoa_district_name == "Beta"
     assert rows[("B", "")].rows == 1 and rows[("B", "")].lsoa_district_name == "(outside the force / no LSOA)"
     assert list(table.columns) == ["spatial_district", "lsoa_district", "rows", "spatial_district_name", "lsoa_district_name"]
+
+
+def test_bucket_candidates_equal_the_strtree_box_query():
+    """The bucket index finds exactly the (point, polygon) pairs whose box holds the point, edges included."""
+    import shapely
+
+    from hotspots.geo.assign import _bbox_candidates, assign_points
+
+    rng = np.random.default_rng(7)
+    lo = rng.integers(0, 900, size=(300, 2)).astype(float)
+    size = rng.choice([1.0, 10.0, 50.0, 400.0], size=(300, 2))
+    geoms = np.array([box(a, b, a + w, b + h) for (a, b), (w, h) in zip(lo, size)] + [box(-5e4, -5e4, 5e4, 5e4), None,
+                                                                                      shapely.Polygon()], dtype=object)
+    # points on box corners and edges as well as random ones (and one far away)
+    x = np.r_[rng.uniform(-10, 1500, 4000), lo[:, 0], lo[:, 0] + size[:, 0], 1e6]
+    y = np.r_[rng.uniform(-10, 1500, 4000), lo[:, 1] + size[:, 1], lo[:, 1], 1e6]
+    point, poly = _bbox_candidates(x, y, shapely.bounds(geoms))
+    tree = shapely.STRtree(geoms)
+    expected = tree.query(shapely.points(x, y))
+    assert sorted(zip(point.tolist(), poly.tolist())) == sorted(zip(expected[0].tolist(), expected[1].tolist()))
+    # and assignment agrees with the exact predicate on every point (exclusive: lowest code wins)
+    areas = gpd.GeoDataFrame({"area_code": [f"A{i:04d}" for i in range(len(geoms))]}, geometry=list(geoms), crs=27700)
+    pairs = assign_points(x, y, areas, exclusive=False)
+    hits = tree.query(shapely.points(x, y), predicate="intersects")
+    assert sorted(zip(pairs["point"], pairs["area"])) == sorted(zip(hits[0].tolist(), hits[1].tolist()))
+    first = assign_points(x, y, areas)
+    lowest = pd.DataFrame({"point": hits[0], "area": hits[1]}).groupby("point")["area"].min()
+    assert first["point"].tolist() == lowest.index.tolist() and first["area"].tolist() == lowest.tolist()

@@ -485,6 +485,88 @@ def map_cmd(obj, districts, no_png, all_cells):
     _summary(ctx)
 
 
+@cli.group(name="history")
+def history_group():
+    """All police.uk history out of core: force-month Parquet partitions, national totals, Gi* per year.
+
+    \b
+    Example:
+      hotspots --data ../shared/data --out out history build && hotspots --out out history analyse
+    """
+
+
+def _history_paths(obj, partitions):
+    from hotspots.config import resolve_data_dir
+
+    settings = obj.settings(sections=False)
+    out = Path(obj.out or settings.output_dir) / "history"
+    return resolve_data_dir(settings, obj.data), out, Path(partitions) if partitions else out / "partitions"
+
+
+_PARTITIONS = click.option("--partitions", type=click.Path(file_okay=False), help="Partitions folder (default: <out>/history/partitions).")
+
+
+@history_group.command(name="build")
+@click.option("--force", "forces", multiple=True, help="police.uk force slug (repeatable); default: every force found.")
+@click.option("--months", help="Month range YYYY-MM..YYYY-MM of the files to read; default: all.")
+@_PARTITIONS
+@global_options
+@click.pass_obj
+def history_build(obj, forces, months, partitions):
+    """Stream every police.uk street file of the data home into force-month Parquet partitions.
+
+    One force-month in memory at a time; every row read is written or counted under a reason (build.json).
+
+    \b
+    Example:
+      hotspots --data ../shared/data --out out history build --force kent --months 2024-01..2025-12
+    """
+    from hotspots.geo.history import build_history
+
+    data_dir, _, root = _history_paths(obj, partitions)
+    first, last = (months.split("..", 1) + [None])[:2] if months else (None, None)
+    if months and (not last or len(first) != 7 or len(last) != 7):
+        raise click.BadParameter(f"{months!r}: give YYYY-MM..YYYY-MM", param_hint="--months")
+    echo = (lambda d, t, label: None) if obj.quiet else (lambda d, t, label: _echo(f"[{d}/{t}] {label}") if d % 12 == 0 or d == t else None)
+    info = build_history(data_dir, root, forces=list(forces) or None, first_month=first, last_month=last, progress=echo)
+    click.echo(f"rows read {info['rows_read']:,} from {info['files']} file(s); written {info['rows_written']:,} to "
+               f"{info['partitions']} partitions ({len(info['forces'])} forces, {len(info['months'])} months) in {root}")
+    for reason, n in info["dropped"].items():
+        click.echo(f"  dropped {n:,}: {reason}")
+    click.echo("  LSOA 2021 codes: " + ", ".join(f"{k} {v:,}" for k, v in info["lsoa"].items() if v))
+
+
+@history_group.command(name="analyse")
+@click.option("--engine", type=click.Choice(["duckdb", "dask"]), default="duckdb", show_default=True, help="Group-by engine.")
+@click.option("--scheduler", help="Dask scheduler address, or local:N for a local cluster of N workers (implies --engine dask).")
+@click.option("--cell-size", type=click.FloatRange(min=1), default=250.0, show_default=True, help="Lattice cell side in metres.")
+@click.option("--memory-limit", default="3GB", show_default=True, help="DuckDB memory limit (per worker for a local Dask cluster).")
+@_PARTITIONS
+@global_options
+@click.pass_obj
+def history_analyse(obj, engine, scheduler, cell_size, memory_limit, partitions):
+    """Aggregate the partitions to national totals and run Gi* with FDR on each year's totals.
+
+    \b
+    Writes under <out>/history: by_lsoa_month_type.parquet, by_cell_month.parquet, periods.csv,
+    gi_star_cells.parquet, hot_cold_cells.csv, lsoa_period_totals.parquet, history.json.
+
+    \b
+    Example:
+      hotspots --out out history analyse --scheduler local:2
+    """
+    from hotspots.detect.history import analyse_history
+
+    data_dir, out, root = _history_paths(obj, partitions)
+    info = analyse_history(root, out, data_dir=data_dir, engine="dask" if scheduler else engine, scheduler=scheduler,
+                           cell_size=cell_size, memory_limit=memory_limit, progress=None if obj.quiet else _echo)
+    for p in info["periods"]:
+        click.echo(f"{p['period']}: {p['months_used']} month(s), {p['cells']:,} cells, {p['crimes_in_study_area']:,} crimes "
+                   f"({p['crimes_outside_study_area']:,} outside the study area); hot spots (q<=0.05) "
+                   f"{p['hot_99'] + p['hot_95']:,}, cold spots {p['cold_99'] + p['cold_95']:,}")
+    click.echo(f"tables in {out} (periods.csv, gi_star_cells.parquet, hot_cold_cells.csv)")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a scheduler or ``kill`` stopping the run), handled like Ctrl-C: partial files are removed."""
 

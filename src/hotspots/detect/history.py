@@ -103,38 +103,53 @@ def analyse_history(root: str | os.PathLike, out: str | os.PathLike, *, data_dir
         f"in {agg['seconds']:.1f} s")
     s = float(cell_size)
     cells = {force: _force_cells(Path(data_dir), force, s) for force in sorted(months_by_force)}
-    periods, frames, lsoa_frames = [], [], []
-    for year, forces, used, left_out in _periods(months_by_force):
-        say(f"Gi* {year}: {len(used)} month(s) used, {len(forces)} force(s)")
-        study = pd.concat([cells[f] for f in forces], ignore_index=True).drop_duplicates(["col", "row"])
-        totals = _cell_totals(out / BY_CELL, used)
-        table = study.merge(totals, on=["col", "row"], how="left")
-        table["count"] = table["count"].fillna(0).astype(np.int64)
-        grid = _lattice_grid(table, s)
-        gi = gi_star(table["count"].to_numpy(np.float64), grid_weights(grid))
-        table = pd.concat([table.reset_index(drop=True), gi.reset_index(drop=True)], axis=1)
-        table.insert(0, "period", year)
-        frames.append(table)
-        classes = table["gi_class"].value_counts()
-        in_study = int(table["count"].sum())
-        periods.append({"period": year, "months_used": len(used), "first_month": used[0], "last_month": used[-1],
-                        "months_left_out": "; ".join(f"{m} ({', '.join(fs)} only)" for m, fs in left_out),
-                        "forces": " ".join(forces), "cells": len(table), "crimes_in_study_area": in_study,
-                        "crimes_outside_study_area": int(totals["count"].sum()) - in_study,
-                        **{str(c): int(classes.get(c, 0)) for c in table["gi_class"].cat.categories}})
-        lsoa_frames.append(_lsoa_totals(out / BY_AREA, used).assign(period=year))
-    cells_out = pd.concat(frames, ignore_index=True)
-    cells_out["gi_class"] = cells_out["gi_class"].astype(str)
-    cells_out.to_parquet(out / "gi_star_cells.parquet", index=False)
-    cells_out[cells_out["gi_class"] != "not_significant"].to_csv(out / "hot_cold_cells.csv", index=False)
+    periods: list[dict] = []
+    writers: dict[str, Any] = {}  # one period's table at a time: nationally, cells x years would not be small
+    try:
+        for year, forces, used, left_out in _periods(months_by_force):
+            periods.append(_one_period(out, year, forces, used, left_out, cells, s, writers, first=not periods))
+            say(f"Gi* {year}: {len(used)} month(s) used, {len(forces)} force(s), {periods[-1]['cells']:,} cells")
+    finally:
+        for writer in writers.values():
+            writer.close()
     pd.DataFrame(periods).to_csv(out / "periods.csv", index=False)
-    pd.concat(lsoa_frames, ignore_index=True)[["period", "lsoa21_code", "crime_type", "count"]].to_parquet(
-        out / "lsoa_period_totals.parquet", index=False)
     info = {"aggregation": agg, "cell_size": s, "crs": BNG, "periods": periods,
             "tables": {name: str(out / name) for name in (BY_AREA, BY_CELL, *HISTORY_TABLES)},
             "seconds": round(time.perf_counter() - t0, 2)}
     (out / "history.json").write_text(json.dumps(info, indent=1, default=str))
     return info
+
+
+def _one_period(out: Path, year: str, forces: list[str], used: list[str], left_out, cells: dict, s: float,
+                writers: dict, *, first: bool) -> dict:
+    """Gi* on one year's totals; its rows appended to the tables; its line of periods.csv."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    study = pd.concat([cells[f] for f in forces], ignore_index=True).drop_duplicates(["col", "row"])
+    totals = _cell_totals(out / BY_CELL, used)
+    table = study.merge(totals, on=["col", "row"], how="left")
+    table["count"] = table["count"].fillna(0).astype(np.int64)
+    gi = gi_star(table["count"].to_numpy(np.float64), grid_weights(_lattice_grid(table, s)))
+    table = pd.concat([table.reset_index(drop=True), gi.reset_index(drop=True)], axis=1)
+    table.insert(0, "period", year)
+    classes = table["gi_class"].value_counts()
+    table["gi_class"] = table["gi_class"].astype(str)
+    lsoa = _lsoa_totals(out / BY_AREA, used)
+    lsoa.insert(0, "period", year)
+    for name, frame in (("gi_star_cells.parquet", table), ("lsoa_period_totals.parquet", lsoa)):
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        if name not in writers:
+            writers[name] = pq.ParquetWriter(out / name, arrow.schema)
+        writers[name].write_table(arrow.cast(writers[name].schema))
+    hot = table[table["gi_class"] != "not_significant"]
+    hot.to_csv(out / "hot_cold_cells.csv", index=False, mode="w" if first else "a", header=first)
+    in_study = int(table["count"].sum())
+    return {"period": year, "months_used": len(used), "first_month": used[0], "last_month": used[-1],
+            "months_left_out": "; ".join(f"{m} ({', '.join(fs)} only)" for m, fs in left_out),
+            "forces": " ".join(forces), "cells": len(table), "crimes_in_study_area": in_study,
+            "crimes_outside_study_area": int(totals["count"].sum()) - in_study,
+            **{str(c): int(classes.get(c, 0)) for c in gi["gi_class"].cat.categories}}
 
 
 def _periods(months_by_force: dict[str, list[str]]):

@@ -530,7 +530,7 @@ def history_build(obj, forces, months, partitions):
     echo = (lambda d, t, label: None) if obj.quiet else (lambda d, t, label: _echo(f"[{d}/{t}] {label}") if d % 12 == 0 or d == t else None)
     info = build_history(data_dir, root, forces=list(forces) or None, first_month=first, last_month=last, progress=echo)
     click.echo(f"rows read {info['rows_read']:,} from {info['files']} file(s); written {info['rows_written']:,} to "
-               f"{info['partitions']} partitions ({len(info['forces'])} forces, {len(info['months'])} months) in {root}")
+               f"{info['partitions']} partitions ({len(info['forces'])} force(s), {len(info['months'])} month(s)) in {root}")
     for reason, n in info["dropped"].items():
         click.echo(f"  dropped {n:,}: {reason}")
     click.echo("  LSOA 2021 codes: " + ", ".join(f"{k} {v:,}" for k, v in info["lsoa"].items() if v))

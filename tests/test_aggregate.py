@@ -267,3 +267,21 @@ def test_bucket_candidates_equal_the_strtree_box_query():
     first = assign_points(x, y, areas)
     lowest = pd.DataFrame({"point": hits[0], "area": hits[1]}).groupby("point")["area"].min()
     assert first["point"].tolist() == lowest.index.tolist() and first["area"].tolist() == lowest.tolist()
+
+
+def test_distinct_locations_survive_key_collisions(monkeypatch):
+    """Every key equal (a forced collision): the exact fallback still gives each location its own number."""
+    import hotspots.geo.assign as assign
+
+    rng = np.random.default_rng(3)
+    x = rng.choice([0.0, -0.0, 1.5, 2.5, np.nan], 500)
+    y = rng.choice([0.0, 1.5, 7.0], 500)
+    want = assign._distinct_locations(x, y)
+    monkeypatch.setattr(assign, "_HASH_X", np.uint64(0))
+    monkeypatch.setattr(assign, "_HASH_Y", np.uint64(0))
+    got = assign._distinct_locations(x, y)
+    for point_index, location, loc_x, loc_y in (want, got):
+        assert point_index.tolist() == np.flatnonzero(np.isfinite(x)).tolist()
+        pairs = set(zip(x[point_index] + 0.0, y[point_index]))
+        assert len(loc_x) == len(pairs) == len(set(zip(loc_x, loc_y)))  # -0.0 and 0.0 are one location
+        assert (loc_x[location] == x[point_index]).all() and (loc_y[location] == y[point_index]).all()

@@ -179,15 +179,30 @@ def _distinct_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     finite = np.isfinite(x) & np.isfinite(y)
     point_index = np.flatnonzero(finite)
     xf, yf = (x + 0.0, y + 0.0) if len(point_index) == len(x) else (x[point_index] + 0.0, y[point_index] + 0.0)  # -0.0 -> 0.0
-    # One 64-bit key from both coordinates' bits, factorized by pandas' hash table in O(n);
-    # a key collision (checked below, astronomically rare) falls back to the exact complex key.
+    # One 64-bit key from both coordinates' bits; equal keys are one location.  A key collision
+    # (checked below: rare, as only the top 36-63 bits are compared) falls back to the exact complex key.
     with np.errstate(over="ignore"):
         key = xf.view(np.uint64) * _HASH_X
         key ^= (yf.view(np.uint64) + _HASH_X) * _HASH_Y
-    location, _ = pd.factorize(key)
-    loc_x = np.empty(int(location.max()) + 1 if len(location) else 0)
-    loc_y = np.empty_like(loc_x)
-    loc_x[location], loc_y[location] = xf, yf
+    index_bits = max(int(len(key) - 1).bit_length(), 1)
+    if len(key) and index_bits <= 28:
+        # the key's top bits and the point's position packed in one word: one plain sort (vectorised,
+        # ~10x faster than a hash table or an argsort here) groups equal keys and gives the order
+        packed = np.sort((key >> np.uint64(index_bits)) << np.uint64(index_bits) | np.arange(len(key), dtype=np.uint64))
+        order = (packed & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+        high = packed >> np.uint64(index_bits)
+        new = np.empty(len(high), dtype=bool)
+        new[0] = True
+        np.not_equal(high[1:], high[:-1], out=new[1:])
+        location = np.empty(len(key), dtype=np.int64)
+        location[order] = np.cumsum(new) - 1
+        first = order[new]
+        loc_x, loc_y = xf[first], yf[first]
+    else:
+        location, _ = pd.factorize(key)
+        loc_x = np.empty(int(location.max()) + 1 if len(location) else 0)
+        loc_y = np.empty_like(loc_x)
+        loc_x[location], loc_y[location] = xf, yf
     if not (np.array_equal(loc_x[location], xf) and np.array_equal(loc_y[location], yf)):
         both = np.empty(len(xf), dtype=np.complex128)
         both.real, both.imag = xf, yf

@@ -3,9 +3,9 @@
     python3 benchmarks/run.py --quick     # ~5 min once the synthetic data exist
     python3 benchmarks/run.py --full      # ~15 min; the first run also builds ~1.3 GB of CSVs (~3 min)
 
-Appends a section to benchmarks/results.md (machine, load, every measurement
-against its target) and writes the raw numbers to
-benchmarks/results/<date>-<mode>.json.  See benchmarks/README.md.
+Appends a section to benchmarks/results.md, or to the file given with
+--results-md (machine, load, every measurement against its target), and writes
+the raw numbers to benchmarks/results/<date>-<mode>.json.  See benchmarks/README.md.
 """
 
 from __future__ import annotations

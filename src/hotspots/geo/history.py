@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hotspots._errors import AccountingError, InputFileError
+from hotspots._errors import AccountingError, DataNotFoundError, InputFileError
 from hotspots.geo.boundaries import _read_csv, find_file, read_boundary
 from hotspots.geo._lookups import canonical_columns, ons_columns
 from hotspots.geo.national import PARTITION_COLUMNS, write_partition
@@ -34,7 +34,7 @@ from hotspots.io._files import find_police_files
 from hotspots.io.lsoa import harmonise_lsoa
 from hotspots.io.police_uk import read_police_uk
 
-__all__ = ["build_history", "BUILD_FILE"]
+__all__ = ["build_history", "partition_months", "BUILD_FILE"]
 
 #: the accounting of a build, in the partitions folder
 BUILD_FILE = "build.json"
@@ -109,7 +109,7 @@ def build_history(data_dir: str | os.PathLike, root: str | os.PathLike, *, force
         raise InputFileError(f"no police.uk street-level files under {police if police.is_dir() else data_dir}"
                              + (f" for force(s) {', '.join(forces)}" if forces else ""),
                              hint="files must be named YYYY-MM-<force>-street.csv[.gz]; run `hotspots info`")
-    if root.exists() and any(root.iterdir()) and not (root / BUILD_FILE).is_file():
+    if root.exists() and (not root.is_dir() or any(root.iterdir())) and not (root / BUILD_FILE).is_file():
         raise InputFileError(f"{root} exists and is not a history build (no {BUILD_FILE}); it would be replaced",
                              hint="give an empty or new folder for the partitions")
     lookup_path = find_file(data_dir, "lookup_lsoa11_lsoa21")
@@ -164,7 +164,7 @@ def _split_polygons(data_dir: Path, lookup):
     split_codes = set(lookup.loc[per_11.to_numpy() > 1, "lsoa21_code"])
     try:
         path = find_file(data_dir, "lsoa21")
-    except Exception:  # DataNotFoundError: splits then go to the lowest code, counted as split_lowest_code
+    except DataNotFoundError:  # splits then go to the lowest code, counted as split_lowest_code
         return None
     gdf = ons_columns(read_boundary(path, name="LSOA 2021 boundary file"))
     if "lsoa21_code" not in gdf:

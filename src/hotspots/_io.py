@@ -127,10 +127,13 @@ def csv_text(df: pd.DataFrame) -> str | None:
             values = column.to_numpy()
             columns.append(np.where(values, "True", "False").tolist() if dtype.kind == "b" else values.astype(str).tolist())
         elif isinstance(dtype, np.dtype) and dtype.kind == "f":
+            # what pandas does for floats without a float_format (numpy's repr), once per distinct bit pattern
             values = column.to_numpy()
-            text = values.astype(str)  # what pandas does for floats without a float_format
-            text[np.isnan(values)] = ""
-            columns.append(text.tolist())
+            codes, distinct = pd.factorize(values.view(f"i{values.itemsize}"))  # -0.0 and 0.0 kept apart
+            distinct = distinct.view(values.dtype)
+            text = distinct.astype(str).astype(object)
+            text[np.isnan(distinct)] = ""
+            columns.append(text[codes].tolist())
         elif dtype == object or isinstance(dtype, pd.StringDtype):
             codes, uniques = pd.factorize(column)
             uniques = np.asarray(uniques, dtype=object)

@@ -55,6 +55,58 @@ def test_every_csv_of_a_run_has_the_mark(tmp_path):
         assert path.read_bytes().startswith(b"\xef\xbb\xbf"), path
 
 
+def _awkward_frame(n: int = 400, seed: int = 7) -> pd.DataFrame:
+    """Every kind of column the writer formats itself, with the cells that need care in a CSV."""
+    rng = np.random.default_rng(seed)
+    texts = np.array(["plain", "with, comma", 'say "hi"', "two\nlines", "", " lead", "'=SUM(A1)", "£ – é", "#"], dtype=object)
+    floats = rng.choice([0.1 + 0.2, 1e16, 1e-05, -0.0, 0.0, np.inf, -np.inf, np.nan, 123456789.0, 2.5, 5e-324], n)
+    with_none = rng.choice(texts, n).astype(object)
+    with_none[rng.random(n) < 0.2] = None
+    return pd.DataFrame({
+        "text": rng.choice(texts, n), "text_missing": with_none,
+        "arrow_text": pd.array(rng.choice(texts, n), dtype="string"),
+        "count": rng.integers(-10**12, 10**12, n), "small": rng.integers(0, 255, n).astype(np.uint8),
+        "flag": rng.random(n) < 0.5, "rate": floats * rng.random(n), "f32": rng.random(n).astype(np.float32),
+        'odd, "name"': rng.integers(0, 3, n),
+    })
+
+
+def test_fast_csv_text_is_what_pandas_writes():
+    """The writer's own formatting gives pandas' bytes, cell for cell; anything else is left to pandas."""
+    from hotspots._io import csv_text
+
+    df = _awkward_frame()
+    assert csv_text(df) == df.to_csv(index=False)
+    for n in (0, 1):
+        assert csv_text(df.head(n)) == df.head(n).to_csv(index=False)
+    # a break in the formatting would show: the comma-holding cells really are quoted
+    assert '"with, comma"' in csv_text(df) and '"say ""hi"""' in csv_text(df)
+    left_to_pandas = [
+        df[["text"]],  # one column: an empty cell is quoted there
+        df.assign(when=pd.Timestamp("2025-01-01")),
+        df.assign(cat=pd.Categorical(["a"] * len(df))),
+        df.assign(mixed=[1, "a"] * (len(df) // 2)),
+        df.assign(text=["carriage\rreturn"] * len(df)),
+        df.assign(nullable=pd.array([1, None] * (len(df) // 2), dtype="Int64")),
+    ]
+    for frame in left_to_pandas:
+        assert csv_text(frame) is None
+
+
+def test_write_csv_bytes_match_pandas(tmp_path):
+    """``OutputDir.write_csv`` writes what pandas would write from the Excel-ready frame, byte for byte."""
+    from hotspots._io import excel_ready
+
+    df = _awkward_frame(seed=11)
+    out = OutputDir(tmp_path / "out")
+    fast = out.write_csv(df, "fast.csv").read_bytes()
+    with open(tmp_path / "pandas.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        excel_ready(df).to_csv(fh, index=False)
+    assert fast == (tmp_path / "pandas.csv").read_bytes()
+    slow = out.write_csv(df.assign(when=pd.Timestamp("2025-01-01")), "slow.csv").read_bytes()  # pandas' own path
+    assert slow.startswith(b"\xef\xbb\xbf") and slow.splitlines()[1].endswith(b",2025-01-01")
+
+
 def test_round_significant_keeps_precision_where_it_matters():
     from hotspots._io import round_significant
 

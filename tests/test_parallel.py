@@ -298,3 +298,25 @@ def test_a_killed_run_leaves_no_worker_behind(tmp_path):
     assert _group_left(proc.pid) == []
     # the side process (which got SIGTERM when its parent died) removed its own part-file
     assert [p.name for p in out.rglob("*") if "slow" in p.name] == []
+
+
+def test_shared_geography_is_read_before_the_fork_and_a_bad_layer_left_to_its_stage():
+    """The layers both processes use are read once in the parent; one that fails is not read further, nor raised."""
+    from types import SimpleNamespace
+
+    from hotspots._errors import DataNotFoundError
+    from hotspots.stages import run as run_module
+
+    read = []
+
+    class Geography:
+        def __getattr__(self, name):
+            read.append(name)
+            if name == "wards":
+                raise DataNotFoundError("no ward lookup")
+            return name
+
+    stages_run = __import__("sys").modules[run_module.__module__]
+    stages_run._read_shared_geography(SimpleNamespace(geography=Geography()))
+    assert read == ["force", "districts", "wards"]  # stopped at the failing layer, which its stage reports
+    assert set(stages_run.SHARED_LAYERS) >= {"force", "districts", "wards"}

@@ -103,6 +103,55 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def csv_text(df: pd.DataFrame) -> str | None:
+    """``df.to_csv(index=False)``, the same text, built faster; ``None`` for a frame left to pandas.
+
+    Columns of integers, booleans, floats (as pandas writes them: numpy's
+    shortest repr, NaN empty) and text (quoted only where it holds a comma, a
+    quote or a line break) are formatted a column at a time, each distinct text
+    once; any other column (dates, categories, mixed objects, text with a
+    carriage return) and one-column frames are left to pandas.
+
+    >>> df = pd.DataFrame({"a": ["x", 'say "hi", then', None], "n": [1, 2, 3], "p": [0.5, float("nan"), 1e-05]})
+    >>> csv_text(df) == df.to_csv(index=False)
+    True
+    """
+    import numpy as np
+
+    if df.shape[1] < 2 or not all(isinstance(c, str) and "\r" not in c for c in df.columns):
+        return None
+    columns = []
+    for i in range(df.shape[1]):
+        column, dtype = df.iloc[:, i], df.dtypes.iloc[i]
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            values = column.to_numpy()
+            columns.append(np.where(values, "True", "False").tolist() if dtype.kind == "b" else values.astype(str).tolist())
+        elif isinstance(dtype, np.dtype) and dtype.kind == "f":
+            # what pandas does for floats without a float_format (numpy's repr), once per distinct bit pattern
+            values = column.to_numpy()
+            codes, distinct = pd.factorize(values.view(f"i{values.itemsize}"))  # -0.0 and 0.0 kept apart
+            distinct = distinct.view(values.dtype)
+            text = distinct.astype(str).astype(object)
+            text[np.isnan(distinct)] = ""
+            columns.append(text[codes].tolist())
+        elif dtype == object or isinstance(dtype, pd.StringDtype):
+            codes, uniques = pd.factorize(column)
+            uniques = np.asarray(uniques, dtype=object)
+            if not all(type(u) is str and "\r" not in u for u in uniques):
+                return None
+            table = np.array([_csv_field(u) for u in uniques] + [""], dtype=object)
+            columns.append(table[codes].tolist())  # code -1 (missing) takes the last entry, ""
+        else:
+            return None
+    rows = "".join(line + "\n" for line in map(",".join, zip(*columns)))
+    return ",".join(_csv_field(c) for c in df.columns) + "\n" + rows
+
+
+def _csv_field(text: str) -> str:
+    """A text cell as the csv module quotes it (``QUOTE_MINIMAL``, ``"\\n"`` line ends)."""
+    return '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text or "\n" in text) else text
+
+
 class OutputDir:
     """The run's output directory; every write goes through it."""
 
@@ -285,8 +334,13 @@ class OutputDir:
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
         """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
+        ready = excel_ready(df)
+        text = csv_text(ready)
         with self.atomic(name, "w", newline="", encoding=CSV_ENCODING) as fh:
-            excel_ready(df).to_csv(fh, index=False)
+            if text is None:
+                ready.to_csv(fh, index=False)
+            else:
+                fh.write(text)
         return self.base / name
 
     def write_text(self, text: str, name: str) -> Path:

@@ -89,7 +89,7 @@ def coverage(
         missing: list[str] = []
         if mapping is not None:
             area = per_lsoa.index.to_series().map(mapping)
-            lost = per_lsoa[area.isna().to_numpy() | ~area.isin(set(table["area_code"])).to_numpy()]
+            lost = per_lsoa[area.isna().to_numpy() | ~area.isin(set(table["area_code"].unique())).to_numpy()]
             missing = [str(c) for c in lost.sort_values(ascending=False).index[:5]]
         out["by_area_type"][area_type] = {"counted": counted, "share": share, "missing_lsoas": missing}
         if located and share < COVERAGE_MIN:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from hotspots._errors import DataNotFoundError
 from hotspots._version import __version__
-from hotspots._parallel import fork_call
+from hotspots._parallel import fork_call, max_workers
 from hotspots.stages.context import Context
 from hotspots.stages.counts import stage_counts
 from hotspots.stages.evaluate import stage_evaluate
@@ -58,6 +58,8 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     """
     names = stages or list(STAGES)
     side = side_stages(names)
+    if side and max_workers() >= 2:
+        _read_shared_geography(ctx)
     ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
     pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages") if side else None
     if pending is None:  # one CPU, or not Linux: everything here, in order
@@ -193,6 +195,24 @@ def side_stages(names: list[str]) -> list[str]:
     if "hotspots" not in names or len(names) < 2:
         return []
     return [n for n in names if n != "hotspots"]
+
+
+#: geography layers both the hotspots stage and the side stages read: read once, before the fork, rather than in both
+SHARED_LAYERS = ("force", "districts", "wards", "town_centres")
+
+
+def _read_shared_geography(ctx: Context) -> None:
+    """Read :data:`SHARED_LAYERS` (and what they are built from, such as the LSOA polygons) in this process.
+
+    The forked side process inherits them instead of reading the same files
+    again.  A layer that cannot be read is left alone: the stage that needs it
+    reports the problem, in its own process, as without this step.
+    """
+    for name in SHARED_LAYERS:
+        try:
+            getattr(ctx.geography, name)
+        except Exception:  # noqa: BLE001 -- reported by the stage that reads it
+            return
 
 
 def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:

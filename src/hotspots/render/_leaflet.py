@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import json
 import re
 import types
 from pathlib import Path
@@ -85,6 +86,10 @@ def preload() -> None:
     _folium_classes()
 
 
+#: where a GeoJsonText layer's data goes in folium's script, while the script is written
+_DATA_SLOT = "hotspots-geojson-data-9f4c2b"
+
+
 @functools.lru_cache(maxsize=1)
 def _folium_classes() -> types.SimpleNamespace:
     """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once.
@@ -120,9 +125,12 @@ def _folium_classes() -> types.SimpleNamespace:
             for part in ("header", "html", "script"):
                 macro = module.__dict__.get(part)
                 if macro is not None:
-                    getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
+                    getattr(figure, part).add_child(self._part(part, macro, kwargs), name=self.get_name())
             for element in self._children.values():
                 element.render(**kwargs)
+
+        def _part(self, part: str, macro, kwargs) -> Element:
+            return _Text(macro(self, kwargs))
 
     class AddTo(ElementAddToElement, _RenderedOnce):
         pass
@@ -144,6 +152,50 @@ def _folium_classes() -> types.SimpleNamespace:
     class GeoJson(_LayerRenderedOnce, folium.GeoJson, _RenderedOnce):
         pass
 
+    class GeoJsonText(GeoJson):
+        """A GeoJson layer whose geometries come as GeoJSON text (made once, see ``_map_geometry._to_display``).
+
+        folium writes the layer's data with Jinja's ``tojson`` (``json.dumps``
+        with sorted keys, then ``<``, ``>``, ``&`` and ``'`` escaped): this
+        writes the same text, each feature's geometry as given, instead of
+        re-serialising every coordinate.  folium still sees each feature's
+        properties (for its style map and the ``id`` it may add).
+        """
+
+        def __init__(self, properties: list[dict], geometry_texts: list[str], **kwargs):
+            if len(properties) != len(geometry_texts):
+                raise ValueError(f"{len(properties)} features' properties for {len(geometry_texts)} geometries")
+            features = [{"type": "Feature", "properties": p} for p in properties]
+            super().__init__({"type": "FeatureCollection", "features": features}, **kwargs)
+            self._geometry_texts = geometry_texts
+
+        def _data_text(self) -> str:
+            parts = []
+            for feature, geometry in zip(self.data["features"], self._geometry_texts):
+                if set(feature) - {"type", "properties", "id"}:
+                    raise ValueError(f"unexpected feature keys {sorted(feature)}")
+                ident = f', "id": {json.dumps(feature["id"])}' if "id" in feature else ""
+                parts.append(f'{{"geometry": {geometry}{ident}, "properties": '
+                             f'{json.dumps(feature["properties"], sort_keys=True)}, "type": "Feature"}}')
+            text = '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
+            return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
+                "'", "\\u0027")
+
+        def _part(self, part: str, macro, kwargs) -> Element:
+            if part != "script":
+                return super()._part(part, macro, kwargs)
+            data, self.data = self.data, _DATA_SLOT
+            try:
+                out = super()._part(part, macro, kwargs)
+            finally:
+                self.data = data
+            slot = json.dumps(_DATA_SLOT)
+            if out._text.count(slot) != 1:  # a folium whose template differs: let it write the data itself
+                return super()._part(part, macro, kwargs)
+            # the slot is swapped in after _Text's newline normalisation: JSON text holds no raw newline
+            out._text = out._text.replace(slot, self._data_text())
+            return out
+
     class FeatureGroup(_LayerRenderedOnce, folium.FeatureGroup, _RenderedOnce):
         pass
 
@@ -154,5 +206,6 @@ def _folium_classes() -> types.SimpleNamespace:
         class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
             pass
 
-    return types.SimpleNamespace(GeoJson=GeoJson, FeatureGroup=FeatureGroup, DivIcon=DivIcon, Marker=Marker)
+    return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
+                                 Marker=Marker)
 

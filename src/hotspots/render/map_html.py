@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -12,7 +13,6 @@ import shapely
 
 from hotspots.render._leaflet import _folium_classes, leaflet_assets
 from hotspots.render._map_geometry import (
-    _feature_collection,
     _kde_bands,
     _lonlat,
     _lonlats,
@@ -100,7 +100,7 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    for _, r in pa.sort_values("rank").iterrows():
+    for r in pa.sort_values("rank").to_dict("records"):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
@@ -200,13 +200,20 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
     q = cells["gi_q"].tolist() if "gi_q" in cells else [np.nan] * n
     tests = [str(t) for t in cells["gi_test"].tolist()] if "gi_test" in cells else [""] * n
     name = _esc(selection)
+    escaped: dict[str, str] = {}  # the same few labels and numbers come back cell after cell
+
+    def esc(text: str) -> str:
+        if text not in escaped:
+            escaped[text] = _esc(text)
+        return escaped[text]
+
     out = []
     for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
-        tip = f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in this square in the period"
+        tip = f"{esc(GI_LABELS[c])}<br>{name}: {esc(_fmt(k))} in this square in the period"
         if c.startswith("hot") and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
-        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {_esc(_fmt(float(zi)))}, "
-                f"false-discovery-rate q = {_esc(format(float(qi), '.2g'))}")
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
+                f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
         if t in _GI_TEST_WORDS:
             tip += f" ({_GI_TEST_WORDS[t]})"
         tip += "</span>"
@@ -247,6 +254,16 @@ def _badges(pa: gpd.GeoDataFrame) -> list[list]:
             for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y), sw, ne)]
 
 
+@functools.lru_cache(maxsize=1)
+def _page_template():
+    """The page script's template, compiled once (compiling it took longer than rendering it)."""
+    from jinja2 import Template
+
+    from hotspots.render._map_script import PAGE_SCRIPT
+
+    return Template(PAGE_SCRIPT)
+
+
 def folium_map(view: MapView):
     """Build the folium map for one study area (no network needed to open it).
 
@@ -258,9 +275,6 @@ def folium_map(view: MapView):
     """
     import folium
     from branca.element import Element, MacroElement
-    from jinja2 import Template
-
-    from hotspots.render._map_script import PAGE_SCRIPT
 
     assets = leaflet_assets()
     fast = _folium_classes()
@@ -290,19 +304,20 @@ def folium_map(view: MapView):
                              "{sticky: true}); } }")
     if view.roads is not None and len(view.roads):
         r = _to_display(view.roads[["name", "road_class", view.roads.geometry.name]], SIMPLIFY_AREA_M)
-        fc = _feature_collection(r, [{} for _ in range(len(r))])
         fg = fast.FeatureGroup(name="Roads", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9, "className": "hs-road"},
-                     pane="hs_roads", interactive=False).add_to(fg)
+        fast.GeoJsonText([{} for _ in range(len(r))], r.texts,
+                         style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9,
+                                                   "className": "hs-road"},
+                         pane="hs_roads", interactive=False).add_to(fg)
         fg.add_to(m)
         context.append(("Roads", fg, True))
     if view.wards is not None and len(view.wards):
-        w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]])
+        w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M, memo=True)
         fg = fast.FeatureGroup(name="Ward outlines", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
+        fast.GeoJsonText([{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]], w.texts,
+                         style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
                                                    "className": "hs-ward"},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
             reps = view.wards.to_crs(BNG).geometry.representative_point()
             for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(reps.x, reps.y)):
@@ -312,11 +327,11 @@ def folium_map(view: MapView):
         fg.add_to(m)
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
-        d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]])
+        d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M, memo=True)
         fg = fast.FeatureGroup(name="District boundaries", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        fast.GeoJsonText([{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]], d.texts,
+                         style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = view.districts.to_crs(BNG).geometry.representative_point()
             for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(reps.x, reps.y)):
@@ -326,13 +341,13 @@ def folium_map(view: MapView):
         fg.add_to(m)
         context.append(("District boundaries", fg, True))
     if view.town_centres is not None and len(view.town_centres):
-        t = _to_display(view.town_centres, SIMPLIFY_AREA_M)
+        t = _to_display(view.town_centres, SIMPLIFY_AREA_M, memo=True)
         props = [{"tip": f"Town centre: {_esc(n)}"} for n in t.rows["area_name"]]
         fg = fast.FeatureGroup(name="Town centres", show=True)
-        fast.GeoJson(_feature_collection(t, props),
-                     style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
-                                               "fill": False},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        fast.GeoJsonText(props, t.texts,
+                         style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
+                                                   "fill": False},
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
         tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
         tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
@@ -347,10 +362,10 @@ def folium_map(view: MapView):
         fg.add_to(m)
         context.append(("Town centres", fg, True))
     # the study area outline always on top of the context
-    a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M)
-    fast.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
-                 style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
-                 pane="hs_bounds", interactive=False).add_to(m)
+    a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M, memo=True)
+    fast.GeoJsonText([{} for _ in range(len(a))], a.texts,
+                     style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
+                     pane="hs_bounds", interactive=False).add_to(m)
 
     # selections ------------------------------------------------------------------------
     default = view.default_selection or (view.selections[0].name if view.selections else None)
@@ -379,42 +394,42 @@ def folium_map(view: MapView):
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
             props = [{"fill": colours[k], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
-            fast.GeoJson(_feature_collection(b, props),
-                         style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
-                                                   "fillColor": f["properties"]["fill"], "className": "hs-kde"},
-                         on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
+            fast.GeoJsonText(props, b.texts,
+                             style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
+                                                       "fillColor": f["properties"]["fill"], "className": "hs-kde"},
+                             on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
         # significant Gi* cells only, at full strength (the legend swatches are the fills)
         if len(cells) and "gi_class" in cells:
             shown = [c for c in ("gi_class", "count", "gi_z", "gi_q", "gi_test") if c in cells] + [cells.geometry.name]
             sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
             if len(sig):
-                s = _to_display(sig, 0.0)
+                s = _to_display(sig, 0.0, memo=True)
                 props = _gi_cell_properties(s.rows, sel.name)
-                fast.GeoJson(_feature_collection(s, props),
-                             style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
-                                                       "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
-                                                       "className": "hs-gi"},
-                             on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
+                fast.GeoJsonText(props, s.texts,
+                                 style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
+                                                           "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
+                                                           "className": "hs-gi"},
+                                 on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
                      for r in c.rows.drop(columns=c.rows.geometry.name).to_dict("records")]
-            fast.GeoJson(_feature_collection(c, props),
-                         style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
-                                                   "fillOpacity": 0.35, "className": "hs-cluster"},
-                         on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
+            fast.GeoJsonText(props, c.texts,
+                             style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
+                                                       "fillOpacity": 0.35, "className": "hs-cluster"},
+                             on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
         # patrol areas; their numbers are placed by the page script (clear of each other and of small areas)
         pa = sel.patrol_areas
         if pa is not None and len(pa):
-            p = _to_display(pa, SIMPLIFY_AREA_M)
+            p = _to_display(pa, SIMPLIFY_AREA_M, memo=True)
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}", "rank": int(r["rank"])}
                      for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
-            layer = fast.GeoJson(_feature_collection(p, props),
-                                 style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
-                                                           "fillOpacity": 0.08, "className": "hs-pa"},
-                                 on_each_feature=bind_popup, pane="hs_patrol")
+            layer = fast.GeoJsonText(props, p.texts,
+                                     style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
+                                                               "fillOpacity": 0.08, "className": "hs-pa"},
+                                     on_each_feature=bind_popup, pane="hs_patrol")
             layer.add_to(fg)
             patrol_layers.append((label, layer.get_name()))
             badges[label] = _badges(pa)
@@ -434,7 +449,7 @@ def folium_map(view: MapView):
     sub = f"{_esc(view.period_label)} · data: {_esc(view.source)}"
     notes = "".join(f"<div class='hs-sub'>{_esc(n)}</div>" for n in view.notes)
     controls = MacroElement()
-    controls._template = Template(PAGE_SCRIPT)
+    controls._template = _page_template()
     controls.map = m.get_name()
     controls.lists = lists
     controls.legends = legends

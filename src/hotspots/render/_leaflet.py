@@ -206,6 +206,24 @@ def _folium_classes() -> types.SimpleNamespace:
         class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
             pass
 
+    class Raw(Element):
+        """Text added as it is (already rendered)."""
+
+        def __init__(self, text: str):
+            super().__init__()
+            self._text = text
+
+        def render(self, **kwargs) -> str:
+            return self._text
+
     return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
-                                 Marker=Marker)
+                                 Marker=Marker, Macro=_RenderedOnce, Raw=Raw)
+
+
+@functools.lru_cache(maxsize=8)
+def rendered_once(text: str) -> str:
+    """What branca's ``Element(text)`` renders (the text read as a Jinja template), for a text every map adds."""
+    from branca.element import Element
+
+    return Element(text).render()
 

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.render._leaflet import _folium_classes, leaflet_assets
+from hotspots.render._leaflet import _folium_classes, leaflet_assets, rendered_once
 from hotspots.render._map_geometry import (
+    _crs_key,
     _kde_bands,
     _lonlat,
     _lonlats,
@@ -73,17 +74,36 @@ def _popup_html(row: dict) -> str:
     return "".join(lines)
 
 
-def _town_centre_html(name: str, summary: pd.DataFrame | None, halves: tuple[str, str] | None = None) -> str:
-    """Pop-up of a town centre: one row per crime selection (hotspots inside it)."""
-    if summary is None or len(summary) == 0:
-        return ""
-    rows = summary[summary["town_centre_name"] == name]
-    if rows.empty:
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row)."""
+    skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
+    columns = [c for c in frame.columns if c != skip]
+    if not frame.columns.is_unique:
+        return frame[columns].to_dict("records")
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
+
+
+def _town_centre_rows(summary: pd.DataFrame | None) -> dict[str, list[dict]]:
+    """The town-centre summary's rows by town centre, in their order."""
+    rows: dict[str, list[dict]] = {}
+    if summary is not None and len(summary):
+        for r in _records(summary):
+            if isinstance(r["town_centre_name"], str):
+                rows.setdefault(r["town_centre_name"], []).append(r)
+    return rows
+
+
+def _town_centre_html(name: str, summary: dict[str, list[dict]], halves: tuple[str, str] | None = None) -> str:
+    """Pop-up of a town centre: one row per crime selection (hotspots inside it); ``summary`` from _town_centre_rows."""
+    rows = summary.get(name, [])
+    if not rows:
         return ""
     change_head = f"{halves[1]} on {halves[0]}" if halves else "second half on first"
     out = [f"<div class='hs-pop'><b>{_esc(name)} town centre</b><table><tr><th>what</th><th>crimes</th>"
            f"<th>{_esc(change_head)}</th><th>hot squares</th><th>patrol areas</th></tr>"]
-    for _, r in rows.iterrows():
+    for r in rows:
         change = r.get("change_h2_vs_h1_pct", np.nan)
         change = f"{change:+.0f}%" if isinstance(change, (float, int)) and np.isfinite(change) else "–"
         out.append(f"<tr><td>{_esc(r['selection'])}</td><td>{_esc(_fmt(r['count']))}</td><td>{_esc(change)}</td>"
@@ -100,7 +120,7 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    for r in pa.sort_values("rank").to_dict("records"):
+    for r in _records(pa.sort_values("rank")):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
@@ -241,17 +261,24 @@ def _street_data(view: MapView) -> tuple[list, list]:
     return points, labels
 
 
+def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """The geometries of ``gdf`` in BNG: as they are when they are already (``to_crs`` would copy the frame)."""
+    if gdf.crs is not None and _crs_key(gdf.crs) == BNG:
+        return np.asarray(gdf.geometry.values)
+    return np.asarray(gdf.to_crs(BNG).geometry.values)
+
+
 def _badges(pa: gpd.GeoDataFrame) -> list[list]:
     """Per patrol area: rank, the point its number marks and its bounds (lat/lon), for the page script."""
     if pa is None or len(pa) == 0:
         return []
-    pa = pa.to_crs(BNG)
-    reps = pa.geometry.representative_point()
-    bounds = shapely.bounds(np.asarray(pa.geometry.values))
+    geoms = _bng(pa)
+    reps = shapely.point_on_surface(geoms)
+    bounds = shapely.bounds(geoms)
     sw = _lonlats(bounds[:, 0], bounds[:, 1])
     ne = _lonlats(bounds[:, 2], bounds[:, 3])
     return [[int(rank), lat, lon, s[0], s[1], n[0], n[1]]
-            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y), sw, ne)]
+            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(shapely.get_x(reps), shapely.get_y(reps)), sw, ne)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,7 +301,7 @@ def folium_map(view: MapView):
     only when the view opts in, an OpenStreetMap background (needs internet).
     """
     import folium
-    from branca.element import Element, MacroElement
+    from branca.element import Element
 
     assets = leaflet_assets()
     fast = _folium_classes()
@@ -287,9 +314,10 @@ def folium_map(view: MapView):
     m.default_js = []
     m.default_css = []
     root = m.get_root()
-    root.header.add_child(Element(f"<style>{assets.css}</style>"), name="leaflet_css_inline")
-    root.header.add_child(Element(f"<script>{assets.js}</script>"), name="leaflet_js_inline")
-    root.header.add_child(Element(f"<style>{_CSS}</style>"), name="hotspots_css")
+    # the same on every map: read as a template once, not once per map (Leaflet is 150 kB)
+    root.header.add_child(fast.Raw(rendered_once(f"<style>{assets.css}</style>")), name="leaflet_css_inline")
+    root.header.add_child(fast.Raw(rendered_once(f"<script>{assets.js}</script>")), name="leaflet_js_inline")
+    root.header.add_child(fast.Raw(rendered_once(f"<style>{_CSS}</style>")), name="hotspots_css")
     root.header.add_child(Element(f"<title>{_esc(view.title)}</title>"), name="hotspots_title")
 
     panes = {"hs_kde": 405, "hs_gi": 410, "hs_roads": 412, "hs_bounds": 420, "hs_points": 425, "hs_cluster": 430,
@@ -319,8 +347,8 @@ def folium_map(view: MapView):
                                                    "className": "hs-ward"},
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
-            reps = view.wards.to_crs(BNG).geometry.representative_point()
-            for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(reps.x, reps.y)):
+            reps = shapely.point_on_surface(_bng(view.wards))
+            for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(shapely.get_x(reps), shapely.get_y(reps))):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
                                                           icon_size=(120, 14), icon_anchor=(60, 7)),
                             interactive=False, keyboard=False).add_to(fg)
@@ -333,8 +361,8 @@ def folium_map(view: MapView):
                          style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
-            reps = view.districts.to_crs(BNG).geometry.representative_point()
-            for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(reps.x, reps.y)):
+            reps = shapely.point_on_surface(_bng(view.districts))
+            for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(shapely.get_x(reps), shapely.get_y(reps))):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
                                                           icon_size=(140, 18), icon_anchor=(70, 9)),
                             interactive=False, keyboard=False).add_to(fg)
@@ -349,10 +377,11 @@ def folium_map(view: MapView):
                                                    "fill": False},
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
-        tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
+        tc_geoms = _bng(view.town_centres)
+        tc_rows = _town_centre_rows(view.town_centre_summary)
         tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
         for name, (lat, lon) in zip(view.town_centres["area_name"], tops):
-            summary = _town_centre_html(name, view.town_centre_summary, view.half_labels)
+            summary = _town_centre_html(name, tc_rows, view.half_labels)
             marker = fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
                                                                icon_size=(160, 16), icon_anchor=(80, 17)),
                                  interactive=bool(summary), keyboard=False)
@@ -415,7 +444,7 @@ def folium_map(view: MapView):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
-                     for r in c.rows.drop(columns=c.rows.geometry.name).to_dict("records")]
+                     for r in _records(c.rows)]
             fast.GeoJsonText(props, c.texts,
                              style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
                                                        "fillOpacity": 0.35, "className": "hs-cluster"},
@@ -425,7 +454,7 @@ def folium_map(view: MapView):
         if pa is not None and len(pa):
             p = _to_display(pa, SIMPLIFY_AREA_M, memo=True)
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}", "rank": int(r["rank"])}
-                     for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
+                     for r in _records(p.rows)]
             layer = fast.GeoJsonText(props, p.texts,
                                      style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
                                                                "fillOpacity": 0.08, "className": "hs-pa"},
@@ -448,7 +477,7 @@ def folium_map(view: MapView):
     points, street_labels = _street_data(view)
     sub = f"{_esc(view.period_label)} · data: {_esc(view.source)}"
     notes = "".join(f"<div class='hs-sub'>{_esc(n)}</div>" for n in view.notes)
-    controls = MacroElement()
+    controls = fast.Macro()
     controls._template = _page_template()
     controls.map = m.get_name()
     controls.lists = lists

@@ -147,6 +147,24 @@ def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
     return out
 
 
+def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """The geometries of ``gdf`` in BNG: as they are when they are already (``to_crs`` would copy the frame)."""
+    if gdf.crs is not None and _crs_key(gdf.crs) == BNG:
+        return np.asarray(gdf.geometry.values)
+    return np.asarray(gdf.to_crs(BNG).geometry.values)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row)."""
+    skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
+    columns = [c for c in frame.columns if c != skip]
+    if not frame.columns.is_unique:
+        return frame[columns].to_dict("records")
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
+
+
 def _geojson_texts(geoms: np.ndarray) -> list[str]:
     """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys)."""
     return [json.dumps(g, sort_keys=True) for g in _geojson_geometries(geoms)]

@@ -13,10 +13,11 @@ import shapely
 
 from hotspots.render._leaflet import _folium_classes, leaflet_assets, rendered_once
 from hotspots.render._map_geometry import (
-    _crs_key,
+    _bng,
     _kde_bands,
     _lonlat,
     _lonlats,
+    _records,
     _to_display,
 )
 from hotspots.render.map_views import (
@@ -72,17 +73,6 @@ def _popup_html(row: dict) -> str:
         lines += ["<details><summary>Technical details</summary><table>", *technical, "</table></details>"]
     lines.append("</div>")
     return "".join(lines)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row)."""
-    skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
-    columns = [c for c in frame.columns if c != skip]
-    if not frame.columns.is_unique:
-        return frame[columns].to_dict("records")
-    if not columns:
-        return [{} for _ in range(len(frame))]
-    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
 
 
 def _town_centre_rows(summary: pd.DataFrame | None) -> dict[str, list[dict]]:
@@ -259,13 +249,6 @@ def _street_data(view: MapView) -> tuple[list, list]:
         tiers = sl["tier"].tolist() if "tier" in sl else [2 if v else 0 for v in sl["in_patrol"].tolist()]
         labels = [[lat, lon, _esc(lab), int(tier)] for (lat, lon), lab, tier in zip(latlon, sl["label"].tolist(), tiers)]
     return points, labels
-
-
-def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
-    """The geometries of ``gdf`` in BNG: as they are when they are already (``to_crs`` would copy the frame)."""
-    if gdf.crs is not None and _crs_key(gdf.crs) == BNG:
-        return np.asarray(gdf.geometry.values)
-    return np.asarray(gdf.to_crs(BNG).geometry.values)
 
 
 def _badges(pa: gpd.GeoDataFrame) -> list[list]:

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import functools
 import json
+import operator
 import re
 import types
 from pathlib import Path
@@ -160,28 +161,73 @@ def _folium_classes() -> types.SimpleNamespace:
         writes the same text, each feature's geometry as given, instead of
         re-serialising every coordinate.  folium still sees each feature's
         properties (for its style map and the ``id`` it may add).
+
+        ``style_by``: the one property the style function reads.  folium
+        calls the style function and serialises its result for every feature
+        (thousands of grid squares); with ``style_by`` that is done once per
+        value of the property, giving folium's style map unchanged.
         """
 
-        def __init__(self, properties: list[dict], geometry_texts: list[str], **kwargs):
+        def __init__(self, properties: list[dict], geometry_texts: list[str], *, style_by: str | None = None,
+                     **kwargs):
             if len(properties) != len(geometry_texts):
                 raise ValueError(f"{len(properties)} features' properties for {len(geometry_texts)} geometries")
             features = [{"type": "Feature", "properties": p} for p in properties]
             super().__init__({"type": "FeatureCollection", "features": features}, **kwargs)
             self._geometry_texts = geometry_texts
+            self._style_by = style_by
+            self._styled = False  # the style map is made: folium's render is told there is no style to map
+
+        def _style_map(self) -> dict | None:
+            """folium's ``GeoJsonStyleMapper.get_style_map``, the style worked out once per ``style_by`` value."""
+            from folium.features import GeoJsonStyleMapper
+
+            keys: dict = {}
+            mapping: dict = {}
+            path = self.feature_identifier.split(".")[1:]
+            for feature in self.data["features"]:
+                value = feature["properties"][self._style_by]
+                if value not in keys:
+                    style = self.style_function(feature)
+                    if any(isinstance(v, MacroElement) for v in style.values()):
+                        return None  # folium renders these first: leave it to folium
+                    keys[value] = GeoJsonStyleMapper._to_key(style)
+                mapping.setdefault(keys[value], []).append(functools.reduce(operator.getitem, path, feature))
+            GeoJsonStyleMapper._set_default_key(mapping)
+            return mapping
+
+        def render(self, **kwargs):
+            if self._style_by is None or not self.style or self.highlight or not self.data["features"]:
+                return super().render(**kwargs)
+            style_map = self._style_map()
+            if style_map is None:
+                return super().render(**kwargs)
+            self.style_map, self.style, self._styled = style_map, False, True
+            try:
+                return super().render(**kwargs)
+            finally:
+                self.style, self._styled = True, False
 
         def _data_text(self) -> str:
+            encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), set up once
             parts = []
             for feature, geometry in zip(self.data["features"], self._geometry_texts):
                 if set(feature) - {"type", "properties", "id"}:
                     raise ValueError(f"unexpected feature keys {sorted(feature)}")
-                ident = f', "id": {json.dumps(feature["id"])}' if "id" in feature else ""
+                ident = f', "id": {encode(feature["id"])}' if "id" in feature else ""
                 parts.append(f'{{"geometry": {geometry}{ident}, "properties": '
-                             f'{json.dumps(feature["properties"], sort_keys=True)}, "type": "Feature"}}')
+                             f'{encode(feature["properties"])}, "type": "Feature"}}')
             text = '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
             return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
                 "'", "\\u0027")
 
         def _part(self, part: str, macro, kwargs) -> Element:
+            if self._styled:  # the template writes the styler from the style map made above
+                self.style, self._styled = True, False
+                try:
+                    return self._part(part, macro, kwargs)
+                finally:
+                    self.style, self._styled = False, True
             if part != "script":
                 return super()._part(part, macro, kwargs)
             data, self.data = self.data, _DATA_SLOT

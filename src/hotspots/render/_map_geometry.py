@@ -80,8 +80,16 @@ def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float, *, memo: bool 
     """
     if gdf is None or len(gdf) == 0:
         return _Display(pd.DataFrame(), np.array([], dtype=object), [])
-    geoms = np.asarray(gdf.geometry.values)
-    crs = gdf.crs if gdf.crs is not None else BNG
+    keep, out, texts = _display_of(np.asarray(gdf.geometry.values), tolerance_m,
+                                   gdf.crs if gdf.crs is not None else BNG, memo=memo)
+    if len(keep) == len(gdf):
+        return _Display(gdf, out, texts)
+    return _Display(gdf.iloc[keep], out, texts)
+
+
+def _display_of(geoms: np.ndarray, tolerance_m: float, crs=BNG, *,
+                memo: bool = False) -> tuple[list[int], np.ndarray, list[str]]:
+    """:func:`_to_display` of an array of geometries: the positions kept, their display geometries and GeoJSON."""
     if not memo:
         out, texts = _display_geometries(geoms, tolerance_m, crs)
     else:
@@ -100,8 +108,8 @@ def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float, *, memo: bool 
         texts = [t for _, t in found]
     keep = [i for i, t in enumerate(texts) if t is not None]
     if len(keep) == len(texts):
-        return _Display(gdf, out, texts)
-    return _Display(gdf.iloc[keep], out[keep], [texts[i] for i in keep])
+        return keep, out, texts
+    return keep, out[keep], [texts[i] for i in keep]
 
 
 def _round_coords(obj):
@@ -182,10 +190,10 @@ def _lonlats(x: Sequence[float], y: Sequence[float]) -> list[tuple[float, float]
     return [(round(la, 6), round(lo, 6)) for lo, la in zip(np.asarray(lon).tolist(), np.asarray(lat).tolist())]
 
 
-def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoDataFrame:
-    """Filled contours of the KDE rank field (display bands), clipped to the study area."""
+def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> tuple[list[float], np.ndarray]:
+    """Filled contours of the KDE rank field (display bands), clipped to the study area: bands and BNG geometries."""
     if grid is None or len(cells) == 0 or "kde_top_pct" not in cells or cells["kde_top_pct"].isna().all():
-        return gpd.GeoDataFrame({"band": [], "geometry": []}, geometry="geometry", crs=BNG)
+        return [], np.array([], dtype=object)
     import contourpy
 
     rows = cells["row"].to_numpy(int)
@@ -221,5 +229,7 @@ def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoData
         if not geom.is_empty:
             out_geoms.append(geom)
             out_band.append(top_pct)
-    return gpd.GeoDataFrame({"band": out_band, "geometry": out_geoms}, geometry="geometry", crs=BNG)
+    geoms = np.empty(len(out_geoms), dtype=object)
+    geoms[:] = out_geoms
+    return out_band, geoms
 

@@ -14,6 +14,7 @@ import shapely
 from hotspots.render._leaflet import _folium_classes, leaflet_assets, rendered_once
 from hotspots.render._map_geometry import (
     _bng,
+    _display_of,
     _kde_bands,
     _lonlat,
     _lonlats,
@@ -201,14 +202,18 @@ def _about_html(view: MapView, licence: str) -> str:
             f"<pre>{_esc(licence)}</pre></details></details>")
 
 
-def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
-    """GeoJSON properties of the significant Gi* cells: class and tooltip (with the test behind the p-value)."""
-    n = len(cells)
-    classes = [str(c) for c in cells["gi_class"].tolist()]
-    counts = cells["count"].tolist() if "count" in cells else [np.nan] * n
-    z = cells["gi_z"].tolist() if "gi_z" in cells else [np.nan] * n
-    q = cells["gi_q"].tolist() if "gi_q" in cells else [np.nan] * n
-    tests = [str(t) for t in cells["gi_test"].tolist()] if "gi_test" in cells else [""] * n
+def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: str) -> list[dict]:
+    """GeoJSON properties of the Gi* cells at positions ``rows``: class and tooltip (with the test behind the p-value)."""
+    n = len(rows)
+
+    def column(name: str, missing) -> list:
+        return cells[name].iloc[rows].tolist() if name in cells else [missing] * n
+
+    classes = [str(c) for c in column("gi_class", "")]
+    counts = column("count", np.nan)
+    z = column("gi_z", np.nan)
+    q = column("gi_q", np.nan)
+    tests = [str(t) for t in column("gi_test", "")]
     name = _esc(selection)
     escaped: dict[str, str] = {}  # the same few labels and numbers come back cell after cell
 
@@ -400,28 +405,29 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name=label, overlay=False, show=(sel.name == default))
         cells = sel.cells
         # density (KDE) bands
-        bands = _kde_bands(cells, sel.grid, area_geom)
+        bands, band_geoms = _kde_bands(cells, sel.grid, area_geom)
         if len(bands):
-            b = _to_display(bands, SIMPLIFY_AREA_M)
+            kept, _, band_texts = _display_of(band_geoms, SIMPLIFY_AREA_M)
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
-            props = [{"fill": colours[k], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
-            fast.GeoJsonText(props, b.texts,
+            props = [{"fill": colours[bands[i]], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[bands[i]])}"}
+                     for i in kept]
+            fast.GeoJsonText(props, band_texts,
                              style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
                                                        "fillColor": f["properties"]["fill"], "className": "hs-kde"},
-                             on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
+                             on_each_feature=bind_popup, pane="hs_kde", style_by="fill").add_to(fg)
         # significant Gi* cells only, at full strength (the legend swatches are the fills)
         if len(cells) and "gi_class" in cells:
-            shown = [c for c in ("gi_class", "count", "gi_z", "gi_q", "gi_test") if c in cells] + [cells.geometry.name]
-            sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
+            sig = np.flatnonzero(cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy())
             if len(sig):
-                s = _to_display(sig, 0.0, memo=True)
-                props = _gi_cell_properties(s.rows, sel.name)
-                fast.GeoJsonText(props, s.texts,
+                kept, _, cell_texts = _display_of(np.asarray(cells.geometry.values)[sig], 0.0,
+                                                  cells.crs if cells.crs is not None else BNG, memo=True)
+                props = _gi_cell_properties(cells, sig[kept], sel.name)
+                fast.GeoJsonText(props, cell_texts,
                                  style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
                                                            "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
                                                            "className": "hs-gi"},
-                                 on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
+                                 on_each_feature=bind_popup, pane="hs_gi", style_by="c").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)

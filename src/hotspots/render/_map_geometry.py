@@ -53,8 +53,8 @@ def _project(geoms: np.ndarray, crs=BNG) -> np.ndarray:
 
 
 #: display geometry and GeoJSON text already made, by (tolerance, CRS, WKB): the maps of one run share grid cells
-#: between selections and patrol areas, districts and town centres between the county and district maps.  A pure
-#: function of its key, so never stale; emptied when it grows past ``_MEMO_LIMIT`` entries.
+#: between selections, clusters between selections, and patrol areas, districts and town centres between the
+#: county and district maps.  A pure function of its key, so never stale; emptied past ``_MEMO_LIMIT`` entries.
 _MEMO: dict[tuple, tuple] = {}
 _MEMO_LIMIT = 200_000
 

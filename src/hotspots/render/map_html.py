@@ -430,7 +430,7 @@ def folium_map(view: MapView):
                                  on_each_feature=bind_popup, pane="hs_gi", style_by="c").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
-            c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
+            c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M, memo=True)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
                      for r in _records(c.rows)]

@@ -221,6 +221,11 @@ def _folium_classes() -> types.SimpleNamespace:
             return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
                 "'", "\\u0027")
 
+        def _whole_data(self) -> dict:
+            """The layer's data as folium would hold it, geometries included."""
+            features = [dict(f, geometry=json.loads(g)) for f, g in zip(self.data["features"], self._geometry_texts)]
+            return dict(self.data, features=features)
+
         def _part(self, part: str, macro, kwargs) -> Element:
             if self._styled:  # the template writes the styler from the style map made above
                 self.style, self._styled = True, False
@@ -236,8 +241,12 @@ def _folium_classes() -> types.SimpleNamespace:
             finally:
                 self.data = data
             slot = json.dumps(_DATA_SLOT)
-            if out._text.count(slot) != 1:  # a folium whose template differs: let it write the data itself
-                return super()._part(part, macro, kwargs)
+            if out._text.count(slot) != 1:  # a folium whose template differs: let it write the whole data itself
+                data, self.data = self.data, self._whole_data()
+                try:
+                    return super()._part(part, macro, kwargs)
+                finally:
+                    self.data = data
             # the slot is swapped in after _Text's newline normalisation: JSON text holds no raw newline
             out._text = out._text.replace(slot, self._data_text())
             return out

@@ -163,14 +163,35 @@ def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row)."""
+    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row).
+
+    As pandas does, values of object and extension columns become Python scalars and ``pd.NA`` None.
+    """
     skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
     columns = [c for c in frame.columns if c != skip]
     if not frame.columns.is_unique:
         return frame[columns].to_dict("records")
     if not columns:
         return [{} for _ in range(len(frame))]
-    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
+    values = []
+    for c in columns:
+        column = frame[c]
+        boxed = column.dtype == object or isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+        values.append([_native(v) for v in column.tolist()] if boxed else column.tolist())
+    return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def _native(value):
+    """pandas' ``maybe_box_native``: numpy scalars as Python scalars, datetimes as Timestamps, ``pd.NA`` as None."""
+    if value is pd.NA:
+        return None
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    if isinstance(value, np.timedelta64):
+        return pd.Timedelta(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _geojson_texts(geoms: np.ndarray) -> list[str]:

@@ -265,8 +265,9 @@ def _badges(pa: gpd.GeoDataFrame) -> list[list]:
     bounds = shapely.bounds(geoms)
     sw = _lonlats(bounds[:, 0], bounds[:, 1])
     ne = _lonlats(bounds[:, 2], bounds[:, 3])
+    at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
     return [[int(rank), lat, lon, s[0], s[1], n[0], n[1]]
-            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(shapely.get_x(reps), shapely.get_y(reps)), sw, ne)]
+            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), at, sw, ne)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -336,7 +337,8 @@ def folium_map(view: MapView):
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
             reps = shapely.point_on_surface(_bng(view.wards))
-            for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(shapely.get_x(reps), shapely.get_y(reps))):
+            at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
+            for name, (lat, lon) in zip(view.wards["area_name"], at):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
                                                           icon_size=(120, 14), icon_anchor=(60, 7)),
                             interactive=False, keyboard=False).add_to(fg)
@@ -350,7 +352,8 @@ def folium_map(view: MapView):
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = shapely.point_on_surface(_bng(view.districts))
-            for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(shapely.get_x(reps), shapely.get_y(reps))):
+            at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
+            for name, (lat, lon) in zip(view.districts["area_name"], at):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
                                                           icon_size=(140, 18), icon_anchor=(70, 9)),
                             interactive=False, keyboard=False).add_to(fg)

@@ -93,7 +93,7 @@ _DATA_SLOT = "hotspots-geojson-data-9f4c2b"
 
 @functools.lru_cache(maxsize=1)
 def _folium_classes() -> types.SimpleNamespace:
-    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once.
+    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once; and three helpers.
 
     branca's ``MacroElement.render`` wraps every rendered script in
     ``Element(text)``, which compiles the text as a Jinja template a second
@@ -103,6 +103,10 @@ def _folium_classes() -> types.SimpleNamespace:
     add the text as the second pass gives it back for text without template
     syntax: the same, newlines normalised and one trailing newline dropped
     (and a name holding "{{" is now shown as it is, not read as a template).
+
+    Also: ``GeoJsonText`` (a GeoJson layer given its geometries as GeoJSON
+    text, made once per geometry), ``Macro`` (any macro element rendered
+    once, such as the page script) and ``Raw`` (text already rendered).
     """
     import folium
     from branca.element import Element, MacroElement

@@ -56,7 +56,7 @@ def _project(geoms: np.ndarray, crs=BNG) -> np.ndarray:
 #: between selections, clusters between selections, and patrol areas, districts and town centres between the
 #: county and district maps.  A pure function of its key, so never stale; emptied past ``_MEMO_LIMIT`` entries.
 _MEMO: dict[tuple, tuple] = {}
-_MEMO_LIMIT = 200_000
+_MEMO_LIMIT = 50_000  # a Hertfordshire run keeps about 5,000
 
 
 def _display_geometries(geoms: np.ndarray, tolerance_m: float, crs) -> tuple[np.ndarray, list[str | None]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import json
+import operator
 import re
 import types
 from pathlib import Path
@@ -85,9 +87,13 @@ def preload() -> None:
     _folium_classes()
 
 
+#: where a GeoJsonText layer's data goes in folium's script, while the script is written
+_DATA_SLOT = "hotspots-geojson-data-9f4c2b"
+
+
 @functools.lru_cache(maxsize=1)
 def _folium_classes() -> types.SimpleNamespace:
-    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once.
+    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once; and three helpers.
 
     branca's ``MacroElement.render`` wraps every rendered script in
     ``Element(text)``, which compiles the text as a Jinja template a second
@@ -97,6 +103,10 @@ def _folium_classes() -> types.SimpleNamespace:
     add the text as the second pass gives it back for text without template
     syntax: the same, newlines normalised and one trailing newline dropped
     (and a name holding "{{" is now shown as it is, not read as a template).
+
+    Also: ``GeoJsonText`` (a GeoJson layer given its geometries as GeoJSON
+    text, made once per geometry), ``Macro`` (any macro element rendered
+    once, such as the page script) and ``Raw`` (text already rendered).
     """
     import folium
     from branca.element import Element, MacroElement
@@ -120,9 +130,12 @@ def _folium_classes() -> types.SimpleNamespace:
             for part in ("header", "html", "script"):
                 macro = module.__dict__.get(part)
                 if macro is not None:
-                    getattr(figure, part).add_child(_Text(macro(self, kwargs)), name=self.get_name())
+                    getattr(figure, part).add_child(self._part(part, macro, kwargs), name=self.get_name())
             for element in self._children.values():
                 element.render(**kwargs)
+
+        def _part(self, part: str, macro, kwargs) -> Element:
+            return _Text(macro(self, kwargs))
 
     class AddTo(ElementAddToElement, _RenderedOnce):
         pass
@@ -144,6 +157,104 @@ def _folium_classes() -> types.SimpleNamespace:
     class GeoJson(_LayerRenderedOnce, folium.GeoJson, _RenderedOnce):
         pass
 
+    class GeoJsonText(GeoJson):
+        """A GeoJson layer whose geometries come as GeoJSON text (made once, see ``_map_geometry._to_display``).
+
+        folium writes the layer's data with Jinja's ``tojson`` (``json.dumps``
+        with sorted keys, then ``<``, ``>``, ``&`` and ``'`` escaped): this
+        writes the same text, each feature's geometry as given, instead of
+        re-serialising every coordinate.  folium still sees each feature's
+        properties (for its style map and the ``id`` it may add).
+
+        ``style_by``: the one property the style function reads.  folium
+        calls the style function and serialises its result for every feature
+        (thousands of grid squares); with ``style_by`` that is done once per
+        value of the property, giving folium's style map unchanged.
+        """
+
+        def __init__(self, properties: list[dict], geometry_texts: list[str], *, style_by: str | None = None,
+                     **kwargs):
+            if len(properties) != len(geometry_texts):
+                raise ValueError(f"{len(properties)} features' properties for {len(geometry_texts)} geometries")
+            features = [{"type": "Feature", "properties": p} for p in properties]
+            super().__init__({"type": "FeatureCollection", "features": features}, **kwargs)
+            self._geometry_texts = geometry_texts
+            self._style_by = style_by
+            self._styled = False  # the style map is made: folium's render is told there is no style to map
+
+        def _style_map(self) -> dict | None:
+            """folium's ``GeoJsonStyleMapper.get_style_map``, the style worked out once per ``style_by`` value."""
+            from folium.features import GeoJsonStyleMapper
+
+            keys: dict = {}
+            mapping: dict = {}
+            path = self.feature_identifier.split(".")[1:]
+            for feature in self.data["features"]:
+                value = feature["properties"][self._style_by]
+                if value not in keys:
+                    style = self.style_function(feature)
+                    if any(isinstance(v, MacroElement) for v in style.values()):
+                        return None  # folium renders these first: leave it to folium
+                    keys[value] = GeoJsonStyleMapper._to_key(style)
+                mapping.setdefault(keys[value], []).append(functools.reduce(operator.getitem, path, feature))
+            GeoJsonStyleMapper._set_default_key(mapping)
+            return mapping
+
+        def render(self, **kwargs):
+            if self._style_by is None or not self.style or self.highlight or not self.data["features"]:
+                return super().render(**kwargs)
+            style_map = self._style_map()
+            if style_map is None:
+                return super().render(**kwargs)
+            self.style_map, self.style, self._styled = style_map, False, True
+            try:
+                return super().render(**kwargs)
+            finally:
+                self.style, self._styled = True, False
+
+        def _data_text(self) -> str:
+            encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), set up once
+            parts = []
+            for feature, geometry in zip(self.data["features"], self._geometry_texts):
+                if set(feature) - {"type", "properties", "id"}:
+                    raise ValueError(f"unexpected feature keys {sorted(feature)}")
+                ident = f', "id": {encode(feature["id"])}' if "id" in feature else ""
+                parts.append(f'{{"geometry": {geometry}{ident}, "properties": '
+                             f'{encode(feature["properties"])}, "type": "Feature"}}')
+            text = '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
+            return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
+                "'", "\\u0027")
+
+        def _whole_data(self) -> dict:
+            """The layer's data as folium would hold it, geometries included."""
+            features = [dict(f, geometry=json.loads(g)) for f, g in zip(self.data["features"], self._geometry_texts)]
+            return dict(self.data, features=features)
+
+        def _part(self, part: str, macro, kwargs) -> Element:
+            if self._styled:  # the template writes the styler from the style map made above
+                self.style, self._styled = True, False
+                try:
+                    return self._part(part, macro, kwargs)
+                finally:
+                    self.style, self._styled = False, True
+            if part != "script":
+                return super()._part(part, macro, kwargs)
+            data, self.data = self.data, _DATA_SLOT
+            try:
+                out = super()._part(part, macro, kwargs)
+            finally:
+                self.data = data
+            slot = json.dumps(_DATA_SLOT)
+            if out._text.count(slot) != 1:  # a folium whose template differs: let it write the whole data itself
+                data, self.data = self.data, self._whole_data()
+                try:
+                    return super()._part(part, macro, kwargs)
+                finally:
+                    self.data = data
+            # the slot is swapped in after _Text's newline normalisation: JSON text holds no raw newline
+            out._text = out._text.replace(slot, self._data_text())
+            return out
+
     class FeatureGroup(_LayerRenderedOnce, folium.FeatureGroup, _RenderedOnce):
         pass
 
@@ -154,5 +265,24 @@ def _folium_classes() -> types.SimpleNamespace:
         class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
             pass
 
-    return types.SimpleNamespace(GeoJson=GeoJson, FeatureGroup=FeatureGroup, DivIcon=DivIcon, Marker=Marker)
+    class Raw(Element):
+        """Text added as it is (already rendered)."""
+
+        def __init__(self, text: str):
+            super().__init__()
+            self._text = text
+
+        def render(self, **kwargs) -> str:
+            return self._text
+
+    return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
+                                 Marker=Marker, Macro=_RenderedOnce, Raw=Raw)
+
+
+@functools.lru_cache(maxsize=8)
+def rendered_once(text: str) -> str:
+    """What branca's ``Element(text)`` renders (the text read as a Jinja template), for a text every map adds."""
+    from branca.element import Element
+
+    return Element(text).render()
 

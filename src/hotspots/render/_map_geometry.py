@@ -1,7 +1,9 @@
-"""Display geometry for the maps: simplified, projected to WGS84, rounded; GeoJSON; KDE contour bands."""
+"""Display geometry for the maps: simplified, projected to WGS84, rounded; GeoJSON text; KDE contour bands."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -15,28 +17,99 @@ from hotspots.schema import BNG, WGS84
 
 
 class _Display(NamedTuple):
-    """Rows to draw and their display geometries (WGS84, simplified, on a 1e-6 degree grid)."""
+    """Rows to draw, their display geometries (WGS84, simplified, on a 1e-6 degree grid) and their GeoJSON text."""
 
     rows: pd.DataFrame
     geoms: np.ndarray
+    texts: list[str]
 
     def __len__(self) -> int:
         return len(self.geoms)
 
 
-def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float) -> _Display:
-    """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m); empty results are dropped."""
-    if gdf is None or len(gdf) == 0:
-        return _Display(pd.DataFrame(), np.array([], dtype=object))
-    geoms = np.asarray(gdf.geometry.values)
+def _crs_key(crs) -> str:
+    """A CRS as the text it was given as (``EPSG:27700``): cheap to hash, unlike a pyproj CRS."""
+    return crs if isinstance(crs, str) else crs.srs
+
+
+@functools.lru_cache(maxsize=8)
+def _transformer(crs: str):
+    """The ``crs`` (text) -> WGS84 transformer geopandas' ``to_crs`` uses (``always_xy``), made once."""
+    from pyproj import CRS, Transformer
+
+    return Transformer.from_crs(CRS.from_user_input(crs), CRS.from_user_input(WGS84), always_xy=True)
+
+
+def _project(geoms: np.ndarray, crs=BNG) -> np.ndarray:
+    """``GeoSeries(geoms, crs=crs).to_crs(WGS84)``, the same numbers, without building a GeoSeries each time.
+
+    Geometries with a z coordinate (none in the maps) take geopandas' own path.
+    """
+    if len(geoms) == 0 or shapely.has_z(geoms).any():
+        return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(WGS84).values)
+    coords = shapely.get_coordinates(geoms)
+    lon, lat = _transformer(_crs_key(crs)).transform(coords[:, 0], coords[:, 1])
+    return shapely.set_coordinates(geoms.copy(), np.array((lon, lat)).T)
+
+
+#: display geometry and GeoJSON text already made, by (tolerance, CRS, WKB): the maps of one run share grid cells
+#: between selections, clusters between selections, and patrol areas, districts and town centres between the
+#: county and district maps.  A pure function of its key, so never stale; emptied past ``_MEMO_LIMIT`` entries.
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_LIMIT = 50_000  # a Hertfordshire run keeps about 5,000
+
+
+def _display_geometries(geoms: np.ndarray, tolerance_m: float, crs) -> tuple[np.ndarray, list[str | None]]:
+    """Simplify in metres, project to WGS84, snap to 1e-6 degrees (~0.1 m); GeoJSON text (None when empty)."""
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
-    projected = gpd.GeoSeries(geoms, crs=gdf.crs if gdf.crs is not None else BNG).to_crs(WGS84)
-    geoms = shapely.set_precision(np.asarray(projected.values), 1e-6)
-    keep = ~shapely.is_empty(geoms)
-    if keep.all():
-        return _Display(gdf, geoms)
-    return _Display(gdf.iloc[np.flatnonzero(keep)], geoms[keep])
+    geoms = shapely.set_precision(_project(geoms, crs), 1e-6)
+    empty = shapely.is_empty(geoms)
+    texts: list[str | None] = [None] * len(geoms)
+    keep = np.flatnonzero(~empty)
+    for i, text in zip(keep.tolist(), _geojson_texts(geoms[keep])):
+        texts[i] = text
+    return geoms, texts
+
+
+def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float, *, memo: bool = False) -> _Display:
+    """Simplify in metres, project to WGS84, round to 6 decimal places (~0.1 m); empty results are dropped.
+
+    ``memo``: reuse (and keep) the results for geometries met before (:data:`_MEMO`), for layers that
+    several maps or selections share; each geometry's result depends on nothing else.
+    """
+    if gdf is None or len(gdf) == 0:
+        return _Display(pd.DataFrame(), np.array([], dtype=object), [])
+    keep, out, texts = _display_of(np.asarray(gdf.geometry.values), tolerance_m,
+                                   gdf.crs if gdf.crs is not None else BNG, memo=memo)
+    if len(keep) == len(gdf):
+        return _Display(gdf, out, texts)
+    return _Display(gdf.iloc[keep], out, texts)
+
+
+def _display_of(geoms: np.ndarray, tolerance_m: float, crs=BNG, *,
+                memo: bool = False) -> tuple[list[int], np.ndarray, list[str]]:
+    """:func:`_to_display` of an array of geometries: the positions kept, their display geometries and GeoJSON."""
+    if not memo:
+        out, texts = _display_geometries(geoms, tolerance_m, crs)
+    else:
+        crs_key = _crs_key(crs)
+        keys = [(tolerance_m, crs_key, wkb) for wkb in shapely.to_wkb(geoms).tolist()]
+        todo = [i for i, k in enumerate(keys) if k not in _MEMO]
+        if todo:
+            if len(_MEMO) + len(todo) > _MEMO_LIMIT:
+                _MEMO.clear()
+            made, made_texts = _display_geometries(geoms[todo], tolerance_m, crs)
+            for i, g, t in zip(todo, made, made_texts):
+                _MEMO[keys[i]] = (g, t)
+        found = [_MEMO[k] for k in keys]
+        out = np.empty(len(found), dtype=object)
+        out[:] = [g for g, _ in found]
+        texts = [t for _, t in found]
+    keep = [i for i, t in enumerate(texts) if t is not None]
+    if len(keep) == len(texts):
+        return keep, out, texts
+    return keep, out[keep], [texts[i] for i in keep]
 
 
 def _round_coords(obj):
@@ -82,10 +155,48 @@ def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
     return out
 
 
-def _feature_collection(display: _Display, props: list[dict]) -> dict:
-    geometries = _geojson_geometries(display.geoms)
-    features = [{"type": "Feature", "properties": p, "geometry": g} for g, p in zip(geometries, props)]
-    return {"type": "FeatureCollection", "features": features}
+def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """The geometries of ``gdf`` in BNG: as they are when they are already (``to_crs`` would copy the frame)."""
+    if gdf.crs is not None and _crs_key(gdf.crs) == BNG:
+        return np.asarray(gdf.geometry.values)
+    return np.asarray(gdf.to_crs(BNG).geometry.values)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row).
+
+    As pandas does, values of object and extension columns become Python scalars and ``pd.NA`` None.
+    """
+    skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
+    columns = [c for c in frame.columns if c != skip]
+    if not frame.columns.is_unique:
+        return frame[columns].to_dict("records")
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    values = []
+    for c in columns:
+        column = frame[c]
+        boxed = column.dtype == object or isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+        values.append([_native(v) for v in column.tolist()] if boxed else column.tolist())
+    return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def _native(value):
+    """pandas' ``maybe_box_native``: numpy scalars as Python scalars, datetimes as Timestamps, ``pd.NA`` as None."""
+    if value is pd.NA:
+        return None
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    if isinstance(value, np.timedelta64):
+        return pd.Timedelta(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _geojson_texts(geoms: np.ndarray) -> list[str]:
+    """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys)."""
+    return [json.dumps(g, sort_keys=True) for g in _geojson_geometries(geoms)]
 
 
 def _lonlat(x: float, y: float) -> tuple[float, float]:
@@ -96,15 +207,14 @@ def _lonlats(x: Sequence[float], y: Sequence[float]) -> list[tuple[float, float]
     """(lat, lon) of BNG points, rounded to 6 places, in one projection."""
     if len(x) == 0:
         return []
-    pts = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x, float), np.asarray(y, float)), crs=BNG).to_crs(WGS84)
-    return [(round(lat, 6), round(lon, 6)) for lon, lat in zip(shapely.get_x(pts.values).tolist(),
-                                                                shapely.get_y(pts.values).tolist())]
+    lon, lat = _transformer(BNG).transform(np.asarray(x, float), np.asarray(y, float))
+    return [(round(la, 6), round(lo, 6)) for lo, la in zip(np.asarray(lon).tolist(), np.asarray(lat).tolist())]
 
 
-def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoDataFrame:
-    """Filled contours of the KDE rank field (display bands), clipped to the study area."""
+def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> tuple[list[float], np.ndarray]:
+    """Filled contours of the KDE rank field (display bands), clipped to the study area: bands and BNG geometries."""
     if grid is None or len(cells) == 0 or "kde_top_pct" not in cells or cells["kde_top_pct"].isna().all():
-        return gpd.GeoDataFrame({"band": [], "geometry": []}, geometry="geometry", crs=BNG)
+        return [], np.array([], dtype=object)
     import contourpy
 
     rows = cells["row"].to_numpy(int)
@@ -140,5 +250,7 @@ def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> gpd.GeoData
         if not geom.is_empty:
             out_geoms.append(geom)
             out_band.append(top_pct)
-    return gpd.GeoDataFrame({"band": out_band, "geometry": out_geoms}, geometry="geometry", crs=BNG)
+    geoms = np.empty(len(out_geoms), dtype=object)
+    geoms[:] = out_geoms
+    return out_band, geoms
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -10,12 +11,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.render._leaflet import _folium_classes, leaflet_assets
+from hotspots.render._leaflet import _folium_classes, leaflet_assets, rendered_once
 from hotspots.render._map_geometry import (
-    _feature_collection,
+    _bng,
+    _display_of,
     _kde_bands,
     _lonlat,
     _lonlats,
+    _records,
     _to_display,
 )
 from hotspots.render.map_views import (
@@ -73,17 +76,25 @@ def _popup_html(row: dict) -> str:
     return "".join(lines)
 
 
-def _town_centre_html(name: str, summary: pd.DataFrame | None, halves: tuple[str, str] | None = None) -> str:
-    """Pop-up of a town centre: one row per crime selection (hotspots inside it)."""
-    if summary is None or len(summary) == 0:
-        return ""
-    rows = summary[summary["town_centre_name"] == name]
-    if rows.empty:
+def _town_centre_rows(summary: pd.DataFrame | None) -> dict[str, list[dict]]:
+    """The town-centre summary's rows by town centre, in their order."""
+    rows: dict[str, list[dict]] = {}
+    if summary is not None and len(summary):
+        for r in _records(summary):
+            if isinstance(r["town_centre_name"], str):
+                rows.setdefault(r["town_centre_name"], []).append(r)
+    return rows
+
+
+def _town_centre_html(name: str, summary: dict[str, list[dict]], halves: tuple[str, str] | None = None) -> str:
+    """Pop-up of a town centre: one row per crime selection (hotspots inside it); ``summary`` from _town_centre_rows."""
+    rows = summary.get(name, [])
+    if not rows:
         return ""
     change_head = f"{halves[1]} on {halves[0]}" if halves else "second half on first"
     out = [f"<div class='hs-pop'><b>{_esc(name)} town centre</b><table><tr><th>what</th><th>crimes</th>"
            f"<th>{_esc(change_head)}</th><th>hot squares</th><th>patrol areas</th></tr>"]
-    for _, r in rows.iterrows():
+    for r in rows:
         change = r.get("change_h2_vs_h1_pct", np.nan)
         change = f"{change:+.0f}%" if isinstance(change, (float, int)) and np.isfinite(change) else "–"
         out.append(f"<tr><td>{_esc(r['selection'])}</td><td>{_esc(_fmt(r['count']))}</td><td>{_esc(change)}</td>"
@@ -100,7 +111,7 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    for _, r in pa.sort_values("rank").iterrows():
+    for r in _records(pa.sort_values("rank")):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
@@ -191,22 +202,33 @@ def _about_html(view: MapView, licence: str) -> str:
             f"<pre>{_esc(licence)}</pre></details></details>")
 
 
-def _gi_cell_properties(cells: gpd.GeoDataFrame, selection: str) -> list[dict]:
-    """GeoJSON properties of the significant Gi* cells: class and tooltip (with the test behind the p-value)."""
-    n = len(cells)
-    classes = [str(c) for c in cells["gi_class"].tolist()]
-    counts = cells["count"].tolist() if "count" in cells else [np.nan] * n
-    z = cells["gi_z"].tolist() if "gi_z" in cells else [np.nan] * n
-    q = cells["gi_q"].tolist() if "gi_q" in cells else [np.nan] * n
-    tests = [str(t) for t in cells["gi_test"].tolist()] if "gi_test" in cells else [""] * n
+def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: str) -> list[dict]:
+    """GeoJSON properties of the Gi* cells at positions ``rows``: class and tooltip (with the test behind the p-value)."""
+    n = len(rows)
+
+    def column(name: str, missing) -> list:
+        return cells[name].iloc[rows].tolist() if name in cells else [missing] * n
+
+    classes = [str(c) for c in column("gi_class", "")]
+    counts = column("count", np.nan)
+    z = column("gi_z", np.nan)
+    q = column("gi_q", np.nan)
+    tests = [str(t) for t in column("gi_test", "")]
     name = _esc(selection)
+    escaped: dict[str, str] = {}  # the same few labels and numbers come back cell after cell
+
+    def esc(text: str) -> str:
+        if text not in escaped:
+            escaped[text] = _esc(text)
+        return escaped[text]
+
     out = []
     for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
-        tip = f"{_esc(GI_LABELS[c])}<br>{name}: {_esc(_fmt(k))} in this square in the period"
+        tip = f"{esc(GI_LABELS[c])}<br>{name}: {esc(_fmt(k))} in this square in the period"
         if c.startswith("hot") and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
-        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {_esc(_fmt(float(zi)))}, "
-                f"false-discovery-rate q = {_esc(format(float(qi), '.2g'))}")
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
+                f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
         if t in _GI_TEST_WORDS:
             tip += f" ({_GI_TEST_WORDS[t]})"
         tip += "</span>"
@@ -238,13 +260,24 @@ def _badges(pa: gpd.GeoDataFrame) -> list[list]:
     """Per patrol area: rank, the point its number marks and its bounds (lat/lon), for the page script."""
     if pa is None or len(pa) == 0:
         return []
-    pa = pa.to_crs(BNG)
-    reps = pa.geometry.representative_point()
-    bounds = shapely.bounds(np.asarray(pa.geometry.values))
+    geoms = _bng(pa)
+    reps = shapely.point_on_surface(geoms)
+    bounds = shapely.bounds(geoms)
     sw = _lonlats(bounds[:, 0], bounds[:, 1])
     ne = _lonlats(bounds[:, 2], bounds[:, 3])
+    at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
     return [[int(rank), lat, lon, s[0], s[1], n[0], n[1]]
-            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), _lonlats(reps.x, reps.y), sw, ne)]
+            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), at, sw, ne)]
+
+
+@functools.lru_cache(maxsize=1)
+def _page_template():
+    """The page script's template, compiled once (compiling it took longer than rendering it)."""
+    from jinja2 import Template
+
+    from hotspots.render._map_script import PAGE_SCRIPT
+
+    return Template(PAGE_SCRIPT)
 
 
 def folium_map(view: MapView):
@@ -257,10 +290,7 @@ def folium_map(view: MapView):
     only when the view opts in, an OpenStreetMap background (needs internet).
     """
     import folium
-    from branca.element import Element, MacroElement
-    from jinja2 import Template
-
-    from hotspots.render._map_script import PAGE_SCRIPT
+    from branca.element import Element
 
     assets = leaflet_assets()
     fast = _folium_classes()
@@ -273,9 +303,10 @@ def folium_map(view: MapView):
     m.default_js = []
     m.default_css = []
     root = m.get_root()
-    root.header.add_child(Element(f"<style>{assets.css}</style>"), name="leaflet_css_inline")
-    root.header.add_child(Element(f"<script>{assets.js}</script>"), name="leaflet_js_inline")
-    root.header.add_child(Element(f"<style>{_CSS}</style>"), name="hotspots_css")
+    # the same on every map: read as a template once, not once per map (Leaflet is 150 kB)
+    root.header.add_child(fast.Raw(rendered_once(f"<style>{assets.css}</style>")), name="leaflet_css_inline")
+    root.header.add_child(fast.Raw(rendered_once(f"<script>{assets.js}</script>")), name="leaflet_js_inline")
+    root.header.add_child(fast.Raw(rendered_once(f"<style>{_CSS}</style>")), name="hotspots_css")
     root.header.add_child(Element(f"<title>{_esc(view.title)}</title>"), name="hotspots_title")
 
     panes = {"hs_kde": 405, "hs_gi": 410, "hs_roads": 412, "hs_bounds": 420, "hs_points": 425, "hs_cluster": 430,
@@ -290,54 +321,58 @@ def folium_map(view: MapView):
                              "{sticky: true}); } }")
     if view.roads is not None and len(view.roads):
         r = _to_display(view.roads[["name", "road_class", view.roads.geometry.name]], SIMPLIFY_AREA_M)
-        fc = _feature_collection(r, [{} for _ in range(len(r))])
         fg = fast.FeatureGroup(name="Roads", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9, "className": "hs-road"},
-                     pane="hs_roads", interactive=False).add_to(fg)
+        fast.GeoJsonText([{} for _ in range(len(r))], r.texts,
+                         style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9,
+                                                   "className": "hs-road"},
+                         pane="hs_roads", interactive=False).add_to(fg)
         fg.add_to(m)
         context.append(("Roads", fg, True))
     if view.wards is not None and len(view.wards):
-        w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(w, [{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]])
+        w = _to_display(view.wards, SIMPLIFY_BOUNDARY_M, memo=True)
         fg = fast.FeatureGroup(name="Ward outlines", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
+        fast.GeoJsonText([{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]], w.texts,
+                         style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
                                                    "className": "hs-ward"},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
-            reps = view.wards.to_crs(BNG).geometry.representative_point()
-            for name, (lat, lon) in zip(view.wards["area_name"], _lonlats(reps.x, reps.y)):
+            reps = shapely.point_on_surface(_bng(view.wards))
+            at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
+            for name, (lat, lon) in zip(view.wards["area_name"], at):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-ward-label",
                                                           icon_size=(120, 14), icon_anchor=(60, 7)),
                             interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("Ward outlines", fg, True))
     if view.districts is not None and len(view.districts):
-        d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M)
-        fc = _feature_collection(d, [{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]])
+        d = _to_display(view.districts, SIMPLIFY_BOUNDARY_M, memo=True)
         fg = fast.FeatureGroup(name="District boundaries", show=True)
-        fast.GeoJson(fc, style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        fast.GeoJsonText([{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]], d.texts,
+                         style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
-            reps = view.districts.to_crs(BNG).geometry.representative_point()
-            for name, (lat, lon) in zip(view.districts["area_name"], _lonlats(reps.x, reps.y)):
+            reps = shapely.point_on_surface(_bng(view.districts))
+            at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
+            for name, (lat, lon) in zip(view.districts["area_name"], at):
                 fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-district-label",
                                                           icon_size=(140, 18), icon_anchor=(70, 9)),
                             interactive=False, keyboard=False).add_to(fg)
         fg.add_to(m)
         context.append(("District boundaries", fg, True))
     if view.town_centres is not None and len(view.town_centres):
-        t = _to_display(view.town_centres, SIMPLIFY_AREA_M)
+        t = _to_display(view.town_centres, SIMPLIFY_AREA_M, memo=True)
         props = [{"tip": f"Town centre: {_esc(n)}"} for n in t.rows["area_name"]]
         fg = fast.FeatureGroup(name="Town centres", show=True)
-        fast.GeoJson(_feature_collection(t, props),
-                     style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
-                                               "fill": False},
-                     on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
+        fast.GeoJsonText(props, t.texts,
+                         style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
+                                                   "fill": False},
+                         on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
-        tc_geoms = np.asarray(view.town_centres.to_crs(BNG).geometry.values)
+        tc_geoms = _bng(view.town_centres)
+        tc_rows = _town_centre_rows(view.town_centre_summary)
         tops = _lonlats(shapely.get_x(shapely.centroid(tc_geoms)), shapely.bounds(tc_geoms)[:, 3])
         for name, (lat, lon) in zip(view.town_centres["area_name"], tops):
-            summary = _town_centre_html(name, view.town_centre_summary, view.half_labels)
+            summary = _town_centre_html(name, tc_rows, view.half_labels)
             marker = fast.Marker([lat, lon], icon=fast.DivIcon(html=f"<span>{_esc(name)}</span>", class_name="hs-tc-label",
                                                                icon_size=(160, 16), icon_anchor=(80, 17)),
                                  interactive=bool(summary), keyboard=False)
@@ -347,10 +382,10 @@ def folium_map(view: MapView):
         fg.add_to(m)
         context.append(("Town centres", fg, True))
     # the study area outline always on top of the context
-    a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M)
-    fast.GeoJson(_feature_collection(a, [{} for _ in range(len(a))]),
-                 style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
-                 pane="hs_bounds", interactive=False).add_to(m)
+    a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M, memo=True)
+    fast.GeoJsonText([{} for _ in range(len(a))], a.texts,
+                     style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
+                     pane="hs_bounds", interactive=False).add_to(m)
 
     # selections ------------------------------------------------------------------------
     default = view.default_selection or (view.selections[0].name if view.selections else None)
@@ -373,48 +408,49 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name=label, overlay=False, show=(sel.name == default))
         cells = sel.cells
         # density (KDE) bands
-        bands = _kde_bands(cells, sel.grid, area_geom)
+        bands, band_geoms = _kde_bands(cells, sel.grid, area_geom)
         if len(bands):
-            b = _to_display(bands, SIMPLIFY_AREA_M)
+            kept, _, band_texts = _display_of(band_geoms, SIMPLIFY_AREA_M)
             colours = {k: c for k, c, _ in KDE_BANDS}
             labels = {k: lab for k, _, lab in KDE_BANDS}
-            props = [{"fill": colours[k], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[k])}"} for k in b.rows["band"]]
-            fast.GeoJson(_feature_collection(b, props),
-                         style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
-                                                   "fillColor": f["properties"]["fill"], "className": "hs-kde"},
-                         on_each_feature=bind_popup, pane="hs_kde").add_to(fg)
+            props = [{"fill": colours[bands[i]], "tip": f"Density ({_esc(sel.name)}): {_esc(labels[bands[i]])}"}
+                     for i in kept]
+            fast.GeoJsonText(props, band_texts,
+                             style_function=lambda f: {"color": f["properties"]["fill"], "weight": 0, "fillOpacity": 0.55,
+                                                       "fillColor": f["properties"]["fill"], "className": "hs-kde"},
+                             on_each_feature=bind_popup, pane="hs_kde", style_by="fill").add_to(fg)
         # significant Gi* cells only, at full strength (the legend swatches are the fills)
         if len(cells) and "gi_class" in cells:
-            shown = [c for c in ("gi_class", "count", "gi_z", "gi_q", "gi_test") if c in cells] + [cells.geometry.name]
-            sig = cells.loc[cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy(), shown]
+            sig = np.flatnonzero(cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy())
             if len(sig):
-                s = _to_display(sig, 0.0)
-                props = _gi_cell_properties(s.rows, sel.name)
-                fast.GeoJson(_feature_collection(s, props),
-                             style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
-                                                       "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
-                                                       "className": "hs-gi"},
-                             on_each_feature=bind_popup, pane="hs_gi").add_to(fg)
+                kept, _, cell_texts = _display_of(np.asarray(cells.geometry.values)[sig], 0.0,
+                                                  cells.crs if cells.crs is not None else BNG, memo=True)
+                props = _gi_cell_properties(cells, sig[kept], sel.name)
+                fast.GeoJsonText(props, cell_texts,
+                                 style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,
+                                                           "fillColor": GI_COLOURS[f["properties"]["c"]], "fillOpacity": 1.0,
+                                                           "className": "hs-gi"},
+                                 on_each_feature=bind_popup, pane="hs_gi", style_by="c").add_to(fg)
         # clusters
         if sel.clusters is not None and len(sel.clusters):
-            c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M)
+            c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M, memo=True)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
-                     for r in c.rows.drop(columns=c.rows.geometry.name).to_dict("records")]
-            fast.GeoJson(_feature_collection(c, props),
-                         style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
-                                                   "fillOpacity": 0.35, "className": "hs-cluster"},
-                         on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
+                     for r in _records(c.rows)]
+            fast.GeoJsonText(props, c.texts,
+                             style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
+                                                       "fillOpacity": 0.35, "className": "hs-cluster"},
+                             on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
         # patrol areas; their numbers are placed by the page script (clear of each other and of small areas)
         pa = sel.patrol_areas
         if pa is not None and len(pa):
-            p = _to_display(pa, SIMPLIFY_AREA_M)
+            p = _to_display(pa, SIMPLIFY_AREA_M, memo=True)
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}", "rank": int(r["rank"])}
-                     for r in p.rows.drop(columns=p.rows.geometry.name).to_dict("records")]
-            layer = fast.GeoJson(_feature_collection(p, props),
-                                 style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
-                                                           "fillOpacity": 0.08, "className": "hs-pa"},
-                                 on_each_feature=bind_popup, pane="hs_patrol")
+                     for r in _records(p.rows)]
+            layer = fast.GeoJsonText(props, p.texts,
+                                     style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
+                                                               "fillOpacity": 0.08, "className": "hs-pa"},
+                                     on_each_feature=bind_popup, pane="hs_patrol")
             layer.add_to(fg)
             patrol_layers.append((label, layer.get_name()))
             badges[label] = _badges(pa)
@@ -433,8 +469,8 @@ def folium_map(view: MapView):
     points, street_labels = _street_data(view)
     sub = f"{_esc(view.period_label)} · data: {_esc(view.source)}"
     notes = "".join(f"<div class='hs-sub'>{_esc(n)}</div>" for n in view.notes)
-    controls = MacroElement()
-    controls._template = Template(PAGE_SCRIPT)
+    controls = fast.Macro()
+    controls._template = _page_template()
     controls.map = m.get_name()
     controls.lists = lists
     controls.legends = legends

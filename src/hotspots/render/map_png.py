@@ -8,6 +8,7 @@ import math
 import numpy as np
 import shapely
 
+from hotspots.render._map_geometry import _bng, _records
 from hotspots.render.map_views import (
     DISTRICT_COLOUR,
     GI_COLOURS,
@@ -23,7 +24,6 @@ from hotspots.render.map_views import (
     MapView,
     _fmt,
 )
-from hotspots.schema import BNG
 
 __all__ = ["static_map_png"]
 
@@ -95,21 +95,21 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
 
     name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
     sel = next((s for s in view.selections if s.name == name), None)
-    area = view.study_area.to_crs(BNG)
+    area = _bng(view.study_area)
     fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
     ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
     side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
     side.axis("off")
     if view.wards is not None and len(view.wards):
-        _add_lines(ax, shapely.boundary(np.asarray(view.wards.to_crs(BNG).geometry.values)), color=WARD_COLOUR,
+        _add_lines(ax, shapely.boundary(_bng(view.wards)), color=WARD_COLOUR,
                    linewidth=0.4, zorder=1)
     if view.roads is not None and len(view.roads):
-        _add_lines(ax, np.asarray(view.roads.to_crs(BNG).geometry.values), color=ROAD_COLOUR, linewidth=0.6, zorder=1.5)
+        _add_lines(ax, _bng(view.roads), color=ROAD_COLOUR, linewidth=0.6, zorder=1.5)
     if view.map_points is not None and len(view.map_points):
         ax.scatter(view.map_points["x"].to_numpy(float), view.map_points["y"].to_numpy(float), s=0.6,
                    color=MAP_POINT_COLOUR, linewidths=0, zorder=3)
     if view.districts is not None and len(view.districts):
-        _add_lines(ax, shapely.boundary(np.asarray(view.districts.to_crs(BNG).geometry.values)), color=DISTRICT_COLOUR,
+        _add_lines(ax, shapely.boundary(_bng(view.districts)), color=DISTRICT_COLOUR,
                    linewidth=1.0, zorder=4)
     if sel is not None and len(sel.cells) and "gi_class" in sel.cells:
         cls = sel.cells["gi_class"].astype(str).to_numpy()
@@ -117,11 +117,10 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
         for key, colour in GI_COLOURS.items():
             _add_polygons(ax, cell_geoms[cls == key], facecolor=colour, linewidth=0, zorder=2)
     if view.town_centres is not None and len(view.town_centres):
-        tc = view.town_centres.to_crs(BNG)
-        _add_lines(ax, shapely.boundary(np.asarray(tc.geometry.values)), color=TOWN_CENTRE_COLOUR, linewidth=1.0,
+        _add_lines(ax, shapely.boundary(_bng(view.town_centres)), color=TOWN_CENTRE_COLOUR, linewidth=1.0,
                    linestyle="--", zorder=5)
-    _add_lines(ax, shapely.boundary(np.asarray(area.geometry.values)), color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
-    minx, miny, maxx, maxy = area.total_bounds
+    _add_lines(ax, shapely.boundary(area), color=DISTRICT_COLOUR, linewidth=1.8, zorder=6)
+    minx, miny, maxx, maxy = shapely.total_bounds(area).tolist()
     pad = 0.03 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
@@ -129,10 +128,13 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     lines = []
     badges: list[tuple[int, float, float, tuple]] = []
     if pa is not None and len(pa):
-        pa = pa.to_crs(BNG).sort_values("rank")
-        _add_lines(ax, shapely.boundary(np.asarray(pa.geometry.values)), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
-        for (_, r), pt in zip(pa.iterrows(), pa.geometry.representative_point()):
-            badges.append((int(r["rank"]), pt.x, pt.y, r.geometry.bounds))
+        pa = pa.sort_values("rank")
+        pa_geoms = _bng(pa)
+        _add_lines(ax, shapely.boundary(pa_geoms), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
+        reps = shapely.point_on_surface(pa_geoms)
+        for r, x, y, bounds in zip(_records(pa), shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist(),
+                                   shapely.bounds(pa_geoms).tolist()):
+            badges.append((int(r["rank"]), x, y, tuple(bounds)))
             trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
             district = f" [{r['district_name']}]" if r.get("show_district", False) else ""
             lines.append(f"{int(r['rank'])}. {r['name']}{district}\n     {_fmt(r['count'])} in the period{trend}")
@@ -242,17 +244,19 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         if b[0] < bbox.x0 or b[2] > bbox.x1 or b[1] < bbox.y0 or b[3] > bbox.y1 or not free(b, placed):
             return
         placed.append(b)
-        ax.annotate(label, (x, y), ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
-                    fontstyle=style, zorder=8, bbox=halo)
+        # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
+        ax.text(x, y, label, ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
+                fontstyle=style, zorder=8, bbox=halo)
 
     if view.districts is not None and len(view.districts) > 1:
-        districts = view.districts.to_crs(BNG)
-        for nm, pt in zip(districts["area_name"], districts.geometry.representative_point()):
-            text(str(nm), pt.x, pt.y, 7, "#333333")
+        reps = shapely.point_on_surface(_bng(view.districts))
+        for nm, x, y in zip(view.districts["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
+            text(str(nm), x, y, 7, "#333333")
     if view.town_centres is not None and len(view.town_centres):  # names just above each centre's northern edge
-        tc = view.town_centres.to_crs(BNG)
-        for nm, geom in zip(tc["area_name"], tc.geometry):
-            text(str(nm), geom.centroid.x, geom.bounds[3], 7, TOWN_CENTRE_COLOUR)
+        tc = _bng(view.town_centres)
+        for nm, x, top in zip(view.town_centres["area_name"], shapely.get_x(shapely.centroid(tc)).tolist(),
+                              shapely.bounds(tc)[:, 3].tolist()):
+            text(str(nm), x, top, 7, TOWN_CENTRE_COLOUR)
     labels = view.street_labels
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):
@@ -260,9 +264,9 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
             if tier == 2:
                 text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold")
     if view.wards is not None and len(view.wards) <= 80:
-        wards = view.wards.to_crs(BNG)
-        for nm, pt in zip(wards["area_name"], wards.geometry.representative_point()):
-            text(str(nm), pt.x, pt.y, 6, WARD_LABEL_COLOUR)
+        reps = shapely.point_on_surface(_bng(view.wards))
+        for nm, x, y in zip(view.wards["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
+            text(str(nm), x, y, 6, WARD_LABEL_COLOUR)
     if labels is not None and len(labels):
         for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
             if tier == 1:

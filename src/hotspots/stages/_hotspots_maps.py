@@ -87,6 +87,7 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
     codes = inputs.codes
     rows = np.flatnonzero(codes.in_months(months))
     views = []
+    tc_summary = _tc_summary(tables["town_centres"])  # the same for every map
 
     def view_for(res, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
         sels = []
@@ -94,12 +95,12 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
             if show_district:  # county view: ranked within the county by the ranking value
                 pa = county_patrol_ranking(patrol_sub, selection=sel, rank_by=cfg.rank_by)
             else:
-                pa = patrol_sub[patrol_sub["selection"] == sel].copy() if len(patrol_sub) else patrol_sub
+                pa = patrol_sub[patrol_sub["selection"] == sel] if len(patrol_sub) else patrol_sub  # a new frame
             if len(pa) and halves:
                 pa = pa.assign(trend=[_trend_words(t, c, halves) for t, c in zip(pa["trend"], pa["change_h2_vs_h1_pct"])])
             # the largest clusters only (all are in clusters.csv)
             shapes = largest_clusters(sres.cluster_shapes)
-            present = set(sres.cells["gi_class"].astype(str)) if "gi_class" in sres.cells else set()
+            present = {str(c) for c in pd.unique(sres.cells["gi_class"])} if "gi_class" in sres.cells else set()
             label, definition = _selection_words(sel, inputs.selections.get(sel, ()))
             sels.append(SelectionView(name=sel, cells=sres.cells, patrol_areas=pa, clusters=shapes,
                                       grid=res.grid.attrs.get("grid"), note=sres.note,
@@ -125,7 +126,7 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
         roads = None if show_district or data_dir is None else read_roads(data_dir, tuple(res.area.geometry.bounds))
         return MapView(slug=slug_name, title=title, period_label=period, study_area=study, selections=sels,
                        districts=districts, town_centres=_clip(geo.town_centres, res.area.geometry),
-                       town_centre_summary=_tc_summary(tables["town_centres"]),
+                       town_centre_summary=tc_summary,
                        wards=wards, default_selection=default, notes=notes, technical_notes=[t for t in technical if t],
                        map_points=points, street_labels=labels, roads=roads, web_tiles=bool(cfg.map_tiles),
                        half_labels=halves)

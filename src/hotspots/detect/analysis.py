@@ -111,6 +111,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
     town_centre = pd.array(_town_centre_of_cells(grid, inputs.town_centres), dtype=_TEXT)
     no_patrol_area = _text("", n)
     results: dict[str, SelectionResult] = {}
+    per_area: dict = {}  # what the patrol areas of every selection share (the namer)
     for sel, members in inputs.selections.items():
         in_sel = inside & codes.of_types(members)
         cur = in_sel & in_current
@@ -139,7 +140,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         stab = _stability(inputs, grid, cell, in_sel, counts, area, sel)
         res = SelectionResult(cells=cells, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
         if patrol:
-            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg)
+            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg, shared=per_area)
         cls = cells["gi_class"]
         res.summary = {
             "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,

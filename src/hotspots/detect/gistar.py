@@ -280,17 +280,44 @@ def _binomial_tails(s: np.ndarray, total: np.ndarray, share: np.ndarray) -> tupl
     """``binom.sf(s - 1, total, share)`` and ``binom.cdf(s, total, share)``, once per distinct (s, N, p).
 
     A grid has a handful of neighbourhood sizes and small sums, so a cube of
-    millions of bins has a few hundred distinct triples.
+    millions of bins has a few hundred distinct triples.  They are found by
+    hashing (:func:`pandas.factorize`, linear time) rather than sorting; each
+    triple's tails are the same numbers whichever order they are computed in.
     """
-    share_values, share_idx = np.unique(share.ravel(), return_inverse=True)
-    total_values, total_idx = np.unique(np.asarray(total, float).ravel(), return_inverse=True)
+    share_values, share_idx = _distinct(share.ravel())
+    total = np.asarray(total, float)
+    if total.size and not any(total.strides):  # one N (broadcast): nothing to look up
+        total_values, total_idx = total.ravel()[:1], 0
+    else:
+        total_values, total_idx = _distinct(total.ravel())
     sums = s.ravel().astype(np.int64)
-    key = (sums * len(share_values) + share_idx.ravel()) * len(total_values) + total_idx.ravel()
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    k, n, p = sums[first], total_values[total_idx.ravel()[first]], share_values[share_idx.ravel()[first]]
-    upper = stats.binom.sf(k - 1, n, p)[inverse.ravel()].reshape(s.shape)
-    lower = stats.binom.cdf(k, n, p)[inverse.ravel()].reshape(s.shape)
+    key = (sums * len(share_values) + share_idx) * len(total_values) + total_idx
+    keys, inverse = _distinct_small(key)
+    k = keys // (len(share_values) * len(total_values))
+    n = total_values[keys % len(total_values)]
+    p = share_values[(keys // len(total_values)) % len(share_values)]
+    upper = stats.binom.sf(k - 1, n, p)[inverse].reshape(s.shape)
+    lower = stats.binom.cdf(k, n, p)[inverse].reshape(s.shape)
     return upper, lower
+
+
+def _distinct_small(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_distinct` for non-negative integers: by a table of presence when their range is small."""
+    if key.size == 0 or key.min() < 0 or key.max() > 4 * key.size + 1024:
+        return _distinct(key)
+    present = np.zeros(int(key.max()) + 1, dtype=bool)
+    present[key] = True
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present), position[key]
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (any order) and each element's position among them; NaN is a value like any other."""
+    if values.size <= 1 or (values.dtype.kind == "f" and np.isnan(values).any()):
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return uniques, inverse.ravel()
+    codes, uniques = pd.factorize(values, sort=False)
+    return np.asarray(uniques), codes
 
 
 def _require_self_weights(problems, diagonal: np.ndarray, hint: str) -> None:

@@ -251,16 +251,19 @@ def _exact_applies(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray) -> 
 
 
 def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.ndarray, total: float | np.ndarray,
-                 alternative: str, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+                 alternative: str, min_count: int, share_codes: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The p used (the larger of normal and exact binomial) and the test code (index into :data:`GI_TESTS`).
 
     ``s``: neighbourhood sums, ``share``: ``p_i`` (neighbourhood cells / all
     cells), ``total``: N (a scalar, or one per row); all shaped like ``z``.
+    ``share_codes``: :func:`_distinct` of ``share`` clipped to [0, 1], when already known.
     """
     s = np.rint(s)
     total = np.broadcast_to(np.asarray(total, dtype=float).reshape(-1, 1) if np.ndim(total) else total, z.shape)
-    share = np.clip(share, 0.0, 1.0)
-    upper, lower = _binomial_tails(s, total, share)   # P(S >= s), P(S <= s)
+    if share_codes is None:
+        share_codes = _distinct(np.clip(share, 0.0, 1.0).ravel())
+    upper, lower = _binomial_tails(s, total, share_codes)   # P(S >= s), P(S <= s)
     if alternative == "two-sided":
         exact = np.minimum(1.0, 2.0 * np.where(z > 0, upper, lower))
     elif alternative == "greater":
@@ -276,15 +279,18 @@ def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.n
     return p, code
 
 
-def _binomial_tails(s: np.ndarray, total: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _binomial_tails(s: np.ndarray, total: np.ndarray, share_codes: tuple[np.ndarray, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """``binom.sf(s - 1, total, share)`` and ``binom.cdf(s, total, share)``, once per distinct (s, N, p).
+
+    ``share_codes``: the distinct shares and each bin's position among them (:func:`_distinct`).
 
     A grid has a handful of neighbourhood sizes and small sums, so a cube of
     millions of bins has a few hundred distinct triples.  They are found by
     hashing (:func:`pandas.factorize`, linear time) rather than sorting; each
     triple's tails are the same numbers whichever order they are computed in.
     """
-    share_values, share_idx = _distinct(share.ravel())
+    share_values, share_idx = share_codes
     total = np.asarray(total, float)
     if total.size and not any(total.strides):  # one N (broadcast): nothing to look up
         total_values, total_idx = total.ravel()[:1], 0

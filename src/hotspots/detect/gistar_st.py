@@ -129,7 +129,7 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
         cube = SpaceTimeCube(weights, months, time_step)
     w, w_sum, m = cube.w, cube.w_sum, cube.m
     spatial = np.asarray(w @ x.T).T  # (months, cells): sum over spatial neighbours, same month
-    lag = cube.lag_t @ spatial
+    lag = cube.time_lag(spatial)
     mean = x.mean()
     spread = x.std()
     degenerate = (np.ptp(x) == 0) | cube.flat_variance
@@ -181,6 +181,19 @@ class SpaceTimeCube:
         self.w_sum, self.m = w_sum, m
         self.share = w_sum / m
         self.share_codes = _distinct(np.clip(self.share, 0.0, 1.0).ravel())
+
+    def time_lag(self, spatial: np.ndarray) -> np.ndarray:
+        """``lag_t @ spatial`` (each month's sums plus those of the months in its window), added row by row.
+
+        No BLAS: a matrix product of this size costs more in thread start-up (and in
+        threads spinning on a busy machine) than the additions it makes; the
+        window sums are added in month order.
+        """
+        lag = np.zeros_like(spatial)
+        for t, row in enumerate(self.lag_t):
+            for u in np.flatnonzero(row):
+                lag[t] += spatial[u] * row[u]
+        return lag
 
     def built_for(self, weights: Any, months: Sequence[Any], time_step: int, shape: tuple[int, ...]) -> bool:
         """Whether this cube is the one of these arguments (values of ``shape``: months x cells)."""

@@ -174,9 +174,11 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     problems.raise_if_any()
     _check_xy_metres(xa, ya)
 
-    grouped = (pd.DataFrame({"x": xa, "y": ya, "count": c})
-               .groupby(["x", "y"], sort=True, as_index=False)["count"].sum())
-    locations = grouped.reset_index(drop=True)
+    if _unique_in_order(xa, ya):  # already one row per location, sorted (as the hotspots stage passes them)
+        locations = pd.DataFrame({"x": xa, "y": ya, "count": c + 0.0})  # + 0.0: as the group sums (no -0.0)
+    else:
+        locations = (pd.DataFrame({"x": xa, "y": ya, "count": c})
+                     .groupby(["x", "y"], sort=True, as_index=False)["count"].sum()).reset_index(drop=True)
     xy = locations[["x", "y"]].to_numpy(np.float64)
     loc_counts = locations["count"].to_numpy(np.float64)
     labels = np.full(len(locations), -1, dtype=np.int64)
@@ -202,6 +204,11 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     summary = _cluster_summary(xy, loc_counts, labels, float(eps_m))
     return locations, summary
 
+
+
+def _unique_in_order(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the points are distinct and sorted by x, then y (strictly increasing pairs)."""
+    return bool(np.all((x[1:] > x[:-1]) | ((x[1:] == x[:-1]) & (y[1:] > y[:-1]))))
 
 
 def _renumber_clusters(labels, xy, counts, floor_crimes):

@@ -403,7 +403,7 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
     (1, 8)
     """
     counts = np.asarray(counts, dtype=float)
-    hot = gi["gi_class"].astype(str).str.startswith("hot").to_numpy()
+    hot = _starts_with_hot(gi["gi_class"])
     keep, _ = bridge_cells(grid, hot, counts)
     demote = hot & ~keep
     out = gi.copy()
@@ -413,3 +413,11 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
         out.loc[demote, "gi_class"] = "not_significant"
         out.loc[demote, "gi_test"] = "empty_cell"
     return out
+
+
+def _starts_with_hot(classes: pd.Series) -> np.ndarray:
+    """``classes.astype(str).str.startswith("hot")`` as a bool array; for a categorical, on its categories only."""
+    if isinstance(classes.dtype, pd.CategoricalDtype):
+        hot_category = np.array([str(c).startswith("hot") for c in classes.cat.categories] + [False])
+        return hot_category[classes.cat.codes.to_numpy()]  # code -1 (missing): the last entry, False
+    return classes.astype(str).str.startswith("hot").to_numpy()

@@ -263,14 +263,16 @@ def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.n
     total = np.broadcast_to(np.asarray(total, dtype=float).reshape(-1, 1) if np.ndim(total) else total, z.shape)
     if share_codes is None:
         share_codes = _distinct(np.clip(share, 0.0, 1.0).ravel())
-    upper, lower = _binomial_tails(s, total, share_codes)   # P(S >= s), P(S <= s)
+    upper, lower, inverse = _binomial_tails(s, total, share_codes)   # P(S >= s), P(S <= s) per distinct triple
+    # the exact p of each distinct triple, then one look-up per bin (the upper tail where z > 0)
     if alternative == "two-sided":
-        exact = np.minimum(1.0, 2.0 * np.where(z > 0, upper, lower))
-    elif alternative == "greater":
-        exact = upper
+        table = np.minimum(1.0, 2.0 * np.concatenate([upper, lower]))
+        pick = inverse + len(upper) * ~(z > 0).ravel()
     else:
-        exact = lower
-    exact = np.where(np.isfinite(exact), exact, 1.0)
+        table = upper if alternative == "greater" else lower
+        pick = inverse
+    table = np.where(np.isfinite(table), table, 1.0)
+    exact = table[pick].reshape(z.shape)
     p = np.maximum(p_normal, exact)
     code = np.where(exact > p_normal, 1, 0).astype(np.int8)
     below = (z > 0) & (s < min_count) & (alternative != "less")
@@ -280,8 +282,10 @@ def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.n
 
 
 def _binomial_tails(s: np.ndarray, total: np.ndarray, share_codes: tuple[np.ndarray, np.ndarray]
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``binom.sf(s - 1, total, share)`` and ``binom.cdf(s, total, share)``, once per distinct (s, N, p).
+
+    Returns both tails per distinct triple and each bin's (flattened) position among them.
 
     ``share_codes``: the distinct shares and each bin's position among them (:func:`_distinct`).
 
@@ -302,9 +306,7 @@ def _binomial_tails(s: np.ndarray, total: np.ndarray, share_codes: tuple[np.ndar
     k = keys // (len(share_values) * len(total_values))
     n = total_values[keys % len(total_values)]
     p = share_values[(keys // len(total_values)) % len(share_values)]
-    upper = stats.binom.sf(k - 1, n, p)[inverse].reshape(s.shape)
-    lower = stats.binom.cdf(k, n, p)[inverse].reshape(s.shape)
-    return upper, lower
+    return stats.binom.sf(k - 1, n, p), stats.binom.cdf(k, n, p), inverse
 
 
 def _distinct_small(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

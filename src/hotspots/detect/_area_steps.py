@@ -14,7 +14,7 @@ from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import cluster_locations
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
 from hotspots.detect.emerging import emerging_hotspot_classes
-from hotspots.detect.gistar_st import EMERGING_TIME_STEP, gi_star_space_time
+from hotspots.detect.gistar_st import EMERGING_TIME_STEP, SpaceTimeCube, gi_star_space_time
 from hotspots.detect.options import (
     CLUSTER_EPS_M,
     EMERGING_ALPHA,
@@ -85,8 +85,8 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     return table[CLUSTER_COLUMNS], shapes
 
 
-def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str
-              ) -> tuple[np.ndarray, pd.DataFrame]:
+def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str,
+              shared: dict | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Space-time Gi* per cell and month (NaN for months missing from the data, never zeros), then the classes.
 
     The neighbourhood of a (cell, month) bin is the cell and its queen
@@ -97,20 +97,24 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
 
     ``counts``: (cells, months) of the selection, months as in ``inputs.months_all``.  Returns every
     cell's class (for the grid cells) and the table of the cells with a pattern (``emerging.csv``; the
-    ~90% with "no pattern detected" are in the grid cells only).
+    ~90% with "no pattern detected" are in the grid cells only).  ``shared``: a dict kept across the
+    selections of one study area (the space-time cube's weights are built once).
     """
     n = len(grid)
     months = list(inputs.months_all)
     present = set(inputs.months_present)
-    z = np.full((n, len(months)), np.nan)
-    q = np.full((n, len(months)), np.nan)
     observed = [j for j, m in enumerate(months) if m in present]
+    z = q = np.empty((n, 0))  # (cells, observed months): the other months are missing (NaN)
     if observed:
+        cube_months = [months[j] for j in observed]
+        shared = {} if shared is None else shared
+        if "cube" not in shared:
+            shared["cube"] = SpaceTimeCube(weights, cube_months, EMERGING_TIME_STEP)
         z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts[:, observed].T), weights,
-                                                months=[months[j] for j in observed], time_step=EMERGING_TIME_STEP)
-        z[:, observed] = z_obs.T
-        q[:, observed] = q_obs.T
-    em = _emerging_classes(z, q, months)
+                                                months=cube_months, time_step=EMERGING_TIME_STEP,
+                                                cube=shared["cube"])
+        z, q = z_obs.T, q_obs.T
+    em = _emerging_classes(z, q, months, observed)
     missing = len(months) - len(present & set(months))
     pattern = np.asarray(em["pattern"])
     keep = np.flatnonzero(pattern != "no pattern detected")
@@ -125,7 +129,7 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     return pattern, table
 
 
-def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[str, np.ndarray]:
+def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str], columns=None) -> dict[str, np.ndarray]:
     """:func:`hotspots.emerging_hotspot_classes`, with the trend test only where it can matter.
 
     Every pattern needs a significant final month, or significant months 90%
@@ -134,15 +138,22 @@ def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[s
     are classified by detect; for the others the counts are taken as detect
     defines them and ``mk_z``/``mk_p`` are left NaN (the Mann-Kendall test
     on hundreds of thousands of insignificant series was most of the cost).
+
+    ``z``, ``q``: (cells, months) for the months at positions ``columns`` of
+    ``months`` (default: every month); the other months are missing (NaN).
     """
     n = len(z)
+    columns = np.arange(len(months)) if columns is None else np.asarray(columns, dtype=np.int64)
     with np.errstate(invalid="ignore"):
         observed = np.isfinite(z) & np.isfinite(q)
         significant = observed & (q < EMERGING_ALPHA)
         hot, cold = significant & (z > 0), significant & (z < 0)
     n_observed = observed.sum(axis=1)
-    final = z.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1) if z.shape[1] else np.zeros(n, dtype=np.int64)
-    final_significant = significant[np.arange(n), final] if z.shape[1] else np.zeros(n, dtype=bool)
+    if z.shape[1]:
+        last = z.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1)  # cells never observed: no final month
+        final, final_significant = columns[last], significant[np.arange(n), last]
+    else:
+        final, final_significant = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     mostly = significant.sum(axis=1) >= EMERGING_FINAL_SHARE * n_observed - 1e-9  # detect's tolerance
     possible = (n_observed > 0) & (final_significant | mostly)
     labels = np.array([str(m)[:7] for m in months])
@@ -153,8 +164,10 @@ def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str]) -> dict[s
         "final_month": np.where(n_observed > 0, labels[final] if len(labels) else "", ""),
     }
     rows = np.flatnonzero(possible)
-    em = emerging_hotspot_classes(z[rows], q[rows], months=months, alpha=EMERGING_ALPHA,
-                                         final_share=EMERGING_FINAL_SHARE)
+    z_rows, q_rows = np.full((rows.size, len(months)), np.nan), np.full((rows.size, len(months)), np.nan)
+    z_rows[:, columns], q_rows[:, columns] = z[rows], q[rows]
+    em = emerging_hotspot_classes(z_rows, q_rows, months=months, alpha=EMERGING_ALPHA,
+                                  final_share=EMERGING_FINAL_SHARE)
     for column, values in out.items():
         values[rows] = em[column].to_numpy()
     out["pattern"] = out["pattern"].astype(str)

@@ -50,9 +50,7 @@ def adaptive_radii(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, k: float, h_m
     """
     if x.size == 0:
         return np.zeros(0)
-    xy = np.column_stack([x, y])
-    unique, inverse = np.unique(xy, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    unique, inverse = _unique_locations(np.asarray(x, float), np.asarray(y, float))
     weight = np.bincount(inverse, weights=w, minlength=len(unique))
     n_loc = len(unique)
     positive = weight > 0
@@ -76,3 +74,16 @@ def adaptive_radii(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, k: float, h_m
     laddered = np.minimum(h_min * LADDER ** rung, h_max)
     laddered = np.where(radius >= h_max, h_max, laddered)
     return laddered[inverse]
+
+
+def _unique_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)`` (rows by x, then y), by a lexsort.
+
+    The same rows in the same order (finite coordinates), without sorting the rows as records.
+    """
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    first = np.r_[True, (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])]
+    inverse = np.empty(x.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return np.column_stack([xs[first], ys[first]]), inverse

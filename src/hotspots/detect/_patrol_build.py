@@ -24,8 +24,11 @@ from hotspots.schema import ASB, BNG
 
 
 def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members, sel: str, area: StudyArea,
-                  cfg: HotspotConfig) -> None:
-    """Merge contiguous significant hot cells, rank, keep the top N, and describe each area."""
+                  cfg: HotspotConfig, shared: dict | None = None) -> None:
+    """Merge contiguous significant hot cells, rank, keep the top N, and describe each area.
+
+    ``shared``: a dict kept across the selections of one study area (its ward and town-centre namer is built once).
+    """
     cells = res.cells
     cls = cells["gi_class"].to_numpy(dtype=object)
     eligible = np.where(np.isin(cls, cfg.patrol_classes), cls, "not_significant")
@@ -91,7 +94,11 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     types_of_area = {j: [] for j in range(n_pa)}
     for j, start, end in _group_bounds(type_area):
         types_of_area[j] = [(str(codes.type_labels[type_code[i]]), int(type_count[i])) for i in range(start, end)]
-    namer = AreaNamer(inputs.wards, inputs.town_centres, district_code=area.code, district_geometry=area.geometry)
+    shared = {} if shared is None else shared
+    if "namer" not in shared:
+        shared["namer"] = AreaNamer(inputs.wards, inputs.town_centres, district_code=area.code,
+                                    district_geometry=area.geometry)
+    namer = shared["namer"]
     loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
     places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
                                    codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}

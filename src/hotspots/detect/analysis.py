@@ -111,6 +111,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
     town_centre = pd.array(_town_centre_of_cells(grid, inputs.town_centres), dtype=_TEXT)
     no_patrol_area = _text("", n)
     results: dict[str, SelectionResult] = {}
+    per_area: dict = {}  # what every selection shares: the space-time cube's weights, the patrol areas' namer
     for sel, members in inputs.selections.items():
         in_sel = inside & codes.of_types(members)
         cur = in_sel & in_current
@@ -120,7 +121,8 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         gi = demote_empty_hot_cells(grid, gi_star(counts, weights), counts)  # empty cells hot only as bridges
         moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
         kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
-        pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel)
+        pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel,
+                                      shared=per_area)
         columns = {
             **shared, "selection": _text(sel, n), **grid_columns,
             "count": counts.astype(np.int64), "harm": harm_cells,
@@ -139,7 +141,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         stab = _stability(inputs, grid, cell, in_sel, counts, area, sel)
         res = SelectionResult(cells=cells, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
         if patrol:
-            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg)
+            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg, shared=per_area)
         cls = cells["gi_class"]
         res.summary = {
             "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,

@@ -95,8 +95,9 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     each unique location carries its crime count; clustering then runs on the
     (typically ~25 times fewer) unique locations.
 
-    * ``method="dbscan"``: :class:`sklearn.cluster.DBSCAN` with
-      ``sample_weight=count`` (Ester et al. 1996): a location is a core point
+    * ``method="dbscan"``: the clusters of :class:`sklearn.cluster.DBSCAN` with
+      ``sample_weight=count`` (Ester et al. 1996; computed here from KD-tree
+      neighbour pairs, :func:`_dbscan_labels`): a location is a core point
       when the crimes within ``eps_m`` (itself included) number at least
       ``min_crimes``.  This is exactly DBSCAN on the expanded raw points (one
       row per crime), at a tiny fraction of the memory.
@@ -174,19 +175,18 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     problems.raise_if_any()
     _check_xy_metres(xa, ya)
 
-    grouped = (pd.DataFrame({"x": xa, "y": ya, "count": c})
-               .groupby(["x", "y"], sort=True, as_index=False)["count"].sum())
-    locations = grouped.reset_index(drop=True)
+    if _unique_in_order(xa, ya):  # already one row per location, sorted (as the hotspots stage passes them)
+        locations = pd.DataFrame({"x": xa, "y": ya, "count": c + 0.0})  # + 0.0: as the group sums (no -0.0)
+    else:
+        locations = (pd.DataFrame({"x": xa, "y": ya, "count": c})
+                     .groupby(["x", "y"], sort=True, as_index=False)["count"].sum()).reset_index(drop=True)
     xy = locations[["x", "y"]].to_numpy(np.float64)
     loc_counts = locations["count"].to_numpy(np.float64)
     labels = np.full(len(locations), -1, dtype=np.int64)
     positive = np.flatnonzero(loc_counts > 0)
     if len(positive) >= 1:
         if method == "dbscan":
-            from sklearn.cluster import DBSCAN
-
-            labels[positive] = DBSCAN(eps=float(eps_m), min_samples=int(min_crimes)).fit(
-                xy[positive], sample_weight=loc_counts[positive]).labels_
+            labels[positive] = _dbscan_labels(xy[positive], loc_counts[positive], float(eps_m), int(min_crimes))
             floor_crimes = int(min_cluster_size) if min_cluster_size is not None else int(min_crimes)
         elif len(positive) >= 2:
             labels[positive] = _weighted_hdbscan(
@@ -202,6 +202,57 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     summary = _cluster_summary(xy, loc_counts, labels, float(eps_m))
     return locations, summary
 
+
+
+def _dbscan_labels(xy: np.ndarray, weight: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """Weighted DBSCAN labels (-1: noise), the clusters sklearn's ``DBSCAN(eps, min_samples).fit(xy, sample_weight)`` finds.
+
+    A location is a core when the weight within ``eps`` of it (itself
+    included, the boundary too) reaches ``min_samples``; a cluster is a
+    connected group of cores (cores within ``eps`` of each other) with the
+    non-core locations within ``eps`` of them; a non-core location near two
+    clusters goes to the one whose first core comes first (sklearn's order
+    of discovery).  The labels are numbered in that order; callers renumber
+    them (:func:`_renumber_clusters`).  The neighbour pairs come from a
+    KD-tree (no import of sklearn, and the weights are added in one pass).
+    """
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(xy)
+    labels = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return labels
+    pairs = cKDTree(xy).query_pairs(eps, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+    a, b = pairs[:, 0], pairs[:, 1]
+    held = weight + np.bincount(a, weights=weight[b], minlength=n) + np.bincount(b, weights=weight[a], minlength=n)
+    core = held >= min_samples
+    if not core.any():
+        return labels
+    both = core[a] & core[b]
+    graph = sparse.csr_matrix((np.ones(int(both.sum())), (a[both], b[both])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    # clusters in order of their first core (sklearn's dbscan_inner starts one at each unlabelled core, in order)
+    cores = np.flatnonzero(core)
+    first_core = np.full(n, n, dtype=np.int64)
+    np.minimum.at(first_core, component[cores], cores)
+    rank = np.full(n, -1, dtype=np.int64)
+    used = np.unique(component[cores])
+    rank[used[np.argsort(first_core[used], kind="stable")]] = np.arange(used.size)
+    labels[cores] = rank[component[cores]]
+    # a non-core location: the first cluster with a core within eps of it
+    border = np.full(n, n, dtype=np.int64)
+    for u, v in ((a, b), (b, a)):
+        link = ~core[u] & core[v]
+        np.minimum.at(border, u[link], rank[component[v[link]]])
+    reached = ~core & (border < n)
+    labels[reached] = border[reached]
+    return labels
+
+
+def _unique_in_order(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the points are distinct and sorted by x, then y (strictly increasing pairs)."""
+    return bool(np.all((x[1:] > x[:-1]) | ((x[1:] == x[:-1]) & (y[1:] > y[:-1]))))
 
 
 def _renumber_clusters(labels, xy, counts, floor_crimes):

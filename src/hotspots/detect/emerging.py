@@ -224,8 +224,15 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
 
 
 def _trend_z_p(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mann-Kendall z and p of each row (:func:`hotspots.detect.trend.mann_kendall`; NaN under 3 observations)."""
+    """Mann-Kendall z and p of each row (:func:`hotspots.detect.trend.mann_kendall`; NaN under 3 observations).
+
+    Months missing from every row are left out first: the test compares the observed values of a row in
+    order, so the statistics are the same (its sums of signs and tie counts are whole numbers).
+    """
     if series.shape[0] == 0 or series.shape[1] == 0:
         return np.full(series.shape[0], np.nan), np.full(series.shape[0], np.nan)
+    some = ~np.isnan(series).all(axis=0)
+    if some.any():
+        series = series[:, some]
     mk = mann_kendall(series)
     return mk["mk_z"].to_numpy(np.float64), mk["mk_p"].to_numpy(np.float64)

@@ -251,23 +251,28 @@ def _exact_applies(x: np.ndarray, w: sp.csr_matrix, self_weight: np.ndarray) -> 
 
 
 def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.ndarray, total: float | np.ndarray,
-                 alternative: str, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+                 alternative: str, min_count: int, share_codes: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The p used (the larger of normal and exact binomial) and the test code (index into :data:`GI_TESTS`).
 
     ``s``: neighbourhood sums, ``share``: ``p_i`` (neighbourhood cells / all
     cells), ``total``: N (a scalar, or one per row); all shaped like ``z``.
+    ``share_codes``: :func:`_distinct` of ``share`` clipped to [0, 1], when already known.
     """
     s = np.rint(s)
     total = np.broadcast_to(np.asarray(total, dtype=float).reshape(-1, 1) if np.ndim(total) else total, z.shape)
-    share = np.clip(share, 0.0, 1.0)
-    upper, lower = _binomial_tails(s, total, share)   # P(S >= s), P(S <= s)
+    if share_codes is None:
+        share_codes = _distinct(np.clip(share, 0.0, 1.0).ravel())
+    upper, lower, inverse = _binomial_tails(s, total, share_codes)   # P(S >= s), P(S <= s) per distinct triple
+    # the exact p of each distinct triple, then one look-up per bin (the upper tail where z > 0)
     if alternative == "two-sided":
-        exact = np.minimum(1.0, 2.0 * np.where(z > 0, upper, lower))
-    elif alternative == "greater":
-        exact = upper
+        table = np.minimum(1.0, 2.0 * np.concatenate([upper, lower]))
+        pick = inverse + len(upper) * ~(z > 0).ravel()
     else:
-        exact = lower
-    exact = np.where(np.isfinite(exact), exact, 1.0)
+        table = upper if alternative == "greater" else lower
+        pick = inverse
+    table = np.where(np.isfinite(table), table, 1.0)
+    exact = table[pick].reshape(z.shape)
     p = np.maximum(p_normal, exact)
     code = np.where(exact > p_normal, 1, 0).astype(np.int8)
     below = (z > 0) & (s < min_count) & (alternative != "less")
@@ -276,21 +281,51 @@ def _exact_guard(z: np.ndarray, p_normal: np.ndarray, s: np.ndarray, share: np.n
     return p, code
 
 
-def _binomial_tails(s: np.ndarray, total: np.ndarray, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _binomial_tails(s: np.ndarray, total: np.ndarray, share_codes: tuple[np.ndarray, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``binom.sf(s - 1, total, share)`` and ``binom.cdf(s, total, share)``, once per distinct (s, N, p).
 
+    Returns both tails per distinct triple and each bin's (flattened) position among them.
+
+    ``share_codes``: the distinct shares and each bin's position among them (:func:`_distinct`).
+
     A grid has a handful of neighbourhood sizes and small sums, so a cube of
-    millions of bins has a few hundred distinct triples.
+    millions of bins has a few hundred distinct triples.  They are found by
+    hashing (:func:`pandas.factorize`, linear time) rather than sorting; each
+    triple's tails are the same numbers whichever order they are computed in.
     """
-    share_values, share_idx = np.unique(share.ravel(), return_inverse=True)
-    total_values, total_idx = np.unique(np.asarray(total, float).ravel(), return_inverse=True)
+    share_values, share_idx = share_codes
+    total = np.asarray(total, float)
+    if total.size and not any(total.strides):  # one N (broadcast): nothing to look up
+        total_values, total_idx = total.ravel()[:1], 0
+    else:
+        total_values, total_idx = _distinct(total.ravel())
     sums = s.ravel().astype(np.int64)
-    key = (sums * len(share_values) + share_idx.ravel()) * len(total_values) + total_idx.ravel()
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    k, n, p = sums[first], total_values[total_idx.ravel()[first]], share_values[share_idx.ravel()[first]]
-    upper = stats.binom.sf(k - 1, n, p)[inverse.ravel()].reshape(s.shape)
-    lower = stats.binom.cdf(k, n, p)[inverse.ravel()].reshape(s.shape)
-    return upper, lower
+    key = (sums * len(share_values) + share_idx) * len(total_values) + total_idx
+    keys, inverse = _distinct_small(key)
+    k = keys // (len(share_values) * len(total_values))
+    n = total_values[keys % len(total_values)]
+    p = share_values[(keys // len(total_values)) % len(share_values)]
+    return stats.binom.sf(k - 1, n, p), stats.binom.cdf(k, n, p), inverse
+
+
+def _distinct_small(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_distinct` for non-negative integers: by a table of presence when their range is small."""
+    if key.size == 0 or key.min() < 0 or key.max() > 4 * key.size + 1024:
+        return _distinct(key)
+    present = np.zeros(int(key.max()) + 1, dtype=bool)
+    present[key] = True
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present), position[key]
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (any order) and each element's position among them; NaN is a value like any other."""
+    if values.size <= 1 or (values.dtype.kind == "f" and np.isnan(values).any()):
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return uniques, inverse.ravel()
+    codes, uniques = pd.factorize(values, sort=False)
+    return np.asarray(uniques), codes
 
 
 def _require_self_weights(problems, diagonal: np.ndarray, hint: str) -> None:

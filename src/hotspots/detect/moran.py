@@ -368,12 +368,14 @@ class _SwitchLayout:
         self.switch_row = (in_block + 1) * permutations + perm
         # switches inside a block, in order of position (the block grows with the position)
         inside = np.flatnonzero(in_block >= 0)
-        self.by_position = inside[np.argsort(switch_at[inside], kind="stable")]
+        self.by_position = inside[_stable_order(switch_at[inside])]
         b, at, pm = in_block[self.by_position], switch_at[self.by_position], perm[self.by_position]
         self.base_index = (b, pm)
-        # the same switches grouped by (block, permutation), in order of position within each group
+        # the same switches grouped by (block, permutation), in order of position within each group: they are
+        # in order of position already, so a stable sort by permutation, then by block, keeps it in each group
         span_pos = np.int64(max(int(cells.max()) if n_cells else 0, int(switch_at.max())) + 2)
-        self.by_perm = np.argsort((b * permutations + pm) * span_pos + at, kind="stable")
+        by_perm = _stable_order(pm)
+        self.by_perm = by_perm[_stable_order(b[by_perm])]
         gb, gp = b[self.by_perm], pm[self.by_perm]
         group_start = np.r_[True, (gb[1:] != gb[:-1]) | (gp[1:] != gp[:-1])]
         self.start_index = np.maximum.accumulate(np.where(group_start, np.arange(gb.size), 0))
@@ -388,6 +390,13 @@ class _SwitchLayout:
         self.switch_of_pair = np.arange(total) - np.repeat(pair_start, counts) + np.repeat(first, counts)
         self.with_pairs = np.flatnonzero(counts)  # pairs of a cell are contiguous: sums by reduceat
         self.pair_start = pair_start[self.with_pairs]
+
+
+def _stable_order(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` of non-negative integers; as 16-bit keys (a radix sort) when they fit."""
+    if key.size and 0 <= key.min() and key.max() < 2**16:
+        return np.argsort(key.astype(np.uint16), kind="stable")
+    return np.argsort(key, kind="stable")
 
 
 @functools.lru_cache(maxsize=16)

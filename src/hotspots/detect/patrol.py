@@ -337,15 +337,31 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
     local = np.full(len(grid), -1, dtype=np.int64)
     local[rows] = np.arange(len(rows))
     bearing = keep[rows]
-    for e in local[empty]:
-        nb = queen.indices[queen.indptr[e]:queen.indptr[e + 1]]
-        nb = nb[bearing[nb]]
-        if len(nb) < 2:
-            continue
-        touching = queen[nb][:, nb].toarray() > 0
-        np.fill_diagonal(touching, True)
-        if not touching.all():
-            bridge[rows[e]] = True
+    # every empty hot cell at once: its crime-bearing hot neighbours in a padded row (-1 beyond them), then
+    # each pair of them looked up among the queen links (sorted keys a * n + b of the CSR matrix)
+    queen.eliminate_zeros()
+    queen.sort_indices()
+    e = local[empty]
+    start, length = queen.indptr[e], queen.indptr[e + 1] - queen.indptr[e]
+    width = int(length.max()) if len(e) else 0
+    slot = np.arange(width)
+    take = np.minimum(start[:, None] + slot[None, :], max(queen.nnz - 1, 0))
+    nb = np.where(slot[None, :] < length[:, None], queen.indices[take] if queen.nnz else -1, -1).astype(np.int64)
+    nb = np.where((nb >= 0) & bearing[np.maximum(nb, 0)], nb, -1)
+    m = len(rows)
+    links = np.repeat(np.arange(m, dtype=np.int64), np.diff(queen.indptr)) * m + queen.indices
+    apart = np.zeros(len(e), dtype=bool)
+    for k in range(width):
+        for j in range(k + 1, width):
+            a, b = nb[:, k], nb[:, j]
+            both = np.flatnonzero((a >= 0) & (b >= 0))
+            if both.size == 0:
+                continue
+            key = a[both] * m + b[both]
+            at = np.minimum(np.searchsorted(links, key), max(len(links) - 1, 0))
+            linked = (links[at] == key) if len(links) else np.zeros(both.size, dtype=bool)
+            apart[both[~linked]] = True
+    bridge[rows[e[apart]]] = True
     return keep | bridge, bridge
 
 
@@ -387,7 +403,7 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
     (1, 8)
     """
     counts = np.asarray(counts, dtype=float)
-    hot = gi["gi_class"].astype(str).str.startswith("hot").to_numpy()
+    hot = _starts_with_hot(gi["gi_class"])
     keep, _ = bridge_cells(grid, hot, counts)
     demote = hot & ~keep
     out = gi.copy()
@@ -397,3 +413,11 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
         out.loc[demote, "gi_class"] = "not_significant"
         out.loc[demote, "gi_test"] = "empty_cell"
     return out
+
+
+def _starts_with_hot(classes: pd.Series) -> np.ndarray:
+    """``classes.astype(str).str.startswith("hot")`` as a bool array; for a categorical, on its categories only."""
+    if isinstance(classes.dtype, pd.CategoricalDtype):
+        hot_category = np.array([str(c).startswith("hot") for c in classes.cat.categories] + [False])
+        return hot_category[classes.cat.codes.to_numpy()]  # code -1 (missing): the last entry, False
+    return classes.astype(str).str.startswith("hot").to_numpy()

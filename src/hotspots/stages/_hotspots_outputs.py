@@ -89,14 +89,19 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
                             ("districts", [a for a in areas if a.area.area_type != "county"])):
             if not group:
                 continue
-            cells = pd.concat([a.selections[sel].cells[GRID_CELL_COLUMNS[:-1]] for a in group], ignore_index=True)
-            geometry = np.concatenate([np.asarray(a.grid.geometry.values) for a in group])
-            keep = np.ones(len(cells), dtype=bool) if everything else keep_cell(cells)
-            written += int(keep.sum())
-            left_out += int((~keep).sum())
-            cells = pd.concat([cells, arcgis_fields(cells)], axis=1)[keep].reset_index(drop=True)
+            # each area's kept cells first (most cells are left out), then one table
+            parts, shapes = [], []
+            for a in group:
+                part = a.selections[sel].cells
+                keep = np.ones(len(part), dtype=bool) if everything else keep_cell(part)
+                written += int(keep.sum())
+                left_out += int((~keep).sum())
+                parts.append(part[GRID_CELL_COLUMNS[:-1]][keep])
+                shapes.append(np.asarray(a.grid.geometry.values)[keep])
+            cells = pd.concat(parts, ignore_index=True)
+            cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             layers.append((f"{slug(sel, empty='x')}_{kind}",
-                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(geometry[keep], crs=BNG), crs=BNG)))
+                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(np.concatenate(shapes), crs=BNG), crs=BNG)))
     # the Arrow path of pyogrio writes the same features, in half the time
     out.write_geo_layers(layers, "hotspots/grid_cells.gpkg", use_arrow=True)
     return {"grid_cells_written": written, "grid_cells_left_out": left_out}

@@ -1,0 +1,143 @@
+"""The fast paths of the per-area hotspot analysis give exactly what the plain computations give (issue 18).
+
+Each test compares a shortcut with the straightforward computation it replaces, bit for bit:
+the weighted DBSCAN against sklearn's, the shared space-time cube against a cube built per call,
+the vectorised bridge test against a loop over the cells, the lexsorted unique locations against
+``np.unique(axis=0)``, the Mann-Kendall test without all-missing months against the full series,
+and the exact binomial guard against scipy's tails bin by bin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+from shapely import box
+
+from hotspots._errors import ValidationError
+from hotspots.detect._bandwidth import _unique_locations
+from hotspots.detect.clusters import _dbscan_labels
+from hotspots.detect.emerging import _trend_z_p
+from hotspots.detect.gistar import _exact_guard
+from hotspots.detect.gistar_st import SpaceTimeCube, gi_star_space_time
+from hotspots.detect.patrol import bridge_cells
+from hotspots.detect.trend import mann_kendall
+from hotspots.geo.grid import make_grid
+from hotspots.geo.weights import grid_weights
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dbscan_labels_are_sklearns(seed):
+    from sklearn.cluster import DBSCAN
+
+    rng = np.random.default_rng(seed)
+    xy = np.unique(np.round(rng.normal(size=(int(rng.integers(50, 400)), 2)) * rng.uniform(80, 400)), axis=0)
+    weight = rng.integers(1, 6, len(xy)).astype(float)
+    eps, min_samples = float(rng.choice([50.0, 100.0, 150.0])), int(rng.integers(2, 25))
+    expected = DBSCAN(eps=eps, min_samples=min_samples).fit(xy, sample_weight=weight).labels_
+    assert np.array_equal(_dbscan_labels(xy, weight, eps, min_samples), expected)
+
+
+def test_dbscan_labels_on_a_lattice_include_the_boundary():
+    from sklearn.cluster import DBSCAN
+
+    xy = np.array([(i * 50.0, j * 50.0) for i in range(12) for j in range(12)])  # neighbours exactly at eps
+    weight = np.where(np.arange(len(xy)) % 7 == 0, 3.0, 1.0)
+    for min_samples in (3, 5, 9, 13):
+        expected = DBSCAN(eps=100.0, min_samples=min_samples).fit(xy, sample_weight=weight).labels_
+        assert np.array_equal(_dbscan_labels(xy, weight, 100.0, min_samples), expected)
+
+
+def test_space_time_cube_gives_the_same_results_and_checks_its_arguments():
+    grid = make_grid(box(0, 0, 1500, 1000), 100, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=True)
+    months = ["2024-01", "2024-02", "2024-04", "2024-05", "2024-06"]  # a gap: March missing
+    rng = np.random.default_rng(3)
+    cube = SpaceTimeCube(w, months, 1)
+    for _ in range(3):
+        x = rng.poisson(rng.uniform(0.05, 2.0), size=(len(months), len(grid))).astype(float)
+        plain = gi_star_space_time(x, w, months=months, time_step=1)
+        shared = gi_star_space_time(x, w, months=months, time_step=1, cube=cube)
+        for a, b in zip(plain, shared):
+            assert np.array_equal(a, b)
+    with pytest.raises(ValidationError, match="cube was built for other"):
+        gi_star_space_time(np.ones((4, len(grid))), w, months=months[:4], cube=cube)
+    with pytest.raises(ValidationError, match="cube was built for other"):
+        gi_star_space_time(np.ones((5, len(grid))), w.copy(), months=months, cube=cube)
+
+
+def _bridge_loop(grid, hot, counts):
+    """bridge_cells as a loop over the empty hot cells (the reference)."""
+    keep = hot & (counts > 0)
+    bridge = np.zeros(len(grid), dtype=bool)
+    rows = np.flatnonzero(hot)
+    queen = grid_weights(grid.iloc[rows], neighbourhood="queen", include_self=False).tocsr()
+    local = np.full(len(grid), -1)
+    local[rows] = np.arange(len(rows))
+    for e in local[np.flatnonzero(hot & ~(counts > 0))]:
+        nb = queen.indices[queen.indptr[e]:queen.indptr[e + 1]]
+        nb = nb[keep[rows][nb]]
+        if len(nb) >= 2:
+            touching = queen[nb][:, nb].toarray() > 0
+            np.fill_diagonal(touching, True)
+            bridge[rows[e]] = not touching.all()
+    return keep | bridge, bridge
+
+
+@pytest.mark.parametrize("shape", ["square", "hex"])
+def test_bridge_cells_match_the_loop(shape):
+    grid = make_grid(box(0, 0, 2000, 1500), 100, shape=shape, crs="EPSG:27700")
+    rng = np.random.default_rng(11)
+    bridges = 0
+    for _ in range(25):
+        hot = rng.random(len(grid)) < rng.uniform(0.1, 0.9)
+        counts = rng.poisson(rng.uniform(0.2, 2.0), len(grid)) * (rng.random(len(grid)) < 0.5)
+        keep, bridge = bridge_cells(grid, hot, counts)
+        ref_keep, ref_bridge = _bridge_loop(grid, hot, counts)
+        assert np.array_equal(keep, ref_keep) and np.array_equal(bridge, ref_bridge)
+        bridges += int(bridge.sum())
+    assert bridges > 0  # the comparison covered cells that bridge
+
+
+def test_unique_locations_match_numpy_unique_rows():
+    rng = np.random.default_rng(5)
+    x, y = np.round(rng.normal(size=3000), 1), np.round(rng.normal(size=3000), 1)
+    unique, inverse = np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)
+    got_unique, got_inverse = _unique_locations(x, y)
+    assert np.array_equal(got_unique, unique) and np.array_equal(got_inverse, inverse.reshape(-1))
+
+
+def test_trend_without_all_missing_months_is_the_full_test():
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(200, 12)).round(1)
+    z[:, [2, 3, 7]] = np.nan                       # months missing everywhere
+    z[rng.random(z.shape) < 0.1] = np.nan          # and here and there
+    mk = mann_kendall(z)
+    mk_z, mk_p = _trend_z_p(z)
+    assert np.array_equal(mk_z, mk["mk_z"].to_numpy(), equal_nan=True)
+    assert np.array_equal(mk_p, mk["mk_p"].to_numpy(), equal_nan=True)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_exact_guard_tails_are_scipys(alternative):
+    rng = np.random.default_rng(2)
+    s = rng.poisson(2.0, size=(3, 400)).astype(float)
+    share = rng.choice([4 / 400, 6 / 400, 9 / 400], size=(3, 400))
+    z = rng.normal(size=(3, 400))
+    p_normal = np.full(z.shape, 1e-9)  # smaller than any exact p: the exact p is returned
+    total = float(s.sum())
+    p, code = _exact_guard(z, p_normal, s, share, total, alternative, min_count=0)
+    upper, lower = stats.binom.sf(s - 1, total, share), stats.binom.cdf(s, total, share)
+    expected = {"two-sided": np.minimum(1.0, 2.0 * np.where(z > 0, upper, lower)), "greater": upper,
+                "less": lower}[alternative]
+    assert np.array_equal(p, np.maximum(p_normal, expected))
+    assert set(np.unique(code)) <= {0, 1}
+
+
+def test_space_time_cube_checks_its_weights():
+    # checked as gi_star_space_time checks them: a sparse matrix with self-weights
+    with pytest.raises(ValidationError):
+        SpaceTimeCube(np.ones((3, 3)), ["2024-01"], 1)
+    with pytest.raises(ValidationError):
+        SpaceTimeCube(sp.csr_matrix(np.ones((3, 3)) - np.eye(3)), ["2024-01"], 1)  # no self-weights

@@ -43,6 +43,22 @@ _FORKED: dict[str, Any] = {}
 _CPU: dict[str, Any] = {"sem": None, "owner": None, "children": []}
 
 
+#: BLAS thread pools held to one thread in the command-line process (and the workers it forks), unless the user
+#: set them: the toolkit's matrix products are small, and OpenBLAS starting and spinning its threads cost more
+#: CPU than the sums (about 2.5 s of a Hertfordshire run's 27 s of CPU); parallelism comes from the worker processes.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def single_thread_blas() -> None:
+    """Set :data:`BLAS_THREAD_VARIABLES` to 1 where the user has not set them; call before numpy is imported.
+
+    >>> single_thread_blas(); os.environ["OPENBLAS_NUM_THREADS"] != ""
+    True
+    """
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+
+
 def _cpu_tokens():
     """The semaphore of CPUs free for one more busy process (shared with forked children).
 

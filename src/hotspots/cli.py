@@ -595,6 +595,9 @@ _STOPPED = "{}: the output folder was not changed (a run's outputs replace the p
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clear line."""
+    from hotspots._parallel import single_thread_blas
+
+    single_thread_blas()
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     installed = _handle_sigterm()
     try:

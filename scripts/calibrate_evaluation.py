@@ -37,8 +37,8 @@ ALL_SCENARIOS = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no 
                  ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
 
 
-def build_matrix(data: str, cell_m: float = 500.0):
-    """Cell x month counts of the headline group on the default configuration, periods and neighbours."""
+def build_matrix(data: str, cell_m: float = 500.0, config: str | None = None):
+    """Cell x month counts of the headline group on a configuration (default Hertfordshire), periods and neighbours."""
     from hotspots.config import load_config
     from hotspots.geo.grid import assign_to_cells, make_grid
     from hotspots.stages import prepare
@@ -46,7 +46,7 @@ def build_matrix(data: str, cell_m: float = 500.0):
 
     import tempfile
 
-    settings = load_config()
+    settings = load_config(config)
     ctx = prepare(settings, data=data, out=tempfile.mkdtemp(prefix="calib_"))
     members = settings.crime_groups.get("ASB and violence") or next(iter(settings.crime_groups.values()))
     pts = ctx.points[ctx.points["crime_type"].isin(members)]
@@ -113,7 +113,7 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
 
 
 def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None,
-               selection="random-top"):
+               selection="random-top", cluster=True):
     from hotspots.evaluation.did import did_rate_ratio
     from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
     from hotspots.evaluation.rtm import rtm_check
@@ -143,7 +143,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed, k=k)
+                     n_draws=n_draws, seed=seed, k=k, treated_cluster=M["district"][sel] if cluster else None)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
     # as the evaluation does: each area's buffer (its 8 neighbours) against the ring of untreated neighbours round an
@@ -154,24 +154,25 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     da = np.array([A[np.setdiff1d(o, sel)].sum() for o in own], float)
     bpl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=np.column_stack([H[pool], ring[:, 0]]),
                       treated_history=np.column_stack([H[sel], db]), outcome=(db, da), pool_outcome=(ring[:, 0], ring[:, 1]),
-                      n_draws=n_draws, seed=seed)
+                      n_draws=n_draws, seed=seed, treated_cluster=M["district"][sel] if cluster else None)
     verdict = decide(pct=pl.pct_change, low=pl.pct_low, high=pl.pct_high, n_areas=n_areas,
                      n_crimes=float(B[sel].sum() + A[sel].sum()), rtm_verdict=rtm.verdict.split(":")[0],
                      selected_on_counts=True).verdict
     return {"poisson": (did["pct_low"], did["pct_high"]), "quasi": (qp.pct_low, qp.pct_high),
             "placebo": (pl.pct_low, pl.pct_high), "p": pl.p_value, "credited": verdict == "credible reduction",
             "buffer": (bdid["pct_low"], bdid["pct_high"]), "buffer_cal": (bpl.pct_low, bpl.pct_high),
-            "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel))}
+            "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel)), "est": pl.pct_change,
+            "factor": pl.cluster_factor}
 
 
-def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top"):
+def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top", cluster=True):
     rows = []
     scenarios = [sc for sc in ALL_SCENARIOS if scenarios is None or sc[0] in scenarios]
     for label, effect, rise, displace in scenarios:
         truth = 100 * effect
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(100 * -effect), int(displace)])
-            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k, selection)
+            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k, selection, cluster)
                    for i in range(n_designs)]
 
             def excl(key):
@@ -186,11 +187,14 @@ def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, sel
                          "placebo_excl": excl("placebo"), "placebo_cover": cover("placebo"),
                          "quasi_excl": excl("quasi"), "quasi_cover": cover("quasi"),
                          "poisson_excl": excl("poisson"), "poisson_cover": cover("poisson"),
-                         "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal")})
+                         "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal"),
+                         "reduction_side": float(np.mean([r["placebo"][1] < 0 for r in res])),
+                         "factor": float(np.nanmedian([r["factor"] for r in res]))})
             r = rows[-1]
             print(f"{label:36s} n={n:2d} ({r['distinct']} distinct) credited {r['credited']:.1%} placebo excl {r['placebo_excl']:.1%} "
                   f"cover {r['placebo_cover']:.1%} | quasi excl {r['quasi_excl']:.1%} | poisson excl "
-                  f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%}", flush=True)
+                  f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%} | "
+                  f"reduction side {r['reduction_side']:.1%} cluster widening x{r['factor']:.2f}", flush=True)
     return rows
 
 
@@ -226,6 +230,8 @@ def to_markdown(rows, M, args, seconds):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--config", default=None, help="a config file (default: the shipped Hertfordshire one), e.g. "
+                    "from `hotspots init --force kent`")
     ap.add_argument("--designs", type=int, default=200)
     ap.add_argument("--draws", type=int, default=499)
     ap.add_argument("--top", type=int, default=300)
@@ -235,15 +241,17 @@ def main(argv=None):
     ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
     ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district"], default="random-top",
                     help="how a design picks its treated cells (see pick_treated)")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="no district term in the placebo interval (the method before; for comparison)")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)
     if args.quick:
         args.designs, args.draws = 5, 99
     t0 = time.time()
-    M = build_matrix(args.data)
+    M = build_matrix(args.data, config=args.config)
     rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top, args.k,
-               ["no effect (placebo)"] if args.only_placebo else None, args.selection)
+               ["no effect (placebo)"] if args.only_placebo else None, args.selection, not args.no_cluster)
     text = to_markdown(rows, M, args, time.time() - t0)
     if not args.quick or args.out != str(ROOT / "benchmarks" / "calibration_evaluation.md"):
         out = Path(args.out)

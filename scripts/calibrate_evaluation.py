@@ -18,6 +18,11 @@ Usage::
 
     python scripts/calibrate_evaluation.py            # 200 designs per row, writes benchmarks/calibration_evaluation.md
     python scripts/calibrate_evaluation.py --quick    # a few designs, seconds (smoke test)
+    python scripts/calibrate_evaluation.py --only-placebo --selection top-per-district --out /tmp/d.md
+    python scripts/calibrate_evaluation.py --config kent.toml ...   # another force (`hotspots init --force kent`)
+    python scripts/calibrate_evaluation.py --no-cluster ...         # without the district interval (the method before)
+
+Each treated cell's district is passed to ``placebo_did`` (``treated_cluster``), as the evaluation does.
 """
 
 from __future__ import annotations

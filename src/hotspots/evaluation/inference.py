@@ -19,6 +19,10 @@ Two remedies, both computed from a unit x month count matrix built once:
   p-value is its rank among the placebo deviations from that median, widened
   for the median's own noise (the stand-ins are a finite, shared set), and the
   interval is that one rank test inverted (it excludes 0 exactly when p <= 5 %).
+  Given each area's district (``treated_cluster``), the interval is the wider
+  of that one and a cluster-robust one by district (t with G - 1 df), since
+  the busiest places of one district move together and independently drawn
+  stand-ins do not; p is the larger of the two p-values.
 * :func:`quasi_poisson_did` -- the same rate ratio with the Poisson variance
   scaled by the Pearson dispersion of the unit-level before/after counts
   (a quasi-Poisson two-period model with unit effects, in closed form).

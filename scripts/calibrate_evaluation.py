@@ -117,6 +117,11 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
     return rng.choice(busiest, n_areas, replace=False)
 
 
+def _labels(district):
+    """District labels for ``placebo_did``: cells in no district (-1) get None (left out of the district estimate)."""
+    return np.array([None if d < 0 else int(d) for d in district], dtype=object)
+
+
 def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None,
                selection="random-top", cluster=True):
     from hotspots.evaluation.did import did_rate_ratio
@@ -148,7 +153,8 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed, k=k, treated_cluster=M["district"][sel] if cluster else None)
+                     n_draws=n_draws, seed=seed, k=k, treated_cluster=M["district"][sel] if cluster else None,
+                     pool_cluster=_labels(M["district"][pool]) if cluster else None)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
     # as the evaluation does: each area's buffer (its 8 neighbours) against the ring of untreated neighbours round an
@@ -159,7 +165,8 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     da = np.array([A[np.setdiff1d(o, sel)].sum() for o in own], float)
     bpl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=np.column_stack([H[pool], ring[:, 0]]),
                       treated_history=np.column_stack([H[sel], db]), outcome=(db, da), pool_outcome=(ring[:, 0], ring[:, 1]),
-                      n_draws=n_draws, seed=seed, treated_cluster=M["district"][sel] if cluster else None)
+                      n_draws=n_draws, seed=seed, treated_cluster=M["district"][sel] if cluster else None,
+                      pool_cluster=_labels(M["district"][pool]) if cluster else None)
     verdict = decide(pct=pl.pct_change, low=pl.pct_low, high=pl.pct_high, n_areas=n_areas,
                      n_crimes=float(B[sel].sum() + A[sel].sum()), rtm_verdict=rtm.verdict.split(":")[0],
                      selected_on_counts=True).verdict
@@ -167,7 +174,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
             "placebo": (pl.pct_low, pl.pct_high), "p": pl.p_value, "credited": verdict == "credible reduction",
             "buffer": (bdid["pct_low"], bdid["pct_high"]), "buffer_cal": (bpl.pct_low, bpl.pct_high),
             "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel)), "est": pl.pct_change,
-            "factor": pl.cluster_factor}
+            "factor": pl.cluster_factor, "sd_d": pl.district_sd}
 
 
 def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top", cluster=True):
@@ -194,12 +201,13 @@ def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, sel
                          "poisson_excl": excl("poisson"), "poisson_cover": cover("poisson"),
                          "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal"),
                          "reduction_side": float(np.mean([r["placebo"][1] < 0 for r in res])),
-                         "factor": float(np.nanmedian([r["factor"] for r in res]))})
+                         "factor": float(np.nanmedian([r["factor"] for r in res])),
+                         "sd_d": float(np.nanmedian([r["sd_d"] for r in res]))})
             r = rows[-1]
             print(f"{label:36s} n={n:2d} ({r['distinct']} distinct) credited {r['credited']:.1%} placebo excl {r['placebo_excl']:.1%} "
                   f"cover {r['placebo_cover']:.1%} | quasi excl {r['quasi_excl']:.1%} | poisson excl "
                   f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%} | "
-                  f"reduction side {r['reduction_side']:.1%} cluster widening x{r['factor']:.2f}", flush=True)
+                  f"reduction side {r['reduction_side']:.1%} district widening x{r['factor']:.2f} (median; district sd {r['sd_d']:.3f})", flush=True)
     return rows
 
 

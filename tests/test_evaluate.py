@@ -46,7 +46,7 @@ HISTORY = month_range("2023-01", "2023-12")
 BEFORE = month_range("2024-01", "2024-04")
 AFTER = month_range("2025-01", "2025-04")
 MONTHS = HISTORY + BEFORE + AFTER  # 2024-05..2024-12 missing: a gap, as in the real data
-EFFECT, RECORDING, DISPLACEMENT = 0.60, 1.10, 1.20
+EFFECT, RECORDING, DISPLACEMENT = 0.70, 1.10, 1.20
 XSS = "<img src=x onerror=alert(1)>"
 
 

@@ -190,6 +190,7 @@ def _evaluate_areas(
                f"cells for matched controls and the regression-to-the-mean pool: about the treated areas' median size "
                f"({median_km2:.3f} km²), rounded to 50 m")
     pool = _pool_grid(study_geom, pool_cell_m, excluded_geom)
+    pool_district = _district_of_xy(pool["x_centre"].to_numpy(float), pool["y_centre"].to_numpy(float), districts)
 
     # ---- membership of every point in every unit
     all_members = sorted({t for m in crime_types.values() for t in m})
@@ -382,7 +383,7 @@ def _evaluate_areas(
                          pool_history=hist[pool_units][live] if hist is not None else None,
                          treated_history=hist[:n_areas] if hist is not None else None,
                          pool_in_control=control != "matched", match_on_before=treated.selected_on_counts is not False,
-                         n_draws=placebo_draws, seed=seed, treated_cluster=area_district)
+                         n_draws=placebo_draws, seed=seed, treated_cluster=area_district, pool_cluster=pool_district[live])
         calibrated = dataclasses.asdict(pl)
         verdict = classify_change(pl.pct_change, pl.pct_low, pl.pct_high, rb + ra)
         add(ct, "did_calibrated_pct_change",
@@ -454,7 +455,7 @@ def _evaluate_areas(
                           cb, ca, pool_b[live], pool_a[live], pool_history=feat_p, treated_history=feat_t,
                           outcome=(buf_b, buf_a), pool_outcome=(ring[live, 0], ring[live, 1]),
                           pool_in_control=control != "matched", match_on_before=treated.selected_on_counts is not False,
-                          n_draws=placebo_draws, seed=seed, treated_cluster=area_district)
+                          n_draws=placebo_draws, seed=seed, treated_cluster=area_district, pool_cluster=pool_district[live])
         add(ct, "buffer_calibrated_pct_vs_control",
             f"change in the buffers relative to {control_label}, calibrated on {bpl.n_draws} placebo rings round equally "
             f"busy untreated {pool_cell_m:g} m cells (seed {bpl.seed})", bpl.pct_change, bpl.pct_low, bpl.pct_high, np.nan,

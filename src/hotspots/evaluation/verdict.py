@@ -332,8 +332,7 @@ class Decision:
 DECISION_TABLE = (
     (1, f"fewer than {MIN_AREAS} treated areas", "too few areas to tell"),
     (2, f"fewer than {MIN_CRIMES} treated crimes (before + after)", "too few crimes to tell"),
-    (3, "no calibrated interval (too few comparable untreated places, or two or more areas all in one district)",
-     "not estimable"),
+    (3, "no calibrated interval (too few comparable untreated places)", "not estimable"),
     (4, "treated areas changed less favourably than equally high untreated places (RTM check interval above 0)",
      "treated did worse than equally high places"),
     (5, "calibrated interval entirely above no change", "increase"),

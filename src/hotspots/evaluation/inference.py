@@ -117,7 +117,7 @@ class PlaceboResult:
     centre_factor: float = 1.0
     cluster_factor: float = 1.0
     n_clusters: int = 0
-    district_sd: float = float("nan")
+    district_sd: float = dataclasses.field(default=float("nan"), compare=False)  # nan when not given: not compared
 
 
 @dataclasses.dataclass(frozen=True)

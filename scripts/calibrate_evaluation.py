@@ -99,17 +99,18 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
     """The design's treated cells: ``random-top`` = ``n_areas`` random cells among the ``top`` busiest of the before
     period; ``top-of-half`` = the ``n_areas`` busiest cells of a random half-plane (a random direction and offset
     through the force), the way patrol areas are the busiest places of where one looks; ``top-per-district`` = the
-    busiest cells of a random half of the districts, one district after another (like the run's top N per district)."""
+    busiest cells of a random half of the districts, one district after another (like the run's top N per district);
+    ``one-district`` = the busiest cells of one random district (a CSP evaluating its own patrols)."""
     if selection == "top-of-half":
         cx, cy = M["cx"], M["cy"]
         theta, offset = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.25 * np.std(cx))
         side = np.flatnonzero((cx - cx.mean()) * np.cos(theta) + (cy - cy.mean()) * np.sin(theta) > offset)
         return side[np.argsort(-B[side], kind="stable")[:n_areas]]
-    if selection == "top-per-district":
+    if selection in ("top-per-district", "one-district"):
         codes = np.unique(M["district"][M["district"] >= 0])
         if codes.size == 0:
             raise SystemExit("--selection top-per-district: no district boundaries for the grid cells")
-        chosen = rng.choice(codes, max(1, codes.size // 2), replace=False)
+        chosen = rng.choice(codes, 1 if selection == "one-district" else max(1, codes.size // 2), replace=False)
         ranked = [c[np.argsort(-B[c], kind="stable")] for c in (np.flatnonzero(M["district"] == d) for d in chosen)]
         picks = [r[i] for i in range(max(len(r) for r in ranked)) for r in ranked if i < len(r)]
         return np.array(picks[:n_areas])
@@ -225,7 +226,8 @@ def to_markdown(rows, M, args, seconds):
             f"{args.draws} placebo draws per design, {M['cell_m']:g} m cells, treated = "
             + {"random-top": f"random cells among the {args.top} busiest",
                "top-of-half": "the busiest cells of a random half-plane of the force",
-               "top-per-district": "the busiest cells of each of a random half of the districts, in turn"}[args.selection] +
+               "top-per-district": "the busiest cells of each of a random half of the districts, in turn",
+               "one-district": "the busiest cells of one random district"}[args.selection] +
             f" in the before period ({M['before']}; distinct treated sets per row: "
             f"{' / '.join(str(r['distinct']) for r in rows)}); after = {M['after']}; headline group "
             f"ASB and violence; control = rest of the force minus treated cells and their 8 neighbours (buffer). "
@@ -252,7 +254,7 @@ def main(argv=None):
     ap.add_argument("--sizes", default="4,10,26")
     ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
     ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
-    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district"], default="random-top",
+    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district", "one-district"], default="random-top",
                     help="how a design picks its treated cells (see pick_treated)")
     ap.add_argument("--no-cluster", action="store_true",
                     help="no district term in the placebo interval (the method before; for comparison)")

@@ -142,10 +142,11 @@ def cluster_text(res: PlaceboResult) -> str:
     """
     if res.n_clusters < 1 or not np.isfinite(res.district_sd):
         return ""
-    if res.cluster_factor > 1:
+    if res.cluster_factor >= 1.005:
         return (f"; widened x{res.cluster_factor:.2f} for areas sharing a district (busy places of one district change "
                 f"together: sd {100 * res.district_sd:.1f}% between districts)")
-    return "; areas in different districts or no shared district change found: not widened for districts"
+    return (f"; not widened for districts (areas in different districts, or busy places' changes differ little between "
+            f"districts: sd {100 * res.district_sd:.1f}%)")
 
 
 def _log_irr(rb: np.ndarray, ra: np.ndarray, cb: np.ndarray, ca: np.ndarray) -> np.ndarray:

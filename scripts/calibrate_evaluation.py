@@ -20,9 +20,11 @@ Usage::
     python scripts/calibrate_evaluation.py --quick    # a few designs, seconds (smoke test)
     python scripts/calibrate_evaluation.py --only-placebo --selection top-per-district --out /tmp/d.md
     python scripts/calibrate_evaluation.py --config kent.toml ...   # another force (`hotspots init --force kent`)
-    python scripts/calibrate_evaluation.py --no-cluster ...         # without the district interval (the method before)
+    python scripts/calibrate_evaluation.py --no-cluster ...         # without the district design effect (placebo only)
+    python scripts/calibrate_evaluation.py --only-placebo --selection one-district ...   # all areas in one district
 
-Each treated cell's district is passed to ``placebo_did`` (``treated_cluster``), as the evaluation does.
+Each treated cell's district and each pool cell's (cells in no district: None) are passed to ``placebo_did``
+(``treated_cluster``, ``pool_cluster``), as the evaluation does.
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def main(argv=None):
     ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district", "one-district"], default="random-top",
                     help="how a design picks its treated cells (see pick_treated)")
     ap.add_argument("--no-cluster", action="store_true",
-                    help="no district term in the placebo interval (the method before; for comparison)")
+                    help="no district design effect in the placebo interval (placebo only; for comparison)")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)

@@ -539,7 +539,8 @@ def placebo_did(
         shared = float((np.bincount(g, weights=w) ** 2).sum() - (w**2).sum())  # covariance terms of areas sharing one
         feats = np.column_stack(feats_p) if feats_p else qb[:, None]
         pc = np.asarray(pool_cluster, dtype=object).ravel()
-        has = np.array([c is not None and c == c and str(c) != "" for c in pc], bool)  # no district: left out
+        has = np.array([c is not None and not (isinstance(c, float) and math.isnan(c)) and str(c) != "" for c in pc],
+                       bool)  # no district: left out
         var_d = _district_variance(np.log((qa + 0.5) / (qb + 0.5))[has], pb[has], feats[has], pc[has].astype(str),
                                    max(DISTRICT_TOP, int(np.bincount(g).max())), k if feats_p else DEFAULT_K)
         sd_d = math.sqrt(var_d) if np.isfinite(var_d) else nan

@@ -356,6 +356,18 @@ def test_all_treated_areas_in_one_district_get_a_wider_interval_not_a_refusal():
     assert decide(pct=res.pct_change, low=res.pct_low, high=res.pct_high, n_areas=5, n_crimes=3000).verdict != "not estimable"
 
 
+def test_one_district_study_area_says_the_district_component_is_not_estimable():
+    rng = np.random.default_rng(2)
+    district, b, a = _district_world(rng)
+    sel = np.flatnonzero(district == 4)[:5]
+    rest = np.setdiff1d(np.arange(b.size), sel)
+    args = (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=np.full(rest.size, 4))
+    plain = placebo_did(*args, n_draws=99, seed=1)
+    assert np.isnan(res.district_sd) and res.cluster_factor == 1.0 and (res.pct_low, res.pct_high) == (plain.pct_low, plain.pct_high)
+    assert "could not be estimated" in res.note and "allows for" not in res.note
+
+
 def test_pool_places_without_a_district_are_left_out():
     rng = np.random.default_rng(6)
     district, sel, rest, args = _clustered_design(rng)

@@ -547,7 +547,10 @@ def placebo_did(
         v_pl = cf**2 * float(np.var(placebo))
         if shared > 0 and np.isfinite(var_d) and v_pl > 0:
             f = math.sqrt(1.0 + var_d * shared / v_pl)
-        if n_clusters == 1 and n_areas > 1:
+        if shared > 0 and not np.isfinite(var_d):
+            notes.append("fewer than two districts with untreated places: changes shared by the busy places of one "
+                         "district could not be estimated, and the interval does not allow for them")
+        elif n_clusters == 1 and n_areas > 1:
             notes.append("all treated areas lie in one district: a change shared by that district's busy places cannot be "
                          "told from a patrol effect; the interval allows for such changes as they vary between districts")
     p, half = _rank_test(est / (cf * f), placebo - med, 1 - level)

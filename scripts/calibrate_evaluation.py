@@ -18,6 +18,13 @@ Usage::
 
     python scripts/calibrate_evaluation.py            # 200 designs per row, writes benchmarks/calibration_evaluation.md
     python scripts/calibrate_evaluation.py --quick    # a few designs, seconds (smoke test)
+    python scripts/calibrate_evaluation.py --only-placebo --selection top-per-district --out /tmp/d.md
+    python scripts/calibrate_evaluation.py --config kent.toml ...   # another force (`hotspots init --force kent`)
+    python scripts/calibrate_evaluation.py --no-cluster ...         # without the district design effect (placebo only)
+    python scripts/calibrate_evaluation.py --only-placebo --selection one-district ...   # all areas in one district
+
+Each treated cell's district and each pool cell's (cells in no district: None) are passed to ``placebo_did``
+(``treated_cluster``, ``pool_cluster``), as the evaluation does.
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ ALL_SCENARIOS = [("no effect (placebo)", 0.0, 0.0, False), ("-25%, +8% rise, no 
                  ("-25%, +8% rise, displacement", -0.25, 0.08, True)]
 
 
-def build_matrix(data: str, cell_m: float = 500.0):
-    """Cell x month counts of the headline group on the default configuration, periods and neighbours."""
+def build_matrix(data: str, cell_m: float = 500.0, config: str | None = None):
+    """Cell x month counts of the headline group on a configuration (default Hertfordshire), periods and neighbours."""
     from hotspots.config import load_config
     from hotspots.geo.grid import assign_to_cells, make_grid
     from hotspots.stages import prepare
@@ -46,7 +53,7 @@ def build_matrix(data: str, cell_m: float = 500.0):
 
     import tempfile
 
-    settings = load_config()
+    settings = load_config(config)
     ctx = prepare(settings, data=data, out=tempfile.mkdtemp(prefix="calib_"))
     members = settings.crime_groups.get("ASB and violence") or next(iter(settings.crime_groups.values()))
     pts = ctx.points[ctx.points["crime_type"].isin(members)]
@@ -94,17 +101,18 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
     """The design's treated cells: ``random-top`` = ``n_areas`` random cells among the ``top`` busiest of the before
     period; ``top-of-half`` = the ``n_areas`` busiest cells of a random half-plane (a random direction and offset
     through the force), the way patrol areas are the busiest places of where one looks; ``top-per-district`` = the
-    busiest cells of a random half of the districts, one district after another (like the run's top N per district)."""
+    busiest cells of a random half of the districts, one district after another (like the run's top N per district);
+    ``one-district`` = the busiest cells of one random district (a CSP evaluating its own patrols)."""
     if selection == "top-of-half":
         cx, cy = M["cx"], M["cy"]
         theta, offset = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.25 * np.std(cx))
         side = np.flatnonzero((cx - cx.mean()) * np.cos(theta) + (cy - cy.mean()) * np.sin(theta) > offset)
         return side[np.argsort(-B[side], kind="stable")[:n_areas]]
-    if selection == "top-per-district":
+    if selection in ("top-per-district", "one-district"):
         codes = np.unique(M["district"][M["district"] >= 0])
         if codes.size == 0:
             raise SystemExit("--selection top-per-district: no district boundaries for the grid cells")
-        chosen = rng.choice(codes, max(1, codes.size // 2), replace=False)
+        chosen = rng.choice(codes, 1 if selection == "one-district" else max(1, codes.size // 2), replace=False)
         ranked = [c[np.argsort(-B[c], kind="stable")] for c in (np.flatnonzero(M["district"] == d) for d in chosen)]
         picks = [r[i] for i in range(max(len(r) for r in ranked)) for r in ranked if i < len(r)]
         return np.array(picks[:n_areas])
@@ -112,8 +120,13 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
     return rng.choice(busiest, n_areas, replace=False)
 
 
+def _labels(district):
+    """District labels for ``placebo_did``: cells in no district (-1) get None (left out of the district estimate)."""
+    return np.array([None if d < 0 else int(d) for d in district], dtype=object)
+
+
 def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None,
-               selection="random-top"):
+               selection="random-top", cluster=True):
     from hotspots.evaluation.did import did_rate_ratio
     from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
     from hotspots.evaluation.rtm import rtm_check
@@ -143,7 +156,8 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed, k=k)
+                     n_draws=n_draws, seed=seed, k=k, treated_cluster=M["district"][sel] if cluster else None,
+                     pool_cluster=_labels(M["district"][pool]) if cluster else None)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
     # as the evaluation does: each area's buffer (its 8 neighbours) against the ring of untreated neighbours round an
@@ -154,24 +168,26 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     da = np.array([A[np.setdiff1d(o, sel)].sum() for o in own], float)
     bpl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=np.column_stack([H[pool], ring[:, 0]]),
                       treated_history=np.column_stack([H[sel], db]), outcome=(db, da), pool_outcome=(ring[:, 0], ring[:, 1]),
-                      n_draws=n_draws, seed=seed)
+                      n_draws=n_draws, seed=seed, treated_cluster=M["district"][sel] if cluster else None,
+                      pool_cluster=_labels(M["district"][pool]) if cluster else None)
     verdict = decide(pct=pl.pct_change, low=pl.pct_low, high=pl.pct_high, n_areas=n_areas,
                      n_crimes=float(B[sel].sum() + A[sel].sum()), rtm_verdict=rtm.verdict.split(":")[0],
                      selected_on_counts=True).verdict
     return {"poisson": (did["pct_low"], did["pct_high"]), "quasi": (qp.pct_low, qp.pct_high),
             "placebo": (pl.pct_low, pl.pct_high), "p": pl.p_value, "credited": verdict == "credible reduction",
             "buffer": (bdid["pct_low"], bdid["pct_high"]), "buffer_cal": (bpl.pct_low, bpl.pct_high),
-            "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel))}
+            "verdict": verdict, "cells": tuple(sorted(int(i) for i in sel)), "est": pl.pct_change,
+            "factor": pl.cluster_factor, "sd_d": pl.district_sd}
 
 
-def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top"):
+def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, selection="random-top", cluster=True):
     rows = []
     scenarios = [sc for sc in ALL_SCENARIOS if scenarios is None or sc[0] in scenarios]
     for label, effect, rise, displace in scenarios:
         truth = 100 * effect
         for n in sizes:
             rng = np.random.default_rng([seed, n, int(100 * -effect), int(displace)])
-            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k, selection)
+            res = [one_design(M, rng, n, top, effect, rise, displace, n_draws, seed + i, k, selection, cluster)
                    for i in range(n_designs)]
 
             def excl(key):
@@ -186,11 +202,15 @@ def run(M, n_designs, sizes, n_draws, seed, top=300, k=None, scenarios=None, sel
                          "placebo_excl": excl("placebo"), "placebo_cover": cover("placebo"),
                          "quasi_excl": excl("quasi"), "quasi_cover": cover("quasi"),
                          "poisson_excl": excl("poisson"), "poisson_cover": cover("poisson"),
-                         "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal")})
+                         "buffer_excl": excl("buffer"), "buffer_cal_excl": excl("buffer_cal"),
+                         "reduction_side": float(np.mean([r["placebo"][1] < 0 for r in res])),
+                         "factor": float(np.nanmedian([r["factor"] for r in res])),
+                         "sd_d": float(np.nanmedian([r["sd_d"] for r in res]))})
             r = rows[-1]
             print(f"{label:36s} n={n:2d} ({r['distinct']} distinct) credited {r['credited']:.1%} placebo excl {r['placebo_excl']:.1%} "
                   f"cover {r['placebo_cover']:.1%} | quasi excl {r['quasi_excl']:.1%} | poisson excl "
-                  f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%}", flush=True)
+                  f"{r['poisson_excl']:.1%} | buffer excl {r['buffer_excl']:.1%} calibrated {r['buffer_cal_excl']:.1%} | "
+                  f"reduction side {r['reduction_side']:.1%} district widening x{r['factor']:.2f} (median; district sd {r['sd_d']:.3f})", flush=True)
     return rows
 
 
@@ -208,7 +228,8 @@ def to_markdown(rows, M, args, seconds):
             f"{args.draws} placebo draws per design, {M['cell_m']:g} m cells, treated = "
             + {"random-top": f"random cells among the {args.top} busiest",
                "top-of-half": "the busiest cells of a random half-plane of the force",
-               "top-per-district": "the busiest cells of each of a random half of the districts, in turn"}[args.selection] +
+               "top-per-district": "the busiest cells of each of a random half of the districts, in turn",
+               "one-district": "the busiest cells of one random district"}[args.selection] +
             f" in the before period ({M['before']}; distinct treated sets per row: "
             f"{' / '.join(str(r['distinct']) for r in rows)}); after = {M['after']}; headline group "
             f"ASB and violence; control = rest of the force minus treated cells and their 8 neighbours (buffer). "
@@ -226,6 +247,8 @@ def to_markdown(rows, M, args, seconds):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--config", default=None, help="a config file (default: the shipped Hertfordshire one), e.g. "
+                    "from `hotspots init --force kent`")
     ap.add_argument("--designs", type=int, default=200)
     ap.add_argument("--draws", type=int, default=499)
     ap.add_argument("--top", type=int, default=300)
@@ -233,17 +256,19 @@ def main(argv=None):
     ap.add_argument("--sizes", default="4,10,26")
     ap.add_argument("--k", type=int, default=None, help="stand-ins per treated area (default: placebo_did's)")
     ap.add_argument("--only-placebo", action="store_true", help="the no-effect scenario only")
-    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district"], default="random-top",
+    ap.add_argument("--selection", choices=["random-top", "top-of-half", "top-per-district", "one-district"], default="random-top",
                     help="how a design picks its treated cells (see pick_treated)")
+    ap.add_argument("--no-cluster", action="store_true",
+                    help="no district design effect in the placebo interval (placebo only; for comparison)")
     ap.add_argument("--quick", action="store_true", help="5 designs, 99 draws: a smoke test")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "calibration_evaluation.md"))
     args = ap.parse_args(argv)
     if args.quick:
         args.designs, args.draws = 5, 99
     t0 = time.time()
-    M = build_matrix(args.data)
+    M = build_matrix(args.data, config=args.config)
     rows = run(M, args.designs, [int(s) for s in args.sizes.split(",")], args.draws, args.seed, args.top, args.k,
-               ["no effect (placebo)"] if args.only_placebo else None, args.selection)
+               ["no effect (placebo)"] if args.only_placebo else None, args.selection, not args.no_cluster)
     text = to_markdown(rows, M, args, time.time() - t0)
     if not args.quick or args.out != str(ROOT / "benchmarks" / "calibration_evaluation.md"):
         out = Path(args.out)

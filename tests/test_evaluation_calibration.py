@@ -258,3 +258,127 @@ def test_placebo_interval_is_widened_for_the_noise_of_the_placebo_median():
     assert np.mean(factor) > 1.05  # shared stand-ins: the median's own noise is not negligible
     assert 0.85 < implied_sd / np.std(est) < 1.2
     assert excl / 150 <= 0.08
+
+
+# --------------------------------------------------------------------------- district clusters (shared changes)
+def _district_world(rng, n_districts=20, per=40, sd_district=0.3):
+    """Cells in districts; every cell of a district shares one after-period shock (no effect anywhere)."""
+    district = np.repeat(np.arange(n_districts), per)
+    level = rng.gamma(2.0, 40.0, district.size)
+    shock = np.exp(rng.normal(0, sd_district, n_districts))[district]
+    before = rng.poisson(level)
+    after = rng.poisson(level * shock)
+    return district, before, after
+
+
+def test_district_variance_recovers_the_shared_component_and_is_zero_without_one():
+    from hotspots.evaluation.inference import _district_variance
+
+    rng = np.random.default_rng(3)
+    est = {}
+    for sd in (0.0, 0.25):
+        vals = []
+        for _ in range(30):
+            d = np.repeat(np.arange(25), rng.integers(6, 12, 25))  # unequal district sizes
+            level = rng.uniform(40, 60, d.size)
+            e = rng.normal(0, sd, 25)[d] + rng.normal(0, 0.2, d.size)
+            vals.append(_district_variance(e, level, level[:, None], d, 5, 20))
+        est[sd] = float(np.mean(vals))
+    assert est[0.0] < 0.004  # truncated at 0: a small positive mean
+    assert 0.045 < est[0.25] < 0.08  # 0.25^2 = 0.0625
+    assert np.isnan(_district_variance(np.zeros(6), np.ones(6), np.ones((6, 1)), np.zeros(6), 5, 3))  # one district
+
+
+def _clustered_design(rng, per_district=4, n_chosen=3, sd_district=0.3):
+    district, b, a = _district_world(rng, sd_district=sd_district)
+    chosen = rng.choice(20, n_chosen, replace=False)
+    sel = np.concatenate([rng.choice(np.flatnonzero(district == d), per_district, replace=False) for d in chosen])
+    rest = np.setdiff1d(np.arange(b.size), sel)
+    return district, sel, rest, (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+
+
+def test_placebo_interval_covers_shared_district_changes_with_clusters():
+    """Treated areas in 3 of 20 districts share their districts' changes; independent stand-ins do not.
+
+    Without clusters the placebo interval excludes no change far too often; widened by the district design effect
+    (the shared component estimated from the untreated places) it is near the nominal 5 %.
+    """
+    rng = np.random.default_rng(5)
+    plain = clustered = 0
+    n_sim = 150
+    for i in range(n_sim):
+        district, sel, rest, args = _clustered_design(rng)
+        r0 = placebo_did(*args, n_draws=199, seed=i)
+        r1 = placebo_did(*args, n_draws=199, seed=i, treated_cluster=district[sel], pool_cluster=district[rest])
+        plain += bool(r0.pct_low > 0 or r0.pct_high < 0)
+        clustered += bool(r1.pct_low > 0 or r1.pct_high < 0)
+        assert r1.n_clusters == 3 and r1.cluster_factor > 1 and r1.pct_high - r1.pct_low > r0.pct_high - r0.pct_low
+        assert (r1.p_value <= 0.05) == bool(r1.pct_low > 0 or r1.pct_high < 0)
+    assert plain / n_sim > 0.15  # the placebo alone is far too narrow here
+    assert 0.01 <= clustered / n_sim <= 0.08
+
+
+def test_design_effect_is_one_when_areas_lie_in_different_districts():
+    rng = np.random.default_rng(4)
+    district, sel, rest, args = _clustered_design(rng, per_district=1, n_chosen=8)
+    r0 = placebo_did(*args, n_draws=199, seed=3)
+    r1 = placebo_did(*args, n_draws=199, seed=3, treated_cluster=district[sel], pool_cluster=district[rest])
+    assert r1.cluster_factor == 1.0 and r1.district_sd > 0.1 and r1.n_clusters == 8
+    assert (r1.pct_low, r1.pct_high, r1.p_value) == (r0.pct_low, r0.pct_high, r0.p_value)
+
+
+def test_placebo_with_clusters_keeps_power_when_districts_do_not_share_changes():
+    rng = np.random.default_rng(8)
+    hits = 0
+    for i in range(40):
+        district, b, a = _district_world(rng, sd_district=0.0)
+        sel = rng.choice(np.argsort(-b)[:200], 20, replace=False)
+        a = a.copy()
+        a[sel] = rng.binomial(a[sel], 0.7)  # a 30 % fall
+        rest = np.setdiff1d(np.arange(b.size), sel)
+        res = placebo_did(b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest], n_draws=199, seed=i,
+                          treated_cluster=district[sel], pool_cluster=district[rest])
+        hits += bool(res.pct_high < 0)
+    assert hits >= 36
+
+
+def test_all_treated_areas_in_one_district_get_a_wider_interval_not_a_refusal():
+    rng = np.random.default_rng(2)
+    district, b, a = _district_world(rng)
+    sel = np.flatnonzero(district == 4)[:5]
+    rest = np.setdiff1d(np.arange(b.size), sel)
+    args = (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+    plain = placebo_did(*args, n_draws=99, seed=1)
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=district[rest])
+    assert np.isfinite(res.pct_low) and np.isfinite(res.p_value) and res.n_clusters == 1
+    assert res.cluster_factor > 1.2 and res.pct_high - res.pct_low > plain.pct_high - plain.pct_low
+    assert "one district" in res.note and "cannot be told from a patrol effect" in res.note
+    assert decide(pct=res.pct_change, low=res.pct_low, high=res.pct_high, n_areas=5, n_crimes=3000).verdict != "not estimable"
+
+
+def test_one_district_study_area_says_the_district_component_is_not_estimable():
+    rng = np.random.default_rng(2)
+    district, b, a = _district_world(rng)
+    sel = np.flatnonzero(district == 4)[:5]
+    rest = np.setdiff1d(np.arange(b.size), sel)
+    args = (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=np.full(rest.size, 4))
+    plain = placebo_did(*args, n_draws=99, seed=1)
+    assert np.isnan(res.district_sd) and res.cluster_factor == 1.0 and (res.pct_low, res.pct_high) == (plain.pct_low, plain.pct_high)
+    assert "could not be estimated" in res.note and "allows for" not in res.note
+
+
+def test_pool_places_without_a_district_are_left_out():
+    rng = np.random.default_rng(6)
+    district, sel, rest, args = _clustered_design(rng)
+    labels = district[rest].astype(object)
+    labels[:40] = None  # the first district's untreated places have no label
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=labels)
+    assert np.isfinite(res.district_sd) and np.isfinite(res.pct_low)
+
+
+def test_treated_cluster_needs_one_label_per_area():
+    with pytest.raises(ValidationError, match="treated_cluster"):
+        placebo_did([1, 2], [1, 2], 10, 10, [1, 2, 3], [1, 2, 3], treated_cluster=["a"], pool_cluster=[1, 1, 2])
+    with pytest.raises(ValidationError, match="go together"):
+        placebo_did([1, 2], [1, 2], 10, 10, [1, 2, 3], [1, 2, 3], treated_cluster=["a", "b"])

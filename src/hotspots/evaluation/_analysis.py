@@ -42,7 +42,7 @@ from hotspots.evaluation.areas import (
 from hotspots.evaluation.cost import cost_per_crime_prevented, crimes_prevented_from_irr
 from hotspots.evaluation.did import did_rate_ratio, harm_did
 from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
-from hotspots.evaluation.inference import placebo_did, quasi_poisson_did, ring_counts
+from hotspots.evaluation.inference import cluster_text as _cluster_text, placebo_did, quasi_poisson_did, ring_counts
 from hotspots.evaluation.panel import PanelEffect, PreTrendCheck
 from hotspots.evaluation.rtm import rtm_check
 from hotspots.evaluation.synth import placebo_donors, synthetic_control
@@ -190,6 +190,7 @@ def _evaluate_areas(
                f"cells for matched controls and the regression-to-the-mean pool: about the treated areas' median size "
                f"({median_km2:.3f} km²), rounded to 50 m")
     pool = _pool_grid(study_geom, pool_cell_m, excluded_geom)
+    pool_district = _district_of_xy(pool["x_centre"].to_numpy(float), pool["y_centre"].to_numpy(float), districts)
 
     # ---- membership of every point in every unit
     all_members = sorted({t for m in crime_types.values() for t in m})
@@ -382,7 +383,7 @@ def _evaluate_areas(
                          pool_history=hist[pool_units][live] if hist is not None else None,
                          treated_history=hist[:n_areas] if hist is not None else None,
                          pool_in_control=control != "matched", match_on_before=treated.selected_on_counts is not False,
-                         n_draws=placebo_draws, seed=seed)
+                         n_draws=placebo_draws, seed=seed, treated_cluster=area_district, pool_cluster=pool_district[live])
         calibrated = dataclasses.asdict(pl)
         verdict = classify_change(pl.pct_change, pl.pct_low, pl.pct_high, rb + ra)
         add(ct, "did_calibrated_pct_change",
@@ -392,7 +393,7 @@ def _evaluate_areas(
             "; ".join(filter(None, [f"observed {100 * math.expm1(pl.observed_log_irr):+.1f}% minus the placebo median "
                                     f"{100 * math.expm1(pl.placebo_median_log_irr):+.1f}% (what equally busy places did "
                                     f"without patrols); {pl.n_distinct} distinct placebo sets, deviations widened "
-                                    f"x{pl.centre_factor:.2f} for the median's own noise", pl.note])))
+                                    f"x{pl.centre_factor:.2f} for the median's own noise" + _cluster_text(pl), pl.note])))
         qp = quasi_poisson_did(counts[:n_areas][:, before_idx].sum(axis=1), counts[:n_areas][:, after_idx].sum(axis=1),
                                pool_b[live], pool_a[live])
         add(ct, "did_quasi_poisson_pct_change", "rate-ratio DiD against the untreated cells, quasi-Poisson interval "
@@ -413,7 +414,7 @@ def _evaluate_areas(
         else:
             sentence = (describe_change(did["pct_change_vs_control"], did["pct_low"], did["pct_high"], what=_what(ct),
                                         comparison=control_label, n_crimes=rb + ra)
-                        + " (Poisson interval only: too few comparable untreated places to calibrate it)")
+                        + f" (Poisson interval only: {pl.note or 'the interval could not be calibrated'})")
 
         # panel over all months
         panel_res, nb_res, pre = _panel(counts, list(range(n_areas)), panel_controls, months, panel_months, after, notes)
@@ -454,7 +455,7 @@ def _evaluate_areas(
                           cb, ca, pool_b[live], pool_a[live], pool_history=feat_p, treated_history=feat_t,
                           outcome=(buf_b, buf_a), pool_outcome=(ring[live, 0], ring[live, 1]),
                           pool_in_control=control != "matched", match_on_before=treated.selected_on_counts is not False,
-                          n_draws=placebo_draws, seed=seed)
+                          n_draws=placebo_draws, seed=seed, treated_cluster=area_district, pool_cluster=pool_district[live])
         add(ct, "buffer_calibrated_pct_vs_control",
             f"change in the buffers relative to {control_label}, calibrated on {bpl.n_draws} placebo rings round equally "
             f"busy untreated {pool_cell_m:g} m cells (seed {bpl.seed})", bpl.pct_change, bpl.pct_low, bpl.pct_high, np.nan,

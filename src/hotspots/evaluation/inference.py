@@ -19,6 +19,10 @@ Two remedies, both computed from a unit x month count matrix built once:
   p-value is its rank among the placebo deviations from that median, widened
   for the median's own noise (the stand-ins are a finite, shared set), and the
   interval is that one rank test inverted (it excludes 0 exactly when p <= 5 %).
+  Given each area's and each untreated place's district (``treated_cluster``,
+  ``pool_cluster``), the deviations are widened by a design effect for areas
+  sharing a district: the busiest places of one district move together and
+  independently drawn stand-ins do not (:func:`_district_variance`).
 * :func:`quasi_poisson_did` -- the same rate ratio with the Poisson variance
   scaled by the Pearson dispersion of the unit-level before/after counts
   (a quasi-Poisson two-period model with unit effects, in closed form).
@@ -43,13 +47,15 @@ from scipy import stats as _scipy_stats
 
 from hotspots._validate import _Problems
 
-__all__ = ["DEFAULT_K", "MIN_PLACEBO_DRAWS", "PlaceboResult", "QuasiPoissonDiD", "placebo_did", "quasi_poisson_did",
-           "ring_counts"]
+__all__ = ["DEFAULT_K", "MIN_PLACEBO_DRAWS", "PlaceboResult", "QuasiPoissonDiD", "cluster_text", "placebo_did",
+           "quasi_poisson_did", "ring_counts"]
 
 #: Untreated places each treated area can be replaced by, by default (its nearest in level).
 DEFAULT_K = 20
 #: Fewer distinct placebo sets than this cannot give a two-sided 95% interval.
 MIN_PLACEBO_DRAWS = 39
+#: Busiest untreated places per district whose shared change estimates the district variance component.
+DISTRICT_TOP = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +90,15 @@ class PlaceboResult:
         Factor (>= 1) applied to the placebo deviations for the noise of the placebo median itself: the
         median is estimated from a finite set of stand-ins (shared by treated areas of similar level), so
         the calibrated estimate varies more than one placebo set does (see :func:`placebo_did`, Notes).
+    cluster_factor : float
+        Design effect (>= 1, a standard-deviation factor) applied to the placebo deviations for treated areas
+        sharing a district (:func:`_district_variance`); 1 when they lie in different districts or no
+        clusters are given.
+    n_clusters : int
+        Clusters (e.g. districts) holding the treated areas (0 when not given).
+    district_sd : float
+        Estimated standard deviation between districts of busy places' log changes (the shared component),
+        nan when no clusters are given or it cannot be estimated.
     """
 
     observed_log_irr: float
@@ -100,6 +115,9 @@ class PlaceboResult:
     match_ratio: float
     note: str
     centre_factor: float = 1.0
+    cluster_factor: float = 1.0
+    n_clusters: int = 0
+    district_sd: float = dataclasses.field(default=float("nan"), compare=False)  # nan when not given: not compared
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +131,22 @@ class QuasiPoissonDiD:
     dispersion: float
     df: int
     note: str
+
+
+def cluster_text(res: PlaceboResult) -> str:
+    """How the districts entered a :class:`PlaceboResult`'s interval, for the report's notes ("" if not used).
+
+    >>> r = PlaceboResult(0.1, 0.0, 10.0, -5.0, 28.0, 0.2, 99, 99, 20, 1, 0.95, 1.0, "", 1.05, 1.3, 6, 0.08)
+    >>> cluster_text(r)
+    '; widened x1.30 for areas sharing a district (busy places of one district change together: sd 8.0% between districts)'
+    """
+    if res.n_clusters < 1 or not np.isfinite(res.district_sd):
+        return ""
+    if res.cluster_factor >= 1.005:
+        return (f"; widened x{res.cluster_factor:.2f} for areas sharing a district (busy places of one district change "
+                f"together: sd {100 * res.district_sd:.1f}% between districts)")
+    return (f"; not widened for districts (areas in different districts, or busy places' changes differ little between "
+            f"districts: sd {100 * res.district_sd:.1f}%)")
 
 
 def _log_irr(rb: np.ndarray, ra: np.ndarray, cb: np.ndarray, ca: np.ndarray) -> np.ndarray:
@@ -196,6 +230,41 @@ def _centre_factor(weights: np.ndarray, cands: np.ndarray) -> float:
     return float(math.sqrt(1.0 + (u**2).sum() / max((w**2).sum(), 1e-300)))
 
 
+def _district_variance(log_ratio: np.ndarray, level: np.ndarray, feats: np.ndarray, cluster: np.ndarray, top: int,
+                       k: int) -> float:
+    """Between-district variance component of busy untreated places' residual log changes (method of moments).
+
+    In each district the ``top`` busiest places (by ``level``) get a residual: their log change minus the mean
+    log change of the ``k`` other places nearest in level (``feats``, as the stand-ins are matched).  The
+    one-way random-effects ANOVA estimate ``max(0, (MSB - MSW) / n0)`` (unequal group sizes, ``n0 = (N -
+    sum n_d^2 / N) / (G - 1)``) is the variance of a change shared by one district's busy places, i.e. their
+    covariance.  ``nan`` with fewer than two districts.
+
+    >>> rng = np.random.default_rng(0)
+    >>> d = np.repeat(np.arange(30), 8); shock = rng.normal(0, 0.3, 30)[d]
+    >>> lvl = rng.uniform(50, 60, d.size)
+    >>> v = _district_variance(shock + rng.normal(0, 0.2, d.size), lvl, lvl[:, None], d, 8, 20)
+    >>> 0.05 < v < 0.15   # 0.3^2 = 0.09
+    True
+    """
+    codes = np.unique(cluster)
+    picks = np.concatenate([idx[np.argsort(-level[idx], kind="stable")[:top]]
+                            for idx in (np.flatnonzero(cluster == c) for c in codes)])
+    if codes.size < 2 or picks.size <= codes.size:
+        return float("nan")
+    near = _candidates(feats[picks], feats, min(k + 1, len(level)))
+    near = np.array([row[row != i][:k] for row, i in zip(near, picks)])
+    e = log_ratio[picks] - log_ratio[near].mean(axis=1)
+    _, g = np.unique(cluster[picks], return_inverse=True)
+    n_g = np.bincount(g).astype(float)
+    n, n_d = float(e.size), float(n_g.size)
+    mean_g = np.bincount(g, weights=e) / n_g
+    msb = (n_g * (mean_g - e.mean()) ** 2).sum() / (n_d - 1)
+    msw = ((e - mean_g[g]) ** 2).sum() / (n - n_d)
+    n0 = (n - (n_g**2).sum() / n) / (n_d - 1)
+    return float(max(0.0, (msb - msw) / n0))
+
+
 def _local_slope(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares slopes of ``y`` on the columns of ``x`` (with an intercept); 0 when not estimable."""
     X = np.column_stack([np.ones(len(x)), x])
@@ -250,6 +319,8 @@ def placebo_did(
     bias_correct: bool = False,
     outcome: tuple[Any, Any] | None = None,
     pool_outcome: tuple[Any, Any] | None = None,
+    treated_cluster: Any = None,
+    pool_cluster: Any = None,
     n_draws: int = 999,
     k: int | None = None,
     seed: int = 20240601,
@@ -299,6 +370,17 @@ def placebo_did(
         on the treated areas' own level, so a placebo buffer is the ring
         round an equally busy untreated place, with the same spatial
         clustering and the same selection at a peak as the real buffers.
+    treated_cluster, pool_cluster : array_like, optional
+        A cluster label (e.g. district code) per treated area and per pool place; give both or neither
+        (pool places with no label, None / NaN / "", are left out of the district estimate).
+        Busy places of one district share changes (its busiest places move together) that stand-ins drawn
+        independently from the whole force do not reproduce: the placebo spread holds the between-district
+        variance once per area, not the covariance of areas sharing a district.  The deviations are widened by
+        the design effect ``sqrt(1 + s2_d * (sum_d W_d^2 - sum_j w_j^2) / V)`` (``w`` the areas' weights,
+        ``W_d`` their sum in district d, ``V`` the placebo variance after ``centre_factor``, ``s2_d`` from
+        :func:`_district_variance` on the pool's busiest places of each district).  It is 1 when the areas lie
+        in different districts; with all areas in one district the interval includes the spread of
+        district-wide changes, which cannot be told from an effect there (``note`` says so).
     n_draws : int, default 999
         Placebo sets drawn.
     k : int, optional
@@ -327,10 +409,15 @@ def placebo_did(
     ``centre_factor`` (:func:`_centre_factor`) before the rank test.  On 1000
     real no-effect designs (Hertfordshire, 26 areas) this moved the interval's
     exclusion of 0 from 6.6 % to 5.0 % (``benchmarks/calibration_evaluation.md``).
-    Not accounted for: stand-ins are drawn independently, so changes shared
-    by adjacent treated areas (one town centre) are not reproduced; with
-    areas picked as the busiest cells of each district the interval excluded
-    0 in 8 % (10 areas) and 12 % (26 areas) of real no-effect designs.
+    Stand-ins are drawn independently, so changes shared by treated areas of
+    one district (its busiest places move together) are not reproduced: with
+    areas picked as the busiest cells of each of half the districts the
+    placebo interval alone excluded 0 in 8 % (10 areas) and 12 % (26 areas)
+    of real no-effect designs.  With ``treated_cluster`` / ``pool_cluster``
+    the deviations are widened by the district design effect (a variance
+    factor ``1 + s2_d * sum_{j != l, same district} w_j w_l / V``, as for
+    cluster samples, Kish 1965); see
+    ``benchmarks/calibration_evaluation.md`` for the measured rates.
 
     Examples
     --------
@@ -360,6 +447,13 @@ def placebo_did(
                                   or len(np.ravel(pool_outcome[0])) != arrs["pool_before"].size):
         problems.add("outcome needs one count per treated area and pool_outcome one per pool place",
                      "pass (before, after) arrays of those lengths")
+    if (treated_cluster is None) != (pool_cluster is None):
+        problems.add("treated_cluster and pool_cluster go together", "give a district per treated area and per pool place")
+    elif treated_cluster is not None and (np.asarray(treated_cluster).size != arrs["treated_before"].size
+                                          or np.asarray(pool_cluster).size != arrs["pool_before"].size):
+        problems.add(f"treated_cluster / pool_cluster have {np.asarray(treated_cluster).size} / "
+                     f"{np.asarray(pool_cluster).size} labels for {arrs['treated_before'].size} treated areas and "
+                     f"{arrs['pool_before'].size} pool places", "pass one cluster label (e.g. district code) per place")
     if not (isinstance(n_draws, (int, np.integer)) and n_draws >= 1):
         problems.add(f"n_draws={n_draws!r} must be a positive whole number", "use e.g. 999")
     if not 0 < level < 1:
@@ -437,10 +531,33 @@ def placebo_did(
     # the null distribution of the estimate is that of (one placebo set - the placebo centre): the placebo
     # deviations widened by the centre's own noise; one rank test, inverted for the interval
     cf = _centre_factor(ob, cands)
-    p, half = _rank_test(est / cf, placebo - med, 1 - level)
-    lo, hi = est - half * cf, est + half * cf
+    f, n_clusters, sd_d = 1.0, 0, nan
+    if treated_cluster is not None:
+        w = ob / ob.sum() if ob.sum() > 0 else np.full(n_areas, 1.0 / n_areas)
+        _, g = np.unique(np.asarray(treated_cluster).astype(str).ravel(), return_inverse=True)
+        n_clusters = int(g.max()) + 1
+        shared = float((np.bincount(g, weights=w) ** 2).sum() - (w**2).sum())  # covariance terms of areas sharing one
+        feats = np.column_stack(feats_p) if feats_p else qb[:, None]
+        pc = np.asarray(pool_cluster, dtype=object).ravel()
+        has = np.array([c is not None and not (isinstance(c, float) and math.isnan(c)) and str(c) != "" for c in pc],
+                       bool)  # no district: left out
+        var_d = _district_variance(np.log((qa + 0.5) / (qb + 0.5))[has], pb[has], feats[has], pc[has].astype(str),
+                                   max(DISTRICT_TOP, int(np.bincount(g).max())), k if feats_p else DEFAULT_K)
+        sd_d = math.sqrt(var_d) if np.isfinite(var_d) else nan
+        v_pl = cf**2 * float(np.var(placebo))
+        if shared > 0 and np.isfinite(var_d) and v_pl > 0:
+            f = math.sqrt(1.0 + var_d * shared / v_pl)
+        if shared > 0 and not np.isfinite(var_d):
+            notes.append("fewer than two districts with untreated places: changes shared by the busy places of one "
+                         "district could not be estimated, and the interval does not allow for them")
+        elif n_clusters == 1 and n_areas > 1:
+            notes.append("all treated areas lie in one district: a change shared by that district's busy places cannot be "
+                         "told from a patrol effect; the interval allows for such changes as they vary between districts")
+    p, half = _rank_test(est / (cf * f), placebo - med, 1 - level)
+    lo, hi = est - half * cf * f, est + half * cf * f
     return PlaceboResult(observed, med, 100 * math.expm1(est), 100 * math.expm1(lo), 100 * math.expm1(hi), p,
-                         int(n_draws), n_distinct, k, int(seed), float(level), match_ratio, "; ".join(notes), cf)
+                         int(n_draws), n_distinct, k, int(seed), float(level), match_ratio, "; ".join(notes), cf, f,
+                         n_clusters, sd_d)
 
 
 def quasi_poisson_did(

@@ -8,9 +8,11 @@ finished from the outlier tables.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,26 @@ COLOURS = {"high_998": "#b2182b", "high_95": "#f4a582", "within": "#ffffff", "lo
 HIGHLIGHT = "#d95f02"
 #: Areas smaller than this (m2) are labelled outside their polygon on the map.
 SMALL_AREA_M2 = 60e6
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a report's charts are drawn.
+
+    Drawing a figure allocates tens of thousands of small container objects
+    (artists, transforms, paths), so the collector would otherwise run hundreds
+    of times per report, each pass walking objects that are still in use (about
+    a quarter of the drawing time in a run).  The figures themselves are cyclic
+    garbage that the first collection after this block frees; what is drawn is
+    unchanged.  A collector already disabled by the caller stays disabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _mpl_text(text: Any) -> str:

@@ -23,6 +23,10 @@ COLOURS = {"high_998": "#b2182b", "high_95": "#f4a582", "within": "#ffffff", "lo
            "low_998": "#2166ac", "no_records": "#eeeeee"}
 #: the highlighted CSP on a funnel plot when its flag colour is too pale to see
 HIGHLIGHT = "#d95f02"
+#: Titles are placed at the top of their axes (``y=1.0``) explicitly, which is where matplotlib's automatic
+#: placement puts them on these charts (x tick labels at the bottom, no offset text on a y axis starting at 0
+#: or hidden): given, it skips measuring every tick label of the y axis again on each draw.
+TITLE_Y = 1.0
 #: Areas smaller than this (m2) are labelled outside their polygon on the map.
 SMALL_AREA_M2 = 60e6
 
@@ -108,7 +112,7 @@ def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, ti
             right = px > x.min() + 0.6 * (x.max() - x.min())
             ax.annotate(_mpl_text(record["area_name"]), (px, py), xytext=(-6 if right else 6, 3),
                         textcoords="offset points", fontsize=7, fontweight="bold", ha="right" if right else "left")
-        ax.set_title(_mpl_text(title), loc="left")
+        ax.set_title(_mpl_text(title), loc="left", y=TITLE_Y)
         ax.set_xlabel("residents (thousands)")
         ax.set_ylabel("per 1,000 residents")
         ax.set_xlim(x.min(), x.max())
@@ -174,7 +178,7 @@ def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> s
         ax.plot(*_outline_xy(outline), color="#333333", lw=0.8)
         ax.set_axis_off()
         ax.set_aspect("equal")
-        ax.set_title(_mpl_text(title), loc="left", fontsize=7)
+        ax.set_title(_mpl_text(title), loc="left", fontsize=7, y=TITLE_Y)
         return _svg_uri(fig)
 
 
@@ -296,7 +300,7 @@ def choropleth(areas, rows: pd.DataFrame, *, title: str) -> str:
                         arrowprops={"arrowstyle": "-", "color": "#444444", "lw": 0.7, "shrinkA": 6, "shrinkB": 1})
         ax.set_axis_off()
         ax.set_aspect("equal")
-        ax.set_title(_mpl_text(title), loc="left")
+        ax.set_title(_mpl_text(title), loc="left", y=TITLE_Y)
         cax = fig.add_axes((0.86, 0.25, 0.025, 0.5))
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
         bar.set_label("per 1,000 residents")

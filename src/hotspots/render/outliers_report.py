@@ -164,6 +164,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         })
 
     busiest = results.busiest_lsoas[results.busiest_lsoas["csp_code"] == code]
+    busiest.attrs = {}  # not shown here, and pandas deep-copies a frame's attrs into every column it reads
     ward_of = dict(zip(places["area_code"], places["ward_name"])) if places is not None else {}
     top_lsoas = []
     for record in busiest.to_dict("records"):

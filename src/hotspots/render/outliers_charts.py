@@ -162,7 +162,7 @@ def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> s
         fig = _figure(2.6, 2.4)
         ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))
         codes = lsoas["area_code"].astype(str).tolist()
-        lsoas.plot(ax=ax, color="#f7f7f7", edgecolor="#bbbbbb", linewidth=0.3)
+        _plot_polygons(ax, lsoas.geometry, facecolor="#f7f7f7", edgecolor="#bbbbbb", linewidth=0.3)
         shapes = dict(zip(codes, lsoas.geometry))
         for rank, code, flag in busiest:
             geometry = shapes.get(str(code))
@@ -182,15 +182,42 @@ def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> s
         return _svg_uri(fig)
 
 
-def _patch(geometry, colour: str):
-    from matplotlib.patches import PathPatch
+def _plot_polygons(ax, geometries, **style) -> None:
+    """Polygons as one collection, drawn exactly as ``GeoSeries.plot(color=...)`` draws them (same SVG).
+
+    geopandas normalises the rings and builds a ``PathPatch`` per polygon only to
+    take its path back out; this builds the paths directly (a tenth of the cost)
+    and, like geopandas, sets an equal aspect and rescales the view.  No axis
+    labels are set: these maps have no axes to label.
+    """
+    import shapely
+    from matplotlib.collections import PathCollection
+
+    class _GeoPandasPolyCollection(PathCollection):
+        """Named as geopandas names its collection: the name is the SVG group's id, kept as it was."""
+
+    paths = [_path(geometry) for geometry in shapely.normalize(np.asarray(geometries, dtype=object))
+             if geometry is not None and not geometry.is_empty]
+    ax.set_aspect("equal")
+    ax.add_collection(_GeoPandasPolyCollection(paths, **style), autolim=True)
+    ax.autoscale_view()
+
+
+def _path(geometry):
+    """One compound path of a (multi)polygon's exterior and interior rings, as geopandas builds it."""
     from matplotlib.path import Path
 
     rings = []
     for part in getattr(geometry, "geoms", [geometry]):
         rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
         rings.extend(Path(np.asarray(r.coords)[:, :2], closed=True) for r in part.interiors)
-    return PathPatch(Path.make_compound_path(*rings), facecolor=colour, edgecolor="#555555", lw=0.4)
+    return Path.make_compound_path(*rings)
+
+
+def _patch(geometry, colour: str):
+    from matplotlib.patches import PathPatch
+
+    return PathPatch(_path(geometry), facecolor=colour, edgecolor="#555555", lw=0.4)
 
 
 def _outline_xy(geometry) -> tuple[list, list]:

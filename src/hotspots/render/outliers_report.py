@@ -34,6 +34,7 @@ from hotspots.months import months_label
 from hotspots.render.outliers_charts import (
     COLOURS,
     choropleth,
+    collector_paused,
     funnel_chart,
     lsoa_map,
     trend_chart,
@@ -163,6 +164,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         })
 
     busiest = results.busiest_lsoas[results.busiest_lsoas["csp_code"] == code]
+    busiest.attrs = {}  # not shown here, and pandas deep-copies a frame's attrs into every column it reads
     ward_of = dict(zip(places["area_code"], places["ward_name"])) if places is not None else {}
     top_lsoas = []
     for record in busiest.to_dict("records"):
@@ -354,4 +356,6 @@ def _environment() -> jinja2.Environment:
 
 def render_report(results, *, lsoa_places=None) -> str:
     """The CSP outlier report as one self-contained HTML string (``lsoa_places``: see :func:`build_context`)."""
-    return _environment().get_template(TEMPLATE).render(**build_context(results, lsoa_places))
+    with collector_paused():  # about 40 figures: see collector_paused
+        context = build_context(results, lsoa_places)
+    return _environment().get_template(TEMPLATE).render(**context)

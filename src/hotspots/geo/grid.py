@@ -82,7 +82,8 @@ GRID_COLUMNS = [
 
 #: Grids already built in this process, keyed on (SHA-256 of the dissolved area's WKB, cell size, shape, CRS):
 #: the hotspots stage and the evaluation lay the same district grids, and forked processes inherit what was
-#: built before the fork.  Holds at most :data:`_MEMO_SIZE` grids (least recently used dropped first).
+#: built before the fork.  Holds at most :data:`_MEMO_SIZE` grids (least recently used dropped first);
+#: :func:`make_grid` returns a copy of the kept grid (with its own ``attrs``), so callers may change it.
 _MEMO: OrderedDict[tuple, gpd.GeoDataFrame] = OrderedDict()
 _MEMO_SIZE = 32
 
@@ -197,9 +198,7 @@ def make_grid(area: Any, cell_size: float, *, shape: str = "square", crs: Any = 
         ``x_centre``, ``y_centre`` (centre of the full cell),
         ``cell_area_km2`` (clipped), ``full_cell_km2`` and ``geometry``
         (clipped), sorted by row then column.  ``attrs["grid"]`` holds the
-        lattice parameters (see the module docstring).  The same area, cell
-        size, shape and CRS give an equal grid: it is built once per process
-        (kept for the last 32 grids) and each call returns its own copy.
+        lattice parameters (see the module docstring).
 
     Raises
     ------

@@ -123,3 +123,66 @@ def test_links_back_up_and_broken_links_do_not_break_the_key(home, tmp_path):
     assert (hit1, hit2) == (False, True)
     assert first.accounting.to_dict() == second.accounting.to_dict()
     assert any(s["reason"] == "broken symbolic link" for s in second.accounting.skipped)
+
+
+def test_a_hit_restores_the_geography_layers_without_reading_boundary_files(home, tmp_path, monkeypatch):
+    from geopandas.testing import assert_geodataframe_equal
+
+    import hotspots.geo.boundaries as boundaries
+
+    first, _ = _prepare(home, tmp_path / "out1")
+    (entry,) = (tmp_path / "cache").glob("records-*")
+    assert sorted(p.name for p in entry.glob("layer-*")) == ["layer-districts.parquet", "layer-lsoa21.parquet"]
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("a boundary file was read on a cache hit")
+
+    monkeypatch.setattr(boundaries, "read_boundary", no_read)
+    second, hit = _prepare(home, tmp_path / "out2")
+    assert hit
+    for name in ("lsoa21", "districts"):
+        fresh, cached = getattr(first.geography, name), getattr(second.geography, name)
+        assert_geodataframe_equal(fresh, cached, check_crs=True)
+        assert cached.attrs == fresh.attrs and cached.crs.srs == fresh.crs.srs
+        assert list(cached.dtypes) == list(fresh.dtypes)
+    assert second.geography.warnings == first.geography.warnings
+    assert list(first.geography.sources.items()) == list(second.geography.sources.items())
+
+
+def test_a_changed_boundary_file_is_a_miss_and_its_layer_is_read_again(home, real_data_dir, tmp_path):
+    import json
+
+    first, _ = _prepare(home, tmp_path / "out")
+    lsoa_path = Path(first.geography.sources["lsoa21"])
+    rel = lsoa_path.relative_to(home)
+    gone = str(first.geography.lsoa21["area_code"].iloc[0])
+    (home / "boundaries").unlink()
+    shutil.copytree(real_data_dir / "boundaries", home / "boundaries")
+    _, hit = _prepare(home, tmp_path / "out")
+    assert hit  # a byte-for-byte copy: same checksums, the stored layers serve
+    target = home / rel
+    opener = gzip.open if target.suffix == ".gz" else open
+    with opener(target, "rt") as f:
+        doc = json.load(f)
+    n = len(doc["features"])
+    doc["features"] = [ft for ft in doc["features"] if gone not in json.dumps(ft["properties"])]
+    assert len(doc["features"]) == n - 1
+    target.chmod(0o644)
+    with opener(target, "wt") as f:
+        json.dump(doc, f)
+    after, hit = _prepare(home, tmp_path / "out")
+    assert not hit
+    assert gone not in set(after.geography.lsoa21["area_code"])
+    assert len(after.geography.lsoa21) == len(first.geography.lsoa21) - 1
+    assert any("have no polygon" in w for w in after.geography.warnings)
+    again, hit = _prepare(home, tmp_path / "out")
+    assert hit and len(again.geography.lsoa21) == len(after.geography.lsoa21)
+    assert again.geography.warnings == after.geography.warnings
+
+
+def test_a_damaged_layer_is_a_miss(home, tmp_path):
+    first, _ = _prepare(home, tmp_path / "out")
+    (entry,) = (tmp_path / "cache").glob("records-*")
+    (entry / "layer-lsoa21.parquet").write_bytes(b"not parquet")
+    ctx, hit = _prepare(home, tmp_path / "out")
+    assert not hit and len(ctx.geography.lsoa21) == len(first.geography.lsoa21)

@@ -393,3 +393,40 @@ def test_weights_bad_arguments():
     assert "neighbourhood='distance'" in info.value.hint
     with pytest.raises(ValidationError):
         grid_weights(grid.drop(columns=["row"]))
+
+
+# ---------------------------------------------------------------- grids kept per process
+def test_make_grid_builds_each_grid_once_and_returns_independent_copies(monkeypatch):
+    import hotspots.geo.grid as gridmod
+
+    monkeypatch.setattr(gridmod, "_MEMO", type(gridmod._MEMO)())
+    built = []
+    real = gridmod._build_grid
+    monkeypatch.setattr(gridmod, "_build_grid", lambda *a: built.append(a[1:3]) or real(*a))
+    area = wiggly_area()
+    first = make_grid(area, 250, crs=BNG)
+    first["count"] = 1
+    first.loc[first.index[0], "cell_area_km2"] = -1.0
+    first.attrs["grid"]["n_rows"] = -5
+    again = make_grid(gpd.GeoDataFrame(geometry=[area], crs=BNG), 250.0)
+    assert built == [(250, "square")]  # the same area, size, shape and CRS: not built again
+    fresh = real(area, 250, "square", gridmod._resolve_area(area, BNG)[1])
+    assert list(again.columns) == GRID_COLUMNS
+    assert again.drop(columns="geometry").equals(fresh.drop(columns="geometry"))
+    assert shapely.equals_exact(again.geometry.values, fresh.geometry.values, 0).all()
+    assert again.attrs == fresh.attrs
+    # any change of area, size or shape is another grid
+    make_grid(area, 200, crs=BNG)
+    make_grid(area, 250, shape="hex", crs=BNG)
+    make_grid(shapely.affinity.translate(area, 1.0), 250, crs=BNG)
+    assert built == [(250, "square"), (200, "square"), (250, "hex"), (250, "square")]
+
+
+def test_make_grid_keeps_at_most_the_last_grids(monkeypatch):
+    import hotspots.geo.grid as gridmod
+
+    monkeypatch.setattr(gridmod, "_MEMO", type(gridmod._MEMO)())
+    monkeypatch.setattr(gridmod, "_MEMO_SIZE", 2)
+    for size in (100, 200, 300):
+        make_grid(box(0, 0, 1000, 1000), size, crs=BNG)
+    assert [k[1] for k in gridmod._MEMO] == [200.0, 300.0]

@@ -275,6 +275,16 @@ class Geography:
             self.warnings.append(message)
             log.warning("%s", message)
 
+    def read_layers(self, names: Sequence[str]) -> dict[str, gpd.GeoDataFrame]:
+        """The layers among ``names`` (``"lsoa21"``, ``"districts"``, ...) read so far, for a cache to keep."""
+        return {name: self.__dict__[name] for name in names if name in self.__dict__}
+
+    def restore_layers(self, layers: dict[str, gpd.GeoDataFrame], warnings: Sequence[str] = ()) -> None:
+        """Take layers kept from an earlier read of the same files and settings (and its warnings): not read again."""
+        for message in warnings:
+            self._warn(message)
+        self.__dict__.update(layers)
+
     # ---- lookups
     @cached_property
     def district_lookup(self) -> pd.DataFrame:

@@ -41,7 +41,9 @@ y0 + R + r h)``.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from typing import Any
 
 import geopandas as gpd
@@ -77,6 +79,13 @@ MAX_LATTICE_CELLS = 25_000_000
 GRID_COLUMNS = [
     "cell_id", "row", "col", "x_centre", "y_centre", "cell_area_km2", "full_cell_km2", "geometry",
 ]
+
+#: Grids already built in this process, keyed on (SHA-256 of the dissolved area's WKB, cell size, shape, CRS):
+#: the hotspots stage and the evaluation lay the same district grids, and forked processes inherit what was
+#: built before the fork.  Holds at most :data:`_MEMO_SIZE` grids (least recently used dropped first);
+#: :func:`make_grid` returns a copy of the kept grid (with its own ``attrs``), so callers may change it.
+_MEMO: OrderedDict[tuple, gpd.GeoDataFrame] = OrderedDict()
+_MEMO_SIZE = 32
 
 # Cells whose overlap with the area is below this share of a full cell are
 # floating-point slivers along a boundary that runs on a cell edge.
@@ -217,6 +226,22 @@ def make_grid(area: Any, cell_size: float, *, shape: str = "square", crs: Any = 
         problems.add(f"shape must be 'square' or 'hex', got {shape!r}", "Use shape='square' or shape='hex'.")
     problems.raise_if_any()
     geometry, crs = _resolve_area(area, crs)
+    key = (hashlib.sha256(shapely.to_wkb(geometry)).digest(), float(cell_size), shape, crs.to_wkt())
+    grid = _MEMO.get(key)
+    if grid is None:
+        grid = _build_grid(geometry, cell_size, shape, crs)
+        _MEMO[key] = grid
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    else:
+        _MEMO.move_to_end(key)
+    out = grid.copy()
+    out.attrs = {"grid": dict(grid.attrs["grid"])}
+    return out
+
+
+def _build_grid(geometry, cell_size, shape: str, crs) -> gpd.GeoDataFrame:
+    """The work of :func:`make_grid` on a checked polygonal area and projected CRS."""
     params = _lattice_for_bounds(geometry.bounds, float(cell_size), shape, crs)
     n_rows, n_cols = params["n_rows"], params["n_cols"]
     n_lattice = n_rows * n_cols

@@ -4,7 +4,10 @@
 projecting them, harmonising LSOA codes and clipping them to the force area.
 On a re-run with the same inputs and settings that work gives the same table,
 so it is stored once as Parquet (pyarrow) with its row accounting and read
-back instead.
+back instead.  The force's geography layers the caller hands over (the LSOA
+polygons clipped from a national file, the district outlines) are stored
+beside it as GeoParquet under the same key, so a re-run does not read the
+national boundary files either.
 
 The entry is found by a **key** that covers everything the table depends on:
 
@@ -49,7 +52,7 @@ from hotspots.io.accounting import Accounting, FileAccount
 __all__ = ["RecordsCache", "cache_folder", "records_key"]
 
 #: bump when the layout of an entry changes
-FORMAT = 1
+FORMAT = 2
 #: entries kept (most recently used first)
 KEEP = 4
 _OFF = {"off", "0", "no", "false", "none"}
@@ -164,11 +167,27 @@ def records_key(data_dir: str | os.PathLike, police_paths: Sequence[str | os.Pat
 
 @dataclasses.dataclass
 class Records:
-    """What the cache holds: the points, their accounting and the facts recorded beside them."""
+    """What the cache holds: the points, their accounting, the facts recorded beside them and geography layers."""
 
     points: pd.DataFrame
     accounting: Accounting
     extra: dict[str, Any]
+    #: layer name -> GeoDataFrame, as handed to :meth:`RecordsCache.store`
+    layers: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _read_layer(path: Path):
+    """A GeoParquet layer as stored, its CRS given exactly as the geography's layers give it (EPSG:27700)."""
+    import geopandas as gpd
+
+    from hotspots.schema import BNG
+
+    gdf = gpd.read_parquet(path)
+    if gdf.crs is None or gdf.crs.to_epsg() != 27700:
+        raise ValueError(f"{path}: not in EPSG:27700")
+    out = gpd.GeoDataFrame(pd.DataFrame(gdf), geometry=gdf.geometry.name, crs=BNG)
+    out.attrs = gdf.attrs
+    return out
 
 
 class RecordsCache:
@@ -206,6 +225,7 @@ class RecordsCache:
             if meta.get("key") != key or meta.get("format") != FORMAT:
                 return None
             points = pd.read_parquet(entry / "points.parquet")
+            layers = {name: _read_layer(entry / f"layer-{name}.parquet") for name in meta.get("layers", [])}
             acc = Accounting()
             for f in meta["accounting"]["files"]:
                 acc.add_file(FileAccount(**f))
@@ -214,17 +234,25 @@ class RecordsCache:
             shutil.rmtree(entry, ignore_errors=True)
             return None
         os.utime(meta_path)  # most recently used
-        return Records(points, acc, meta.get("extra", {}))
+        return Records(points, acc, meta.get("extra", {}), layers)
 
-    def store(self, key: str, points: pd.DataFrame, accounting: Accounting, extra: Mapping[str, Any]) -> Path | None:
-        """Write an entry (atomically); returns its folder, or ``None`` when the folder cannot be written."""
+    def store(self, key: str, points: pd.DataFrame, accounting: Accounting, extra: Mapping[str, Any],
+              layers: Mapping[str, Any] | None = None) -> Path | None:
+        """Write an entry (atomically); returns its folder, or ``None`` when the folder cannot be written.
+
+        ``layers`` (name -> GeoDataFrame, names of letters, digits and ``_``) are
+        written as GeoParquet and come back, equal, in :attr:`Records.layers`.
+        """
+        layers = dict(layers or {})
         entry = self._entry(key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
             points.to_parquet(tmp / "points.parquet", index=False, compression="zstd")
+            for name, gdf in layers.items():
+                gdf.to_parquet(tmp / f"layer-{name}.parquet", index=False, compression="zstd")
             meta = {"format": FORMAT, "key": key, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "rows": len(points), "extra": dict(extra),
+                    "rows": len(points), "extra": dict(extra), "layers": list(layers),
                     "accounting": {"files": [dataclasses.asdict(f) for f in accounting.files.values()],
                                    "skipped": list(accounting.skipped)}}
             (tmp / "meta.json").write_text(json.dumps(meta, default=str))

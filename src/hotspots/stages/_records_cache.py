@@ -8,6 +8,10 @@ from typing import Any
 
 from hotspots.io.cache import RecordsCache, cache_folder, records_key
 
+#: geography layers stored with the records when they have been read (they depend only on the files and settings
+#: of the key): the LSOA polygons are clipped from a national file, the slowest read of a run
+CACHED_LAYERS = ("lsoa21", "districts")
+
 #: settings the prepared records depend on (the stages' own sections do not change them)
 KEY_SETTINGS = ("forces", "force_area_code", "force_area_codes", "first_month", "last_month", "town_centres", "town_centre_name_column")
 
@@ -16,9 +20,12 @@ def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> t
     """``((points, accounting, lsoa_stats), store)`` from the cache, or ``(None, store)`` on a miss.
 
     ``store(points, accounting, lsoa_stats)`` writes what the caller prepared
-    (nothing when the cache is off).  A hit also restores the geography files
-    the records were assigned with into ``geo.sources`` (they are named in the
-    manifest as on the first run).
+    (nothing when the cache is off), with the layers of :data:`CACHED_LAYERS`
+    (the district outlines are read for it if they have not been yet).  A hit
+    also restores the geography files the records were assigned with into
+    ``geo.sources`` (they are named in the manifest as on the first run), the
+    stored layers into ``geo`` (they are not read again) and the warnings
+    ``geo`` had given by then.
     """
     folder = cache_folder(out_root)
     if folder is None:
@@ -40,9 +47,16 @@ def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> t
     if hit is not None:
         for name, path in hit.extra.get("geography_sources", {}).items():
             geo.sources.setdefault(name, path)
+        geo.restore_layers({n: layer for n, layer in hit.layers.items() if n in CACHED_LAYERS},
+                           hit.extra.get("geography_warnings", []))
         return (hit.points, hit.accounting, hit.extra.get("lsoa_harmonisation", {})), lambda *args: None
 
     def store(points, accounting, lsoa_stats) -> None:
-        cache.store(key, points, accounting, {"geography_sources": dict(geo.sources), "lsoa_harmonisation": lsoa_stats})
+        try:  # every stage reads the district outlines: read them now so that they are kept too
+            geo.districts  # noqa: B018
+        except Exception:  # noqa: BLE001 -- the stage that needs them reports the problem
+            pass
+        cache.store(key, points, accounting, {"geography_sources": dict(geo.sources), "lsoa_harmonisation": lsoa_stats,
+                                              "geography_warnings": list(geo.warnings)}, geo.read_layers(CACHED_LAYERS))
 
     return None, store

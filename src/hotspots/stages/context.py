@@ -179,8 +179,9 @@ def prepare(
         res.accounting.check(points)
         progress.info(f"  {len(points):,} records in the study area: {lsoa_stats['placed_by_lsoa_code']:,} by their published "
                       f"LSOA code, {lsoa_stats['placed_by_location']:,} by location (no usable LSOA code)")
-    store(points, res.accounting, lsoa_stats)
-    return _context(settings, data_dir, out_dir, geo, progress, points, res.accounting, lsoa_stats)
+    ctx = _context(settings, data_dir, out_dir, geo, progress, points, res.accounting, lsoa_stats)
+    store(points, res.accounting, lsoa_stats)  # after _context, so the geography is read in the same order as uncached
+    return ctx
 
 
 def _records_cache(settings, data_dir, out_dir, geo, progress):

@@ -213,6 +213,27 @@ def _read_shared_geography(ctx: Context) -> None:
             getattr(ctx.geography, name)
         except Exception:  # noqa: BLE001 -- reported by the stage that reads it
             return
+    _lay_district_grids(ctx)
+
+
+def _lay_district_grids(ctx: Context) -> None:
+    """Lay the districts' hotspot grids here, so the forked processes inherit them (``make_grid`` keeps them).
+
+    The hotspots stage's workers and the evaluation's detected patrol areas lay
+    the same district grids; laid once before the fork, neither lays them again.
+    Anything that fails is left to the stage that needs it to report.
+    """
+    from hotspots.detect.options import cell_size_for
+    from hotspots.geo.grid import make_grid
+    from hotspots.schema import BNG
+    from hotspots.stages._hotspots_config import hotspot_config
+
+    try:
+        cfg = hotspot_config(ctx.settings)
+        for geometry in ctx.geography.districts.geometry:
+            make_grid(geometry, cell_size_for(geometry, cfg, patrol=True)[0], shape=cfg.shape, crs=BNG)
+    except Exception:  # noqa: BLE001 -- reported by the stage that lays the grid
+        return
 
 
 def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:

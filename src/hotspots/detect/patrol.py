@@ -9,6 +9,7 @@ which a full-size patrol area is drawn with enough cells.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -16,12 +17,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import scipy.sparse as sp
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from hotspots._errors import ValidationError
 from hotspots._validate import _Problems
 from hotspots.detect._checks import _array_for, _maybe_int
+from hotspots.geo._lattice import _grid_params
 from hotspots.geo.grid import SNAPPING_FLOOR_M
 from hotspots.geo.weights import grid_weights
 
@@ -209,6 +212,25 @@ def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_A
     return max(SNAPPING_FLOOR_M, math.floor(side / 50.0) * 50.0)
 
 
+@functools.lru_cache(maxsize=4)
+def _grid_queen(params: tuple, rows: bytes, cols: bytes) -> sp.csr_matrix:
+    grid = gpd.GeoDataFrame({"cell_id": ["x"] * (len(rows) // 8), "row": np.frombuffer(rows, dtype=np.int64),
+                             "col": np.frombuffer(cols, dtype=np.int64), "x_centre": 0.0, "y_centre": 0.0})
+    grid.attrs["grid"] = dict(params)
+    return grid_weights(grid, neighbourhood="queen", include_self=False)
+
+
+def _queen_among(grid: gpd.GeoDataFrame, rows: np.ndarray) -> sp.csr_matrix:
+    """Queen links (no self) among ``rows`` (ascending) of the grid: the whole grid's weights restricted to them.
+
+    The whole grid's weights depend only on its lattice (parameters, and each cell's row and column), so
+    they are built once per lattice and kept for the next calls (one per crime selection on one grid).
+    """
+    params = tuple(sorted(_grid_params(grid).items()))
+    queen = _grid_queen(params, grid["row"].to_numpy(np.int64).tobytes(), grid["col"].to_numpy(np.int64).tobytes())
+    return queen[rows][:, rows].tocsr()
+
+
 class _Links:
     """Queen contiguity among a fixed set of grid rows, for repeated connected-component queries on subsets.
 
@@ -218,7 +240,7 @@ class _Links:
     """
 
     def __init__(self, grid: gpd.GeoDataFrame, rows: np.ndarray):
-        links = grid_weights(grid, neighbourhood="queen", include_self=False)[rows][:, rows].tocoo()
+        links = _queen_among(grid, rows).tocoo()
         self.size = len(rows)
         self.a, self.b = links.row, links.col
 
@@ -342,7 +364,7 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
     if len(empty) == 0 or not keep.any():
         return keep, bridge
     rows = np.flatnonzero(hot)
-    queen = grid_weights(grid.iloc[rows], neighbourhood="queen", include_self=False).tocsr()
+    queen = _queen_among(grid, rows)
     local = np.full(len(grid), -1, dtype=np.int64)
     local[rows] = np.arange(len(rows))
     bearing = keep[rows]

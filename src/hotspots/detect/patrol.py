@@ -17,18 +17,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import scipy.sparse as sp
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from hotspots._errors import ValidationError
 from hotspots._validate import _Problems
-from hotspots.detect._checks import _array_for, _maybe_int
+from hotspots.detect._checks import _array_for
 from hotspots.geo._lattice import _grid_params
 from hotspots.geo.grid import SNAPPING_FLOOR_M
 from hotspots.geo.weights import grid_weights
 
-__all__ = ["merge_hot_cells", "core_cells", "bridge_cells", "patrol_cell_cap", "PATROL_MIN_CELLS_PER_AREA"]
+__all__ = ["PATROL_MIN_CELLS_PER_AREA", "bridge_cells", "core_cells", "merge_hot_cells", "patrol_cell_cap"]
 
 #: a full-size patrol area is drawn with at least this many cells (sets the cap on automatic district cells)
 PATROL_MIN_CELLS_PER_AREA = 12
@@ -178,7 +177,8 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     data["rank"] = rank.astype(np.int64)
     data["n_cells"] = n_cells[ranked].astype(np.int64)
     data["area_km2"] = sums["area_km2"].to_numpy()[ranked]
-    data["count"] = _maybe_int(pd.Series(count_sum[ranked])).to_numpy()
+    count_kept = count_sum[ranked]
+    data["count"] = count_kept.astype(np.int64) if np.all(count_kept == np.round(count_kept)) else count_kept
     if harm is not None:
         data["harm"] = sums["harm"].to_numpy()[ranked]
     if gi_z is not None:
@@ -186,7 +186,7 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     data["x_centroid"] = shapely.get_x(centroids)
     data["y_centroid"] = shapely.get_y(centroids)
     data["cell_ids"] = ids_text
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)[columns]
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)  # in the order of columns
 
 
 def _patrol_columns(extra: list[str]) -> list[str]:
@@ -213,14 +213,14 @@ def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_A
 
 
 @functools.lru_cache(maxsize=4)
-def _grid_queen(params: tuple, rows: bytes, cols: bytes) -> sp.csr_matrix:
+def _grid_queen(params: tuple, rows: bytes, cols: bytes) -> sparse.csr_matrix:
     grid = gpd.GeoDataFrame({"cell_id": ["x"] * (len(rows) // 8), "row": np.frombuffer(rows, dtype=np.int64),
                              "col": np.frombuffer(cols, dtype=np.int64), "x_centre": 0.0, "y_centre": 0.0})
     grid.attrs["grid"] = dict(params)
     return grid_weights(grid, neighbourhood="queen", include_self=False)
 
 
-def _queen_among(grid: gpd.GeoDataFrame, rows: np.ndarray) -> sp.csr_matrix:
+def _queen_among(grid: gpd.GeoDataFrame, rows: np.ndarray) -> sparse.csr_matrix:
     """Queen links (no self) among ``rows`` (ascending) of the grid: the whole grid's weights restricted to them.
 
     The whole grid's weights depend only on its lattice (parameters, and each cell's row and column), so

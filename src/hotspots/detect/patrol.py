@@ -125,7 +125,7 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
                                  geometry=gpd.GeoSeries([], crs=crs), crs=crs)
         return empty[columns]
 
-    sub = grid.iloc[hot]
+    sub = grid if len(hot) == n else grid.iloc[hot]  # only its values are read: no copy when every cell is hot
     weights = grid_weights(sub, neighbourhood="queen", include_self=False).tocoo()
     same = group_labels[hot][weights.row] == group_labels[hot][weights.col]
     links = sparse.csr_matrix((np.ones(int(same.sum())), (weights.row[same], weights.col[same])),

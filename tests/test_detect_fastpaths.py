@@ -4,7 +4,8 @@ Each test compares a shortcut with the straightforward computation it replaces, 
 the weighted DBSCAN against sklearn's, the shared space-time cube against a cube built per call,
 the vectorised bridge test against a loop over the cells, the lexsorted unique locations against
 ``np.unique(axis=0)``, the Mann-Kendall test without all-missing months against the full series,
-and the exact binomial guard against scipy's tails bin by bin.
+the exact binomial guard against scipy's tails bin by bin, the queen links sliced from the whole grid's
+against the weights of the rows alone, and the grid-cell lookups per distinct value against the row-by-row mapping.
 """
 
 from __future__ import annotations
@@ -141,3 +142,60 @@ def test_space_time_cube_checks_its_weights():
         SpaceTimeCube(np.ones((3, 3)), ["2024-01"], 1)
     with pytest.raises(ValidationError):
         SpaceTimeCube(sp.csr_matrix(np.ones((3, 3)) - np.eye(3)), ["2024-01"], 1)  # no self-weights
+
+
+@pytest.mark.parametrize("kind", ["square", "hex", "shuffled", "no_attrs"])
+def test_queen_links_among_rows_are_those_of_the_rows_alone(kind):
+    """The queen links sliced from the whole grid's (built once per lattice) are the subset's own weights."""
+    from hotspots.detect.patrol import _queen_among
+
+    area = box(0, 0, 1500, 1100)
+    grid = make_grid(area, 100, shape="hex" if kind == "hex" else "square", crs="EPSG:27700")
+    if kind == "shuffled":
+        grid = grid.sample(frac=1.0, random_state=1)
+    if kind == "no_attrs":
+        grid = grid.copy()
+        grid.attrs = {}
+    rng = np.random.default_rng(3)
+    for share in (0.1, 0.5, 1.0):
+        rows = np.flatnonzero(rng.random(len(grid)) < share)
+        got = _queen_among(grid, rows)
+        want = grid_weights(grid.iloc[rows], neighbourhood="queen", include_self=False)
+        got.sort_indices()
+        assert got.shape == want.shape
+        assert (got != want).nnz == 0 and got.nnz == want.nnz
+
+
+def test_grid_cell_lookups_match_the_row_by_row_mapping_with_missing_values():
+    """keep_cell and the ArcGIS fields (one lookup per distinct value) give what astype(str).map gives, NA included."""
+    import pandas as pd
+
+    from hotspots.stages._hotspots_outputs import (
+        _CO_TYPE,
+        _GI_BIN,
+        arcgis_fields,
+        keep_cell,
+    )
+
+    rng = np.random.default_rng(7)
+    n = 300
+    gi = rng.choice(list(_GI_BIN) + ["other", None], n).astype(object)
+    mc = rng.choice(list(_CO_TYPE) + ["not_significant", "isolated", None], n).astype(object)
+    for dtype in ("str", object):
+        cells = pd.DataFrame({
+            "count": rng.integers(0, 2, n), "gi_z": rng.normal(size=n), "gi_p": rng.random(n),
+            "gi_class": pd.Series(gi, dtype=dtype), "moran_i": rng.normal(size=n), "moran_p": rng.random(n),
+            "moran_class": pd.Series(mc, dtype=dtype),
+            "patrol_area_id": pd.Series(rng.choice(["", "PA-1", None], n).astype(object), dtype=dtype),
+            "emerging_class": pd.Series(rng.choice(["no pattern detected", "new hot spot", None], n).astype(object),
+                                        dtype=dtype)})
+        fields = arcgis_fields(cells)
+        assert fields["Gi_Bin"].dtype == np.int16
+        assert fields["Gi_Bin"].tolist() == cells["gi_class"].astype(str).map(_GI_BIN).fillna(0).astype(int).tolist()
+        assert fields["COType"].tolist() == cells["moran_class"].astype(str).map(_CO_TYPE).fillna("").tolist()
+        want = cells["count"].to_numpy() > 0
+        want |= cells["gi_class"].astype(str).to_numpy() != "not_significant"
+        want |= cells["moran_class"].astype(str).isin(list(_CO_TYPE)).to_numpy()
+        want |= (cells["patrol_area_id"].fillna("").astype(str) != "").to_numpy()
+        want |= (cells["emerging_class"].notna() & (cells["emerging_class"].astype(str) != "no pattern detected")).to_numpy()
+        assert keep_cell(cells).tolist() == want.tolist()

@@ -27,7 +27,8 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
                   cfg: HotspotConfig, shared: dict | None = None) -> None:
     """Merge contiguous significant hot cells, rank, keep the top N, and describe each area.
 
-    ``shared``: a dict kept across the selections of one study area (its ward and town-centre namer is built once).
+    ``shared``: a dict kept across the selections of one study area (its ward and town-centre namer, and the
+    grid position of each cell id, are built once).
     """
     cells = res.cells
     cls = cells["gi_class"].to_numpy(dtype=object)
@@ -55,9 +56,12 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     pa = merge_hot_cells(grid.iloc[hot_rows], eligible[hot_rows], counts=cells["count"].to_numpy()[hot_rows],
                              harm=None if harm is None else harm[hot_rows], rank_by=rank_by,
                              gi_z=cells["gi_z"].to_numpy()[hot_rows], top_n=cfg.top_n if rank_by == "count" else None)
-    pa = pa[pa["count"] >= min_count].sort_values("rank").head(cfg.top_n).copy()
-    pa["rank"] = np.arange(1, len(pa) + 1)
-    if len(pa) == 0:
+    # one group, so in rank order: the first top_n with min_count crimes, renumbered, as plain columns
+    chosen = np.flatnonzero(pa["count"].to_numpy() >= min_count)[:cfg.top_n]
+    col = {c: pa[c].to_numpy()[chosen] for c in pa.columns if c != pa.geometry.name}
+    shapes = np.asarray(pa.geometry.values)[chosen]
+    n_pa = len(chosen)
+    if n_pa == 0:
         res.patrol_areas = None
         n_found = len(_Links(grid, hot_rows).components(np.arange(len(hot_rows))))
         if n_found:
@@ -70,11 +74,14 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     codes = inputs.codes
     pts = inputs.points
     cur_months = list(inputs.current)
-    pos_of_id = {cell_id: i for i, cell_id in enumerate(grid["cell_id"].tolist())}
+    shared = {} if shared is None else shared
+    if "pos_of_id" not in shared:  # the grid is the study area's, the same for every selection
+        shared["pos_of_id"] = {cell_id: i for i, cell_id in enumerate(grid["cell_id"].tolist())}
+    pos_of_id = shared["pos_of_id"]
     district_total = float(cells["count"].sum())
     district_area = float(grid["cell_area_km2"].sum())
     # every patrol area's points at once: area of each cell, then of each point of the analysis period
-    cell_ids = [p.split(";") for p in pa["cell_ids"]]
+    cell_ids = [p.split(";") for p in col["cell_ids"]]
     positions = [np.array([pos_of_id[i] for i in ids], dtype=np.int64) for ids in cell_ids]
     area_of_cell = np.full(len(grid) + 1, -1, dtype=np.int64)  # last entry: points outside the grid
     for j, pos in enumerate(positions):
@@ -83,7 +90,6 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     area_of_point = area_of_cell[cell[rows]]
     in_sel = codes.of_types(members)[rows]
     sel_area = np.where(in_sel, area_of_point, -1)
-    n_pa = len(pa)
     streets, top_locations = _location_summaries(sel_area, codes, rows, n_pa)
     month_pos = codes.month_position(cur_months)[rows]
     has = sel_area >= 0
@@ -94,7 +100,6 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     types_of_area = {j: [] for j in range(n_pa)}
     for j, start, end in _group_bounds(type_area):
         types_of_area[j] = [(str(codes.type_labels[type_code[i]]), int(type_count[i])) for i in range(start, end)]
-    shared = {} if shared is None else shared
     if "namer" not in shared:
         shared["namer"] = AreaNamer(inputs.wards, inputs.town_centres, district_code=area.code,
                                     district_geometry=area.geometry)
@@ -105,21 +110,21 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     count_of_cell = cells["count"].to_numpy()
     patrol_id_of_cell = cells["patrol_area_id"].to_numpy(dtype=object).copy()
     rows_out, type_rows, hour_frames = [], [], []
-    for j, (_, p) in enumerate(pa.iterrows()):
+    for j in range(n_pa):
         ids, pos = cell_ids[j], positions[j]
         pid = stable_patrol_id(area.code, sel, ids, count_of_cell[pos])
         street, top_locs = streets[j], top_locations[j]
-        names = namer.name(p.geometry, places.get(j, street))
+        names = namer.name(shapes[j], places.get(j, street))
         trend = trends[j]
         all_types = types_of_area[j]
         for ct, c in all_types:
             type_rows.append({"patrol_area_id": pid, "selection": sel, "district_code": area.code, "crime_type": ct,
                               "count": c})
         top = "; ".join(f"{ct} {c}" for ct, c in all_types[:3])
-        harm_total = float(p["harm"]) if harm is not None else np.nan
-        count = int(p["count"])
+        harm_total = float(col["harm"][j]) if harm is not None else np.nan
+        count = int(col["count"][j])
         share = count / district_total * 100 if district_total > 0 else np.nan
-        share_area = float(p["area_km2"]) / district_area * 100 if district_area > 0 else np.nan
+        share_area = float(col["area_km2"][j]) / district_area * 100 if district_area > 0 else np.nan
         n_sel = int(monthly[j].sum())
         if "datetime" in pts.columns and n_sel:
             sel_rows = rows[sel_area == j]
@@ -135,20 +140,20 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
             how = "not available (police.uk gives the month only)"
         rows_out.append({
             "patrol_area_id": pid, "selection": sel, "district_code": area.code, "district_name": area.name,
-            "rank": int(p["rank"]), "rank_by": rank_by, "name": names["name"], "main_location": top_locs,
+            "rank": j + 1, "rank_by": rank_by, "name": names["name"], "main_location": top_locs,
             "ward_code": names["ward_code"], "ward_name": names["ward_name"], "town_centre": names["town_centre"],
-            "n_cells": int(p["n_cells"]), "cell_size_m": area.cell_size, "area_km2": float(p["area_km2"]),
+            "n_cells": int(col["n_cells"][j]), "cell_size_m": area.cell_size, "area_km2": float(col["area_km2"][j]),
             "hot_region_km2": float(region_km2[pos[0]]),
             "count": count, "share_of_district_pct": share, "share_of_district_area_pct": share_area,
             "pai": share / share_area if share_area else np.nan, "harm_total": harm_total,
             "harm_per_crime": harm_total / count if count and np.isfinite(harm_total) else np.nan,
-            **trend, "top_crime_types": top, "hour_of_week": how, "peak_gi_z": float(p["max_gi_z"]),
-            "x": float(p["x_centroid"]), "y": float(p["y_centroid"]), "cell_ids": p["cell_ids"],
-            "geometry": p.geometry,
+            **trend, "top_crime_types": top, "hour_of_week": how, "peak_gi_z": float(col["max_gi_z"][j]),
+            "x": float(col["x_centroid"][j]), "y": float(col["y_centroid"][j]), "cell_ids": col["cell_ids"][j],
+            "geometry": shapes[j],
         })
         patrol_id_of_cell[pos] = pid
     res.cells["patrol_area_id"] = pd.array(patrol_id_of_cell, dtype=res.cells["patrol_area_id"].dtype)
-    out = gpd.GeoDataFrame(rows_out, geometry="geometry", crs=BNG)
+    out = gpd.GeoDataFrame({k: [r[k] for r in rows_out] for k in rows_out[0]}, geometry="geometry", crs=BNG)
     out["lon"], out["lat"] = _lonlat(out["x"].to_numpy(), out["y"].to_numpy())
     res.patrol_areas = out
     res.patrol_counts = pd.DataFrame(type_rows)
@@ -171,13 +176,14 @@ def _trends(monthly: np.ndarray, months: Sequence[str]) -> list[dict]:
         return []
     half = len(months) // 2
     mk = mann_kendall(monthly.astype(float))
+    mk_zs, mk_ps, verdicts = mk["mk_z"].to_numpy(), mk["mk_p"].to_numpy(), mk["mk_trend"].to_numpy()
     out = []
     for row, series in enumerate(monthly):
         h1 = float(series[:half].sum())
         h2 = float(series[half:half * 2].sum()) if len(months) % 2 == 0 else float(series[-half:].sum())
         change = (h2 - h1) / h1 * 100.0 if h1 > 0 else np.nan
-        mk_z, mk_p = float(mk["mk_z"].iloc[row]), float(mk["mk_p"].iloc[row])
-        verdict = str(mk["mk_trend"].iloc[row])
+        mk_z, mk_p = float(mk_zs[row]), float(mk_ps[row])
+        verdict = str(verdicts[row])
         word = {"increasing": "rising", "decreasing": "falling"}.get(verdict, "no clear trend")
         if np.isfinite(change):
             word += f" (H2 vs H1 {change:+.0f}%)"

@@ -9,6 +9,7 @@ which a full-size patrol area is drawn with enough cells.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -21,11 +22,12 @@ from scipy.sparse import csgraph
 
 from hotspots._errors import ValidationError
 from hotspots._validate import _Problems
-from hotspots.detect._checks import _array_for, _maybe_int
+from hotspots.detect._checks import _array_for
+from hotspots.geo._lattice import _grid_params
 from hotspots.geo.grid import SNAPPING_FLOOR_M
 from hotspots.geo.weights import grid_weights
 
-__all__ = ["merge_hot_cells", "core_cells", "bridge_cells", "patrol_cell_cap", "PATROL_MIN_CELLS_PER_AREA"]
+__all__ = ["PATROL_MIN_CELLS_PER_AREA", "bridge_cells", "core_cells", "merge_hot_cells", "patrol_cell_cap"]
 
 #: a full-size patrol area is drawn with at least this many cells (sets the cap on automatic district cells)
 PATROL_MIN_CELLS_PER_AREA = 12
@@ -123,7 +125,7 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
                                  geometry=gpd.GeoSeries([], crs=crs), crs=crs)
         return empty[columns]
 
-    sub = grid.iloc[hot]
+    sub = grid if len(hot) == n else grid.iloc[hot]  # only its values are read: no copy when every cell is hot
     weights = grid_weights(sub, neighbourhood="queen", include_self=False).tocoo()
     same = group_labels[hot][weights.row] == group_labels[hot][weights.col]
     links = sparse.csr_matrix((np.ones(int(same.sum())), (weights.row[same], weights.col[same])),
@@ -131,50 +133,60 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     _, component = csgraph.connected_components(links, directed=False)
 
     cell_ids = sub["cell_id"].astype(str).to_numpy()
-    # per component: numeric columns summed by groupby (the same kernels as a named aggregation), the
-    # group and the smallest cell id by numpy (no string group-by)
+    # per component: numeric columns summed by groupby (the same kernels, so the same float sums, as a named
+    # aggregation); the rest -- group, smallest cell id, ranking, members -- by numpy on the component numbers
     frame = pd.DataFrame({"count": count_values[hot], "area_km2": sub["cell_area_km2"].to_numpy(np.float64)})
     if harm is not None:
         frame["harm"] = harm_values[hot]
-    by = frame.groupby(component, sort=True)
-    areas = by[["area_km2", "count"] + (["harm"] if harm is not None else [])].sum()
+    sums = frame.groupby(component, sort=True).sum()
     order = np.lexsort((cell_ids.astype(str), component))
     first_of = order[np.r_[0, np.flatnonzero(np.diff(component[order])) + 1]]  # components are 0..k-1
-    areas.insert(0, "group", pd.array(group_labels[hot][first_of], dtype="str"))
-    areas.insert(1, "n_cells", np.bincount(component))
-    areas.insert(4, "first_cell", pd.array(cell_ids[first_of], dtype="str"))
+    group_of = np.asarray(group_labels[hot][first_of]).astype(str)
+    first_cell = np.asarray(cell_ids[first_of]).astype(str)
+    n_cells = np.bincount(component)
+    count_sum = sums["count"].to_numpy()
+    key = sums["harm" if rank_by == "harm" else "count"].to_numpy()
     if gi_z is not None:
         z = pd.Series(z_values[hot]).groupby(component, sort=True)
-        areas["mean_gi_z"] = z.mean().to_numpy()
-        areas["max_gi_z"] = z.max().to_numpy()
-    areas.index.name = "component"
-    areas = areas[areas["n_cells"] >= min_cells]
-    key = "harm" if rank_by == "harm" else "count"
-    areas = areas.assign(_key=-areas[key], _count=-areas["count"]).sort_values(
-        ["group", "_key", "_count", "first_cell"], kind="stable")
-    areas["rank"] = areas.groupby("group", sort=False).cumcount() + 1
+        z_mean, z_max = z.mean().to_numpy(), z.max().to_numpy()
+    # rank within each group: by the key, then count (both descending), then the smallest cell id; the string
+    # keys by their sorted codes (the order pandas' sort gives them), ties kept in component order
+    kept = np.flatnonzero(n_cells >= min_cells)
+    group_code = np.unique(group_of[kept], return_inverse=True)[1].reshape(-1)
+    cell_code = np.unique(first_cell[kept], return_inverse=True)[1].reshape(-1)
+    ranked = kept[np.lexsort((cell_code, -count_sum[kept], -key[kept], group_code))]
+    g = group_of[ranked]
+    new_group = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    rank = np.arange(len(ranked)) - np.maximum.accumulate(np.where(new_group, np.arange(len(ranked)), 0)) + 1
     if top_n is not None:
-        areas = areas[areas["rank"] <= top_n]
-    areas["patrol_area_id"] = [f"PA-{g}-{r:02d}" for g, r in zip(areas["group"], areas["rank"])]
-    if name_lookup is not None:
-        lookup = dict(name_lookup)
-        areas["group_name"] = [str(lookup.get(g, "")) for g in areas["group"]]
-
+        ranked, rank, g = ranked[rank <= top_n], rank[rank <= top_n], g[rank <= top_n]
+    members = np.split(order, np.flatnonzero(np.diff(component[order])) + 1) if len(order) else []
     geoms = np.asarray(sub.geometry.values)
-    members = pd.Series(component).groupby(component).indices
     polygons, ids_text = [], []
-    for comp in areas.index:
-        idx = members[comp]
+    for comp in ranked:
+        idx = np.sort(members[comp])
         polygons.append(shapely.union_all(geoms[idx], grid_size=0.001))
         ids_text.append(";".join(sorted(cell_ids[idx])))
     polygons = np.array(polygons, dtype=object)
     centroids = shapely.centroid(polygons)
-    areas["x_centroid"] = shapely.get_x(centroids)
-    areas["y_centroid"] = shapely.get_y(centroids)
-    areas["cell_ids"] = ids_text
-    areas["count"] = _maybe_int(areas["count"])
-    result = gpd.GeoDataFrame(areas.reset_index(drop=True), geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)
-    return result[columns]
+    data = {"patrol_area_id": [f"PA-{a}-{r:02d}" for a, r in zip(g.tolist(), rank.tolist())],
+            "group": pd.array(g, dtype="str")}
+    if name_lookup is not None:
+        lookup = dict(name_lookup)
+        data["group_name"] = [str(lookup.get(a, "")) for a in g.tolist()]
+    data["rank"] = rank.astype(np.int64)
+    data["n_cells"] = n_cells[ranked].astype(np.int64)
+    data["area_km2"] = sums["area_km2"].to_numpy()[ranked]
+    count_kept = count_sum[ranked]
+    data["count"] = count_kept.astype(np.int64) if np.all(count_kept == np.round(count_kept)) else count_kept
+    if harm is not None:
+        data["harm"] = sums["harm"].to_numpy()[ranked]
+    if gi_z is not None:
+        data["mean_gi_z"], data["max_gi_z"] = z_mean[ranked], z_max[ranked]
+    data["x_centroid"] = shapely.get_x(centroids)
+    data["y_centroid"] = shapely.get_y(centroids)
+    data["cell_ids"] = ids_text
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)  # in the order of columns
 
 
 def _patrol_columns(extra: list[str]) -> list[str]:
@@ -200,6 +212,25 @@ def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_A
     return max(SNAPPING_FLOOR_M, math.floor(side / 50.0) * 50.0)
 
 
+@functools.lru_cache(maxsize=4)
+def _grid_queen(params: tuple, rows: bytes, cols: bytes) -> sparse.csr_matrix:
+    grid = gpd.GeoDataFrame({"cell_id": ["x"] * (len(rows) // 8), "row": np.frombuffer(rows, dtype=np.int64),
+                             "col": np.frombuffer(cols, dtype=np.int64), "x_centre": 0.0, "y_centre": 0.0})
+    grid.attrs["grid"] = dict(params)
+    return grid_weights(grid, neighbourhood="queen", include_self=False)
+
+
+def _queen_among(grid: gpd.GeoDataFrame, rows: np.ndarray) -> sparse.csr_matrix:
+    """Queen links (no self) among ``rows`` (ascending) of the grid: the whole grid's weights restricted to them.
+
+    The whole grid's weights depend only on its lattice (parameters, and each cell's row and column), so
+    they are built once per lattice and kept for the next calls (one per crime selection on one grid).
+    """
+    params = tuple(sorted(_grid_params(grid).items()))
+    queen = _grid_queen(params, grid["row"].to_numpy(np.int64).tobytes(), grid["col"].to_numpy(np.int64).tobytes())
+    return queen[rows][:, rows].tocsr()
+
+
 class _Links:
     """Queen contiguity among a fixed set of grid rows, for repeated connected-component queries on subsets.
 
@@ -209,7 +240,7 @@ class _Links:
     """
 
     def __init__(self, grid: gpd.GeoDataFrame, rows: np.ndarray):
-        links = grid_weights(grid, neighbourhood="queen", include_self=False)[rows][:, rows].tocoo()
+        links = _queen_among(grid, rows).tocoo()
         self.size = len(rows)
         self.a, self.b = links.row, links.col
 
@@ -333,7 +364,7 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
     if len(empty) == 0 or not keep.any():
         return keep, bridge
     rows = np.flatnonzero(hot)
-    queen = grid_weights(grid.iloc[rows], neighbourhood="queen", include_self=False).tocsr()
+    queen = _queen_among(grid, rows)
     local = np.full(len(grid), -1, dtype=np.int64)
     local[rows] = np.arange(len(rows))
     bearing = keep[rows]

@@ -41,11 +41,21 @@ def arcgis_fields(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "GiZScore": cells["gi_z"].to_numpy(dtype=float),
         "GiPValue": cells["gi_p"].to_numpy(dtype=float),
-        "Gi_Bin": cells["gi_class"].astype(str).map(_GI_BIN).fillna(0).astype("int16").to_numpy(),
+        "Gi_Bin": _by_value(cells["gi_class"], lambda v: _GI_BIN.get(v, 0), 0).astype("int16"),
         "LMiIndex": cells["moran_i"].to_numpy(dtype=float),
         "LMiPValue": cells["moran_p"].to_numpy(dtype=float),
-        "COType": cells["moran_class"].astype(str).map(_CO_TYPE).fillna("").to_numpy(dtype=object),
+        "COType": _by_value(cells["moran_class"], lambda v: _CO_TYPE.get(v, ""), "").astype(object),
     }, index=cells.index)
+
+
+def _by_value(column: pd.Series, value_of, missing) -> np.ndarray:
+    """``value_of`` of each entry of ``column`` as text (``missing`` for a missing entry), once per distinct value.
+
+    The same as ``column.astype(str).map(...)`` with missing entries filled, without a lookup per row.
+    """
+    codes, uniques = pd.factorize(column.astype(str), use_na_sentinel=True)
+    table = np.array([value_of(str(u)) for u in uniques] + [missing])
+    return table[codes]  # code -1 (missing): the last entry
 
 
 def keep_cell(cells: pd.DataFrame) -> np.ndarray:
@@ -58,11 +68,10 @@ def keep_cell(cells: pd.DataFrame) -> np.ndarray:
     [False, True, True]
     """
     keep = cells["count"].to_numpy() > 0
-    keep |= cells["gi_class"].astype(str).to_numpy() != "not_significant"
-    keep |= cells["moran_class"].astype(str).isin(list(_CO_TYPE)).to_numpy()
-    keep |= (cells["patrol_area_id"].fillna("").astype(str) != "").to_numpy()
-    emerging = cells["emerging_class"].astype(str)
-    keep |= (cells["emerging_class"].notna() & (emerging != "no pattern detected")).to_numpy()
+    keep |= _by_value(cells["gi_class"], lambda v: v != "not_significant", True)
+    keep |= _by_value(cells["moran_class"], lambda v: v in _CO_TYPE, False)
+    keep |= _by_value(cells["patrol_area_id"].fillna(""), lambda v: v != "", False)
+    keep |= _by_value(cells["emerging_class"], lambda v: v != "no pattern detected", False)
     return keep
 
 
@@ -96,8 +105,10 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
                 keep = np.ones(len(part), dtype=bool) if everything else keep_cell(part)
                 written += int(keep.sum())
                 left_out += int((~keep).sum())
-                parts.append(part[GRID_CELL_COLUMNS[:-1]][keep])
-                shapes.append(np.asarray(a.grid.geometry.values)[keep])
+                rows = np.flatnonzero(keep)
+                # the kept rows of each column (no copy of the whole table first); the index is dropped below
+                parts.append(pd.DataFrame({c: part[c].array.take(rows) for c in GRID_CELL_COLUMNS[:-1]}))
+                shapes.append(np.asarray(a.grid.geometry.values)[rows])
             cells = pd.concat(parts, ignore_index=True)
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             layers.append((f"{slug(sel, empty='x')}_{kind}",

@@ -24,7 +24,6 @@ Nothing is written inside the project except the ``results.md`` section.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import re
 import subprocess

@@ -135,7 +135,6 @@ def build(spec: Spec = Spec(), root: Path | None = None, *, csv: bool = False, l
 
 def _build_core(spec: Spec, root: Path, log) -> None:
     import geopandas as gpd
-    import pandas as pd
     import shapely
     from pyproj import Transformer
     from scipy.spatial import cKDTree

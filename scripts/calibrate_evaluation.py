@@ -30,7 +30,6 @@ Each treated cell's district and each pool cell's (cells in no district: None) a
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

@@ -97,7 +97,6 @@ def _move_force(home: Path, slug: str, falls_within: str, shift_m: float = 0.0, 
     """Rewrite the small home's files as another force's (folder, file names, ``Falls within``), optionally moved."""
     import csv
     import io
-    import zipfile
 
     from pyproj import Transformer
 

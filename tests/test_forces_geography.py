@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Transformer

@@ -342,12 +342,16 @@ def test_placebo_with_clusters_keeps_power_when_districts_do_not_share_changes()
     assert hits >= 36
 
 
-def test_all_treated_areas_in_one_district_get_a_wider_interval_not_a_refusal():
-    rng = np.random.default_rng(2)
-    district, b, a = _district_world(rng)
+def _one_district_design():
+    """Five treated areas all in district 4 of the synthetic world: (placebo_did args, district labels, treated, pool)."""
+    district, b, a = _district_world(np.random.default_rng(2))
     sel = np.flatnonzero(district == 4)[:5]
     rest = np.setdiff1d(np.arange(b.size), sel)
-    args = (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+    return (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest]), district, sel, rest
+
+
+def test_all_treated_areas_in_one_district_get_a_wider_interval_not_a_refusal():
+    args, district, sel, rest = _one_district_design()
     plain = placebo_did(*args, n_draws=99, seed=1)
     res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=district[rest])
     assert np.isfinite(res.pct_low) and np.isfinite(res.p_value) and res.n_clusters == 1
@@ -357,11 +361,7 @@ def test_all_treated_areas_in_one_district_get_a_wider_interval_not_a_refusal():
 
 
 def test_one_district_study_area_says_the_district_component_is_not_estimable():
-    rng = np.random.default_rng(2)
-    district, b, a = _district_world(rng)
-    sel = np.flatnonzero(district == 4)[:5]
-    rest = np.setdiff1d(np.arange(b.size), sel)
-    args = (b[sel], a[sel], b[rest].sum(), a[rest].sum(), b[rest], a[rest])
+    args, district, sel, rest = _one_district_design()
     res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=np.full(rest.size, 4))
     plain = placebo_did(*args, n_draws=99, seed=1)
     assert np.isnan(res.district_sd) and res.cluster_factor == 1.0 and (res.pct_low, res.pct_high) == (plain.pct_low, plain.pct_high)

@@ -121,7 +121,9 @@ def pick_treated(M, B, rng, n_areas, top, selection="random-top"):
 
 def _labels(district):
     """District labels for ``placebo_did``: cells in no district (-1) get None (left out of the district estimate)."""
-    return np.array([None if d < 0 else int(d) for d in district], dtype=object)
+    labels = np.asarray(district).astype(object)
+    labels[np.asarray(district) < 0] = None
+    return labels
 
 
 def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_draws=499, seed=0, k=None,
@@ -155,7 +157,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     did = did_rate_ratio(int(B[sel].sum()), int(A[sel].sum()), int(cb), int(ca)).iloc[0]
     qp = quasi_poisson_did(B[sel], A[sel], B[pool], A[pool])
     pl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=H[pool], treated_history=H[sel],
-                     n_draws=n_draws, seed=seed, k=k, treated_cluster=M["district"][sel] if cluster else None,
+                     n_draws=n_draws, seed=seed, k=k, treated_cluster=_labels(M["district"][sel]) if cluster else None,
                      pool_cluster=_labels(M["district"][pool]) if cluster else None)
     rtm = rtm_check(B[sel], A[sel], B[pool], A[pool])
     bdid = did_rate_ratio(int(B[buf].sum()), int(A[buf].sum()), int(cb), int(ca)).iloc[0]
@@ -167,7 +169,7 @@ def one_design(M, rng, n_areas, top, effect=0.0, rise=0.0, displace=False, n_dra
     da = np.array([A[np.setdiff1d(o, sel)].sum() for o in own], float)
     bpl = placebo_did(B[sel], A[sel], cb, ca, B[pool], A[pool], pool_history=np.column_stack([H[pool], ring[:, 0]]),
                       treated_history=np.column_stack([H[sel], db]), outcome=(db, da), pool_outcome=(ring[:, 0], ring[:, 1]),
-                      n_draws=n_draws, seed=seed, treated_cluster=M["district"][sel] if cluster else None,
+                      n_draws=n_draws, seed=seed, treated_cluster=_labels(M["district"][sel]) if cluster else None,
                       pool_cluster=_labels(M["district"][pool]) if cluster else None)
     verdict = decide(pct=pl.pct_change, low=pl.pct_low, high=pl.pct_high, n_areas=n_areas,
                      n_crimes=float(B[sel].sum() + A[sel].sum()), rtm_verdict=rtm.verdict.split(":")[0],

@@ -382,3 +382,16 @@ def test_treated_cluster_needs_one_label_per_area():
         placebo_did([1, 2], [1, 2], 10, 10, [1, 2, 3], [1, 2, 3], treated_cluster=["a"], pool_cluster=[1, 1, 2])
     with pytest.raises(ValidationError, match="go together"):
         placebo_did([1, 2], [1, 2], 10, 10, [1, 2, 3], [1, 2, 3], treated_cluster=["a", "b"])
+
+
+def test_unlabelled_places_neither_crash_nor_form_a_district():
+    args, district, sel, rest = _one_district_design()
+    # no pool place has a district: the district component is not estimable (no crash)
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=district[sel], pool_cluster=[None] * rest.size)
+    assert np.isnan(res.district_sd) and res.cluster_factor == 1.0 and "could not be estimated" in res.note
+    # treated areas without a district share none: no widening, not "all in one district"
+    res = placebo_did(*args, n_draws=99, seed=1, treated_cluster=[None, float("nan"), "", None, None],
+                      pool_cluster=district[rest])
+    plain = placebo_did(*args, n_draws=99, seed=1)
+    assert res.cluster_factor == 1.0 and res.n_clusters == 5 and (res.pct_low, res.pct_high) == (plain.pct_low, plain.pct_high)
+    assert "one district" not in res.note

@@ -230,6 +230,17 @@ def _centre_factor(weights: np.ndarray, cands: np.ndarray) -> float:
     return float(math.sqrt(1.0 + (u**2).sum() / max((w**2).sum(), 1e-300)))
 
 
+def _cluster_labels(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster labels as text and where one is given (None, NaN and "" mean no district).
+
+    >>> _cluster_labels(["a", None, float("nan"), "", 3])
+    (array(['a', 'None', 'nan', '', '3'], dtype='<U4'), array([ True, False, False, False,  True]))
+    """
+    arr = np.asarray(labels, dtype=object).ravel()
+    has = (arr == arr) & np.not_equal(arr, None) & np.not_equal(arr, "")  # NaN != NaN
+    return arr.astype(str), has.astype(bool)
+
+
 def _district_variance(log_ratio: np.ndarray, level: np.ndarray, feats: np.ndarray, cluster: np.ndarray, top: int,
                        k: int) -> float:
     """Between-district variance component of busy untreated places' residual log changes (method of moments).
@@ -248,9 +259,11 @@ def _district_variance(log_ratio: np.ndarray, level: np.ndarray, feats: np.ndarr
     True
     """
     codes = np.unique(cluster)
+    if codes.size < 2:
+        return float("nan")
     picks = np.concatenate([idx[np.argsort(-level[idx], kind="stable")[:top]]
                             for idx in (np.flatnonzero(cluster == c) for c in codes)])
-    if codes.size < 2 or picks.size <= codes.size:
+    if picks.size <= codes.size:
         return float("nan")
     near = _candidates(feats[picks], feats, min(k + 1, len(level)))
     near = np.array([row[row != i][:k] for row, i in zip(near, picks)])
@@ -534,14 +547,14 @@ def placebo_did(
     f, n_clusters, sd_d = 1.0, 0, nan
     if treated_cluster is not None:
         w = ob / ob.sum() if ob.sum() > 0 else np.full(n_areas, 1.0 / n_areas)
-        _, g = np.unique(np.asarray(treated_cluster).astype(str).ravel(), return_inverse=True)
+        t_lab, t_has = _cluster_labels(treated_cluster)
+        t_lab = np.where(t_has, t_lab, [f"\0{i}" for i in range(t_lab.size)])  # no district: a cluster of its own
+        _, g = np.unique(t_lab, return_inverse=True)
         n_clusters = int(g.max()) + 1
         shared = float((np.bincount(g, weights=w) ** 2).sum() - (w**2).sum())  # covariance terms of areas sharing one
         feats = np.column_stack(feats_p) if feats_p else qb[:, None]
-        pc = np.asarray(pool_cluster, dtype=object).ravel()
-        has = np.array([c is not None and not (isinstance(c, float) and math.isnan(c)) and str(c) != "" for c in pc],
-                       bool)  # no district: left out
-        var_d = _district_variance(np.log((qa + 0.5) / (qb + 0.5))[has], pb[has], feats[has], pc[has].astype(str),
+        pc, has = _cluster_labels(pool_cluster)  # no district: left out
+        var_d = _district_variance(np.log((qa + 0.5) / (qb + 0.5))[has], pb[has], feats[has], pc[has],
                                    max(DISTRICT_TOP, int(np.bincount(g).max())), k if feats_p else DEFAULT_K)
         sd_d = math.sqrt(var_d) if np.isfinite(var_d) else nan
         v_pl = cf**2 * float(np.var(placebo))

@@ -124,6 +124,26 @@ def test_build_replaces_its_own_folder_but_never_another(built, tmp_path):
         build_history(home, tmp_path / "q", forces=["kent"])
 
 
+
+def test_a_failed_build_leaves_the_previous_build_and_no_half_written_copy(built, tmp_path, monkeypatch):
+    import hotspots.geo.history as history
+
+    home, _, _ = built
+    history.build_history(home, tmp_path / "p", first_month="2025-02", last_month="2025-02")
+    calls = []
+
+    def fail_on_second(root, force, month, points):
+        calls.append(month)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return write_partition(root, force, month, points)
+
+    monkeypatch.setattr(history, "write_partition", fail_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        history.build_history(home, tmp_path / "p")
+    assert not (tmp_path / "p.building").exists()
+    assert sorted(p.name for p in (tmp_path / "p" / "force=hertfordshire").iterdir()) == ["month=2025-02"]
+
 def test_gi_star_per_year_equals_gi_star_on_the_rows(built, tmp_path):
     """Totals by lattice cell, then Gi*, give what make_grid + assign_to_cells + gi_star give on the rows."""
     from hotspots.detect.gistar import gi_star

@@ -235,6 +235,14 @@ def _area_frame(gdf: gpd.GeoDataFrame, area_type: str) -> gpd.GeoDataFrame:
 
 
 # --------------------------------------------------------------------------- geography
+def _read_lsoa11_lookup(data_dir: Path) -> tuple[pd.DataFrame, Path]:
+    """The ONS LSOA 2011 -> 2021 lookup of a data home (columns ``lsoa11_code``, ``lsoa21_code``, ...) and its path."""
+    path = find_file(data_dir, "lookup_lsoa11_lsoa21")
+    return canonical_columns(_read_csv(path), {"lsoa11_code": "lsoa", "lsoa21_code": "lsoa"}, path,
+                             what="LSOA 2011 → LSOA 2021 lookup",
+                             hint="use the ONS LSOA11 → LSOA21 lookup (LSOA11CD, LSOA21CD)"), path
+
+
 @dataclasses.dataclass
 class Geography:
     """All areas of one police force (or several), loaded lazily from a data home.
@@ -307,10 +315,9 @@ class Geography:
 
     @cached_property
     def lsoa11_lookup(self) -> pd.DataFrame:
-        path = find_file(self.data_dir, "lookup_lsoa11_lsoa21")
+        lookup, path = _read_lsoa11_lookup(self.data_dir)
         self.sources["lookup_lsoa11_lsoa21"] = str(path)
-        return canonical_columns(_read_csv(path), {"lsoa11_code": "lsoa", "lsoa21_code": "lsoa"}, path,
-                                 what="LSOA 2011 → LSOA 2021 lookup", hint="use the ONS LSOA11 → LSOA21 lookup (LSOA11CD, LSOA21CD)")
+        return lookup
 
     @cached_property
     def lsoa_ward_lookup(self) -> pd.DataFrame:

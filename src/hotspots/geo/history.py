@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from hotspots._errors import AccountingError, DataNotFoundError, InputFileError
-from hotspots.geo.boundaries import _read_csv, find_file, read_boundary
-from hotspots.geo._lookups import canonical_columns, ons_columns
+from hotspots.geo.boundaries import _read_lsoa11_lookup, find_file, read_boundary
+from hotspots.geo._lookups import ons_columns
 from hotspots.geo.national import PARTITION_COLUMNS, write_partition
 from hotspots.io._files import find_police_files
 from hotspots.io.lsoa import harmonise_lsoa
@@ -112,15 +112,25 @@ def build_history(data_dir: str | os.PathLike, root: str | os.PathLike, *, force
     if root.exists() and (not root.is_dir() or any(root.iterdir())) and not (root / BUILD_FILE).is_file():
         raise InputFileError(f"{root} exists and is not a history build (no {BUILD_FILE}); it would be replaced",
                              hint="give an empty or new folder for the partitions")
-    lookup_path = find_file(data_dir, "lookup_lsoa11_lsoa21")
-    lookup = canonical_columns(_read_csv(lookup_path), {"lsoa11_code": "lsoa", "lsoa21_code": "lsoa"},
-                               lookup_path, what="LSOA 2011 → LSOA 2021 lookup",
-                               hint="use the ONS LSOA11 → LSOA21 lookup (LSOA11CD, LSOA21CD)")
+    lookup, lookup_path = _read_lsoa11_lookup(data_dir)
     polygons = _split_polygons(data_dir, lookup)
     tmp = root.with_name(root.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     totals: dict[str, Any] = {"rows_read": 0, "rows_written": 0, "dropped": {}, "lsoa": dict.fromkeys(_LSOA_STATS, 0)}
     files: list[dict] = []
+    try:
+        info = _build(groups, tmp, root, lookup, lookup_path, polygons, totals, files, skipped, progress, t0)
+    except BaseException:  # a failed build leaves no half-written copy behind (the previous build is untouched)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if root.exists():
+        shutil.rmtree(root)
+    tmp.rename(root)
+    return info
+
+
+def _build(groups, tmp, root, lookup, lookup_path, polygons, totals, files, skipped, progress, t0) -> dict:
+    """Write every force-month partition under ``tmp`` and its build.json; the accounting of :func:`build_history`."""
     for i, ((force, month), paths) in enumerate(sorted(groups.items())):
         if progress:
             progress(i, len(groups), f"{force} {month}")
@@ -148,9 +158,6 @@ def build_history(data_dir: str | os.PathLike, root: str | os.PathLike, *, force
             "root": str(root), "lookup": str(lookup_path),
             "split_polygons": None if polygons is None else len(polygons)}
     (tmp / BUILD_FILE).write_text(json.dumps({**info, "per_file": files, "skipped": skipped}, indent=1))
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
     return info
 
 

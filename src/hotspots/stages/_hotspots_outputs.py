@@ -53,7 +53,7 @@ def _by_value(column: pd.Series, value_of, missing) -> np.ndarray:
 
     The same as ``column.astype(str).map(...)`` with missing entries filled, without a lookup per row.
     """
-    codes, uniques = pd.factorize(column.astype(str), use_na_sentinel=True)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)  # missing -> -1 on every pandas (astype(str) would make "nan")
     table = np.array([value_of(str(u)) for u in uniques] + [missing])
     return table[codes]  # code -1 (missing): the last entry
 

@@ -245,6 +245,7 @@ class RecordsCache:
         """
         layers = dict(layers or {})
         entry = self._entry(key)
+        tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
@@ -258,8 +259,9 @@ class RecordsCache:
             (tmp / "meta.json").write_text(json.dumps(meta, default=str))
             shutil.rmtree(entry, ignore_errors=True)
             os.rename(tmp, entry)
-        except OSError:  # a cache that cannot be written only costs time
-            shutil.rmtree(locals().get("tmp", entry), ignore_errors=True)
+        except Exception:  # a cache that cannot be written (disk, or a layer Parquet cannot hold) only costs time
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             return None
         self._prune()
         return entry

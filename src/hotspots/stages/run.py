@@ -58,7 +58,7 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     """
     names = stages or list(STAGES)
     side = side_stages(names)
-    if side and max_workers() >= 2:
+    if side and max_workers() >= 2 and "hotspots" in names:  # shared only when the hotspots stage runs here too
         _read_shared_geography(ctx)
     ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
     pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages") if side else None

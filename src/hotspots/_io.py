@@ -143,8 +143,9 @@ def csv_text(df: pd.DataFrame) -> str | None:
             columns.append(table[codes].tolist())  # code -1 (missing) takes the last entry, ""
         else:
             return None
-    rows = "".join(line + "\n" for line in map(",".join, zip(*columns)))
-    return ",".join(_csv_field(c) for c in df.columns) + "\n" + rows
+    end = os.linesep  # as pandas ends lines (CRLF on Windows)
+    rows = "".join(line + end for line in map(",".join, zip(*columns)))
+    return ",".join(_csv_field(c) for c in df.columns) + end + rows
 
 
 def _csv_field(text: str) -> str:

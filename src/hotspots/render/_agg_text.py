@@ -62,6 +62,31 @@ class FastTextRenderer(RendererAgg):
         super().__init__(width, height, dpi)
         self.fast_calls = 0
         self.fallback_calls = 0
+        # string -> its antialiased bitmap, made when the string is measured (a Text measures each of its
+        # lines before drawing it): drawing it then loads no glyph again.  Checked against the font object,
+        # its size and the hinting flag; small, and dropped with the renderer.
+        self._bitmaps: dict[tuple, tuple] = {}
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        # docstring inherited
+        if ismath or _hinting_flag is None or not isinstance(s, str) or not _plain(s):
+            return super().get_text_width_height_descent(s, prop, ismath)
+        try:
+            # RendererAgg's own measurement (3.9-3.11: set_text, get_width_height, get_descent) ...
+            font = self._prepare_font(prop)
+            flags = _hinting_flag()
+            font.set_text(s, 0.0, flags=flags)
+            w, h = font.get_width_height()
+            d = font.get_descent()
+            # ... and, from the same layout, the bitmap draw_text will want
+            if len(self._bitmaps) >= 2048:
+                self._bitmaps.clear()
+            font.draw_glyphs_to_bitmap(antialiased=True)
+            self._bitmaps[(s, prop.get_size_in_points(), flags)] = (
+                font, font.get_image().copy(), font.get_bitmap_offset(), d)
+        except Exception:  # noqa: BLE001 - matplotlib's own measurement
+            return super().get_text_width_height_descent(s, prop, ismath)
+        return w / 64.0, h / 64.0, d / 64.0
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         # docstring inherited
@@ -82,12 +107,18 @@ class FastTextRenderer(RendererAgg):
             font = self._prepare_font(prop)
             if not all(hasattr(font, m) for m in _FT2_METHODS):
                 return False
-            # angle 0 here: the bitmap is rotated (in raster space) by draw_text_image
-            font.set_text(s, 0, flags=_hinting_flag())
-            font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
-            image = font.get_image()
-            d = font.get_descent() / 64.0
-            xo, yo = font.get_bitmap_offset()
+            flags = _hinting_flag()
+            known = self._bitmaps.get((s, prop.get_size_in_points(), flags))
+            if known is not None and known[0] is font and gc.get_antialiased():
+                _, image, (xo, yo), d = known
+            else:
+                # angle 0 here: the bitmap is rotated (in raster space) by draw_text_image
+                font.set_text(s, 0, flags=flags)
+                font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
+                image = font.get_image()
+                d = font.get_descent()
+                xo, yo = font.get_bitmap_offset()
+            d /= 64.0
             xo /= 64.0
             yo /= 64.0
             # the descent, turned with the text

@@ -16,7 +16,7 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from hotspots.render import _agg_text  # noqa: E402
-from hotspots.render._agg_text import FastTextRenderer, fast_text_canvas, save_fast_text  # noqa: E402
+from hotspots.render._agg_text import FastTextCanvas, FastTextRenderer  # noqa: E402
 
 #: Measured on the figure below (matplotlib 3.11.2): 2.0% of the pixels differ (all in text), mean |difference|
 #: 0.79 of 255 per channel, and the differences sum to 0.17 of the text's ink (255 - darkest channel, summed).
@@ -62,7 +62,7 @@ def _default_png(fig) -> bytes:
 
 def _fast_png(fig):
     buf = io.BytesIO()
-    canvas = save_fast_text(fig, buf, format="png", dpi=130)
+    canvas = FastTextCanvas.save(fig, buf, format="png", dpi=130)
     plt.close(fig)
     return buf.getvalue(), canvas.renderer
 
@@ -144,7 +144,7 @@ def test_complex_scripts_go_to_matplotlib():
 def test_pyplot_figure_keeps_closing():
     before = set(plt.get_fignums())
     fig = plt.figure()
-    canvas = fast_text_canvas(fig)
+    canvas = FastTextCanvas(fig)
     assert fig.canvas is canvas and isinstance(canvas.get_renderer(), FastTextRenderer)
     fig.text(0.1, 0.5, "hello")
     buf = io.BytesIO()
@@ -154,9 +154,9 @@ def test_pyplot_figure_keeps_closing():
     assert buf.getvalue()[:4] == b"\x89PNG"
 
 
-def test_save_fast_text_puts_the_canvas_back():
+def test_save_puts_the_canvas_back():
     fig = plt.figure()
     old = fig.canvas
-    save_fast_text(fig, io.BytesIO(), format="png")
+    FastTextCanvas.save(fig, io.BytesIO(), format="png")
     assert fig.canvas is old
     plt.close(fig)

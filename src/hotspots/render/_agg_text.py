@@ -1,21 +1,24 @@
 """A faster way to draw plain text on our own Agg figures (no global change to matplotlib).
 
-matplotlib 3.11 draws a string glyph by glyph from Python (a numpy transform,
-a FreeType render and a ``draw_text_image`` per glyph: ~200 us a glyph), where
-3.10 laid the string out and rasterised it in C++ (``FT2Font.set_text`` +
-``draw_glyphs_to_bitmap``) and drew it with one ``draw_text_image``.  A map
-with ~2,000 characters of text spent ~0.4 s of its savefig in that loop.
+matplotlib 3.11 draws a string glyph by glyph from Python (``font._layout``,
+then per glyph a numpy transform, a FreeType load and render and a
+``draw_text_image``), where 3.10 laid the string out and rasterised it in C++
+(``FT2Font.set_text`` + ``draw_glyphs_to_bitmap``) and drew it with one
+``draw_text_image``.  A printable map spent about half its savefig in that.
 
-:func:`save_fast_text` saves a figure through :class:`FastTextCanvas`, whose
-renderer draws plain text (not mathtext, not TeX) the 3.10 way.  Only figures
-saved through it are affected.  The glyphs, their positions (the same
-``set_text`` layout 3.11 uses to measure text) and the colours are the same;
-a glyph is placed on whole pixels rather than at its sub-pixel position, so
-edge pixels of the text may differ by a few levels of grey (the look of
-matplotlib <= 3.10).  Anything unusual -- mathtext, font features or a
-language set on the Text, right-to-left or combining characters, a matplotlib
-without these methods, any error -- is drawn by matplotlib's own
-``draw_text``, so the result is never worse than the default, only slower.
+A figure given a :class:`FastTextCanvas` (``FastTextCanvas(fig)``) is drawn
+by a :class:`FastTextRenderer`, which draws plain text (not mathtext, not TeX)
+the 3.10 way; no other figure is affected.  The glyphs and their layout are
+the same (``set_text``, which 3.11 itself uses to measure text); the string's
+origin is put on a whole pixel (glyphs keep their sub-pixel places within the
+string) and rotated text is turned as one bitmap, so edge pixels of the text
+differ by some levels of grey: the look of matplotlib <= 3.10.  The bitmap of
+a string is made when the string is measured (the same ``set_text``) and
+reused by the draw, so its glyphs are loaded once, not twice.  Anything
+unusual -- mathtext, font features or a language set on the Text,
+right-to-left, combining or formatting characters, a matplotlib without these
+methods, any error -- is measured and drawn by matplotlib's own code: never
+worse than the default, only slower.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
-__all__ = ["FastTextCanvas", "FastTextRenderer", "fast_text_canvas", "save_fast_text"]
+__all__ = ["FastTextCanvas", "FastTextRenderer"]
 
 try:  # 3.9+: the hinting flag for the current rcParams
     from matplotlib.backends.backend_agg import get_hinting_flag as _hinting_flag
@@ -139,7 +142,28 @@ def _get(obj: Any, name: str) -> Any:
 
 
 class FastTextCanvas(FigureCanvasAgg):
-    """An Agg canvas whose renderer is a :class:`FastTextRenderer`."""
+    """An Agg canvas whose renderer is a :class:`FastTextRenderer`.
+
+    ``FastTextCanvas(fig)`` gives *fig* this canvas for good (later ``savefig``
+    calls to PNG and ``fig.canvas.get_renderer()`` use it).  A pyplot figure
+    still closes with ``plt.close(fig)``: its manager keeps the original
+    canvas, whose ``figure`` is still *fig*.
+    """
+
+    @classmethod
+    def save(cls, fig, fname, **kwargs) -> FastTextCanvas:
+        """``fig.savefig(fname, **kwargs)`` for a raster (Agg) format, drawn through a FastTextCanvas.
+
+        The figure's own canvas is put back afterwards.  Returns the canvas used
+        (its ``renderer`` counts the strings drawn each way).
+        """
+        old = fig.canvas
+        canvas = cls(fig)
+        try:
+            fig.savefig(fname, **kwargs)
+        finally:
+            fig.set_canvas(old)
+        return canvas
 
     def get_renderer(self):
         w, h = self.get_width_height(physical=True)
@@ -149,24 +173,3 @@ class FastTextCanvas(FigureCanvasAgg):
             self._lastKey = key
         return self.renderer
 
-
-def fast_text_canvas(fig) -> FastTextCanvas:
-    """Give *fig* a :class:`FastTextCanvas` (kept: later ``savefig`` calls to PNG and
-    ``fig.canvas.get_renderer()`` use it).  A pyplot figure still closes with ``plt.close(fig)``:
-    its manager keeps the original canvas, whose ``figure`` is still *fig*."""
-    return FastTextCanvas(fig)
-
-
-def save_fast_text(fig, fname, **kwargs) -> FastTextCanvas:
-    """``fig.savefig(fname, **kwargs)`` for a raster (Agg) format, drawn through a :class:`FastTextCanvas`.
-
-    The figure's own canvas is put back afterwards.  Returns the canvas used
-    (its ``renderer`` counts the strings drawn each way).
-    """
-    old = fig.canvas
-    canvas = FastTextCanvas(fig)
-    try:
-        fig.savefig(fname, **kwargs)
-    finally:
-        fig.set_canvas(old)
-    return canvas

@@ -141,10 +141,10 @@ def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) 
 
     d = monthly[monthly["crime_type"] == crime_type].copy()
     d["date"] = pd.to_datetime(d["month"] + "-01")
-    from hotspots.render._agg_text import fast_text_canvas
+    from hotspots.render._agg_text import FastTextCanvas
 
     fig, ax = plt.subplots(figsize=(9.2, 3.1))
-    fast_text_canvas(fig)  # plain text drawn a string at a time (see _agg_text)
+    FastTextCanvas(fig)  # plain text drawn a string at a time (see _agg_text)
     # shade periods; missing stretches are labelled, never drawn through
     for period, colour, label in (("before", "#dfe9f5", "before"), ("after", "#f9e1dc", "after"),
                                   ("after (trend)", "#fcf1ee", "later months")):
@@ -191,11 +191,11 @@ def area_map(result: EvaluationResult) -> str:
     from matplotlib import patheffects
     from matplotlib.patches import Patch
 
-    from hotspots.render._agg_text import fast_text_canvas
+    from hotspots.render._agg_text import FastTextCanvas
 
     g = result.geometries
     fig, ax = plt.subplots(figsize=(8.6, 8.0))
-    fast_text_canvas(fig)  # plain text drawn a string at a time (see _agg_text); before draw_idle is silenced on it
+    FastTextCanvas(fig)  # plain text drawn a string at a time (see _agg_text); before draw_idle is silenced on it
     # geopandas' .plot() asks for a redraw of the whole figure after each layer; savefig draws it once at the end
     fig.canvas.draw_idle = lambda *args, **kwargs: None
     result.districts.boundary.plot(ax=ax, color="#9aa5b1", lw=0.8)

@@ -93,13 +93,13 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from hotspots.render._agg_text import fast_text_canvas
+    from hotspots.render._agg_text import FastTextCanvas
 
     name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
     sel = next((s for s in view.selections if s.name == name), None)
     area = _bng(view.study_area)
     fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
-    fast_text_canvas(fig)  # text drawn a string at a time (see _agg_text), for the wrapping and the savefig
+    FastTextCanvas(fig)  # text drawn a string at a time (see _agg_text), for the wrapping and the savefig
     ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
     side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
     side.axis("off")

@@ -199,3 +199,78 @@ def test_grid_cell_lookups_match_the_row_by_row_mapping_with_missing_values():
         want |= (cells["patrol_area_id"].fillna("").astype(str) != "").to_numpy()
         want |= (cells["emerging_class"].notna() & (cells["emerging_class"].astype(str) != "no pattern detected")).to_numpy()
         assert keep_cell(cells).tolist() == want.tolist()
+
+
+# --------------------------------------------------------------------------- local Moran's counting kernel
+def _moran_case(kind: str, seed: int):
+    """Values and binary weights of a test case: a queen lattice, or a clipped (irregular) one."""
+    import hotspots.detect.moran as moran
+
+    rng = np.random.default_rng(seed)
+    grid = make_grid(box(0, 0, 1500, 1200), 100, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=False)
+    if kind == "clipped":  # drop a random third of the cells: cardinalities 0 to 8, islands
+        keep = np.flatnonzero(rng.random(len(grid)) > 0.33)
+        w = w[keep][:, keep].tocsr()
+    n = w.shape[0]
+    values = {
+        "poisson": rng.poisson(rng.uniform(0.1, 3.0), n),
+        "sparse": (rng.random(n) < 0.05) * rng.integers(1, 30, n),
+        "one": np.eye(1, n, int(rng.integers(n)))[0] * 7,
+        "ties": rng.integers(0, 2, n) * 5,
+    }
+    return moran, w, values
+
+
+@pytest.mark.parametrize("kind", ["queen", "clipped"])
+@pytest.mark.parametrize("seed", range(3))
+def test_moran_counting_kernel_equals_the_padded_kernel(kind, seed):
+    """The p of the counting kernel (switches that change no sum left out) are the plain kernel's, for both streams."""
+    moran, w, cases = _moran_case(kind, seed)
+    w = w.tocsr()
+    w.eliminate_zeros()
+    w.sort_indices()
+    card = np.diff(w.indptr)
+    rs = sp.diags(np.where(card == 0, 0.0, 1.0 / np.maximum(card, 1))) @ w
+    rs = rs.tocsr()
+    cells = np.flatnonzero(card > 0)
+    for name, x in cases.items():
+        x = np.asarray(x, float)
+        if np.ptp(x) == 0:
+            continue
+        z = (x - x.mean()) / x.std()
+        scaling = (x.size - 1) / np.sum(z * z)
+        observed = scaling * z * (rs @ z)
+        for stage, perms in ((1, 199), (2, 1500), (3, 777)):
+            ids = (moran._permutation_ids(x.size - 1, int(card.max()), perms, seed) if stage == 1
+                   else moran._refine_ids(x.size - 1, int(card.max()), perms, seed, stage))
+            subset = cells if stage == 1 else np.sort(np.random.default_rng(stage).choice(cells, 9, replace=False))
+            fast = moran._moran_p_counting(x, z, rs, observed, scaling, subset, ids, perms, seed, stage)
+            plain = moran._moran_p_padded(z, rs, observed, scaling, subset, ids, perms)
+            done = ~np.isnan(fast)
+            assert done.mean() > 0.9, (name, stage)
+            np.testing.assert_array_equal(fast[done], plain[done], err_msg=f"{kind} {name} stage {stage}")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
+    """_count_at_least on a layout of only the switches that change a sum = on the full layout = brute force."""
+    import hotspots.detect.moran as moran
+
+    rng = np.random.default_rng(seed)
+    n, perms, card = int(rng.integers(5, 300)), int(rng.integers(1, 400)), int(rng.integers(1, 5))
+    values = rng.poisson(0.4, n).astype(np.int64) if seed % 2 else np.zeros(n, np.int64)  # all zero too
+    values[rng.integers(n)] += seed  # ties, and an all-equal map when seed == 0
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
+    threshold = rng.integers(0, 3 * card, cells.size)
+    flat = draws.ravel()
+    full = moran._count_at_least(values, moran._SwitchLayout(cells, draws), threshold)
+    lean = moran._count_at_least(values, moran._SwitchLayout(cells, draws, keep=values[flat] != values[flat + 1]),
+                                 threshold)
+    drawn = draws[None, :, :] + (draws[None, :, :] >= cells[:, None, None])
+    sums = values[drawn].sum(axis=2)
+    brute = ((sums >= threshold[:, None]).sum(axis=1), (sums <= threshold[:, None]).sum(axis=1))
+    for got in (full, lean):
+        np.testing.assert_array_equal(got[0], brute[0])
+        np.testing.assert_array_equal(got[1], brute[1])

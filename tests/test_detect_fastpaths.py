@@ -274,3 +274,25 @@ def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
     for got in (full, lean):
         np.testing.assert_array_equal(got[0], brute[0])
         np.testing.assert_array_equal(got[1], brute[1])
+
+
+# --------------------------------------------------------------------------- emerging: months read once
+def test_emerging_months_read_once_are_the_period_index_reading():
+    import pandas as pd
+
+    from hotspots.detect.emerging import _month_ordinals_labels, emerging_hotspot_classes
+
+    cases = [["2024-11", "2024-12", "2025-02"], ("2023-01-15", "2023-03"), [pd.Timestamp("2024-05-01"), "2024-06"]]
+    for months in cases:
+        periods = pd.PeriodIndex(pd.Series(list(months)).astype(str).str.slice(0, 7), freq="M")
+        for _ in range(2):  # the cached reading too
+            ordinal, labels = _month_ordinals_labels(months)
+            assert ordinal.tolist() == (periods.year * 12 + periods.month).tolist()
+            assert labels.tolist() == periods.astype(str).tolist()
+            assert not ordinal.flags.writeable and not labels.flags.writeable
+    with pytest.raises(ValidationError, match="could not be read as months"):
+        emerging_hotspot_classes(np.zeros((2, 2)), np.ones((2, 2)), months=["2024-01", "not a month"])
+    z = np.array([[3.0, 3.5, 4.0], [np.nan, -3.0, -3.1]])
+    p = np.where(np.isnan(z), np.nan, 0.001)
+    out = emerging_hotspot_classes(z, p, months=["2024-11", "2024-12", "2025-01"])
+    assert out["final_month"].tolist() == ["2025-01", "2025-01"]

@@ -431,7 +431,8 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
     low = min(int(base.min()), int(threshold.min())) - 1
     span = max(int(base.max()), int(threshold.max())) - low + 2
     narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
-    ordered = np.sort((base - low).astype(narrow), axis=1).astype(np.int64)
+    # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
+    ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
     ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
     ordered = ordered.ravel()
     key = block_of_cell * span + (threshold - low)

@@ -296,3 +296,49 @@ def test_emerging_months_read_once_are_the_period_index_reading():
     p = np.where(np.isnan(z), np.nan, 0.001)
     out = emerging_hotspot_classes(z, p, months=["2024-11", "2024-12", "2025-01"])
     assert out["final_month"].tolist() == ["2025-01", "2025-01"]
+
+
+# --------------------------------------------------------------------------- KDE: kernel transforms kept, quantiles
+def test_kde_kernel_spectrum_kept_gives_scipys_convolution_bit_for_bit():
+    from scipy import signal
+
+    import hotspots.detect.kde as kde
+
+    rng = np.random.default_rng(5)
+    kde._SPECTRA.clear()
+    for _ in range(3):  # the second and third pass use the kept transforms
+        for rows, cols, h in ((30, 41, 250.0), (12, 9, 100.0), (30, 41, 297.3), (64, 64, 250.0)):
+            image = rng.poisson(0.3, (rows, cols)).astype(float) * rng.random((rows, cols))
+            kernel = kde._quartic_kernel(50.0, h)
+            kept = kde._fftconvolve_same(image, kernel, kernel_key=("quartic", 50.0, h))
+            assert np.array_equal(kept, signal.fftconvolve(image, kernel, mode="same"))
+            assert np.array_equal(kept, kde._fftconvolve_same(image, kernel))
+    assert len(kde._SPECTRA) == 4 and not next(iter(kde._SPECTRA.values())).flags.writeable
+    # the density through the kept transforms is the density computed afresh
+    x, y = rng.uniform(0, 3000, 400), rng.uniform(0, 2000, 400)
+    grid = make_grid(box(0, 0, 3000, 2000), 50, crs="EPSG:27700")
+    first = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    again = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    kde._SPECTRA.clear()
+    fresh = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    assert np.array_equal(first[0], fresh[0]) and np.array_equal(again[0], fresh[0]) and first[1:] == fresh[1:]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_quantiles_from_one_sort_are_the_single_ones(seed):
+    from hotspots.detect.kde import _weighted_quantile, _weighted_quantiles
+
+    def one(values, weights, q):  # the plain computation, one sort per quantile
+        order = np.argsort(values, kind="stable")
+        v, w = values[order], weights[order]
+        v, w = v[w > 0], w[w > 0]
+        return float(np.interp(q * w.sum(), np.cumsum(w) - 0.5 * w, v))
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    values = np.round(rng.normal(size=n) * 3) if seed % 2 else rng.normal(size=n)  # ties for odd seeds
+    weights = rng.integers(0, 4, n).astype(float)
+    weights[0] = 1.0
+    qs = (0.5, 0.1, 0.9, 0.25, 0.75, 0.0, 1.0)
+    assert _weighted_quantiles(values, weights, qs) == [one(values, weights, q) for q in qs]
+    assert [_weighted_quantile(values, weights, q) for q in qs] == [one(values, weights, q) for q in qs]

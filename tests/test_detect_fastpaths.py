@@ -342,3 +342,50 @@ def test_weighted_quantiles_from_one_sort_are_the_single_ones(seed):
     qs = (0.5, 0.1, 0.9, 0.25, 0.75, 0.0, 1.0)
     assert _weighted_quantiles(values, weights, qs) == [one(values, weights, q) for q in qs]
     assert [_weighted_quantile(values, weights, q) for q in qs] == [one(values, weights, q) for q in qs]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shares_in_top_from_one_call_are_the_single_ones(seed):
+    from hotspots.detect._area_steps import _share_in_top, _shares_in_top
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 500))
+    counts = [np.zeros(n), rng.poisson(0.2, n).astype(float), np.full(n, 3.0), np.eye(1, n)[0]][seed % 4]
+    shares = (0.01, 0.05, 0.10)
+    got = _shares_in_top(counts, shares)
+    want = [_share_in_top(counts, s) for s in shares]
+    assert np.array_equal(got, want, equal_nan=True) and all(type(v) is float for v in got)
+
+
+# --------------------------------------------------------------------------- clusters as arrays
+@pytest.mark.parametrize("seed", range(6))
+def test_cluster_arrays_are_cluster_locations_tables(seed):
+    """The arrays the hotspots stage takes (_cluster_labels without tables, _cluster_parts) = cluster_locations'."""
+    from hotspots.detect._bandwidth import _unique_locations as unique
+    from hotspots.detect.clusters import _cluster_labels, _cluster_parts, cluster_locations
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 600))
+    x = np.round(rng.normal(0, 400, n) / 10) * 10 + 500_000
+    y = np.round(rng.normal(0, 300, n) / 10) * 10 + 200_000
+    xy, inverse = unique(x, y)  # one row per location, sorted: the stage's call
+    counts = np.bincount(inverse).astype(float)
+    if seed % 3 == 2:
+        counts = counts * 0.5  # not whole numbers
+    method = "dbscan" if seed < 4 else "hdbscan"
+    min_crimes = int(rng.integers(3, 30)) if seed else 10_000  # seed 0: no cluster (hdbscan may find none too)
+    locations, clusters = cluster_locations(xy[:, 0], xy[:, 1], counts=counts, method=method, eps_m=150.0,
+                                            min_crimes=min_crimes)
+    got_xy, got_counts, labels, table = _cluster_labels(xy[:, 0], xy[:, 1], counts, method, 150.0, min_crimes, None,
+                                                        frame=False)
+    assert table is None
+    assert np.array_equal(got_xy, locations[["x", "y"]].to_numpy()) and np.array_equal(labels, locations["cluster"])
+    assert np.array_equal(got_counts, counts + 0.0)
+    if not (labels >= 0).any():
+        assert len(clusters) == 0
+        return
+    parts = _cluster_parts(got_xy, got_counts, labels, 150.0)
+    for column in ("cluster", "n_locations", "x_centroid", "y_centroid", "area_km2"):
+        assert np.array_equal(parts[column], clusters[column].to_numpy()), column
+    assert np.array_equal(parts["n_crimes"], clusters["n_crimes"].to_numpy(np.float64))
+    assert all(a.equals_exact(b, 0) for a, b in zip(parts["geometry"], clusters.geometry))

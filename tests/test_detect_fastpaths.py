@@ -389,3 +389,44 @@ def test_cluster_arrays_are_cluster_locations_tables(seed):
         assert np.array_equal(parts[column], clusters[column].to_numpy()), column
     assert np.array_equal(parts["n_crimes"], clusters["n_crimes"].to_numpy(np.float64))
     assert all(a.equals_exact(b, 0) for a, b in zip(parts["geometry"], clusters.geometry))
+
+
+# --------------------------------------------------------------------------- space-time Gi* per (sum, size)
+@pytest.mark.parametrize("shape", ["square", "hex"])
+@pytest.mark.parametrize("time_step", [0, 1, 2])
+def test_space_time_gi_by_sum_and_size_is_the_bin_by_bin_computation(shape, time_step):
+    """z, p, q and test of the per-(sum, size) path are the element-wise path's, bit for bit."""
+    grid = make_grid(box(0, 0, 1300, 900), 100, shape=shape, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=True)
+    months = ["2024-01", "2024-02", "2024-04", "2024-05", "2024-06", "2024-07"]
+    rng = np.random.default_rng(time_step)
+    fast = SpaceTimeCube(w, months, time_step)
+    plain = SpaceTimeCube(w, months, time_step)
+    assert fast.by_size is not None
+    plain.by_size = None  # the element-wise path
+    n = len(grid)
+    cases = [rng.poisson(rng.uniform(0.05, 3.0), size=(len(months), n)) for _ in range(3)]
+    cases += [np.zeros((len(months), n)), np.eye(len(months), n) * 4, np.full((len(months), n), 2.0),
+              (rng.random((len(months), n)) < 0.01) * 40]
+    for x in cases:
+        x = np.asarray(x, float)
+        got = gi_star_space_time(x, w, months=months, time_step=time_step, cube=fast)
+        want = gi_star_space_time(x, w, months=months, time_step=time_step, cube=plain)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    # not counts: the element-wise path for both
+    x = rng.random((len(months), n))
+    for a, b in zip(gi_star_space_time(x, w, months=months, time_step=time_step, cube=fast),
+                    gi_star_space_time(x, w, months=months, time_step=time_step, cube=plain)):
+        assert np.array_equal(a, b)
+
+
+def test_space_time_sizes_are_none_when_the_variance_is_not_a_function_of_the_size():
+    from hotspots.detect.gistar_st import _size_codes
+
+    w_sum = np.array([[3.0, 3.0, 4.0], [4.0, 6.0, 6.0]])
+    root = np.array([[1.0, 1.0, 2.0], [2.0, 3.0, 3.0]])
+    codes, sizes, r, flat = _size_codes(w_sum, root, np.zeros(w_sum.shape, bool))
+    assert np.array_equal(sizes[codes], w_sum.ravel()) and np.array_equal(r[codes], root.ravel())
+    root[1, 2] = 3.5
+    assert _size_codes(w_sum, root, np.zeros(w_sum.shape, bool)) is None

@@ -116,7 +116,7 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
         shared = {} if shared is None else shared
         if "cube" not in shared:
             shared["cube"] = SpaceTimeCube(weights, cube_months, EMERGING_TIME_STEP)
-        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts[:, observed].T), weights,
+        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts.T[observed]), weights,
                                                 months=cube_months, time_step=EMERGING_TIME_STEP,
                                                 cube=shared["cube"])
         z, q = z_obs.T, q_obs.T

@@ -129,7 +129,8 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
         problems.raise_if_any()
         cube = SpaceTimeCube(weights, months, time_step)
     w, w_sum, m = cube.w, cube.w_sum, cube.m
-    spatial = np.asarray(w @ x.T).T  # (months, cells): sum over spatial neighbours, same month
+    # (months, cells): sum over spatial neighbours, same month; in rows (the time lag adds whole months)
+    spatial = np.ascontiguousarray(np.asarray(w @ x.T).T)
     lag = cube.time_lag(spatial)
     mean = x.mean()
     spread = x.std()

@@ -272,8 +272,8 @@ def local_moran(
         class_codes[significant & (quadrant_codes == MORAN_QUADRANTS.index(quadrant))] = MORAN_CLASSES.index(label)
     df = pd.DataFrame(
         {"moran_i": moran_i, "moran_lag": lag, "moran_p": p, "moran_q": q,
-         "moran_quadrant": pd.Categorical.from_codes(quadrant_codes, categories=list(MORAN_QUADRANTS)),
-         "moran_class": pd.Categorical.from_codes(class_codes, categories=list(MORAN_CLASSES))},
+         "moran_quadrant": pd.Categorical.from_codes(quadrant_codes, dtype=_categories(MORAN_QUADRANTS)),
+         "moran_class": pd.Categorical.from_codes(class_codes, dtype=_categories(MORAN_CLASSES))},
         index=index,
     )
     df.attrs["local_moran"] = {"permutations": int(permutations), "seed": int(seed), "alpha": float(alpha),
@@ -282,6 +282,12 @@ def local_moran(
                                "refine_rounds": rounds, "refine_below": REFINE_BELOW,
                                "smallest_p": 1.0 / ((second if rounds else permutations) + 1)}
     return df
+
+
+@functools.lru_cache(maxsize=4)
+def _categories(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (unordered) dtype of a class column, built once: checking the categories per call costs more."""
+    return pd.CategoricalDtype(list(categories))
 
 
 def _moran_permutation_p(z: np.ndarray, w: sp.csr_matrix, observed: np.ndarray, scaling: float,

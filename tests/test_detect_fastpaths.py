@@ -430,3 +430,21 @@ def test_space_time_sizes_are_none_when_the_variance_is_not_a_function_of_the_si
     assert np.array_equal(sizes[codes], w_sum.ravel()) and np.array_equal(r[codes], root.ravel())
     root[1, 2] = 3.5
     assert _size_codes(w_sum, root, np.zeros(w_sum.shape, bool)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bh_by_value_is_fdrs_q_bin_by_bin(seed):
+    """q per distinct p (with its number of bins) = fdr's q of the expanded bins, through either of fdr's paths."""
+    from hotspots.detect.gistar_st import _bh_by_value
+    from hotspots.fdr import _bh_q_values
+
+    rng = np.random.default_rng(seed)
+    n_values = [1, 3, 40, 700, 5000, 20000][seed]  # few distinct (fdr's look-up) to many (fdr's sort)
+    values = np.unique(np.r_[rng.random(n_values) ** 4, [1.0, 0.0][: seed % 3]])
+    rng.shuffle(values)
+    count = rng.integers(1, [2, 50, 400, 5, 2, 1][seed] + 1, values.size)
+    bins = np.repeat(np.arange(values.size), count)
+    rng.shuffle(bins)
+    want = _bh_q_values(values[bins])
+    got = _bh_by_value(values, count)[bins]
+    assert np.array_equal(got, want)

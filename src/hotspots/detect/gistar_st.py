@@ -136,9 +136,7 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
     spread = x.std()
     if test == "auto" and cube.by_size is not None and _exact_applies(x.ravel(), w, cube.diagonal) \
             and float(x.sum()) < 2.0**52:
-        z, p, code = _by_sum_and_size(lag, cube, mean, spread, np.ptp(x) == 0, float(x.sum()), min_count)
-        q = _bh_q_values(p.ravel()).reshape(p.shape)
-        return z, p, q, code
+        return _by_sum_and_size(lag, cube, mean, spread, np.ptp(x) == 0, float(x.sum()), min_count)
     degenerate = (np.ptp(x) == 0) | cube.flat_variance
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (lag - mean * w_sum) / (spread * cube.root_variance)
@@ -235,13 +233,13 @@ def _size_codes(w_sum: np.ndarray, root_variance: np.ndarray, flat_variance: np.
 
 
 def _by_sum_and_size(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: float, constant: bool,
-                     total: float, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """z, p and the test code of every bin, computed once per distinct (neighbourhood sum, size) and looked up.
+                     total: float, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """z, p, q and the test code of every bin, computed once per distinct (neighbourhood sum, size), looked up.
 
     With counts and binary weights a bin's z, normal p, exact binomial p and the small-count rule depend
     only on its neighbourhood sum (a whole number) and its neighbourhood size: a cube of a million bins
     has a few hundred such pairs.  The arithmetic per pair is the element-wise arithmetic of the plain
-    path on the same numbers, so each bin gets the same bits.
+    path on the same numbers, so each bin gets the same bits.  So does its BH q (:func:`_bh_by_value`).
     """
     codes, sizes, root, flat = cube.by_size
     sums = np.rint(lag).ravel().astype(np.int64)
@@ -258,4 +256,24 @@ def _by_sum_and_size(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: 
     p, code = _exact_guard(z[None, :], p[None, :], s[None, :], (w_sum / cube.m)[None, :], total, "two-sided",
                            min_count)
     shape = lag.shape
-    return z[inverse].reshape(shape), p[0][inverse].reshape(shape), code[0][inverse].reshape(shape)
+    p = p[0]
+    if np.isnan(p).any():
+        q = _bh_q_values(p[inverse])
+    else:
+        q = _bh_by_value(p, np.bincount(inverse, minlength=keys.size))[inverse]
+    return (z[inverse].reshape(shape), p[inverse].reshape(shape), q.reshape(shape),
+            code[0][inverse].reshape(shape))
+
+
+def _bh_by_value(p: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """BH q of each of the values ``p`` (no NaN), each held by ``count`` bins: :func:`hotspots.fdr._bh_q_values`.
+
+    As fdr's own path for few distinct values: tied p-values share the q of the last of the tie, whose
+    rank is the cumulative count, ``q = min(1, min over values >= p of value / (rank / m))`` -- the same
+    operations on the same numbers as the sorted BH arithmetic at those ranks (tested).
+    """
+    codes, distinct = pd.factorize(p, sort=True)
+    rank_of_last = np.cumsum(np.bincount(codes, weights=count, minlength=distinct.size).astype(np.int64))
+    m = int(count.sum())
+    raw = distinct / (rank_of_last / m)
+    return np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)[codes]

@@ -204,7 +204,7 @@ def test_grid_cell_lookups_match_the_row_by_row_mapping_with_missing_values():
 # --------------------------------------------------------------------------- local Moran's counting kernel
 def _moran_case(kind: str, seed: int):
     """Values and binary weights of a test case: a queen lattice, or a clipped (irregular) one."""
-    import hotspots.detect.moran as moran
+    from hotspots.detect import moran
 
     rng = np.random.default_rng(seed)
     grid = make_grid(box(0, 0, 1500, 1200), 100, crs="EPSG:27700")
@@ -255,7 +255,7 @@ def test_moran_counting_kernel_equals_the_padded_kernel(kind, seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
     """_count_at_least on a layout of only the switches that change a sum = on the full layout = brute force."""
-    import hotspots.detect.moran as moran
+    from hotspots.detect import moran
 
     rng = np.random.default_rng(seed)
     n, perms, card = int(rng.integers(5, 300)), int(rng.integers(1, 400)), int(rng.integers(1, 5))
@@ -280,7 +280,10 @@ def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
 def test_emerging_months_read_once_are_the_period_index_reading():
     import pandas as pd
 
-    from hotspots.detect.emerging import _month_ordinals_labels, emerging_hotspot_classes
+    from hotspots.detect.emerging import (
+        _month_ordinals_labels,
+        emerging_hotspot_classes,
+    )
 
     cases = [["2024-11", "2024-12", "2025-02"], ("2023-01-15", "2023-03"), [pd.Timestamp("2024-05-01"), "2024-06"]]
     for months in cases:
@@ -302,7 +305,7 @@ def test_emerging_months_read_once_are_the_period_index_reading():
 def test_kde_kernel_spectrum_kept_gives_scipys_convolution_bit_for_bit():
     from scipy import signal
 
-    import hotspots.detect.kde as kde
+    from hotspots.detect import kde
 
     rng = np.random.default_rng(5)
     kde._SPECTRA.clear()
@@ -362,7 +365,11 @@ def test_shares_in_top_from_one_call_are_the_single_ones(seed):
 def test_cluster_arrays_are_cluster_locations_tables(seed):
     """The arrays the hotspots stage takes (_cluster_labels without tables, _cluster_parts) = cluster_locations'."""
     from hotspots.detect._bandwidth import _unique_locations as unique
-    from hotspots.detect.clusters import _cluster_labels, _cluster_parts, cluster_locations
+    from hotspots.detect.clusters import (
+        _cluster_labels,
+        _cluster_parts,
+        cluster_locations,
+    )
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 600))
@@ -427,6 +434,7 @@ def test_space_time_sizes_are_none_when_the_variance_is_not_a_function_of_the_si
     w_sum = np.array([[3.0, 3.0, 4.0], [4.0, 6.0, 6.0]])
     root = np.array([[1.0, 1.0, 2.0], [2.0, 3.0, 3.0]])
     codes, sizes, r, flat = _size_codes(w_sum, root, np.zeros(w_sum.shape, bool))
+    assert not flat.any()
     assert np.array_equal(sizes[codes], w_sum.ravel()) and np.array_equal(r[codes], root.ravel())
     root[1, 2] = 3.5
     assert _size_codes(w_sum, root, np.zeros(w_sum.shape, bool)) is None

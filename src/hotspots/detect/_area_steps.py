@@ -14,7 +14,11 @@ from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import _cluster_labels, _cluster_parts
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
 from hotspots.detect.emerging import emerging_hotspot_classes
-from hotspots.detect.gistar_st import EMERGING_TIME_STEP, SpaceTimeCube, gi_star_space_time
+from hotspots.detect.gistar_st import (
+    EMERGING_TIME_STEP,
+    SpaceTimeCube,
+    gi_star_space_time,
+)
 from hotspots.detect.options import (
     CLUSTER_EPS_M,
     EMERGING_ALPHA,

@@ -199,3 +199,260 @@ def test_grid_cell_lookups_match_the_row_by_row_mapping_with_missing_values():
         want |= (cells["patrol_area_id"].fillna("").astype(str) != "").to_numpy()
         want |= (cells["emerging_class"].notna() & (cells["emerging_class"].astype(str) != "no pattern detected")).to_numpy()
         assert keep_cell(cells).tolist() == want.tolist()
+
+
+# --------------------------------------------------------------------------- local Moran's counting kernel
+def _moran_case(kind: str, seed: int):
+    """Values and binary weights of a test case: a queen lattice, or a clipped (irregular) one."""
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    grid = make_grid(box(0, 0, 1500, 1200), 100, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=False)
+    if kind == "clipped":  # drop a random third of the cells: cardinalities 0 to 8, islands
+        keep = np.flatnonzero(rng.random(len(grid)) > 0.33)
+        w = w[keep][:, keep].tocsr()
+    n = w.shape[0]
+    values = {
+        "poisson": rng.poisson(rng.uniform(0.1, 3.0), n),
+        "sparse": (rng.random(n) < 0.05) * rng.integers(1, 30, n),
+        "one": np.eye(1, n, int(rng.integers(n)))[0] * 7,
+        "ties": rng.integers(0, 2, n) * 5,
+    }
+    return moran, w, values
+
+
+@pytest.mark.parametrize("kind", ["queen", "clipped"])
+@pytest.mark.parametrize("seed", range(3))
+def test_moran_counting_kernel_equals_the_padded_kernel(kind, seed):
+    """The p of the counting kernel (switches that change no sum left out) are the plain kernel's, for both streams."""
+    moran, w, cases = _moran_case(kind, seed)
+    w = w.tocsr()
+    w.eliminate_zeros()
+    w.sort_indices()
+    card = np.diff(w.indptr)
+    rs = sp.diags(np.where(card == 0, 0.0, 1.0 / np.maximum(card, 1))) @ w
+    rs = rs.tocsr()
+    cells = np.flatnonzero(card > 0)
+    for name, x in cases.items():
+        x = np.asarray(x, float)
+        if np.ptp(x) == 0:
+            continue
+        z = (x - x.mean()) / x.std()
+        scaling = (x.size - 1) / np.sum(z * z)
+        observed = scaling * z * (rs @ z)
+        for stage, perms in ((1, 199), (2, 1500), (3, 777)):
+            ids = (moran._permutation_ids(x.size - 1, int(card.max()), perms, seed) if stage == 1
+                   else moran._refine_ids(x.size - 1, int(card.max()), perms, seed, stage))
+            subset = cells if stage == 1 else np.sort(np.random.default_rng(stage).choice(cells, 9, replace=False))
+            fast = moran._moran_p_counting(x, z, rs, observed, scaling, subset, ids, perms, seed, stage)
+            plain = moran._moran_p_padded(z, rs, observed, scaling, subset, ids, perms)
+            done = ~np.isnan(fast)
+            assert done.mean() > 0.9, (name, stage)
+            np.testing.assert_array_equal(fast[done], plain[done], err_msg=f"{kind} {name} stage {stage}")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
+    """_count_at_least on a layout of only the switches that change a sum = on the full layout = brute force."""
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n, perms, card = int(rng.integers(5, 300)), int(rng.integers(1, 400)), int(rng.integers(1, 5))
+    values = rng.poisson(0.4, n).astype(np.int64) if seed % 2 else np.zeros(n, np.int64)  # all zero too
+    values[rng.integers(n)] += seed  # ties, and an all-equal map when seed == 0
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
+    threshold = rng.integers(0, 3 * card, cells.size)
+    flat = draws.ravel()
+    full = moran._count_at_least(values, moran._SwitchLayout(cells, draws), threshold)
+    lean = moran._count_at_least(values, moran._SwitchLayout(cells, draws, keep=values[flat] != values[flat + 1]),
+                                 threshold)
+    drawn = draws[None, :, :] + (draws[None, :, :] >= cells[:, None, None])
+    sums = values[drawn].sum(axis=2)
+    brute = ((sums >= threshold[:, None]).sum(axis=1), (sums <= threshold[:, None]).sum(axis=1))
+    for got in (full, lean):
+        np.testing.assert_array_equal(got[0], brute[0])
+        np.testing.assert_array_equal(got[1], brute[1])
+
+
+# --------------------------------------------------------------------------- emerging: months read once
+def test_emerging_months_read_once_are_the_period_index_reading():
+    import pandas as pd
+
+    from hotspots.detect.emerging import (
+        _month_ordinals_labels,
+        emerging_hotspot_classes,
+    )
+
+    cases = [["2024-11", "2024-12", "2025-02"], ("2023-01-15", "2023-03"), [pd.Timestamp("2024-05-01"), "2024-06"]]
+    for months in cases:
+        periods = pd.PeriodIndex(pd.Series(list(months)).astype(str).str.slice(0, 7), freq="M")
+        for _ in range(2):  # the cached reading too
+            ordinal, labels = _month_ordinals_labels(months)
+            assert ordinal.tolist() == (periods.year * 12 + periods.month).tolist()
+            assert labels.tolist() == periods.astype(str).tolist()
+            assert not ordinal.flags.writeable and not labels.flags.writeable
+    with pytest.raises(ValidationError, match="could not be read as months"):
+        emerging_hotspot_classes(np.zeros((2, 2)), np.ones((2, 2)), months=["2024-01", "not a month"])
+    z = np.array([[3.0, 3.5, 4.0], [np.nan, -3.0, -3.1]])
+    p = np.where(np.isnan(z), np.nan, 0.001)
+    out = emerging_hotspot_classes(z, p, months=["2024-11", "2024-12", "2025-01"])
+    assert out["final_month"].tolist() == ["2025-01", "2025-01"]
+
+
+# --------------------------------------------------------------------------- KDE: kernel transforms kept, quantiles
+def test_kde_kernel_spectrum_kept_gives_scipys_convolution_bit_for_bit():
+    from scipy import signal
+
+    from hotspots.detect import kde
+
+    rng = np.random.default_rng(5)
+    kde._SPECTRA.clear()
+    for _ in range(3):  # the second and third pass use the kept transforms
+        for rows, cols, h in ((30, 41, 250.0), (12, 9, 100.0), (30, 41, 297.3), (64, 64, 250.0)):
+            image = rng.poisson(0.3, (rows, cols)).astype(float) * rng.random((rows, cols))
+            kernel = kde._quartic_kernel(50.0, h)
+            kept = kde._fftconvolve_same(image, kernel, kernel_key=("quartic", 50.0, h))
+            assert np.array_equal(kept, signal.fftconvolve(image, kernel, mode="same"))
+            assert np.array_equal(kept, kde._fftconvolve_same(image, kernel))
+    assert len(kde._SPECTRA) == 4 and not next(iter(kde._SPECTRA.values())).flags.writeable
+    # the density through the kept transforms is the density computed afresh
+    x, y = rng.uniform(0, 3000, 400), rng.uniform(0, 2000, 400)
+    grid = make_grid(box(0, 0, 3000, 2000), 50, crs="EPSG:27700")
+    first = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    again = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    kde._SPECTRA.clear()
+    fresh = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
+    assert np.array_equal(first[0], fresh[0]) and np.array_equal(again[0], fresh[0]) and first[1:] == fresh[1:]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_quantiles_from_one_sort_are_the_single_ones(seed):
+    from hotspots.detect.kde import _weighted_quantile, _weighted_quantiles
+
+    def one(values, weights, q):  # the plain computation, one sort per quantile
+        order = np.argsort(values, kind="stable")
+        v, w = values[order], weights[order]
+        v, w = v[w > 0], w[w > 0]
+        return float(np.interp(q * w.sum(), np.cumsum(w) - 0.5 * w, v))
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    values = np.round(rng.normal(size=n) * 3) if seed % 2 else rng.normal(size=n)  # ties for odd seeds
+    weights = rng.integers(0, 4, n).astype(float)
+    weights[0] = 1.0
+    qs = (0.5, 0.1, 0.9, 0.25, 0.75, 0.0, 1.0)
+    assert _weighted_quantiles(values, weights, qs) == [one(values, weights, q) for q in qs]
+    assert [_weighted_quantile(values, weights, q) for q in qs] == [one(values, weights, q) for q in qs]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shares_in_top_from_one_call_are_the_single_ones(seed):
+    from hotspots.detect._area_steps import _share_in_top, _shares_in_top
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 500))
+    counts = [np.zeros(n), rng.poisson(0.2, n).astype(float), np.full(n, 3.0), np.eye(1, n)[0]][seed % 4]
+    shares = (0.01, 0.05, 0.10)
+    got = _shares_in_top(counts, shares)
+    want = [_share_in_top(counts, s) for s in shares]
+    assert np.array_equal(got, want, equal_nan=True) and all(type(v) is float for v in got)
+
+
+# --------------------------------------------------------------------------- clusters as arrays
+@pytest.mark.parametrize("seed", range(6))
+def test_cluster_arrays_are_cluster_locations_tables(seed):
+    """The arrays the hotspots stage takes (_cluster_labels without tables, _cluster_parts) = cluster_locations'."""
+    from hotspots.detect._bandwidth import _unique_locations as unique
+    from hotspots.detect.clusters import (
+        _cluster_labels,
+        _cluster_parts,
+        cluster_locations,
+    )
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 600))
+    x = np.round(rng.normal(0, 400, n) / 10) * 10 + 500_000
+    y = np.round(rng.normal(0, 300, n) / 10) * 10 + 200_000
+    xy, inverse = unique(x, y)  # one row per location, sorted: the stage's call
+    counts = np.bincount(inverse).astype(float)
+    if seed % 3 == 2:
+        counts = counts * 0.5  # not whole numbers
+    method = "dbscan" if seed < 4 else "hdbscan"
+    min_crimes = int(rng.integers(3, 30)) if seed else 10_000  # seed 0: no cluster (hdbscan may find none too)
+    locations, clusters = cluster_locations(xy[:, 0], xy[:, 1], counts=counts, method=method, eps_m=150.0,
+                                            min_crimes=min_crimes)
+    got_xy, got_counts, labels, table = _cluster_labels(xy[:, 0], xy[:, 1], counts, method, 150.0, min_crimes, None,
+                                                        frame=False)
+    assert table is None
+    assert np.array_equal(got_xy, locations[["x", "y"]].to_numpy()) and np.array_equal(labels, locations["cluster"])
+    assert np.array_equal(got_counts, counts + 0.0)
+    if not (labels >= 0).any():
+        assert len(clusters) == 0
+        return
+    parts = _cluster_parts(got_xy, got_counts, labels, 150.0)
+    for column in ("cluster", "n_locations", "x_centroid", "y_centroid", "area_km2"):
+        assert np.array_equal(parts[column], clusters[column].to_numpy()), column
+    assert np.array_equal(parts["n_crimes"], clusters["n_crimes"].to_numpy(np.float64))
+    assert all(a.equals_exact(b, 0) for a, b in zip(parts["geometry"], clusters.geometry))
+
+
+# --------------------------------------------------------------------------- space-time Gi* per (sum, size)
+@pytest.mark.parametrize("shape", ["square", "hex"])
+@pytest.mark.parametrize("time_step", [0, 1, 2])
+def test_space_time_gi_by_sum_and_size_is_the_bin_by_bin_computation(shape, time_step):
+    """z, p, q and test of the per-(sum, size) path are the element-wise path's, bit for bit."""
+    grid = make_grid(box(0, 0, 1300, 900), 100, shape=shape, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=True)
+    months = ["2024-01", "2024-02", "2024-04", "2024-05", "2024-06", "2024-07"]
+    rng = np.random.default_rng(time_step)
+    fast = SpaceTimeCube(w, months, time_step)
+    plain = SpaceTimeCube(w, months, time_step)
+    assert fast.by_size is not None
+    plain.by_size = None  # the element-wise path
+    n = len(grid)
+    cases = [rng.poisson(rng.uniform(0.05, 3.0), size=(len(months), n)) for _ in range(3)]
+    cases += [np.zeros((len(months), n)), np.eye(len(months), n) * 4, np.full((len(months), n), 2.0),
+              (rng.random((len(months), n)) < 0.01) * 40]
+    for x in cases:
+        x = np.asarray(x, float)
+        got = gi_star_space_time(x, w, months=months, time_step=time_step, cube=fast)
+        want = gi_star_space_time(x, w, months=months, time_step=time_step, cube=plain)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    # not counts: the element-wise path for both
+    x = rng.random((len(months), n))
+    for a, b in zip(gi_star_space_time(x, w, months=months, time_step=time_step, cube=fast),
+                    gi_star_space_time(x, w, months=months, time_step=time_step, cube=plain)):
+        assert np.array_equal(a, b)
+
+
+def test_space_time_sizes_are_none_when_the_variance_is_not_a_function_of_the_size():
+    from hotspots.detect.gistar_st import _size_codes
+
+    w_sum = np.array([[3.0, 3.0, 4.0], [4.0, 6.0, 6.0]])
+    root = np.array([[1.0, 1.0, 2.0], [2.0, 3.0, 3.0]])
+    codes, sizes, r, flat = _size_codes(w_sum, root, np.zeros(w_sum.shape, bool))
+    assert not flat.any()
+    assert np.array_equal(sizes[codes], w_sum.ravel()) and np.array_equal(r[codes], root.ravel())
+    root[1, 2] = 3.5
+    assert _size_codes(w_sum, root, np.zeros(w_sum.shape, bool)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bh_by_value_is_fdrs_q_bin_by_bin(seed):
+    """q per distinct p (with its number of bins) = fdr's q of the expanded bins, through either of fdr's paths."""
+    from hotspots.detect.gistar_st import _bh_by_value
+    from hotspots.fdr import _bh_q_values
+
+    rng = np.random.default_rng(seed)
+    n_values = [1, 3, 40, 700, 5000, 20000][seed]  # few distinct (fdr's look-up) to many (fdr's sort)
+    values = np.unique(np.r_[rng.random(n_values) ** 4, [1.0, 0.0][: seed % 3]])
+    rng.shuffle(values)
+    count = rng.integers(1, [2, 50, 400, 5, 2, 1][seed] + 1, values.size)
+    bins = np.repeat(np.arange(values.size), count)
+    rng.shuffle(bins)
+    want = _bh_q_values(values[bins])
+    got = _bh_by_value(values, count)[bins]
+    assert np.array_equal(got, want)

@@ -70,9 +70,7 @@ def test_second_stage_p_is_the_plain_permutation_p_with_the_second_stage_draws(m
     assert refined.sum() == meta["refined_cells"] == meta["refine_rounds"][0][1]
     monkeypatch.setattr(moran_module, "_permutation_ids",
                         lambda population, size, perms, seed: moran_module._refine_ids(population, size, perms, seed, 2))
-    moran_module._switch_layout.cache_clear()
     direct = local_moran(counts, w, permutations=first_round, refine=False)["moran_p"].to_numpy()
-    moran_module._switch_layout.cache_clear()
     # cells refined once (not at that run's floor) keep the p of the first refining run
     once = refined & (direct > 1.0 / (first_round + 1) * (1 + 1e-9))
     np.testing.assert_allclose(seq["moran_p"].to_numpy()[once], direct[once], atol=1e-15)

@@ -11,10 +11,14 @@ import pandas as pd
 
 from hotspots.concentration import concentration
 from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
-from hotspots.detect.clusters import cluster_locations
+from hotspots.detect.clusters import _cluster_labels, _cluster_parts
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
 from hotspots.detect.emerging import emerging_hotspot_classes
-from hotspots.detect.gistar_st import EMERGING_TIME_STEP, SpaceTimeCube, gi_star_space_time
+from hotspots.detect.gistar_st import (
+    EMERGING_TIME_STEP,
+    SpaceTimeCube,
+    gi_star_space_time,
+)
 from hotspots.detect.options import (
     CLUSTER_EPS_M,
     EMERGING_ALPHA,
@@ -63,25 +67,31 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     first = np.r_[True, (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])]
     location_of = np.empty(len(rows), dtype=np.int64)
     location_of[order] = np.cumsum(first) - 1
-    locations, clusters = cluster_locations(xs[first], ys[first], counts=np.bincount(location_of).astype(float),
-                                                   method=cfg.cluster_method, eps_m=eps_m, min_crimes=min_crimes)
-    if len(clusters) == 0:
+    # cluster_locations' clustering and summary, as arrays (its tables are not needed here)
+    xy, loc_counts, location_label, _ = _cluster_labels(
+        xs[first], ys[first], np.bincount(location_of).astype(float), cfg.cluster_method, eps_m, min_crimes, None,
+        frame=False)
+    if not (location_label >= 0).any():
         return none()
-    member = locations["cluster"].to_numpy(np.int64)[location_of]
-    _, labels = _location_summaries(member, codes, rows, len(clusters))
-    lon, lat = _lonlat(clusters["x_centroid"].to_numpy(), clusters["y_centroid"].to_numpy())
+    clusters = _cluster_parts(xy, loc_counts, location_label, float(eps_m))
+    n_crimes = clusters["n_crimes"]
+    if np.all(n_crimes == np.round(n_crimes)):  # whole numbers as integers (cluster_locations' _maybe_int)
+        n_crimes = n_crimes.astype(np.int64)
+    member = location_label[location_of]
+    _, labels = _location_summaries(member, codes, rows, len(n_crimes))
+    lon, lat = _lonlat(clusters["x_centroid"], clusters["y_centroid"])
     table = pd.DataFrame({
         "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int).to_numpy(),
-        "n_locations": clusters["n_locations"].to_numpy(), "count": clusters["n_crimes"].to_numpy(),
-        "x": clusters["x_centroid"].round(1).to_numpy(), "y": clusters["y_centroid"].round(1).to_numpy(),
-        "lon": lon, "lat": lat, "area_km2": clusters["area_km2"].to_numpy(),
+        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int),
+        "n_locations": clusters["n_locations"], "count": n_crimes,
+        "x": np.round(clusters["x_centroid"], 1), "y": np.round(clusters["y_centroid"], 1),
+        "lon": lon, "lat": lat, "area_km2": clusters["area_km2"],
         "main_location": [labels[int(c)] for c in clusters["cluster"]],
         "eps_m": eps_m, "min_count": min_crimes,
     })
     shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
                                "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
-                              geometry=clusters.geometry.values, crs=BNG)
+                              geometry=gpd.array.from_shapely(clusters["geometry"], crs=BNG), crs=BNG)
     return table[CLUSTER_COLUMNS], shapes
 
 
@@ -110,7 +120,7 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
         shared = {} if shared is None else shared
         if "cube" not in shared:
             shared["cube"] = SpaceTimeCube(weights, cube_months, EMERGING_TIME_STEP)
-        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts[:, observed].T), weights,
+        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts.T[observed]), weights,
                                                 months=cube_months, time_step=EMERGING_TIME_STEP,
                                                 cube=shared["cube"])
         z, q = z_obs.T, q_obs.T
@@ -180,8 +190,8 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
     codes = inputs.codes
     row: dict[str, Any] = {"study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
                            "selection": sel, "n_cells": n, "cell_size_m": area.cell_size}
-    for share, label in ((0.01, "1pct"), (0.05, "5pct"), (0.10, "10pct")):
-        row[f"share_top_{label}"] = _share_in_top(current_counts, share)
+    for label, value in zip(("1pct", "5pct", "10pct"), _shares_in_top(current_counts, (0.01, 0.05, 0.10))):
+        row[f"share_top_{label}"] = value
     row["count_current"] = int(current_counts.sum())
     a, b = inputs.comparison, inputs.change_current
     if not a or not b:
@@ -205,3 +215,8 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
 def _share_in_top(counts: np.ndarray, share: float) -> float:
     """Share of all crimes in the busiest ``ceil(share * n)`` cells (NaN without crimes)."""
     return float(concentration(counts, top_shares=(share,))["share_of_total"].iat[0])
+
+
+def _shares_in_top(counts: np.ndarray, shares: tuple[float, ...]) -> list[float]:
+    """:func:`_share_in_top` for each of ``shares``, from one sort (each share's row is computed on its own)."""
+    return [float(v) for v in concentration(counts, top_shares=shares)["share_of_total"].to_numpy()]

@@ -157,6 +157,19 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     >>> clusters[["cluster", "n_crimes", "n_locations"]].values.tolist()
     [[0, 25, 2]]
     """
+    xy, loc_counts, labels, locations = _cluster_labels(x, y, counts, method, eps_m, min_crimes, min_cluster_size)
+    locations["cluster"] = labels
+    locations["count"] = _maybe_int(locations["count"])
+    return locations, _cluster_summary(xy, loc_counts, labels, float(eps_m))
+
+
+def _cluster_labels(x, y, counts, method, eps_m, min_crimes, min_cluster_size, *, frame: bool = True):
+    """:func:`cluster_locations`' checks and clustering: the unique locations, their counts and labels.
+
+    Returns ``(xy, counts, labels, locations)``; ``locations`` is the table of the unique locations
+    (``x, y, count``), or None with ``frame=False`` when the points are already one row per location,
+    sorted (the hotspots stage's call, which needs only the arrays).
+    """
     problems = _Problems("cluster_locations")
     xa, ya = _check_xy(problems, x, y)
     problems.raise_if_any()
@@ -176,13 +189,15 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
     _check_xy_metres(xa, ya)
 
     if _unique_in_order(xa, ya):  # already one row per location, sorted (as the hotspots stage passes them)
-        locations = pd.DataFrame({"x": xa, "y": ya, "count": c + 0.0})  # + 0.0: as the group sums (no -0.0)
+        xy = np.column_stack([xa, ya]).astype(np.float64)
+        loc_counts = np.asarray(c + 0.0, dtype=np.float64)  # + 0.0: as the group sums (no -0.0)
+        locations = pd.DataFrame({"x": xa, "y": ya, "count": c + 0.0}) if frame else None
     else:
         locations = (pd.DataFrame({"x": xa, "y": ya, "count": c})
                      .groupby(["x", "y"], sort=True, as_index=False)["count"].sum()).reset_index(drop=True)
-    xy = locations[["x", "y"]].to_numpy(np.float64)
-    loc_counts = locations["count"].to_numpy(np.float64)
-    labels = np.full(len(locations), -1, dtype=np.int64)
+        xy = locations[["x", "y"]].to_numpy(np.float64)
+        loc_counts = locations["count"].to_numpy(np.float64)
+    labels = np.full(len(loc_counts), -1, dtype=np.int64)
     positive = np.flatnonzero(loc_counts > 0)
     if len(positive) >= 1:
         if method == "dbscan":
@@ -196,11 +211,7 @@ def cluster_locations(x: Any, y: Any, *, counts: Any = None, method: str = "dbsc
         else:
             floor_crimes = int(min_crimes)
         labels = _renumber_clusters(labels, xy, loc_counts, floor_crimes)
-    locations["cluster"] = labels
-    locations["count"] = _maybe_int(locations["count"])
-
-    summary = _cluster_summary(xy, loc_counts, labels, float(eps_m))
-    return locations, summary
+    return xy, loc_counts, labels, locations
 
 
 
@@ -281,6 +292,17 @@ def _cluster_summary(xy, counts, labels, eps_m) -> gpd.GeoDataFrame:
     if not (labels >= 0).any():
         return gpd.GeoDataFrame({c: pd.Series(dtype="float64") for c in columns},
                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    parts = _cluster_parts(xy, counts, labels, eps_m)
+    polygons = parts.pop("geometry")
+    parts["n_crimes"] = _maybe_int(pd.Series(parts["n_crimes"]))
+    return gpd.GeoDataFrame(parts, geometry=gpd.GeoSeries(polygons, crs=BNG), crs=BNG)
+
+
+def _cluster_parts(xy, counts, labels, eps_m) -> dict[str, np.ndarray]:
+    """The columns of :func:`_cluster_summary` as arrays (``n_crimes`` float, ``geometry`` the polygons).
+
+    At least one location must be in a cluster.
+    """
     n_clusters = labels.max() + 1
     member = labels >= 0
     total = np.bincount(labels[member], weights=counts[member], minlength=n_clusters)
@@ -291,11 +313,5 @@ def _cluster_summary(xy, counts, labels, eps_m) -> gpd.GeoDataFrame:
     groups = np.split(xy[member][order], np.cumsum(n_loc)[:-1])
     hulls = [shapely.convex_hull(shapely.multipoints(g)) for g in groups]
     polygons = shapely.buffer(np.array(hulls, dtype=object), eps_m / 2)
-    summary = gpd.GeoDataFrame({
-        "cluster": np.arange(n_clusters),
-        "n_crimes": _maybe_int(pd.Series(total)),
-        "n_locations": n_loc,
-        "x_centroid": cx, "y_centroid": cy,
-        "area_km2": shapely.area(polygons) / 1e6,
-    }, geometry=gpd.GeoSeries(polygons, crs=BNG), crs=BNG)
-    return summary
+    return {"cluster": np.arange(n_clusters), "n_crimes": total, "n_locations": n_loc,
+            "x_centroid": cx, "y_centroid": cy, "area_km2": shapely.area(polygons) / 1e6, "geometry": polygons}

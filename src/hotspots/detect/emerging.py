@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -123,15 +124,14 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     if not isinstance(final_share, (int, float)) or not 0 < final_share <= 1:
         problems.add(f"final_share must be in (0, 1], got {final_share!r}", "use final_share=0.9 (ArcGIS)")
     try:
-        periods = pd.PeriodIndex(pd.Series(list(months)).astype(str).str.slice(0, 7), freq="M")
+        ordinal, month_labels = _month_ordinals_labels(months)
     except (TypeError, ValueError) as exc:
-        periods = None
+        ordinal = month_labels = None
         problems.add(f"months could not be read as months: {exc}", "pass 'YYYY-MM' strings, one per column")
     problems.raise_if_any()
-    if len(periods) != za.shape[1]:
-        problems.add(f"months has {len(periods)} entries for {za.shape[1]} columns of z",
+    if len(ordinal) != za.shape[1]:
+        problems.add(f"months has {len(ordinal)} entries for {za.shape[1]} columns of z",
                      "pass one month per column")
-    ordinal = (periods.year.to_numpy() * 12 + periods.month.to_numpy()).astype(np.int64)
     if len(ordinal) > 1 and (np.diff(ordinal) <= 0).any():
         problems.add("months must be strictly increasing (no repeats)", "sort the columns by month")
     observed = np.isfinite(za) & np.isfinite(pa)
@@ -211,7 +211,7 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     pattern[neither & mostly_hot] = "historical hot spot"
     pattern[neither & mostly_cold] = "historical cold spot"
 
-    final_month = np.where(has_obs, periods.astype(str).to_numpy()[final], "")
+    final_month = np.where(has_obs, month_labels[final], "")
     return pd.DataFrame({
         "pattern": pattern.astype(str),
         "mk_z": mk_z,
@@ -236,3 +236,29 @@ def _trend_z_p(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         series = series[:, some]
     mk = mann_kendall(series)
     return mk["mk_z"].to_numpy(np.float64), mk["mk_p"].to_numpy(np.float64)
+
+
+def _month_ordinals_labels(months) -> tuple[np.ndarray, np.ndarray]:
+    """Each month's ordinal (year * 12 + month) and its "YYYY-MM" label, as read by a monthly ``PeriodIndex``.
+
+    Read once per distinct sequence of months given as text (every selection of the analysis passes the
+    same); the arrays are read-only.  Raises TypeError or ValueError for what is not a month.
+    """
+    key = tuple(months)
+    if all(type(m) is str for m in key):  # plain text: equal keys are the same text
+        return _read_months_cached(key)
+    return _read_months(list(key))
+
+
+def _read_months(months: list) -> tuple[np.ndarray, np.ndarray]:
+    periods = pd.PeriodIndex(pd.Series(list(months)).astype(str).str.slice(0, 7), freq="M")
+    ordinal = (periods.year.to_numpy() * 12 + periods.month.to_numpy()).astype(np.int64)
+    labels = periods.astype(str).to_numpy()
+    ordinal.flags.writeable = False
+    labels.flags.writeable = False
+    return ordinal, labels
+
+
+@functools.lru_cache(maxsize=32)
+def _read_months_cached(months: tuple) -> tuple[np.ndarray, np.ndarray]:
+    return _read_months(list(months))

@@ -23,6 +23,7 @@ from hotspots.detect.gistar import (
     GI_MIN_COUNT,
     _check_weights,
     _distinct,
+    _distinct_small,
     _exact_applies,
     _exact_guard,
     _require_self_weights,
@@ -128,10 +129,14 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
         problems.raise_if_any()
         cube = SpaceTimeCube(weights, months, time_step)
     w, w_sum, m = cube.w, cube.w_sum, cube.m
-    spatial = np.asarray(w @ x.T).T  # (months, cells): sum over spatial neighbours, same month
+    # (months, cells): sum over spatial neighbours, same month; in rows (the time lag adds whole months)
+    spatial = np.ascontiguousarray(np.asarray(w @ x.T).T)
     lag = cube.time_lag(spatial)
     mean = x.mean()
     spread = x.std()
+    if test == "auto" and cube.by_size is not None and _exact_applies(x.ravel(), w, cube.diagonal) \
+            and float(x.sum()) < 2.0**52:
+        return _by_sum_and_size(lag, cube, mean, spread, np.ptp(x) == 0, float(x.sum()), min_count)
     degenerate = (np.ptp(x) == 0) | cube.flat_variance
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (lag - mean * w_sum) / (spread * cube.root_variance)
@@ -181,6 +186,7 @@ class SpaceTimeCube:
         self.w_sum, self.m = w_sum, m
         self.share = w_sum / m
         self.share_codes = _distinct(np.clip(self.share, 0.0, 1.0).ravel())
+        self.by_size = _size_codes(w_sum, self.root_variance, self.flat_variance)
 
     def time_lag(self, spatial: np.ndarray) -> np.ndarray:
         """``lag_t @ spatial`` (each month's sums plus those of the months in its window), added row by row.
@@ -208,3 +214,66 @@ def _kron_weights(weights: sp.csr_matrix, months: Sequence[Any], time_step: int)
     problems.raise_if_any()
     gap = ordinal[:, None] - ordinal[None, :]
     return sp.kron(sp.csr_matrix(((gap >= 0) & (gap <= time_step)).astype(float)), weights, format="csr")
+
+
+def _size_codes(w_sum: np.ndarray, root_variance: np.ndarray, flat_variance: np.ndarray):
+    """Each bin's neighbourhood size as a code, with the size, root variance and flatness of each code.
+
+    None unless the variance terms are functions of the size (binary weights: always), so that a bin's
+    Gi* depends only on its neighbourhood sum and the code (:func:`_by_sum_and_size`).
+    """
+    sizes, codes = _distinct(w_sum.ravel())
+    first = np.zeros(sizes.size, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size)[::-1]  # the first bin of each code
+    root, flat = root_variance.ravel()[first], flat_variance.ravel()[first]
+    if not (np.array_equal(root[codes], root_variance.ravel(), equal_nan=True)
+            and np.array_equal(flat[codes], flat_variance.ravel())):
+        return None
+    return codes.astype(np.int64), sizes, root, flat
+
+
+def _by_sum_and_size(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: float, constant: bool,
+                     total: float, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """z, p, q and the test code of every bin, computed once per distinct (neighbourhood sum, size), looked up.
+
+    With counts and binary weights a bin's z, normal p, exact binomial p and the small-count rule depend
+    only on its neighbourhood sum (a whole number) and its neighbourhood size: a cube of a million bins
+    has a few hundred such pairs.  The arithmetic per pair is the element-wise arithmetic of the plain
+    path on the same numbers, so each bin gets the same bits.  So does its BH q (:func:`_bh_by_value`).
+    """
+    codes, sizes, root, flat = cube.by_size
+    sums = np.rint(lag).ravel().astype(np.int64)
+    key = sums * sizes.size + codes
+    keys, inverse = _distinct_small(key)
+    size_of = keys % sizes.size
+    s = (keys // sizes.size).astype(float)
+    w_sum = sizes[size_of]
+    degenerate = constant | flat[size_of]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (s - mean * w_sum) / (spread * root[size_of])
+    z = np.where(degenerate, 0.0, z)
+    p = np.where(degenerate, 1.0, np.minimum(2.0 * special.ndtr(-np.abs(z)), 1.0))
+    p, code = _exact_guard(z[None, :], p[None, :], s[None, :], (w_sum / cube.m)[None, :], total, "two-sided",
+                           min_count)
+    shape = lag.shape
+    p = p[0]
+    if np.isnan(p).any():
+        q = _bh_q_values(p[inverse])
+    else:
+        q = _bh_by_value(p, np.bincount(inverse, minlength=keys.size))[inverse]
+    return (z[inverse].reshape(shape), p[inverse].reshape(shape), q.reshape(shape),
+            code[0][inverse].reshape(shape))
+
+
+def _bh_by_value(p: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """BH q of each of the values ``p`` (no NaN), each held by ``count`` bins: :func:`hotspots.fdr._bh_q_values`.
+
+    As fdr's own path for few distinct values: tied p-values share the q of the last of the tie, whose
+    rank is the cumulative count, ``q = min(1, min over values >= p of value / (rank / m))`` -- the same
+    operations on the same numbers as the sorted BH arithmetic at those ranks (tested).
+    """
+    codes, distinct = pd.factorize(p, sort=True)
+    rank_of_last = np.cumsum(np.bincount(codes, weights=count, minlength=distinct.size).astype(np.int64))
+    m = int(count.sum())
+    raw = distinct / (rank_of_last / m)
+    return np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)[codes]

@@ -37,12 +37,18 @@ QUARTIC_TO_GAUSSIAN = (2304.0 / 5.0) ** (1.0 / 6.0)  # 2.779...
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    return _weighted_quantiles(values, weights, (q,))[0]
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """:func:`_weighted_quantile` at each of ``qs``, from one sort (the same numbers as one call per q)."""
     order = np.argsort(values, kind="stable")
     v, w = values[order], weights[order]
     keep = w > 0
     v, w = v[keep], w[keep]
     centres = np.cumsum(w) - 0.5 * w
-    return float(np.interp(q * w.sum(), centres, v))
+    total = w.sum()
+    return [float(np.interp(q * total, centres, v)) for q in qs]
 
 
 
@@ -121,7 +127,8 @@ def kde_bandwidth(x: Any, y: Any, *, weights: Any = None) -> tuple[float, str]:
     def spread(values):
         mean = (w * values).sum() / total
         sd = math.sqrt(max((w * (values - mean) ** 2).sum() / total, 0.0))
-        iqr = _weighted_quantile(values, w, 0.75) - _weighted_quantile(values, w, 0.25)
+        upper, lower = _weighted_quantiles(values, w, (0.75, 0.25))
+        iqr = upper - lower
         return min(sd, iqr / 1.349) if iqr > 0 else sd
 
     sigma_x, sigma_y = spread(xa), spread(ya)
@@ -167,7 +174,7 @@ def _binned_density(x, y, w, h, cell, node_x0, node_y0, n_x, n_y) -> np.ndarray:
         binned += np.bincount(jy[ok] * nbx + jx[ok], weights=(w * share)[ok], minlength=nby * nbx)
     binned = binned.reshape(nby, nbx)
     kernel = _quartic_kernel(cell, h)
-    density = _fftconvolve_same(binned, kernel)
+    density = _fftconvolve_same(binned, kernel, kernel_key=("quartic", float(cell), float(h)))
     density = density[margin:margin + n_y, margin:margin + n_x]
     # FFT round-off leaves tiny negative values where the true density is zero
     return np.clip(density, 0.0, None)
@@ -184,7 +191,7 @@ def _density_by_radius(x, y, w, radius, cell, node_x0, node_y0, n_x, n_y) -> np.
     return total
 
 
-def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray, kernel_key: tuple | None = None) -> np.ndarray:
     """``scipy.signal.fftconvolve(image, kernel, mode="same")`` for 2-D float arrays, with the same operations.
 
     The same padded real FFTs (``scipy.fft.rfftn``/``irfftn`` at
@@ -192,6 +199,9 @@ def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     result is bit-for-bit SciPy's (tested), without importing ``scipy.signal``
     (half a second in every fresh process).  An axis of length 1 in either
     array is left to SciPy itself, which treats it specially.
+
+    ``kernel_key``: a hashable key that determines ``kernel`` (the quartic kernel's ``(cell, h)``); its
+    transform is then computed once per padded shape (:func:`_kernel_spectrum`), the same numbers.
     """
     if min(image.shape + kernel.shape) < 2:
         from scipy import signal
@@ -200,10 +210,30 @@ def _fftconvolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     full = [a + b - 1 for a, b in zip(image.shape, kernel.shape)]
     fshape = [sp_fft.next_fast_len(n, True) for n in full]
     axes = list(range(image.ndim))
-    product = sp_fft.rfftn(image, fshape, axes=axes) * sp_fft.rfftn(kernel, fshape, axes=axes)
+    spectrum = (sp_fft.rfftn(kernel, fshape, axes=axes) if kernel_key is None
+                else _kernel_spectrum(kernel_key, tuple(fshape), kernel))
+    product = sp_fft.rfftn(image, fshape, axes=axes) * spectrum
     ret = sp_fft.irfftn(product, fshape, axes=axes)[tuple(slice(n) for n in full)]
     start = [(f - s) // 2 for f, s in zip(full, image.shape)]
     return ret[tuple(slice(a, a + n) for a, n in zip(start, image.shape))]
+
+
+_SPECTRA: dict[tuple, np.ndarray] = {}
+
+#: Kernel transforms kept (each a few hundred kB; the radii of a study area's selections share a ladder).
+_SPECTRA_KEPT = 48
+
+
+def _kernel_spectrum(key: tuple, fshape: tuple, kernel: np.ndarray) -> np.ndarray:
+    """``scipy.fft.rfftn(kernel, fshape)``, kept for the next call with the same ``key`` and shape (read-only)."""
+    found = _SPECTRA.get((key, fshape))
+    if found is None:
+        found = sp_fft.rfftn(kernel, list(fshape), axes=list(range(kernel.ndim)))
+        found.flags.writeable = False
+        if len(_SPECTRA) >= _SPECTRA_KEPT:
+            _SPECTRA.pop(next(iter(_SPECTRA)))  # the oldest
+        _SPECTRA[(key, fshape)] = found
+    return found
 
 
 def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: Any = None,
@@ -382,9 +412,7 @@ def _adaptive(x: np.ndarray, y: np.ndarray, w: np.ndarray, weighted: bool, cell:
     radius = adaptive_radii(x, y, w, k=k, h_min=h_min, h_max=h_max)
     positive = w > 0
     if positive.any():
-        median = _weighted_quantile(radius[positive], w[positive], 0.5)
-        low = _weighted_quantile(radius[positive], w[positive], 0.1)
-        high = _weighted_quantile(radius[positive], w[positive], 0.9)
+        median, low, high = _weighted_quantiles(radius[positive], w[positive], (0.5, 0.1, 0.9))
     else:
         median = low = high = h_max
     reason = (f"adaptive bandwidth, median {median:,.0f} m (10-90% of crimes: {low:,.0f} to {high:,.0f} m): "

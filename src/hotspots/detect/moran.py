@@ -272,8 +272,8 @@ def local_moran(
         class_codes[significant & (quadrant_codes == MORAN_QUADRANTS.index(quadrant))] = MORAN_CLASSES.index(label)
     df = pd.DataFrame(
         {"moran_i": moran_i, "moran_lag": lag, "moran_p": p, "moran_q": q,
-         "moran_quadrant": pd.Categorical.from_codes(quadrant_codes, categories=list(MORAN_QUADRANTS)),
-         "moran_class": pd.Categorical.from_codes(class_codes, categories=list(MORAN_CLASSES))},
+         "moran_quadrant": pd.Categorical.from_codes(quadrant_codes, dtype=_categories(MORAN_QUADRANTS)),
+         "moran_class": pd.Categorical.from_codes(class_codes, dtype=_categories(MORAN_CLASSES))},
         index=index,
     )
     df.attrs["local_moran"] = {"permutations": int(permutations), "seed": int(seed), "alpha": float(alpha),
@@ -282,6 +282,12 @@ def local_moran(
                                "refine_rounds": rounds, "refine_below": REFINE_BELOW,
                                "smallest_p": 1.0 / ((second if rounds else permutations) + 1)}
     return df
+
+
+@functools.lru_cache(maxsize=4)
+def _categories(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (unordered) dtype of a class column, built once: checking the categories per call costs more."""
+    return pd.CategoricalDtype(list(categories))
 
 
 def _moran_permutation_p(z: np.ndarray, w: sp.csr_matrix, observed: np.ndarray, scaling: float,
@@ -337,23 +343,28 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
     rounding = 16.0 * (card + 6) * eps * slope * card * np.abs(z).max()
     exact = (rounding < 0.5 * tolerance) & (slope / x.std() > 2.0 * (tolerance + rounding))
     p = np.full(cells.size, np.nan)
-    population, size = z.size - 1, ids.shape[1]
     for c in np.unique(card[exact]):
         members = np.flatnonzero(exact & (card == c))
         chosen = np.ascontiguousarray(cells[members], dtype=np.int64)
-        layout = _switch_layout(chosen.tobytes(), population, size, permutations, seed, int(c), stage)
+        # only the switches that change a sum are laid out (with counts, most neighbouring cells are equal)
+        draws = ids[:, :int(c)]
+        flat = draws.ravel()
+        layout = _SwitchLayout(chosen, draws, keep=values[flat] != values[flat + 1])
         at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
         p[members] = (np.minimum(at_least, at_most) + 1.0) / (permutations + 1.0)
     return p
 
 
 class _SwitchLayout:
-    """Where the draws of one cardinality class switch, by block of cells: all that does not depend on the values.
+    """Where the draws of one cardinality class switch, by block of cells; see :func:`_count_at_least`.
 
-    Built once per grid and cardinality (every crime selection on a grid shares it); see :func:`_count_at_least`.
+    ``keep`` (a mask over ``draws.ravel()``): only these switches are laid out; the others must change no
+    sum (a draw ``t`` with ``values[t] == values[t + 1]``: most of them with counts, whose neighbouring
+    cells are mostly equal), so the counts are the same with less work.  Built per call (the mask
+    depends on the values; the build costs less than the switches it saves).
     """
 
-    def __init__(self, cells: np.ndarray, draws: np.ndarray):
+    def __init__(self, cells: np.ndarray, draws: np.ndarray, keep: np.ndarray | None = None):
         permutations, card = draws.shape
         n_cells = cells.size
         block = max(4, int(math.sqrt(4.0 * n_cells / card)))
@@ -363,6 +374,9 @@ class _SwitchLayout:
         self.draws = draws
         self.flat = draws.ravel()
         perm = np.repeat(np.arange(permutations), card)
+        if keep is not None:
+            kept = np.flatnonzero(keep)
+            self.flat, perm = self.flat[kept], perm[kept]
         switch_at = self.flat + 1
         in_block = np.searchsorted(starts, switch_at, side="left") - 1  # -1: before the first block
         self.switch_row = (in_block + 1) * permutations + perm
@@ -373,11 +387,11 @@ class _SwitchLayout:
         self.base_index = (b, pm)
         # the same switches grouped by (block, permutation), in order of position within each group: they are
         # in order of position already, so a stable sort by permutation, then by block, keeps it in each group
-        span_pos = np.int64(max(int(cells.max()) if n_cells else 0, int(switch_at.max())) + 2)
+        span_pos = np.int64(max(int(cells.max()) if n_cells else 0, int(switch_at.max()) if switch_at.size else 0) + 2)
         by_perm = _stable_order(pm)
         self.by_perm = by_perm[_stable_order(b[by_perm])]
         gb, gp = b[self.by_perm], pm[self.by_perm]
-        group_start = np.r_[True, (gb[1:] != gb[:-1]) | (gp[1:] != gp[:-1])]
+        group_start = np.r_[True, (gb[1:] != gb[:-1]) | (gp[1:] != gp[:-1])][:gb.size]
         self.start_index = np.maximum.accumulate(np.where(group_start, np.arange(gb.size), 0))
         # each cell: the switches of its block at or before its position
         switch_key = b * span_pos + at
@@ -397,15 +411,6 @@ def _stable_order(key: np.ndarray) -> np.ndarray:
     if key.size and 0 <= key.min() and key.max() < 2**16:
         return np.argsort(key.astype(np.uint16), kind="stable")
     return np.argsort(key, kind="stable")
-
-
-@functools.lru_cache(maxsize=16)
-def _switch_layout(cells_key: bytes, population: int, size: int, permutations: int, seed: int, card: int,
-                   stage: int = 1) -> _SwitchLayout:
-    cells = np.frombuffer(cells_key, dtype=np.int64)
-    draws = (_permutation_ids(population, size, permutations, seed) if stage == 1
-             else _refine_ids(population, size, permutations, seed, stage))
-    return _SwitchLayout(cells, draws[:, :card])
 
 
 def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.ndarray):
@@ -432,7 +437,8 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
     low = min(int(base.min()), int(threshold.min())) - 1
     span = max(int(base.max()), int(threshold.max())) - low + 2
     narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
-    ordered = np.sort((base - low).astype(narrow), axis=1).astype(np.int64)
+    # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
+    ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
     ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
     ordered = ordered.ravel()
     key = block_of_cell * span + (threshold - low)

@@ -256,3 +256,45 @@ def test_line_subset_refuses_other_layouts(tmp_path):
     broken = tmp_path / "broken.geojson.gz"
     broken.write_bytes(b"\x1f\x8b not gzip")
     assert geojson_lines_with(broken, ['"E07000092"']) is None
+
+
+# ----------------------------------------------------------------------------- crime-type groups
+def _add_groups_reference(counts, groups):
+    """add_groups as it was: a groupby per group."""
+    frames = [counts]
+    keys = [c for c in counts.columns if c not in ("crime_type", "count")]
+    for name, members in groups.items():
+        sub = counts[counts["crime_type"].isin(members)]
+        g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
+        g["crime_type"] = name
+        frames.append(g[counts.columns])
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_add_groups_equals_groupby_reference(dtype):
+    from hotspots.geo.aggregate import add_groups
+
+    types = ["Burglary", "Robbery", "Drugs", "Anti-social behaviour", "Other crime"]
+    groups = {"All crime": ["Burglary", "Robbery", "Drugs", "Other crime"], "Violence": ["Robbery"],
+              "Absent": ["Shoplifting"], "Mixed": ["Drugs", "Shoplifting", "Anti-social behaviour"]}
+    n = 3000
+    counts = pd.DataFrame({
+        "area_type": "lsoa",
+        "area_code": _codes(n, [f"E01{i:06d}" for i in range(40)]),
+        "area_name": "",
+        "month": _codes(n, [f"2024-{m:02d}" for m in range(1, 13)]),
+        "crime_type": _codes(n, types),
+        "count": RNG.poisson(2.0, n).astype(np.int64),
+    })
+    counts["area_name"] = "name of " + counts["area_code"]
+    counts = counts.astype({c: dtype for c in ("area_type", "area_code", "area_name", "month", "crime_type")})
+    from hotspots.geo.aggregate import _group_keys
+
+    fast = _group_keys(counts, ["area_type", "area_code", "area_name", "month"])
+    assert (fast is not None) == (dtype == "str")  # the fast path is the one tested (object keys: the groupby)
+    for frame in (counts, counts.iloc[::-1], counts.iloc[:0], counts.assign(count=counts["count"].astype(float)),
+                  counts.set_index(RNG.permutation(n) + 7), counts.drop(columns=["area_name", "month"]),
+                  counts.assign(month=np.where(np.arange(n) % 9 == 0, None, counts["month"]))):
+        got = add_groups(frame, groups)
+        pd.testing.assert_frame_equal(got, _add_groups_reference(frame, groups), check_exact=True)

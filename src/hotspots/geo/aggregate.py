@@ -292,12 +292,58 @@ def add_groups(counts: pd.DataFrame, groups: dict[str, Sequence[str]]) -> pd.Dat
     """Append rows for crime-type groups (sums of their member categories)."""
     frames = [counts]
     keys = [c for c in counts.columns if c not in ("crime_type", "count")]
+    coded = _group_keys(counts, keys) if groups else None
     for name, members in groups.items():
-        sub = counts[counts["crime_type"].isin(members)]
-        g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
+        g = _group_sum(counts, keys, coded, members) if coded is not None else None
+        if g is None:
+            sub = counts[counts["crime_type"].isin(members)]
+            g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
         g["crime_type"] = name
         frames.append(g[counts.columns])
     return pd.concat(frames, ignore_index=True)
+
+
+def _group_keys(counts: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray, pd.Index] | None:
+    """For :func:`add_groups`' fast path: one integer per distinct key row, the crime-type codes and values.
+
+    None (the groupby is used) unless the counts are int64 and every key
+    column is text or integers without missing values: then summing by these
+    codes gives exactly what the groupby gives.
+    """
+    if not keys or counts["count"].dtype != np.int64 or "crime_type" not in counts:
+        return None
+    key_code = np.zeros(len(counts), dtype=np.int64)
+    for k in keys:
+        column = counts[k]
+        if not (isinstance(column.dtype, pd.StringDtype) or (isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu")):
+            return None
+        if column.isna().any():
+            return None
+        code, values = pd.factorize(column)
+        key_code, _ = pd.factorize(key_code * len(values) + code)  # renumbered: never overflows
+    type_code, type_values = pd.factorize(counts["crime_type"], use_na_sentinel=False)
+    return key_code.astype(np.int64), type_code, pd.Index(type_values)
+
+
+def _group_sum(counts: pd.DataFrame, keys: list[str], coded, members) -> pd.DataFrame | None:
+    """``counts[counts["crime_type"].isin(members)].groupby(keys, sort=False)["count"].sum().reset_index()``.
+
+    The same frame (key rows in order of first appearance, int64 sums), by
+    integer codes instead of a groupby on several string columns; None when
+    no row is a member (the groupby then makes its empty frame).
+    """
+    key_code, type_code, type_values = coded
+    rows = np.flatnonzero(type_values.isin(list(members))[type_code])
+    if not len(rows):
+        return None
+    code = key_code[rows]
+    present, first = np.unique(code, return_index=True)
+    order = np.argsort(first, kind="stable")  # keys in order of first appearance, as groupby(sort=False)
+    sums = np.zeros(int(code.max()) + 1, dtype=np.int64)
+    np.add.at(sums, code, counts["count"].to_numpy()[rows])
+    out = counts[keys].iloc[rows[first[order]]].reset_index(drop=True)
+    out["count"] = sums[present[order]]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

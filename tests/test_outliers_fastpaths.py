@@ -298,3 +298,35 @@ def test_add_groups_equals_groupby_reference(dtype):
                   counts.assign(month=np.where(np.arange(n) % 9 == 0, None, counts["month"]))):
         got = add_groups(frame, groups)
         pd.testing.assert_frame_equal(got, _add_groups_reference(frame, groups), check_exact=True)
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_rates_sums_equal_groupby_reference(dtype):
+    from hotspots.geo.aggregate import Period, _sorted_key_codes, rates
+
+    n = 4000
+    codes = [f"E0{i % 3}{i:05d}" for i in range(50)] + ["e01", "Z", "a b", "É01"]  # mixed case and non-ASCII sort
+    counts = pd.DataFrame({
+        "area_type": _codes(n, ["lsoa", "csp"]),
+        "area_code": _codes(n, codes),
+        "area_name": _codes(n, ["Ash", "ash", "Birch", "Ångström", ""]),
+        "month": _codes(n, [f"2024-{m:02d}" for m in range(1, 13)]),
+        "crime_type": _codes(n, ["Burglary", "Robbery", "All crime", "anti-social"]),
+        "count": RNG.poisson(3.0, n).astype(np.int64),
+    }).astype({c: dtype for c in ("area_type", "area_code", "area_name", "month", "crime_type")})
+    areas = pd.DataFrame({"area_code": codes, "population": RNG.integers(0, 3000, len(codes)).astype(float),
+                          "area_km2": RNG.uniform(0, 3, len(codes))})
+    periods = [Period("a", ("2024-01", "2024-02")), Period("none", ("2030-01",)), Period("all", tuple(f"2024-{m:02d}" for m in range(1, 13)))]
+    with_missing = counts.copy()
+    with_missing.loc[with_missing.index[::37], "area_name"] = None
+    for frame in (counts, counts.iloc[::-1], with_missing, counts.assign(count=counts["count"].astype(float))):
+        got = rates(frame, areas, periods)
+        ref = []
+        for p in periods:
+            sub = frame[frame["month"].isin(p.months)]
+            g = sub.groupby(["area_type", "area_code", "area_name", "crime_type"], sort=True)["count"].sum().reset_index()
+            ref.append(g.assign(period=p.label, months=len(p.months)))
+        ref = pd.concat(ref, ignore_index=True)
+        pd.testing.assert_frame_equal(got[list(ref.columns)], ref, check_exact=True)
+    fast = _sorted_key_codes(counts, ["area_type", "area_code", "area_name", "crime_type"])
+    assert (fast is not None) == (dtype == "str")  # the fast path is the one tested (object keys: the groupby)

@@ -330,3 +330,52 @@ def test_rates_sums_equal_groupby_reference(dtype):
         pd.testing.assert_frame_equal(got[list(ref.columns)], ref, check_exact=True)
     fast = _sorted_key_codes(counts, ["area_type", "area_code", "area_name", "crime_type"])
     assert (fast is not None) == (dtype == "str")  # the fast path is the one tested (object keys: the groupby)
+
+
+# ----------------------------------------------------------------------------- report context
+from test_outliers import synthetic  # noqa: E402,F401  (the synthetic results, a fixture)
+
+
+def test_report_context_cut_once_equals_cut_per_section(synthetic, monkeypatch):  # noqa: F811
+    from hotspots.render import outliers_report as R
+
+    calls = []
+    for name in ("choropleth", "funnel_chart", "lsoa_map", "trend_chart"):
+        monkeypatch.setattr(R, name, lambda *a, _n=name, **k: calls.append((_n, a, k)) or _n)
+    res = synthetic["results"]
+    ctx = R.build_context(res)
+    meta = res.meta
+    district = R._display_rows(res.district, meta)
+    order = [t for t in meta["crime_types"] if t not in meta.get("single_type_groups", [])]
+    for csp, section in zip(res.csp_summary.to_dict("records"), ctx["sections"]):
+        rows = district[district["area_code"] == csp["area_code"]]
+        rows = rows.set_index("crime_type").reindex([t for t in order if t in set(rows["crime_type"])]).reset_index()
+        alone = R._csp_context(csp["area_code"], res, rows, meta, csp, None)  # its own cuts
+        assert alone == section
+        # every column the table reads, from the full rows as before
+        for record, shown in zip(rows.to_dict("records"), section["table"]):
+            assert shown["count"] == R._int(record["count"]) and shown["harm_ratio"] == R._fmt(record["harm_ratio"], 2)
+            assert shown["pct_change"] == R.signed_pct(float(record["pct_change"]))
+            assert shown["change_flag"] == str(record.get("change_flag", "") or "")
+    for name, args, _ in calls:
+        if name == "funnel_chart":  # the curve and points of its crime type, cut as before
+            curve, points = args
+            crime_type = curve["crime_type"].iloc[0]
+            pd.testing.assert_frame_equal(curve, res.funnels[res.funnels["crime_type"] == crime_type])
+            pd.testing.assert_frame_equal(points, res.district[res.district["crime_type"] == crime_type])
+    od = res.overdispersion
+    reference = []
+    for crime_type in order:
+        c = od[(od["area_type"] == "csp") & (od["crime_type"] == crime_type)]
+        lsoa_od = od[(od["area_type"] == "lsoa") & (od["crime_type"] == crime_type)]
+        if not len(c):
+            continue
+        c = c.iloc[0]
+        reference.append({
+            "crime_type": crime_type, "county_rate": R._fmt(c["county_rate_per_1000"], 2), "phi": R._fmt(c["phi"], 1),
+            "statistic": R._fmt(c["statistic"], 0), "critical": R._fmt(c["critical_value"], 1),
+            "applied": "yes" if c["applied"] else "no", "tau2": R._fmt(c["tau2"], 4),
+            "lsoa_phi": R._fmt(lsoa_od["phi"].iloc[0], 2) if len(lsoa_od) else "–",
+            "lsoa_applied": ("yes" if lsoa_od["applied"].iloc[0] else "no") if len(lsoa_od) else "–",
+        })
+    assert ctx["od_rows"] == reference and len(reference) > 3

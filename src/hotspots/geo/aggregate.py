@@ -292,12 +292,58 @@ def add_groups(counts: pd.DataFrame, groups: dict[str, Sequence[str]]) -> pd.Dat
     """Append rows for crime-type groups (sums of their member categories)."""
     frames = [counts]
     keys = [c for c in counts.columns if c not in ("crime_type", "count")]
+    coded = _group_keys(counts, keys) if groups else None
     for name, members in groups.items():
-        sub = counts[counts["crime_type"].isin(members)]
-        g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
+        g = _group_sum(counts, keys, coded, members) if coded is not None else None
+        if g is None:
+            sub = counts[counts["crime_type"].isin(members)]
+            g = sub.groupby(keys, sort=False, dropna=False)["count"].sum().reset_index()
         g["crime_type"] = name
         frames.append(g[counts.columns])
     return pd.concat(frames, ignore_index=True)
+
+
+def _group_keys(counts: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray, pd.Index] | None:
+    """For :func:`add_groups`' fast path: one integer per distinct key row, the crime-type codes and values.
+
+    None (the groupby is used) unless the counts are int64 and every key
+    column is text or integers without missing values: then summing by these
+    codes gives exactly what the groupby gives.
+    """
+    if not keys or counts["count"].dtype != np.int64 or "crime_type" not in counts:
+        return None
+    key_code = np.zeros(len(counts), dtype=np.int64)
+    for k in keys:
+        column = counts[k]
+        if not (isinstance(column.dtype, pd.StringDtype) or (isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu")):
+            return None
+        if column.isna().any():
+            return None
+        code, values = pd.factorize(column)
+        key_code, _ = pd.factorize(key_code * len(values) + code)  # renumbered: never overflows
+    type_code, type_values = pd.factorize(counts["crime_type"], use_na_sentinel=False)
+    return key_code.astype(np.int64), type_code, pd.Index(type_values)
+
+
+def _group_sum(counts: pd.DataFrame, keys: list[str], coded, members) -> pd.DataFrame | None:
+    """``counts[counts["crime_type"].isin(members)].groupby(keys, sort=False)["count"].sum().reset_index()``.
+
+    The same frame (key rows in order of first appearance, int64 sums), by
+    integer codes instead of a groupby on several string columns; None when
+    no row is a member (the groupby then makes its empty frame).
+    """
+    key_code, type_code, type_values = coded
+    rows = np.flatnonzero(type_values.isin(list(members))[type_code])
+    if not len(rows):
+        return None
+    code = key_code[rows]
+    present, first = np.unique(code, return_index=True)
+    order = np.argsort(first, kind="stable")  # keys in order of first appearance, as groupby(sort=False)
+    sums = np.zeros(int(code.max()) + 1, dtype=np.int64)
+    np.add.at(sums, code, counts["count"].to_numpy()[rows])
+    out = counts[keys].iloc[rows[first[order]]].reset_index(drop=True)
+    out["count"] = sums[present[order]]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,9 +425,13 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
     """
     frames = []
     info = areas.set_index("area_code")[["population", "area_km2"]]
+    keys = ["area_type", "area_code", "area_name", "crime_type"]
+    coded = _sorted_key_codes(counts, keys) if len(periods) else None
     for p in periods:
-        sub = counts[counts["month"].isin(p.months)]
-        g = sub.groupby(["area_type", "area_code", "area_name", "crime_type"], sort=True)["count"].sum().reset_index()
+        in_period = counts["month"].isin(p.months)
+        g = _sorted_sums(counts, keys, coded, in_period.to_numpy()) if coded is not None else None
+        if g is None:
+            g = counts[in_period].groupby(keys, sort=True)["count"].sum().reset_index()
         g["period"] = p.label
         g["months"] = len(p.months)
         frames.append(g)
@@ -392,6 +442,56 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
         out["rate_per_1000"] = np.where(out["population"] > 0, out["count"] / out["population"] * 1000.0, np.nan)
         out["rate_per_km2"] = np.where(out["area_km2"] > 0, out["count"] / out["area_km2"], np.nan)
     return out[RATE_COLUMNS]
+
+
+def _sorted_key_codes(counts: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """For :func:`rates`: the distinct key rows of ``counts``, numbered, and their order in ``groupby(keys, sort=True)``.
+
+    Each key column is factorized with ``sort=True``, as the groupby does, and
+    the codes combined in mixed radix, so the combined codes sort as the
+    groupby sorts its groups.  Returns per row the number of its key row in
+    that order (-1 when a key is missing: the groupby drops it), and one row holding each key
+    row.  None (the groupby is used) unless
+    the counts are int64 and every key column is text or integers.
+    """
+    if counts["count"].dtype != np.int64 or not len(counts):
+        return None
+    combined, missing, radix = np.zeros(len(counts), dtype=np.int64), np.zeros(len(counts), dtype=bool), 1
+    for k in reversed(keys):
+        column = counts[k]
+        if not (isinstance(column.dtype, pd.StringDtype) or (isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu")):
+            return None
+        code, values = pd.factorize(column, sort=True)
+        if radix * max(len(values), 1) >= 2**62:
+            return None
+        combined += code.astype(np.int64) * radix
+        missing |= code < 0
+        radix *= max(len(values), 1)
+    valid = np.flatnonzero(~missing)
+    _, first, rank = np.unique(combined[valid], return_index=True, return_inverse=True)
+    number = np.full(len(counts), -1, dtype=np.int64)
+    number[valid] = rank.ravel()
+    return number, valid[first]
+
+
+def _sorted_sums(counts: pd.DataFrame, keys: list[str], coded, selected: np.ndarray) -> pd.DataFrame | None:
+    """``counts[selected].groupby(keys, sort=True)["count"].sum().reset_index()``, by :func:`_sorted_key_codes`.
+
+    The same frame: the key rows present, in the groupby's sorted order, with
+    int64 sums.  None when no row is selected (the groupby then makes its empty frame).
+    """
+    number, first = coded
+    rows = np.flatnonzero(selected & (number >= 0))
+    if not len(rows):
+        return None
+    ids = number[rows]
+    n_keys = len(first)
+    present = np.flatnonzero(np.bincount(ids, minlength=n_keys) > 0)  # np.unique numbered them in sorted order
+    sums = np.zeros(n_keys, dtype=np.int64)
+    np.add.at(sums, ids, counts["count"].to_numpy()[rows])
+    out = counts[keys].iloc[first[present]].reset_index(drop=True)
+    out["count"] = sums[present]
+    return out
 
 
 def reconcile_districts(points: pd.DataFrame, districts: gpd.GeoDataFrame, lsoa_district: pd.Series) -> tuple[dict, pd.DataFrame]:

@@ -11,6 +11,7 @@ candidate present in the data home wins, and the choice is recorded.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
 from hotspots._validate import _Problems
+from hotspots.io._files import geojson_lines_with
 from hotspots.geo._lookups import canonical_columns, lsoa_csp, old_district_names, ons_columns
 from hotspots.geo._town_centres import _check_town_centre_ids, _majority_area, default_town_centres  # noqa: F401 (re-exported)
 from hotspots.schema import AREA_COLUMNS, BNG
@@ -80,7 +82,7 @@ def find_file(data_dir: Path, layer: str) -> Path:
 
 
 def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "boundary file",
-                  where: str | None = None) -> gpd.GeoDataFrame:
+                  where: str | None = None, lines_with: Sequence[str] = ()) -> gpd.GeoDataFrame:
     """Read a polygon file (GeoPackage, GeoJSON, Shapefile; also gzipped) and return it in EPSG:27700.
 
     Parameters
@@ -94,6 +96,12 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
     where : str, optional
         An OGR SQL filter on the file's attributes (``"ltla24_code IN ('E06000063')"``),
         to read part of a national file; ignored when the file cannot apply it.
+    lines_with : sequence of str, optional
+        With ``where``: text every feature ``where`` keeps contains (its codes).
+        A GeoJSON laid out one feature per line is first cut to the lines
+        holding one (:func:`hotspots.io._files.geojson_lines_with`), so GDAL
+        parses only those; ``where`` then picks the same features as from the
+        whole file.
 
     Returns
     -------
@@ -137,10 +145,14 @@ def read_boundary(path: str | Path, *, layer: str | None = None, name: str = "bo
         raise DataNotFoundError(f"{name} not found: {path}", hint="check the path")
     source = f"/vsigzip/{path}" if path.suffix == ".gz" else path
     try:
-        try:
-            gdf = gpd.read_file(source, layer=layer, engine="pyogrio", where=where) if where else None
-        except Exception:  # a filter on a column the file lacks: read it all
-            gdf = None
+        gdf = None
+        subset = geojson_lines_with(path, lines_with) if where and lines_with else None
+        for part in ([io.BytesIO(subset)] if subset is not None else []) + ([source] if where else []):
+            try:
+                gdf = gpd.read_file(part, layer=layer, engine="pyogrio", where=where)
+                break
+            except Exception:  # a filter on a column the file lacks: read it all
+                gdf = None
         if gdf is None:
             gdf = gpd.read_file(source, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -390,7 +402,8 @@ class Geography:
         path = find_file(self.data_dir, "lsoa21")
         self.sources["lsoa21"] = str(path)
         codes = ",".join(f"'{c}'" for c in self.district_codes)
-        gdf = ons_columns(read_boundary(path, name="LSOA 2021 boundary file", where=f"ltla24_code IN ({codes})"))
+        gdf = ons_columns(read_boundary(path, name="LSOA 2021 boundary file", where=f"ltla24_code IN ({codes})",
+                                        lines_with=[f'"{c}"' for c in self.district_codes]))
         if "lsoa21_code" not in gdf:
             raise InputFileError(f"{path}: the LSOA 2021 boundary file has no lsoa21_code / LSOA21CD column",
                                  hint="use the ONS LSOA (December 2021) boundaries")

@@ -275,3 +275,53 @@ def sha256_file(path) -> str:
             h.update(block)
     return h.hexdigest()
 
+
+
+def geojson_lines_with(path, needles: Sequence[str]) -> bytes | None:
+    """A one-feature-per-line GeoJSON cut to the features whose line holds one of ``needles``, or None.
+
+    GDAL parses a whole GeoJSON file even to keep a few features (the
+    national LSOA file: 35,000 features for a force's 1,000).  GDAL writes a
+    FeatureCollection with one feature per line, so a plain search for the
+    wanted codes finds their lines; the text returned is the file's own header
+    (name, CRS), those lines unchanged, and the closing brackets, for GDAL to
+    parse as it would have parsed them in the whole file.  The caller still
+    applies its exact filter to the result: a line may hold a needle in
+    another field.
+
+    None, for the caller to read the whole file, when the file is not a
+    (gzipped) ``.geojson``, cannot be read, is laid out in any other way, or no
+    line holds a needle (then the whole file decides what an empty result means).
+    """
+    name = str(path).lower()
+    needles = [n.encode() for n in needles if n]
+    if not needles or not (name.endswith(".geojson") or name.endswith(".geojson.gz")):
+        return None
+    try:
+        data = gzip.decompress(Path(path).read_bytes()) if name.endswith(".gz") else Path(path).read_bytes()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
+        return None
+    opening = b'"features": [\n'
+    start = data.find(opening)
+    end = data.rfind(b"\n]")
+    if start < 0 or end < start or re.fullmatch(rb"\n\]\s*\}\s*", data[end:]) is None:
+        return None
+    start += len(opening)
+    body = data[start:end + 1]
+    if b"\r" in body:
+        return None
+    starts: set[int] = set()
+    for needle in needles:
+        at = body.find(needle)
+        while at >= 0:  # body ends with a newline: every line does
+            starts.add(body.rfind(b"\n", 0, at) + 1)
+            at = body.find(needle, body.find(b"\n", at) + 1)
+    lines = []
+    for line_start in sorted(starts):
+        line = body[line_start:body.index(b"\n", line_start)]
+        if not line.startswith(b'{ "type": "Feature"'):
+            return None  # not one feature per line
+        lines.append(line[:-1] if line.endswith(b",") else line)
+    if not lines:
+        return None
+    return data[:start] + b",\n".join(lines) + b"\n]\n}\n"

@@ -201,7 +201,7 @@ def _validate_rows(
     dup = np.zeros(n, dtype=bool)
     has_id = (ids != "").to_numpy() & still
     if has_id.any():
-        dup[has_id] = ids[has_id].duplicated(keep="first").to_numpy()
+        dup[has_id] = _duplicated(ids[has_id])
     mark(dup, "duplicate_crime_id")
 
     # swapped coordinates are still dropped as outside_uk, but we say so
@@ -268,6 +268,19 @@ def _canonical_crime_types(ctype: pd.Series, source_file: pd.Series, known: list
     for (path, value), k in pairs.value_counts().items():
         accounting.files[path].notes.append(f"{int(k)} row(s) with crime type {value!r} read as {mapping[value]!r}")
     return ctype.replace(mapping)
+
+
+def _duplicated(values) -> np.ndarray:
+    """``pd.Series(values).duplicated(keep="first")`` (missing values equal to each other), by factorizing.
+
+    :func:`pandas.factorize` numbers the values in order of first appearance,
+    so a row repeats an earlier one exactly when its number is not above
+    every number before it.  Twice as fast on Arrow strings.
+    """
+    codes, _ = pd.factorize(values, use_na_sentinel=False)
+    if not len(codes):
+        return np.zeros(0, dtype=bool)
+    return codes <= np.concatenate([[-1], np.maximum.accumulate(codes)[:-1]])
 
 
 def _strip(values: pd.Series) -> pd.Series:

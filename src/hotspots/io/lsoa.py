@@ -69,9 +69,9 @@ def harmonise_lsoa(
     n_targets = lk.groupby("lsoa11_code")["lsoa21_code"].nunique()
     one_to_one = lk[lk["lsoa11_code"].map(n_targets) == 1].set_index("lsoa11_code")["lsoa21_code"]
 
-    out = pd.Series("", index=pts.index, dtype=object)
     is21 = code.isin(valid21)
-    out[is21] = code[is21]
+    # built whole: setting code[is21] into a blank Series by mask aligns the index (0.3 s)
+    out = pd.Series(np.where(is21.to_numpy(), code.to_numpy(), ""), index=pts.index, dtype=object)
     rest = ~is21 & (code != "")
     mapped = code[rest].map(one_to_one)
     ok = mapped.notna()

@@ -151,8 +151,7 @@ def read_police_uk(
         if src.month:
             _check_falls_within(src.label, src.force, cols.get("Falls within"))
         if cols.get("Falls within") is not None and n:
-            values, counts = np.unique(np.asarray(cols["Falls within"], dtype=object).astype(str), return_counts=True)
-            account.falls_within = {str(v).strip(): int(c) for v, c in zip(values, counts)}
+            account.falls_within = _falls_within_counts(cols["Falls within"])
         if src.month and key in seen:
             first_label, first_sha, first_n, first_cols = seen[key]
             if account.sha256 != first_sha and not _same_rows(first_cols, cols):
@@ -193,6 +192,25 @@ def read_police_uk(
     points = points[POINT_COLUMNS].reset_index(drop=True)
     accounting.check(points)
     return IngestResult(points, accounting)
+
+
+def _falls_within_counts(values) -> dict[str, int]:
+    """Rows per ``Falls within`` value, ``{str(v).strip(): rows}`` in the sorted order of ``str(v)``.
+
+    What ``np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)``
+    counts, without a Python string per row: each distinct value is
+    converted once (distinct values with the same ``str`` are added together).
+    """
+    codes, uniques = pd.factorize(values)
+    texts = np.asarray(uniques, dtype=object).astype(str)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    if (codes < 0).any():  # missing values (None reads "None", NaN "nan"): each row's own text
+        texts = np.concatenate([texts, np.asarray(values, dtype=object)[codes < 0].astype(str)])
+        counts = np.concatenate([counts, np.ones(int((codes < 0).sum()), dtype=counts.dtype)])
+    labels, inverse = np.unique(texts, return_inverse=True)
+    totals = np.zeros(len(labels), dtype=np.int64)
+    np.add.at(totals, inverse.ravel(), counts)
+    return {str(v).strip(): int(c) for v, c in zip(labels, totals)}
 
 
 def _same_rows(a: dict, b: dict) -> bool:

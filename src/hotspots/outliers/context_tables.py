@@ -178,11 +178,13 @@ def concentration_table(
                                    "crime_type": crime_type, "is_group": bool(part["is_group"].iloc[0]),
                                    "n_lsoas": int(values.size), "count": int(values.sum())}
             conc = concentration(values, top_shares=tuple(top_shares))
-            for share, rec in zip(top_shares, conc.itertuples(index=False)):
+            in_top = zip(conc["units_in_top"].to_numpy(), conc["count_in_top"].to_numpy(),
+                         conc["share_of_total"].to_numpy())  # by column: itertuples builds a namedtuple class per call
+            for share, (units, count, share_of_total) in zip(top_shares, in_top):
                 label = _share_label(share)
-                row[f"lsoas_{label}"] = int(rec.units_in_top)
-                row[f"count_{label}"] = int(rec.count_in_top)
-                row[f"share_{label}"] = float(rec.share_of_total)
+                row[f"lsoas_{label}"] = int(units)
+                row[f"count_{label}"] = int(count)
+                row[f"share_{label}"] = float(share_of_total)
             gb = gini_poisson_adjusted(values.astype(np.int64), simulations=simulations, seed=seed)
             row.update(gini=gb.gini, gini_random_mean=gb.gini_random_mean, gini_adjusted=gb.gini_adjusted)
             rows.append(row)

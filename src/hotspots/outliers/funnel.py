@@ -215,6 +215,13 @@ def funnel_limits(
        expected  lower_95  upper_95
     0     100.0     0.608     1.392
     """
+    return _funnel_limits_sharing(expected, [{"adjustment": adjustment, "phi": phi, "tau2": tau2}],
+                                  target=target, levels=levels, method=method)[0]
+
+
+def _check_funnel_limits(expected: Any, *, target: float, levels: Sequence[float], method: str,
+                         adjustment: str | None, phi: float, tau2: float) -> tuple[np.ndarray, tuple[float, ...]]:
+    """:func:`funnel_limits`' checks (one error for every problem): the expected counts and levels, checked."""
     problems = _Problems("funnel_limits")
     e = _as_float(problems, "expected", expected)
     levels = _check_levels(problems, "levels", levels)
@@ -235,11 +242,32 @@ def funnel_limits(
         problems.add(f"tau2={tau2!r} was given but adjustment={adjustment!r}, so it would be ignored",
                      "Pass adjustment='additive' to use tau2.")
     problems.raise_if_any()
+    return e, levels
 
+
+def _funnel_limits_sharing(expected: Any, variants: Sequence[dict[str, Any]], *, target: float = 1.0,
+                           levels: Sequence[float] = (0.95, 0.998), method: str = "exact") -> list[pd.DataFrame]:
+    """``[funnel_limits(expected, target=..., levels=..., method=..., **v) for v in variants]``, the same frames.
+
+    Each variant is ``{"adjustment": ..., "phi": ..., "tau2": ...}`` (missing
+    keys take :func:`funnel_limits`' defaults) and is checked as that call
+    would check it, in order.  The Poisson (or normal) quantiles do not depend
+    on the adjustment, which only widens them afterwards, so they are computed
+    once for all variants: the same arithmetic on the same numbers, so the
+    same values, for a fraction of the time (the quantiles are nearly all of it).
+    """
+    checked = []
+    for variant in variants:
+        v = {"adjustment": None, "phi": 1.0, "tau2": 0.0, **variant}
+        e, lv = _check_funnel_limits(expected, target=target, levels=levels, method=method, **v)
+        checked.append((v, lv))
+    if not checked:
+        return []
+    levels = checked[0][1]
     e_flat = np.atleast_1d(e).ravel()
     valid = np.isfinite(e_flat) & (e_flat > 0)
     safe_e = np.where(valid, e_flat, 1.0)
-    out = {"expected": e_flat}
+    base = {}
     for level in levels:
         tail = (1.0 - level) / 2
         if method == "exact":
@@ -249,18 +277,26 @@ def funnel_limits(
         else:
             half = norm.isf(tail) * np.sqrt(target / safe_e)
             lower, upper = target - half, target + half
-        if adjustment == "multiplicative":
-            widen = np.sqrt(phi)
-        elif adjustment == "additive":
-            widen = np.sqrt(1.0 + tau2 * safe_e / target)
-        else:
-            widen = 1.0
-        lower = target - widen * (target - lower)
-        upper = target + widen * (upper - target)
-        label = level_label(level)
-        out[f"lower_{label}"] = np.where(valid, np.maximum(lower, 0.0), np.nan)
-        out[f"upper_{label}"] = np.where(valid, upper, np.nan)
-    return pd.DataFrame(out, index=_index_for(e_flat.size, expected))
+        base[level] = (lower, upper)
+    frames = []
+    for v, _ in checked:
+        adjustment, phi, tau2 = v["adjustment"], v["phi"], v["tau2"]
+        out = {"expected": e_flat}
+        for level in levels:
+            lower, upper = base[level]
+            if adjustment == "multiplicative":
+                widen = np.sqrt(phi)
+            elif adjustment == "additive":
+                widen = np.sqrt(1.0 + tau2 * safe_e / target)
+            else:
+                widen = 1.0
+            lower = target - widen * (target - lower)
+            upper = target + widen * (upper - target)
+            label = level_label(level)
+            out[f"lower_{label}"] = np.where(valid, np.maximum(lower, 0.0), np.nan)
+            out[f"upper_{label}"] = np.where(valid, upper, np.nan)
+        frames.append(pd.DataFrame(out, index=_index_for(e_flat.size, expected)))
+    return frames
 
 
 def _flag_against_limits(ratio: np.ndarray, limits: pd.DataFrame, levels: tuple[float, ...],
@@ -415,16 +451,19 @@ def funnel_outliers(
     else:
         index = _index_for(o.size, observed, population)
 
-    limits = funnel_limits(expected, levels=levels)
     od = overdispersion(z, se=se) if o.size >= 2 else None
     applied = bool(adjust_overdispersion and od is not None and od.overdispersed)
+    # the adjusted limits widen the same quantiles: computed once (_funnel_limits_sharing)
     if applied and adjustment == "multiplicative":
-        adjusted = funnel_limits(expected, levels=levels, adjustment="multiplicative", phi=od.phi)
+        limits, adjusted = _funnel_limits_sharing(expected, [{}, {"adjustment": "multiplicative", "phi": od.phi}],
+                                                  levels=levels)
         z_adjusted = z / np.sqrt(od.phi)
     elif applied:
-        adjusted = funnel_limits(expected, levels=levels, adjustment="additive", tau2=od.tau2)
+        limits, adjusted = _funnel_limits_sharing(expected, [{}, {"adjustment": "additive", "tau2": od.tau2}],
+                                                  levels=levels)
         z_adjusted = (ratio - 1.0) / np.sqrt(se**2 + od.tau2)
     else:
+        limits = funnel_limits(expected, levels=levels)
         adjusted = limits
         z_adjusted = z
 

@@ -29,6 +29,7 @@ from hotspots.outliers.columns import (
     limit_columns,
 )
 from hotspots.outliers.funnel import (
+    _funnel_limits_sharing,
     exact_poisson_interval,
     funnel_limits,
     funnel_outliers,
@@ -333,12 +334,14 @@ def funnel_curves(
         if not rate_1000 > 0:
             continue
         expected = rate_1000 / 1000.0 * grid
-        plain = funnel_limits(expected, levels=levels)
         if first["adjustment"] == "multiplicative":
-            adjusted = funnel_limits(expected, levels=levels, adjustment="multiplicative", phi=float(first["phi"]))
+            plain, adjusted = _funnel_limits_sharing(
+                expected, [{}, {"adjustment": "multiplicative", "phi": float(first["phi"])}], levels=levels)
         elif first["adjustment"] == "additive":
-            adjusted = funnel_limits(expected, levels=levels, adjustment="additive", tau2=float(first["tau2"]))
+            plain, adjusted = _funnel_limits_sharing(
+                expected, [{}, {"adjustment": "additive", "tau2": float(first["tau2"])}], levels=levels)
         else:
+            plain = funnel_limits(expected, levels=levels)
             adjusted = plain
         frame = pd.DataFrame({"crime_type": crime_type, "population": grid, "expected": expected,
                               "county_rate_per_1000": rate_1000})

@@ -82,8 +82,46 @@ def _display_rows(district: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFra
     return district[~district["crime_type"].isin(meta.get("single_type_groups", []))]
 
 
+class _Cuts:
+    """Parts of the results that several CSP sections read, each cut once with the same expression.
+
+    The funnel curve and the CSP rows of a crime type, and the county's change
+    for a crime type, are the same for every section that shows them.
+    """
+
+    def __init__(self, results):
+        self.results = results
+        self._cut: dict[tuple[str, str], Any] = {}
+
+    def funnel(self, crime_type: str) -> pd.DataFrame:
+        if ("funnel", crime_type) not in self._cut:
+            funnels = self.results.funnels
+            self._cut[("funnel", crime_type)] = funnels[funnels["crime_type"] == crime_type]
+        return self._cut[("funnel", crime_type)]
+
+    def district(self, crime_type: str) -> pd.DataFrame:
+        if ("district", crime_type) not in self._cut:
+            district = self.results.district
+            self._cut[("district", crime_type)] = district[district["crime_type"] == crime_type]
+        return self._cut[("district", crime_type)]
+
+    def county_change(self, crime_type: str) -> pd.DataFrame:
+        if ("county_change", crime_type) not in self._cut:
+            change = self.results.change
+            self._cut[("county_change", crime_type)] = change[(change["area_type"] == "csp")
+                                                              & (change["crime_type"] == crime_type)]
+        return self._cut[("county_change", crime_type)]
+
+
+#: the columns of a CSP's rows its table shows (the others are not read)
+_TABLE_COLUMNS = ("crime_type", "is_group", "count", "rate_per_1000", "county_rate_per_1000", "ratio", "flag",
+                  "flag_unadjusted", "small_numbers", "pct_change", "rest_pct_change", "pct_change_vs_rest",
+                  "change_flag", "harm_ratio", "ratio_to_peer_mean")
+
+
 def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any],
-                 summary: Mapping[str, Any], places=None) -> dict[str, Any]:
+                 summary: Mapping[str, Any], places=None, cuts: _Cuts | None = None) -> dict[str, Any]:
+    cuts = cuts or _Cuts(results)
     name = str(rows["area_name"].iloc[0])
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
@@ -130,10 +168,9 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     if (picks["reason"] == "headline").any():
         funnel_note = f"Nothing stands out, so the {type_phrase(headline)} funnel is shown for context."
     funnels = []
-    district = results.district
     for crime_type in picks["crime_type"]:
-        curve = results.funnels[results.funnels["crime_type"] == crime_type]
-        points = district[district["crime_type"] == crime_type]
+        curve = cuts.funnel(crime_type)
+        points = cuts.district(crime_type)
         if len(curve):
             funnels.append({"crime_type": crime_type,
                             "uri": funnel_chart(curve, points, highlight=code, title=crime_type)})
@@ -144,7 +181,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     notable = results.notable_changes
     notable = set(notable.loc[notable["area_code"] == code, "crime_type"])
     table = []
-    for record in rows.to_dict("records"):
+    for record in rows[[c for c in rows.columns if c in _TABLE_COLUMNS]].to_dict("records"):
         table.append({
             "crime_type": record["crime_type"], "is_group": bool(record["is_group"]),
             "count": _int(record["count"]), "rate": _fmt(record["rate_per_1000"]),
@@ -193,7 +230,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         caveats.append(f"Small numbers: {listed}. With fewer than {meta['small_expected']:.0f} crimes expected, a rate "
                        "moves a lot by chance; the funnel limits use exact Poisson probabilities for these.")
     if head_row is not None and after and before and math.isfinite(float(head_row.get("pct_change", np.nan))):
-        county_change = results.change[(results.change["area_type"] == "csp") & (results.change["crime_type"] == headline)]
+        county_change = cuts.county_change(headline)
         county_pct = float(county_change["parent_pct_change"].iloc[0]) if len(county_change) else np.nan
         note = meta.get("recording_note") or ("Recorded crime also changes when recording practice changes, not only "
                                               "when crime does.")
@@ -285,19 +322,22 @@ def build_context(results, lsoa_places=None) -> dict[str, Any]:
             county_change = signed_pct(float(cc["parent_pct_change"].iloc[0]), 1)
 
     sections = []
+    cuts = _Cuts(results)
     for csp in csps:
         rows = district[district["area_code"] == csp["area_code"]]
         rows = rows.set_index("crime_type").reindex([t for t in order if t in set(rows["crime_type"])]).reset_index()
-        sections.append(_csp_context(csp["area_code"], results, rows, meta, csp, lsoa_places))
+        sections.append(_csp_context(csp["area_code"], results, rows, meta, csp, lsoa_places, cuts))
 
     od = results.overdispersion
     od_rows = []
+    first_row: dict[tuple[str, str], int] = {}  # the first row of each (area type, crime type), found in one pass
+    for i, key in enumerate(zip(od["area_type"], od["crime_type"])):
+        first_row.setdefault(key, i)
     for crime_type in order:
-        c = od[(od["area_type"] == "csp") & (od["crime_type"] == crime_type)]
-        lsoa_od = od[(od["area_type"] == "lsoa") & (od["crime_type"] == crime_type)]
-        if not len(c):
+        if ("csp", crime_type) not in first_row:
             continue
-        c = c.iloc[0]
+        c = od.iloc[first_row[("csp", crime_type)]]
+        lsoa_od = od.iloc[[first_row[("lsoa", crime_type)]]] if ("lsoa", crime_type) in first_row else od.iloc[:0]
         od_rows.append({
             "crime_type": crime_type, "county_rate": _fmt(c["county_rate_per_1000"], 2), "phi": _fmt(c["phi"], 1),
             "statistic": _fmt(c["statistic"], 0), "critical": _fmt(c["critical_value"], 1),

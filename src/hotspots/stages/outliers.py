@@ -130,6 +130,7 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
         harm_weights=weights, peers=peers, adjustment=options.adjustment, county=county,
     )
     town_centres = geo.areas("town_centre")
+    town_csp = geo.csp_of(town_centres)  # once, not once per CSP
     results.meta.update({
         "force_name": ctx.settings.name or county[1],
         "periods_reason": periods.reason,
@@ -139,7 +140,7 @@ def stage_outliers(ctx: Context) -> dict[str, Any]:
         "rows_kept": int(len(ctx.points)),
         "peer_source": options.peer_groups,
         "recording_note": options.recording_note,
-        "town_centres": {csp: sorted(town_centres.loc[geo.csp_of(town_centres) == csp, "area_name"].astype(str))
+        "town_centres": {csp: sorted(town_centres.loc[town_csp == csp, "area_name"].astype(str))
                          for csp in csps["area_code"]},
         "coverage": ctx.coverage(),
     })

@@ -279,7 +279,7 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
         with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", PerfectSeparationWarning)
             restricted = glm(y, design[:, :-1], family=families.Poisson(), offset=offset).fit()
-        p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)
+            p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
     dispersion = (float(result.pearson_chi2 / result.df_resid)
                   if result.df_resid > 0 else float("nan"))
     return {

@@ -16,7 +16,7 @@ from hotspots.detect._points import (
 )
 from hotspots.detect.naming import AreaNamer, dominant_location, stable_patrol_id
 from hotspots.detect.options import HotspotConfig
-from hotspots.detect.patrol import _Links, bridge_cells, core_cells, merge_hot_cells
+from hotspots.detect.patrol import _Links, bridge_cells, core_cells, merge_hot_cells, merged_hot_rows
 from hotspots.detect.profile import hour_of_week_profile
 from hotspots.detect.results import Inputs, SelectionResult, StudyArea
 from hotspots.detect.trend import mann_kendall
@@ -53,13 +53,22 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     # ranked by count, the top N groups with min_count crimes are the top N groups, less those under min_count,
     # so it draws the shapes of N groups only
     hot_rows = np.flatnonzero(np.char.startswith(eligible.astype(str), "hot"))
-    pa = merge_hot_cells(grid.iloc[hot_rows], eligible[hot_rows], counts=cells["count"].to_numpy()[hot_rows],
-                             harm=None if harm is None else harm[hot_rows], rank_by=rank_by,
-                             gi_z=cells["gi_z"].to_numpy()[hot_rows], top_n=cfg.top_n if rank_by == "count" else None)
+    counts_hot = cells["count"].to_numpy()[hot_rows]
+    harm_hot = None if harm is None else harm[hot_rows]
+    z_hot = cells["gi_z"].to_numpy()[hot_rows]
+    top_n = cfg.top_n if rank_by == "count" else None
+    merged = merged_hot_rows(grid, hot_rows, counts=counts_hot, harm=harm_hot, gi_z=z_hot, rank_by=rank_by,
+                             top_n=top_n)
+    if merged is None:  # no hot cells, or values merge_hot_cells checks and refuses
+        pa = merge_hot_cells(grid.iloc[hot_rows], eligible[hot_rows], counts=counts_hot, harm=harm_hot,
+                             rank_by=rank_by, gi_z=z_hot, top_n=top_n)
+        merged = ({c: pa[c].to_numpy() for c in pa.columns if c != pa.geometry.name}, np.asarray(pa.geometry.values))
     # one group, so in rank order: the first top_n with min_count crimes, renumbered, as plain columns
-    chosen = np.flatnonzero(pa["count"].to_numpy() >= min_count)[:cfg.top_n]
-    col = {c: pa[c].to_numpy()[chosen] for c in pa.columns if c != pa.geometry.name}
-    shapes = np.asarray(pa.geometry.values)[chosen]
+    data, polygons = merged
+    chosen = np.flatnonzero(np.asarray(data["count"]) >= min_count)[:cfg.top_n]
+    col = {c: np.asarray(data[c], dtype=object if isinstance(data[c], list) else None)[chosen] for c in ("count", "harm", "n_cells", "area_km2", "max_gi_z", "x_centroid",
+                                                     "y_centroid", "cell_ids") if c in data}
+    shapes = np.asarray(polygons, dtype=object)[chosen]
     n_pa = len(chosen)
     if n_pa == 0:
         res.patrol_areas = None

@@ -130,24 +130,61 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     same = group_labels[hot][weights.row] == group_labels[hot][weights.col]
     links = sparse.csr_matrix((np.ones(int(same.sum())), (weights.row[same], weights.col[same])),
                               shape=(len(hot), len(hot)))
-    _, component = csgraph.connected_components(links, directed=False)
+    data, polygons = _merge_components(
+        links, cell_ids=sub["cell_id"].astype(str).to_numpy(), area=sub["cell_area_km2"].to_numpy(np.float64),
+        geoms=np.asarray(sub.geometry.values), group=group_labels[hot], counts=count_values[hot],
+        harm=None if harm is None else harm_values[hot], z=None if gi_z is None else z_values[hot],
+        rank_by=rank_by, min_cells=min_cells, top_n=top_n, name_lookup=name_lookup)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)  # in the order of columns
 
-    cell_ids = sub["cell_id"].astype(str).to_numpy()
+
+def merged_hot_rows(grid: gpd.GeoDataFrame, rows: np.ndarray, *, counts: np.ndarray, harm: np.ndarray | None,
+                    gi_z: np.ndarray, rank_by: str, top_n: int | None) -> tuple[dict[str, Any], np.ndarray] | None:
+    """:func:`merge_hot_cells` of ``grid.iloc[rows]``, all of them hot, without a group, as plain columns.
+
+    For :func:`hotspots.detect._patrol_build.describe_patrol_areas`: the same
+    columns (less the geometry) and polygons as ``merge_hot_cells(grid.iloc[rows],
+    ...)``, without copying the grid's rows, checking the arguments or building
+    a table; the queen links among ``rows`` are the whole grid's restricted to
+    them (:func:`_queen_among`: the same links as the weights of ``grid.iloc[rows]``).
+    ``rows`` ascend; ``counts``, ``harm`` and ``gi_z`` are per row of ``rows``.
+    Returns None -- call :func:`merge_hot_cells` then -- for no rows, or values
+    :func:`merge_hot_cells` would refuse (not finite, negative counts).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    z = np.asarray(gi_z, dtype=np.float64)
+    harm = None if harm is None else np.asarray(harm, dtype=np.float64)
+    if len(rows) == 0 or not np.isfinite(counts).all() or (counts < 0).any() or not np.isfinite(z).all() \
+            or (harm is not None and not np.isfinite(harm).all()) or rank_by not in ("count", "harm"):
+        return None
+    return _merge_components(
+        _queen_among(grid, rows), cell_ids=grid["cell_id"].astype(str).to_numpy()[rows],
+        area=grid["cell_area_km2"].to_numpy(np.float64)[rows], geoms=np.asarray(grid.geometry.values)[rows],
+        group=np.full(len(rows), "ALL", dtype=object), counts=counts, harm=harm, z=z, rank_by=rank_by,
+        min_cells=1, top_n=top_n, name_lookup=None)
+
+
+def _merge_components(links: sparse.spmatrix, *, cell_ids: np.ndarray, area: np.ndarray, geoms: np.ndarray,
+                      group: np.ndarray, counts: np.ndarray, harm: np.ndarray | None, z: np.ndarray | None,
+                      rank_by: str, min_cells: int, top_n: int | None, name_lookup: Any
+                      ) -> tuple[dict[str, Any], np.ndarray]:
+    """The work of :func:`merge_hot_cells` on the hot cells' values and the links among them (one group each)."""
+    _, component = csgraph.connected_components(links, directed=False)
     # per component: numeric columns summed by groupby (the same kernels, so the same float sums, as a named
     # aggregation); the rest -- group, smallest cell id, ranking, members -- by numpy on the component numbers
-    frame = pd.DataFrame({"count": count_values[hot], "area_km2": sub["cell_area_km2"].to_numpy(np.float64)})
+    frame = pd.DataFrame({"count": counts, "area_km2": area})
     if harm is not None:
-        frame["harm"] = harm_values[hot]
+        frame["harm"] = harm
     sums = frame.groupby(component, sort=True).sum()
     order = np.lexsort((cell_ids.astype(str), component))
     first_of = order[np.r_[0, np.flatnonzero(np.diff(component[order])) + 1]]  # components are 0..k-1
-    group_of = np.asarray(group_labels[hot][first_of]).astype(str)
+    group_of = np.asarray(group[first_of]).astype(str)
     first_cell = np.asarray(cell_ids[first_of]).astype(str)
     n_cells = np.bincount(component)
     count_sum = sums["count"].to_numpy()
     key = sums["harm" if rank_by == "harm" else "count"].to_numpy()
-    if gi_z is not None:
-        z = pd.Series(z_values[hot]).groupby(component, sort=True)
+    if z is not None:
+        z = pd.Series(z).groupby(component, sort=True)
         z_mean, z_max = z.mean().to_numpy(), z.max().to_numpy()
     # rank within each group: by the key, then count (both descending), then the smallest cell id; the string
     # keys by their sorted codes (the order pandas' sort gives them), ties kept in component order
@@ -161,7 +198,6 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     if top_n is not None:
         ranked, rank, g = ranked[rank <= top_n], rank[rank <= top_n], g[rank <= top_n]
     members = np.split(order, np.flatnonzero(np.diff(component[order])) + 1) if len(order) else []
-    geoms = np.asarray(sub.geometry.values)
     polygons, ids_text = [], []
     for comp in ranked:
         idx = np.sort(members[comp])
@@ -181,12 +217,12 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     data["count"] = count_kept.astype(np.int64) if np.all(count_kept == np.round(count_kept)) else count_kept
     if harm is not None:
         data["harm"] = sums["harm"].to_numpy()[ranked]
-    if gi_z is not None:
+    if z is not None:
         data["mean_gi_z"], data["max_gi_z"] = z_mean[ranked], z_max[ranked]
     data["x_centroid"] = shapely.get_x(centroids)
     data["y_centroid"] = shapely.get_y(centroids)
     data["cell_ids"] = ids_text
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)  # in the order of columns
+    return data, polygons
 
 
 def _patrol_columns(extra: list[str]) -> list[str]:
@@ -301,15 +337,28 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
         return keep, region
     links = _Links(grid, start)  # positions below are into start
     area, value = area[start], value[start]
+    limit = max_area_km2 + 1e-9
+    big = []
     for comp in links.components(np.arange(len(start))):
-        region[start[comp]] = area[comp].sum()
+        size = area[comp].sum()
+        region[start[comp]] = size
+        if size <= limit:  # as the first peeling level below would find
+            keep[start[comp]] = True
+        else:
+            big.append(comp)
+    if not big:
+        return keep, region
+    pending = np.sort(np.concatenate(big))
+    fast = _peeled_keep(links, pending, area, value, limit)
+    if fast is not None:
+        keep[start[pending[fast]]] = True
+        return keep, region
     # peel level by level: the parts still to split are subsets of different (so non-adjacent) regions,
     # so the components of their union are theirs, found in one pass
-    pending = np.arange(len(start))
     while len(pending):
         rests = []
         for comp in links.components(pending):
-            if area[comp].sum() <= max_area_km2 + 1e-9:
+            if area[comp].sum() <= limit:
                 keep[start[comp]] = True
                 continue
             rest = comp[value[comp] > value[comp].min()]
@@ -317,6 +366,72 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
                 rests.append(rest)
         pending = np.sort(np.concatenate(rests)) if rests else np.array([], dtype=np.int64)
     return keep, region
+
+
+def _peeled_keep(links: _Links, members: np.ndarray, area: np.ndarray, value: np.ndarray,
+                 limit: float) -> np.ndarray | None:
+    """Which of ``members`` (cells of regions larger than ``limit``) the peeling of :func:`core_cells` keeps.
+
+    The parts the peeling visits are the connected components of the
+    superlevel sets ``{value >= t}`` of each region (a part whose lowest cells
+    are dropped splits into the components of the rest, and each of those is
+    the component of ``{value >= its own minimum}``); the parts holding a cell
+    shrink as the peeling goes on, and the smallest is the component of the
+    cell in ``{value >= value of the cell}``.  So a cell is kept exactly when
+    that component fits in ``limit``.  All those components' areas are found
+    in one pass, adding cells from the highest value down and joining
+    neighbours (union-find).  Returns None -- the caller then peels level by
+    level -- when any of those areas is so close to ``limit`` that a different
+    order of summation could decide otherwise, or when areas or the limit are
+    not finite and non-negative.
+    """
+    cell_area = area[members]
+    if not np.isfinite(limit) or not np.all(np.isfinite(cell_area)) or (cell_area < 0).any():
+        return None
+    n = len(area)
+    indptr = np.searchsorted(links.a, np.arange(n + 1))  # the links come row by row
+    nbr = links.b.tolist()
+    ptr = indptr.tolist()
+    order = members[np.lexsort((members, -value[members]))]
+    vals = value[order].tolist()
+    cells = order.tolist()
+    parent = list(range(n))
+    total = area.tolist()
+    added = [False] * n
+    out = [0.0] * n
+
+    def find(c: int) -> int:
+        root = c
+        while parent[root] != root:
+            root = parent[root]
+        while parent[c] != root:
+            parent[c], c = root, parent[c]
+        return root
+
+    i, m = 0, len(cells)
+    while i < m:
+        j = i + 1
+        while j < m and vals[j] == vals[i]:
+            j += 1
+        level = cells[i:j]
+        for c in level:
+            added[c] = True
+        for c in level:
+            rc = find(c)
+            for k in range(ptr[c], ptr[c + 1]):
+                d = nbr[k]
+                if added[d]:
+                    rd = find(d)
+                    if rd != rc:
+                        parent[rd] = rc
+                        total[rc] += total[rd]
+        for c in level:
+            out[c] = total[find(c)]
+        i = j
+    sizes = np.asarray(out)[members]
+    if (np.abs(sizes - limit) <= 1e-9 * max(1.0, abs(limit))).any():
+        return None
+    return sizes <= limit
 
 
 def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -341,10 +341,24 @@ def _clip_cells(geometry, rows: np.ndarray, cols: np.ndarray, params: dict) -> n
         return out
     cx, cy = _centres(rows, cols, params)
     margin = params["cell_size"]
+    # most candidate cells (the neighbours of the boundary's vertices) are not crossed by the boundary: a cell
+    # the area covers is its own intersection with it (the caller stores it whole), one the area does not meet
+    # has none; only the others are intersected, with the same pieces of the area as if all were
+    shapely.prepare(geometry)
+    covered = shapely.covers(geometry, polys)
+    apart = ~shapely.intersects(geometry, polys)
+    out[covered] = polys[covered]
+    out[apart] = shapely.Polygon()
+    crossed = ~(covered | apart)
+
+    def intersect(idx, piece):
+        idx = idx[crossed[idx]]
+        if len(idx):
+            out[idx] = shapely.intersection(polys[idx], piece)
 
     def recurse(piece, idx):
         if len(idx) <= 64 or shapely.get_num_coordinates(piece) <= 256:
-            out[idx] = shapely.intersection(polys[idx], piece)
+            intersect(idx, piece)
             return
         xs, ys = cx[idx], cy[idx]
         midx, midy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
@@ -354,13 +368,15 @@ def _clip_cells(geometry, rows: np.ndarray, cols: np.ndarray, params: dict) -> n
             if len(sel) == 0:
                 continue
             if len(sel) == len(idx):  # cannot split further
-                out[sel] = shapely.intersection(polys[sel], piece)
+                intersect(sel, piece)
                 return
+            if not crossed[sel].any():  # nothing to intersect in this quadrant
+                continue
             window = shapely.box(cx[sel].min() - margin, cy[sel].min() - margin,
                                  cx[sel].max() + margin, cy[sel].max() + margin)
             sub = shapely.intersection(piece, window)
             if sub.is_empty:
-                out[sel] = shapely.Polygon()
+                out[sel[crossed[sel]]] = shapely.Polygon()
             else:
                 recurse(sub, sel)
 

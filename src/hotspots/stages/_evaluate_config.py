@@ -288,7 +288,7 @@ def _source_hotspot_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before:
     from hotspots.stages.hotspots import build_inputs, hotspot_config
 
     hcfg = hotspot_config(ctx.settings)
-    inputs = build_inputs(ctx, hcfg)
+    inputs = _with_stage_codes(ctx, build_inputs(ctx, hcfg))
     record = ctx.settings.record_auto
     if cfg.patrol_selection:
         if cfg.patrol_selection not in inputs.selections:
@@ -318,6 +318,26 @@ def _source_hotspot_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before:
         record("evaluation.selection", "patrol_areas",
                f"{exc.message}; the busiest grid cells of the before period are evaluated instead")
         return _source_patrol_areas(ctx, cfg, before=before, crime_types=crime_types, group_name=group_name)
+
+
+def _with_stage_codes(ctx: Context, inputs: Any) -> Any:
+    """``inputs`` with the hotspots stage's point codes when that stage ran in this process on the same points.
+
+    The codes (:class:`hotspots.detect._points.PointCodes`) are a function of
+    the points and the harm weights alone, so when both equal the stage's (one
+    process, ``HOTSPOTS_WORKERS=1``) its codes are the ones the evaluation would
+    build; otherwise (the evaluation beside the stage in a forked process, or
+    other points) ``inputs`` is returned as it is and builds its own.  The
+    patrol areas themselves are not reused: the evaluation picks them on its
+    before period, not on the stage's analysis period.
+    """
+    stage = (getattr(ctx, "results", None) or {}).get("hotspots") or {}
+    done = stage.get("inputs")
+    if done is None or done._codes is None or inputs._codes is not None:
+        return inputs
+    if not (done.points.equals(inputs.points) and done.harm_weights.equals(inputs.harm_weights)):
+        return inputs
+    return dataclasses.replace(inputs, _codes=done._codes)
 
 
 #: Treated-area sources for the illustrative default: name -> function(ctx, cfg, *, before, crime_types,

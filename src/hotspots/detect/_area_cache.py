@@ -430,6 +430,10 @@ class AreaCache:
         return entry
 
     def _prune(self) -> None:
+        for stale in self.folder.glob(".tmp-*"):  # left by a run killed while writing, an hour ago or more
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
         entries = []
         for path in self.folder.glob(f"{_PREFIX}*"):
             with contextlib.suppress(OSError):

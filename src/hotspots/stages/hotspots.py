@@ -214,8 +214,8 @@ def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list
             done[i] = (result, None)
             progress.timings[f"hotspots.cache_hit: {area.name}"] = round(time.perf_counter() - t, 3)
     hits = sum(d is not None for d in done)
-    progress.info(f"  {'reused' if hits else 'no'} hotspot analyses in {folder}"
-                  + (f" ({hits} of {len(jobs)} study areas)" if hits else ""))
+    progress.info(f"  reused the hotspot analyses of {hits} of {len(jobs)} study areas from {folder}" if hits
+                  else f"  no stored hotspot analyses in {folder}")
     progress.timings["hotspots.cache"] = round(time.perf_counter() - t0, 3)
     return cache, keys, done
 

@@ -9,6 +9,10 @@ module reads the ``[hotspots]`` section, builds the inputs from the context,
 records the automatic choices, writes the tables under ``hotspots/``
 (:mod:`hotspots.stages._hotspots_outputs`) and the maps under ``maps/``
 (:mod:`hotspots.stages._hotspots_maps`, drawn by :mod:`hotspots.render.maps`).
+
+A study area analysed before on the same inputs, options and code is read
+back from the area cache (:mod:`hotspots.detect._area_cache`, in the records
+cache's folder; ``HOTSPOTS_CACHE=off`` turns both off) instead of analysed.
 """
 
 from __future__ import annotations

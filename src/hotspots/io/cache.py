@@ -49,7 +49,7 @@ import pandas as pd
 from hotspots.io._files import find_police_files, sha256_file
 from hotspots.io.accounting import Accounting, FileAccount
 
-__all__ = ["RecordsCache", "cache_folder", "records_key"]
+__all__ = ["RecordsCache", "cache_folder", "code_digest", "records_key"]
 
 #: bump when the layout of an entry changes
 FORMAT = 2
@@ -97,6 +97,10 @@ def _code_digest() -> str:
         h.update(path.relative_to(pkg).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+#: the digest of the toolkit's source code, for other caches' keys (the hotspot analyses': hotspots.detect._area_cache)
+code_digest = _code_digest
 
 
 def records_key(data_dir: str | os.PathLike, police_paths: Sequence[str | os.PathLike], *, forces: Sequence[str],

@@ -9,6 +9,10 @@ module reads the ``[hotspots]`` section, builds the inputs from the context,
 records the automatic choices, writes the tables under ``hotspots/``
 (:mod:`hotspots.stages._hotspots_outputs`) and the maps under ``maps/``
 (:mod:`hotspots.stages._hotspots_maps`, drawn by :mod:`hotspots.render.maps`).
+
+A study area analysed before on the same inputs, options and code is read
+back from the area cache (:mod:`hotspots.detect._area_cache`, in the records
+cache's folder; ``HOTSPOTS_CACHE=off`` turns both off) instead of analysed.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import shapely
 from hotspots._errors import ConfigError
 from hotspots._parallel import process_map
 from hotspots._text import slug
+from hotspots.detect._area_cache import AreaCache, area_key, inputs_fingerprint
 from hotspots.detect.analysis import analyse_area
 from hotspots.detect.options import HotspotConfig, cell_size_for
 from hotspots.detect.results import AreaResult, Inputs, StudyArea
 from hotspots.detect.tables import hotspot_tables
 from hotspots.harm import load_harm_weights
+from hotspots.io.cache import cache_folder, code_digest
 from hotspots.months import month_range
 from hotspots.schema import BNG
 from hotspots.stages._hotspots_config import hotspot_config, resolve_selections
@@ -138,25 +144,35 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     ctx.settings.record_auto("hotspots.settings", dataclasses.asdict(cfg), "[hotspots] in the config, defaults elsewhere")
     progress.info(f"  analysis period {ctx.periods.current.label}; selections: {', '.join(inputs.selections)}")
 
-    inputs.codes  # noqa: B018 -- built once, before the workers start, so that they share it
-
-    def analyse(job: tuple[StudyArea, bool]) -> tuple[AreaResult, float]:
-        t = time.perf_counter()
-        result = analyse_area(inputs, job[0], cfg, patrol=job[1])
-        return _without_cell_shapes(result), time.perf_counter() - t
-
     jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
-    done = [(_with_cell_shapes(res), seconds)
-            for res, seconds in process_map(analyse, jobs, weights=[_workload(inputs, a) for a, _ in jobs],
-                                        alongside=while_analysing)]
+    cache, keys, done = _cached_results(ctx, inputs, cfg, jobs)
+    todo = [i for i in range(len(jobs)) if done[i] is None]
+    if todo:
+        inputs.codes  # noqa: B018 -- built once, before the workers start, so that they share it
+
+    def analyse(i: int) -> tuple[AreaResult, float]:
+        t = time.perf_counter()
+        area, patrol = jobs[i]
+        result = analyse_area(inputs, area, cfg, patrol=patrol)
+        seconds = time.perf_counter() - t
+        if cache is not None:
+            cache.store(keys[i], result)  # never fails: an entry that cannot be written only costs time
+        return _without_cell_shapes(result), seconds
+
+    computed = process_map(analyse, todo, weights=[_workload(inputs, jobs[i][0]) for i in todo], alongside=while_analysing)
+    for i, (res, seconds) in zip(todo, computed):
+        done[i] = (_with_cell_shapes(res), seconds)
+        if cache is not None:
+            progress.timings[f"hotspots.cache_miss: {jobs[i][0].name}"] = round(seconds, 3)
     county = done[0][0]
     progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
     district_results = []
     for res, seconds in done[1:]:
         district_results.append(res)
         n_pa = sum(len(s.patrol_areas) for s in res.selections.values() if s.patrol_areas is not None)
+        how = "reused" if seconds is None else f"{seconds:.1f} s"
         progress.info(f"  {res.area.name}: {len(res.grid):,} cells of {res.area.cell_size:,.0f} m, {n_pa} patrol areas "
-                      f"({seconds:.1f} s)")
+                      f"({how})")
     if grid_cells:
         write_grid_cells(ctx.out, inputs, [county] + district_results, everything=grid_cells_everything(ctx.settings))
     tables = hotspot_tables(inputs, county, district_results)
@@ -171,6 +187,41 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
                                "config": cfg}
     return summary
+
+
+# --------------------------------------------------------------------------- the area cache
+def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list[tuple[StudyArea, bool]]):
+    """``(cache, keys, done)``: the area cache (``None`` when off), each job's key, and per job ``(result, None)``
+    where the cache holds its result or ``None`` where it must be analysed (:mod:`hotspots.detect._area_cache`).
+
+    Reported like the records cache: a progress line, and in the manifest's ``timings_s`` the seconds spent
+    here (``hotspots.cache``) and, per study area, ``hotspots.cache_hit: <area>`` (seconds to read it back) or
+    ``hotspots.cache_miss: <area>`` (seconds of analysis; the result is then stored).
+    """
+    done: list = [None] * len(jobs)
+    folder = cache_folder(ctx.out.root)
+    if folder is None:
+        return None, [], done
+    t0 = time.perf_counter()
+    progress = ctx.progress
+    try:
+        digest, code = inputs_fingerprint(inputs), code_digest()
+        keys = [area_key(digest, area, cfg, patrol=patrol, code=code) for area, patrol in jobs]
+    except Exception as exc:  # noqa: BLE001 -- the cache only saves time
+        progress.info(f"  area cache not used: {type(exc).__name__}: {exc}")
+        return None, [], done
+    cache = AreaCache(folder)
+    for i, (area, _) in enumerate(jobs):
+        t = time.perf_counter()
+        result = cache.load(keys[i], area)
+        if result is not None:
+            done[i] = (result, None)
+            progress.timings[f"hotspots.cache_hit: {area.name}"] = round(time.perf_counter() - t, 3)
+    hits = sum(d is not None for d in done)
+    progress.info(f"  reused the hotspot analyses of {hits} of {len(jobs)} study areas from {folder}" if hits
+                  else f"  no stored hotspot analyses in {folder}")
+    progress.timings["hotspots.cache"] = round(time.perf_counter() - t0, 3)
+    return cache, keys, done
 
 
 # --------------------------------------------------------------------------- worker processes

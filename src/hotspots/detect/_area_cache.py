@@ -1,0 +1,522 @@
+"""A cache of the per-area hotspot analysis: a re-run on the same inputs reads each study area's result back.
+
+:func:`hotspots.detect.analysis.analyse_area` is most of a warm ``hotspots run``
+(seconds per study area).  Like ``make`` or ``joblib.Memory``, its
+:class:`~hotspots.detect.results.AreaResult` is stored under a **key** that
+covers everything the result depends on:
+
+* the inputs actually passed (:func:`inputs_fingerprint`, computed once per run):
+  every column of the points (values, dtypes, order, index), the period
+  tuples, the selections, the wards' and town centres' attributes, geometry
+  (WKB) and CRS, the harm weights and the county and district study areas;
+* the study area (type, code, name, geometry WKB, cell size and its reason);
+* the :class:`~hotspots.detect.options.HotspotConfig` (every field) and the
+  ``patrol`` flag;
+* a digest of the toolkit's source code (the records cache's,
+  :func:`hotspots.io.cache._code_digest`) and the versions of Python and of the
+  numerical libraries the analysis runs on.
+
+Anything that changes the key is a miss: the area is analysed and a new entry
+written.  An entry is a folder ``areas-<key>`` beside the records cache's
+entries (:func:`hotspots.io.cache.cache_folder`: ``$HOTSPOTS_CACHE``, ``off``
+turns both caches off, or ``.hotspots-cache`` beside the output folder) holding
+the tables as Parquet (geometries as WKB; the selections' tables of one kind in
+one file) and everything else as JSON (``meta.json``, with every file's SHA-256).
+No pickle: reading an entry runs no code from it.
+
+Safety: an entry is written into a temporary folder and renamed into place;
+before the rename it is read back and compared with the result, table by table
+(columns, dtypes, index, values bit for bit, geometries as WKB, CRS, attrs), and
+not kept if anything differs, so a hit gives exactly what the analysis gave.
+An entry that cannot be read, or whose files do not match their checksums, is a
+miss and is removed.  A cache that cannot be written or read only costs time.
+The most recently used :data:`KEEP` entries are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import operator
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from hotspots.detect.results import AreaResult, Inputs, SelectionResult, StudyArea
+
+__all__ = ["AreaCache", "area_key", "inputs_fingerprint", "result_differences", "KEEP", "FORMAT"]
+
+#: bump when the layout of an entry changes (it is part of the key)
+FORMAT = 1
+#: entries kept (most recently used first): a few runs' worth of study areas
+KEEP = 64
+_PREFIX = "areas-"
+#: Parquet compression: LZ4 reads twice as fast as zstd here, for files a tenth larger
+_COMPRESSION = "lz4"
+
+
+class NotStorable(ValueError):
+    """The result holds something this cache cannot store exactly (it is then not stored)."""
+
+
+# --------------------------------------------------------------------------- the key
+def _update_column(h, values) -> None:
+    """Feed one column's values into ``h``, independent of how they are laid out in memory (chunks, slices)."""
+    if isinstance(values, pd.Index):
+        values = pd.Series(values)
+    dtype = values.dtype
+    h.update(f"|{dtype}|{len(values)}|".encode())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        h.update(np.ascontiguousarray(values.to_numpy()).view(np.uint8).data)
+        return
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # missing values: code -1
+    h.update(np.ascontiguousarray(codes, dtype=np.int64).view(np.uint8).data)
+    if getattr(dtype, "name", "") == "geometry":
+        import shapely
+
+        uniques = shapely.to_wkb(np.asarray(uniques))
+    h.update(json.dumps([[type(u).__name__, u.hex() if isinstance(u, bytes) else str(u)] for u in uniques]).encode())
+
+
+def _update_frame(h, frame) -> None:
+    """Feed a (Geo)DataFrame or Series into ``h``: type, columns, dtypes, values, index, CRS, attrs."""
+    if frame is None:
+        h.update(b"|None|")
+        return
+    h.update(f"|{type(frame).__name__}|".encode())
+    if isinstance(frame, pd.Series):
+        h.update(json.dumps(str(frame.name)).encode())
+        _update_column(h, frame)
+    else:
+        h.update(json.dumps([str(c) for c in frame.columns]).encode())
+        for column in frame.columns:
+            _update_column(h, frame[column])
+        crs = getattr(frame, "crs", None) if hasattr(frame, "geometry") else None
+        h.update(json.dumps([getattr(frame, "_geometry_column_name", None), crs.to_wkt() if crs else None]).encode())
+    h.update(json.dumps([str(n) for n in frame.index.names]).encode())
+    _update_column(h, frame.index)
+    h.update(json.dumps(frame.attrs, sort_keys=True, default=repr).encode())
+
+
+def _area_facts(area: StudyArea) -> dict[str, Any]:
+    import shapely
+
+    return {"area_type": area.area_type, "code": area.code, "name": area.name, "cell_size": float(area.cell_size),
+            "cell_size_type": type(area.cell_size).__name__, "cell_size_reason": area.cell_size_reason,
+            "geometry": hashlib.sha256(shapely.to_wkb(area.geometry)).hexdigest()}
+
+
+def inputs_fingerprint(inputs: Inputs) -> str:
+    """A digest (hex SHA-256) of every field of ``inputs`` the analysis can read (compute it once per run).
+
+    """
+    h = hashlib.sha256()
+    for field in dataclasses.fields(Inputs):
+        value = getattr(inputs, field.name)
+        h.update(f"|field {field.name}|".encode())
+        if field.name == "_codes":  # built from the points and harm weights (both hashed)
+            continue
+        if isinstance(value, (pd.DataFrame, pd.Series)) or value is None:
+            _update_frame(h, value)
+        elif isinstance(value, StudyArea):
+            h.update(json.dumps(_area_facts(value), sort_keys=True).encode())
+        elif field.name == "districts":
+            h.update(json.dumps([_area_facts(a) for a in value], sort_keys=True).encode())
+        elif field.name == "selections":
+            h.update(json.dumps([[k, list(v)] for k, v in value.items()]).encode())
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            h.update(json.dumps(list(value)).encode())
+        else:
+            raise NotStorable(f"Inputs.{field.name}: no fingerprint for {type(value).__name__}")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    """The versions of Python and of the libraries the analysis computes with (read from their metadata: no imports)."""
+    from importlib import metadata
+
+    import shapely
+
+    versions = {"python": platform.python_version(), "geos": shapely.geos_version_string}
+    for name in ("numpy", "pandas", "scipy", "scikit-learn", "shapely", "geopandas", "pyarrow", "pyproj"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def area_key(inputs_digest: str, area: StudyArea, cfg, *, patrol: bool, code: str) -> str:
+    """The key of ``analyse_area(inputs, area, cfg, patrol=patrol)`` (a hex SHA-256).
+
+    ``inputs_digest`` is :func:`inputs_fingerprint` of the inputs, ``code`` the toolkit's code digest
+    (:func:`hotspots.io.cache._code_digest`).
+    """
+    facts = {"format": FORMAT, "code": code, "libraries": _library_versions(), "inputs": inputs_digest,
+             "area": _area_facts(area), "config": dataclasses.asdict(cfg), "patrol": bool(patrol)}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- plain values as JSON
+def _encode(value: Any) -> Any:
+    """A JSON form of ``value`` that :func:`_decode` turns back into the same types and values."""
+    if value is None or isinstance(value, (bool, str)) or type(value) in (int, float):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return {"__t": "np", "dtype": value.dtype.str, "v": value.item()}
+    if type(value) in (list, tuple):
+        return {"__t": type(value).__name__, "v": [_encode(v) for v in value]}
+    if type(value) is dict:
+        if not all(isinstance(k, str) for k in value):
+            raise NotStorable("a dict with keys that are not text")
+        return {"__t": "dict", "v": {k: _encode(v) for k, v in value.items()}}
+    raise NotStorable(f"cannot store a {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    kind, v = value["__t"], value["v"]
+    if kind == "np":
+        return np.dtype(value["dtype"]).type(v)
+    if kind in ("list", "tuple"):
+        items = [_decode(x) for x in v]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {k: _decode(x) for k, x in v.items()}
+    raise ValueError(f"unknown value type {kind!r}")
+
+
+# --------------------------------------------------------------------------- tables
+def _is_geometry(series) -> bool:
+    return getattr(series.dtype, "name", "") == "geometry"
+
+
+def _geometry_wkb(values) -> np.ndarray:
+    import shapely
+
+    return shapely.to_wkb(np.asarray(values))
+
+
+def _same_objects(a, b) -> bool:
+    """Are the geometries of ``a`` and ``b`` the same objects, one by one (then they are equal; cheap)?"""
+    return len(a) == len(b) and all(map(operator.is_, np.asarray(a), np.asarray(b)))
+
+
+def _same_shapes(values, grid: tuple) -> bool:
+    """Are these geometries the grid's (``grid``: its geometry array and WKB)? The same objects, or the same WKB."""
+    shapes, wkb = grid
+    if _same_objects(values, shapes):
+        return True
+    return len(values) == len(wkb) and bool((_geometry_wkb(values) == wkb).all())
+
+
+def _plain(frame: pd.DataFrame, grid_wkb: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table as plain columns (geometries as WKB, or left out where they are the grid's), and its description."""
+    if not all(isinstance(c, str) for c in frame.columns) or frame.columns.has_duplicates:
+        raise NotStorable("column names must be distinct text")
+    import geopandas as gpd
+
+    desc: dict[str, Any] = {"type": "geo" if isinstance(frame, gpd.GeoDataFrame) else "frame",
+                            "columns": list(frame.columns), "dtypes": [str(t) for t in frame.dtypes],
+                            "attrs": _encode(frame.attrs), "geometries": {}}
+    plain = pd.DataFrame(frame).copy(deep=False)
+    if desc["type"] == "geo":
+        desc["active"] = frame.geometry.name
+        crs = frame.crs
+        desc["crs"] = None if crs is None else crs.srs
+    drop = []
+    for name in [c for c, t in zip(frame.columns, desc["dtypes"]) if t == "geometry"]:
+        column = frame[name]
+        crs = column.crs
+        info = {"crs": None if crs is None else crs.srs}
+        if grid_wkb is not None and _same_shapes(column.values, grid_wkb):
+            info["from_grid"] = True  # a selection's cells: the grid's shapes, stored once
+            drop.append(name)
+        else:
+            plain[name] = _geometry_wkb(column.values)
+        desc["geometries"][name] = info
+    if drop:
+        plain = plain.drop(columns=drop)
+    return plain, desc
+
+
+def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
+    """Undo :func:`_plain`; raises ``ValueError`` when the table is not as described."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import CRS
+
+    frame = plain
+    for position, name in enumerate(desc["columns"]):
+        info = desc["geometries"].get(name)
+        if info is None:
+            continue
+        crs = CRS(info["crs"]) if info["crs"] is not None else None
+        if info.get("from_grid"):
+            values = grid.geometry.values
+            if crs != values.crs:
+                values = gpd.array.GeometryArray(values._data, crs=crs)
+            frame.insert(position, name, values)
+        else:
+            frame[name] = gpd.array.from_shapely(shapely.from_wkb(frame[name].to_numpy(dtype=object)), crs=crs)
+    if desc["type"] == "geo":
+        frame = gpd.GeoDataFrame(frame, geometry=desc["active"])
+        if (frame.crs.srs if frame.crs is not None else None) != desc["crs"]:
+            raise ValueError("a stored table does not have the CRS it was stored with")
+    else:
+        frame = pd.DataFrame(frame, copy=False)
+    frame.attrs = _decode(desc["attrs"])
+    if list(frame.columns) != desc["columns"] or [str(t) for t in frame.dtypes] != desc["dtypes"]:
+        raise ValueError("a stored table does not have the columns or types it was stored with")
+    return frame
+
+
+def _default_index(frame: pd.DataFrame) -> bool:
+    index = frame.index
+    return type(index) is pd.RangeIndex and index.start == 0 and index.step == 1 and index.name is None
+
+
+# --------------------------------------------------------------------------- comparing results (strict)
+def _same_value(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, (float, np.floating)) and a != a:
+        return b != b
+    return bool(a == b)
+
+
+def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[str]:
+    if a is None or b is None:
+        return [] if a is None and b is None else [f"{where}: None vs a table"]
+    if type(a) is not type(b):
+        return [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
+    if list(a.columns) != list(b.columns) or [str(t) for t in a.dtypes] != [str(t) for t in b.dtypes]:
+        return [f"{where}: columns or dtypes differ"]
+    out = []
+    if type(a.index) is not type(b.index) or a.index.dtype != b.index.dtype or list(a.index.names) != list(b.index.names) \
+            or not a.index.equals(b.index):
+        out.append(f"{where}: index differs")
+    if not _same_value(a.attrs, b.attrs):
+        out.append(f"{where}: attrs differ")
+    if getattr(a, "_geometry_column_name", None) != getattr(b, "_geometry_column_name", None):
+        out.append(f"{where}: active geometry differs")
+    for (name, x), (_, y) in zip(a.items(), b.items()):
+        if _is_geometry(x):
+            same_crs = (x.crs is None) == (y.crs is None) and (x.crs is None or (x.crs == y.crs and x.crs.srs == y.crs.srs))
+            if not same_crs or not _same_geometries(x.values, y.values, shared):
+                out.append(f"{where}.{name}: geometries differ")
+        elif isinstance(x.dtype, np.dtype) and x.dtype.kind in "biufcmM":
+            if not np.array_equal(np.ascontiguousarray(x.to_numpy()).view(np.uint8),
+                                  np.ascontiguousarray(y.to_numpy()).view(np.uint8)):
+                out.append(f"{where}.{name}: values differ")
+        elif hasattr(x.array, "__arrow_array__"):
+            ax, ay = pa.chunked_array(x.array.__arrow_array__()), pa.chunked_array(y.array.__arrow_array__())
+            if not ax.equals(ay):
+                out.append(f"{where}.{name}: values differ")
+        else:
+            try:
+                pd.testing.assert_series_equal(x, y, check_exact=True, check_index=False, check_names=True)
+            except AssertionError:
+                out.append(f"{where}.{name}: values differ")
+    return out
+
+
+def _same_geometries(x, y, shared: tuple | None) -> bool:
+    """Equal WKB; geometries that are the same objects as a pair of grids already found equal (``shared``) are."""
+    if shared is not None and _same_objects(x, shared[0]) and _same_objects(y, shared[1]):
+        return True
+    wx, wy = _geometry_wkb(x), _geometry_wkb(y)
+    return len(wx) == len(wy) and bool((wx == wy).all())
+
+
+def result_differences(a: AreaResult, b: AreaResult) -> list[str]:
+    """Every difference between two area results (empty: the same, table by table and value by value)."""
+    import shapely
+
+    out = []
+    fa, fb = vars(a.area), vars(b.area)
+    for k in fa:
+        if k == "geometry":
+            if shapely.to_wkb(fa[k]) != shapely.to_wkb(fb[k]):
+                out.append("area.geometry differs")
+        elif not _same_value(fa[k], fb[k]):
+            out.append(f"area.{k} differs")
+    out += _frame_differences(a.grid, b.grid, "grid")
+    shared = None  # the cells' shapes are usually the grid's: compared once, above
+    if not out and hasattr(a.grid, "geometry"):
+        shared = (a.grid.geometry.values, b.grid.geometry.values)
+    if list(a.selections) != list(b.selections):
+        return out + ["selections differ"]
+    for sel in a.selections:
+        x, y = a.selections[sel], b.selections[sel]
+        for field in dataclasses.fields(SelectionResult):
+            u, v = getattr(x, field.name), getattr(y, field.name)
+            if isinstance(u, pd.DataFrame) or isinstance(v, pd.DataFrame):
+                out += _frame_differences(u, v, f"{sel}.{field.name}", shared)
+            elif not _same_value(u, v):
+                out.append(f"{sel}.{field.name} differs")
+    return out
+
+
+# --------------------------------------------------------------------------- the cache
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class AreaCache:
+    """Area results stored by key in a folder (see the module docstring).
+
+    The tests (``tests/test_area_cache.py``) show a hit, the misses and a damaged entry.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / f"{_PREFIX}{key[:40]}"
+
+    def load(self, key: str, area: StudyArea) -> AreaResult | None:
+        """The result stored under ``key`` (its study area: ``area``), or ``None`` (not there, or damaged: removed)."""
+        entry = self._entry(key)
+        meta_path = entry / "meta.json"
+        if not meta_path.is_file():
+            return None
+        try:
+            result = _read_entry(entry, key, area)
+        except Exception:  # noqa: BLE001 -- a damaged entry is a miss, and is removed
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        if result is None:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(meta_path)  # most recently used
+        return result
+
+    def store(self, key: str, result: AreaResult) -> Path | None:
+        """Write an entry (atomically, read back and compared first); its folder, or ``None`` when not written."""
+        entry = self._entry(key)
+        tmp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
+            _write_entry(tmp, key, result)
+            back = _read_entry(tmp, key, result.area)
+            if back is None or result_differences(result, back):
+                raise NotStorable("the stored result does not read back the same")
+            shutil.rmtree(entry, ignore_errors=True)
+            os.rename(tmp, entry)
+        except Exception:  # noqa: BLE001 -- a cache that cannot be written only costs time
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        self._prune()
+        return entry
+
+    def _prune(self) -> None:
+        for stale in self.folder.glob(".tmp-*"):  # left by a run killed while writing, an hour ago or more
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+        entries = []
+        for path in self.folder.glob(f"{_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                entries.append(((path / "meta.json").stat().st_mtime, path))
+        entries.sort(reverse=True)
+        for _, old in entries[KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
+    if [f.name for f in dataclasses.fields(AreaResult)] != ["area", "grid", "selections"]:
+        raise NotStorable("AreaResult has fields this cache does not know")
+    # each kind of table: the selections' tables of one layout in one file, in selection order
+    groups: dict[tuple, list[pd.DataFrame]] = {}
+    tables: list[dict[str, Any]] = []
+
+    def table(frame: pd.DataFrame, kind: str, grid_wkb=None) -> dict[str, Any]:
+        plain, desc = _plain(frame, grid_wkb)
+        if _default_index(frame):
+            signature = (kind, tuple(plain.columns), tuple(str(t) for t in plain.dtypes))
+            rows = groups.setdefault(signature, [])
+            start = sum(len(f) for f in rows)
+            rows.append(plain)
+            desc.update(group=list(groups).index(signature), start=start, stop=start + len(plain))
+        else:
+            desc["file"] = f"t{len(tables)}.parquet"
+            plain.to_parquet(folder / desc["file"], compression=_COMPRESSION)
+        tables.append(desc)
+        return {"__table": len(tables) - 1}
+
+    grid = result.grid
+    grid_ref = table(grid, "grid")
+    grid_wkb = (grid.geometry.values, _geometry_wkb(grid.geometry.values)) if hasattr(grid, "geometry") else None
+    selections = []
+    for name, sel in result.selections.items():
+        fields = {}
+        for field in dataclasses.fields(SelectionResult):
+            value = getattr(sel, field.name)
+            fields[field.name] = table(value, field.name, grid_wkb) if isinstance(value, pd.DataFrame) else _encode(value)
+        selections.append([name, fields])
+    files = {}
+    for i, frames in enumerate(groups.values()):
+        name = f"g{i}.parquet"
+        (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).to_parquet(
+            folder / name, compression=_COMPRESSION, index=False)
+    for desc in tables:
+        if "group" in desc:
+            desc["file"] = f"g{desc['group']}.parquet"
+    for path in sorted(folder.glob("*.parquet")):
+        files[path.name] = _sha256(path)
+    meta = {"format": FORMAT, "key": key, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "area": _area_facts(result.area), "grid": grid_ref, "selections": selections, "tables": tables,
+            "files": files}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _read_entry(folder: Path, key: str, area: StudyArea) -> AreaResult | None:
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("key") != key or meta.get("format") != FORMAT:
+        return None
+    if meta["area"] != _area_facts(area):
+        raise ValueError("the entry is for another study area")
+    import pyarrow.parquet as pq
+
+    plain: dict[str, pa.Table] = {}
+    for name, digest in meta["files"].items():
+        path = folder / name
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"{path}: checksum differs")
+        plain[name] = pq.read_table(pa.BufferReader(data))
+    tables = meta["tables"]
+
+    def table(ref: dict[str, int], grid=None) -> pd.DataFrame:
+        desc = tables[ref["__table"]]
+        frame = plain[desc["file"]]
+        if "group" in desc:  # rows start..stop of the selections' tables of this layout
+            frame = frame.slice(desc["start"], desc["stop"] - desc["start"])
+        return _restore(frame.to_pandas(), desc, grid)
+
+    grid = table(meta["grid"])
+    selections = {}
+    for name, fields in meta["selections"]:
+        values = {k: table(v, grid) if isinstance(v, dict) and "__table" in v else _decode(v) for k, v in fields.items()}
+        selections[name] = SelectionResult(**values)
+    return AreaResult(area=area, grid=grid, selections=selections)

@@ -11,10 +11,14 @@ import pytest
 import hotspots
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(hotspots.__path__, "hotspots.") if not m.name.endswith("__main__"))
+#: modules whose examples need an optional extra (``pip install '.[national]'``): skipped, not failed, without it
+NEEDS = {"hotspots.geo.national": "duckdb"}
 
 
 @pytest.mark.parametrize("name", ["hotspots"] + MODULES)
 def test_examples_run(name):
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name], reason=f"{name}'s examples need the optional {NEEDS[name]}")
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

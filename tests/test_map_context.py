@@ -264,3 +264,24 @@ def test_every_patrol_area_gets_its_busiest_name_first():
     _, labels = street_context(codes, np.arange(len(pts)), sh.box(0, 0, 1000, 1000),
                                [sh.box(50, 50, 200, 200), sh.box(850, 850, 950, 950)])
     assert labels["label"].tolist() == ["Busy Road", "Quiet Lane", "Second Road"]
+
+
+def test_every_text_of_the_png_lies_on_the_page(monkeypatch):
+    """No word of the printable map runs off the A4 page (the legend title once did, at the right edge)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    kept = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    try:
+        assert maps.static_map_png(_context_view())[:4] == b"\x89PNG"
+        (fig,) = kept
+        renderer = fig.canvas.get_renderer()
+        page = fig.bbox
+        outside = [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+                   and (t.get_window_extent(renderer).x1 > page.x1 + 1 or t.get_window_extent(renderer).x0 < -1)]
+        assert outside == []
+    finally:
+        for fig in kept:
+            close(fig)

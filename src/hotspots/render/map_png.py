@@ -173,7 +173,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     if view.roads is not None and len(view.roads):
         handles.append(Line2D([], [], color=ROAD_COLOUR, lw=1.2, label="road (OS Open Roads)"))
     side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
-                title="Coloured squares: much more (red) or less (blue) crime than around them",
+                title="Coloured squares: much more (red) or less (blue)\ncrime than around them",  # two lines: one ran off the page
                 title_fontsize=8)
     if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
         lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]

@@ -54,6 +54,7 @@ import pandas as pd
 import pyarrow as pa
 
 from hotspots.detect.results import AreaResult, Inputs, SelectionResult, StudyArea
+from hotspots.io.cache import prune_entries
 
 __all__ = ["AreaCache", "area_key", "inputs_fingerprint", "result_differences", "KEEP", "FORMAT"]
 
@@ -430,17 +431,7 @@ class AreaCache:
         return entry
 
     def _prune(self) -> None:
-        for stale in self.folder.glob(".tmp-*"):  # left by a run killed while writing, an hour ago or more
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > 3600:
-                    shutil.rmtree(stale, ignore_errors=True)
-        entries = []
-        for path in self.folder.glob(f"{_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                entries.append(((path / "meta.json").stat().st_mtime, path))
-        entries.sort(reverse=True)
-        for _, old in entries[KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_entries(self.folder, _PREFIX, KEEP)
 
 
 def _write_entry(folder: Path, key: str, result: AreaResult) -> None:

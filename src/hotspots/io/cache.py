@@ -49,7 +49,7 @@ import pandas as pd
 from hotspots.io._files import find_police_files, sha256_file
 from hotspots.io.accounting import Accounting, FileAccount
 
-__all__ = ["RecordsCache", "cache_folder", "code_digest", "records_key"]
+__all__ = ["RecordsCache", "cache_folder", "code_digest", "prune_entries", "records_key"]
 
 #: bump when the layout of an entry changes
 FORMAT = 2
@@ -271,11 +271,20 @@ class RecordsCache:
         return entry
 
     def _prune(self) -> None:
-        for stale in self.folder.glob(".tmp-*"):  # left by a run killed while writing, an hour ago or more
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > 3600:
-                    shutil.rmtree(stale, ignore_errors=True)
-        entries = [p for p in self.folder.glob("records-*") if (p / "meta.json").is_file()]
-        entries.sort(key=lambda p: (p / "meta.json").stat().st_mtime, reverse=True)
-        for old in entries[KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_entries(self.folder, "records-", KEEP)
+
+
+def prune_entries(folder: Path, prefix: str, keep: int) -> None:
+    """Remove temporary folders an hour old or more (left by a run killed while writing) and all but the
+    ``keep`` most recently used entries ``<prefix>*`` of ``folder`` (used: their ``meta.json`` touched)."""
+    for stale in folder.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+    entries = []
+    for path in folder.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            entries.append(((path / "meta.json").stat().st_mtime, path))
+    entries.sort(reverse=True)
+    for _, old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)

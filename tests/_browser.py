@@ -51,6 +51,24 @@ def open_page(path: Path, *, width: int = 1280, height: int = 900, wait_ms: int 
 
 
 @contextmanager
+def open_pages(browser_open, views, *, wait_ms: int = 500):
+    """Yield ``[(page, events), ...]`` for ``views`` (``(path, width, height)``), all open at once.
+
+    ``browser_open`` is what :func:`browser_session` yields.  The pages load one
+    after another, then one wait of ``wait_ms`` follows the last load, so each
+    page has had at least ``wait_ms`` since its own load when it is measured,
+    without a test of many pages waiting once per page.
+    """
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        got = [stack.enter_context(browser_open(path, width=w, height=h, wait_ms=0)) for path, w, h in views]
+        if got:
+            got[-1][0].wait_for_timeout(wait_ms)
+        yield got
+
+
+@contextmanager
 def _page(browser, path: Path, *, width: int = 1280, height: int = 900, wait_ms: int = 500):
     events = {"page_errors": [], "console_errors": [], "blocked_requests": [], "dialogs": []}
     context = browser.new_context(viewport={"width": width, "height": height})

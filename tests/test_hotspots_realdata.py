@@ -101,7 +101,7 @@ def test_no_sparse_hot_spots_and_no_empty_patrol_cells_that_are_not_bridges(hots
 @pytest.mark.browser
 def test_every_map_shows_street_names_and_numbers_that_hide_nothing(hotspots_run):
     """Laptop and phone, network blocked: street names on every map, no number over another or over a small area."""
-    from _browser import browser_session
+    from _browser import browser_session, open_pages
 
     ctx, _ = hotspots_run
     maps_dir = ctx.out.root / "maps"
@@ -116,15 +116,19 @@ def test_every_map_shows_street_names_and_numbers_that_hide_nothing(hotspots_run
               covered: small.filter(r => b.some(x => ov(x, r))).length};
     }"""
     with_areas = 0
-    with browser_session() as open_page:  # one Chromium for the 22 pages
-      for html in sorted(maps_dir.glob("*.html")):
-        for width, height in ((1366, 768), (390, 844)):
-            with open_page(html, width=width, height=height, wait_ms=900) as (page, events):
-                got = page.evaluate(measure)
-            assert events["page_errors"] == [] and events["console_errors"] == [], (html.name, events)
-            assert events["blocked_requests"] == [], html.name
-            # a map with patrol areas names the streets in them at the opening zoom
-            assert got["badges"] == 0 or got["streets"] >= 1, (html.name, width, got)
-            assert got["pairs"] == 0 and got["covered"] == 0, (html.name, width, got)
-            with_areas += got["badges"] > 0
+    views = [(html, width, height) for html in sorted(maps_dir.glob("*.html")) for width, height in ((1366, 768), (390, 844))]
+    assert len(views) >= 4
+    measured = []
+    with browser_session() as open_page:  # one Chromium for the 22 pages, six open at a time
+        for start in range(0, len(views), 6):
+            with open_pages(open_page, views[start:start + 6], wait_ms=900) as pages:
+                measured += [(view, page.evaluate(measure), events) for view, (page, events) in zip(views[start:], pages)]
+    assert len(measured) == len(views)
+    for (html, width, _), got, events in measured:
+        assert events["page_errors"] == [] and events["console_errors"] == [], (html.name, events)
+        assert events["blocked_requests"] == [], html.name
+        # a map with patrol areas names the streets in them at the opening zoom
+        assert got["badges"] == 0 or got["streets"] >= 1, (html.name, width, got)
+        assert got["pairs"] == 0 and got["covered"] == 0, (html.name, width, got)
+        with_areas += got["badges"] > 0
     assert with_areas >= 2

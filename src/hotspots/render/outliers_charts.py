@@ -86,7 +86,40 @@ def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, ti
 
     Shaded band and dashed lines: 95% limits allowing for overdispersion; solid
     lines: 99.8% allowing for overdispersion; dotted: 99.8% Poisson-only limits.
+    Written as SVG directly (:mod:`hotspots.render._funnel_svg`, the same
+    drawing); with matplotlib (:func:`_funnel_chart_mpl`) where that does not apply.
     """
+    svg = _funnel_svg_or_none(funnel, rows, highlight=highlight, title=title)
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _funnel_chart_mpl(funnel, rows, highlight=highlight, title=title)
+
+
+def _funnel_svg_or_none(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> bytes | None:
+    from hotspots.render._funnel_svg import CURVES, funnel_svg
+
+    codes = rows["area_code"].to_numpy()
+    names = [str(n) for n in rows["area_name"]]
+    if any("\n" in n or "\r" in n for n in names) or "\n" in str(title) or not len(funnel):
+        return None
+    mine = codes == highlight
+    population = rows["population"].to_numpy(float) / 1000.0
+    rate = rows["rate_per_1000"].to_numpy(float)
+    me = None
+    if mine.any():
+        first = int(np.flatnonzero(mine)[0])
+        colour = COLOURS.get(str(rows["flag"].iloc[first]), HIGHLIGHT)
+        if colour in ("#ffffff", "#eeeeee"):
+            colour = HIGHLIGHT
+        me = (float(population[first]), float(rate[first]), names[first], colour)
+    others = ~mine
+    curves = {column: funnel[column].to_numpy(float) for column, *_ in CURVES}
+    return funnel_svg(funnel["population"].to_numpy(float), curves, float(funnel["county_rate_per_1000"].iloc[0]),
+                      (population[others], rate[others], [n for n, o in zip(names, others) if o]), me, str(title))
+
+
+def _funnel_chart_mpl(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> str:
+    """:func:`funnel_chart` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(3.2, 2.35)
         ax = fig.add_axes((0.155, 0.165, 0.815, 0.735))

@@ -51,3 +51,96 @@ def test_collector_paused_restores_the_collector_state():
         assert not gc.isenabled()  # a collector the caller disabled stays disabled
     finally:
         gc.enable()
+
+
+# ----------------------------------------------------------------------------- the funnel plot as direct SVG
+import base64  # noqa: E402
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from test_outliers import synthetic  # noqa: E402,F401  (the synthetic results, a fixture)
+
+_TEXT = re.compile(r'<text style="([^"]*)" x="([-\d.e]+)" y="([-\d.e]+)" transform="rotate\(([-\d]+)[^>]*>([^<]*)</text>')
+_MARKER = re.compile(r'<path id="(m[0-9a-f]+)" d="M 0 ([-\d.]+) \nC')
+_USE = re.compile(r'<use xlink:href="#(m[0-9a-f]+)" x="([-\d.e]+)" y="([-\d.e]+)" style="fill: (#[0-9a-f]+)')
+_TICK = re.compile(r'<path id="(m[0-9a-f]+)" d="M 0 0 \nL ([-\d.]+) ([-\d.]+) \n"')
+_CIRCLE = re.compile(r'<circle cx="([-\d.e]+)" cy="([-\d.e]+)" r="([-\d.e]+)"[^>]*style="fill: (#[0-9a-f]+)')
+_OWN_TICK = re.compile(r'<path d="M ([-\d.e]+) ([-\d.e]+) L ([-\d.e]+) ([-\d.e]+)" style="fill: none; stroke: #444444')
+
+
+def _decode(uri: str) -> str:
+    return base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+
+
+def _drawn(svg: str, *, own: bool) -> dict:
+    """What a funnel plot shows, comparable between matplotlib's SVG and the direct one (3 decimals, points)."""
+    r3 = lambda v: round(float(v), 3)  # noqa: E731
+    texts = sorted((t, style, r3(x), r3(y), rot.lstrip("-")) for style, x, y, rot, t in _TEXT.findall(svg))
+    if own:
+        dots = sorted((r3(x), r3(y), r3(r), fill) for x, y, r, fill in _CIRCLE.findall(svg))
+        ticks = sorted(tuple(sorted([(r3(a), r3(b)), (r3(c), r3(d))])) for a, b, c, d in _OWN_TICK.findall(svg))
+    else:
+        radius = {m: float(r) for m, r in _MARKER.findall(svg)}
+        tick = {m: (float(a), float(b)) for m, a, b in _TICK.findall(svg)}
+        uses = _USE.findall(svg)
+        dots = sorted((r3(x), r3(y), r3(radius[m]), fill) for m, x, y, fill in uses if m in radius)
+        ticks = sorted(tuple(sorted([(r3(x), r3(y)), (r3(float(x) + tick[m][0]), r3(float(y) + tick[m][1]))]))
+                       for m, x, y, _ in uses if m in tick)
+    clip = re.search(r'<rect x="([-\d.]+)" y="([-\d.]+)" width="([-\d.]+)" height="([-\d.]+)"', svg).groups()
+    return {"texts": texts, "dots": dots, "ticks": ticks, "clip": tuple(r3(v) for v in clip)}
+
+
+def _both(curve, rows, highlight, title):
+    reference = C._funnel_chart_mpl(curve, rows, highlight=highlight, title=title)
+    direct = C._funnel_svg_or_none(curve, rows, highlight=highlight, title=title)
+    return _decode(reference), direct
+
+
+def _assert_same_funnel(curve, rows, highlight, title):
+    reference, direct = _both(curve, rows, highlight, title)
+    assert direct is not None
+    want, got = _drawn(reference, own=False), _drawn(direct.decode("utf-8"), own=True)
+    assert want["texts"] and want["dots"] and want["ticks"]
+    assert got == want
+    assert C.funnel_chart(curve, rows, highlight=highlight, title=title) == (
+        "data:image/svg+xml;base64," + base64.b64encode(direct).decode("ascii"))
+
+
+def _funnel_inputs(res, crime_type):
+    return res.funnels[res.funnels["crime_type"] == crime_type], res.district[res.district["crime_type"] == crime_type]
+
+
+def test_funnel_svg_draws_what_matplotlib_draws(synthetic):  # noqa: F811
+    res = synthetic["results"]
+    for code, crime_type in zip(res.funnel_picks["area_code"], res.funnel_picks["crime_type"]):
+        curve, rows = _funnel_inputs(res, crime_type)
+        _assert_same_funnel(curve, rows, code, crime_type)
+    curve, rows = _funnel_inputs(res, res.funnel_picks["crime_type"].iloc[0])
+    for code in rows["area_code"]:  # every CSP highlighted in turn: names left and right of their dot
+        _assert_same_funnel(curve, rows, code, "Title & <more> $5")
+    _assert_same_funnel(curve, rows, "not a CSP", "nobody highlighted")
+    odd = rows.assign(area_name=[f"A&B <{i}> 'x' \"y\" $z$" for i in range(len(rows))])
+    _assert_same_funnel(curve, odd, rows["area_code"].iloc[1], "escaped names")
+    scaled = curve.assign(**{c: curve[c] * 1000 for c in curve.columns if c.startswith("rate_")},
+                          county_rate_per_1000=curve["county_rate_per_1000"] * 1000)
+    _assert_same_funnel(scaled, rows.assign(rate_per_1000=rows["rate_per_1000"] * 1000), rows["area_code"].iloc[0],
+                        "rates in the thousands")
+
+
+def test_funnel_svg_falls_back_to_matplotlib(synthetic):  # noqa: F811
+    res = synthetic["results"]
+    curve, rows = _funnel_inputs(res, res.funnel_picks["crime_type"].iloc[0])
+    code = rows["area_code"].iloc[0]
+    gappy = curve.copy()
+    gappy.iloc[3, gappy.columns.get_loc("rate_upper_998")] = np.nan
+    tiny = curve.assign(**{c: curve[c] * 1e-7 for c in curve.columns if c.startswith("rate_")},
+                        county_rate_per_1000=curve["county_rate_per_1000"] * 1e-7)  # ticks need a power of ten
+    cases = [(gappy, rows), (curve, rows.assign(rate_per_1000=np.where(np.arange(len(rows)) == 2, np.nan, rows["rate_per_1000"]))),
+             (curve.assign(population=100_000.0), rows),
+             (tiny, rows.assign(rate_per_1000=rows["rate_per_1000"] * 1e-7)),
+             (curve, rows.assign(area_name=["two\nlines"] * len(rows)))]
+    for funnel, points in cases:
+        assert C._funnel_svg_or_none(funnel, points, highlight=code, title="t") is None
+        assert C.funnel_chart(funnel, points, highlight=code, title="t") == \
+            C._funnel_chart_mpl(funnel, points, highlight=code, title="t")

@@ -103,7 +103,7 @@ def _ticks(vmin: float, vmax: float, length: float, factor: float) -> tuple[list
     formatter = ScalarFormatter()
     formatter.axis = _ViewAxis(vmin, vmax)
     labels = formatter.format_ticks(locs)
-    if formatter.offset != 0 or formatter.orderOfMagnitude != 0 or formatter.get_offset():
+    if formatter.offset != 0 or formatter.get_offset():  # an offset or a power of ten
         return None
     tolerance = (vmax - vmin) * 1e-10
     shown = [(float(v), s) for v, s in zip(locs, labels) if vmin - tolerance <= v <= vmax + tolerance]

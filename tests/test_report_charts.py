@@ -58,6 +58,7 @@ import base64  # noqa: E402
 import re  # noqa: E402
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from test_outliers import synthetic  # noqa: E402,F401  (the synthetic results, a fixture)
 
@@ -144,3 +145,58 @@ def test_funnel_svg_falls_back_to_matplotlib(synthetic):  # noqa: F811
         assert C._funnel_svg_or_none(funnel, points, highlight=code, title="t") is None
         assert C.funnel_chart(funnel, points, highlight=code, title="t") == \
             C._funnel_chart_mpl(funnel, points, highlight=code, title="t")
+
+
+# ----------------------------------------------------------------------------- the trend chart as direct SVG
+def _monthly(missing: set[int], n: int = 36, seed: int = 5, scale: float = 1.0) -> pd.DataFrame:
+    """A monthly table as monthly_rates gives it: two areas x two types, the ``missing`` month indexes absent."""
+    rng = np.random.default_rng(seed)
+    months = [f"{2023 + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+    rows = []
+    for code in ("E22000001", "E23000001"):
+        for crime_type, level in (("All crime", 6.0), ("Anti-social behaviour", 1.5)):
+            for i, month in enumerate(months):
+                rate = np.nan if i in missing else scale * level * rng.uniform(0.7, 1.3)
+                rows.append({"area_code": code, "crime_type": crime_type, "month": month, "rate_per_1000": rate,
+                             "present": i not in missing})
+    return pd.DataFrame(rows)
+
+
+def _trend_pair(monthly, **kw):
+    kw = {"area_code": "E22000001", "county_code": "E23000001", "types": ["All crime", "Anti-social behaviour"],
+          "area_name": "Alpha & <Beta>", "county_name": "Testshire", **kw}
+    return _decode(C._trend_chart_mpl(monthly, **kw)), _decode(C.trend_chart(monthly, **kw))
+
+
+def _assert_same_trend(monthly, **kw):
+    reference, direct = _trend_pair(monthly, **kw)
+    assert "Matplotlib" in reference and "Matplotlib" not in direct  # the direct SVG is the one compared
+    want, got = _drawn(reference, own=False), _drawn(direct, own=True)
+    assert want["texts"] and want["ticks"]
+    assert got == want
+    return want
+
+
+def test_trend_svg_draws_what_matplotlib_draws(synthetic):  # noqa: F811
+    res = synthetic["results"]
+    meta = res.meta
+    for code in res.csp_summary["area_code"]:
+        _assert_same_trend(res.monthly, area_code=code, county_code=meta["county_code"], types=meta["trend_types"],
+                           area_name=str(code), county_name=meta["county_name"])
+    # long and short gaps ("no data" on runs of 4 months or more), isolated months drawn as dots
+    drawn = _assert_same_trend(_monthly({0, 5, 6, 7, 8, 9, 11, 13, 20, 35}))
+    assert len(drawn["dots"]) == 4 * 2 and sum(t[0] == "no data" for t in drawn["texts"]) == 1
+    _assert_same_trend(_monthly(set(), n=13))
+    _assert_same_trend(_monthly({3}, scale=300.0), types=["All crime"])  # one type: two legend entries
+    _assert_same_trend(_monthly(set(range(12, 24)), scale=0.01), area_name="Ünïcödé $x$ Ågård")
+
+
+def test_trend_svg_falls_back_to_matplotlib():
+    kw = {"area_code": "E22000001", "county_code": "E23000001", "types": ["All crime"], "area_name": "A",
+          "county_name": "C"}
+    flat = _monthly(set()).assign(rate_per_1000=2.0)
+    tiny = _monthly(set(), scale=1e-7)
+    for monthly in (flat, tiny, _monthly(set(range(36))), _monthly(set()).assign(area_name="x")):
+        args = dict(kw, area_name="two\nlines") if "area_name" in monthly else kw
+        expected = C._trend_chart_mpl(monthly, **args)
+        assert C.trend_chart(monthly, **args) == expected

@@ -266,7 +266,34 @@ def _outline_xy(geometry) -> tuple[list, list]:
 
 def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
                 area_name: str, county_name: str) -> str:
-    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded."""
+    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded.
+
+    Written as SVG directly (:mod:`hotspots.render._trend_svg`, the same drawing); with matplotlib
+    (:func:`_trend_chart_mpl`) where that does not apply.
+    """
+    from hotspots.render._trend_svg import trend_svg
+
+    calendar = sorted(monthly["month"].unique())
+    series = []
+    styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
+    for crime_type, (dark, light) in zip(types, styles):
+        for code, colour, dashed, label in ((area_code, dark, False, area_name), (county_code, light, True, county_name)):
+            part = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
+            y = part.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float)
+            series.append((y, colour, dashed, 1.4 if code == area_code else 1.0, f"{label}: {crime_type}"))
+    present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
+    gaps = _runs(i for i, m in enumerate(calendar) if not bool(present[m]))
+    years = [(i, m[:4]) for i, m in enumerate(calendar) if m.endswith("-01")]
+    svg = trend_svg(years, len(calendar), series, gaps) if len(calendar) else None
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _trend_chart_mpl(monthly, area_code=area_code, county_code=county_code, types=types,
+                            area_name=area_name, county_name=county_name)
+
+
+def _trend_chart_mpl(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
+                     area_name: str, county_name: str) -> str:
+    """:func:`trend_chart` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(9.6, 2.3)
         ax = fig.add_axes((0.06, 0.11, 0.93, 0.74))

@@ -189,8 +189,33 @@ def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> s
     """A small map of one CSP's LSOAs with its busiest numbered and filled by their funnel flag.
 
     ``lsoas``: the CSP's LSOA outlines (``area_code``, geometry); ``busiest``:
-    (rank, LSOA code, flag) as the analysis ranked them.
+    (rank, LSOA code, flag) as the analysis ranked them.  Written as SVG
+    directly (:mod:`hotspots.render._lsoa_svg`, the same drawing); with
+    matplotlib (:func:`_lsoa_map_mpl`) where that does not apply.
     """
+    import shapely
+
+    from hotspots.render._lsoa_svg import lsoa_svg
+
+    shapes = dict(zip(lsoas["area_code"].astype(str).tolist(), lsoas.geometry))
+    background = [g for g in shapely.normalize(np.asarray(lsoas.geometry, dtype=object))
+                  if g is not None and not g.is_empty]
+    filled = []
+    for rank, code, flag in busiest:
+        geometry = shapes.get(str(code))
+        if geometry is None:
+            continue
+        colour = COLOURS.get(flag, "#ffffff")
+        filled.append((rank, geometry, colour if colour not in ("#ffffff", "#eeeeee") else "#fde0c5"))
+    outline = lsoas.geometry.union_all() if hasattr(lsoas.geometry, "union_all") else lsoas.unary_union
+    svg = lsoa_svg(background, filled, outline, str(title))
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _lsoa_map_mpl(lsoas, busiest, title=title)
+
+
+def _lsoa_map_mpl(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> str:
+    """:func:`lsoa_map` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(2.6, 2.4)
         ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))

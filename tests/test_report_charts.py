@@ -200,3 +200,80 @@ def test_trend_svg_falls_back_to_matplotlib():
         args = dict(kw, area_name="two\nlines") if "area_name" in monthly else kw
         expected = C._trend_chart_mpl(monthly, **args)
         assert C.trend_chart(monthly, **args) == expected
+
+
+# ----------------------------------------------------------------------------- the LSOA map as direct SVG
+_PATH = re.compile(r'<path d="([^"]*)"[^>]*style="([^"]*)"')
+
+
+def _map_drawn(svg: str) -> dict:
+    """Texts, number circles (centre, radius), filled polygons (vertices) and the axes box of an LSOA map."""
+    r3 = lambda v: round(float(v), 3)  # noqa: E731
+    texts = sorted((t, style, r3(x), r3(y)) for style, x, y, _, t in _TEXT.findall(svg))
+    circles, polygons = [], []
+    for d, style in _PATH.findall(svg):
+        numbers = np.array([float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]).reshape(-1, 2)
+        if style.startswith("fill: #ffffff; stroke: #333333"):  # matplotlib's circle box, as a path
+            (x0, y0), (x1, y1) = numbers.min(axis=0), numbers.max(axis=0)
+            circles.append((r3((x0 + x1) / 2), r3((y0 + y1) / 2), r3((x1 - x0) / 2)))
+        elif "#f7f7f7" in style or "#555555" in style:
+            polygons.append((style.split(";")[0], tuple(map(tuple, numbers.round(3)))))
+    circles += [(r3(x), r3(y), r3(r)) for x, y, r, fill in _CIRCLE.findall(svg) if fill == "#ffffff"]
+    clip = re.search(r'<rect x="([-\d.]+)" y="([-\d.]+)" width="([-\d.]+)" height="([-\d.]+)"', svg).groups()
+    return {"texts": texts, "circles": sorted(circles), "polygons": sorted(polygons),
+            "clip": tuple(r3(v) for v in clip)}
+
+
+def _assert_same_map(lsoas, busiest, title):
+    reference = _decode(C._lsoa_map_mpl(lsoas, busiest, title=title))
+    direct = _decode(C.lsoa_map(lsoas, busiest, title=title))
+    assert "Matplotlib" in reference and "Matplotlib" not in direct
+    want, got = _map_drawn(reference), _map_drawn(direct)
+    assert want["texts"] and want["polygons"]
+    assert got == want
+    return want
+
+
+def _places(lsoas):
+    return lsoas[["area_code", "geometry"]]
+
+
+def test_lsoa_svg_draws_what_matplotlib_draws(synthetic):  # noqa: F811
+    res = synthetic["results"]
+    lsoas = synthetic["lsoas"]
+    busiest = res.busiest_lsoas
+    for code, part in busiest.groupby("csp_code"):
+        mine = lsoas[lsoas["area_code"].isin(res.lsoa.loc[res.lsoa["csp_code"] == code, "area_code"])]
+        drawn = _assert_same_map(_places(mine), list(zip(part["rank_in_csp"], part["area_code"], part["flag"])),
+                                 f"{code}: busiest LSOAs, numbered")
+        assert len(drawn["circles"]) == len(part)
+    # a hole, a multipolygon, a tall and a wide extent, every flag colour, a code not on the map, escaped text
+    holed = Polygon([(0, 0), (0, 1000), (1000, 1000), (1000, 0)], [[(200, 200), (400, 200), (400, 400), (200, 400)]])
+    multi = MultiPolygon([box(1200, 0, 1500, 300), box(1600, 500, 2000, 900)])
+    for scale_y in (1.0, 6.0):
+        shapes = gpd.GeoDataFrame({"area_code": ["a", "b", "c", "d", "e"]},
+                                  geometry=[holed, multi, box(0, 1200, 500, 2000 * scale_y), box(2100, 0, 2300, 80),
+                                            box(300, 2100 * scale_y, 900, 2300 * scale_y)], crs="EPSG:27700")
+        flags = ["high_998", "high_95", "within", "low_95", "low_998", "no_records"]
+        busy = [(i + 1, code, flag) for i, (code, flag) in enumerate(zip(["b", "a", "c", "zz", "d", "e"], flags))]
+        drawn = _assert_same_map(shapes, busy, "Title & <escaped> 'quotes' $x$")
+        assert len(drawn["circles"]) == 5
+
+
+def test_lsoa_svg_falls_back_to_matplotlib():
+    from shapely.geometry import Point
+
+    shapes = gpd.GeoDataFrame({"area_code": ["a", "b"]}, geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10)],
+                              crs="EPSG:27700")
+    with_point = gpd.GeoDataFrame({"area_code": ["a", "p"]}, geometry=[box(0, 0, 10, 10), Point(50, 50).buffer(0.5)
+                                                                       .boundary], crs="EPSG:27700")
+    flat = gpd.GeoDataFrame({"area_code": ["a"]}, geometry=[Polygon([(0, 0), (10, 0), (5, 0)])], crs="EPSG:27700")
+    for frame, busy, title in ((shapes, [(1, "a", "high_95")], "two\nlines"), (with_point, [(1, "a", "within")], "t"),
+                               (flat, [], "t")):
+        try:
+            expected = C._lsoa_map_mpl(frame, busy, title=title)
+        except Exception as exc:  # matplotlib cannot draw it either: the same error
+            with pytest.raises(type(exc)):
+                C.lsoa_map(frame, busy, title=title)
+            continue
+        assert C.lsoa_map(frame, busy, title=title) == expected

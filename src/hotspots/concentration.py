@@ -89,19 +89,25 @@ def concentration(counts: Any, *, top_shares: Sequence[float] = (0.01, 0.05, 0.1
     arr = _counts_1d(problems, "counts", counts, integer=False)
     shares = _check_fractions(problems, "top_shares", top_shares)
     problems.raise_if_any()
+    units, in_top, share = _top_shares(arr, shares)
+    return pd.DataFrame({
+        "top_fraction_of_units": shares,
+        "n_units": arr.size,
+        "units_in_top": units,
+        "count_in_top": in_top,
+        "share_of_total": share,
+    })
+
+
+def _top_shares(arr: np.ndarray, shares: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The columns of :func:`concentration` for checked counts: units in the top, their count, their share."""
     n = arr.size
     ordered = np.sort(arr)[::-1]
     cumulative = np.concatenate([[0.0], np.cumsum(ordered)])
     total = cumulative[-1]
     units = np.array([int(np.ceil(round(s * n, 9))) for s in shares])
     in_top = cumulative[units]
-    return pd.DataFrame({
-        "top_fraction_of_units": shares,
-        "n_units": n,
-        "units_in_top": units,
-        "count_in_top": in_top,
-        "share_of_total": in_top / total if total > 0 else np.nan,
-    })
+    return units, in_top, (in_top / total if total > 0 else np.full(in_top.shape, np.nan))
 
 
 def gini(counts: Any) -> float:

@@ -1,0 +1,118 @@
+"""outlier_table joining plain arrays once gives the table the frame-per-crime-type version gave (kept here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hotspots.outliers._areas import area_info
+from hotspots.outliers.columns import FLAG_NO_RECORDS, LEVELS, SMALL_EXPECTED, limit_columns
+from hotspots.outliers.funnel import exact_poisson_interval, funnel_outliers
+from hotspots.outliers.tables import outlier_table
+
+
+def _reference_outlier_table(totals, areas, *, levels=LEVELS, adjustment="multiplicative",
+                             small_expected=SMALL_EXPECTED):
+    """outlier_table as it was: a frame per crime type, columns assigned one by one, then pd.concat."""
+    info = area_info(areas)
+    limits = limit_columns(levels)
+    codes = list(info.index)
+    population = info["population"].to_numpy()
+    frames = []
+    estimates = {}
+    for crime_type, sub in totals.groupby("crime_type", sort=False):
+        observed = sub.set_index("area_code")["count"].reindex(codes, fill_value=0).to_numpy(dtype=float)
+        is_group = bool(sub["is_group"].iloc[0])
+        if observed.sum() == 0:
+            frame = pd.DataFrame({"area_code": codes, "count": observed, "population": population,
+                                  "rate_per_1000": 0.0, "county_rate_per_1000": 0.0, "expected": 0.0})
+            for column in ("ratio", "z", "p", "z_adjusted", *limits, "phi", "tau2"):
+                frame[column] = np.nan
+            frame["flag_unadjusted"] = FLAG_NO_RECORDS
+            frame["flag"] = FLAG_NO_RECORDS
+            frame["overdispersed"] = False
+            frame["adjustment"] = "none"
+        else:
+            res = funnel_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
+            od = res.attrs["overdispersion"]
+            frame = res.reset_index(drop=True).rename(columns={"area": "area_code", "observed": "count"})
+            frame["flag_unadjusted"] = frame["flag_unadjusted"].astype(str)
+            frame["flag"] = frame["flag"].astype(str)
+            frame["county_rate_per_1000"] = res.attrs["reference_rate_per_1000"]
+            frame["phi"] = od["phi"]
+            frame["tau2"] = od["tau2"]
+            frame["overdispersed"] = bool(od["overdispersed"])
+            frame["adjustment"] = od["adjustment"] if od["applied"] else "none"
+            estimates[crime_type] = {**od, "is_group": is_group,
+                                     "county_rate_per_1000": res.attrs["reference_rate_per_1000"]}
+        frame["crime_type"] = crime_type
+        frame["is_group"] = is_group
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out["area_name"] = out["area_code"].map(info["area_name"])
+    lower, upper = exact_poisson_interval(out["count"].to_numpy(), level=0.95)
+    out["rate_ci95_lower"] = 1000.0 * lower / out["population"]
+    out["rate_ci95_upper"] = 1000.0 * upper / out["population"]
+    out["count"] = out["count"].astype(np.int64)
+    out["small_numbers"] = out["expected"] < small_expected
+    out["rank_in_county"] = (out.groupby("crime_type", sort=False)["rate_per_1000"]
+                             .rank(ascending=False, method="min").astype(np.int64))
+    columns = ["area_code", "area_name", "crime_type", "is_group", "count", "population", "rate_per_1000",
+               "rate_ci95_lower", "rate_ci95_upper", "county_rate_per_1000", "expected", "ratio", "z", "p",
+               "z_adjusted", *limits, "flag_unadjusted", "flag", "phi", "tau2", "overdispersed",
+               "adjustment", "small_numbers", "rank_in_county"]
+    out = out[columns]
+    out.attrs["overdispersion"] = estimates
+    return out
+
+
+def _inputs(seed=0, n_areas=9, types=("Burglary", "All crime", "Drugs", "Robbery", "ASB"), empty=("Robbery",)):
+    rng = np.random.default_rng(seed)
+    areas = pd.DataFrame({"area_code": [f"E{i:02d}" for i in range(n_areas)],
+                          "area_name": [f"Area {i}" for i in range(n_areas)],
+                          "population": rng.integers(20_000, 160_000, n_areas)})
+    rows = []
+    for t in types:
+        for i, code in enumerate(areas["area_code"]):
+            if t == "Drugs" and i == 3:
+                continue  # an area without a row: count 0
+            mean = 0.0 if t in empty else float(rng.gamma(2.0, 300.0))
+            rows.append({"area_code": code, "crime_type": t, "is_group": t == "All crime",
+                         "count": int(rng.poisson(mean))})
+    return pd.DataFrame(rows), areas
+
+
+def _assert_same(totals, areas, **kw):
+    expected = _reference_outlier_table(totals, areas, **kw)
+    got = outlier_table(totals, areas, **kw)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert list(got.attrs) == ["overdispersion"]
+    assert pd.Series(got.attrs["overdispersion"]).to_dict().keys() == expected.attrs["overdispersion"].keys()
+    for key, od in expected.attrs["overdispersion"].items():
+        assert got.attrs["overdispersion"][key] == od
+    return got
+
+
+@pytest.mark.parametrize("adjustment", ["multiplicative", "additive"])
+def test_outlier_table_equals_the_frame_per_type_version(adjustment):
+    totals, areas = _inputs()
+    got = _assert_same(totals, areas, adjustment=adjustment)
+    assert (got["flag"] == FLAG_NO_RECORDS).sum() == 9  # the empty type went through its own branch
+    assert got["overdispersed"].any() and not got["overdispersed"].all()
+    _assert_same(totals, areas, adjustment=adjustment, levels=(0.9,))
+
+
+def test_outlier_table_edge_cases():
+    totals, areas = _inputs(seed=3, n_areas=2, types=("Burglary",), empty=())
+    _assert_same(totals, areas)  # two areas, one type
+    totals, areas = _inputs(seed=4, types=("Robbery",))
+    _assert_same(totals, areas)  # every type without records
+    totals, areas = _inputs(seed=5)
+    _assert_same(totals[totals["crime_type"] == "Burglary"].assign(count=0).pipe(
+        lambda t: pd.concat([t, totals[totals["crime_type"] != "Burglary"]])), areas)  # the first type empty
+    with pytest.raises(ValueError) as want:
+        _reference_outlier_table(totals.iloc[:0], areas)
+    with pytest.raises(ValueError) as got:
+        outlier_table(totals.iloc[:0], areas)
+    assert str(got.value) == str(want.value)

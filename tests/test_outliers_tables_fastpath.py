@@ -116,3 +116,36 @@ def test_outlier_table_edge_cases():
     with pytest.raises(ValueError) as got:
         outlier_table(totals.iloc[:0], areas)
     assert str(got.value) == str(want.value)
+
+
+# ----------------------------------------------------------------------------- funnel_outliers' frame built at once
+from hotspots.outliers.funnel import _flag_against_limits  # noqa: E402
+
+
+def _frame_column_by_column(df: pd.DataFrame, levels) -> pd.DataFrame:
+    """The frame as funnel_outliers built it before: nine columns, then each limit and the flags assigned in turn."""
+    first = ["area", "observed", "population", "rate_per_1000", "expected", "ratio", "z", "p", "z_adjusted"]
+    old = pd.DataFrame({c: df[c].to_numpy() for c in first}, index=df.index)
+    for column in [c for c in df.columns if c not in first and c not in ("flag_unadjusted", "flag")]:
+        old[column] = df[column].to_numpy()
+    ratio = df["ratio"].to_numpy()
+    old["flag_unadjusted"] = _flag_against_limits(ratio, old, levels)
+    old["flag"] = _flag_against_limits(ratio, old, levels, suffix="_adjusted")
+    old.attrs = dict(df.attrs)
+    return old
+
+
+@pytest.mark.parametrize("adjustment", ["multiplicative", "additive"])
+@pytest.mark.parametrize("levels", [(0.95, 0.998), (0.9,)])
+def test_funnel_outliers_frame_as_before(adjustment, levels):
+    rng = np.random.default_rng(11)
+    population = rng.integers(5_000, 200_000, 40).astype(float)
+    for spread in (0.0, 0.4):  # Poisson only (no adjustment applied) and overdispersed (adjusted)
+        observed = rng.poisson(0.05 * population * rng.lognormal(0.0, spread, 40)).astype(float)
+        got = funnel_outliers(observed, population, names=[f"A{i}" for i in range(40)], levels=levels,
+                              adjustment=adjustment)
+        pd.testing.assert_frame_equal(got, _frame_column_by_column(got, levels), check_exact=True)
+        assert isinstance(got["flag"].dtype, pd.CategoricalDtype)
+        limits = {c: got[c] for c in got.columns if c.startswith(("lower_", "upper_"))}  # a mapping or a frame
+        assert (_flag_against_limits(got["ratio"].to_numpy(), limits, levels, suffix="_adjusted")
+                == _flag_against_limits(got["ratio"].to_numpy(), got, levels, suffix="_adjusted")).all()

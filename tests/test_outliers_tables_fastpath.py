@@ -149,3 +149,27 @@ def test_funnel_outliers_frame_as_before(adjustment, levels):
         limits = {c: got[c] for c in got.columns if c.startswith(("lower_", "upper_"))}  # a mapping or a frame
         assert (_flag_against_limits(got["ratio"].to_numpy(), limits, levels, suffix="_adjusted")
                 == _flag_against_limits(got["ratio"].to_numpy(), got, levels, suffix="_adjusted")).all()
+
+
+# ----------------------------------------------------------------------------- the report's per-CSP cuts
+from test_outliers import synthetic  # noqa: E402,F401  (the synthetic results, a fixture)
+
+
+def test_rows_of_equals_the_boolean_mask(synthetic):  # noqa: F811
+    from hotspots.render.outliers_report import _Cuts
+
+    res = synthetic["results"]
+    cuts = _Cuts(res)
+    lsoas = synthetic["lsoas"]
+    frames = [(res.highlights, "area_code"), (res.concentration, "area_code"), (res.funnel_picks, "area_code"),
+              (res.notable_changes, "area_code"), (res.busiest_lsoas, "csp_code"), (lsoas, "district_code")]
+    for frame, column in frames:
+        codes = list(dict.fromkeys(frame[column])) + ["not there"]
+        assert len(codes) > 1 or column == "area_code"
+        for code in codes:
+            want = frame[frame[column] == code]
+            got = cuts.rows_of(frame, column, code)
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+            assert type(got) is type(want)
+    assert cuts.county_concentration("All crime").equals(
+        res.concentration[(res.concentration["area_type"] == "force") & (res.concentration["crime_type"] == "All crime")])

@@ -196,8 +196,9 @@ def test_trend_svg_falls_back_to_matplotlib():
           "county_name": "C"}
     flat = _monthly(set()).assign(rate_per_1000=2.0)
     tiny = _monthly(set(), scale=1e-7)
-    for monthly in (flat, tiny, _monthly(set(range(36))), _monthly(set()).assign(area_name="x")):
-        args = dict(kw, area_name="two\nlines") if "area_name" in monthly else kw
+    cases = [(flat, kw), (tiny, kw), (_monthly(set(range(36))), kw), (_monthly(set()), dict(kw, area_name="two\nlines")),
+             (_monthly(set()), dict(kw, area_name="_hidden"))]  # matplotlib's legend leaves "_..." labels out
+    for monthly, args in cases:
         expected = C._trend_chart_mpl(monthly, **args)
         assert C.trend_chart(monthly, **args) == expected
 

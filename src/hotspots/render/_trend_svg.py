@@ -11,8 +11,8 @@ text 0.8, column spacing 2.0 font sizes; entries aligned on their baseline).
 
 :func:`trend_svg` returns ``None`` for what it does not draw as matplotlib
 would (no finite value, a flat series, tick labels needing an offset, more
-than one legend row, text of several lines); the caller then draws with
-matplotlib.
+than one legend row, text of several lines, a legend label starting with
+an underscore); the caller then draws with matplotlib.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def trend_svg(years: Sequence[tuple[int, str]], n_months: int,
         return None
     top = high + 0.05 * (high - low)  # matplotlib's 5% margin; the bottom is set to 0
     labels = [s[4] for s in series] + [label for _, label in years]
-    if any("\n" in t or "\r" in t for t in labels):
-        return None
+    if any("\n" in t or "\r" in t for t in labels) or any(s[4].startswith("_") for s in series):
+        return None  # several lines; a label matplotlib's legend leaves out (a leading underscore)
 
     left, right = AXES[0] * WIDTH, (AXES[0] + AXES[2]) * WIDTH
     bottom, upper = HEIGHT * (1 - AXES[1]), HEIGHT * (1 - AXES[1] - AXES[3])

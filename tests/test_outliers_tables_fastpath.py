@@ -173,3 +173,56 @@ def test_rows_of_equals_the_boolean_mask(synthetic):  # noqa: F811
             assert type(got) is type(want)
     assert cuts.county_concentration("All crime").equals(
         res.concentration[(res.concentration["area_type"] == "force") & (res.concentration["crime_type"] == "All crime")])
+
+
+# ----------------------------------------------------------------------------- funnel_curves' frames built at once
+from hotspots._validate import level_label  # noqa: E402
+from hotspots.outliers.columns import FUNNEL_COLUMNS  # noqa: E402
+from hotspots.outliers.funnel import _funnel_limits_sharing, funnel_limits  # noqa: E402
+from hotspots.outliers.tables import funnel_curves  # noqa: E402
+
+
+def _reference_funnel_curves(table, *, levels=LEVELS, n_points=120, population_range=None):
+    """funnel_curves as it was: a frame per crime type with its limit columns assigned one by one."""
+    if population_range is None:
+        population_range = (0.8 * float(table["population"].min()), 1.25 * float(table["population"].max()))
+    grid = np.geomspace(max(population_range[0], 1.0), population_range[1], n_points)
+    frames = []
+    for crime_type, sub in table.groupby("crime_type", sort=False):
+        first = sub.iloc[0]
+        rate_1000 = float(first["county_rate_per_1000"])
+        if not rate_1000 > 0:
+            continue
+        expected = rate_1000 / 1000.0 * grid
+        if first["adjustment"] == "multiplicative":
+            plain, adjusted = _funnel_limits_sharing(
+                expected, [{}, {"adjustment": "multiplicative", "phi": float(first["phi"])}], levels=levels)
+        elif first["adjustment"] == "additive":
+            plain, adjusted = _funnel_limits_sharing(
+                expected, [{}, {"adjustment": "additive", "tau2": float(first["tau2"])}], levels=levels)
+        else:
+            plain = funnel_limits(expected, levels=levels)
+            adjusted = plain
+        frame = pd.DataFrame({"crime_type": crime_type, "population": grid, "expected": expected,
+                              "county_rate_per_1000": rate_1000})
+        for level in levels:
+            label = level_label(level)
+            for side in ("lower", "upper"):
+                frame[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
+                frame[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=FUNNEL_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[FUNNEL_COLUMNS]
+
+
+@pytest.mark.parametrize("adjustment", ["multiplicative", "additive"])
+def test_funnel_curves_as_before(adjustment):
+    totals, areas = _inputs(seed=8)
+    table = outlier_table(totals, areas, adjustment=adjustment)
+    assert set(table["adjustment"]) >= {"none", adjustment}  # adjusted, unadjusted and empty types
+    for kw in ({}, {"n_points": 5, "population_range": (10.0, 5e5)}):
+        pd.testing.assert_frame_equal(funnel_curves(table, **kw), _reference_funnel_curves(table, **kw),
+                                      check_exact=True)
+    empty = table.assign(county_rate_per_1000=0.0)
+    pd.testing.assert_frame_equal(funnel_curves(empty), _reference_funnel_curves(empty), check_exact=True)

@@ -351,14 +351,14 @@ def funnel_curves(
         else:
             plain = funnel_limits(expected, levels=levels)
             adjusted = plain
-        frame = pd.DataFrame({"crime_type": crime_type, "population": grid, "expected": expected,
-                              "county_rate_per_1000": rate_1000})
+        columns = {"crime_type": crime_type, "population": grid, "expected": expected,
+                   "county_rate_per_1000": rate_1000}
         for level in levels:
             label = level_label(level)
             for side in ("lower", "upper"):
-                frame[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
-                frame[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
-        frames.append(frame)
+                columns[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
+                columns[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
+        frames.append(pd.DataFrame(columns))  # every column at once, in the order they were assigned
     if not frames:
         return pd.DataFrame(columns=FUNNEL_COLUMNS)
     return pd.concat(frames, ignore_index=True)[FUNNEL_COLUMNS]

@@ -278,3 +278,27 @@ def test_lsoa_svg_falls_back_to_matplotlib():
                 C.lsoa_map(frame, busy, title=title)
             continue
         assert C.lsoa_map(frame, busy, title=title) == expected
+
+
+def test_trend_inputs_equal_the_pandas_cut(synthetic):  # noqa: F811
+    res = synthetic["results"]
+    keys = [(code, t) for code in list(res.monthly["area_code"].unique()) + ["nowhere"]
+            for t in list(res.monthly["crime_type"].unique()) + ["no such type"]]
+    tables = [res.monthly, _monthly({0, 5, 6, 7, 8, 9, 11, 13, 20, 35}),
+              _monthly({2}).sample(frac=1.0, random_state=3),  # rows in any order
+              _monthly({2}).astype({"present": "boolean"})]  # not plain bool: the pandas cut
+    for monthly in tables:
+        calendar = sorted(monthly["month"].unique())
+        these = keys if monthly is res.monthly else [(c, t) for c in ("E22000001", "E23000001", "x")
+                                                     for t in ("All crime", "Anti-social behaviour")]
+        got_rates, got_gaps = C._trend_inputs(monthly, calendar, these)
+        want_rates, want_gaps = C._trend_inputs_pandas(monthly, calendar, these)
+        assert got_gaps == want_gaps
+        assert len(got_rates) == len(want_rates) == len(these)
+        for got, want in zip(got_rates, want_rates):
+            np.testing.assert_array_equal(got, want)
+    twice = pd.concat([_monthly(set()), _monthly(set()).iloc[:1]], ignore_index=True)  # a month twice
+    with pytest.raises(ValueError):
+        C._trend_inputs_pandas(twice, sorted(twice["month"].unique()), [("E22000001", "All crime")])
+    with pytest.raises(ValueError):
+        C._trend_inputs(twice, sorted(twice["month"].unique()), [("E22000001", "All crime")])

@@ -299,21 +299,60 @@ def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, type
     from hotspots.render._trend_svg import trend_svg
 
     calendar = sorted(monthly["month"].unique())
-    series = []
     styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
-    for crime_type, (dark, light) in zip(types, styles):
-        for code, colour, dashed, label in ((area_code, dark, False, area_name), (county_code, light, True, county_name)):
-            part = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
-            y = part.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float)
-            series.append((y, colour, dashed, 1.4 if code == area_code else 1.0, f"{label}: {crime_type}"))
-    present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
-    gaps = _runs(i for i, m in enumerate(calendar) if not bool(present[m]))
+    lines = [(crime_type, code, colour, dashed, label) for crime_type, (dark, light) in zip(types, styles)
+             for code, colour, dashed, label in ((area_code, dark, False, area_name),
+                                                 (county_code, light, True, county_name))]
+    rates, absent = _trend_inputs(monthly, calendar, [(code, crime_type) for crime_type, code, *_ in lines])
+    series = [(y, colour, dashed, 1.4 if code == area_code else 1.0, f"{label}: {crime_type}")
+              for y, (crime_type, code, colour, dashed, label) in zip(rates, lines)]
+    gaps = _runs(absent)
     years = [(i, m[:4]) for i, m in enumerate(calendar) if m.endswith("-01")]
     svg = trend_svg(years, len(calendar), series, gaps) if len(calendar) else None
     if svg is not None:
         return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
     return _trend_chart_mpl(monthly, area_code=area_code, county_code=county_code, types=types,
                             area_name=area_name, county_name=county_name)
+
+
+def _trend_inputs(monthly: pd.DataFrame, calendar: Sequence[str],
+                  keys: Sequence[tuple[str, str]]) -> tuple[list[np.ndarray], list[int]]:
+    """Each (area, crime type)'s rate per month of ``calendar`` (NaN where none) and the months without data.
+
+    As :func:`_trend_inputs_pandas` (one filter, ``set_index`` and ``reindex`` per series), with
+    plain arrays; that is used where a series repeats a month or ``present`` is not plain bool.
+    """
+    present = monthly["present"]
+    if present.dtype != bool:
+        return _trend_inputs_pandas(monthly, calendar, keys)
+    area = monthly["area_code"].to_numpy(dtype=object)
+    kind = monthly["crime_type"].to_numpy(dtype=object)
+    month = monthly["month"].to_numpy(dtype=object)
+    rate = monthly["rate_per_1000"].to_numpy(dtype=float)
+    position = {m: i for i, m in enumerate(calendar)}
+    rates = []
+    for code, crime_type in keys:
+        rows = np.flatnonzero((area == code) & (kind == crime_type))
+        at = [position[m] for m in month[rows]]
+        if len(set(at)) != len(at):  # a month twice: reindex refuses it, as before
+            return _trend_inputs_pandas(monthly, calendar, keys)
+        y = np.full(len(calendar), np.nan)
+        y[at] = rate[rows]
+        rates.append(y)
+    first: dict[Any, bool] = {}
+    for m, flag in zip(month, present.to_numpy()):
+        first.setdefault(m, bool(flag))
+    return rates, [i for i, m in enumerate(calendar) if not first[m]]
+
+
+def _trend_inputs_pandas(monthly: pd.DataFrame, calendar: Sequence[str],
+                         keys: Sequence[tuple[str, str]]) -> tuple[list[np.ndarray], list[int]]:
+    rates = []
+    for code, crime_type in keys:
+        part = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
+        rates.append(part.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float))
+    present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
+    return rates, [i for i, m in enumerate(calendar) if not bool(present[m])]
 
 
 def _trend_chart_mpl(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],

@@ -1,8 +1,13 @@
 """Charts of the CSP outlier report: funnel plots, monthly trends and the CSP map, as SVG ``data:`` URIs.
 
-Drawing only (matplotlib through :class:`matplotlib.figure.Figure`, so no
-global backend state): the funnel limits, rates and monthly series come
-finished from the outlier tables.
+Drawing only: the funnel limits, rates and monthly series come finished from
+the outlier tables.  The funnel plots, trend charts and LSOA maps are written
+as SVG text directly (:mod:`hotspots.render._funnel_svg`,
+:mod:`hotspots.render._trend_svg`, :mod:`hotspots.render._lsoa_svg`: the
+drawing matplotlib made, laid out by matplotlib's rules, at a few
+milliseconds a chart); the CSP map, and any chart those do not handle, is
+drawn with matplotlib (through :class:`matplotlib.figure.Figure`, so no
+global backend state).
 """
 
 from __future__ import annotations

@@ -286,7 +286,9 @@ def test_trend_inputs_equal_the_pandas_cut(synthetic):  # noqa: F811
             for t in list(res.monthly["crime_type"].unique()) + ["no such type"]]
     tables = [res.monthly, _monthly({0, 5, 6, 7, 8, 9, 11, 13, 20, 35}),
               _monthly({2}).sample(frac=1.0, random_state=3),  # rows in any order
-              _monthly({2}).astype({"present": "boolean"})]  # not plain bool: the pandas cut
+              _monthly({2}).astype({"present": "boolean"}),  # not plain bool: the pandas cut
+              _monthly({4}).astype({"area_code": object}).assign(
+                  area_code=lambda f: f["area_code"].where(f.index != 7, None))]  # a missing code: the pandas cut
     for monthly in tables:
         calendar = sorted(monthly["month"].unique())
         these = keys if monthly is res.monthly else [(c, t) for c in ("E22000001", "E23000001", "x")

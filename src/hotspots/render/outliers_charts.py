@@ -325,10 +325,11 @@ def _trend_inputs(monthly: pd.DataFrame, calendar: Sequence[str],
     """Each (area, crime type)'s rate per month of ``calendar`` (NaN where none) and the months without data.
 
     As :func:`_trend_inputs_pandas` (one filter, ``set_index`` and ``reindex`` per series), with
-    plain arrays; that is used where a series repeats a month or ``present`` is not plain bool.
+    plain arrays; that is used where a series repeats a month, a key is missing or ``present`` is
+    not plain bool.
     """
     present = monthly["present"]
-    if present.dtype != bool:
+    if present.dtype != bool or monthly[["area_code", "crime_type", "month"]].isna().to_numpy().any():
         return _trend_inputs_pandas(monthly, calendar, keys)
     area = monthly["area_code"].to_numpy(dtype=object)
     kind = monthly["crime_type"].to_numpy(dtype=object)

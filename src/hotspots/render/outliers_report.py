@@ -3,9 +3,10 @@
 Input: the finished :class:`hotspots.outliers.OutlierResults` (tables and
 metadata; plain data).  Output:
 HTML that works offline (charts are SVG, written directly or drawn with
-matplotlib, embedded as ``data:`` URIs; CSS inline; no scripts), prints cleanly (one page break per
-CSP section) and escapes every data-derived string (Jinja2 autoescaping; the
-sentences below are plain text, never markup).
+matplotlib, embedded as ``data:`` URIs; CSS inline; no scripts), prints
+cleanly (one page break per CSP section) and escapes every data-derived
+string (Jinja2 autoescaping; the sentences below are plain text, never
+markup).
 
 The plain-English "what stands out" sentences
 (:mod:`hotspots.render.outliers_wording`) and the charts

@@ -154,3 +154,13 @@ def test_real_report_in_chromium(outliers_run, tmp_path):
         assert page.evaluate(
             "getComputedStyle(document.querySelector('section.csp')).breakBefore") in ("page", "always")
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+
+
+def test_funnel_plots_written_directly_match_matplotlib(outliers_run):
+    """Every funnel plot of the real report: the direct SVG shows the texts, dots and ticks matplotlib drew."""
+    from test_report_charts import _assert_same_funnel
+
+    _, _, res = outliers_run
+    for code, crime_type in zip(res.funnel_picks["area_code"], res.funnel_picks["crime_type"]):
+        _assert_same_funnel(res.funnels[res.funnels["crime_type"] == crime_type],
+                            res.district[res.district["crime_type"] == crime_type], code, crime_type)

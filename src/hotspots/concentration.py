@@ -89,19 +89,25 @@ def concentration(counts: Any, *, top_shares: Sequence[float] = (0.01, 0.05, 0.1
     arr = _counts_1d(problems, "counts", counts, integer=False)
     shares = _check_fractions(problems, "top_shares", top_shares)
     problems.raise_if_any()
+    units, in_top, share = _top_shares(arr, shares)
+    return pd.DataFrame({
+        "top_fraction_of_units": shares,
+        "n_units": arr.size,
+        "units_in_top": units,
+        "count_in_top": in_top,
+        "share_of_total": share,
+    })
+
+
+def _top_shares(arr: np.ndarray, shares: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The columns of :func:`concentration` for checked counts: units in the top, their count, their share."""
     n = arr.size
     ordered = np.sort(arr)[::-1]
     cumulative = np.concatenate([[0.0], np.cumsum(ordered)])
     total = cumulative[-1]
     units = np.array([int(np.ceil(round(s * n, 9))) for s in shares])
     in_top = cumulative[units]
-    return pd.DataFrame({
-        "top_fraction_of_units": shares,
-        "n_units": n,
-        "units_in_top": units,
-        "count_in_top": in_top,
-        "share_of_total": in_top / total if total > 0 else np.nan,
-    })
+    return units, in_top, (in_top / total if total > 0 else np.full(in_top.shape, np.nan))
 
 
 def gini(counts: Any) -> float:
@@ -149,6 +155,58 @@ def _gini_of_integer_counts(counts: np.ndarray) -> float:
     below = np.concatenate([[0], np.cumsum(frequency)[:-1]]).astype(float)
     total = float(np.dot(value, frequency))
     return float(np.sum(value * frequency * (2 * below + frequency - n)) / (n * total))
+
+
+#: Simulations drawn and counted together: at most this many events x simulations per batch (memory bound).
+_BATCH_DRAWS = 2_000_000
+#: whole numbers up to this are exact in float64
+_EXACT = 2**53
+
+
+def _ginis_of_rows(allocations: np.ndarray) -> np.ndarray:
+    """:func:`_gini_of_integer_counts` of each row of a 2-D array of integer counts, bit for bit.
+
+    Every term of that sum is a whole number (value x frequency x (2 below +
+    frequency - n)), so the sum is exact in int64 here and in float64 there
+    whatever the order of summation, while it stays below 2**53; the one
+    division is then the same.  Rows whose sums could reach 2**53 are handed
+    to :func:`_gini_of_integer_counts`.
+    """
+    rows, n = allocations.shape
+    width = int(allocations.max()) + 1 if allocations.size else 1
+    frequency = np.bincount((allocations + (np.arange(rows, dtype=np.int64) * width)[:, None]).ravel(),
+                            minlength=rows * width).reshape(rows, width)
+    value = np.arange(width, dtype=np.int64)
+    below = np.cumsum(frequency, axis=1) - frequency
+    total = frequency @ value
+    terms = value * frequency * (2 * below + frequency - n)
+    out = np.empty(rows)
+    # |2 below + frequency - n| <= n, so every term, partial sum and the divisor are at most n x total
+    if n * int(total.max()) >= _EXACT:
+        for k in range(rows):
+            out[k] = _gini_of_integer_counts(allocations[k])
+        return out
+    out[:] = terms.sum(axis=1).astype(float) / (n * total.astype(float))
+    return out
+
+
+def _simulated_ginis(rng: np.random.Generator, n_units: int, n_events: int, simulations: int) -> np.ndarray:
+    """Gini of ``simulations`` uniform random allocations of ``n_events`` to ``n_units``.
+
+    The draws are one ``rng.integers(0, n_units, size=n_events)`` per simulation, in order (the same
+    random stream as one allocation at a time); the counting and the Gini are done for a batch at once.
+    """
+    simulated = np.empty(simulations)
+    batch = max(1, min(simulations, _BATCH_DRAWS // max(n_events, 1)))
+    for start in range(0, simulations, batch):
+        stop = min(simulations, start + batch)
+        draws = np.empty((stop - start, n_events), dtype=np.int64)
+        for k in range(stop - start):
+            draws[k] = rng.integers(0, n_units, size=n_events)
+        draws += (np.arange(stop - start, dtype=np.int64) * n_units)[:, None]
+        allocations = np.bincount(draws.ravel(), minlength=(stop - start) * n_units).reshape(stop - start, n_units)
+        simulated[start:stop] = _ginis_of_rows(allocations)
+    return simulated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,11 +305,7 @@ def gini_poisson_adjusted(counts: Any, *, simulations: int = 200, seed: int = 12
         return GiniBaseline(math.nan, math.nan, math.nan, math.nan, math.nan, n_units, 0, int(simulations), int(seed))
     observed = _gini_of_integer_counts(integer_counts)
     generalised = max(1.0, n_units / n_events) * (observed - 1.0) + 1.0
-    rng = np.random.default_rng(seed)
-    simulated = np.empty(simulations)
-    for k in range(simulations):  # loop over simulations; each is vectorised over events
-        allocation = np.bincount(rng.integers(0, n_units, size=n_events), minlength=n_units)
-        simulated[k] = _gini_of_integer_counts(allocation)
+    simulated = _simulated_ginis(np.random.default_rng(seed), n_units, n_events, int(simulations))
     random_mean = float(simulated.mean())
     adjusted = (observed - random_mean) / (1.0 - random_mean) if random_mean < 1 else math.nan
     return GiniBaseline(

@@ -26,7 +26,7 @@ from hotspots.outliers.columns import (
     MONTHLY_COLUMNS,
     TOP_SHARES,
 )
-from hotspots.concentration import concentration, gini_poisson_adjusted
+from hotspots.concentration import _top_shares, concentration, gini_poisson_adjusted
 
 
 def harm_table(
@@ -170,19 +170,27 @@ def concentration_table(
     ]
     if county is not None:
         units.append(("force", county[0], county[1], data))
+    counts = data["count"].to_numpy(dtype=float)
+    plain = (bool(len(counts)) and bool(np.isfinite(counts).all() and (counts >= 0).all())
+             and not isinstance(data["crime_type"].dtype, pd.CategoricalDtype))
     rows = []
     for area_type, code, name, sub in units:
-        for crime_type, part in sub.groupby("crime_type", sort=False):
-            values = part["count"].to_numpy(dtype=float)
+        parts = _by_crime_type(sub) if plain else (
+            (crime_type, part["count"].to_numpy(dtype=float), part["is_group"].iloc[0])
+            for crime_type, part in sub.groupby("crime_type", sort=False))
+        for crime_type, values, is_group in parts:
             row: dict[str, Any] = {"area_type": area_type, "area_code": code, "area_name": name,
-                                   "crime_type": crime_type, "is_group": bool(part["is_group"].iloc[0]),
+                                   "crime_type": crime_type, "is_group": bool(is_group),
                                    "n_lsoas": int(values.size), "count": int(values.sum())}
-            conc = concentration(values, top_shares=tuple(top_shares))
-            in_top = zip(conc["units_in_top"].to_numpy(), conc["count_in_top"].to_numpy(),
-                         conc["share_of_total"].to_numpy())  # by column: itertuples builds a namedtuple class per call
-            for share, (units, count, share_of_total) in zip(top_shares, in_top):
+            if plain:  # counts checked once above: concentration's columns without a frame per group
+                in_top = zip(*_top_shares(values, tuple(top_shares)))
+            else:  # concentration checks (and reports) each group's counts
+                conc = concentration(values, top_shares=tuple(top_shares))
+                in_top = zip(conc["units_in_top"].to_numpy(), conc["count_in_top"].to_numpy(),
+                             conc["share_of_total"].to_numpy())
+            for share, (units_in_top, count, share_of_total) in zip(top_shares, in_top):
                 label = _share_label(share)
-                row[f"lsoas_{label}"] = int(units)
+                row[f"lsoas_{label}"] = int(units_in_top)
                 row[f"count_{label}"] = int(count)
                 row[f"share_{label}"] = float(share_of_total)
             gb = gini_poisson_adjusted(values.astype(np.int64), simulations=simulations, seed=seed)
@@ -193,6 +201,23 @@ def concentration_table(
                                                    f"share_{_share_label(s)}")]
     return out[["area_type", "area_code", "area_name", "crime_type", "is_group", "n_lsoas", "count", *share_cols,
                 "gini", "gini_random_mean", "gini_adjusted"]]
+
+
+def _by_crime_type(sub: pd.DataFrame):
+    """``sub.groupby("crime_type", sort=False)`` as (crime type, counts as float, first is_group), in plain numpy.
+
+    Groups in order of first appearance and rows in their order within each
+    group, as that groupby gives them; rows without a crime type are left out,
+    as it leaves them out.
+    """
+    codes, names = pd.factorize(sub["crime_type"], sort=False)
+    counts = sub["count"].to_numpy(dtype=float)
+    is_group = sub["is_group"].to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for k, name in enumerate(names):
+        rows = order[bounds[k]:bounds[k + 1]]
+        yield name, counts[rows], is_group[rows[0]]
 
 
 def monthly_rates(

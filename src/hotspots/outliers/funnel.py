@@ -19,7 +19,7 @@ Health Care 14:347-351.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -299,17 +299,17 @@ def _funnel_limits_sharing(expected: Any, variants: Sequence[dict[str, Any]], *,
     return frames
 
 
-def _flag_against_limits(ratio: np.ndarray, limits: pd.DataFrame, levels: tuple[float, ...],
+def _flag_against_limits(ratio: np.ndarray, limits: Mapping[str, Any] | pd.DataFrame, levels: tuple[float, ...],
                          suffix: str = "") -> pd.Categorical:
-    """high_<L>/low_<L> for the widest limits crossed, else "within"."""
+    """high_<L>/low_<L> for the widest limits crossed, else "within" (``limits``: a frame or columns by name)."""
     by_width = sorted(levels, reverse=True)
     labels = [level_label(v) for v in by_width]
     categories = [f"high_{x}" for x in labels] + ["within"] + [f"low_{x}" for x in reversed(labels)]
     codes = np.full(ratio.size, categories.index("within"), dtype=np.int8)
     # narrowest first, so wider limits overwrite
     for label in reversed(labels):
-        upper = limits[f"upper_{label}{suffix}"].to_numpy()
-        lower = limits[f"lower_{label}{suffix}"].to_numpy()
+        upper = np.asarray(limits[f"upper_{label}{suffix}"])
+        lower = np.asarray(limits[f"lower_{label}{suffix}"])
         codes[ratio > upper] = categories.index(f"high_{label}")
         codes[ratio < lower] = categories.index(f"low_{label}")
     return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
@@ -467,27 +467,25 @@ def funnel_outliers(
         adjusted = limits
         z_adjusted = z
 
-    df = pd.DataFrame(
-        {
-            "area": index.to_numpy(),
-            "observed": o,
-            "population": pop,
-            "rate_per_1000": 1000.0 * o / pop,
-            "expected": expected,
-            "ratio": ratio,
-            "z": z,
-            "p": _poisson_mid_p(o, expected),
-            "z_adjusted": z_adjusted,
-        },
-        index=index,
-    )
+    data = {
+        "area": index.to_numpy(),
+        "observed": o,
+        "population": pop,
+        "rate_per_1000": 1000.0 * o / pop,
+        "expected": expected,
+        "ratio": ratio,
+        "z": z,
+        "p": _poisson_mid_p(o, expected),
+        "z_adjusted": z_adjusted,
+    }
     limit_columns = [c for c in limits.columns if c != "expected"]
     for column in limit_columns:
-        df[column] = limits[column].to_numpy()
+        data[column] = limits[column].to_numpy()
     for column in limit_columns:
-        df[f"{column}_adjusted"] = adjusted[column].to_numpy()
-    df["flag_unadjusted"] = _flag_against_limits(ratio, df, levels)
-    df["flag"] = _flag_against_limits(ratio, df, levels, suffix="_adjusted")
+        data[f"{column}_adjusted"] = adjusted[column].to_numpy()
+    data["flag_unadjusted"] = _flag_against_limits(ratio, data, levels)
+    data["flag"] = _flag_against_limits(ratio, data, levels, suffix="_adjusted")
+    df = pd.DataFrame(data, index=index)  # every column at once: inserting them one by one costs more
 
     od_record: dict[str, Any] | None = None if od is None else od.to_dict()
     if od_record is not None:

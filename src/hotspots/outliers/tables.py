@@ -191,37 +191,45 @@ def outlier_table(
     limits = limit_columns(levels)
     codes = list(info.index)
     population = info["population"].to_numpy()
-    frames = []
+    n = len(codes)
+    # the columns of each crime type's rows as plain arrays, joined once (a frame per type and a column
+    # assignment per column cost more than the arithmetic; the values and dtypes are those of that frame)
+    parts: dict[str, list[np.ndarray]] = {}
     estimates: dict[str, dict[str, Any]] = {}
     for crime_type, sub in totals.groupby("crime_type", sort=False):
         observed = sub.set_index("area_code")["count"].reindex(codes, fill_value=0).to_numpy(dtype=float)
         is_group = bool(sub["is_group"].iloc[0])
         if observed.sum() == 0:
-            frame = pd.DataFrame({"area_code": codes, "count": observed, "population": population,
-                                  "rate_per_1000": 0.0, "county_rate_per_1000": 0.0, "expected": 0.0})
+            columns = {"area_code": np.array(codes, dtype=object), "count": observed, "population": population,
+                       "rate_per_1000": np.zeros(n), "county_rate_per_1000": np.zeros(n), "expected": np.zeros(n)}
             for column in ("ratio", "z", "p", "z_adjusted", *limits, "phi", "tau2"):
-                frame[column] = np.nan
-            frame["flag_unadjusted"] = FLAG_NO_RECORDS
-            frame["flag"] = FLAG_NO_RECORDS
-            frame["overdispersed"] = False
-            frame["adjustment"] = "none"
+                columns[column] = np.full(n, np.nan)
+            columns["flag_unadjusted"] = np.full(n, FLAG_NO_RECORDS, dtype=object)
+            columns["flag"] = np.full(n, FLAG_NO_RECORDS, dtype=object)
+            columns["overdispersed"] = np.zeros(n, dtype=bool)
+            columns["adjustment"] = np.full(n, "none", dtype=object)
         else:
             res = funnel_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
             od = res.attrs["overdispersion"]
-            frame = res.reset_index(drop=True).rename(columns={"area": "area_code", "observed": "count"})
-            frame["flag_unadjusted"] = frame["flag_unadjusted"].astype(str)
-            frame["flag"] = frame["flag"].astype(str)
-            frame["county_rate_per_1000"] = res.attrs["reference_rate_per_1000"]
-            frame["phi"] = od["phi"]
-            frame["tau2"] = od["tau2"]
-            frame["overdispersed"] = bool(od["overdispersed"])
-            frame["adjustment"] = od["adjustment"] if od["applied"] else "none"
+            columns = {"area_code": res["area"].to_numpy(dtype=object), "count": res["observed"].to_numpy()}
+            for column in ("population", "rate_per_1000", "expected", "ratio", "z", "p", "z_adjusted", *limits):
+                columns[column] = res[column].to_numpy()
+            for column in ("flag_unadjusted", "flag"):
+                columns[column] = np.asarray(res[column].astype(str), dtype=object)
+            columns["county_rate_per_1000"] = np.full(n, res.attrs["reference_rate_per_1000"])
+            columns["phi"] = np.full(n, od["phi"])
+            columns["tau2"] = np.full(n, od["tau2"])
+            columns["overdispersed"] = np.full(n, bool(od["overdispersed"]))
+            columns["adjustment"] = np.full(n, od["adjustment"] if od["applied"] else "none", dtype=object)
             estimates[crime_type] = {**od, "is_group": is_group,
                                      "county_rate_per_1000": res.attrs["reference_rate_per_1000"]}
-        frame["crime_type"] = crime_type
-        frame["is_group"] = is_group
-        frames.append(frame)
-    out = pd.concat(frames, ignore_index=True)
+        columns["crime_type"] = np.full(n, crime_type, dtype=object)
+        columns["is_group"] = np.full(n, is_group)
+        for column, values in columns.items():
+            parts.setdefault(column, []).append(values)
+    if not parts:
+        pd.concat([])  # no crime types: the error pd.concat gave before
+    out = pd.DataFrame({column: np.concatenate(values) for column, values in parts.items()})
     out["area_name"] = out["area_code"].map(info["area_name"])
     lower, upper = exact_poisson_interval(out["count"].to_numpy(), level=0.95)
     out["rate_ci95_lower"] = 1000.0 * lower / out["population"]
@@ -343,14 +351,14 @@ def funnel_curves(
         else:
             plain = funnel_limits(expected, levels=levels)
             adjusted = plain
-        frame = pd.DataFrame({"crime_type": crime_type, "population": grid, "expected": expected,
-                              "county_rate_per_1000": rate_1000})
+        columns = {"crime_type": crime_type, "population": grid, "expected": expected,
+                   "county_rate_per_1000": rate_1000}
         for level in levels:
             label = level_label(level)
             for side in ("lower", "upper"):
-                frame[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
-                frame[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
-        frames.append(frame)
+                columns[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
+                columns[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
+        frames.append(pd.DataFrame(columns))  # every column at once, in the order they were assigned
     if not frames:
         return pd.DataFrame(columns=FUNNEL_COLUMNS)
     return pd.concat(frames, ignore_index=True)[FUNNEL_COLUMNS]

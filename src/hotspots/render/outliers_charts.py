@@ -1,8 +1,13 @@
 """Charts of the CSP outlier report: funnel plots, monthly trends and the CSP map, as SVG ``data:`` URIs.
 
-Drawing only (matplotlib through :class:`matplotlib.figure.Figure`, so no
-global backend state): the funnel limits, rates and monthly series come
-finished from the outlier tables.
+Drawing only: the funnel limits, rates and monthly series come finished from
+the outlier tables.  The funnel plots, trend charts and LSOA maps are written
+as SVG text directly (:mod:`hotspots.render._funnel_svg`,
+:mod:`hotspots.render._trend_svg`, :mod:`hotspots.render._lsoa_svg`: the
+drawing matplotlib made, laid out by matplotlib's rules, at a few
+milliseconds a chart); the CSP map, and any chart those do not handle, is
+drawn with matplotlib (through :class:`matplotlib.figure.Figure`, so no
+global backend state).
 """
 
 from __future__ import annotations
@@ -86,7 +91,40 @@ def funnel_chart(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, ti
 
     Shaded band and dashed lines: 95% limits allowing for overdispersion; solid
     lines: 99.8% allowing for overdispersion; dotted: 99.8% Poisson-only limits.
+    Written as SVG directly (:mod:`hotspots.render._funnel_svg`, the same
+    drawing); with matplotlib (:func:`_funnel_chart_mpl`) where that does not apply.
     """
+    svg = _funnel_svg_or_none(funnel, rows, highlight=highlight, title=title)
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _funnel_chart_mpl(funnel, rows, highlight=highlight, title=title)
+
+
+def _funnel_svg_or_none(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> bytes | None:
+    from hotspots.render._funnel_svg import CURVES, funnel_svg
+
+    codes = rows["area_code"].to_numpy()
+    names = [str(n) for n in rows["area_name"]]
+    if any("\n" in n or "\r" in n for n in names) or "\n" in str(title) or not len(funnel):
+        return None
+    mine = codes == highlight
+    population = rows["population"].to_numpy(float) / 1000.0
+    rate = rows["rate_per_1000"].to_numpy(float)
+    me = None
+    if mine.any():
+        first = int(np.flatnonzero(mine)[0])
+        colour = COLOURS.get(str(rows["flag"].iloc[first]), HIGHLIGHT)
+        if colour in ("#ffffff", "#eeeeee"):
+            colour = HIGHLIGHT
+        me = (float(population[first]), float(rate[first]), names[first], colour)
+    others = ~mine
+    curves = {column: funnel[column].to_numpy(float) for column, *_ in CURVES}
+    return funnel_svg(funnel["population"].to_numpy(float), curves, float(funnel["county_rate_per_1000"].iloc[0]),
+                      (population[others], rate[others], [n for n, o in zip(names, others) if o]), me, str(title))
+
+
+def _funnel_chart_mpl(funnel: pd.DataFrame, rows: pd.DataFrame, *, highlight: str, title: str) -> str:
+    """:func:`funnel_chart` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(3.2, 2.35)
         ax = fig.add_axes((0.155, 0.165, 0.815, 0.735))
@@ -156,8 +194,33 @@ def lsoa_map(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> s
     """A small map of one CSP's LSOAs with its busiest numbered and filled by their funnel flag.
 
     ``lsoas``: the CSP's LSOA outlines (``area_code``, geometry); ``busiest``:
-    (rank, LSOA code, flag) as the analysis ranked them.
+    (rank, LSOA code, flag) as the analysis ranked them.  Written as SVG
+    directly (:mod:`hotspots.render._lsoa_svg`, the same drawing); with
+    matplotlib (:func:`_lsoa_map_mpl`) where that does not apply.
     """
+    import shapely
+
+    from hotspots.render._lsoa_svg import lsoa_svg
+
+    shapes = dict(zip(lsoas["area_code"].astype(str).tolist(), lsoas.geometry))
+    background = [g for g in shapely.normalize(np.asarray(lsoas.geometry, dtype=object))
+                  if g is not None and not g.is_empty]
+    filled = []
+    for rank, code, flag in busiest:
+        geometry = shapes.get(str(code))
+        if geometry is None:
+            continue
+        colour = COLOURS.get(flag, "#ffffff")
+        filled.append((rank, geometry, colour if colour not in ("#ffffff", "#eeeeee") else "#fde0c5"))
+    outline = lsoas.geometry.union_all() if hasattr(lsoas.geometry, "union_all") else lsoas.unary_union
+    svg = lsoa_svg(background, filled, outline, str(title))
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _lsoa_map_mpl(lsoas, busiest, title=title)
+
+
+def _lsoa_map_mpl(lsoas, busiest: Sequence[tuple[int, str, str]], *, title: str) -> str:
+    """:func:`lsoa_map` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(2.6, 2.4)
         ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))
@@ -233,7 +296,74 @@ def _outline_xy(geometry) -> tuple[list, list]:
 
 def trend_chart(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
                 area_name: str, county_name: str) -> str:
-    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded."""
+    """Monthly rate per 1,000 residents, this CSP against the county; missing months are gaps, shaded.
+
+    Written as SVG directly (:mod:`hotspots.render._trend_svg`, the same drawing); with matplotlib
+    (:func:`_trend_chart_mpl`) where that does not apply.
+    """
+    from hotspots.render._trend_svg import trend_svg
+
+    calendar = sorted(monthly["month"].unique())
+    styles = [("#1b6ca8", "#8fb3d3"), ("#7b3294", "#c2a5cf")]
+    lines = [(crime_type, code, colour, dashed, label) for crime_type, (dark, light) in zip(types, styles)
+             for code, colour, dashed, label in ((area_code, dark, False, area_name),
+                                                 (county_code, light, True, county_name))]
+    rates, absent = _trend_inputs(monthly, calendar, [(code, crime_type) for crime_type, code, *_ in lines])
+    series = [(y, colour, dashed, 1.4 if code == area_code else 1.0, f"{label}: {crime_type}")
+              for y, (crime_type, code, colour, dashed, label) in zip(rates, lines)]
+    gaps = _runs(absent)
+    years = [(i, m[:4]) for i, m in enumerate(calendar) if m.endswith("-01")]
+    svg = trend_svg(years, len(calendar), series, gaps) if len(calendar) else None
+    if svg is not None:
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return _trend_chart_mpl(monthly, area_code=area_code, county_code=county_code, types=types,
+                            area_name=area_name, county_name=county_name)
+
+
+def _trend_inputs(monthly: pd.DataFrame, calendar: Sequence[str],
+                  keys: Sequence[tuple[str, str]]) -> tuple[list[np.ndarray], list[int]]:
+    """Each (area, crime type)'s rate per month of ``calendar`` (NaN where none) and the months without data.
+
+    As :func:`_trend_inputs_pandas` (one filter, ``set_index`` and ``reindex`` per series), with
+    plain arrays; that is used where a series repeats a month, a key is missing or ``present`` is
+    not plain bool.
+    """
+    present = monthly["present"]
+    if present.dtype != bool or monthly[["area_code", "crime_type", "month"]].isna().to_numpy().any():
+        return _trend_inputs_pandas(monthly, calendar, keys)
+    area = monthly["area_code"].to_numpy(dtype=object)
+    kind = monthly["crime_type"].to_numpy(dtype=object)
+    month = monthly["month"].to_numpy(dtype=object)
+    rate = monthly["rate_per_1000"].to_numpy(dtype=float)
+    position = {m: i for i, m in enumerate(calendar)}
+    rates = []
+    for code, crime_type in keys:
+        rows = np.flatnonzero((area == code) & (kind == crime_type))
+        at = [position[m] for m in month[rows]]
+        if len(set(at)) != len(at):  # a month twice: reindex refuses it, as before
+            return _trend_inputs_pandas(monthly, calendar, keys)
+        y = np.full(len(calendar), np.nan)
+        y[at] = rate[rows]
+        rates.append(y)
+    first: dict[Any, bool] = {}
+    for m, flag in zip(month, present.to_numpy()):
+        first.setdefault(m, bool(flag))
+    return rates, [i for i, m in enumerate(calendar) if not first[m]]
+
+
+def _trend_inputs_pandas(monthly: pd.DataFrame, calendar: Sequence[str],
+                         keys: Sequence[tuple[str, str]]) -> tuple[list[np.ndarray], list[int]]:
+    rates = []
+    for code, crime_type in keys:
+        part = monthly[(monthly["area_code"] == code) & (monthly["crime_type"] == crime_type)]
+        rates.append(part.set_index("month")["rate_per_1000"].reindex(calendar).to_numpy(dtype=float))
+    present = monthly.drop_duplicates("month").set_index("month")["present"].reindex(calendar).fillna(False)
+    return rates, [i for i, m in enumerate(calendar) if not bool(present[m])]
+
+
+def _trend_chart_mpl(monthly: pd.DataFrame, *, area_code: str, county_code: str, types: Sequence[str],
+                     area_name: str, county_name: str) -> str:
+    """:func:`trend_chart` drawn with matplotlib (where the direct SVG does not apply; the reference in tests)."""
     with _rc():
         fig = _figure(9.6, 2.3)
         ax = fig.add_axes((0.06, 0.11, 0.93, 0.74))

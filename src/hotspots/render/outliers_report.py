@@ -2,10 +2,11 @@
 
 Input: the finished :class:`hotspots.outliers.OutlierResults` (tables and
 metadata; plain data).  Output:
-HTML that works offline (charts are SVG drawn with matplotlib, embedded as
-``data:`` URIs; CSS inline; no scripts), prints cleanly (one page break per
-CSP section) and escapes every data-derived string (Jinja2 autoescaping; the
-sentences below are plain text, never markup).
+HTML that works offline (charts are SVG, written directly or drawn with
+matplotlib, embedded as ``data:`` URIs; CSS inline; no scripts), prints
+cleanly (one page break per CSP section) and escapes every data-derived
+string (Jinja2 autoescaping; the sentences below are plain text, never
+markup).
 
 The plain-English "what stands out" sentences
 (:mod:`hotspots.render.outliers_wording`) and the charts
@@ -105,6 +106,27 @@ class _Cuts:
             self._cut[("district", crime_type)] = district[district["crime_type"] == crime_type]
         return self._cut[("district", crime_type)]
 
+    def rows_of(self, frame: pd.DataFrame, column: str, code: str) -> pd.DataFrame:
+        """``frame[frame[column] == code]``: the same rows in the same order, found by one grouping per frame."""
+        key = ("rows_of", id(frame), column)
+        if key not in self._cut:
+            self._cut[key] = (frame, frame.groupby(column, sort=False).indices)  # the frame kept: its id stays its own
+        positions = self._cut[key][1].get(code)
+        return frame.iloc[positions] if positions is not None else frame.iloc[:0]
+
+    def county_concentration(self, crime_type: str) -> pd.DataFrame:
+        if ("county_concentration", crime_type) not in self._cut:
+            conc = self.results.concentration
+            self._cut[("county_concentration", crime_type)] = conc[(conc["area_type"] == "force")
+                                                                   & (conc["crime_type"] == crime_type)]
+        return self._cut[("county_concentration", crime_type)]
+
+    def ward_of(self, places) -> dict:
+        if ("ward_of", id(places)) not in self._cut:
+            self._cut[("ward_of", id(places))] = (dict(zip(places["area_code"], places["ward_name"]))
+                                                  if places is not None else {})
+        return self._cut[("ward_of", id(places))]
+
     def county_change(self, crime_type: str) -> pd.DataFrame:
         if ("county_change", crime_type) not in self._cut:
             change = self.results.change
@@ -126,7 +148,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
     shown = rows[rows["flag"] != "no_records"]
-    told = results.highlights[results.highlights["area_code"] == code]
+    told = cuts.rows_of(results.highlights, "area_code", code)
     sentences = stand_out(told, name=name, with_change=bool(after and before))
     headline = meta["headline"]
     head = rows[rows["crime_type"] == headline]
@@ -139,8 +161,9 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             f"the county level, against {float(head_row['ratio']):.2f} times by count "
             f"(harm weights {meta['harm_version']}; ASB is counted, not weighted).")
     conc = results.concentration
-    mine = conc[(conc["area_code"] == code) & (conc["crime_type"] == headline)]
-    county_conc = conc[(conc["area_type"] == "force") & (conc["crime_type"] == headline)]
+    mine = cuts.rows_of(conc, "area_code", code)
+    mine = mine[mine["crime_type"] == headline]
+    county_conc = cuts.county_concentration(headline)
     if len(mine):
         c = mine.iloc[0]
         text = (f"Its busiest 5% of LSOAs ({int(c['lsoas_top5'])} of {int(c['n_lsoas'])}) hold "
@@ -163,7 +186,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             f"({float(head_row['rate_per_1000']):.1f} vs {float(head_row['peer_mean_rate_per_1000']):.1f} per 1,000).")
 
     # funnel plots for what stands out (else the headline type), as the analysis picked them
-    picks = results.funnel_picks[results.funnel_picks["area_code"] == code]
+    picks = cuts.rows_of(results.funnel_picks, "area_code", code)
     funnel_note = ""
     if (picks["reason"] == "headline").any():
         funnel_note = f"Nothing stands out, so the {type_phrase(headline)} funnel is shown for context."
@@ -178,8 +201,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     trend = trend_chart(results.monthly, area_code=code, county_code=meta["county_code"], types=meta["trend_types"],
                         area_name=name, county_name=meta["county_name"])
 
-    notable = results.notable_changes
-    notable = set(notable.loc[notable["area_code"] == code, "crime_type"])
+    notable = set(cuts.rows_of(results.notable_changes, "area_code", code)["crime_type"])
     table = []
     for record in rows[[c for c in rows.columns if c in _TABLE_COLUMNS]].to_dict("records"):
         table.append({
@@ -200,9 +222,9 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
             "peer_ratio": _fmt(record["ratio_to_peer_mean"], 2),
         })
 
-    busiest = results.busiest_lsoas[results.busiest_lsoas["csp_code"] == code]
+    busiest = cuts.rows_of(results.busiest_lsoas, "csp_code", code)
     busiest.attrs = {}  # not shown here, and pandas deep-copies a frame's attrs into every column it reads
-    ward_of = dict(zip(places["area_code"], places["ward_name"])) if places is not None else {}
+    ward_of = cuts.ward_of(places)
     top_lsoas = []
     for record in busiest.to_dict("records"):
         ward = ward_of.get(record["area_code"], "")
@@ -217,7 +239,7 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
         })
 
     district_code = str(rows["district_code"].iloc[0] or "")
-    mine_places = places[places["district_code"] == district_code] if places is not None else None
+    mine_places = cuts.rows_of(places, "district_code", district_code) if places is not None else None
     lsoa_figure = ""
     if mine_places is not None and len(mine_places) and top_lsoas:
         lsoa_figure = lsoa_map(mine_places, [(t["rank"], t["code"], t["flag"]) for t in top_lsoas],

@@ -420,6 +420,8 @@ def add_layer_styles(path, styles) -> None:
 
     con = sqlite3.connect(path)
     try:
+        # a temporary file renamed into place when complete (as every output): no fsync per commit; the bytes are the same
+        con.execute("PRAGMA synchronous = OFF")
         with con:
             con.execute(LAYER_STYLES_SQL)
             geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())

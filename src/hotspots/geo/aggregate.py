@@ -436,12 +436,20 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
         g["months"] = len(p.months)
         frames.append(g)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATE_COLUMNS)
-    out["population"] = out["area_code"].map(info["population"]).astype(float)
-    out["area_km2"] = out["area_code"].map(info["area_km2"]).astype(float)
+    out["population"], out["area_km2"] = _area_info(out["area_code"], info)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate_per_1000"] = np.where(out["population"] > 0, out["count"] / out["population"] * 1000.0, np.nan)
         out["rate_per_km2"] = np.where(out["area_km2"] > 0, out["count"] / out["area_km2"], np.nan)
     return out[RATE_COLUMNS]
+
+
+def _area_info(codes: pd.Series, info: pd.DataFrame) -> tuple:
+    """``codes.map(info[c]).astype(float)`` for population and area, each distinct code looked up once."""
+    number, distinct = pd.factorize(codes)
+    if (number < 0).any():
+        return tuple(codes.map(info[c]).astype(float) for c in ("population", "area_km2"))
+    distinct = pd.Series(distinct, dtype=codes.dtype)
+    return tuple(distinct.map(info[c]).astype(float).to_numpy()[number] for c in ("population", "area_km2"))
 
 
 def _sorted_key_codes(counts: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:

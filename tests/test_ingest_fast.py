@@ -143,3 +143,74 @@ def test_known_lsoa21_is_every_code_of_the_lookup(real_data_dir):
 
     geo = Geography(real_data_dir, load_config().force_area_code)
     assert geo.known_lsoa21 == frozenset(iter(geo.lsoa_ward_lookup["lsoa21_code"])) and len(geo.known_lsoa21) > 30000
+
+
+def _gzip_cases():
+    import gzip
+    import os
+
+    body = os.urandom(3000) + b"Crime ID,Month\n" * 5000
+    one = gzip.compress(body)
+    return {
+        "plain": one, "two members": one + gzip.compress(b"more"), "zero padded": one + b"\0" * 16,
+        "truncated": one[:-20], "bad crc": one[:-8] + b"\1\2\3\4" + one[-4:], "garbage after": one + b"not gzip",
+        "empty member": gzip.compress(b""),
+    }
+
+
+@pytest.mark.parametrize("case", list(_gzip_cases()))
+def test_read_bytes_of_gzip_files_as_gzipfile_reads_them(tmp_path, monkeypatch, case):
+    """The one-call decompression gives GzipFile's bytes, and every file it does not handle the same error as before."""
+    from hotspots.io import _files
+
+    path = tmp_path / "2025-01-hertfordshire-street.csv.gz"
+    path.write_bytes(_gzip_cases()[case])
+    src = _files.Source(path=path, force="hertfordshire", month="2025-01")
+
+    def outcome(limit):
+        try:
+            return _files._read_bytes(src, limit=limit)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return (type(exc), str(exc))
+
+    for limit in (1 << 20, 10_000):
+        got = outcome(limit)
+        with monkeypatch.context() as m:
+            m.setattr(_files, "_gunzip", lambda raw, limit: None)  # the GzipFile path alone: the code before
+            expected = outcome(limit)
+        assert got == expected, case
+    if case in ("plain", "empty member"):
+        got = outcome(1 << 20)
+        assert isinstance(got, bytes) and _files._gunzip(path.read_bytes(), 1 << 20) == got  # the new path ran
+
+
+@pytest.mark.parametrize("malformed", [False, True])
+def test_parse_on_one_thread_is_the_threaded_parse(monkeypatch, malformed):
+    """Arrow's parse of a force-month on one thread: the same columns, row numbers and malformed-row count."""
+    from hotspots.io import _parse
+    from hotspots.io.accounting import FileAccount
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(60_000):
+        kind = rng.random()
+        if malformed and kind < 0.001:
+            rows.append(f"id{i},2025-01,extra,field,x")
+        elif kind < 0.01:
+            rows.append(f'id{i},2025-01,"On or near\nTwo, Lines",E01000001')
+        else:
+            rows.append(f"id{i},2025-0{1 + i % 9},On or near Street {i % 97},E0100{i % 1000:04d}")
+    text = "Crime ID,Month,Location,LSOA code\n" + "\n".join(rows) + "\n"
+    results = []
+    for threshold in (0, len(text) + 1):
+        monkeypatch.setattr(_parse, "THREADED_PARSE_CHARS", threshold)
+        account = FileAccount(path="x", force="f", month="2025-01", sha256="", bytes=0)
+        header, cols, numbers = _parse._parse_csv_text(text, "x", account)
+        assert isinstance(cols["Month"], np.ndarray) == malformed  # the Arrow parse (pandas strings) when well formed
+        results.append((header, {h: np.asarray(v, dtype=object) for h, v in cols.items()}, numbers, account.rows_read,
+                        dict(account.dropped), list(account.notes)))
+    (h1, c1, n1, r1, d1, o1), (h2, c2, n2, r2, d2, o2) = results
+    assert h1 == h2 and (r1, d1, o1) == (r2, d2, o2) and ("malformed_row" in d1) == malformed
+    np.testing.assert_array_equal(n1, n2)
+    for h in h1:
+        np.testing.assert_array_equal(c1[h], c2[h])

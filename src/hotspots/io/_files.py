@@ -180,7 +180,11 @@ def _read_bytes(src: Source, limit: int | None = None) -> bytes:
             head = fh.read(2)
             fh.seek(0)
             if src.path.suffix.lower() == ".gz" or head == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=fh) as gz:
+                data = _gunzip(fh.read(), limit) if head == b"\x1f\x8b" else None
+                if data is not None:
+                    return data
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as gz:  # anything _gunzip leaves (and every error, worded as before)
                     return _read_limited(gz, src, limit)
             return _read_limited(fh, src, limit)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
@@ -195,6 +199,19 @@ def _read_bytes(src: Source, limit: int | None = None) -> bytes:
         ) from exc
     except OSError as exc:
         raise InputFileError(f"{src.label}: cannot be read ({exc})", hint="check the file permissions") from exc
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes | None:
+    """A one-member gzip file decompressed in one call (what ``GzipFile`` reads, CRC and length checked by zlib);
+    None when it is not exactly that (more members, padding, damage, more than ``limit`` bytes): read it with ``GzipFile``."""
+    d = zlib.decompressobj(31)
+    try:
+        data = d.decompress(raw, limit + 1)
+    except zlib.error:
+        return None
+    if not d.eof or d.unused_data or d.unconsumed_tail or len(data) > limit:
+        return None
+    return data
 
 
 def _read_limited(fh, src: Source, limit: int) -> bytes:

@@ -214,3 +214,46 @@ def test_parse_on_one_thread_is_the_threaded_parse(monkeypatch, malformed):
     np.testing.assert_array_equal(n1, n2)
     for h in h1:
         np.testing.assert_array_equal(c1[h], c2[h])
+
+
+def _needle_lines_reference(body: bytes, needles: list[bytes]) -> set[int]:
+    starts: set[int] = set()
+    for needle in needles:
+        at = body.find(needle)
+        while at >= 0:
+            starts.add(body.rfind(b"\n", 0, at) + 1)
+            at = body.find(needle, body.find(b"\n", at) + 1)
+    return starts
+
+
+def test_needle_lines_by_prefix_finds_every_line():
+    from hotspots.io._files import _needle_lines
+
+    rng = np.random.default_rng(9)
+    alphabet = np.array(list(b"E0123x, \"AB"), dtype=np.uint8)
+    for _ in range(200):
+        lines = [bytes(rng.choice(alphabet, rng.integers(0, 40)).tolist()) for _ in range(rng.integers(1, 30))]
+        body = b"\n".join(lines) + b"\n"
+        needles = [b"E0" + bytes(rng.choice(alphabet, rng.integers(0, 3)).tolist()) for _ in range(rng.integers(1, 6))]
+        assert _needle_lines(body, needles) == _needle_lines_reference(body, needles)
+    body = b"E01a\nxE01ab\nE01\nzzE0\n"
+    for needles in ([b"E01a", b"E01ab", b"E01"], [b"E01ab"], [b"E0", b"x"], [b"zzE0", b"E01"]):
+        assert _needle_lines(body, needles) == _needle_lines_reference(body, needles)
+
+
+@pytest.mark.realdata
+def test_needle_lines_on_the_national_lsoa_file(real_data_dir):
+    import gzip
+
+    from hotspots.config import load_config
+    from hotspots.geo import Geography
+    from hotspots.io._files import _needle_lines
+
+    path = real_data_dir / "boundaries" / "ons_via_geographr" / "lsoa21_bsc_ew.geojson.gz"
+    if not path.is_file():
+        pytest.skip("no national LSOA file")
+    body = gzip.decompress(path.read_bytes())
+    geo = Geography(real_data_dir, load_config().force_area_code)
+    needles = [c.encode() for c in geo.lsoa_district.index]
+    found = _needle_lines(body, needles)
+    assert found == _needle_lines_reference(body, needles) and len(found) >= len(needles) > 500

@@ -280,6 +280,32 @@ def _header_cause(header: list[str]) -> str:
     return ""
 
 
+def _needle_lines(body: bytes, needles: list[bytes]) -> set[int]:
+    """Where each line of ``body`` (which ends with a newline) holding one of ``needles`` starts.
+
+    Codes share a prefix (``E01``): one scan for the prefix, each place it
+    occurs looked up among the needles, finds every occurrence of every needle
+    (a search per needle reads the text once per needle).  Without a common
+    prefix of two or more bytes, a search per needle.
+    """
+    starts: set[int] = set()
+    prefix = os.path.commonprefix(needles)
+    if len(prefix) >= 2:
+        wanted = set(needles)
+        lengths = sorted({len(n) for n in needles})
+        for m in re.finditer(re.escape(prefix), body):
+            at = m.start()
+            if any(body[at:at + k] in wanted for k in lengths):
+                starts.add(body.rfind(b"\n", 0, at) + 1)
+        return starts
+    for needle in needles:
+        at = body.find(needle)
+        while at >= 0:  # body ends with a newline: every line does
+            starts.add(body.rfind(b"\n", 0, at) + 1)
+            at = body.find(needle, body.find(b"\n", at) + 1)
+    return starts
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -327,12 +353,7 @@ def geojson_lines_with(path, needles: Sequence[str]) -> bytes | None:
     body = data[start:end + 1]
     if b"\r" in body:
         return None
-    starts: set[int] = set()
-    for needle in needles:
-        at = body.find(needle)
-        while at >= 0:  # body ends with a newline: every line does
-            starts.add(body.rfind(b"\n", 0, at) + 1)
-            at = body.find(needle, body.find(b"\n", at) + 1)
+    starts = _needle_lines(body, needles)
     lines = []
     for line_start in sorted(starts):
         line = body[line_start:body.index(b"\n", line_start)]

@@ -39,3 +39,25 @@ def test_area_map_labels_placed_without_a_full_draw(monkeypatch):
     fast = area_map(result)
     monkeypatch.setattr(Figure, "draw_without_rendering", lambda self: self.canvas.draw())
     assert area_map(result) == fast
+
+
+def test_normal_tails_are_scipys():
+    """``_two_sided_p`` and ``_z_crit`` call scipy's special functions directly: the same numbers and types as ``stats.norm``."""
+    from scipy import stats
+
+    from hotspots.evaluation._checks import _two_sided_p, _z_crit
+
+    rng = np.random.default_rng(0)
+    for v in [0.0, -0.0, 1.5, -2.3, np.inf, -np.inf, np.nan, 3, -7, np.int64(4), np.float32(1.7), True, 40.0, 1e-300,
+              np.uint8(200), np.float64(-1.96)]:
+        got, ref = _two_sided_p(v), 2.0 * stats.norm.sf(np.abs(v))
+        assert type(got) is type(ref) and np.array_equal(got, ref, equal_nan=True), v
+    arr = rng.normal(0, 5, 20_000)
+    arr[::97] = np.nan
+    for x in (arr, arr.astype(np.float32), rng.integers(-50, 50, 1000), arr.reshape(100, 200), [1.0, -2.0], arr[:0],
+              pd.Series(arr[:50])):
+        got, ref = _two_sided_p(x), 2.0 * stats.norm.sf(np.abs(x))
+        assert type(got) is type(ref) and got.dtype == ref.dtype and got.shape == ref.shape
+        assert np.array_equal(got, ref, equal_nan=True)
+    for level in (0.95, 0.9, 0.99, 0.5, 0.999999, 0.8, np.float64(0.95), 1, 0):
+        assert _z_crit(level) == float(stats.norm.ppf(0.5 + level / 2))

@@ -61,3 +61,19 @@ def test_normal_tails_are_scipys():
         assert np.array_equal(got, ref, equal_nan=True)
     for level in (0.95, 0.9, 0.99, 0.5, 0.999999, 0.8, np.float64(0.95), 1, 0):
         assert _z_crit(level) == float(stats.norm.ppf(0.5 + level / 2))
+
+
+def test_count_scalar_shortcut_is_the_array_check():
+    from hotspots.evaluation._checks import _count_array, _count_scalar, _Problems
+
+    def reference(value):
+        problems = _Problems("t")
+        arr = _count_array("n", value, problems)
+        if arr is None or (arr.ndim != 0 and arr.size != 1):
+            return None
+        return int(arr.reshape(()))
+
+    for value in [0, 1, 7, 2**53, 2**53 + 1, -1, 3.0, 3.5, -0.0, float("nan"), float("inf"), np.int64(12), np.int32(5),
+                  np.float64(9.0), np.float64(9.25), True, np.uint8(4), "3", [4], np.array(6), 10**20]:
+        got = _count_scalar("n", value, _Problems("t"))
+        assert got == reference(value) and type(got) is type(reference(value)), value

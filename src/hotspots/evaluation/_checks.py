@@ -56,6 +56,11 @@ def _count_array(name: str, value: Any, problems: _Problems) -> np.ndarray | Non
 
 
 def _count_scalar(name: str, value: Any, problems: _Problems) -> int | None:
+    # a whole number >= 0 that a double holds exactly: what the checks below would return, without an array
+    if type(value) in (int, np.int64, np.int32) and 0 <= value <= 2**53:
+        return int(value)
+    if type(value) in (float, np.float64) and value.is_integer() and 0 <= value <= 2**53:
+        return int(value)
     arr = _count_array(name, value, problems)
     if arr is None:
         return None

@@ -68,3 +68,60 @@ def test_context_counts_are_count_points_on_the_records(real_context):
                              lsoa_to_area=geo.lsoa_to_area(area_type))
         pd.testing.assert_frame_equal(ctx.counts(area_type), plain, check_exact=True)
         assert ctx.counts(area_type).attrs == plain.attrs
+
+
+def _period_counts(seed: int = 0, zeros: bool = True) -> pd.DataFrame:
+    points = _points(4000, seed)
+    areas = _areas("district")
+    return count_points(points, areas, months=["2024-12", "2025-01", "2025-02", "2025-03", "2025-04"] if zeros else None,
+                        crime_types=["Burglary", "Drugs", "Robbery", "Made up", "Theft"] if zeros else None,
+                        lsoa_to_area=pd.Series({"L1": "A", "L2": "B", "L3": "C", "L4": "A"}), zeros=zeros)
+
+
+GROUPS = {"All": ("Burglary", "Drugs", "Robbery", "Made up"), "Drugs": ("Drugs", "Robbery"),  # a group named as a type
+          "Aaa first": ("Robbery",), "Theft and drugs": ("Theft", "Drugs")}
+
+
+def _periods():
+    from hotspots.geo.aggregate import Period
+
+    return [Period("all", ("2024-12", "2025-01", "2025-02", "2025-03", "2025-04")), Period("cur", ("2025-02", "2025-03")),
+            Period("gap", ("2025-02", "2099-01"))]
+
+
+@pytest.mark.parametrize("zeros", [True, False])
+def test_group_rates_is_rates_of_add_groups(zeros):
+    from hotspots.geo._group_rates import _group_rates, group_rates
+    from hotspots.geo.aggregate import add_groups, rates
+
+    counts, areas = _period_counts(1, zeros), _areas("district")
+    for groups in (GROUPS, {}, {"ASB": ("Burglary",)}):
+        ref = rates(add_groups(counts, groups), areas, _periods())
+        assert _group_rates(counts, groups, areas, _periods()) is not None  # the shortcut ran
+        pd.testing.assert_frame_equal(group_rates(counts, groups, areas, _periods()), ref, check_exact=True)
+    # what the shortcut leaves to the long way gives the long way's frame
+    for counts_, groups, periods in (
+        (counts, {**GROUPS, "None here": ("Nothing",)}, _periods()),
+        (counts, GROUPS, _periods() + [type(_periods()[0])("empty", ("1999-01",))]),
+        (counts.assign(month=counts["month"].where(counts.index % 7 != 0)), GROUPS, _periods()),
+        (counts.assign(count=counts["count"].astype(float)), GROUPS, _periods()),
+    ):
+        assert _group_rates(counts_, groups, areas, periods) is None
+        pd.testing.assert_frame_equal(group_rates(counts_, groups, areas, periods),
+                                      rates(add_groups(counts_, groups), areas, periods), check_exact=True)
+
+
+@pytest.mark.realdata
+def test_group_rates_on_the_real_counts(real_context):
+    from hotspots.geo._group_rates import _group_rates, group_rates
+    from hotspots.geo.aggregate import Period, add_groups, rates
+    from hotspots.stages.counts import COUNT_AREA_TYPES
+
+    ctx = real_context
+    months = ctx.months_present
+    periods = [Period("all", tuple(months)), ctx.periods.current] + ([ctx.periods.comparison] if ctx.periods.comparison else [])
+    for area_type in COUNT_AREA_TYPES:
+        counts, areas = ctx.counts(area_type), ctx.geography.areas(area_type)
+        assert _group_rates(counts, ctx.settings.crime_groups, areas, periods) is not None
+        pd.testing.assert_frame_equal(group_rates(counts, ctx.settings.crime_groups, areas, periods),
+                                      rates(add_groups(counts, ctx.settings.crime_groups), areas, periods), check_exact=True)

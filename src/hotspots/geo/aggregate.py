@@ -424,7 +424,7 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
     Columns :data:`hotspots.schema.RATE_COLUMNS`.
     """
     frames = []
-    info = areas.set_index("area_code")[["population", "area_km2"]]
+    info = areas[["area_code", "population", "area_km2"]].set_index("area_code")
     keys = ["area_type", "area_code", "area_name", "crime_type"]
     coded = _sorted_key_codes(counts, keys) if len(periods) else None
     for p in periods:
@@ -436,6 +436,11 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
         g["months"] = len(p.months)
         frames.append(g)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATE_COLUMNS)
+    return _with_rates(out, info)
+
+
+def _with_rates(out: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """The period sums ``out`` with population, area and the two rates, as :func:`rates` returns them."""
     out["population"], out["area_km2"] = _area_info(out["area_code"], info)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate_per_1000"] = np.where(out["population"] > 0, out["count"] / out["population"] * 1000.0, np.nan)

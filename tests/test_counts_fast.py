@@ -125,3 +125,22 @@ def test_group_rates_on_the_real_counts(real_context):
         assert _group_rates(counts, ctx.settings.crime_groups, areas, periods) is not None
         pd.testing.assert_frame_equal(group_rates(counts, ctx.settings.crime_groups, areas, periods),
                                       rates(add_groups(counts, ctx.settings.crime_groups), areas, periods), check_exact=True)
+
+
+def test_reconcile_districts_by_distinct_code_is_the_map():
+    from hotspots.geo.aggregate import reconcile_districts
+
+    points = _points(3000, seed=5)
+    districts = _areas("district")
+    lsoa_district = pd.Series({"L1": "A", "L2": "B", "L3": "Z"}, dtype="str")
+    summary, table = reconcile_districts(points, districts, lsoa_district)
+    # the reference: every point's code mapped (the code before)
+    by_code = points["lsoa21_code"].map(lsoa_district).fillna("").to_numpy()
+    from hotspots.geo.assign import assign_points
+
+    pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), districts, exclusive=True)
+    spatial = np.full(len(points), "", dtype=object)
+    spatial[pairs["point"].to_numpy()] = districts["area_code"].to_numpy()[pairs["area"].to_numpy()]
+    compared = spatial != ""
+    assert summary["agree"] == int((compared & (spatial == by_code)).sum()) > 0
+    assert summary["disagree"] == int(table["rows"].sum()) > 0

@@ -516,7 +516,8 @@ def reconcile_districts(points: pd.DataFrame, districts: gpd.GeoDataFrame, lsoa_
     pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), districts, exclusive=True)
     spatial = pd.Series("", index=range(len(points)), dtype=object)
     spatial.iloc[pairs["point"].to_numpy()] = districts["area_code"].to_numpy()[pairs["area"].to_numpy()]
-    by_code = points["lsoa21_code"].map(lsoa_district).fillna("").to_numpy()
+    code, distinct = pd.factorize(points["lsoa21_code"])  # each distinct code looked up once; -1 (missing): ""
+    by_code = np.append(pd.Series(distinct).map(lsoa_district).fillna("").to_numpy(dtype=object), "")[code]
     compared = (spatial.to_numpy() != "")
     agree = compared & (spatial.to_numpy() == by_code)
     names = dict(zip(districts["area_code"], districts["area_name"]))

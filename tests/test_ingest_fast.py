@@ -257,3 +257,26 @@ def test_needle_lines_on_the_national_lsoa_file(real_data_dir):
     needles = [c.encode() for c in geo.lsoa_district.index]
     found = _needle_lines(body, needles)
     assert found == _needle_lines_reference(body, needles) and len(found) >= len(needles) > 500
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_canonical_crime_types_from_distinct_values(dtype):
+    """Known categories written otherwise are mapped and noted per file, as when every row was listed first."""
+    from hotspots.io._parse import _canonical_crime_types
+    from hotspots.io.accounting import Accounting, FileAccount
+
+    values = ["Anti-social behaviour", "Anti-Social Behaviour", " anti-social  behaviour", "Burglary", "Made up", None,
+              "shop_lifting", "SHOPLIFTING", "Shoplifting", "BURGLARY"]
+    rng = np.random.default_rng(2)
+    ctype = pd.Series(rng.choice(np.array(values, dtype=object), 500), dtype=dtype)
+    files = pd.Series(rng.choice(["a.csv", "b.csv"], 500), dtype="str")
+    accounting = Accounting()
+    for f in ("a.csv", "b.csv"):
+        accounting.add_file(FileAccount(path=f, force="x", month="2025-01", sha256="", bytes=0))
+    out = _canonical_crime_types(ctype, files, ["Anti-social behaviour", "Burglary", "Shoplifting"], accounting)
+    expected = ctype.replace({"Anti-Social Behaviour": "Anti-social behaviour", " anti-social  behaviour": "Anti-social behaviour",
+                              "SHOPLIFTING": "Shoplifting", "BURGLARY": "Burglary"})
+    pd.testing.assert_series_equal(out, expected)
+    notes = accounting.files["a.csv"].notes + accounting.files["b.csv"].notes
+    assert any("'SHOPLIFTING' read as 'Shoplifting'" in n for n in notes) and len(notes) == 8
+    assert (out == "shop_lifting").any()  # not a known category written otherwise: left as it is

@@ -258,7 +258,7 @@ def _validate_rows(
 
 def _canonical_crime_types(ctype: pd.Series, source_file: pd.Series, known: list[str], accounting: Accounting) -> pd.Series:
     """Read a known category written with other capitals or spacing ("Anti-Social Behaviour") as that category; noted per file."""
-    values = pd.unique(ctype.to_numpy())
+    values = ctype.unique()  # the distinct values (not an object array of every row first)
     norm = {" ".join(k.split()).casefold(): k for k in known}
     mapping = {}
     for v in values:

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import ctypes
 import errno
@@ -40,117 +41,15 @@ import pandas as pd
 from hotspots._errors import ConfigError
 from hotspots.io._files import sha256_file
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-#: significant digits kept for decimals in CSVs: far beyond what any figure here is known to, and
-#: within pytest's default relative tolerance (1e-6) of the unrounded value
-CSV_SIGNIFICANT_DIGITS = 7
-#: the encoding of every CSV written: UTF-8 with a byte-order mark, which Excel needs to detect UTF-8
-CSV_ENCODING = "utf-8-sig"
-
-
-def round_significant(values, digits: int = CSV_SIGNIFICANT_DIGITS):
-    """Float array rounded to ``digits`` significant digits (NaN, inf and zeros kept).
-
-    Whole-number digits are never dropped (``123456789.4`` keeps ``123456789``).
-
-    >>> round_significant([0.12345678901234566, 123456789.46, 1.23456789e-12, float("nan"), 0.0]).tolist()
-    [0.1234568, 123456789.0, 1.234568e-12, nan, 0.0]
-    """
-    import numpy as np
-
-    v = np.array(values, dtype=float)
-    ok = np.isfinite(v) & (v != 0)
-    if not ok.any():
-        return v
-    mag = np.floor(np.log10(np.abs(v[ok])))
-    decimals = np.maximum(digits - 1 - mag, 0).astype(int)
-    small = decimals <= 22  # powers of ten up to 1e22 are exact doubles: one rounding, no new noise
-    sub = v[ok]
-    scale = 10.0 ** decimals[small]
-    sub[small] = np.round(sub[small] * scale) / scale
-    sub[~small] = [float(f"{x:.{digits}g}") for x in sub[~small]]
-    v[ok] = sub
-    return v
-
-
-def excel_ready(df: pd.DataFrame, digits: int = CSV_SIGNIFICANT_DIGITS) -> pd.DataFrame:
-    """Copy of ``df`` as written to CSV: formulas neutralised, decimals rounded to ``digits`` significant digits.
-
-    >>> excel_ready(pd.DataFrame({"p": [0.012345678912], "n": [3], "s": ["=SUM(A1)"]})).to_dict("records")
-    [{'p': 0.01234568, 'n': 3, 's': "'=SUM(A1)"}]
-    """
-    out = neutralise_formulas(df)
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = round_significant(out[col].to_numpy(), digits)
-    return out
-
-
-def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``df`` whose text cells cannot start a spreadsheet formula.
-
-    >>> neutralise_formulas(pd.DataFrame({"a": ["=1+1", "ok", "-x"], "n": [-1, 2, 3]}))["a"].tolist()
-    ["'=1+1", 'ok', "'-x"]
-    """
-    out = df.copy()
-    for col in out.columns:
-        s = out[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s):
-            mask = s.astype(str).str.startswith(_FORMULA_START) & s.notna()
-            if mask.any():
-                out[col] = s.astype(object).where(~mask, "'" + s.astype(str))
-    return out
-
-
-def csv_text(df: pd.DataFrame) -> str | None:
-    """``df.to_csv(index=False)``, the same text, built faster; ``None`` for a frame left to pandas.
-
-    Columns of integers, booleans, floats (as pandas writes them: numpy's
-    shortest repr, NaN empty) and text (quoted only where it holds a comma, a
-    quote or a line break) are formatted a column at a time, each distinct text
-    once; any other column (dates, categories, mixed objects, text with a
-    carriage return) and one-column frames are left to pandas.
-
-    >>> df = pd.DataFrame({"a": ["x", 'say "hi", then', None], "n": [1, 2, 3], "p": [0.5, float("nan"), 1e-05]})
-    >>> csv_text(df) == df.to_csv(index=False)
-    True
-    """
-    import numpy as np
-
-    if df.shape[1] < 2 or not all(isinstance(c, str) and "\r" not in c for c in df.columns):
-        return None
-    columns = []
-    for i in range(df.shape[1]):
-        column, dtype = df.iloc[:, i], df.dtypes.iloc[i]
-        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
-            values = column.to_numpy()
-            columns.append(np.where(values, "True", "False").tolist() if dtype.kind == "b" else values.astype(str).tolist())
-        elif isinstance(dtype, np.dtype) and dtype.kind == "f":
-            # what pandas does for floats without a float_format (numpy's repr), once per distinct bit pattern
-            values = column.to_numpy()
-            codes, distinct = pd.factorize(values.view(f"i{values.itemsize}"))  # -0.0 and 0.0 kept apart
-            distinct = distinct.view(values.dtype)
-            text = distinct.astype(str).astype(object)
-            text[np.isnan(distinct)] = ""
-            columns.append(text[codes].tolist())
-        elif dtype == object or isinstance(dtype, pd.StringDtype):
-            codes, uniques = pd.factorize(column)
-            uniques = np.asarray(uniques, dtype=object)
-            if not all(type(u) is str and "\r" not in u for u in uniques):
-                return None
-            table = np.array([_csv_field(u) for u in uniques] + [""], dtype=object)
-            columns.append(table[codes].tolist())  # code -1 (missing) takes the last entry, ""
-        else:
-            return None
-    end = os.linesep  # as pandas ends lines (CRLF on Windows)
-    rows = "".join(line + end for line in map(",".join, zip(*columns)))
-    return ",".join(_csv_field(c) for c in df.columns) + end + rows
-
-
-def _csv_field(text: str) -> str:
-    """A text cell as the csv module quotes it (``QUOTE_MINIMAL``, ``"\\n"`` line ends)."""
-    return '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text or "\n" in text) else text
+from hotspots._csv_format import (  # noqa: F401  (re-exported: hotspots._io is where callers find them)
+    CSV_ENCODING as CSV_ENCODING,
+    CSV_SIGNIFICANT_DIGITS as CSV_SIGNIFICANT_DIGITS,
+    csv_bytes as csv_bytes,
+    csv_text as csv_text,
+    excel_ready as excel_ready,
+    neutralise_formulas as neutralise_formulas,
+    round_significant as round_significant,
+)
 
 
 class OutputDir:
@@ -336,12 +235,14 @@ class OutputDir:
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
         """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
         ready = excel_ready(df)
-        text = csv_text(ready)
-        with self.atomic(name, "w", newline="", encoding=CSV_ENCODING) as fh:
-            if text is None:
+        data = csv_bytes(ready)
+        if data is None:
+            with self.atomic(name, "w", newline="", encoding=CSV_ENCODING) as fh:
                 ready.to_csv(fh, index=False)
-            else:
-                fh.write(text)
+        else:
+            with self.atomic(name, "wb") as fh:  # the bytes CSV_ENCODING gives: the mark, then UTF-8
+                fh.write(codecs.BOM_UTF8)
+                fh.write(data)
         return self.base / name
 
     def write_text(self, text: str, name: str) -> Path:
@@ -519,6 +420,8 @@ def add_layer_styles(path, styles) -> None:
 
     con = sqlite3.connect(path)
     try:
+        # a temporary file renamed into place when complete (as every output): no fsync per commit; the bytes are the same
+        con.execute("PRAGMA synchronous = OFF")
         with con:
             con.execute(LAYER_STYLES_SQL)
             geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())

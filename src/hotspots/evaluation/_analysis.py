@@ -32,13 +32,7 @@ import shapely
 from scipy import stats as _scipy_stats
 
 from hotspots._errors import InputFileError, ValidationError
-from hotspots.evaluation.areas import (
-    TreatedAreas,
-    _district_of_xy,
-    _match_by_total,
-    _pool_grid,
-    make_buffers,
-)
+from hotspots.evaluation.areas import TreatedAreas, _district_of_xy, _match_by_total, _pool_grid, _positions_of, make_buffers
 from hotspots.evaluation.cost import cost_per_crime_prevented, crimes_prevented_from_irr
 from hotspots.evaluation.did import did_rate_ratio, harm_did
 from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
@@ -198,10 +192,10 @@ def _evaluate_areas(
     months = sorted(set(months_present))
     month_pos = {m: i for i, m in enumerate(months)}
     type_pos = {t: i for i, t in enumerate(all_members)}
-    pm = pts["month"].map(month_pos).to_numpy()
-    ok_month = ~pd.isna(pm)
-    pts, pm = pts.loc[ok_month].reset_index(drop=True), pm[ok_month].astype(int)
-    pt = pts["crime_type"].map(type_pos).to_numpy().astype(int)
+    pm = _positions_of(pts["month"], month_pos)  # -1: a month not in months_present (or missing)
+    ok_month = pm >= 0
+    pts, pm = pts.loc[ok_month].reset_index(drop=True), pm[ok_month]
+    pt = _positions_of(pts["crime_type"], type_pos)  # (every type is a member: filtered above)
     x, y = pts["x"].to_numpy(float), pts["y"].to_numpy(float)
     n_areas, n_pts = len(areas), len(pts)
     district_codes = list(districts["area_code"])
@@ -228,7 +222,7 @@ def _evaluate_areas(
     pairs_pt += [np.flatnonzero(in_treated), np.flatnonzero(in_buffer)]
     pairs_unit += [np.full(int(in_treated.sum()), u_tall), np.full(int(in_buffer.sum()), u_ball)]
     dpos = {c: i for i, c in enumerate(district_codes)}
-    dist_idx = np.array([dpos.get(c, -1) for c in pt_district])
+    dist_idx = _positions_of(pt_district, dpos)
     sel = outside & (dist_idx >= 0)
     pairs_pt.append(np.flatnonzero(sel))
     pairs_unit.append(u_dist + dist_idx[sel])

@@ -217,6 +217,12 @@ def _as_area_table(gdf: gpd.GeoDataFrame, area_type: str, keep: Sequence[str] = 
     return gpd.GeoDataFrame(out[cols].reset_index(drop=True), geometry="geometry", crs=BNG)
 
 
+def _positions_of(values, positions: dict) -> np.ndarray:
+    """``positions[v]`` for each value (``Series.map(positions)``), -1 where absent or missing; each distinct value looked up once."""
+    codes, uniques = pd.factorize(values)
+    return np.array([positions.get(u, -1) for u in uniques] + [-1], dtype=np.int64)[codes]
+
+
 def _district_of_xy(x: np.ndarray, y: np.ndarray, districts: gpd.GeoDataFrame) -> np.ndarray:
     out = np.full(len(x), "", dtype=object)
     if len(x) == 0 or len(districts) == 0:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _scipy_stats
 
 from hotspots.evaluation._checks import (
     _check_level,
@@ -239,9 +238,9 @@ def harm_did(rb: float, ra: float, cb: float, ca: float, vrb: float, vra: float,
         return out
     log_irr = math.log(ra / rb) - math.log(ca / cb)
     se = math.sqrt(vra / ra**2 + vrb / rb**2 + vca / ca**2 + vcb / cb**2)
-    zc = float(_scipy_stats.norm.ppf(0.5 + level / 2))
+    zc = _z_crit(level)  # norm.ppf(0.5 + level / 2)
     z = log_irr / se if se > 0 else nan
     irr = math.exp(log_irr)
     out.update(irr=irr, low=100 * (math.exp(log_irr - zc * se) - 1), high=100 * (math.exp(log_irr + zc * se) - 1),
-               pct=100 * (irr - 1), z=z, p=float(2 * _scipy_stats.norm.sf(abs(z))) if se > 0 else nan)
+               pct=100 * (irr - 1), z=z, p=float(_two_sided_p(z)) if se > 0 else nan)
     return out

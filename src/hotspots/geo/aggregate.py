@@ -424,7 +424,7 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
     Columns :data:`hotspots.schema.RATE_COLUMNS`.
     """
     frames = []
-    info = areas.set_index("area_code")[["population", "area_km2"]]
+    info = areas[["area_code", "population", "area_km2"]].set_index("area_code")
     keys = ["area_type", "area_code", "area_name", "crime_type"]
     coded = _sorted_key_codes(counts, keys) if len(periods) else None
     for p in periods:
@@ -436,12 +436,25 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, periods: Sequence[Period]) 
         g["months"] = len(p.months)
         frames.append(g)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATE_COLUMNS)
-    out["population"] = out["area_code"].map(info["population"]).astype(float)
-    out["area_km2"] = out["area_code"].map(info["area_km2"]).astype(float)
+    return _with_rates(out, info)
+
+
+def _with_rates(out: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """The period sums ``out`` with population, area and the two rates, as :func:`rates` returns them."""
+    out["population"], out["area_km2"] = _area_info(out["area_code"], info)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rate_per_1000"] = np.where(out["population"] > 0, out["count"] / out["population"] * 1000.0, np.nan)
         out["rate_per_km2"] = np.where(out["area_km2"] > 0, out["count"] / out["area_km2"], np.nan)
     return out[RATE_COLUMNS]
+
+
+def _area_info(codes: pd.Series, info: pd.DataFrame) -> tuple:
+    """``codes.map(info[c]).astype(float)`` for population and area, each distinct code looked up once."""
+    number, distinct = pd.factorize(codes)
+    if (number < 0).any():
+        return tuple(codes.map(info[c]).astype(float) for c in ("population", "area_km2"))
+    distinct = pd.Series(distinct, dtype=codes.dtype)
+    return tuple(distinct.map(info[c]).astype(float).to_numpy()[number] for c in ("population", "area_km2"))
 
 
 def _sorted_key_codes(counts: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -503,7 +516,8 @@ def reconcile_districts(points: pd.DataFrame, districts: gpd.GeoDataFrame, lsoa_
     pairs = assign_points(points["x"].to_numpy(), points["y"].to_numpy(), districts, exclusive=True)
     spatial = pd.Series("", index=range(len(points)), dtype=object)
     spatial.iloc[pairs["point"].to_numpy()] = districts["area_code"].to_numpy()[pairs["area"].to_numpy()]
-    by_code = points["lsoa21_code"].map(lsoa_district).fillna("").to_numpy()
+    code, distinct = pd.factorize(points["lsoa21_code"])  # each distinct code looked up once; -1 (missing): ""
+    by_code = np.append(pd.Series(distinct).map(lsoa_district).fillna("").to_numpy(dtype=object), "")[code]
     compared = (spatial.to_numpy() != "")
     agree = compared & (spatial.to_numpy() == by_code)
     names = dict(zip(districts["area_code"], districts["area_name"]))

@@ -359,7 +359,7 @@ class Geography:
     @cached_property
     def known_lsoa21(self) -> frozenset[str]:
         """Every LSOA 2021 code of England and Wales (the ward lookup's), to tell a usable code from a typo."""
-        return frozenset(self.lsoa_ward_lookup["lsoa21_code"])
+        return frozenset(self.lsoa_ward_lookup["lsoa21_code"].to_numpy(dtype=object).tolist())  # (not a Python call per cell)
 
     @cached_property
     def lsoa_district(self) -> pd.Series:

@@ -180,7 +180,11 @@ def _read_bytes(src: Source, limit: int | None = None) -> bytes:
             head = fh.read(2)
             fh.seek(0)
             if src.path.suffix.lower() == ".gz" or head == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=fh) as gz:
+                data = _gunzip(fh.read(), limit) if head == b"\x1f\x8b" else None
+                if data is not None:
+                    return data
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as gz:  # anything _gunzip leaves (and every error, worded as before)
                     return _read_limited(gz, src, limit)
             return _read_limited(fh, src, limit)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
@@ -195,6 +199,19 @@ def _read_bytes(src: Source, limit: int | None = None) -> bytes:
         ) from exc
     except OSError as exc:
         raise InputFileError(f"{src.label}: cannot be read ({exc})", hint="check the file permissions") from exc
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes | None:
+    """A one-member gzip file decompressed in one call (what ``GzipFile`` reads, CRC and length checked by zlib);
+    None when it is not exactly that (more members, padding, damage, more than ``limit`` bytes): read it with ``GzipFile``."""
+    d = zlib.decompressobj(31)
+    try:
+        data = d.decompress(raw, limit + 1)
+    except zlib.error:
+        return None
+    if not d.eof or d.unused_data or d.unconsumed_tail or len(data) > limit:
+        return None
+    return data
 
 
 def _read_limited(fh, src: Source, limit: int) -> bytes:
@@ -263,6 +280,32 @@ def _header_cause(header: list[str]) -> str:
     return ""
 
 
+def _needle_lines(body: bytes, needles: list[bytes]) -> set[int]:
+    """Where each line of ``body`` (which ends with a newline) holding one of ``needles`` starts.
+
+    Codes share a prefix (``E01``): one scan for the prefix, each place it
+    occurs looked up among the needles, finds every occurrence of every needle
+    (a search per needle reads the text once per needle).  Without a common
+    prefix of two or more bytes, a search per needle.
+    """
+    starts: set[int] = set()
+    prefix = os.path.commonprefix(needles)
+    if len(prefix) >= 2:
+        wanted = set(needles)
+        lengths = sorted({len(n) for n in needles})
+        for m in re.finditer(re.escape(prefix), body):
+            at = m.start()
+            if any(body[at:at + k] in wanted for k in lengths):
+                starts.add(body.rfind(b"\n", 0, at) + 1)
+        return starts
+    for needle in needles:
+        at = body.find(needle)
+        while at >= 0:  # body ends with a newline: every line does
+            starts.add(body.rfind(b"\n", 0, at) + 1)
+            at = body.find(needle, body.find(b"\n", at) + 1)
+    return starts
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -310,12 +353,7 @@ def geojson_lines_with(path, needles: Sequence[str]) -> bytes | None:
     body = data[start:end + 1]
     if b"\r" in body:
         return None
-    starts: set[int] = set()
-    for needle in needles:
-        at = body.find(needle)
-        while at >= 0:  # body ends with a newline: every line does
-            starts.add(body.rfind(b"\n", 0, at) + 1)
-            at = body.find(needle, body.find(b"\n", at) + 1)
+    starts = _needle_lines(body, needles)
     lines = []
     for line_start in sorted(starts):
         line = body[line_start:body.index(b"\n", line_start)]

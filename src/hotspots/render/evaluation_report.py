@@ -236,7 +236,7 @@ def map_label(code: str, codes: list[str]) -> str:
 
 def _label_areas(ax, fig, treated) -> None:
     """Area codes beside each area, moved (with a leader line) so labels do not overlap each other."""
-    fig.canvas.draw()  # fixes the data -> pixel transform
+    fig.draw_without_rendering()  # fixes the data -> pixel transform (the layout of a draw, nothing rasterised)
     to_px = ax.transData.transform
     placed: list[tuple[float, float, float, float]] = []
     offsets = [(5, 5), (5, -13), (-34, 5), (-34, -13), (5, 17), (-34, 17), (5, -25), (-34, -25),

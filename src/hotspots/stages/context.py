@@ -86,6 +86,8 @@ class Context:
     _counts: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     #: how the last :func:`run` scheduled its stages (recorded in the manifest)
     schedule: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the columns :func:`count_points` reads, text as categoricals (factorized once for every area type)
+    _count_input: tuple[pd.DataFrame, pd.DataFrame] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def crime_types(self) -> list[str]:
@@ -96,10 +98,20 @@ class Context:
         if area_type not in self._counts:
             geo = self.geography
             self._counts[area_type] = count_points(
-                self.points, geo.areas(area_type), months=self.months_present, crime_types=self.all_crime_types,
+                self._counted_points(), geo.areas(area_type), months=self.months_present, crime_types=self.all_crime_types,
                 lsoa_to_area=geo.lsoa_to_area(area_type),
             )
         return self._counts[area_type]
+
+    def _counted_points(self) -> pd.DataFrame:
+        """What :func:`count_points` reads of the points: the same counts, the text columns coded once, not per area type."""
+        points = self.points
+        if self._count_input is None or self._count_input[0] is not points:  # (made again for a new points frame)
+            self._count_input = (points, pd.DataFrame({
+                c: points[c].astype("category") if c in ("month", "crime_type", "lsoa21_code") else points[c]
+                for c in ("x", "y", "month", "crime_type", "lsoa21_code")
+            }))
+        return self._count_input[1]
 
     def coverage(self) -> dict[str, Any]:
         """Share of the located records each area table counts, per area type and per district (computed once).

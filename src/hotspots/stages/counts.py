@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hotspots.geo.aggregate import Period, add_groups, rates, reconcile_districts
+from hotspots.geo._group_rates import group_rates
+from hotspots.geo.aggregate import Period, reconcile_districts
 from hotspots.months import month_range
 
 import pandas as pd
@@ -26,8 +27,7 @@ def stage_counts(ctx: Context) -> dict[str, Any]:
     for area_type in COUNT_AREA_TYPES:
         counts = ctx.counts(area_type)
         out.write_csv(counts, f"counts/counts_{area_type}.csv")
-        with_groups = add_groups(counts, ctx.settings.crime_groups)
-        rate_frames.append(rates(with_groups, geo.areas(area_type), periods))
+        rate_frames.append(group_rates(counts, ctx.settings.crime_groups, geo.areas(area_type), periods))
     out.write_csv(pd.concat(rate_frames, ignore_index=True), "counts/rates.csv")
     for area_type in COUNT_AREA_TYPES:
         areas = geo.areas(area_type)

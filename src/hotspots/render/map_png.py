@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -94,6 +93,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     from matplotlib.patches import Patch
 
     from hotspots.render._agg_text import FastTextCanvas
+    from hotspots.render._png import canvas_png
 
     name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
     sel = next((s for s in view.selections if s.name == name), None)
@@ -135,7 +135,8 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
         pa_geoms = _bng(pa)
         _add_lines(ax, shapely.boundary(pa_geoms), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
         reps = shapely.point_on_surface(pa_geoms)
-        for r, x, y, bounds in zip(_records(pa), shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist(),
+        listed = _records(pa, ("rank", "name", "count", "trend", "district_name", "show_district"))  # what is read
+        for r, x, y, bounds in zip(listed, shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist(),
                                    shapely.bounds(pa_geoms).tolist()):
             badges.append((int(r["rank"]), x, y, tuple(bounds)))
             trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
@@ -181,11 +182,10 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                                                                           else "No significant hot spots."))
     listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
     _wrap_once(listing, fig.canvas.get_renderer())
-    buf = io.BytesIO()
-    # zlib level 3: the same pixels as the default (6), in less time and fewer bytes
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
+    # the pixels savefig draws, encoded without Pillow's row filters (see _png): a third of the encoding time
+    png = canvas_png(fig)
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 

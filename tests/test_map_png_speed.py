@@ -1,0 +1,119 @@
+"""The printable map's shortcuts (issue 18, second round) against the long way: the same pixels, the same choices.
+
+* the PNG encoder (hotspots.render._png) against Pillow's, decoded pixel for pixel, and the map PNG
+  against matplotlib's ``savefig``;
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from hotspots.render import map_png  # noqa: E402
+from hotspots.render._png import canvas_png, png_bytes  # noqa: E402
+
+
+def _decoded(data: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return np.asarray(image.convert("RGBA"))
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    out, i = [], 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i:i + 4])
+        kind, body = data[i + 4:i + 8], data[i + 8:i + 8 + n]
+        (crc,) = struct.unpack(">I", data[i + 8 + n:i + 12 + n])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
+        out.append((kind, body))
+        i += 12 + n
+    return out
+
+
+@pytest.mark.parametrize("case", ["opaque", "translucent", "one_pixel", "one_row", "noise"])
+def test_png_bytes_decode_to_the_same_pixels(case):
+    rng = np.random.default_rng(3)
+    if case == "opaque":
+        rgba = np.full((37, 53, 4), 255, np.uint8)
+        rgba[5:20, 7:40, :3] = (178, 24, 43)
+    elif case == "translucent":  # one pixel not opaque: written as RGBA
+        rgba = np.full((20, 30, 4), 255, np.uint8)
+        rgba[3, 4] = (10, 20, 30, 128)
+    elif case == "one_pixel":
+        rgba = np.array([[[1, 2, 3, 255]]], np.uint8)
+    elif case == "one_row":
+        rgba = rng.integers(0, 256, (1, 17, 4), dtype=np.uint8)
+    else:
+        rgba = rng.integers(0, 256, (64, 48, 4), dtype=np.uint8)
+    data = png_bytes(rgba, dpi=130, text={"Software": "test"})
+    assert np.array_equal(_decoded(data), rgba)
+    Image.open(io.BytesIO(data)).verify()  # Pillow's own checks of the chunks
+    chunks = _chunks(data)
+    kinds = [k for k, _ in chunks]
+    assert kinds == [b"IHDR", b"tEXt", b"pHYs", b"IDAT", b"IEND"]
+    colour_type = chunks[0][1][9]
+    assert colour_type == (2 if (rgba[..., 3] == 255).all() else 6)
+    image = Image.open(io.BytesIO(data))
+    assert image.info["Software"] == "test"
+    assert tuple(round(d) for d in image.info["dpi"]) == (130, 130)
+
+
+def test_png_bytes_refuses_what_it_cannot_write():
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((4, 4, 4), np.float32))
+
+
+def _savefig_png(fig) -> bytes:
+    """The long way: what the map wrote before (matplotlib's savefig, Pillow's encoder)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 3})
+    return buf.getvalue()
+
+
+def test_canvas_png_has_savefig_pixels_and_metadata():
+    from hotspots.render._agg_text import FastTextCanvas
+
+    fig = plt.figure(figsize=(4, 3), dpi=130)
+    FastTextCanvas(fig)
+    ax = fig.add_axes([0.1, 0.1, 0.8, 0.8])
+    ax.fill([0, 1, 1], [0, 0, 1], color="#b2182b")
+    ax.text(0.2, 0.6, "label ↑ é", fontsize=8)
+    ours = canvas_png(fig)
+    theirs = _savefig_png(fig)
+    plt.close(fig)
+    assert np.array_equal(_decoded(ours), _decoded(theirs))
+    mine, pillow = Image.open(io.BytesIO(ours)), Image.open(io.BytesIO(theirs))
+    assert mine.size == pillow.size and mine.info["Software"] == pillow.info["Software"]
+    assert mine.info["dpi"] == pillow.info["dpi"]
+
+
+def test_map_png_has_the_pixels_savefig_gave(monkeypatch):
+    """The printable map, whole, against the same figure saved by savefig."""
+    from tests.test_maps import _view
+
+    view = _view()
+    ours = map_png.static_map_png(view)
+    captured = {}
+
+    def by_savefig(fig):
+        captured["png"] = _savefig_png(fig)
+        return captured["png"]
+
+    monkeypatch.setattr("hotspots.render._png.canvas_png", by_savefig)
+    theirs = map_png.static_map_png(view)
+    assert theirs is captured["png"]
+    assert np.array_equal(_decoded(ours), _decoded(theirs))

@@ -2,6 +2,8 @@
 
 * the PNG encoder (hotspots.render._png) against Pillow's, decoded pixel for pixel, and the map PNG
   against matplotlib's ``savefig``;
+* text measured once per process (hotspots.render._agg_text) against RendererAgg's measure, and a figure drawn
+  with measures made by earlier figures against one drawn cold;
 """
 
 from __future__ import annotations
@@ -117,3 +119,44 @@ def test_map_png_has_the_pixels_savefig_gave(monkeypatch):
     theirs = map_png.static_map_png(view)
     assert theirs is captured["png"]
     assert np.array_equal(_decoded(ours), _decoded(theirs))
+
+
+def test_text_measured_once_per_process_is_matplotlibs_measure():
+    """Strings measured on an earlier figure: the same size as RendererAgg's, at every dpi and size."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    from hotspots.render import _agg_text
+    from hotspots.render._agg_text import FastTextRenderer
+
+    _agg_text._MEASURED.clear()
+    strings = ["Patrol areas (ranked)", "1", "12", "N ↑", "lp", "Hot spot, 99% confidence", ""]
+    props = [FontProperties(size=8), FontProperties(size=8, weight="bold"), FontProperties(size=5, style="italic")]
+    for dpi in (130, 72, 130):
+        fresh, plain = FastTextRenderer(200, 100, dpi), RendererAgg(200, 100, dpi)
+        for s in strings:
+            for prop in props:
+                assert fresh.get_text_width_height_descent(s, prop, False) == \
+                    plain.get_text_width_height_descent(s, prop, False), (s, prop, dpi)
+        assert len(fresh._bitmaps) == len(strings) * len(props)  # kept for the draw
+    # two dpis, each string and size once: the third renderer measured nothing anew
+    assert len(_agg_text._MEASURED) == 2 * len(strings) * len(props)
+
+
+def test_figure_drawn_with_measures_from_earlier_figures_is_the_same():
+    """Pixels of a map figure whose strings were all measured before (by another figure) and of a cold one."""
+    from hotspots.render import _agg_text
+    from tests.test_maps import _view
+
+    view = _view()
+    _agg_text._MEASURED.clear()
+    cold = map_png.static_map_png(view)
+    assert _agg_text._MEASURED
+    warm = map_png.static_map_png(view)
+    assert np.array_equal(_decoded(cold), _decoded(warm))
+    # an entry made with another font object is not used
+    key, entry = next(iter(_agg_text._MEASURED.items()))
+    _agg_text._MEASURED[key] = (object(), -1.0, -1.0, -1.0) + entry[4:]
+    again = map_png.static_map_png(view)
+    assert np.array_equal(_decoded(cold), _decoded(again))
+    assert _agg_text._MEASURED[key][1] != -1.0

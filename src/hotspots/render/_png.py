@@ -4,10 +4,11 @@ matplotlib's ``savefig(..., format="png")`` hands the RGBA buffer to
 Pillow, whose encoder tries five row filters on every row and keeps the
 best: for a printable map (1519 x 1075 pixels, flat colours) that was about
 a fifth of the map's time.  Flat colours compress well unfiltered, so this
-writes the rows as they are (filter 0) and, when every pixel is opaque (a
-map always is), as RGB: the same pixels, decoded, in a third of the time
-and fewer bytes.  The chunks are those matplotlib writes: ``IHDR``, the
-``Software`` text, ``pHYs`` (the dpi), ``IDAT``, ``IEND``.
+writes the RGBA rows as they are (filter 0): the same pixels, decoded, in
+under half the time and fewer bytes (RGB would be smaller still, but taking
+the alpha out of the buffer costs more than it saves).  The chunks are those
+matplotlib writes: ``IHDR``, the ``Software`` text, ``pHYs`` (the dpi),
+``IDAT``, ``IEND``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 def png_bytes(rgba: np.ndarray, *, dpi: float | None = None, text: dict[str, str] | None = None,
               level: int = LEVEL) -> bytes:
-    """PNG file of an ``(height, width, 4)`` uint8 RGBA array (RGB when every alpha is 255).
+    """PNG file (8-bit RGBA) of an ``(height, width, 4)`` uint8 RGBA array.
 
     ``text``: ``tEXt`` chunks (Latin-1 keys and values, as the PNG standard
     asks); ``dpi``: a ``pHYs`` chunk, in pixels per metre as Pillow writes it.
@@ -38,13 +39,10 @@ def png_bytes(rgba: np.ndarray, *, dpi: float | None = None, text: dict[str, str
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise ValueError(f"an (height, width, 4) uint8 array is needed, not {rgba.dtype} {rgba.shape}")
     height, width = rgba.shape[:2]
-    opaque = bool((rgba[:, :, 3] == 255).all())
-    pixels = rgba[:, :, :3] if opaque else rgba
-    rows = np.empty((height, width * pixels.shape[2] + 1), dtype=np.uint8)
+    rows = np.empty((height, width * 4 + 1), dtype=np.uint8)
     rows[:, 0] = 0  # filter type 0 (none) on every row
-    rows[:, 1:] = pixels.reshape(height, -1)
-    parts = [b"\x89PNG\r\n\x1a\n",
-             _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2 if opaque else 6, 0, 0, 0))]
+    rows[:, 1:] = rgba.reshape(height, -1)
+    parts = [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))]
     for key, value in (text or {}).items():
         parts.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
     if dpi is not None:

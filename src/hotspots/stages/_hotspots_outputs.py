@@ -101,15 +101,20 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
             # each area's kept cells first (most cells are left out), then one table
             parts, shapes = [], []
             for a in group:
-                part = a.selections[sel].cells
+                # a plain DataFrame of the same columns (no copy): a GeoDataFrame's column costs a deep copy of
+                # its attrs (the grid's parameters) and geopandas' checks, 30 columns x 77 tables a run
+                part = pd.DataFrame(a.selections[sel].cells, copy=False)
                 keep = np.ones(len(part), dtype=bool) if everything else keep_cell(part)
                 written += int(keep.sum())
                 left_out += int((~keep).sum())
                 rows = np.flatnonzero(keep)
-                # the kept rows of each column (no copy of the whole table first); the index is dropped below
-                parts.append(pd.DataFrame({c: part[c].array.take(rows) for c in GRID_CELL_COLUMNS[:-1]}))
+                # the kept rows (a take per block, not per column; no copy of the whole table first)
+                parts.append(part.take(rows))
                 shapes.append(np.asarray(a.grid.geometry.values)[rows])
-            cells = pd.concat(parts, ignore_index=True)
+            if all(p.columns.equals(parts[0].columns) for p in parts):  # one table, then its columns in order
+                cells = pd.concat(parts, ignore_index=True)[GRID_CELL_COLUMNS[:-1]]
+            else:
+                cells = pd.concat([p[GRID_CELL_COLUMNS[:-1]] for p in parts], ignore_index=True)
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             layers.append((f"{slug(sel, empty='x')}_{kind}",
                            gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(np.concatenate(shapes), crs=BNG), crs=BNG)))

@@ -159,3 +159,25 @@ def test_figure_drawn_with_measures_from_earlier_figures_is_the_same():
     again = map_png.static_map_png(view)
     assert np.array_equal(_decoded(cold), _decoded(again))
     assert _agg_text._MEASURED[key][1] != -1.0
+
+
+def test_labels_drawn_by_one_text_are_the_labels_drawn_one_text_each(monkeypatch):
+    """Street, ward, district and town-centre names drawn by the batch: the pixels of a Text each."""
+    import dataclasses
+
+    import pandas as pd
+
+    from tests.test_maps import X0, Y0, _view
+
+    rng = np.random.default_rng(5)
+    n = 300
+    labels = pd.DataFrame({"x": X0 + rng.uniform(0, 5000, n), "y": Y0 + rng.uniform(0, 4000, n),
+                           "label": [f"{'High' if i % 3 else 'Long Meadow'} Street {i} é" for i in range(n)],
+                           "count": rng.integers(1, 40, n), "in_patrol": rng.random(n) < 0.3,
+                           "tier": rng.choice([1, 2], n)})
+    view = dataclasses.replace(_view(), street_labels=labels)
+    batched = map_png.static_map_png(view)
+    monkeypatch.setattr(map_png._LabelBatch, "USE_TEXTS", True)
+    one_each = map_png.static_map_png(view)
+    assert np.array_equal(_decoded(batched), _decoded(one_each))
+    assert not np.array_equal(_decoded(batched), _decoded(map_png.static_map_png(_view())))  # labels were drawn

@@ -237,19 +237,19 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.0})
     halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
     dpi_scale = ax.figure.dpi / 72.0
+    bbox = ax.get_window_extent()  # nothing is drawn while the labels are placed
+    names = _LabelBatch(ax, ha="center", va="center", zorder=8, bbox=halo)
 
     def text(label, x, y, size, colour, weight="normal", style="normal") -> None:
         p = to_px([(x, y)])[0]
         w = len(label) * size * 0.55 * dpi_scale / 2 + 2
         h = size * dpi_scale / 2 + 1
         b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
-        bbox = ax.get_window_extent()
         if b[0] < bbox.x0 or b[2] > bbox.x1 or b[1] < bbox.y0 or b[3] > bbox.y1 or not free(b, placed):
             return
         placed.append(b)
         # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
-        ax.text(x, y, label, ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
-                fontstyle=style, zorder=8, bbox=halo)
+        names.add(x, y, label, size, colour, weight, style)
 
     if view.districts is not None and len(view.districts) > 1:
         reps = shapely.point_on_surface(_bng(view.districts))
@@ -274,3 +274,60 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
             if tier == 1:
                 text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic")
+    names.add_to_axes()
+
+
+class _LabelBatch:
+    """Map labels drawn, in the order added, by one Text whose position, string and font change for each.
+
+    Each is drawn exactly as ``ax.text(x, y, label, **common, fontsize=..., color=..., fontweight=...,
+    fontstyle=...)`` draws it (its halo box, then its string), at the batch's place in the drawing order
+    (its z-order; artists of equal z-order in the order added): a district map places several hundred street
+    names, and making a Text with its box for each took longer than drawing it.  ``USE_TEXTS`` (tests)
+    makes one Text each, the long way.
+    """
+
+    USE_TEXTS = False
+
+    def __init__(self, ax, **common):
+        self.ax, self.common, self.rows = ax, common, []
+
+    def add(self, x, y, label, size, colour, weight, style) -> None:
+        if self.USE_TEXTS:
+            self.ax.text(x, y, label, fontsize=size, color=colour, fontweight=weight, fontstyle=style, **self.common)
+        else:
+            self.rows.append((x, y, label, size, colour, weight, style))
+
+    def add_to_axes(self) -> None:
+        if not self.rows:
+            return
+        from matplotlib.artist import Artist
+
+        ax = self.ax
+        first = self.rows[0]
+        # the Text ax.text makes, kept out of the axes' children (the batch draws it)
+        proto = ax.text(first[0], first[1], first[2], fontsize=first[3], color=first[4], fontweight=first[5],
+                        fontstyle=first[6], **self.common)
+        proto.remove()
+        proto.axes, proto.figure = ax, ax.figure  # remove() unhooked them; the Text draws with them
+        proto.stale_callback = None
+        rows = self.rows
+
+        class Batch(Artist):
+            def draw(self, renderer):
+                if not self.get_visible():
+                    return
+                for x, y, label, size, colour, weight, style in rows:
+                    proto.set_position((x, y))
+                    proto.set_text(label)
+                    proto.set_fontsize(size)
+                    proto.set_color(colour)
+                    proto.set_fontweight(weight)
+                    proto.set_fontstyle(style)
+                    proto.draw(renderer)
+                self.stale = False
+
+        batch = Batch()
+        batch.set_zorder(proto.get_zorder())
+        ax.add_artist(batch)
+

@@ -227,16 +227,26 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
             escaped[text] = _esc(text)
         return escaped[text]
 
+    # the parts that depend on the class, the count or the test alone, made once per value
+    heads: dict[str, tuple[str, bool]] = {}  # class -> the tip's start, and whether the class is hot
+    counted: dict[tuple, str] = {}  # keyed with the type: 2 and 2.0 are one key, and _fmt may tell them apart
+    tails = {t: f" ({words})</span>" for t, words in _GI_TEST_WORDS.items()}
     out = []
     for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
-        tip = f"{esc(GI_LABELS[c])}<br>{name}: {esc(_fmt(k))} in this square in the period"
-        if c.startswith("hot") and k == 0:
+        known = heads.get(c)
+        if known is None:
+            known = heads[c] = (f"{esc(GI_LABELS[c])}<br>{name}: ", c.startswith("hot"))
+        head, hot = known
+        key = (k.__class__, k)
+        words = counted.get(key)
+        if words is None:
+            words = counted[key] = esc(_fmt(k))
+        tip = f"{head}{words} in this square in the period"
+        if hot and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
         tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
                 f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
-        if t in _GI_TEST_WORDS:
-            tip += f" ({_GI_TEST_WORDS[t]})"
-        tip += "</span>"
+        tip += tails.get(t, "</span>")
         out.append({"c": c, "tip": tip})
     return out
 

@@ -125,6 +125,7 @@ def test_records_are_to_dict_records():
     assert geometry._records(frame) == frame.drop(columns="geometry").to_dict("records")
 
 
+@pytest.mark.filterwarnings("ignore:DataFrame columns are not unique")
 def test_records_of_some_columns_are_those_columns_of_the_records():
     """``only``: the records with just the named columns the frame has (absent names are not keys)."""
     frame = _squares().assign(rank=range(13), share=np.linspace(0, 1, 13),

@@ -181,3 +181,32 @@ def test_labels_drawn_by_one_text_are_the_labels_drawn_one_text_each(monkeypatch
     one_each = map_png.static_map_png(view)
     assert np.array_equal(_decoded(batched), _decoded(one_each))
     assert not np.array_equal(_decoded(batched), _decoded(map_png.static_map_png(_view())))  # labels were drawn
+
+
+@pytest.mark.parametrize("width_in", [1.2, 2.5, 3.8])
+def test_wrapping_by_halving_is_matplotlibs_wrap(width_in):
+    """_wrap_once (halving) and matplotlib's word-by-word wrap give the same lines: listing-like lines, runs of
+    spaces, one word wider than the column, words of every length."""
+    from hotspots.render._agg_text import FastTextCanvas
+
+    rng = np.random.default_rng(11)
+    words = ["1,949", "in", "the", "period,", "no", "clear", "trend:", "+7%", "Jul–Dec", "on", "Jan–Jun", "2025",
+             "Watford", "town", "centre:", "Shopping", "Area,", "off", "Wells", "Yard", "[Three", "Rivers]", "é", "W",
+             "Supercalifragilisticexpialidociously-long-name"]
+    lines = ["     1,949 in the period, no clear trend: +7% Jul–Dec on Jan–Jun 2025",
+             "1. Watford town centre: Shopping Area, off Wells Yard [Watford]", "a  b   c", "", " ", "x",
+             "Supercalifragilisticexpialidociously-long-name and more words after it"]
+    lines += [" ".join(rng.choice(words, rng.integers(1, 25))) for _ in range(40)]
+    for size in (8, 5.5):
+        fig = plt.figure(figsize=(11.69, 8.27), dpi=130)
+        FastTextCanvas(fig)
+        side = fig.add_axes([0.99 - width_in / 11.69, 0.04, width_in / 11.69, 0.86])
+        ours = side.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=size, wrap=True)
+        theirs = side.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=size, wrap=True)
+        renderer = fig.canvas.get_renderer()
+        theirs._renderer = renderer
+        want = theirs._get_wrapped_text()  # matplotlib's own, every line word by word
+        map_png._wrap_once(ours, renderer)
+        plt.close(fig)
+        assert ours.get_text() == want
+        assert want.count("\n") > len(lines)  # some lines were wrapped

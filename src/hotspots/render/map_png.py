@@ -67,20 +67,50 @@ def _wrap_once(text, renderer) -> None:
 
     matplotlib wraps a line by measuring it word by word, and it re-wraps on
     every layout.  A line that fits is kept whole by its rule (each shorter
-    prefix fits too), so only lines too wide go through it.
+    prefix fits too), so only lines too wide are wrapped, by :func:`_wrap_line`.
     """
     text._renderer = renderer
     width = text._get_wrap_line_width()
     whole = text.get_text()
     lines = []
+
+    def fits(words: str) -> bool:
+        return text._get_rendered_text_width(words) <= width
+
     for line in whole.split("\n"):
-        if " " in line and text._get_rendered_text_width(line) > width:
-            text.set_text(line)
-            lines.append(text._get_wrapped_text())
+        if " " in line and not fits(line):
+            lines.append("\n".join(_wrap_line(line.split(" "), fits)))
         else:
             lines.append(line)
     text.set_text("\n".join(lines))
     text.set_wrap(False)
+
+
+def _wrap_line(words: list[str], fits) -> list[str]:
+    """The lines matplotlib's wrap makes of one line's words (``Text._get_wrapped_text``), found by halving.
+
+    Its rule: each line takes words while they fit (at least one word), so a
+    line ends before the first prefix of the words left that is too wide.
+    matplotlib measures the prefixes one word longer each time, a string of
+    the line's length each (a few milliseconds a line); a prefix one word
+    longer is never narrower (the glyphs before it keep their places), so
+    halving the range finds the same prefix with a few measures.
+    """
+    out = []
+    while words:
+        if len(words) == 1 or fits(" ".join(words)):
+            out.append(" ".join(words))
+            break
+        lo, hi = 2, len(words)  # the first too-wide prefix (of lo..hi words) is in this range; hi words are too wide
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(" ".join(words[:mid])):
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(" ".join(words[:lo - 1]))
+        words = words[lo - 1:]
+    return out
 
 
 def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:

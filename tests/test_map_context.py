@@ -308,3 +308,26 @@ def test_patrol_areas_by_selection_are_the_filtered_rows():
         assert got is not rows(sel)  # a new frame each time, as the filter gave
     empty = frame.iloc[:0]
     assert _by_selection(empty)("ASB") is empty
+
+
+def test_collector_paused_while_a_map_is_drawn_and_restored(monkeypatch):
+    import gc
+
+    from hotspots.stages import _hotspots_maps
+
+    seen = []
+    monkeypatch.setattr(_hotspots_maps, "render_html", lambda view: seen.append(gc.isenabled()) or "<html>")
+    monkeypatch.setattr(_hotspots_maps, "static_map_png", lambda view: seen.append(gc.isenabled()) or b"png")
+    assert gc.isenabled()
+    assert _hotspots_maps._draw(None, True) == ("<html>", b"png") and seen == [False, False]
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):  # restored after an error too
+        with _hotspots_maps._collector_paused():
+            1 / 0
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a collector the caller turned off stays off
+        assert _hotspots_maps._draw(None, False) == ("<html>", None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

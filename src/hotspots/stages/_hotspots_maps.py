@@ -9,8 +9,6 @@ processes and writes them through the output folder.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +29,7 @@ from hotspots.render.maps import (
     static_map_png,
 )
 from hotspots.render.map_views import GI_COLOURS
+from hotspots.stages._hotspots_outputs import _collector_paused
 from hotspots.schema import ASB, BNG
 
 __all__ = ["build_map_views", "write_maps"]
@@ -40,25 +39,6 @@ def _draw(view: MapView, png: bool) -> tuple[str, bytes | None]:
     with _collector_paused():
         return render_html(view), (static_map_png(view) if png else None)
 
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off while one map is drawn (as for the outlier report's charts).
-
-    Drawing a map makes hundreds of thousands of short-lived objects, and the
-    collector's passes walk the objects still in use: the whole analysis, a
-    few hundred megabytes, about 0.2 s for each full pass.  A map's figure
-    and folium tree are cyclic garbage that the first collection after the
-    block frees; what is drawn is unchanged.  A collector the caller disabled
-    stays disabled.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None,

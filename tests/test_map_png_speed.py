@@ -210,3 +210,26 @@ def test_wrapping_by_halving_is_matplotlibs_wrap(width_in):
         plt.close(fig)
         assert ours.get_text() == want
         assert want.count("\n") > len(lines)  # some lines were wrapped
+
+
+def test_polygon_paths_at_once_are_the_paths_made_ring_by_ring():
+    """_polygon_paths (all rings at once) against Path.make_compound_path of a closed Path per ring."""
+    import shapely
+
+    holed = shapely.box(0, 0, 4, 4).difference(shapely.box(1, 1, 2, 2)).difference(shapely.box(2.5, 2.5, 3, 3))
+    shapes = [shapely.box(0, 0, 1, 1), holed, shapely.MultiPolygon([shapely.box(10, 0, 11, 1), holed]),
+              shapely.Point(5, 5).buffer(2, quad_segs=3), shapely.box(1e5, 2e5, 1e5 + 250, 2e5 + 250)]
+    cases = [shapes, shapes[:1], shapes[::-1],
+             shapes + [shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.Polygon()])]]  # an empty part
+    for case in cases:
+        geoms = shapely.normalize(np.array(case, dtype=object))
+        fast = map_png._polygon_paths(geoms)
+        assert len(fast) == len(geoms)
+        for geom, path in zip(geoms, fast):
+            want = map_png._polygon_path_long(geom)
+            assert path.vertices.dtype == want.vertices.dtype and np.array_equal(path.vertices, want.vertices)
+            assert path.codes.dtype == want.codes.dtype and np.array_equal(path.codes, want.codes)
+            assert path.should_simplify == want.should_simplify
+    # not a polygon: the long way, which refuses it as before
+    with pytest.raises(AttributeError):
+        map_png._polygon_paths(np.array(shapes + [shapely.LineString([(0, 0), (1, 1)])], dtype=object))

@@ -36,19 +36,50 @@ def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     The paths are those of geopandas' PatchCollection of PathPatches, without building a patch per polygon.
     """
     from matplotlib.collections import PathCollection
-    from matplotlib.path import Path
 
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     if len(geoms) == 0:
         return
-    paths = []
-    for geom in geoms:
-        rings = []
-        for part in shapely.get_parts(geom):
-            rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
-            rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
-        paths.append(Path.make_compound_path(*rings))
-    ax.add_collection(PathCollection(paths, **style), autolim=True)
+    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=True)
+
+
+def _polygon_paths(geoms: np.ndarray) -> list:
+    """A compound Path per (multi)polygon: each ring closed (its last point coded CLOSEPOLY), exterior then holes.
+
+    ``Path.make_compound_path(*(Path(ring, closed=True) for each ring))``, the vertices and codes made for all
+    the rings at once.  Anything but polygons and multipolygons, or an empty part, goes the long way.
+    """
+    from matplotlib.path import Path
+
+    type_id = shapely.get_type_id(geoms)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    if not np.isin(type_id, (3, 6)).all() or shapely.is_empty(parts).any():
+        return [_polygon_path_long(geom) for geom in geoms]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)  # per part: exterior, then its holes
+    sizes = shapely.get_num_coordinates(rings)
+    if (sizes < 2).any():
+        return [_polygon_path_long(geom) for geom in geoms]
+    coords = shapely.get_coordinates(rings)
+    codes = np.full(len(coords), Path.LINETO, dtype=Path.code_type)
+    ends = np.cumsum(sizes)
+    codes[ends - sizes] = Path.MOVETO
+    codes[ends - 1] = Path.CLOSEPOLY
+    # where each geometry's vertices end (its rings are consecutive)
+    geom_of_ring = part_of[ring_of]
+    geom_ends = np.searchsorted(geom_of_ring, np.arange(len(geoms)), side="right")
+    cut = np.concatenate(([0], ends))[geom_ends].tolist()
+    starts = [0] + cut[:-1]
+    return [Path(coords[a:b], codes[a:b]) for a, b in zip(starts, cut)]
+
+
+def _polygon_path_long(geom):
+    from matplotlib.path import Path
+
+    rings = []
+    for part in shapely.get_parts(geom):
+        rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+        rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
+    return Path.make_compound_path(*rings)
 
 
 def _add_lines(ax, geoms: np.ndarray, **style) -> None:

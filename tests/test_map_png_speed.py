@@ -233,3 +233,19 @@ def test_polygon_paths_at_once_are_the_paths_made_ring_by_ring():
     # not a polygon: the long way, which refuses it as before
     with pytest.raises(AttributeError):
         map_png._polygon_paths(np.array(shapes + [shapely.LineString([(0, 0), (1, 1)])], dtype=object))
+
+
+def test_points_transformed_at_once_are_those_transformed_one_by_one():
+    """Street names are placed from their points in pixels, all transformed at once: the same numbers."""
+    fig = plt.figure(figsize=(11.69, 8.27), dpi=130)
+    ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
+    ax.set_xlim(503_123.4, 541_987.6)
+    ax.set_ylim(187_654.3, 231_234.5)
+    ax.set_aspect("equal")
+    ax.apply_aspect()
+    rng = np.random.default_rng(2)
+    xs, ys = rng.uniform(500_000, 545_000, 2000), rng.uniform(185_000, 235_000, 2000)
+    at_once = ax.transData.transform(np.column_stack((xs, ys)))
+    one_by_one = np.array([ax.transData.transform([(x, y)])[0] for x, y in zip(xs.tolist(), ys.tolist())])
+    plt.close(fig)
+    assert np.array_equal(at_once, one_by_one)

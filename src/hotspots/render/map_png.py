@@ -299,14 +299,16 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
     dpi_scale = ax.figure.dpi / 72.0
     bbox = ax.get_window_extent()  # nothing is drawn while the labels are placed
+    left, right, bottom, top = bbox.x0, bbox.x1, bbox.y0, bbox.y1
     names = _LabelBatch(ax, ha="center", va="center", zorder=8, bbox=halo)
 
-    def text(label, x, y, size, colour, weight="normal", style="normal") -> None:
-        p = to_px([(x, y)])[0]
+    def text(label, x, y, size, colour, weight="normal", style="normal", p=None) -> None:
+        if p is None:  # the point in pixels (given for street names: transformed all at once, the same numbers)
+            p = to_px([(x, y)])[0]
         w = len(label) * size * 0.55 * dpi_scale / 2 + 2
         h = size * dpi_scale / 2 + 1
         b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
-        if b[0] < bbox.x0 or b[2] > bbox.x1 or b[1] < bbox.y0 or b[3] > bbox.y1 or not free(b, placed):
+        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not free(b, placed):
             return
         placed.append(b)
         # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
@@ -324,17 +326,18 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     labels = view.street_labels
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):
-        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+        street_px = to_px(np.column_stack((labels["x"].to_numpy(float), labels["y"].to_numpy(float))))
+        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
             if tier == 2:
-                text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold")
+                text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold", p=p)
     if view.wards is not None and len(view.wards) <= 80:
         reps = shapely.point_on_surface(_bng(view.wards))
         for nm, x, y in zip(view.wards["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
             text(str(nm), x, y, 6, WARD_LABEL_COLOUR)
     if labels is not None and len(labels):
-        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
             if tier == 1:
-                text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic")
+                text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic", p=p)
     names.add_to_axes()
 
 

@@ -116,8 +116,7 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    listed = pa[[c for c in pa.columns if c in _LISTED]] if pa.columns.is_unique else pa  # sorted: what is read
-    for r in _records(listed.sort_values("rank"), _LISTED):
+    for r in _records(pa.sort_values("rank"), _LISTED):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"

@@ -181,6 +181,14 @@ def test_labels_drawn_by_one_text_are_the_labels_drawn_one_text_each(monkeypatch
     one_each = map_png.static_map_png(view)
     assert np.array_equal(_decoded(batched), _decoded(one_each))
     assert not np.array_equal(_decoded(batched), _decoded(map_png.static_map_png(_view())))  # labels were drawn
+    monkeypatch.setattr(map_png._LabelBatch, "USE_TEXTS", False)
+    from matplotlib.text import Text
+
+    def refuse(self):
+        raise NotImplementedError("cannot remove")
+
+    monkeypatch.setattr(Text, "remove", refuse)  # a matplotlib where the batch cannot be made: a Text each
+    assert np.array_equal(_decoded(map_png.static_map_png(view)), _decoded(one_each))
 
 
 @pytest.mark.parametrize("width_in", [1.2, 2.5, 3.8])

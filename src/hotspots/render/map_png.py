@@ -372,9 +372,15 @@ class _LabelBatch:
         # the Text ax.text makes, kept out of the axes' children (the batch draws it)
         proto = ax.text(first[0], first[1], first[2], fontsize=first[3], color=first[4], fontweight=first[5],
                         fontstyle=first[6], **self.common)
-        proto.remove()
-        proto.axes, proto.figure = ax, ax.figure  # remove() unhooked them; the Text draws with them
-        proto.stale_callback = None
+        try:
+            proto.remove()
+            proto.axes, proto.figure = ax, ax.figure  # remove() unhooked them; the Text draws with them
+            proto.stale_callback = None
+        except Exception:  # noqa: BLE001 - a matplotlib that will not have it: a Text each, the long way
+            kept = proto in ax.texts  # remove() refused: the first name stays, as ax.text made it
+            for x, y, label, size, colour, weight, style in (self.rows[1:] if kept else self.rows):
+                ax.text(x, y, label, fontsize=size, color=colour, fontweight=weight, fontstyle=style, **self.common)
+            return
         rows = self.rows
 
         class Batch(Artist):

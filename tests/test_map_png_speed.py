@@ -16,13 +16,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
 
-from hotspots.render import map_png  # noqa: E402
-from hotspots.render._png import canvas_png, png_bytes  # noqa: E402
+from hotspots.render import map_png
+from hotspots.render._png import canvas_png, png_bytes
 
 
 def _decoded(data: bytes) -> np.ndarray:

@@ -29,8 +29,8 @@ from hotspots.render.maps import (
     static_map_png,
 )
 from hotspots.render.map_views import GI_COLOURS
-from hotspots.stages._hotspots_outputs import _collector_paused
 from hotspots.schema import ASB, BNG
+from hotspots.stages._hotspots_outputs import _collector_paused
 
 __all__ = ["build_map_views", "write_maps"]
 
@@ -38,7 +38,6 @@ __all__ = ["build_map_views", "write_maps"]
 def _draw(view: MapView, png: bool) -> tuple[str, bytes | None]:
     with _collector_paused():
         return render_html(view), (static_map_png(view) if png else None)
-
 
 
 def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None,

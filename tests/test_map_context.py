@@ -285,3 +285,49 @@ def test_every_text_of_the_png_lies_on_the_page(monkeypatch):
     finally:
         for fig in kept:
             close(fig)
+
+
+def test_patrol_areas_by_selection_are_the_filtered_rows():
+    """_by_selection(frame)(sel) is frame[frame["selection"] == sel]: every selection, one not there, an empty table."""
+    from geopandas.testing import assert_geodataframe_equal
+
+    from hotspots.stages._hotspots_maps import _by_selection
+
+    sels = ["All crime", "ASB", "Burglary", "ASB", "All crime", None, "ASB"]
+    frame = gpd.GeoDataFrame({"selection": pd.array(sels, dtype="str"), "rank": range(7),
+                              "name": [f"n{i}" for i in range(7)]},
+                             geometry=[shapely.box(i, 0, i + 1, 1) for i in range(7)], crs=27700,
+                             index=[10, 3, 7, 1, 0, 22, 5])
+    frame.attrs["note"] = "kept"
+    rows = _by_selection(frame)
+    for sel in ["All crime", "ASB", "Burglary", "Vehicle crime"]:
+        want = frame[frame["selection"] == sel]
+        got = rows(sel)
+        assert_geodataframe_equal(got, want, check_index_type=True)
+        assert got.attrs == want.attrs and list(got.index) == list(want.index)
+        assert got is not rows(sel)  # a new frame each time, as the filter gave
+    empty = frame.iloc[:0]
+    assert _by_selection(empty)("ASB") is empty
+
+
+def test_collector_paused_while_a_map_is_drawn_and_restored(monkeypatch):
+    import gc
+
+    from hotspots.stages import _hotspots_maps
+
+    seen = []
+    monkeypatch.setattr(_hotspots_maps, "render_html", lambda view: seen.append(gc.isenabled()) or "<html>")
+    monkeypatch.setattr(_hotspots_maps, "static_map_png", lambda view: seen.append(gc.isenabled()) or b"png")
+    assert gc.isenabled()
+    assert _hotspots_maps._draw(None, True) == ("<html>", b"png") and seen == [False, False]
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):  # restored after an error too
+        with _hotspots_maps._collector_paused():
+            1 / 0
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a collector the caller turned off stays off
+        assert _hotspots_maps._draw(None, False) == ("<html>", None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -123,3 +123,61 @@ def test_records_are_to_dict_records():
                               flag=pd.array([True, None] + [False] * 11, dtype="boolean"),
                               when=pd.to_datetime(["2025-01-01"] * 13), mixed=[np.int64(1), 2.5, None] + ["x"] * 10)
     assert geometry._records(frame) == frame.drop(columns="geometry").to_dict("records")
+
+
+@pytest.mark.filterwarnings("ignore:DataFrame columns are not unique")
+def test_records_of_some_columns_are_those_columns_of_the_records():
+    """``only``: the records with just the named columns the frame has (absent names are not keys)."""
+    frame = _squares().assign(rank=range(13), share=np.linspace(0, 1, 13),
+                              label=pd.array(["a", None] + ["b"] * 11, dtype="string"))
+    whole = frame.drop(columns="geometry").to_dict("records")
+    for only in [("rank", "label"), ("rank", "trend", "name"), (), ("geometry", "share")]:
+        keep = [c for c in frame.columns if c in only and c != "geometry"]
+        assert geometry._records(frame, only) == [{c: r[c] for c in keep} for r in whole], only
+    twice = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])  # repeated names: every column, as before
+    assert geometry._records(twice, ("b",)) == twice.to_dict("records")
+
+
+def _gi_tips_before(cells, rows, selection):
+    """map_html._gi_cell_properties as it was (one f-string per cell, no per-value parts)."""
+    from hotspots.render.map_html import _GI_TEST_WORDS
+    from hotspots.render.map_views import GI_LABELS, _esc, _fmt
+
+    n = len(rows)
+
+    def column(name, missing):
+        return cells[name].iloc[rows].tolist() if name in cells else [missing] * n
+
+    out = []
+    for c, k, zi, qi, t in zip([str(c) for c in column("gi_class", "")], column("count", np.nan),
+                               column("gi_z", np.nan), column("gi_q", np.nan), [str(t) for t in column("gi_test", "")]):
+        tip = f"{_esc(GI_LABELS[c])}<br>{_esc(selection)}: {_esc(_fmt(k))} in this square in the period"
+        if c.startswith("hot") and k == 0:
+            tip += "<br>No crime in this square itself: hot because of its neighbours"
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {_esc(_fmt(float(zi)))}, "
+                f"false-discovery-rate q = {_esc(format(float(qi), '.2g'))}")
+        if t in _GI_TEST_WORDS:
+            tip += f" ({_GI_TEST_WORDS[t]})"
+        tip += "</span>"
+        out.append({"c": c, "tip": tip})
+    return out
+
+
+@pytest.mark.parametrize("counts", ["int", "float", "missing"])
+def test_gi_cell_tips_are_those_made_cell_by_cell(counts):
+    from hotspots.render.map_html import _gi_cell_properties
+
+    n = 40
+    rng = np.random.default_rng(7)
+    classes = rng.choice(["hot_99", "hot_95", "hot_90", "cold_90", "cold_95", "cold_99"], n)
+    k = rng.integers(0, 4, n) * np.array([1, 1, 1, 150] * 10)  # zeros (hot with no crime), repeats, thousands
+    if counts == "float":
+        k = k.astype(float)
+        k[3] = np.nan
+    frame = pd.DataFrame({"gi_class": classes, "gi_z": rng.normal(0, 3, n), "gi_q": rng.random(n),
+                          "gi_test": rng.choice(["normal", "exact_binomial", "other"], n)})
+    if counts != "missing":
+        frame["count"] = k
+    rows = np.flatnonzero(rng.random(n) < 0.8)
+    name = "ASB <b>& 'more'"
+    assert _gi_cell_properties(frame, rows, name) == _gi_tips_before(frame, rows, name)

@@ -39,6 +39,13 @@ except ImportError:  # pragma: no cover - a matplotlib without it draws the defa
 _FT2_METHODS = ("set_text", "draw_glyphs_to_bitmap", "get_bitmap_offset", "get_descent", "get_image")
 _BIDI_COMPLEX = frozenset({"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI"})
 _plain_cache: dict[str, bool] = {}
+#: (string, size in points, dpi, hinting flags, id of the font) -> (font, width, height, descent, antialiased bitmap, its offset),
+#: in 26.6 units as FT2Font gives them.  A string's layout costs ~25 microseconds a character (FreeType loads and
+#: hints each glyph) and maps repeat theirs (legend, numbers, headings): measured once per process.  An entry is
+#: used only for the very font object it was made with (``get_font`` hands out one object per font file and
+#: settings; the entry holds it, so its id is never reused); emptied past _MEASURED_LIMIT entries.
+_MEASURED: dict[tuple, tuple] = {}
+_MEASURED_LIMIT = 4096
 
 
 def _plain(s: str) -> bool:
@@ -75,18 +82,27 @@ class FastTextRenderer(RendererAgg):
         if ismath or _hinting_flag is None or not isinstance(s, str) or not _plain(s):
             return super().get_text_width_height_descent(s, prop, ismath)
         try:
-            # RendererAgg's own measurement (3.9-3.11: set_text, get_width_height, get_descent) ...
             font = self._prepare_font(prop)
             flags = _hinting_flag()
-            font.set_text(s, 0.0, flags=flags)
-            w, h = font.get_width_height()
-            d = font.get_descent()
-            # ... and, from the same layout, the bitmap draw_text will want
+            size = prop.get_size_in_points()
+            key = (s, size, self.dpi, flags, id(font))
+            known = _MEASURED.get(key)
+            if known is not None and known[0] is font:  # measured before, on this or an earlier figure
+                _, w, h, d, image, offset = known
+            else:
+                # RendererAgg's own measurement (3.9-3.11: set_text, get_width_height, get_descent) ...
+                font.set_text(s, 0.0, flags=flags)
+                w, h = font.get_width_height()
+                d = font.get_descent()
+                # ... and, from the same layout, the bitmap draw_text will want
+                font.draw_glyphs_to_bitmap(antialiased=True)
+                image, offset = font.get_image().copy(), font.get_bitmap_offset()
+                if len(_MEASURED) >= _MEASURED_LIMIT:
+                    _MEASURED.clear()
+                _MEASURED[key] = (font, w, h, d, image, offset)
             if len(self._bitmaps) >= 2048:
                 self._bitmaps.clear()
-            font.draw_glyphs_to_bitmap(antialiased=True)
-            self._bitmaps[(s, prop.get_size_in_points(), flags)] = (
-                font, font.get_image().copy(), font.get_bitmap_offset(), d)
+            self._bitmaps[(s, size, flags, id(font))] = (font, image, offset, d)
         except Exception:  # noqa: BLE001 - matplotlib's own measurement
             return super().get_text_width_height_descent(s, prop, ismath)
         return w / 64.0, h / 64.0, d / 64.0
@@ -111,7 +127,7 @@ class FastTextRenderer(RendererAgg):
             if not all(hasattr(font, m) for m in _FT2_METHODS):
                 return False
             flags = _hinting_flag()
-            known = self._bitmaps.get((s, prop.get_size_in_points(), flags))
+            known = self._bitmaps.get((s, prop.get_size_in_points(), flags, id(font)))
             if known is not None and known[0] is font and gc.get_antialiased():
                 _, image, (xo, yo), d = known
             else:

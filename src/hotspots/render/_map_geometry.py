@@ -162,13 +162,18 @@ def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
     return np.asarray(gdf.to_crs(BNG).geometry.values)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def _records(frame: pd.DataFrame, only: Sequence[str] | None = None) -> list[dict]:
     """``frame.to_dict("records")`` without the geometry column, column by column (pandas goes row by row).
 
     As pandas does, values of object and extension columns become Python scalars and ``pd.NA`` None.
+    ``only``: just these columns, those of them the frame has (a key is in a record when its column is in
+    the frame), so a caller reading a few columns of a wide table does not convert the others.
     """
     skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
     columns = [c for c in frame.columns if c != skip]
+    if only is not None and frame.columns.is_unique:
+        wanted = set(only)
+        columns = [c for c in columns if c in wanted]
     if not frame.columns.is_unique:
         return frame[columns].to_dict("records")
     if not columns:

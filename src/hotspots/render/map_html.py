@@ -65,6 +65,11 @@ def _popup_rows(row: dict, fields) -> list[str]:
     return lines
 
 
+#: the patrol-area columns the pop-ups read (:func:`_popup_html`) and those the ranked list reads (:func:`_list_html`)
+_POPUP_COLUMNS = ("rank", "name", *(c for c, _ in POPUP_FIELDS), *(c for c, _ in POPUP_TECHNICAL))
+_LISTED = ("rank", "name", "count", "trend", "district_name", "show_district")
+
+
 def _popup_html(row: dict) -> str:
     """A patrol area's pop-up: plain words first, the technical terms one click away."""
     title = f"{_esc(row.get('rank', ''))}. {_esc(row.get('name', ''))}"
@@ -111,7 +116,7 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    for r in _records(pa.sort_values("rank")):
+    for r in _records(pa.sort_values("rank"), _LISTED):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
@@ -222,16 +227,26 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
             escaped[text] = _esc(text)
         return escaped[text]
 
+    # the parts that depend on the class, the count or the test alone, made once per value
+    heads: dict[str, tuple[str, bool]] = {}  # class -> the tip's start, and whether the class is hot
+    counted: dict[tuple, str] = {}  # keyed with the type: 2 and 2.0 are one key, and _fmt may tell them apart
+    tails = {t: f" ({words})</span>" for t, words in _GI_TEST_WORDS.items()}
     out = []
     for c, k, zi, qi, t in zip(classes, counts, z, q, tests):
-        tip = f"{esc(GI_LABELS[c])}<br>{name}: {esc(_fmt(k))} in this square in the period"
-        if c.startswith("hot") and k == 0:
+        known = heads.get(c)
+        if known is None:
+            known = heads[c] = (f"{esc(GI_LABELS[c])}<br>{name}: ", c.startswith("hot"))
+        head, hot = known
+        key = (k.__class__, k)
+        words = counted.get(key)
+        if words is None:
+            words = counted[key] = esc(_fmt(k))
+        tip = f"{head}{words} in this square in the period"
+        if hot and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
         tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
                 f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
-        if t in _GI_TEST_WORDS:
-            tip += f" ({_GI_TEST_WORDS[t]})"
-        tip += "</span>"
+        tip += tails.get(t, "</span>")
         out.append({"c": c, "tip": tip})
     return out
 
@@ -436,7 +451,7 @@ def folium_map(view: MapView):
             c = _to_display(sel.clusters, SIMPLIFY_CLUSTER_M, memo=True)
             props = [{"tip": f"Cluster ({_esc(sel.name)}): {_esc(_fmt(r.get('count')))} crimes at "
                              f"{_esc(_fmt(r.get('n_locations')))} locations<br>{_esc(r.get('label', ''))}"}
-                     for r in _records(c.rows)]
+                     for r in _records(c.rows, ("count", "n_locations", "label"))]
             fast.GeoJsonText(props, c.texts,
                              style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
                                                        "fillOpacity": 0.35, "className": "hs-cluster"},
@@ -446,7 +461,7 @@ def folium_map(view: MapView):
         if pa is not None and len(pa):
             p = _to_display(pa, SIMPLIFY_AREA_M, memo=True)
             props = [{"popup": _popup_html(r), "tip": f"{_esc(r['rank'])}. {_esc(r['name'])}", "rank": int(r["rank"])}
-                     for r in _records(p.rows)]
+                     for r in _records(p.rows, _POPUP_COLUMNS)]
             layer = fast.GeoJsonText(props, p.texts,
                                      style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
                                                                "fillOpacity": 0.08, "className": "hs-pa"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -37,19 +36,50 @@ def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     The paths are those of geopandas' PatchCollection of PathPatches, without building a patch per polygon.
     """
     from matplotlib.collections import PathCollection
-    from matplotlib.path import Path
 
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     if len(geoms) == 0:
         return
-    paths = []
-    for geom in geoms:
-        rings = []
-        for part in shapely.get_parts(geom):
-            rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
-            rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
-        paths.append(Path.make_compound_path(*rings))
-    ax.add_collection(PathCollection(paths, **style), autolim=True)
+    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=True)
+
+
+def _polygon_paths(geoms: np.ndarray) -> list:
+    """A compound Path per (multi)polygon: each ring closed (its last point coded CLOSEPOLY), exterior then holes.
+
+    ``Path.make_compound_path(*(Path(ring, closed=True) for each ring))``, the vertices and codes made for all
+    the rings at once.  Anything but polygons and multipolygons, or an empty part, goes the long way.
+    """
+    from matplotlib.path import Path
+
+    type_id = shapely.get_type_id(geoms)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    if not np.isin(type_id, (3, 6)).all() or shapely.is_empty(parts).any():
+        return [_polygon_path_long(geom) for geom in geoms]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)  # per part: exterior, then its holes
+    sizes = shapely.get_num_coordinates(rings)
+    if (sizes < 2).any():
+        return [_polygon_path_long(geom) for geom in geoms]
+    coords = shapely.get_coordinates(rings)
+    codes = np.full(len(coords), Path.LINETO, dtype=Path.code_type)
+    ends = np.cumsum(sizes)
+    codes[ends - sizes] = Path.MOVETO
+    codes[ends - 1] = Path.CLOSEPOLY
+    # where each geometry's vertices end (its rings are consecutive)
+    geom_of_ring = part_of[ring_of]
+    geom_ends = np.searchsorted(geom_of_ring, np.arange(len(geoms)), side="right")
+    cut = np.concatenate(([0], ends))[geom_ends].tolist()
+    starts = [0] + cut[:-1]
+    return [Path(coords[a:b], codes[a:b]) for a, b in zip(starts, cut)]
+
+
+def _polygon_path_long(geom):
+    from matplotlib.path import Path
+
+    rings = []
+    for part in shapely.get_parts(geom):
+        rings.append(Path(np.asarray(part.exterior.coords)[:, :2], closed=True))
+        rings.extend(Path(np.asarray(ring.coords)[:, :2], closed=True) for ring in part.interiors)
+    return Path.make_compound_path(*rings)
 
 
 def _add_lines(ax, geoms: np.ndarray, **style) -> None:
@@ -68,20 +98,50 @@ def _wrap_once(text, renderer) -> None:
 
     matplotlib wraps a line by measuring it word by word, and it re-wraps on
     every layout.  A line that fits is kept whole by its rule (each shorter
-    prefix fits too), so only lines too wide go through it.
+    prefix fits too), so only lines too wide are wrapped, by :func:`_wrap_line`.
     """
     text._renderer = renderer
     width = text._get_wrap_line_width()
     whole = text.get_text()
     lines = []
+
+    def fits(words: str) -> bool:
+        return text._get_rendered_text_width(words) <= width
+
     for line in whole.split("\n"):
-        if " " in line and text._get_rendered_text_width(line) > width:
-            text.set_text(line)
-            lines.append(text._get_wrapped_text())
+        if " " in line and not fits(line):
+            lines.append("\n".join(_wrap_line(line.split(" "), fits)))
         else:
             lines.append(line)
     text.set_text("\n".join(lines))
     text.set_wrap(False)
+
+
+def _wrap_line(words: list[str], fits) -> list[str]:
+    """The lines matplotlib's wrap makes of one line's words (``Text._get_wrapped_text``), found by halving.
+
+    Its rule: each line takes words while they fit (at least one word), so a
+    line ends before the first prefix of the words left that is too wide.
+    matplotlib measures the prefixes one word longer each time, a string of
+    the line's length each (a few milliseconds a line); a prefix one word
+    longer is never narrower (the glyphs before it keep their places), so
+    halving the range finds the same prefix with a few measures.
+    """
+    out = []
+    while words:
+        if len(words) == 1 or fits(" ".join(words)):
+            out.append(" ".join(words))
+            break
+        lo, hi = 2, len(words)  # the first too-wide prefix (of lo..hi words) is in this range; hi words are too wide
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(" ".join(words[:mid])):
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(" ".join(words[:lo - 1]))
+        words = words[lo - 1:]
+    return out
 
 
 def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 130) -> bytes:
@@ -94,6 +154,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     from matplotlib.patches import Patch
 
     from hotspots.render._agg_text import FastTextCanvas
+    from hotspots.render._png import canvas_png
 
     name = selection or view.default_selection or (view.selections[0].name if view.selections else "")
     sel = next((s for s in view.selections if s.name == name), None)
@@ -135,7 +196,8 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
         pa_geoms = _bng(pa)
         _add_lines(ax, shapely.boundary(pa_geoms), color=PATROL_COLOUR, linewidth=1.8, zorder=7)
         reps = shapely.point_on_surface(pa_geoms)
-        for r, x, y, bounds in zip(_records(pa), shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist(),
+        listed = _records(pa, ("rank", "name", "count", "trend", "district_name", "show_district"))  # what is read
+        for r, x, y, bounds in zip(listed, shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist(),
                                    shapely.bounds(pa_geoms).tolist()):
             badges.append((int(r["rank"]), x, y, tuple(bounds)))
             trend = f", {r['trend']}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
@@ -181,11 +243,10 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                                                                           else "No significant hot spots."))
     listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
     _wrap_once(listing, fig.canvas.get_renderer())
-    buf = io.BytesIO()
-    # zlib level 3: the same pixels as the default (6), in less time and fewer bytes
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
+    # the pixels savefig draws, encoded without Pillow's row filters (see _png): a third of the encoding time
+    png = canvas_png(fig)
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 
@@ -237,19 +298,21 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.0})
     halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
     dpi_scale = ax.figure.dpi / 72.0
+    bbox = ax.get_window_extent()  # nothing is drawn while the labels are placed
+    left, right, bottom, top = bbox.x0, bbox.x1, bbox.y0, bbox.y1
+    names = _LabelBatch(ax, ha="center", va="center", zorder=8, bbox=halo)
 
-    def text(label, x, y, size, colour, weight="normal", style="normal") -> None:
-        p = to_px([(x, y)])[0]
+    def text(label, x, y, size, colour, weight="normal", style="normal", p=None) -> None:
+        if p is None:  # the point in pixels (given for street names: transformed all at once, the same numbers)
+            p = to_px([(x, y)])[0]
         w = len(label) * size * 0.55 * dpi_scale / 2 + 2
         h = size * dpi_scale / 2 + 1
         b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
-        bbox = ax.get_window_extent()
-        if b[0] < bbox.x0 or b[2] > bbox.x1 or b[1] < bbox.y0 or b[3] > bbox.y1 or not free(b, placed):
+        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not free(b, placed):
             return
         placed.append(b)
         # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
-        ax.text(x, y, label, ha="center", va="center", fontsize=size, color=colour, fontweight=weight,
-                fontstyle=style, zorder=8, bbox=halo)
+        names.add(x, y, label, size, colour, weight, style)
 
     if view.districts is not None and len(view.districts) > 1:
         reps = shapely.point_on_surface(_bng(view.districts))
@@ -263,14 +326,78 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     labels = view.street_labels
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):
-        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+        street_px = to_px(np.column_stack((labels["x"].to_numpy(float), labels["y"].to_numpy(float))))
+        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
             if tier == 2:
-                text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold")
+                text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold", p=p)
     if view.wards is not None and len(view.wards) <= 80:
         reps = shapely.point_on_surface(_bng(view.wards))
         for nm, x, y in zip(view.wards["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
             text(str(nm), x, y, 6, WARD_LABEL_COLOUR)
     if labels is not None and len(labels):
-        for lab, x, y, tier in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels)):
+        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
             if tier == 1:
-                text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic")
+                text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic", p=p)
+    names.add_to_axes()
+
+
+class _LabelBatch:
+    """Map labels drawn, in the order added, by one Text whose position, string and font change for each.
+
+    Each is drawn exactly as ``ax.text(x, y, label, **common, fontsize=..., color=..., fontweight=...,
+    fontstyle=...)`` draws it (its halo box, then its string), at the batch's place in the drawing order
+    (its z-order; artists of equal z-order in the order added): a district map places several hundred street
+    names, and making a Text with its box for each took longer than drawing it.  ``USE_TEXTS`` (tests)
+    makes one Text each, the long way.
+    """
+
+    USE_TEXTS = False
+
+    def __init__(self, ax, **common):
+        self.ax, self.common, self.rows = ax, common, []
+
+    def add(self, x, y, label, size, colour, weight, style) -> None:
+        if self.USE_TEXTS:
+            self.ax.text(x, y, label, fontsize=size, color=colour, fontweight=weight, fontstyle=style, **self.common)
+        else:
+            self.rows.append((x, y, label, size, colour, weight, style))
+
+    def add_to_axes(self) -> None:
+        if not self.rows:
+            return
+        from matplotlib.artist import Artist
+
+        ax = self.ax
+        first = self.rows[0]
+        # the Text ax.text makes, kept out of the axes' children (the batch draws it)
+        proto = ax.text(first[0], first[1], first[2], fontsize=first[3], color=first[4], fontweight=first[5],
+                        fontstyle=first[6], **self.common)
+        try:
+            proto.remove()
+            proto.axes, proto.figure = ax, ax.figure  # remove() unhooked them; the Text draws with them
+            proto.stale_callback = None
+        except Exception:  # noqa: BLE001 - a matplotlib that will not have it: a Text each, the long way
+            kept = proto in ax.texts  # remove() refused: the first name stays, as ax.text made it
+            for x, y, label, size, colour, weight, style in (self.rows[1:] if kept else self.rows):
+                ax.text(x, y, label, fontsize=size, color=colour, fontweight=weight, fontstyle=style, **self.common)
+            return
+        rows = self.rows
+
+        class Batch(Artist):
+            def draw(self, renderer):
+                if not self.get_visible():
+                    return
+                for x, y, label, size, colour, weight, style in rows:
+                    proto.set_position((x, y))
+                    proto.set_text(label)
+                    proto.set_fontsize(size)
+                    proto.set_color(colour)
+                    proto.set_fontweight(weight)
+                    proto.set_fontstyle(style)
+                    proto.draw(renderer)
+                self.stale = False
+
+        batch = Batch()
+        batch.set_zorder(proto.get_zorder())
+        ax.add_artist(batch)
+

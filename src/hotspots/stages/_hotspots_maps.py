@@ -30,12 +30,14 @@ from hotspots.render.maps import (
 )
 from hotspots.render.map_views import GI_COLOURS
 from hotspots.schema import ASB, BNG
+from hotspots.stages._hotspots_outputs import _collector_paused
 
 __all__ = ["build_map_views", "write_maps"]
 
 
 def _draw(view: MapView, png: bool) -> tuple[str, bytes | None]:
-    return render_html(view), (static_map_png(view) if png else None)
+    with _collector_paused():
+        return render_html(view), (static_map_png(view) if png else None)
 
 
 def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None,
@@ -91,11 +93,12 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
 
     def view_for(res, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
         sels = []
+        by_selection = _by_selection(patrol_sub)
         for sel, sres in res.selections.items():
             if show_district:  # county view: ranked within the county by the ranking value
                 pa = county_patrol_ranking(patrol_sub, selection=sel, rank_by=cfg.rank_by)
             else:
-                pa = patrol_sub[patrol_sub["selection"] == sel] if len(patrol_sub) else patrol_sub  # a new frame
+                pa = by_selection(sel)  # a new frame
             if len(pa) and halves:
                 pa = pa.assign(trend=[_trend_words(t, c, halves) for t, c in zip(pa["trend"], pa["change_h2_vs_h1_pct"])])
             # the largest clusters only (all are in clusters.csv)
@@ -118,7 +121,7 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
                      f"ranked by {cfg.rank_by}; the top {cfg.top_n} per district and selection.",
                      (f"Trend: the second half of the period ({halves[1]}) against the first ({halves[0]}), with a "
                       "Mann-Kendall test on the monthly counts." if halves else "")]
-        opening = patrol_sub[patrol_sub["selection"] == default] if len(patrol_sub) else patrol_sub
+        opening = by_selection(default)
         patrol_geoms = list(opening.geometry) if len(opening) else []
         points, labels = street_context(codes, rows, res.area.geometry, patrol_geoms, points_too=not show_district,
                                         max_labels=400 if show_district else 900)
@@ -140,6 +143,25 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
         views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name, empty="x"), d, wards,
                               False, sub))
     return views
+
+
+def _by_selection(patrol: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
+    """``patrol[patrol["selection"] == sel]`` for any ``sel`` (``patrol`` itself when it is empty).
+
+    The rows of every selection come from one grouping (a district map asks
+    for each of its seven selections and the opening one; a filter each took
+    every column of the table each time); a selection the grouping does not
+    give is filtered the long way.
+    """
+    if not len(patrol):
+        return lambda sel: patrol
+    groups = dict(iter(patrol.groupby("selection", sort=False, observed=True)))
+
+    def rows(sel: str) -> pd.DataFrame:
+        found = groups.get(sel)
+        return found.copy() if found is not None else patrol[patrol["selection"] == sel]
+
+    return rows
 
 
 def _trend_words(trend, change, halves: tuple[str, str]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import Any
 
 import geopandas as gpd
@@ -80,6 +82,26 @@ def grid_cells_everything(settings) -> bool:
     return dict(settings.extra.get("outputs", {}) or {}).get("grid_cells", GRID_CELLS_KEEP[0]) == "all"
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while a map is drawn or a table written (as for the outlier charts).
+
+    Drawing a map makes hundreds of thousands of short-lived objects, and the
+    collector's passes walk the objects still in use: the whole analysis, a
+    few hundred megabytes, 0.1-0.2 s for each full pass.  A map's figure and
+    folium tree are cyclic garbage that the first collection after the block
+    frees; what is drawn or written is unchanged.  A collector the caller
+    disabled stays disabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything: bool = False) -> dict[str, int]:
     """``hotspots/grid_cells.gpkg``: two layers per selection, ``<selection>_county`` and ``<selection>_districts``.
 
@@ -91,6 +113,14 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
     ArcGIS fields (:func:`arcgis_fields`) and an embedded QGIS style on ``Gi_Bin``.
     Returns the cells written and left out, for the run summary.
     """
+    with _collector_paused():
+        layers, counts = _grid_cell_layers(inputs, areas, everything)
+        # the Arrow path of pyogrio writes the same features, in half the time
+        out.write_geo_layers(layers, "hotspots/grid_cells.gpkg", use_arrow=True)
+    return counts
+
+
+def _grid_cell_layers(inputs: Inputs, areas: list[AreaResult], everything: bool) -> tuple[list, dict[str, int]]:
     layers = []
     written = left_out = 0
     for sel in inputs.selections:
@@ -101,21 +131,24 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
             # each area's kept cells first (most cells are left out), then one table
             parts, shapes = [], []
             for a in group:
-                part = a.selections[sel].cells
+                # a plain DataFrame of the same columns (no copy): a GeoDataFrame's column costs a deep copy of
+                # its attrs (the grid's parameters) and geopandas' checks, 30 columns x 77 tables a run
+                part = pd.DataFrame(a.selections[sel].cells, copy=False)
                 keep = np.ones(len(part), dtype=bool) if everything else keep_cell(part)
                 written += int(keep.sum())
                 left_out += int((~keep).sum())
                 rows = np.flatnonzero(keep)
-                # the kept rows of each column (no copy of the whole table first); the index is dropped below
-                parts.append(pd.DataFrame({c: part[c].array.take(rows) for c in GRID_CELL_COLUMNS[:-1]}))
+                # the kept rows (a take per block, not per column; no copy of the whole table first)
+                parts.append(part.take(rows))
                 shapes.append(np.asarray(a.grid.geometry.values)[rows])
-            cells = pd.concat(parts, ignore_index=True)
+            if all(p.columns.equals(parts[0].columns) for p in parts):  # one table, then its columns in order
+                cells = pd.concat(parts, ignore_index=True)[GRID_CELL_COLUMNS[:-1]]
+            else:
+                cells = pd.concat([p[GRID_CELL_COLUMNS[:-1]] for p in parts], ignore_index=True)
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             layers.append((f"{slug(sel, empty='x')}_{kind}",
                            gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(np.concatenate(shapes), crs=BNG), crs=BNG)))
-    # the Arrow path of pyogrio writes the same features, in half the time
-    out.write_geo_layers(layers, "hotspots/grid_cells.gpkg", use_arrow=True)
-    return {"grid_cells_written": written, "grid_cells_left_out": left_out}
+    return layers, {"grid_cells_written": written, "grid_cells_left_out": left_out}
 
 
 def write_tables(out, tables: dict[str, Any]) -> None:

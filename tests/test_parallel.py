@@ -320,3 +320,26 @@ def test_shared_geography_is_read_before_the_fork_and_a_bad_layer_left_to_its_st
     stages_run._read_shared_geography(SimpleNamespace(geography=Geography()))
     assert read == ["force", "districts", "wards"]  # stopped at the failing layer, which its stage reports
     assert set(stages_run.SHARED_LAYERS) >= {"force", "districts", "wards"}
+
+
+def test_long_lived_scope_freezes_what_is_alive_and_forks_inside_it_leave_it_frozen():
+    import gc
+
+    from hotspots._parallel import keep_long_lived, long_lived_scope, process_map
+
+    gc.unfreeze()
+    keep_long_lived()  # outside a scope: nothing
+    assert gc.get_freeze_count() == 0
+    with long_lived_scope():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        made = [[i] for i in range(5000)]  # new objects: not frozen until keep_long_lived
+        keep_long_lived()
+        assert gc.get_freeze_count() >= frozen + 5000
+        with long_lived_scope():  # nested: leaving it unfreezes nothing
+            pass
+        assert gc.get_freeze_count() >= frozen + 5000
+        assert process_map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]  # forks (where it can) leave the scope's freeze
+        assert gc.get_freeze_count() >= frozen + 5000
+    assert gc.get_freeze_count() == 0
+    assert len(made) == 5000

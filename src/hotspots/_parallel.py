@@ -59,6 +59,45 @@ def single_thread_blas() -> None:
         os.environ.setdefault(name, "1")
 
 
+#: how many :func:`long_lived_scope` blocks are open in this process
+_GC_SCOPE = [0]
+
+
+class long_lived_scope:
+    """``with long_lived_scope():`` -- inside, what the run has built stays out of the garbage collector's way.
+
+    On entry, and at each :func:`keep_long_lived`, every object then alive is
+    frozen (:func:`gc.freeze`): the collector's full passes no longer walk the
+    records, the geography and the analysis results again and again (the
+    Hertfordshire run's collector time, one process: 0.76 s -> 0.40 s).  On leaving the outermost block
+    they are unfrozen, so a long-lived process (a notebook, the tests) collects
+    them as before.  Objects freed by reference counting are freed at once
+    either way; only cyclic garbage among frozen objects waits for the end.
+    """
+
+    def __enter__(self):
+        _GC_SCOPE[0] += 1
+        gc.freeze()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _GC_SCOPE[0] -= 1
+        if _GC_SCOPE[0] == 0:
+            gc.unfreeze()
+
+
+def keep_long_lived() -> None:
+    """Inside :class:`long_lived_scope`, freeze every object now alive (the results just built); else nothing."""
+    if _GC_SCOPE[0]:
+        gc.freeze()
+
+
+def _unfreeze() -> None:
+    """After a fork: unfreeze what was frozen for it, unless a :class:`long_lived_scope` keeps it frozen."""
+    if not _GC_SCOPE[0]:
+        gc.unfreeze()
+
+
 def _cpu_tokens():
     """The semaphore of CPUs free for one more busy process (shared with forked children).
 
@@ -203,7 +242,7 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
                 running.clear()
                 raise
     finally:
-        gc.unfreeze()
+        _unfreeze()
         _FORKED.clear()
     return results
 
@@ -237,7 +276,7 @@ class Forked:
         try:
             self._process.start()
         finally:
-            gc.unfreeze()
+            _unfreeze()
         send.close()  # this end lives in the child only: when the child ends, recv() sees end-of-file
 
     def result(self) -> Any:

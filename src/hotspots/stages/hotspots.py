@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from hotspots._errors import ConfigError
-from hotspots._parallel import process_map
+from hotspots._parallel import keep_long_lived, process_map
 from hotspots._text import slug
 from hotspots.detect._area_cache import AreaCache, area_key, inputs_fingerprint
 from hotspots.detect.analysis import analyse_area
@@ -164,6 +164,7 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
         done[i] = (_with_cell_shapes(res), seconds)
         if cache is not None:
             progress.timings[f"hotspots.cache_miss: {jobs[i][0].name}"] = round(seconds, 3)
+    keep_long_lived()  # the study areas' results live to the end of the run
     county = done[0][0]
     progress.info(f"  county grid: {len(county.grid):,} cells of {inputs.county.cell_size:,.0f} m")
     district_results = []

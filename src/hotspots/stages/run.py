@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from hotspots._errors import DataNotFoundError
 from hotspots._version import __version__
-from hotspots._parallel import fork_call, max_workers
+from hotspots._parallel import fork_call, long_lived_scope, max_workers
 from hotspots.stages.context import Context
 from hotspots.stages.counts import stage_counts
 from hotspots.stages.evaluate import stage_evaluate
@@ -56,6 +56,11 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     in a forked process (:func:`side_stages`); the outputs are the same either
     way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
     """
+    with long_lived_scope():  # the prepared records and geography, then the results, stay out of the collector's way
+        return _run(ctx, stages)
+
+
+def _run(ctx: Context, stages: list[str] | None) -> dict[str, Any]:
     names = stages or list(STAGES)
     side = side_stages(names)
     if side and max_workers() >= 2 and "hotspots" in names:  # shared only when the hotspots stage runs here too

@@ -318,22 +318,25 @@ def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[st
         out.append(f"{where}: attrs differ")
     if getattr(a, "_geometry_column_name", None) != getattr(b, "_geometry_column_name", None):
         out.append(f"{where}: active geometry differs")
-    for (name, x), (_, y) in zip(a.items(), b.items()):
+    for i, name in enumerate(a.columns):
+        # the column arrays, not Series: a Series per column (with its attrs deep-copied) cost more than comparing
+        x, y = a._get_column_array(i), b._get_column_array(i)
         if _is_geometry(x):
             same_crs = (x.crs is None) == (y.crs is None) and (x.crs is None or (x.crs == y.crs and x.crs.srs == y.crs.srs))
-            if not same_crs or not _same_geometries(x.values, y.values, shared):
+            if not same_crs or not _same_geometries(x, y, shared):
                 out.append(f"{where}.{name}: geometries differ")
         elif isinstance(x.dtype, np.dtype) and x.dtype.kind in "biufcmM":
-            if not np.array_equal(np.ascontiguousarray(x.to_numpy()).view(np.uint8),
-                                  np.ascontiguousarray(y.to_numpy()).view(np.uint8)):
+            if not np.array_equal(np.ascontiguousarray(np.asarray(x)).view(np.uint8),
+                                  np.ascontiguousarray(np.asarray(y)).view(np.uint8)):
                 out.append(f"{where}.{name}: values differ")
-        elif hasattr(x.array, "__arrow_array__"):
-            ax, ay = pa.chunked_array(x.array.__arrow_array__()), pa.chunked_array(y.array.__arrow_array__())
+        elif hasattr(x, "__arrow_array__"):
+            ax, ay = pa.chunked_array(x.__arrow_array__()), pa.chunked_array(y.__arrow_array__())
             if not ax.equals(ay):
                 out.append(f"{where}.{name}: values differ")
         else:
             try:
-                pd.testing.assert_series_equal(x, y, check_exact=True, check_index=False, check_names=True)
+                pd.testing.assert_series_equal(a.iloc[:, i], b.iloc[:, i], check_exact=True, check_index=False,
+                                               check_names=True)
             except AssertionError:
                 out.append(f"{where}.{name}: values differ")
     return out
@@ -497,13 +500,20 @@ def _read_entry(folder: Path, key: str, area: StudyArea) -> AreaResult | None:
             raise ValueError(f"{path}: checksum differs")
         plain[name] = pq.read_table(pa.BufferReader(data))
     tables = meta["tables"]
+    converted: dict[str, pd.DataFrame] = {}  # each file as pandas, converted once (per table cost more)
 
     def table(ref: dict[str, int], grid=None) -> pd.DataFrame:
         desc = tables[ref["__table"]]
-        frame = plain[desc["file"]]
+        name = desc["file"]
+        if name not in converted:
+            converted[name] = plain[name].to_pandas()
+        frame = converted[name]
         if "group" in desc:  # rows start..stop of the selections' tables of this layout
-            frame = frame.slice(desc["start"], desc["stop"] - desc["start"])
-        return _restore(frame.to_pandas(), desc, grid)
+            frame = frame.iloc[desc["start"]:desc["stop"]]
+            frame.index = pd.RangeIndex(desc["stop"] - desc["start"])
+        else:
+            frame = frame.copy(deep=False)
+        return _restore(frame, desc, grid)
 
     grid = table(meta["grid"])
     selections = {}

@@ -68,18 +68,39 @@ class PointCodes:
         )
 
     def in_months(self, months: Sequence[str]) -> np.ndarray:
-        """Per point: is its month one of ``months`` (as ``np.isin(month, months)``)."""
-        return _lookup(np.isin(self.month_labels, list(months)), self.month)
+        """Per point: is its month one of ``months`` (as ``np.isin(month, months)``); read-only, kept per ``months``."""
+        return self._kept("in_months", months, lambda: _lookup(np.isin(self.month_labels, list(months)), self.month))
 
     def of_types(self, crime_types: Sequence[str]) -> np.ndarray:
-        """Per point: is its crime type one of ``crime_types``."""
-        return _lookup(np.isin(self.type_labels, list(crime_types)), self.crime_type)
+        """Per point: is its crime type one of ``crime_types``; read-only, kept per ``crime_types``."""
+        return self._kept("of_types", crime_types,
+                          lambda: _lookup(np.isin(self.type_labels, list(crime_types)), self.crime_type))
 
     def month_position(self, months: Sequence[str]) -> np.ndarray:
-        """Per point: the position of its month in ``months`` (-1 when not there)."""
-        pos = {m: i for i, m in enumerate(months)}
-        table = np.array([pos.get(m, -1) for m in self.month_labels] + [-1], dtype=np.int64)
-        return table[self.month]
+        """Per point: the position of its month in ``months`` (-1 when not there); read-only, kept per ``months``."""
+        def build():
+            pos = {m: i for i, m in enumerate(months)}
+            table = np.array([pos.get(m, -1) for m in self.month_labels] + [-1], dtype=np.int64)
+            return table[self.month]
+
+        return self._kept("month_position", months, build)
+
+    def _kept(self, kind: str, values: Sequence[str], build) -> np.ndarray:
+        """``build()``, kept for the next call with the same text ``values`` (every selection and study area asks
+        the same few questions of the same points); the array is read-only, as it is shared."""
+        values = tuple(values)
+        if not all(type(v) is str for v in values):  # only plain text keys are kept
+            return build()
+        memo = self.__dict__.setdefault("_memo", {})  # not a dataclass field: not compared, not copied
+        key = (kind, values)
+        out = memo.get(key)
+        if out is None:
+            if len(memo) >= 64:
+                memo.clear()
+            out = build()
+            out.flags.writeable = False
+            memo[key] = out
+        return out
 
 
 def _ranked_counts(group: np.ndarray, code: np.ndarray, n_codes: int):

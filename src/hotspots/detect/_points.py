@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -155,8 +156,34 @@ def _strip_location(loc: str) -> str:
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (rounded to 6 places) of BNG points, as :func:`_lonlat_reference` gives them.
+
+    Finite coordinates go straight to the transformer ``GeoSeries.to_crs`` uses (the same
+    ``Transformer.from_crs(..., always_xy=True)`` on the same coordinates, so the same numbers), without
+    building points; anything else takes the reference route.
+    """
+    if len(x) == 0:
+        return np.array([]), np.array([])
+    xa, ya = np.asarray(x), np.asarray(y)
+    if xa.dtype != np.float64 or ya.dtype != np.float64 or xa.ndim != 1 or xa.shape != ya.shape \
+            or not (np.isfinite(xa).all() and np.isfinite(ya).all()):
+        return _lonlat_reference(x, y)
+    lon, lat = _bng_to_wgs84().transform(xa, ya)
+    return np.round(np.asarray(lon, dtype=np.float64), 6), np.round(np.asarray(lat, dtype=np.float64), 6)
+
+
+def _lonlat_reference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lonlat` through geopandas (points, ``to_crs``): the reference, and the route for odd input."""
     if len(x) == 0:
         return np.array([]), np.array([])
     pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=BNG).to_crs(WGS84)
     return np.round(pts.x.to_numpy(), 6), np.round(pts.y.to_numpy(), 6)
+
+
+@functools.lru_cache(maxsize=1)
+def _bng_to_wgs84():
+    """The transformer of ``GeoSeries.to_crs`` from BNG to WGS84 (geopandas: ``Transformer.from_crs``, always_xy)."""
+    from pyproj import CRS, Transformer
+
+    return Transformer.from_crs(CRS.from_user_input(BNG), CRS.from_user_input(WGS84), always_xy=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -31,6 +32,17 @@ from hotspots.detect.stability import top_k_stability
 from hotspots.schema import BNG
 
 
+#: pandas' text dtype (pyarrow-backed ``str``), the dtype text columns get from plain strings
+_TEXT = pd.Series([""]).dtype
+
+
+def _text(value: str, n: int):
+    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow)."""
+    import pyarrow as pa
+
+    return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
+
+
 def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     if weights is None:
         return np.bincount(idx, minlength=n).astype(float)
@@ -53,9 +65,8 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     ``rows``: the points (positions in ``codes``) of the selection in the analysis period.
     """
     def none():
-        return (pd.DataFrame(columns=CLUSTER_COLUMNS),
-                gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
-                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+        table, shapes = _no_clusters()
+        return table.copy(), shapes.copy()
 
     if len(rows) < 2:
         return none()
@@ -80,9 +91,11 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     member = location_label[location_of]
     _, labels = _location_summaries(member, codes, rows, len(n_crimes))
     lon, lat = _lonlat(clusters["x_centroid"], clusters["y_centroid"])
+    k = len(n_crimes)
     table = pd.DataFrame({
-        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int),
+        "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
+        "study_area_name": _text(area.name, k), "selection": _text(sel, k), "method": _text(cfg.cluster_method, k),
+        "cluster_id": clusters["cluster"].astype(int),
         "n_locations": clusters["n_locations"], "count": n_crimes,
         "x": np.round(clusters["x_centroid"], 1), "y": np.round(clusters["y_centroid"], 1),
         "lon": lon, "lat": lat, "area_km2": clusters["area_km2"],
@@ -93,6 +106,20 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
                                "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
                               geometry=gpd.array.from_shapely(clusters["geometry"], crs=BNG), crs=BNG)
     return table[CLUSTER_COLUMNS], shapes
+
+
+def _no_clusters_reference():
+    """The empty cluster table and shapes (what :func:`_clusters` returns without clusters)."""
+    return (pd.DataFrame(columns=CLUSTER_COLUMNS),
+            gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
+                             geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+
+
+@functools.lru_cache(maxsize=1)
+def _no_clusters():
+    """:func:`_no_clusters_reference`, built once (building the empty tables, their CRS above all, cost more
+    than copying them); callers get copies."""
+    return _no_clusters_reference()
 
 
 def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str,
@@ -128,9 +155,11 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     missing = len(months) - len(present & set(months))
     pattern = np.asarray(em["pattern"])
     keep = np.flatnonzero(pattern != "no pattern detected")
+    k = len(keep)
     table = pd.DataFrame({
-        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
+        "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
+        "study_area_name": _text(area.name, k), "selection": _text(sel, k),
+        "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
         "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
         "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
         "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],

@@ -42,10 +42,12 @@ import numpy as np
 import pandas as pd
 
 from hotspots.detect._area_steps import (
+    _TEXT,
     _bincount,
     _clusters,
     _emerging,
     _stability,
+    _text,
 )
 from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes
@@ -176,17 +178,6 @@ class _MonthlyCounts:
         n, m = self.n_cells, len(self.months)
         flat = col[ok] * n + self.cell[sel_idx][ok]
         return np.bincount(flat, minlength=n * m).reshape(m, n).T.astype(float)
-
-
-#: pandas' text dtype (pyarrow-backed ``str``), the dtype text columns get from plain strings
-_TEXT = pd.Series([""]).dtype
-
-
-def _text(value: str, n: int):
-    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow)."""
-    import pyarrow as pa
-
-    return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
 
 
 def _class_counts(categories: pd.Series) -> dict[str, int]:

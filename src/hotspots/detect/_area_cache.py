@@ -226,12 +226,13 @@ def _same_shapes(values, grid: tuple) -> bool:
 
 def _plain(frame: pd.DataFrame, grid_wkb: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table as plain columns (geometries as WKB, or left out where they are the grid's), and its description."""
-    if not all(isinstance(c, str) for c in frame.columns) or frame.columns.has_duplicates:
+    columns = frame.columns.tolist()
+    if not all(isinstance(c, str) for c in columns) or frame.columns.has_duplicates:
         raise NotStorable("column names must be distinct text")
     import geopandas as gpd
 
     desc: dict[str, Any] = {"type": "geo" if isinstance(frame, gpd.GeoDataFrame) else "frame",
-                            "columns": list(frame.columns), "dtypes": [str(t) for t in frame.dtypes],
+                            "columns": columns, "dtypes": _dtype_texts(frame),
                             "attrs": _encode(frame.attrs), "geometries": {}}
     plain = pd.DataFrame(frame).copy(deep=False)
     if desc["type"] == "geo":
@@ -239,7 +240,7 @@ def _plain(frame: pd.DataFrame, grid_wkb: np.ndarray | None) -> tuple[pd.DataFra
         crs = frame.crs
         desc["crs"] = None if crs is None else crs.srs
     drop = []
-    for name in [c for c, t in zip(frame.columns, desc["dtypes"]) if t == "geometry"]:
+    for name in [c for c, t in zip(columns, desc["dtypes"]) if t == "geometry"]:
         column = frame[name]
         crs = column.crs
         info = {"crs": None if crs is None else crs.srs}
@@ -280,9 +281,29 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
     else:
         frame = pd.DataFrame(frame, copy=False)
     frame.attrs = _decode(desc["attrs"])
-    if list(frame.columns) != desc["columns"] or [str(t) for t in frame.dtypes] != desc["dtypes"]:
+    if frame.columns.tolist() != desc["columns"] or _dtype_texts(frame) != desc["dtypes"]:
         raise ValueError("a stored table does not have the columns or types it was stored with")
     return frame
+
+
+_DTYPE_TEXT: dict = {}
+
+
+def _dtype_texts(frame: pd.DataFrame) -> list[str]:
+    """``[str(t) for t in frame.dtypes]``, each dtype's text worked out once (equal dtypes have equal texts)."""
+    out = []
+    for t in frame.dtypes.tolist():
+        try:
+            text = _DTYPE_TEXT.get(t)
+        except TypeError:  # a dtype that cannot be a key
+            out.append(str(t))
+            continue
+        if text is None:
+            text = str(t)
+            if len(_DTYPE_TEXT) < 256:
+                _DTYPE_TEXT[t] = text
+        out.append(text)
+    return out
 
 
 def _default_index(frame: pd.DataFrame) -> bool:
@@ -308,7 +329,8 @@ def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[st
         return [] if a is None and b is None else [f"{where}: None vs a table"]
     if type(a) is not type(b):
         return [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
-    if list(a.columns) != list(b.columns) or [str(t) for t in a.dtypes] != [str(t) for t in b.dtypes]:
+    columns = a.columns.tolist()
+    if columns != b.columns.tolist() or _dtype_texts(a) != _dtype_texts(b):
         return [f"{where}: columns or dtypes differ"]
     out = []
     if type(a.index) is not type(b.index) or a.index.dtype != b.index.dtype or list(a.index.names) != list(b.index.names) \
@@ -318,7 +340,7 @@ def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[st
         out.append(f"{where}: attrs differ")
     if getattr(a, "_geometry_column_name", None) != getattr(b, "_geometry_column_name", None):
         out.append(f"{where}: active geometry differs")
-    for i, name in enumerate(a.columns):
+    for i, name in enumerate(columns):
         # the column arrays, not Series: a Series per column (with its attrs deep-copied) cost more than comparing
         x, y = a._get_column_array(i), b._get_column_array(i)
         if _is_geometry(x):
@@ -447,7 +469,7 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
     def table(frame: pd.DataFrame, kind: str, grid_wkb=None) -> dict[str, Any]:
         plain, desc = _plain(frame, grid_wkb)
         if _default_index(frame):
-            signature = (kind, tuple(plain.columns), tuple(str(t) for t in plain.dtypes))
+            signature = (kind, tuple(plain.columns.tolist()), tuple(_dtype_texts(plain)))
             rows = groups.setdefault(signature, [])
             start = sum(len(f) for f in rows)
             rows.append(plain)

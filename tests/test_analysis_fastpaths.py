@@ -1,0 +1,218 @@
+"""Fast paths of the per-area analysis (issue 18, second round) against the code they replace.
+
+Each fast path is compared with its reference route on the real data (one district, every selection) and on
+edge cases: the patrol areas described from the columns vs from the cells table, the class counts, lon/lat
+without geopandas, the kept point lookups, the one-value text columns, the empty cluster tables, and the
+area cache's group reading and column comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hotspots.detect import _area_cache as ac
+from hotspots.detect import _area_steps as steps
+from hotspots.detect._patrol_build import describe_patrol_areas
+from hotspots.detect._points import PointCodes, _lonlat, _lonlat_reference
+from hotspots.detect.analysis import _class_counts, _text_of, analyse_area
+from hotspots.detect.results import SelectionResult
+
+
+@pytest.fixture(scope="module")
+def real(real_context):
+    from hotspots.stages import hotspots as hs
+
+    cfg = hs.hotspot_config(real_context.settings)
+    inputs = hs.build_inputs(real_context, cfg)
+    district = min(inputs.districts, key=lambda d: d.geometry.area)
+    return inputs, cfg, district, analyse_area(inputs, district, cfg, patrol=True)
+
+
+def _same_frame(a, b):
+    assert type(a) is type(b)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert [str(t) for t in a.dtypes] == [str(t) for t in b.dtypes]
+
+
+# --------------------------------------------------------------------------- patrol areas from the columns
+def test_patrol_areas_from_the_columns_are_those_from_the_cells_table(real):
+    inputs, cfg, district, result = real
+    from hotspots.geo import grid as gridmod
+
+    codes = inputs.codes
+    grid = result.grid
+    cell = gridmod.assign_to_cells(codes.x, codes.y, grid)
+    checked = 0
+    for sel, members in inputs.selections.items():
+        got = result.selections[sel]
+        cur = (cell >= 0) & codes.of_types(members) & codes.in_months(inputs.current)
+        cells = got.cells.copy()
+        cells["patrol_area_id"] = pd.array([""] * len(cells), dtype=cells["patrol_area_id"].dtype)
+        ref = SelectionResult(cells=cells, clusters=got.clusters, cluster_shapes=got.cluster_shapes,
+                              emerging=got.emerging, stability=got.stability)
+        describe_patrol_areas(ref, inputs, grid, cell, cur, members, sel, district, cfg)  # the reference route
+        assert ref.note == got.note
+        _same_frame(ref.cells, got.cells)
+        for field in ("patrol_areas", "patrol_counts", "patrol_hours"):
+            u, v = getattr(ref, field), getattr(got, field)
+            assert (u is None) == (v is None), field
+            if u is not None:
+                _same_frame(u, v)
+        checked += got.patrol_areas is not None and len(got.patrol_areas) > 0
+    assert checked  # some selection has patrol areas
+
+
+def test_summary_class_counts_are_the_text_columns_counts(real):
+    _, _, _, result = real
+    for res in result.selections.values():
+        cls, moran = res.cells["gi_class"], res.cells["moran_class"]
+        assert res.summary["hot_99"] == int((cls == "hot_99").sum())
+        assert res.summary["hot_90"] == int((cls == "hot_90").sum())
+        assert res.summary["cold_cells"] == int(cls.str.startswith("cold").sum())
+        assert res.summary["moran_hotspot_HH"] == int((moran == "hotspot_HH").sum())
+        assert type(res.summary["cold_cells"]) is int
+
+
+@pytest.mark.parametrize("values", [[], ["hot_99"], ["cold_95", "hot_99", "cold_99", "not_significant", "hot_99"]])
+def test_class_counts_of_a_categorical(values):
+    cat = pd.Series(pd.Categorical(values, categories=["hot_99", "cold_99", "cold_95", "not_significant", "hot_90"]))
+    counts = _class_counts(cat)
+    text = pd.Series(_text_of(cat))
+    for label in cat.cat.categories:
+        assert counts[label] == int((text == label).sum())
+
+
+# --------------------------------------------------------------------------- lon/lat
+def test_lonlat_is_the_geopandas_route_on_real_points(real):
+    inputs, _, _, _ = real
+    codes = inputs.codes
+    rng = np.random.default_rng(3)
+    pick = rng.choice(len(codes.x), 5000, replace=False)
+    for x, y in ((codes.x[pick], codes.y[pick]), (np.round(codes.x[pick], 1), np.round(codes.y[pick], 1))):
+        lon, lat = _lonlat(x, y)
+        rlon, rlat = _lonlat_reference(x, y)
+        assert lon.tobytes() == rlon.tobytes() and lat.tobytes() == rlat.tobytes()
+
+
+@pytest.mark.parametrize("case", ["empty", "one", "int", "nan", "list"])
+def test_lonlat_edge_cases_match_the_reference(case):
+    x, y = {"empty": (np.array([]), np.array([])), "one": (np.array([530000.0]), np.array([210000.0])),
+            "int": (np.array([530000, 531000]), np.array([210000, 211000])),
+            "nan": (np.array([530000.0, np.nan]), np.array([210000.0, 211000.0])),
+            "list": ([530000.0, 520000.5], [210000.0, 200000.25])}[case]
+    got, ref = _lonlat(x, y), _lonlat_reference(x, y)
+    for a, b in zip(got, ref):
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- kept lookups of the points
+def test_point_lookups_kept_are_the_fresh_ones(real):
+    inputs, _, _, _ = real
+    codes = PointCodes.of(inputs.points, inputs.harm_weights)
+    fresh = PointCodes.of(inputs.points, inputs.harm_weights)
+    months = list(inputs.current)
+    for _ in range(2):  # built, then kept
+        a = codes.in_months(months)
+        assert not a.flags.writeable
+        np.testing.assert_array_equal(a, np.isin(np.asarray(inputs.points["month"], dtype=object), months))
+        np.testing.assert_array_equal(codes.month_position(months), fresh.month_position(tuple(months)))
+        for members in inputs.selections.values():
+            np.testing.assert_array_equal(codes.of_types(members),
+                                          np.isin(np.asarray(inputs.points["crime_type"], dtype=object), list(members)))
+    # the same texts asked as different questions are kept apart
+    assert codes.in_months(months).dtype == bool and codes.month_position(months).dtype == np.int64
+    assert codes.in_months(months[:1]).sum() < codes.in_months(months).sum()
+    with pytest.raises(ValueError):
+        codes.in_months(months)[0] = True  # shared: read-only
+
+
+# --------------------------------------------------------------------------- small tables
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_one_value_text_columns_are_what_a_scalar_gives(n):
+    ref = pd.DataFrame({"a": "Watford", "b": np.arange(n)})
+    got = pd.DataFrame({"a": steps._text("Watford", n), "b": np.arange(n)})
+    _same_frame(got, ref)
+
+
+def test_empty_cluster_tables_are_the_reference_and_independent():
+    t1, s1 = steps._no_clusters()
+    ref_t, ref_s = steps._no_clusters_reference()
+    _same_frame(t1.copy(), ref_t)
+    _same_frame(s1.copy(), ref_s)
+    assert s1.crs == ref_s.crs and s1.geometry.name == ref_s.geometry.name
+
+
+def test_cluster_and_emerging_tables_keep_their_dtypes(real):
+    _, _, _, result = real
+    for res in result.selections.values():
+        for table in (res.clusters, res.emerging):
+            if table is res.clusters and not len(table):
+                continue  # no clusters: the empty reference table (object columns)
+            for name in ("study_area_type", "study_area_code", "study_area_name", "selection"):
+                assert str(table[name].dtype) == str(pd.Series(["x"]).dtype)
+                if len(table):
+                    assert set(table[name]) == {str(table[name].iloc[0])}
+
+
+# --------------------------------------------------------------------------- the area cache
+def test_area_cache_round_trip_of_a_real_area(real, tmp_path):
+    inputs, cfg, district, result = real
+    cache = ac.AreaCache(tmp_path / "cache")
+    key = ac.area_key(ac.inputs_fingerprint(inputs), district, cfg, patrol=True, code="c")
+    assert cache.store(key, result) is not None
+    hit = cache.load(key, district)
+    assert ac.result_differences(result, hit) == []
+    for sel, res in result.selections.items():
+        for field in dataclasses.fields(SelectionResult):
+            u, v = getattr(res, field.name), getattr(hit.selections[sel], field.name)
+            if isinstance(u, pd.DataFrame):
+                assert type(u) is type(v) and u.index.equals(v.index) and type(v.index) is pd.RangeIndex
+                pd.testing.assert_frame_equal(pd.DataFrame(u.drop(columns=u.geometry.name) if hasattr(u, "geometry")
+                                                           else u),
+                                              pd.DataFrame(v.drop(columns=v.geometry.name) if hasattr(v, "geometry")
+                                                           else v), check_exact=True)
+
+
+def test_cache_comparer_sees_differences_in_every_kind_of_column():
+    base = pd.DataFrame({"i": np.arange(4), "f": np.linspace(0, 1, 4), "t": ["a", "b", "c", "d"],
+                         "o": pd.Series([[1], [2], [3], [4]], dtype=object), "d": pd.date_range("2025-01-01", periods=4),
+                         "c": pd.Categorical(["x", "y", "x", "y"])})
+    assert ac._frame_differences(base, base.copy(), "t") == []
+    changes = {"i": [0, 1, 2, 5], "f": [0.0, 1 / 3, 2 / 3, np.nextafter(1.0, 0)], "t": ["a", "b", "c", "e"],
+               "o": pd.Series([[1], [2], [3], [5]], dtype=object), "d": pd.date_range("2025-01-02", periods=4),
+               "c": pd.Categorical(["x", "y", "y", "y"])}
+    for name, values in changes.items():
+        other = base.copy()
+        other[name] = values
+        assert ac._frame_differences(base, other, "t"), name
+    neg = base.copy()
+    neg["f"] = [-0.0, 1 / 3, 2 / 3, 1.0]
+    assert ac._frame_differences(base, neg, "t")  # bit for bit: -0.0 is not 0.0
+
+
+def test_group_rows_read_once_are_the_per_table_reading(real, tmp_path):
+    """Each Parquet file converted to pandas once and sliced gives what converting each table's rows gave."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    inputs, cfg, district, result = real
+    cache = ac.AreaCache(tmp_path / "c2")
+    key = "k" * 64
+    entry = cache.store(key, copy.copy(result))
+    meta = __import__("json").loads((entry / "meta.json").read_text())
+    for desc in meta["tables"]:
+        if "group" not in desc:
+            continue
+        table = pq.read_table(entry / desc["file"])
+        ref = table.slice(desc["start"], desc["stop"] - desc["start"]).to_pandas()
+        whole = table.to_pandas()
+        got = whole.iloc[desc["start"]:desc["stop"]]
+        got.index = pd.RangeIndex(desc["stop"] - desc["start"])
+        pd.testing.assert_frame_equal(got, ref, check_exact=True)
+        assert [str(t) for t in got.dtypes] == [str(t) for t in ref.dtypes]
+        assert isinstance(pa.Table.from_pandas(got, preserve_index=False), pa.Table)

@@ -216,3 +216,43 @@ def test_group_rows_read_once_are_the_per_table_reading(real, tmp_path):
         pd.testing.assert_frame_equal(got, ref, check_exact=True)
         assert [str(t) for t in got.dtypes] == [str(t) for t in ref.dtypes]
         assert isinstance(pa.Table.from_pandas(got, preserve_index=False), pa.Table)
+
+
+# --------------------------------------------------------------------------- emerging classes as text, quantiles
+@pytest.mark.parametrize("case", ["mostly", "none", "all_other", "empty", "object"])
+def test_text_of_labels_is_the_plain_conversion(case):
+    rng = np.random.default_rng(7)
+    labels = np.array(["no pattern detected", "sporadic hot spot", "new hot spot", "persistent cold spot"])
+    values = {"mostly": labels[rng.choice(4, 5000, p=[0.9, 0.05, 0.03, 0.02])],
+              "none": labels[np.zeros(10, dtype=int)], "all_other": labels[rng.choice([1, 2], 50)],
+              "empty": np.array([], dtype=str), "object": labels[[0, 1, 2]].astype(object)}[case]
+    got = steps._text_of_labels(values, "no pattern detected")
+    ref = pd.array(values, dtype=steps._TEXT)
+    assert got.dtype == ref.dtype and got._pa_array.type == ref._pa_array.type and got.equals(ref)
+
+
+def _weighted_quantiles_reference(values, weights, qs):
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    keep = w > 0
+    v, w = v[keep], w[keep]
+    centres = np.cumsum(w) - 0.5 * w
+    total = w.sum()
+    return [float(np.interp(q * total, centres, v)) for q in qs]
+
+
+@pytest.mark.parametrize("case", ["real", "ties", "zeros", "nan", "weights", "one"])
+def test_weighted_quantiles_with_equal_weights_are_the_stable_sort(real, case):
+    from hotspots.detect.kde import _weighted_quantiles
+
+    inputs = real[0]
+    rng = np.random.default_rng(11)
+    x = inputs.codes.x[rng.choice(len(inputs.codes.x), 20000, replace=False)]
+    values = {"real": x, "ties": np.round(x, -2), "zeros": np.r_[np.zeros(5), -np.zeros(5), np.arange(1.0, 4.0)],
+              "nan": np.r_[x[:50], np.nan], "weights": x[:500], "one": x[:1]}[case]
+    weights = np.full(len(values), 0.5) if case != "weights" else rng.integers(1, 4, len(values)).astype(float)
+    qs = (0.5, 0.1, 0.9, 0.25, 0.75)
+    got = _weighted_quantiles(values, weights, qs)
+    ref = _weighted_quantiles_reference(values, weights, qs)
+    assert np.array_equal(np.array(got), np.array(ref), equal_nan=True)
+    assert [np.signbit(g) for g in got] == [np.signbit(r) for r in ref]

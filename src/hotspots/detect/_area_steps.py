@@ -43,6 +43,24 @@ def _text(value: str, n: int):
     return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
 
 
+def _text_of_labels(values: np.ndarray, common: str):
+    """``pd.array(values, dtype=_TEXT)`` for a numpy text array of a few labels, mostly ``common``.
+
+    The labels are taken in Arrow from their codes (converting every value is the slow part); other input
+    goes the reference way.
+    """
+    import pyarrow as pa
+
+    values = np.asarray(values)
+    if values.dtype.kind != "U" or values.ndim != 1:
+        return pd.array(values, dtype=_TEXT)
+    rows = np.flatnonzero(values != common)
+    labels, inverse = np.unique(values[rows], return_inverse=True)
+    codes = np.zeros(len(values), dtype=np.int32)
+    codes[rows] = inverse.reshape(-1) + 1
+    return pd.array(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)), dtype=_TEXT)
+
+
 def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     if weights is None:
         return np.bincount(idx, minlength=n).astype(float)

@@ -48,6 +48,7 @@ from hotspots.detect._area_steps import (
     _emerging,
     _stability,
     _text,
+    _text_of_labels,
 )
 from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes
@@ -134,7 +135,7 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
             "moran_q": moran["moran_q"].to_numpy(),
             "moran_quadrant": _text_of(moran["moran_quadrant"]), "moran_class": _text_of(moran["moran_class"]),
             "kde_per_km2": kde, "kde_top_pct": _top_pct(kde),
-            "emerging_class": pd.array(pattern, dtype=_TEXT),
+            "emerging_class": _text_of_labels(pattern, "no pattern detected"),
             "town_centre": town_centre, "patrol_area_id": no_patrol_area,
         }
         clusters, shapes = _clusters(codes, np.flatnonzero(cur), area, sel, cfg)

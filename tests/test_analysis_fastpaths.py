@@ -256,3 +256,28 @@ def test_weighted_quantiles_with_equal_weights_are_the_stable_sort(real, case):
     ref = _weighted_quantiles_reference(values, weights, qs)
     assert np.array_equal(np.array(got), np.array(ref), equal_nan=True)
     assert [np.signbit(g) for g in got] == [np.signbit(r) for r in ref]
+
+
+# --------------------------------------------------------------------------- Mann-Kendall without the table
+@pytest.mark.parametrize("seed", range(3))
+def test_mann_kendall_numbers_without_the_table_are_the_tables(seed):
+    from hotspots.detect.trend import _mann_kendall_z_p, mann_kendall
+
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=(400, 13)), 1)  # ties
+    x[rng.random(x.shape) < 0.2] = np.nan  # gaps
+    x[:5, 2:] = np.nan  # short rows (NaN)
+    x[5] = 1.0  # all tied
+    z, p = _mann_kendall_z_p(x)
+    mk = mann_kendall(x)
+    assert z.tobytes() == mk["mk_z"].to_numpy(np.float64).tobytes()
+    assert p.tobytes() == mk["mk_p"].to_numpy(np.float64).tobytes()
+
+
+def test_mann_kendall_numbers_leave_odd_input_to_the_checked_route():
+    from hotspots.detect.trend import _mann_kendall_z_p
+
+    assert _mann_kendall_z_p(np.array([[1.0, np.inf, 2.0]])) is None
+    assert _mann_kendall_z_p(np.array([[1, 2, 3]])) is None
+    assert _mann_kendall_z_p(np.array([1.0, 2.0, 3.0])) is None
+    assert _mann_kendall_z_p(np.zeros((3, 0))) is None

@@ -275,7 +275,7 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
         else:
             frame[name] = gpd.array.from_shapely(shapely.from_wkb(frame[name].to_numpy(dtype=object)), crs=crs)
     if desc["type"] == "geo":
-        frame = gpd.GeoDataFrame(frame, geometry=desc["active"])
+        frame = gpd.GeoDataFrame(frame, geometry=desc["active"], copy=False)  # a fresh table: no copy
         if (frame.crs.srs if frame.crs is not None else None) != desc["crs"]:
             raise ValueError("a stored table does not have the CRS it was stored with")
     else:

@@ -281,3 +281,21 @@ def test_mann_kendall_numbers_leave_odd_input_to_the_checked_route():
     assert _mann_kendall_z_p(np.array([[1, 2, 3]])) is None
     assert _mann_kendall_z_p(np.array([1.0, 2.0, 3.0])) is None
     assert _mann_kendall_z_p(np.zeros((3, 0))) is None
+
+
+@pytest.mark.parametrize("kind", ["text", "object", "int"])
+def test_rows_of_a_column_are_the_numpy_rows_as_a_table_gets_them(kind):
+    values = {"text": pd.Series(["a", "bb", "c", "d"], dtype=steps._TEXT),
+              "object": pd.Series(["a", "bb", "c", "d"], dtype=object), "int": pd.Series([1, 2, 3, 4])}[kind]
+    for rows in (np.array([2, 0, 3], dtype=np.int64), np.array([], dtype=np.int64)):
+        got = pd.DataFrame({"c": steps._rows_of(values, rows)})
+        ref = pd.DataFrame({"c": values.to_numpy()[rows]})
+        _same_frame(got, ref)
+        if kind == "text" and len(rows):
+            assert got["c"].array._pa_array.type == ref["c"].array._pa_array.type
+
+
+def test_tables_already_in_order_are_kept():
+    table = pd.DataFrame({"a": [1], "b": [2]})
+    assert steps._in_order(table, ["a", "b"]) is table
+    _same_frame(steps._in_order(table, ["b", "a"]), table[["b", "a"]])

@@ -61,6 +61,19 @@ def _text_of_labels(values: np.ndarray, common: str):
     return pd.array(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)), dtype=_TEXT)
 
 
+def _in_order(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``table[columns]``; the table itself when its columns are already those, in that order."""
+    return table if table.columns.tolist() == list(columns) else table[columns]
+
+
+def _rows_of(column: pd.Series, rows: np.ndarray):
+    """``column.to_numpy()[rows]`` as a table column gets it: taken in Arrow from a text column (no conversion of
+    the whole column); any other column the reference way."""
+    if column.dtype == _TEXT and len(rows):  # (no rows: an empty object array, whose column is not text)
+        return column.array.take(rows)
+    return column.to_numpy()[rows]
+
+
 def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     if weights is None:
         return np.bincount(idx, minlength=n).astype(float)
@@ -123,7 +136,7 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
                                "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
                               geometry=gpd.array.from_shapely(clusters["geometry"], crs=BNG), crs=BNG)
-    return table[CLUSTER_COLUMNS], shapes
+    return _in_order(table, CLUSTER_COLUMNS), shapes
 
 
 def _no_clusters_reference():
@@ -177,12 +190,13 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     table = pd.DataFrame({
         "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
         "study_area_name": _text(area.name, k), "selection": _text(sel, k),
-        "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
+        "cell_id": _rows_of(grid["cell_id"], keep), "emerging_class": pattern[keep],
         "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
         "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
         "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],
         "mk_p": np.asarray(em["mk_p"])[keep],
-    })[EMERGING_COLUMNS]
+    })
+    table = _in_order(table, EMERGING_COLUMNS)
     return pattern, table
 
 

@@ -299,3 +299,44 @@ def test_tables_already_in_order_are_kept():
     table = pd.DataFrame({"a": [1], "b": [2]})
     assert steps._in_order(table, ["a", "b"]) is table
     _same_frame(steps._in_order(table, ["b", "a"]), table[["b", "a"]])
+
+
+# --------------------------------------------------------------------------- empty hot cells demoted by codes
+def _demote_reference(gi, demote):
+    out = gi.copy()
+    if demote.any():
+        if isinstance(out["gi_test"].dtype, pd.CategoricalDtype) and "empty_cell" not in out["gi_test"].cat.categories:
+            out["gi_test"] = out["gi_test"].cat.add_categories(["empty_cell"])
+        out.loc[demote, "gi_class"] = "not_significant"
+        out.loc[demote, "gi_test"] = "empty_cell"
+    return out
+
+
+@pytest.mark.parametrize("case", ["real", "has_empty_cell", "index", "text"])
+def test_demoted_by_codes_is_the_loc_route(real, case):
+    from hotspots.detect import patrol as pm
+    from hotspots.detect.gistar import gi_star
+    from hotspots.geo.weights import grid_weights
+
+    inputs, _, _, result = real
+    grid = result.grid
+    counts = result.selections["All crime"].cells["count"].to_numpy().astype(float)
+    gi = gi_star(counts, grid_weights(grid, neighbourhood="queen", include_self=True))
+    if case == "has_empty_cell":
+        gi["gi_test"] = gi["gi_test"].cat.add_categories(["empty_cell"])
+    elif case == "index":
+        gi.index = pd.RangeIndex(5, 5 + len(gi))
+    elif case == "text":
+        gi["gi_class"] = gi["gi_class"].astype(str)
+    hot = pm._starts_with_hot(gi["gi_class"])
+    keep, _ = pm.bridge_cells(grid, hot, counts)
+    demote = hot & ~keep
+    assert demote.any()
+    got = pm.demote_empty_hot_cells(grid, gi, counts)
+    ref = _demote_reference(gi, demote)
+    _same_frame(got, ref)
+    for name in ("gi_class", "gi_test"):
+        if isinstance(ref[name].dtype, pd.CategoricalDtype):
+            assert got[name].dtype == ref[name].dtype
+            assert list(got[name].cat.categories) == list(ref[name].cat.categories)
+            np.testing.assert_array_equal(got[name].cat.codes, ref[name].cat.codes)

@@ -340,3 +340,81 @@ def test_demoted_by_codes_is_the_loc_route(real, case):
             assert got[name].dtype == ref[name].dtype
             assert list(got[name].cat.categories) == list(ref[name].cat.categories)
             np.testing.assert_array_equal(got[name].cat.codes, ref[name].cat.codes)
+
+
+# --------------------------------------------------------------------------- adaptive radii in two rounds
+def _adaptive_radii_reference(x, y, w, *, k, h_min, h_max):
+    import math
+
+    from scipy.spatial import cKDTree
+
+    from hotspots.detect._bandwidth import LADDER, _unique_locations
+
+    if x.size == 0:
+        return np.zeros(0)
+    unique, inverse = _unique_locations(np.asarray(x, float), np.asarray(y, float))
+    weight = np.bincount(inverse, weights=w, minlength=len(unique))
+    n_loc = len(unique)
+    positive = weight > 0
+    radius = np.full(n_loc, h_max, dtype=float)
+    if positive.sum() >= 1 and weight.sum() >= k:
+        tree = cKDTree(unique[positive])
+        w_pos = weight[positive]
+        q = int(min(positive.sum(), max(1, math.ceil(k / max(w_pos.min(), 1e-12)))))
+        q = min(q, int(positive.sum()), 4096)
+        dist, idx = tree.query(unique, k=q, distance_upper_bound=h_max)
+        dist, idx = np.atleast_2d(dist.reshape(n_loc, -1)), np.atleast_2d(idx.reshape(n_loc, -1))
+        found = idx < positive.sum()
+        held = np.cumsum(np.where(found, w_pos[np.minimum(idx, positive.sum() - 1)], 0.0), axis=1)
+        reached = held >= k - 1e-9
+        first = np.argmax(reached, axis=1)
+        ok = reached.any(axis=1)
+        radius[ok] = dist[ok, first[ok]]
+    radius = np.clip(radius, h_min, h_max)
+    rung = np.round(np.log(radius / h_min) / math.log(LADDER))
+    laddered = np.minimum(h_min * LADDER ** rung, h_max)
+    laddered = np.where(radius >= h_max, h_max, laddered)
+    return laddered[inverse]
+
+
+def test_adaptive_radii_are_the_single_query_on_real_points(real):
+    from hotspots.detect._bandwidth import adaptive_radii, neighbour_count
+
+    inputs = real[0]
+    codes = inputs.codes
+    for members in list(inputs.selections.values())[:4]:
+        pick = np.flatnonzero(codes.of_types(members) & codes.in_months(inputs.current))
+        x, y = codes.x[pick], codes.y[pick]
+        w = np.ones(len(x))
+        k = neighbour_count(len(x))
+        for h_min, h_max in ((400.0, 3000.0), (200.0, 800.0)):
+            got = adaptive_radii(x, y, w, k=k, h_min=h_min, h_max=h_max)
+            ref = _adaptive_radii_reference(x, y, w, k=k, h_min=h_min, h_max=h_max)
+            assert got.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize("case", ["ties", "weights", "fractional", "zeros", "short", "few", "lattice"])
+def test_adaptive_radii_edge_cases_are_the_single_query(case):
+    from hotspots.detect._bandwidth import adaptive_radii
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    x, y = np.round(rng.normal(0, 800, n), -1), np.round(rng.normal(0, 800, n), -1)  # snapped: ties everywhere
+    w, k = np.ones(n), 40
+    if case == "weights":
+        w = rng.integers(1, 6, n).astype(float)
+    elif case == "fractional":
+        w = rng.uniform(0.3, 3.0, n)
+    elif case == "zeros":
+        w = rng.integers(0, 3, n).astype(float)
+    elif case == "short":
+        k = 10**6  # never reached
+    elif case == "few":
+        x, y, w, k = x[:30], y[:30], w[:30], 12
+    elif case == "lattice":  # equal distances in every direction
+        g = np.arange(-20, 21) * 100.0
+        x, y = np.repeat(g, len(g)), np.tile(g, len(g))
+        w = rng.integers(1, 4, len(x)).astype(float)
+    got = adaptive_radii(x, y, w, k=k, h_min=150.0, h_max=2500.0)
+    ref = _adaptive_radii_reference(x, y, w, k=k, h_min=150.0, h_max=2500.0)
+    assert got.tobytes() == ref.tobytes()

@@ -418,3 +418,40 @@ def test_adaptive_radii_edge_cases_are_the_single_query(case):
     got = adaptive_radii(x, y, w, k=k, h_min=150.0, h_max=2500.0)
     ref = _adaptive_radii_reference(x, y, w, k=k, h_min=150.0, h_max=2500.0)
     assert got.tobytes() == ref.tobytes()
+
+
+# --------------------------------------------------------------------------- local Moran: few cells counted directly
+@pytest.mark.parametrize("seed", range(4))
+def test_direct_counts_are_the_switch_layout_counts(seed):
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n, card = int(rng.integers(5, 400)), int(rng.integers(1, 9))
+    perms = int(rng.integers(1, 3000)) if seed < 3 else 300_000 // card  # the last: one cell per block
+    values = rng.poisson(0.5 + seed, n).astype(np.int64)
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, min(n, 40))), replace=False))
+    threshold = rng.integers(0, 3 * card + 1, cells.size)
+    flat = draws.ravel()
+    ref = moran._count_at_least(values, moran._SwitchLayout(cells, draws, keep=values[flat] != values[flat + 1]),
+                                threshold)
+    got = moran._count_direct(values, draws, cells, threshold)
+    for a, b in zip(got, ref):
+        assert a.dtype == np.int64
+        np.testing.assert_array_equal(a, b)
+
+
+def test_local_moran_with_direct_counts_is_the_layout_only(real, monkeypatch):
+    from hotspots.detect import moran
+    from hotspots.geo.weights import grid_weights
+
+    inputs, cfg, _, result = real
+    w = grid_weights(result.grid, neighbourhood="queen", include_self=True)
+    for sel in ("All crime", "Burglary"):
+        counts = result.selections[sel].cells["count"].to_numpy().astype(float)
+        got = moran.local_moran(counts, w, permutations=cfg.permutations, seed=cfg.seed)
+        with monkeypatch.context() as m:
+            m.setattr(moran, "_DIRECT_MAX_CELLS", 0)
+            ref = moran.local_moran(counts, w, permutations=cfg.permutations, seed=cfg.seed)
+        _same_frame(got, ref)
+        assert got.attrs == ref.attrs

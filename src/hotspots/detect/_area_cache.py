@@ -226,12 +226,13 @@ def _same_shapes(values, grid: tuple) -> bool:
 
 def _plain(frame: pd.DataFrame, grid_wkb: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table as plain columns (geometries as WKB, or left out where they are the grid's), and its description."""
-    if not all(isinstance(c, str) for c in frame.columns) or frame.columns.has_duplicates:
+    columns = frame.columns.tolist()
+    if not all(isinstance(c, str) for c in columns) or frame.columns.has_duplicates:
         raise NotStorable("column names must be distinct text")
     import geopandas as gpd
 
     desc: dict[str, Any] = {"type": "geo" if isinstance(frame, gpd.GeoDataFrame) else "frame",
-                            "columns": list(frame.columns), "dtypes": [str(t) for t in frame.dtypes],
+                            "columns": columns, "dtypes": _dtype_texts(frame),
                             "attrs": _encode(frame.attrs), "geometries": {}}
     plain = pd.DataFrame(frame).copy(deep=False)
     if desc["type"] == "geo":
@@ -239,7 +240,7 @@ def _plain(frame: pd.DataFrame, grid_wkb: np.ndarray | None) -> tuple[pd.DataFra
         crs = frame.crs
         desc["crs"] = None if crs is None else crs.srs
     drop = []
-    for name in [c for c, t in zip(frame.columns, desc["dtypes"]) if t == "geometry"]:
+    for name in [c for c, t in zip(columns, desc["dtypes"]) if t == "geometry"]:
         column = frame[name]
         crs = column.crs
         info = {"crs": None if crs is None else crs.srs}
@@ -274,15 +275,35 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
         else:
             frame[name] = gpd.array.from_shapely(shapely.from_wkb(frame[name].to_numpy(dtype=object)), crs=crs)
     if desc["type"] == "geo":
-        frame = gpd.GeoDataFrame(frame, geometry=desc["active"])
+        frame = gpd.GeoDataFrame(frame, geometry=desc["active"], copy=False)  # a fresh table: no copy
         if (frame.crs.srs if frame.crs is not None else None) != desc["crs"]:
             raise ValueError("a stored table does not have the CRS it was stored with")
     else:
         frame = pd.DataFrame(frame, copy=False)
     frame.attrs = _decode(desc["attrs"])
-    if list(frame.columns) != desc["columns"] or [str(t) for t in frame.dtypes] != desc["dtypes"]:
+    if frame.columns.tolist() != desc["columns"] or _dtype_texts(frame) != desc["dtypes"]:
         raise ValueError("a stored table does not have the columns or types it was stored with")
     return frame
+
+
+_DTYPE_TEXT: dict = {}
+
+
+def _dtype_texts(frame: pd.DataFrame) -> list[str]:
+    """``[str(t) for t in frame.dtypes]``, each dtype's text worked out once (equal dtypes have equal texts)."""
+    out = []
+    for t in frame.dtypes.tolist():
+        try:
+            text = _DTYPE_TEXT.get(t)
+        except TypeError:  # a dtype that cannot be a key
+            out.append(str(t))
+            continue
+        if text is None:
+            text = str(t)
+            if len(_DTYPE_TEXT) < 256:
+                _DTYPE_TEXT[t] = text
+        out.append(text)
+    return out
 
 
 def _default_index(frame: pd.DataFrame) -> bool:
@@ -308,7 +329,8 @@ def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[st
         return [] if a is None and b is None else [f"{where}: None vs a table"]
     if type(a) is not type(b):
         return [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
-    if list(a.columns) != list(b.columns) or [str(t) for t in a.dtypes] != [str(t) for t in b.dtypes]:
+    columns = a.columns.tolist()
+    if columns != b.columns.tolist() or _dtype_texts(a) != _dtype_texts(b):
         return [f"{where}: columns or dtypes differ"]
     out = []
     if type(a.index) is not type(b.index) or a.index.dtype != b.index.dtype or list(a.index.names) != list(b.index.names) \
@@ -318,22 +340,25 @@ def _frame_differences(a, b, where: str, shared: tuple | None = None) -> list[st
         out.append(f"{where}: attrs differ")
     if getattr(a, "_geometry_column_name", None) != getattr(b, "_geometry_column_name", None):
         out.append(f"{where}: active geometry differs")
-    for (name, x), (_, y) in zip(a.items(), b.items()):
+    for i, name in enumerate(columns):
+        # the column arrays, not Series: a Series per column (with its attrs deep-copied) cost more than comparing
+        x, y = a._get_column_array(i), b._get_column_array(i)
         if _is_geometry(x):
             same_crs = (x.crs is None) == (y.crs is None) and (x.crs is None or (x.crs == y.crs and x.crs.srs == y.crs.srs))
-            if not same_crs or not _same_geometries(x.values, y.values, shared):
+            if not same_crs or not _same_geometries(x, y, shared):
                 out.append(f"{where}.{name}: geometries differ")
         elif isinstance(x.dtype, np.dtype) and x.dtype.kind in "biufcmM":
-            if not np.array_equal(np.ascontiguousarray(x.to_numpy()).view(np.uint8),
-                                  np.ascontiguousarray(y.to_numpy()).view(np.uint8)):
+            if not np.array_equal(np.ascontiguousarray(np.asarray(x)).view(np.uint8),
+                                  np.ascontiguousarray(np.asarray(y)).view(np.uint8)):
                 out.append(f"{where}.{name}: values differ")
-        elif hasattr(x.array, "__arrow_array__"):
-            ax, ay = pa.chunked_array(x.array.__arrow_array__()), pa.chunked_array(y.array.__arrow_array__())
+        elif hasattr(x, "__arrow_array__"):
+            ax, ay = pa.chunked_array(x.__arrow_array__()), pa.chunked_array(y.__arrow_array__())
             if not ax.equals(ay):
                 out.append(f"{where}.{name}: values differ")
         else:
             try:
-                pd.testing.assert_series_equal(x, y, check_exact=True, check_index=False, check_names=True)
+                pd.testing.assert_series_equal(a.iloc[:, i], b.iloc[:, i], check_exact=True, check_index=False,
+                                               check_names=True)
             except AssertionError:
                 out.append(f"{where}.{name}: values differ")
     return out
@@ -444,7 +469,7 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
     def table(frame: pd.DataFrame, kind: str, grid_wkb=None) -> dict[str, Any]:
         plain, desc = _plain(frame, grid_wkb)
         if _default_index(frame):
-            signature = (kind, tuple(plain.columns), tuple(str(t) for t in plain.dtypes))
+            signature = (kind, tuple(plain.columns.tolist()), tuple(_dtype_texts(plain)))
             rows = groups.setdefault(signature, [])
             start = sum(len(f) for f in rows)
             rows.append(plain)
@@ -497,13 +522,20 @@ def _read_entry(folder: Path, key: str, area: StudyArea) -> AreaResult | None:
             raise ValueError(f"{path}: checksum differs")
         plain[name] = pq.read_table(pa.BufferReader(data))
     tables = meta["tables"]
+    converted: dict[str, pd.DataFrame] = {}  # each file as pandas, converted once (per table cost more)
 
     def table(ref: dict[str, int], grid=None) -> pd.DataFrame:
         desc = tables[ref["__table"]]
-        frame = plain[desc["file"]]
+        name = desc["file"]
+        if name not in converted:
+            converted[name] = plain[name].to_pandas()
+        frame = converted[name]
         if "group" in desc:  # rows start..stop of the selections' tables of this layout
-            frame = frame.slice(desc["start"], desc["stop"] - desc["start"])
-        return _restore(frame.to_pandas(), desc, grid)
+            frame = frame.iloc[desc["start"]:desc["stop"]]
+            frame.index = pd.RangeIndex(desc["stop"] - desc["start"])
+        else:
+            frame = frame.copy(deep=False)
+        return _restore(frame, desc, grid)
 
     grid = table(meta["grid"])
     selections = {}

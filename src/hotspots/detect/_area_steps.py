@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -31,6 +32,48 @@ from hotspots.detect.stability import top_k_stability
 from hotspots.schema import BNG
 
 
+#: pandas' text dtype (pyarrow-backed ``str``), the dtype text columns get from plain strings
+_TEXT = pd.Series([""]).dtype
+
+
+def _text(value: str, n: int):
+    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow)."""
+    import pyarrow as pa
+
+    return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
+
+
+def _text_of_labels(values: np.ndarray, common: str):
+    """``pd.array(values, dtype=_TEXT)`` for a numpy text array of a few labels, mostly ``common``.
+
+    The labels are taken in Arrow from their codes (converting every value is the slow part); other input
+    goes the reference way.
+    """
+    import pyarrow as pa
+
+    values = np.asarray(values)
+    if values.dtype.kind != "U" or values.ndim != 1:
+        return pd.array(values, dtype=_TEXT)
+    rows = np.flatnonzero(values != common)
+    labels, inverse = np.unique(values[rows], return_inverse=True)
+    codes = np.zeros(len(values), dtype=np.int32)
+    codes[rows] = inverse.reshape(-1) + 1
+    return pd.array(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)), dtype=_TEXT)
+
+
+def _in_order(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``table[columns]``; the table itself when its columns are already those, in that order."""
+    return table if table.columns.tolist() == list(columns) else table[columns]
+
+
+def _rows_of(column: pd.Series, rows: np.ndarray):
+    """``column.to_numpy()[rows]`` as a table column gets it: taken in Arrow from a text column (no conversion of
+    the whole column); any other column the reference way."""
+    if column.dtype == _TEXT and len(rows):  # (no rows: an empty object array, whose column is not text)
+        return column.array.take(rows)
+    return column.to_numpy()[rows]
+
+
 def _bincount(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     if weights is None:
         return np.bincount(idx, minlength=n).astype(float)
@@ -53,9 +96,8 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     ``rows``: the points (positions in ``codes``) of the selection in the analysis period.
     """
     def none():
-        return (pd.DataFrame(columns=CLUSTER_COLUMNS),
-                gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
-                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+        table, shapes = _no_clusters()
+        return table.copy(), shapes.copy()
 
     if len(rows) < 2:
         return none()
@@ -80,9 +122,11 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     member = location_label[location_of]
     _, labels = _location_summaries(member, codes, rows, len(n_crimes))
     lon, lat = _lonlat(clusters["x_centroid"], clusters["y_centroid"])
+    k = len(n_crimes)
     table = pd.DataFrame({
-        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "method": cfg.cluster_method, "cluster_id": clusters["cluster"].astype(int),
+        "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
+        "study_area_name": _text(area.name, k), "selection": _text(sel, k), "method": _text(cfg.cluster_method, k),
+        "cluster_id": clusters["cluster"].astype(int),
         "n_locations": clusters["n_locations"], "count": n_crimes,
         "x": np.round(clusters["x_centroid"], 1), "y": np.round(clusters["y_centroid"], 1),
         "lon": lon, "lat": lat, "area_km2": clusters["area_km2"],
@@ -92,7 +136,21 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
     shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
                                "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
                               geometry=gpd.array.from_shapely(clusters["geometry"], crs=BNG), crs=BNG)
-    return table[CLUSTER_COLUMNS], shapes
+    return _in_order(table, CLUSTER_COLUMNS), shapes
+
+
+def _no_clusters_reference():
+    """The empty cluster table and shapes (what :func:`_clusters` returns without clusters)."""
+    return (pd.DataFrame(columns=CLUSTER_COLUMNS),
+            gpd.GeoDataFrame({"cluster_id": [], "count": [], "n_locations": [], "label": []},
+                             geometry=gpd.GeoSeries([], crs=BNG), crs=BNG))
+
+
+@functools.lru_cache(maxsize=1)
+def _no_clusters():
+    """:func:`_no_clusters_reference`, built once (building the empty tables, their CRS above all, cost more
+    than copying them); callers get copies."""
+    return _no_clusters_reference()
 
 
 def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea, sel: str,
@@ -128,14 +186,17 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     missing = len(months) - len(present & set(months))
     pattern = np.asarray(em["pattern"])
     keep = np.flatnonzero(pattern != "no pattern detected")
+    k = len(keep)
     table = pd.DataFrame({
-        "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
-        "selection": sel, "cell_id": grid["cell_id"].to_numpy()[keep], "emerging_class": pattern[keep],
+        "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
+        "study_area_name": _text(area.name, k), "selection": _text(sel, k),
+        "cell_id": _rows_of(grid["cell_id"], keep), "emerging_class": pattern[keep],
         "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
         "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
         "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],
         "mk_p": np.asarray(em["mk_p"])[keep],
-    })[EMERGING_COLUMNS]
+    })
+    table = _in_order(table, EMERGING_COLUMNS)
     return pattern, table
 
 

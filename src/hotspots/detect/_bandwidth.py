@@ -22,6 +22,9 @@ from scipy.spatial import cKDTree
 #: Bounds of the neighbour count k = sqrt(crimes): at least K_MIN, at most K_MAX crimes within each radius.
 K_MIN, K_MAX = 10, 50
 
+#: Neighbours asked for first (most locations reach k within them; the others are asked again for all).
+FIRST_NEIGHBOURS = 24
+
 #: Ratio between consecutive radii of the ladder the radii are rounded to.
 LADDER = 2.0 ** 0.25
 
@@ -61,19 +64,36 @@ def adaptive_radii(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, k: float, h_m
         # enough neighbours to hold weight k when every location holds at least the smallest weight
         q = int(min(positive.sum(), max(1, math.ceil(k / max(w_pos.min(), 1e-12)))))
         q = min(q, int(positive.sum()), 4096)
-        dist, idx = tree.query(unique, k=q, distance_upper_bound=h_max)
-        dist, idx = np.atleast_2d(dist.reshape(n_loc, -1)), np.atleast_2d(idx.reshape(n_loc, -1))
-        found = idx < positive.sum()
-        held = np.cumsum(np.where(found, w_pos[np.minimum(idx, positive.sum() - 1)], 0.0), axis=1)
-        reached = held >= k - 1e-9
-        first = np.argmax(reached, axis=1)
-        ok = reached.any(axis=1)
-        radius[ok] = dist[ok, first[ok]]
+        rows = np.arange(n_loc)
+        # whole weights: first the nearest FIRST_NEIGHBOURS, then all q for the locations still short of k
+        # (the radius is the smallest distance within which the weight reaches k: the same from any list
+        # of nearest neighbours that reaches it, and sums of whole numbers do not depend on their order)
+        whole = bool(np.all(w_pos == np.round(w_pos)) and w_pos.sum() < 2.0**52)
+        for size in ((min(FIRST_NEIGHBOURS, q), q) if whole and q > FIRST_NEIGHBOURS else (q,)):
+            dist, found, first, ok = _reach(tree, unique[rows], w_pos, k, size, h_max)
+            radius[rows[ok]] = dist[ok, first[ok]]
+            if size == q:
+                break
+            rows = rows[~ok & found[:, -1]]  # all within h_max listed and still short of k: h_max
+            if rows.size == 0:
+                break
     radius = np.clip(radius, h_min, h_max)
     rung = np.round(np.log(radius / h_min) / math.log(LADDER))
     laddered = np.minimum(h_min * LADDER ** rung, h_max)
     laddered = np.where(radius >= h_max, h_max, laddered)
     return laddered[inverse]
+
+
+def _reach(tree: cKDTree, points: np.ndarray, w_pos: np.ndarray, k: float, size: int, h_max: float):
+    """The ``size`` nearest located neighbours of each point (within ``h_max``), their weight summed in order:
+    distances, found mask, first position holding ``k`` and whether it is reached."""
+    n_pos = w_pos.size
+    dist, idx = tree.query(points, k=size, distance_upper_bound=h_max)
+    dist, idx = np.atleast_2d(dist.reshape(len(points), -1)), np.atleast_2d(idx.reshape(len(points), -1))
+    found = idx < n_pos
+    held = np.cumsum(np.where(found, w_pos[np.minimum(idx, n_pos - 1)], 0.0), axis=1)
+    reached = held >= k - 1e-9
+    return dist, found, np.argmax(reached, axis=1), reached.any(axis=1)
 
 
 def _unique_locations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,27 +24,35 @@ from hotspots.schema import ASB, BNG
 
 
 def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members, sel: str, area: StudyArea,
-                  cfg: HotspotConfig, shared: dict | None = None) -> None:
+                  cfg: HotspotConfig, shared: dict | None = None, columns: dict | None = None) -> None:
     """Merge contiguous significant hot cells, rank, keep the top N, and describe each area.
 
     ``shared``: a dict kept across the selections of one study area (its ward and town-centre namer, and the
-    grid position of each cell id, are built once).
+    grid position of each cell id, are built once).  ``columns``: the columns of the cells table, before it
+    is built (:func:`hotspots.detect.analysis.analyse_area`): read from there, and the cells' patrol area ids
+    are put in ``columns["patrol_area_id"]``; without it they are read from and written to ``res.cells``.
     """
-    cells = res.cells
-    cls = cells["gi_class"].to_numpy(dtype=object)
+    cells = res.cells if columns is None else None
+
+    def column(name: str) -> np.ndarray:
+        return cells[name].to_numpy() if columns is None else np.asarray(columns[name])
+
+    cls = (cells["gi_class"].to_numpy(dtype=object) if columns is None
+           else np.asarray(columns["gi_class"], dtype=object))
     eligible = np.where(np.isin(cls, cfg.patrol_classes), cls, "not_significant")
     asb_only = all(m == ASB for m in members)
     rank_by = "harm" if cfg.rank_by == "harm" and not asb_only else "count"
     if cfg.rank_by == "harm" and asb_only:
         res.note = "ASB has no harm weight: ranked by count"
-    harm = None if asb_only else cells["harm"].to_numpy()
+    harm = None if asb_only else column("harm")
     hot = eligible != "not_significant"
+    gi_z, count_of_cell = column("gi_z"), column("count")
     # peel on the Gi* z (a smoothed neighbourhood sum), so cores stay compact around the peaks
-    core, region_km2 = core_cells(grid, hot, cells["gi_z"].to_numpy(), cfg.max_area_km2)
+    core, region_km2 = core_cells(grid, hot, gi_z, cfg.max_area_km2)
     eligible = np.where(core, eligible, "not_significant")
     # a patrol area is made of cells that hold the crime: an empty hot cell stays only as a bridge between two
     # crime-bearing cells (Gi* makes the empty neighbours of one busy cell "hot" too)
-    held, _ = bridge_cells(grid, eligible != "not_significant", cells["count"].to_numpy())
+    held, _ = bridge_cells(grid, eligible != "not_significant", count_of_cell)
     eligible = np.where(held, eligible, "not_significant")
     # Gi* is about a cell's neighbourhood: with sparse counts a few crimes (or none, next to a busy cell) can be
     # "significant"; a patrol area needs at least min_count crimes in the period (default: one a month)
@@ -53,9 +61,9 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     # ranked by count, the top N groups with min_count crimes are the top N groups, less those under min_count,
     # so it draws the shapes of N groups only
     hot_rows = np.flatnonzero(np.char.startswith(eligible.astype(str), "hot"))
-    counts_hot = cells["count"].to_numpy()[hot_rows]
+    counts_hot = count_of_cell[hot_rows]
     harm_hot = None if harm is None else harm[hot_rows]
-    z_hot = cells["gi_z"].to_numpy()[hot_rows]
+    z_hot = gi_z[hot_rows]
     top_n = cfg.top_n if rank_by == "count" else None
     merged = merged_hot_rows(grid, hot_rows, counts=counts_hot, harm=harm_hot, gi_z=z_hot, rank_by=rank_by,
                              top_n=top_n)
@@ -87,7 +95,7 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     if "pos_of_id" not in shared:  # the grid is the study area's, the same for every selection
         shared["pos_of_id"] = {cell_id: i for i, cell_id in enumerate(grid["cell_id"].tolist())}
     pos_of_id = shared["pos_of_id"]
-    district_total = float(cells["count"].sum())
+    district_total = float(count_of_cell.sum())
     district_area = float(grid["cell_area_km2"].sum())
     # every patrol area's points at once: area of each cell, then of each point of the analysis period
     cell_ids = [p.split(";") for p in col["cell_ids"]]
@@ -116,8 +124,8 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
     places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
                                    codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
-    count_of_cell = cells["count"].to_numpy()
-    patrol_id_of_cell = cells["patrol_area_id"].to_numpy(dtype=object).copy()
+    patrol_ids = cells["patrol_area_id"] if columns is None else columns["patrol_area_id"]
+    patrol_id_of_cell = np.asarray(patrol_ids, dtype=object).copy()
     rows_out, type_rows, hour_frames = [], [], []
     for j in range(n_pa):
         ids, pos = cell_ids[j], positions[j]
@@ -161,9 +169,13 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
             "geometry": shapes[j],
         })
         patrol_id_of_cell[pos] = pid
-    res.cells["patrol_area_id"] = pd.array(patrol_id_of_cell, dtype=res.cells["patrol_area_id"].dtype)
-    out = gpd.GeoDataFrame({k: [r[k] for r in rows_out] for k in rows_out[0]}, geometry="geometry", crs=BNG)
-    out["lon"], out["lat"] = _lonlat(out["x"].to_numpy(), out["y"].to_numpy())
+    if columns is None:
+        res.cells["patrol_area_id"] = pd.array(patrol_id_of_cell, dtype=res.cells["patrol_area_id"].dtype)
+    else:
+        columns["patrol_area_id"] = pd.array(patrol_id_of_cell, dtype=columns["patrol_area_id"].dtype)
+    data = {k: [r[k] for r in rows_out] for k in rows_out[0]}
+    data["lon"], data["lat"] = _lonlat(np.array(data["x"], dtype=np.float64), np.array(data["y"], dtype=np.float64))
+    out = gpd.GeoDataFrame(data, geometry="geometry", crs=BNG)
     res.patrol_areas = out
     res.patrol_counts = pd.DataFrame(type_rows)
     res.patrol_hours = pd.concat(hour_frames, ignore_index=True) if hour_frames else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -68,18 +69,39 @@ class PointCodes:
         )
 
     def in_months(self, months: Sequence[str]) -> np.ndarray:
-        """Per point: is its month one of ``months`` (as ``np.isin(month, months)``)."""
-        return _lookup(np.isin(self.month_labels, list(months)), self.month)
+        """Per point: is its month one of ``months`` (as ``np.isin(month, months)``); read-only, kept per ``months``."""
+        return self._kept("in_months", months, lambda: _lookup(np.isin(self.month_labels, list(months)), self.month))
 
     def of_types(self, crime_types: Sequence[str]) -> np.ndarray:
-        """Per point: is its crime type one of ``crime_types``."""
-        return _lookup(np.isin(self.type_labels, list(crime_types)), self.crime_type)
+        """Per point: is its crime type one of ``crime_types``; read-only, kept per ``crime_types``."""
+        return self._kept("of_types", crime_types,
+                          lambda: _lookup(np.isin(self.type_labels, list(crime_types)), self.crime_type))
 
     def month_position(self, months: Sequence[str]) -> np.ndarray:
-        """Per point: the position of its month in ``months`` (-1 when not there)."""
-        pos = {m: i for i, m in enumerate(months)}
-        table = np.array([pos.get(m, -1) for m in self.month_labels] + [-1], dtype=np.int64)
-        return table[self.month]
+        """Per point: the position of its month in ``months`` (-1 when not there); read-only, kept per ``months``."""
+        def build():
+            pos = {m: i for i, m in enumerate(months)}
+            table = np.array([pos.get(m, -1) for m in self.month_labels] + [-1], dtype=np.int64)
+            return table[self.month]
+
+        return self._kept("month_position", months, build)
+
+    def _kept(self, kind: str, values: Sequence[str], build) -> np.ndarray:
+        """``build()``, kept for the next call with the same text ``values`` (every selection and study area asks
+        the same few questions of the same points); the array is read-only, as it is shared."""
+        values = tuple(values)
+        if not all(type(v) is str for v in values):  # only plain text keys are kept
+            return build()
+        memo = self.__dict__.setdefault("_memo", {})  # not a dataclass field: not compared, not copied
+        key = (kind, values)
+        out = memo.get(key)
+        if out is None:
+            if len(memo) >= 64:
+                memo.clear()
+            out = build()
+            out.flags.writeable = False
+            memo[key] = out
+        return out
 
 
 def _ranked_counts(group: np.ndarray, code: np.ndarray, n_codes: int):
@@ -134,8 +156,34 @@ def _strip_location(loc: str) -> str:
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (rounded to 6 places) of BNG points, as :func:`_lonlat_reference` gives them.
+
+    Finite coordinates go straight to the transformer ``GeoSeries.to_crs`` uses (the same
+    ``Transformer.from_crs(..., always_xy=True)`` on the same coordinates, so the same numbers), without
+    building points; anything else takes the reference route.
+    """
+    if len(x) == 0:
+        return np.array([]), np.array([])
+    xa, ya = np.asarray(x), np.asarray(y)
+    if xa.dtype != np.float64 or ya.dtype != np.float64 or xa.ndim != 1 or xa.shape != ya.shape \
+            or not (np.isfinite(xa).all() and np.isfinite(ya).all()):
+        return _lonlat_reference(x, y)
+    lon, lat = _bng_to_wgs84().transform(xa, ya)
+    return np.round(np.asarray(lon, dtype=np.float64), 6), np.round(np.asarray(lat, dtype=np.float64), 6)
+
+
+def _lonlat_reference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lonlat` through geopandas (points, ``to_crs``): the reference, and the route for odd input."""
     if len(x) == 0:
         return np.array([]), np.array([])
     pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=BNG).to_crs(WGS84)
     return np.round(pts.x.to_numpy(), 6), np.round(pts.y.to_numpy(), 6)
+
+
+@functools.lru_cache(maxsize=1)
+def _bng_to_wgs84():
+    """The transformer of ``GeoSeries.to_crs`` from BNG to WGS84 (geopandas: ``Transformer.from_crs``, always_xy)."""
+    from pyproj import CRS, Transformer
+
+    return Transformer.from_crs(CRS.from_user_input(BNG), CRS.from_user_input(WGS84), always_xy=True)
 

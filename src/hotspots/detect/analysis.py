@@ -42,10 +42,13 @@ import numpy as np
 import pandas as pd
 
 from hotspots.detect._area_steps import (
+    _TEXT,
     _bincount,
     _clusters,
     _emerging,
     _stability,
+    _text,
+    _text_of_labels,
 )
 from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes
@@ -132,23 +135,25 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
             "moran_q": moran["moran_q"].to_numpy(),
             "moran_quadrant": _text_of(moran["moran_quadrant"]), "moran_class": _text_of(moran["moran_class"]),
             "kde_per_km2": kde, "kde_top_pct": _top_pct(kde),
-            "emerging_class": pd.array(pattern, dtype=_TEXT),
+            "emerging_class": _text_of_labels(pattern, "no pattern detected"),
             "town_centre": town_centre, "patrol_area_id": no_patrol_area,
         }
-        cells = gpd.GeoDataFrame(columns, index=grid.index, geometry="geometry", crs=BNG)
-        cells.attrs = copy.deepcopy(grid.attrs)
         clusters, shapes = _clusters(codes, np.flatnonzero(cur), area, sel, cfg)
         stab = _stability(inputs, grid, cell, in_sel, counts, area, sel)
-        res = SelectionResult(cells=cells, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
-        if patrol:
-            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg, shared=per_area)
-        cls = cells["gi_class"]
+        res = SelectionResult(cells=None, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
+        if patrol:  # reads the columns, and sets the cells' patrol area ids, before the table is built
+            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg, shared=per_area,
+                                  columns=columns)
+        cells = gpd.GeoDataFrame(columns, index=grid.index, geometry="geometry", crs=BNG)
+        cells.attrs = copy.deepcopy(grid.attrs)
+        res.cells = cells
+        cls, moran_cls = _class_counts(gi["gi_class"]), _class_counts(moran["moran_class"])
         res.summary = {
             "study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
             "selection": sel, "cell_size_m": area.cell_size, "cell_size_reason": area.cell_size_reason, "n_cells": n,
-            "count": int(counts.sum()), "hot_99": int((cls == "hot_99").sum()), "hot_95": int((cls == "hot_95").sum()),
-            "hot_90": int((cls == "hot_90").sum()), "cold_cells": int(cls.str.startswith("cold").sum()),
-            "moran_hotspot_HH": int((cells["moran_class"] == "hotspot_HH").sum()), "kde_bandwidth_m": bandwidth,
+            "count": int(counts.sum()), "hot_99": cls.get("hot_99", 0), "hot_95": cls.get("hot_95", 0),
+            "hot_90": cls.get("hot_90", 0), "cold_cells": sum(v for k, v in cls.items() if k.startswith("cold")),
+            "moran_hotspot_HH": moran_cls.get("hotspot_HH", 0), "kde_bandwidth_m": bandwidth,
             "kde_bandwidth_reason": bw_reason, "clusters": len(clusters),
             "patrol_areas": len(res.patrol_areas) if res.patrol_areas is not None else (np.nan if not patrol else 0),
             "note": res.note,
@@ -176,15 +181,15 @@ class _MonthlyCounts:
         return np.bincount(flat, minlength=n * m).reshape(m, n).T.astype(float)
 
 
-#: pandas' text dtype (pyarrow-backed ``str``), the dtype text columns get from plain strings
-_TEXT = pd.Series([""]).dtype
-
-
-def _text(value: str, n: int):
-    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow)."""
-    import pyarrow as pa
-
-    return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
+def _class_counts(categories: pd.Series) -> dict[str, int]:
+    """Cells per class of a categorical column, by its text (as counting the column :func:`_text_of` makes)."""
+    cat = categories.array
+    codes = np.asarray(cat.codes)
+    counts = np.bincount(codes[codes >= 0], minlength=len(cat.categories))
+    out: dict[str, int] = {}
+    for label, count in zip((str(c) for c in cat.categories), counts.tolist()):
+        out[label] = out.get(label, 0) + int(count)
+    return out
 
 
 def _text_of(categories: pd.Series):

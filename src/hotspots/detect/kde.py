@@ -41,15 +41,33 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """:func:`_weighted_quantile` at each of ``qs``, from one sort (the same numbers as one call per q)."""
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
+    """:func:`_weighted_quantile` at each of ``qs``, from one sort (the same numbers as one call per q).
+
+    With equal positive weights (the KDE's unweighted points) the order of equal values does not matter,
+    so the values are sorted directly (no stable argsort and gather): the same arrays, the same numbers.
+    Zeros (0.0 and -0.0 sort as equal) and NaN take the general route.
+    """
+    if _equal_weights(values, weights):
+        v, w = np.sort(values), weights
+    else:
+        order = np.argsort(values, kind="stable")
+        v, w = values[order], weights[order]
     keep = w > 0
     v, w = v[keep], w[keep]
     centres = np.cumsum(w) - 0.5 * w
     total = w.sum()
     return [float(np.interp(q * total, centres, v)) for q in qs]
 
+
+
+def _equal_weights(values, weights) -> bool:
+    """Float64 vectors of one length, the weights all the same positive number, the values finite and non-zero."""
+    if not (isinstance(values, np.ndarray) and isinstance(weights, np.ndarray) and values.ndim == 1
+            and weights.shape == values.shape and values.size and values.dtype == np.float64
+            and weights.dtype == np.float64):
+        return False
+    w0 = weights[0]
+    return bool(w0 > 0 and np.all(weights == w0) and np.isfinite(values).all() and np.all(values != 0))
 
 
 class KDEResult(NamedTuple):

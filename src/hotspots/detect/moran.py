@@ -346,11 +346,14 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
     for c in np.unique(card[exact]):
         members = np.flatnonzero(exact & (card == c))
         chosen = np.ascontiguousarray(cells[members], dtype=np.int64)
-        # only the switches that change a sum are laid out (with counts, most neighbouring cells are equal)
         draws = ids[:, :int(c)]
-        flat = draws.ravel()
-        layout = _SwitchLayout(chosen, draws, keep=values[flat] != values[flat + 1])
-        at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
+        if chosen.size <= _DIRECT_MAX_CELLS:  # a few cells (the later refining rounds): their sums directly
+            at_least, at_most = _count_direct(values, draws, chosen, neighbour_sum[chosen])
+        else:
+            # only the switches that change a sum are laid out (with counts, most neighbouring cells are equal)
+            flat = draws.ravel()
+            layout = _SwitchLayout(chosen, draws, keep=values[flat] != values[flat + 1])
+            at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
         p[members] = (np.minimum(at_least, at_most) + 1.0) / (permutations + 1.0)
     return p
 
@@ -463,6 +466,26 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
         at_least[cell_of] += np.add.reduceat(gained, start, dtype=np.int64)
         gained = (a <= limit).view(np.int8) - (b <= limit).view(np.int8)
         at_most[cell_of] += np.add.reduceat(gained, start, dtype=np.int64)
+    return at_least, at_most
+
+
+#: Up to this many cells of one cardinality, :func:`_count_direct` (work cells x draws) beats laying out
+#: every switch of the draws (:class:`_SwitchLayout`, work draws x a sort).
+_DIRECT_MAX_CELLS = 16
+
+
+def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, threshold: np.ndarray):
+    """:func:`_count_at_least` by its definition: each cell's P sums of whole numbers, compared with its threshold."""
+    permutations, card = draws.shape
+    at_least = np.empty(cells.size, dtype=np.int64)
+    at_most = np.empty(cells.size, dtype=np.int64)
+    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations * card))
+    for start in range(0, cells.size, block):
+        chunk = cells[start:start + block]
+        sums = values[draws[None, :, :] + (draws[None, :, :] >= chunk[:, None, None])].sum(axis=2)
+        limit = threshold[start:start + block, None]
+        at_least[start:start + block] = (sums >= limit).sum(axis=1)
+        at_most[start:start + block] = (sums <= limit).sum(axis=1)
     return at_least, at_most
 
 

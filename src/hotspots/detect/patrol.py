@@ -554,11 +554,35 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
     demote = hot & ~keep
     out = gi.copy()
     if demote.any():
+        fast = _demoted_codes(out, demote)
+        if fast is not None:  # the same categoricals, set through their codes
+            out["gi_class"], out["gi_test"] = fast
+            return out
         if isinstance(out["gi_test"].dtype, pd.CategoricalDtype) and "empty_cell" not in out["gi_test"].cat.categories:
             out["gi_test"] = out["gi_test"].cat.add_categories(["empty_cell"])
         out.loc[demote, "gi_class"] = "not_significant"
         out.loc[demote, "gi_test"] = "empty_cell"
     return out
+
+
+def _demoted_codes(gi: pd.DataFrame, demote: np.ndarray):
+    """``gi_class`` and ``gi_test`` with the ``demote`` rows set to not_significant / empty_cell, through the
+    categorical codes (as ``.loc`` setting, with ``empty_cell`` added as ``add_categories`` adds it); ``None``
+    unless both are categoricals and not_significant is among the classes."""
+    cls, test = gi["gi_class"], gi["gi_test"]
+    if not (isinstance(cls.dtype, pd.CategoricalDtype) and isinstance(test.dtype, pd.CategoricalDtype)
+            and "not_significant" in cls.cat.categories and demote.dtype == bool and demote.shape == (len(gi),)):
+        return None
+    cls_codes = np.array(cls.cat.codes.to_numpy(), copy=True)
+    cls_codes[demote] = cls.cat.categories.get_loc("not_significant")
+    test_dtype = test.dtype
+    if "empty_cell" not in test_dtype.categories:
+        test_dtype = pd.CategoricalDtype(list(test_dtype.categories) + ["empty_cell"], ordered=test_dtype.ordered)
+    test_codes = np.array(test.cat.codes.to_numpy(), copy=True).astype(
+        np.int8 if len(test_dtype.categories) < 127 else np.int64)
+    test_codes[demote] = test_dtype.categories.get_loc("empty_cell")
+    return (pd.Series(pd.Categorical.from_codes(cls_codes, dtype=cls.dtype), index=gi.index, name="gi_class"),
+            pd.Series(pd.Categorical.from_codes(test_codes, dtype=test_dtype), index=gi.index, name="gi_test"))
 
 
 def _starts_with_hot(classes: pd.Series) -> np.ndarray:

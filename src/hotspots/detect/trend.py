@@ -83,7 +83,27 @@ def mann_kendall(series: Any, *, alpha: float = 0.05) -> pd.DataFrame:
                      "Use NaN for missing time steps.")
     problems.raise_if_any()
     one_dimensional = x.ndim == 1
-    x = np.atleast_2d(x)
+    out = _mann_kendall_columns(np.atleast_2d(x), alpha)
+    m = out["mk_n"].shape[0]
+    df = pd.DataFrame(out, index=pd.RangeIndex(1) if one_dimensional else _index_for(m, series))
+    return df
+
+
+def _mann_kendall_z_p(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``mann_kendall(x)``'s ``mk_z`` and ``mk_p`` (float64) for a 2-D float64 array, without the table.
+
+    ``None`` for anything :func:`mann_kendall` would check further (not 2-D float64, no columns, infinite
+    values): call it then.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64 or x.ndim != 2 or x.shape[1] == 0 \
+            or np.isinf(x).any():
+        return None
+    out = _mann_kendall_columns(x, 0.05, text=False)
+    return out["mk_z"], out["mk_p"]
+
+
+def _mann_kendall_columns(x: np.ndarray, alpha: float, text: bool = True) -> dict[str, np.ndarray]:
+    """The columns of :func:`mann_kendall` for a checked 2-D float array (``text=False``: the numbers only)."""
     m, t = x.shape
 
     s = np.zeros(m)
@@ -115,13 +135,11 @@ def mann_kendall(series: Any, *, alpha: float = 0.05) -> pd.DataFrame:
         pairs = nn * (nn - 1) / 2
         tau = np.where(pairs - tied_pairs > 0, s / np.sqrt(pairs * (pairs - tied_pairs)), 0.0)
     p = 2.0 * special.ndtr(-np.abs(z))
-    trend = np.where(p <= alpha, np.where(z > 0, "increasing", "decreasing"), "no_trend")
     nan_if_short = lambda a: np.where(enough, a, np.nan)  # noqa: E731
-    df = pd.DataFrame(
-        {"mk_n": n_obs, "mk_s": nan_if_short(s), "mk_var": nan_if_short(var_s), "mk_z": nan_if_short(z),
-         "mk_p": nan_if_short(p), "mk_tau": nan_if_short(tau),
-         "mk_trend": np.where(enough, trend, "undefined"),
-         "mk_reason": np.where(enough, "", "fewer than 3 observed time steps")},
-        index=pd.RangeIndex(1) if one_dimensional else _index_for(m, series),
-    )
-    return df
+    out = {"mk_n": n_obs, "mk_s": nan_if_short(s), "mk_var": nan_if_short(var_s), "mk_z": nan_if_short(z),
+           "mk_p": nan_if_short(p), "mk_tau": nan_if_short(tau)}
+    if text:
+        trend = np.where(p <= alpha, np.where(z > 0, "increasing", "decreasing"), "no_trend")
+        out["mk_trend"] = np.where(enough, trend, "undefined")
+        out["mk_reason"] = np.where(enough, "", "fewer than 3 observed time steps")
+    return out

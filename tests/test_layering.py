@@ -3,6 +3,7 @@
 Layers, lowest first (a module may import its own package and lower layers only)::
 
     shared helpers  _version datasets concentration _errors _validate _text months schema harm fdr _parallel
+                    _csv_format
     io              reading police.uk files and force exports, download
     geo             boundaries, assignment to areas, grids, weights, counts
     outliers detect analysis of the two area jobs (never each other)
@@ -44,7 +45,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "hotspots"
 
-SHARED = {"_version", "datasets", "concentration", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel"}
+SHARED = {"_version", "datasets", "concentration", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel",
+          "_csv_format"}
 #: top-level module or package of hotspots -> layer
 LAYER = {
     **{name: 0 for name in SHARED},
@@ -90,6 +92,11 @@ RENDER_ALLOWED = {
         "draws and numbers patrol areas in the order of the analysis's `rank` column (candidate to move)",
     ("hotspots.render._map_geometry", "_geojson_geometries", "cumsum"):
         "offsets of each ring in the flat coordinate array (geometry encoding, not data)",
+    ("hotspots.render.map_png", "_polygon_paths", "cumsum"):
+        "offsets of each ring's vertices in the flat coordinate array of the drawn squares (geometry encoding)",
+    ("hotspots.render.outliers_report", "rows_of", "groupby"):
+        "finds one CSP's rows (the rows of frame[frame[column] == code], in order) with one grouping per table; "
+        "aggregates nothing",
     ("hotspots.render.evaluation_report", "_label_areas", "sorted"):
         "places area-code labels north to south so they do not overlap (layout, not a ranking of results)",
     ("hotspots.render.evaluation_report", "fmt_p", "threshold"):
@@ -410,12 +417,14 @@ def test_renderers_receive_plain_data_in_a_real_run(tmp_path, monkeypatch, capsy
             return fn(*args, **kwargs)
         return recorded
 
+    #: renderer-internal steps that take what the renderer itself made, not data handed in
+    internal = {("hotspots.render._png", "canvas_png"): "encodes the renderer's own matplotlib figure as PNG"}
     render_functions = {}
     for info in pkgutil.walk_packages(render_pkg.__path__, "hotspots.render."):
         mod = importlib.import_module(info.name)
         for name, obj in vars(mod).items():
             if callable(obj) and getattr(obj, "__module__", "") == info.name and not name.startswith("_") \
-                    and not isinstance(obj, type):
+                    and not isinstance(obj, type) and (info.name, name) not in internal:
                 render_functions[(info.name, name)] = obj
     for mod_name, mod in list(sys.modules.items()):
         if not mod_name.startswith("hotspots.") or mod is None:

@@ -122,6 +122,30 @@ def _polyline(xs: np.ndarray, ys: np.ndarray) -> str:
     return "M " + " L ".join(f"{_num(x)} {_num(y)}" for x, y in zip(xs, ys))
 
 
+def _scales(xmin: float, xmax: float, top: float, left: float, right: float, upper: float, bottom: float):
+    """``(sx, sy)``: data to SVG points on the axes box (x from ``xmin..xmax``, y from ``0..top``, y down)."""
+
+    def sx(v):
+        return left + (np.asarray(v, dtype=float) - xmin) / (xmax - xmin) * (right - left)
+
+    def sy(v):
+        return bottom - np.asarray(v, dtype=float) / top * (bottom - upper)
+
+    return sx, sy
+
+
+def _chart_start(width: float, height: float, left: float, right: float, upper: float, bottom: float) -> list[str]:
+    """The opening of a chart's SVG, as matplotlib writes it: the root, the axes clip, the figure and axes faces."""
+    return [f'<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="{_num(width)}pt" height="{_num(height)}pt" '
+            f'viewBox="0 0 {_num(width)} {_num(height)}" xmlns="http://www.w3.org/2000/svg" version="1.1">',
+            '<defs><style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>',
+            f'<clipPath id="axes"><rect x="{_num(left)}" y="{_num(upper)}" width="{_num(right - left)}" '
+            f'height="{_num(bottom - upper)}"/></clipPath></defs>',
+            f'<path d="M 0 {_num(height)} L {_num(width)} {_num(height)} L {_num(width)} 0 L 0 0 z" style="fill: #ffffff"/>',
+            f'<path d="M {_num(left)} {_num(bottom)} L {_num(right)} {_num(bottom)} L {_num(right)} {_num(upper)} '
+            f'L {_num(left)} {_num(upper)} z" style="fill: #ffffff"/>']
+
+
 def _finite(*arrays: np.ndarray) -> bool:
     return all(np.isfinite(a).all() for a in arrays)
 
@@ -158,25 +182,14 @@ def funnel_svg(population: np.ndarray, curves: dict[str, np.ndarray], county_rat
     left, right = AXES[0] * WIDTH, (AXES[0] + AXES[2]) * WIDTH
     bottom, upper = HEIGHT * (1 - AXES[1]), HEIGHT * (1 - AXES[1] - AXES[3])
 
-    def sx(v):
-        return left + (np.asarray(v, dtype=float) - xmin) / (xmax - xmin) * (right - left)
-
-    def sy(v):
-        return bottom - np.asarray(v, dtype=float) / top * (bottom - upper)
+    sx, sy = _scales(xmin, xmax, top, left, right, upper, bottom)
 
     xticks = _ticks(xmin, xmax, right - left, 3)
     yticks = _ticks(0.0, top, bottom - upper, 2)
     if xticks is None or yticks is None or not xticks[0] or not yticks[0]:
         return None
 
-    out = [f'<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="{_num(WIDTH)}pt" height="{_num(HEIGHT)}pt" '
-           f'viewBox="0 0 {_num(WIDTH)} {_num(HEIGHT)}" xmlns="http://www.w3.org/2000/svg" version="1.1">',
-           '<defs><style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>',
-           f'<clipPath id="axes"><rect x="{_num(left)}" y="{_num(upper)}" width="{_num(right - left)}" '
-           f'height="{_num(bottom - upper)}"/></clipPath></defs>',
-           f'<path d="M 0 {_num(HEIGHT)} L {_num(WIDTH)} {_num(HEIGHT)} L {_num(WIDTH)} 0 L 0 0 z" style="fill: #ffffff"/>',
-           f'<path d="M {_num(left)} {_num(bottom)} L {_num(right)} {_num(bottom)} L {_num(right)} {_num(upper)} '
-           f'L {_num(left)} {_num(upper)} z" style="fill: #ffffff"/>']
+    out = _chart_start(WIDTH, HEIGHT, left, right, upper, bottom)
     clip = ' clip-path="url(#axes)"'
     # the 95% band (overdispersion-adjusted), as fill_between draws it
     sxs = sx(x)

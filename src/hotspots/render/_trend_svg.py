@@ -27,7 +27,9 @@ from hotspots.render._funnel_svg import (
     TICK_LENGTH,
     TICK_PAD,
     TICK_SIZE,
+    _chart_start,
     _num,
+    _scales,
     _text,
     _ticks,
 )
@@ -89,24 +91,13 @@ def trend_svg(years: Sequence[tuple[int, str]], n_months: int,
     bottom, upper = HEIGHT * (1 - AXES[1]), HEIGHT * (1 - AXES[1] - AXES[3])
     xmin, xmax = -0.5, n_months - 0.5
 
-    def sx(v):
-        return left + (np.asarray(v, dtype=float) - xmin) / (xmax - xmin) * (right - left)
-
-    def sy(v):
-        return bottom - np.asarray(v, dtype=float) / top * (bottom - upper)
+    sx, sy = _scales(xmin, xmax, top, left, right, upper, bottom)
 
     yticks = _ticks(0.0, top, bottom - upper, 2)
     if yticks is None or not yticks[0]:
         return None
 
-    out = [f'<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="{_num(WIDTH)}pt" height="{_num(HEIGHT)}pt" '
-           f'viewBox="0 0 {_num(WIDTH)} {_num(HEIGHT)}" xmlns="http://www.w3.org/2000/svg" version="1.1">',
-           '<defs><style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>',
-           f'<clipPath id="axes"><rect x="{_num(left)}" y="{_num(upper)}" width="{_num(right - left)}" '
-           f'height="{_num(bottom - upper)}"/></clipPath></defs>',
-           f'<path d="M 0 {_num(HEIGHT)} L {_num(WIDTH)} {_num(HEIGHT)} L {_num(WIDTH)} 0 L 0 0 z" style="fill: #ffffff"/>',
-           f'<path d="M {_num(left)} {_num(bottom)} L {_num(right)} {_num(bottom)} L {_num(right)} {_num(upper)} '
-           f'L {_num(left)} {_num(upper)} z" style="fill: #ffffff"/>']
+    out = _chart_start(WIDTH, HEIGHT, left, right, upper, bottom)
     clip = ' clip-path="url(#axes)"'
     for start, stop in gaps:  # months without data, shaded behind everything
         a, b = float(sx(start - 0.5)), float(sx(stop + 0.5))

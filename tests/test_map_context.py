@@ -322,7 +322,7 @@ def test_collector_paused_while_a_map_is_drawn_and_restored(monkeypatch):
     assert _hotspots_maps._draw(None, True) == ("<html>", b"png") and seen == [False, False]
     assert gc.isenabled()
     with pytest.raises(ZeroDivisionError):  # restored after an error too
-        with _hotspots_maps._collector_paused():
+        with _hotspots_maps.collector_paused():
             1 / 0
     assert gc.isenabled()
     gc.disable()

@@ -37,16 +37,18 @@ def test_plot_polygons_draws_what_geoseries_plot_draws():
 
 
 def test_collector_paused_restores_the_collector_state():
+    from hotspots._parallel import collector_paused
+
     assert gc.isenabled()
-    with C.collector_paused():
+    with collector_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), C.collector_paused():
+    with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("drawing failed")
     assert gc.isenabled()
     gc.disable()
     try:
-        with C.collector_paused():
+        with collector_paused():
             pass
         assert not gc.isenabled()  # a collector the caller disabled stays disabled
     finally:

@@ -26,6 +26,7 @@ side-stage process never run three at once.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -84,6 +85,25 @@ class long_lived_scope:
         _GC_SCOPE[0] -= 1
         if _GC_SCOPE[0] == 0:
             gc.unfreeze()
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector held off inside the block (a report's charts, a map, a large table).
+
+    Drawing a figure or a map makes tens of thousands of short-lived container
+    objects, so the collector would run hundreds of times, each pass walking the
+    objects still in use (the whole analysis).  The figures are cyclic garbage
+    that the first collection after the block frees; what is drawn or written is
+    unchanged.  A collector the caller disabled stays disabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def keep_long_lived() -> None:

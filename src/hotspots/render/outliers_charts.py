@@ -13,11 +13,9 @@ global backend state).
 from __future__ import annotations
 
 import base64
-import contextlib
-import gc
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,26 +32,6 @@ HIGHLIGHT = "#d95f02"
 TITLE_Y = 1.0
 #: Areas smaller than this (m2) are labelled outside their polygon on the map.
 SMALL_AREA_M2 = 60e6
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while a report's charts are drawn.
-
-    Drawing a figure allocates tens of thousands of small container objects
-    (artists, transforms, paths), so the collector would otherwise run hundreds
-    of times per report, each pass walking objects that are still in use (about
-    a quarter of the CPU time of the Hertfordshire outlier report's charts).  The figures themselves are cyclic
-    garbage that the first collection after this block frees; what is drawn is
-    unchanged.  A collector already disabled by the caller stays disabled.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _mpl_text(text: Any) -> str:

@@ -29,13 +29,13 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from hotspots._parallel import collector_paused
 from hotspots._version import __version__
 from hotspots.months import month_ranges as _month_ranges
 from hotspots.months import months_label
 from hotspots.render.outliers_charts import (
     COLOURS,
     choropleth,
-    collector_paused,
     funnel_chart,
     lsoa_map,
     trend_chart,

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hotspots._parallel import process_map
+from hotspots._parallel import collector_paused, process_map
 from hotspots._text import slug
 from hotspots.detect.tables import county_patrol_ranking, largest_clusters, street_context
 from hotspots.io.roads import read_roads
@@ -30,13 +30,12 @@ from hotspots.render.maps import (
 )
 from hotspots.render.map_views import GI_COLOURS
 from hotspots.schema import ASB, BNG
-from hotspots.stages._hotspots_outputs import _collector_paused
 
 __all__ = ["build_map_views", "write_maps"]
 
 
 def _draw(view: MapView, png: bool) -> tuple[str, bytes | None]:
-    with _collector_paused():
+    with collector_paused():
         return render_html(view), (static_map_png(view) if png else None)
 
 

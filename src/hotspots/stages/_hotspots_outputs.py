@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from hotspots._parallel import collector_paused
 from hotspots._text import slug
 from hotspots.detect.columns import GRID_CELL_COLUMNS
 from hotspots.detect.results import AreaResult, Inputs
@@ -82,26 +81,6 @@ def grid_cells_everything(settings) -> bool:
     return dict(settings.extra.get("outputs", {}) or {}).get("grid_cells", GRID_CELLS_KEEP[0]) == "all"
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off while a map is drawn or a table written (as for the outlier charts).
-
-    Drawing a map makes hundreds of thousands of short-lived objects, and the
-    collector's passes walk the objects still in use: the whole analysis, a
-    few hundred megabytes, 0.1-0.2 s for each full pass.  A map's figure and
-    folium tree are cyclic garbage that the first collection after the block
-    frees; what is drawn or written is unchanged.  A collector the caller
-    disabled stays disabled.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything: bool = False) -> dict[str, int]:
     """``hotspots/grid_cells.gpkg``: two layers per selection, ``<selection>_county`` and ``<selection>_districts``.
 
@@ -113,7 +92,7 @@ def write_grid_cells(out, inputs: Inputs, areas: list[AreaResult], *, everything
     ArcGIS fields (:func:`arcgis_fields`) and an embedded QGIS style on ``Gi_Bin``.
     Returns the cells written and left out, for the run summary.
     """
-    with _collector_paused():
+    with collector_paused():
         layers, counts = _grid_cell_layers(inputs, areas, everything)
         # the Arrow path of pyogrio writes the same features, in half the time
         out.write_geo_layers(layers, "hotspots/grid_cells.gpkg", use_arrow=True)

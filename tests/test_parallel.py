@@ -125,32 +125,76 @@ def _run(home: Path, out: Path, capfd, monkeypatch, workers: str) -> tuple[str, 
 
 def test_run_side_by_side_gives_the_same_outputs_and_manifest_as_one_after_another(tmp_path, capfd, monkeypatch,
                                                                                      two_cpus):
-    import geopandas as gpd
-    import pyogrio
-
     home = make_home(tmp_path / "home")
     err_serial, serial = _run(home, tmp_path / "serial", capfd, monkeypatch, "1")
     err_side, side = _run(home, tmp_path / "side", capfd, monkeypatch, "2")
 
     stages = ["counts", "outliers", "hotspots", "evaluate"]
     assert serial["schedule"] == {"stages": stages, "side_by_side": [stages]}
-    assert side["schedule"] == {"stages": stages, "side_by_side": [["hotspots"], ["counts", "outliers", "evaluate"]]}
+    # the side process takes the other stages in order; this process takes those not begun once hotspots is done
+    here, beside = side["schedule"]["side_by_side"]
+    assert side["schedule"]["stages"] == stages and here[0] == "hotspots"
+    assert beside + here[1:] == ["counts", "outliers", "evaluate"] and beside
+    _assert_same_runs(tmp_path / "serial", tmp_path / "side", serial, side)
+    # progress lines from the two processes are tagged with their stage
+    assert re.search(r"^\[outliers\] ", err_side, re.M) and re.search(r"^\[hotspots\]  ", err_side, re.M)
+    assert not re.search(r"^\[hotspots\]  ", err_serial, re.M)  # one at a time: no tags needed
+
+
+def test_side_stages_not_begun_when_hotspots_is_done_run_here(tmp_path, capfd, monkeypatch, two_cpus):
+    """A warm re-run's hotspots stage ends first: the stages still waiting run in this process, same outputs."""
+    import time
+
+    import importlib
+
+    run_module = importlib.import_module("hotspots.stages.run")
+
+    home = make_home(tmp_path / "home")
+    _, serial = _run(home, tmp_path / "serial", capfd, monkeypatch, "1")
+    flag = tmp_path / "evaluate-begun"
+    real = dict(run_module.STAGES)
+
+    def held_counts(ctx):  # the side process stays in its first stage until this process has begun the last
+        deadline = time.monotonic() + 300
+        while not flag.exists():
+            assert time.monotonic() < deadline, "the evaluation was never begun beside the side process"
+            time.sleep(0.05)
+        return real["counts"](ctx)
+
+    def marked_evaluate(ctx):
+        flag.touch()
+        return real["evaluate"](ctx)
+
+    monkeypatch.setitem(run_module.STAGES, "counts", held_counts)
+    monkeypatch.setitem(run_module.STAGES, "evaluate", marked_evaluate)
+    _, side = _run(home, tmp_path / "side", capfd, monkeypatch, "2")
+    assert side["schedule"]["side_by_side"] == [["hotspots", "outliers", "evaluate"], ["counts"]]
+    _assert_same_runs(tmp_path / "serial", tmp_path / "side", serial, side)
+
+
+def _assert_same_runs(serial_dir: Path, side_dir: Path, serial: dict, side: dict) -> None:
+    """The side-by-side run's manifest and files are those of the run one stage after another."""
+    import geopandas as gpd
+    import pyogrio
+
+    stages = ["counts", "outliers", "hotspots", "evaluate"]
     # what the side process learnt comes back: summaries, automatic choices, geography files it read, timings
     for key in ("stages", "settings", "inputs", "months", "row_accounting", "lsoa_harmonisation"):
         assert side[key] == serial[key], key
     assert list(side["summaries"]) == stages
     assert _same_but_seconds(side, serial)
     assert set(side["timings_s"]) == set(serial["timings_s"]) >= set(stages)
-    assert any(k.startswith("evaluation.") for k in side["settings"]["auto"])  # chosen in the side process
+    assert any(k.startswith("evaluation.") for k in side["settings"]["auto"])  # chosen in either process
+    assert [w["path"] for w in side["outputs"]] == _listed_in_stage_order(serial["outputs"])
     # every file listed, once, with the bytes and checksum of the file on disk; the same files as one by one
     listed = {w["path"]: w for w in side["outputs"]}
     assert len(listed) == len(side["outputs"])
     assert set(listed) == {w["path"] for w in serial["outputs"]}
-    on_disk = {str(p.relative_to(tmp_path / "side")) for p in (tmp_path / "side").rglob("*") if p.is_file()}
+    on_disk = {str(p.relative_to(side_dir)) for p in side_dir.rglob("*") if p.is_file()}
     assert on_disk - {"manifest.json"} == set(listed)
     # the same contents: CSV, JSON and PNG byte for byte, HTML but for timestamps and folium ids, GeoPackage by layer
     for rel in sorted(listed):
-        a, b = tmp_path / "serial" / rel, tmp_path / "side" / rel
+        a, b = serial_dir / rel, side_dir / rel
         if a.suffix == ".gpkg":
             for layer, geometry_type in pyogrio.list_layers(a):
                 x, y = gpd.read_file(a, layer=layer), gpd.read_file(b, layer=layer)
@@ -161,9 +205,13 @@ def test_run_side_by_side_gives_the_same_outputs_and_manifest_as_one_after_anoth
                 assert x.geometry.geom_equals_exact(y.geometry, 0).all(), (rel, layer)
         else:
             assert _comparable(a) == _comparable(b), rel
-    # progress lines from the two processes are tagged with their stage
-    assert re.search(r"^\[outliers\] ", err_side, re.M) and re.search(r"^\[hotspots\]  ", err_side, re.M)
-    assert not re.search(r"^\[hotspots\]  ", err_serial, re.M)  # one at a time: no tags needed
+
+
+def _listed_in_stage_order(outputs: list[dict]) -> list[str]:
+    """The paths of a one-process run's outputs in the order a side-by-side run lists them: hotspots first."""
+    folders = {"hotspots": ("hotspots", "maps")}
+    first = [w["path"] for w in outputs if w["path"].split("/", 1)[0] in folders["hotspots"]]
+    return first + [w["path"] for w in outputs if w["path"] not in first]
 
 
 def _same_but_seconds(a: dict, b: dict) -> bool:
@@ -305,7 +353,9 @@ def test_shared_geography_is_read_before_the_fork_and_a_bad_layer_left_to_its_st
     from types import SimpleNamespace
 
     from hotspots._errors import DataNotFoundError
-    from hotspots.stages import run as run_module
+    import importlib
+
+    run_module = importlib.import_module("hotspots.stages.run")
 
     read = []
 

@@ -12,7 +12,9 @@ records the automatic choices, writes the tables under ``hotspots/``
 
 A study area analysed before on the same inputs, options and code is read
 back from the area cache (:mod:`hotspots.detect._area_cache`, in the records
-cache's folder; ``HOTSPOTS_CACHE=off`` turns both off) instead of analysed.
+cache's folder; ``HOTSPOTS_CACHE=off`` turns them off) instead of analysed, and
+maps drawn before from the same inputs, options and code are written back
+from the maps cache (:mod:`hotspots.stages._maps_cache`) instead of drawn.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import copy
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -66,15 +69,69 @@ def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, pn
                          everything=grid_cells_everything(ctx.settings))
 
     if draw:
-        from hotspots.stages._hotspots_maps import build_map_views, write_maps
-
-        views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
-        # the largest table is written here while worker processes draw the maps
-        written = write_maps(ctx.out, views, png=png, progress=ctx.progress, alongside=grid_cells)
-        summary["maps"] = {w["slug"]: w["html_bytes"] for w in written}
+        summary["maps"] = _maps(ctx, res, png, grid_cells)
     else:
         grid_cells()
     return summary
+
+
+def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[], None]) -> dict[str, int]:
+    """Draw and write the maps (``grid_cells`` is written meanwhile), or write them back from the maps cache.
+
+    The maps cache (:mod:`hotspots.stages._maps_cache`) is used where the area
+    cache is (its key starts from the same digest of the inputs); it is
+    reported like the other caches: a progress line, and the seconds spent
+    on it in the manifest's ``timings_s`` (``hotspots.maps_cache``).
+    """
+    from hotspots.stages._hotspots_maps import build_map_views, write_maps
+
+    progress = ctx.progress
+    cache, key = _maps_cache(ctx, res, png)
+    if cache is not None:
+        t0 = time.perf_counter()
+        files = cache.load(key)
+        progress.timings["hotspots.maps_cache"] = round(time.perf_counter() - t0, 3)
+        if files is not None:
+            progress.info(f"  reused the {sum(n.endswith('.html') for n, _ in files)} drawn maps from {cache.folder}")
+            grid_cells()
+            sizes = {}
+            for name, data in files:
+                path = ctx.out.write_bytes(data, f"maps/{name}")
+                if name.endswith(".html"):
+                    sizes[name[:-5]] = len(data)
+                    progress.info(f"  map {path.name}: {len(data) / 1e6:.2f} MB")
+            return sizes
+    views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
+    # the largest table is written here while worker processes draw the maps
+    written = write_maps(ctx.out, views, png=png, progress=progress, alongside=grid_cells)
+    if cache is not None:
+        t0 = time.perf_counter()
+        try:
+            files = [(Path(w[kind]).name, (ctx.out.base / w[kind]).read_bytes()) for w in written
+                     for kind in ("html", "png") if kind in w]
+        except OSError:
+            files = None
+        if files is not None:
+            cache.store(key, files)  # never fails: an entry that cannot be written only costs time
+        progress.timings["hotspots.maps_cache"] += round(time.perf_counter() - t0, 3)
+    return {w["slug"]: w["html_bytes"] for w in written}
+
+
+def _maps_cache(ctx: Context, res: dict[str, Any], png: bool):
+    """``(cache, key)`` of the maps of this run, or ``(None, None)`` where the caches are off or keyless."""
+    digest = res.get("inputs_digest")
+    folder = cache_folder(ctx.out.root)
+    if digest is None or folder is None:
+        return None, None
+    from hotspots.stages._maps_cache import MapsCache, maps_key
+
+    try:
+        key = maps_key(digest, res["config"], png=png, districts=ctx.geography.districts,
+                       data_dir=getattr(ctx, "data_dir", None), code=code_digest())
+    except Exception as exc:  # noqa: BLE001 -- the cache only saves time
+        ctx.progress.info(f"  maps cache not used: {type(exc).__name__}: {exc}")
+        return None, None
+    return MapsCache(folder), key
 
 
 def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = None) -> Inputs:
@@ -145,7 +202,7 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     progress.info(f"  analysis period {ctx.periods.current.label}; selections: {', '.join(inputs.selections)}")
 
     jobs = [(inputs.county, False)] + [(d, True) for d in inputs.districts]
-    cache, keys, done = _cached_results(ctx, inputs, cfg, jobs)
+    cache, keys, done, digest = _cached_results(ctx, inputs, cfg, jobs)
     todo = [i for i in range(len(jobs)) if done[i] is None]
     if todo:
         inputs.codes  # noqa: B018 -- built once, before the workers start, so that they share it
@@ -186,14 +243,15 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     }
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
-                               "config": cfg}
+                               "config": cfg, "inputs_digest": digest}
     return summary
 
 
 # --------------------------------------------------------------------------- the area cache
 def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list[tuple[StudyArea, bool]]):
-    """``(cache, keys, done)``: the area cache (``None`` when off), each job's key, and per job ``(result, None)``
-    where the cache holds its result or ``None`` where it must be analysed (:mod:`hotspots.detect._area_cache`).
+    """``(cache, keys, done, digest)``: the area cache (``None`` when off), each job's key, per job ``(result, None)``
+    where the cache holds its result or ``None`` where it must be analysed (:mod:`hotspots.detect._area_cache`),
+    and the inputs' digest (``None`` when the cache is off; the maps cache's key starts from it).
 
     Reported like the records cache: a progress line, and in the manifest's ``timings_s`` the seconds spent
     here (``hotspots.cache``) and, per study area, ``hotspots.cache_hit: <area>`` (seconds to read it back) or
@@ -202,7 +260,7 @@ def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list
     done: list = [None] * len(jobs)
     folder = cache_folder(ctx.out.root)
     if folder is None:
-        return None, [], done
+        return None, [], done, None
     t0 = time.perf_counter()
     progress = ctx.progress
     try:
@@ -210,7 +268,7 @@ def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list
         keys = [area_key(digest, area, cfg, patrol=patrol, code=code) for area, patrol in jobs]
     except Exception as exc:  # noqa: BLE001 -- the cache only saves time
         progress.info(f"  area cache not used: {type(exc).__name__}: {exc}")
-        return None, [], done
+        return None, [], done, None
     cache = AreaCache(folder)
     for i, (area, _) in enumerate(jobs):
         t = time.perf_counter()
@@ -222,7 +280,7 @@ def _cached_results(ctx: Context, inputs: Inputs, cfg: HotspotConfig, jobs: list
     progress.info(f"  reused the hotspot analyses of {hits} of {len(jobs)} study areas from {folder}" if hits
                   else f"  no stored hotspot analyses in {folder}")
     progress.timings["hotspots.cache"] = round(time.perf_counter() - t0, 3)
-    return cache, keys, done
+    return cache, keys, done, digest
 
 
 # --------------------------------------------------------------------------- worker processes

@@ -53,8 +53,10 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
 
     The hotspots stage is the longest and shares nothing with the others, so
     where there are two or more CPUs the other stages run beside it, in order,
-    in a forked process (:func:`side_stages`); the outputs are the same either
-    way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
+    in a forked process (:func:`side_stages`); those it has not begun when the
+    hotspots stage is done (a warm re-run, whose analyses and maps are read
+    back) run here meanwhile (:class:`SideQueue`).  The outputs, and the order
+    the manifest lists them in, are the same either way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
     """
     with long_lived_scope():  # the prepared records and geography, then the results, stay out of the collector's way
         return _run(ctx, stages)
@@ -66,24 +68,37 @@ def _run(ctx: Context, stages: list[str] | None) -> dict[str, Any]:
     if side and max_workers() >= 2 and "hotspots" in names:  # shared only when the hotspots stage runs here too
         _read_shared_geography(ctx)
     ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
-    pending = fork_call(lambda: _run_side(ctx, side), name=" and ".join(side) + " stages") if side else None
+    queue = SideQueue(side) if side else None
+    pending = fork_call(lambda: _run_side(ctx, queue), name=" and ".join(side) + " stages") if side else None
     if pending is None:  # one CPU, or not Linux: everything here, in order
         side = []
         ctx.progress.concurrent = False
     main = [n for n in names if n not in side]
     summaries: dict[str, Any] = {}
     skipped: dict[str, dict[str, str]] = {}
+    first_output = len(ctx.out.written)
+    parts: dict[str, list] = {}  # each stage's entries of ctx.out.written
+    ran_here = list(main)
     try:
         for name in main:
-            _run_stage(ctx, name, summaries, skipped)
+            _run_stage(ctx, name, summaries, skipped, parts)
+        # the side stages the side process has not begun yet are run here (it may still be busy with one)
+        while pending is not None and (name := queue.take()) is not None:
+            ran_here.append(name)
+            _run_stage(ctx, name, summaries, skipped, parts)
     except BaseException:
         if pending is not None:
             pending.cancel()
         raise
+    ran_beside = []
     if pending is not None:
-        _merge_side(ctx, pending.result(), summaries, skipped)
+        ran_beside = _merge_side(ctx, pending.result(), summaries, skipped, parts)
+    # the outputs are listed in the same order whichever process wrote them: this process's stages, then the side's
+    del ctx.out.written[first_output:]
+    for name in main + side:
+        ctx.out.written.extend(parts.get(name, ()))
     ctx.progress.concurrent = False
-    ctx.schedule = {"stages": names, "side_by_side": [main, side] if side else [names]}
+    ctx.schedule = {"stages": names, "side_by_side": [ran_here, ran_beside] if side else [names]}
     ctx.results["skipped_stages"] = {n: skipped[n] for n in names if n in skipped}  # for the command's summary
     for name in skipped:
         _clear_stage_outputs(ctx, name)
@@ -98,8 +113,12 @@ def _run(ctx: Context, stages: list[str] | None) -> dict[str, Any]:
     return summaries
 
 
-def _run_stage(ctx: Context, name: str, summaries: dict[str, Any], skipped: dict[str, dict[str, str]]) -> None:
-    """Run one stage into ``summaries``; a stage the data cannot support goes into ``skipped`` with its reason."""
+def _run_stage(ctx: Context, name: str, summaries: dict[str, Any], skipped: dict[str, dict[str, str]],
+               parts: dict[str, list] | None = None) -> None:
+    """Run one stage into ``summaries``; a stage the data cannot support goes into ``skipped`` with its reason.
+
+    ``parts`` (when given) gets the stage's entries of ``ctx.out.written``, under its name.
+    """
     first_output = len(ctx.out.written)
     try:
         with ctx.progress.step(name):
@@ -108,6 +127,33 @@ def _run_stage(ctx: Context, name: str, summaries: dict[str, Any], skipped: dict
         del ctx.out.written[first_output:]
         skipped[name] = {"reason": exc.message, "hint": exc.hint or ""}
         ctx.progress.echo(f"[{name}] SKIPPED: {exc.message}" + (f" (to run it: {exc.hint})" if exc.hint else ""))
+    if parts is not None:
+        parts[name] = ctx.out.written[first_output:]
+
+
+class SideQueue:
+    """The side stages, each taken once, in order, by whichever process is free first.
+
+    The forked side process takes them one after another; this process takes
+    those still waiting once its own stages are done (a warm re-run, whose
+    hotspots stage reads its analyses and maps back, finishes first).  The
+    next position lives in shared memory made before the fork, under a lock.
+    """
+
+    def __init__(self, names: list[str]):
+        import multiprocessing
+
+        self.names = list(names)
+        self._next = multiprocessing.get_context("fork").Value("i", 0)
+
+    def take(self) -> str | None:
+        """The next stage to run (``None``: all are taken)."""
+        with self._next.get_lock():
+            i = self._next.value
+            if i >= len(self.names):
+                return None
+            self._next.value = i + 1
+        return self.names[i]
 
 
 def _clear_stage_outputs(ctx: Context, name: str) -> None:
@@ -241,33 +287,41 @@ def _lay_district_grids(ctx: Context) -> None:
         return
 
 
-def _run_side(ctx: Context, names: list[str]) -> dict[str, Any]:
-    """In the forked process: run ``names`` in turn; return everything the manifest and the caller need."""
-    first_output = len(ctx.out.written)
+def _run_side(ctx: Context, queue: SideQueue) -> dict[str, Any]:
+    """In the forked process: run the side stages as they are taken from ``queue``; return everything the manifest
+    and the caller need."""
     known_results = set(ctx.results)
     summaries: dict[str, Any] = {}
     skipped: dict[str, dict[str, str]] = {}
-    for name in names:
-        _run_stage(ctx, name, summaries, skipped)
+    parts: dict[str, list] = {}
+    ran = []
+    while (name := queue.take()) is not None:
+        ran.append(name)
+        _run_stage(ctx, name, summaries, skipped, parts)
     return {
+        "ran": ran,
         "summaries": summaries,
         "skipped": skipped,
-        "written": ctx.out.written[first_output:],
+        "parts": parts,
         "auto": ctx.settings.auto,
         "sources": ctx.geography.sources,
-        "timings": {n: ctx.progress.timings[n] for n in names if n in ctx.progress.timings},
+        "timings": {n: ctx.progress.timings[n] for n in ran if n in ctx.progress.timings},
         "results": {k: v for k, v in ctx.results.items() if k not in known_results},
     }
 
 
-def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any], skipped: dict[str, Any]) -> None:
+def _merge_side(ctx: Context, side: dict[str, Any], summaries: dict[str, Any], skipped: dict[str, Any],
+                parts: dict[str, list]) -> list[str]:
+    """Take in what the side process returned; returns the names of the stages it ran."""
     summaries.update(side["summaries"])
     skipped.update(side["skipped"])
-    ctx.out.written.extend(side["written"])
-    ctx.settings.auto.update(side["auto"])
+    parts.update(side["parts"])
+    for key, value in side["auto"].items():  # what this process recorded itself stays as it is
+        ctx.settings.auto.setdefault(key, value)
     ctx.geography.sources.update(side["sources"])
     ctx.progress.timings.update(side["timings"])
     ctx.results.update(side["results"])
+    return side["ran"]
 
 
 def write_manifest(ctx: Context, *, stages: list[str], summaries: dict[str, Any],

@@ -1,0 +1,168 @@
+"""A cache of the drawn hotspot maps: a re-run on the same inputs, options and code writes them back unchanged.
+
+Drawing the eleven pages and images of a county (:func:`hotspots.stages._hotspots_maps.write_maps`)
+is most of a warm ``hotspots run`` once the records and the study areas' analyses
+are read back from their caches.  A map is a pure function of what it is drawn
+from, so, like the area cache (:mod:`hotspots.detect._area_cache`), the drawn
+files are stored under a **key** that covers everything they depend on:
+
+* the analysis inputs (:func:`hotspots.detect._area_cache.inputs_fingerprint`:
+  the points, periods, selections, wards, town centres, harm weights and the
+  county and district study areas), from which the analyses, the tables and
+  the street context are computed;
+* the ``[hotspots]`` settings (every field of
+  :class:`~hotspots.detect.options.HotspotConfig`) and whether images are drawn;
+* the district layer the maps outline (every column, geometry as WKB, CRS);
+* the road files under ``<data>/roads`` (name and SHA-256 of each);
+* the toolkit's source code (:func:`hotspots.io.cache.code_digest`), the files
+  it ships (Leaflet, templates, data) and the versions of Python and of the
+  libraries that compute and draw (numpy, pandas, shapely, matplotlib, folium…).
+
+Anything that changes the key is a miss: the maps are drawn and a new entry
+written.  An entry is a folder ``maps-<key>`` beside the other caches' entries
+holding the pages and images as they were written and ``meta.json`` (each
+file's name, size and SHA-256).  On a hit every file is read and checked
+against its checksum first; any mismatch or unreadable file is a miss (the
+entry is removed) and the maps are drawn.  A cache that cannot be written or
+read only costs time.  The most recently used :data:`KEEP` entries are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hotspots.io.cache import prune_entries
+
+__all__ = ["MapsCache", "maps_key", "KEEP", "FORMAT"]
+
+#: bump when the layout of an entry changes (it is part of the key)
+FORMAT = 1
+#: entries kept (most recently used first)
+KEEP = 8
+_PREFIX = "maps-"
+_LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "shapely", "geopandas", "pyarrow", "pyproj", "matplotlib",
+              "folium", "branca", "jinja2", "pillow", "pyogrio")
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    """Python's version, GEOS's and the versions of the libraries that compute and draw (from their metadata)."""
+    from importlib import metadata
+
+    import shapely
+
+    versions = {"python": platform.python_version(), "geos": shapely.geos_version_string}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def _package_files_digest() -> str:
+    """A digest of the files the toolkit ships besides its code (Leaflet, templates, data, configs)."""
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(p for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
+        h.update(path.relative_to(pkg).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _roads_digest(data_dir) -> list[list[str]]:
+    if data_dir is None:
+        return []
+    from hotspots.io._files import sha256_file
+    from hotspots.io.roads import road_files
+
+    return [[p.name, sha256_file(p)] for p in road_files(data_dir)]
+
+
+def _frame_digest(frame) -> str:
+    from hotspots.detect._area_cache import _update_frame
+
+    h = hashlib.sha256()
+    _update_frame(h, frame)
+    return h.hexdigest()
+
+
+def maps_key(inputs_digest: str, cfg, *, png: bool, districts, data_dir, code: str) -> str:
+    """The key of the maps drawn from these inputs (a hex SHA-256); see the module's description."""
+    facts = {"format": FORMAT, "code": code, "files": _package_files_digest(), "libraries": _library_versions(),
+             "inputs": inputs_digest, "config": dataclasses.asdict(cfg), "png": bool(png),
+             "districts": _frame_digest(districts), "roads": _roads_digest(data_dir)}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+class MapsCache:
+    """Drawn maps stored by key under ``folder`` (see the module's description)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / f"{_PREFIX}{key}"
+
+    def load(self, key: str) -> list[tuple[str, bytes]] | None:
+        """The stored files ``[(relative name, bytes)]`` in the order they were written, or ``None`` (a miss)."""
+        entry = self._entry(key)
+        meta_path = entry / "meta.json"
+        if not meta_path.is_file():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("key") != key or meta.get("format") != FORMAT:
+                raise ValueError("an entry of another key or format")
+            files = []
+            for item in meta["files"]:
+                name = item["name"]
+                if Path(name).name != name:
+                    raise ValueError(f"a file name with a folder: {name!r}")
+                data = (entry / name).read_bytes()
+                if len(data) != item["bytes"] or hashlib.sha256(data).hexdigest() != item["sha256"]:
+                    raise ValueError(f"{name} does not match its checksum")
+                files.append((name, data))
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(entry, ignore_errors=True)  # damaged: drawn again and stored afresh
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(meta_path)  # most recently used
+        return files
+
+    def store(self, key: str, files: list[tuple[str, bytes]]) -> Path | None:
+        """Store ``files`` (``[(name, bytes)]``) under ``key``; ``None`` when the entry could not be written."""
+        entry = self._entry(key)
+        tmp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
+            items: list[dict[str, Any]] = []
+            for name, data in files:
+                (tmp / name).write_bytes(data)
+                items.append({"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            (tmp / "meta.json").write_text(json.dumps({"key": key, "format": FORMAT, "files": items}, indent=1),
+                                           encoding="utf-8")
+            if entry.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+            os.rename(tmp, entry)
+            tmp = None
+        except OSError:
+            return None
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            prune_entries(self.folder, _PREFIX, KEEP)
+        return entry

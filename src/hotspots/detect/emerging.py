@@ -165,16 +165,8 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     linked = np.zeros((n_cells, n_t), dtype=bool)
     if n_t > 1:
         linked[:, 1:] = observed[:, 1:] & observed[:, :-1] & (np.diff(ordinal) == 1)[None, :]
-    hot_run = np.zeros(n_cells, dtype=np.int64)
-    cold_run = np.zeros(n_cells, dtype=np.int64)
-    final_hot_run = np.zeros(n_cells, dtype=np.int64)
-    final_cold_run = np.zeros(n_cells, dtype=np.int64)
-    for t in range(n_t):
-        hot_run = np.where(hot[:, t], np.where(linked[:, t], hot_run, 0) + 1, 0)
-        cold_run = np.where(cold[:, t], np.where(linked[:, t], cold_run, 0) + 1, 0)
-        at_final = final == t
-        final_hot_run[at_final] = hot_run[at_final]
-        final_cold_run[at_final] = cold_run[at_final]
+    final_hot_run = _run_at(hot, linked, final)
+    final_cold_run = _run_at(cold, linked, final)
 
     mk_z, mk_p = _trend_z_p(np.where(observed, za, np.nan))
     with np.errstate(invalid="ignore"):
@@ -221,6 +213,34 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
         "n_observed_months": n_obs,
         "final_month": final_month,
     })
+
+
+def _run_at(flag: np.ndarray, linked: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """Length of the run of ``flag`` ending at column ``final`` of each row (0 when not flagged there).
+
+    A run goes on through a column that is flagged and ``linked`` to a flagged previous column.  The run
+    at ``final`` starts at the last start (flagged, not continuing) at or before it: the same whole
+    numbers as stepping through the columns and counting.
+    """
+    n_cells, n_t = flag.shape
+    if n_t == 0:
+        return np.zeros(n_cells, dtype=np.int64)
+    goes_on = np.zeros_like(flag)
+    goes_on[:, 1:] = flag[:, 1:] & linked[:, 1:] & flag[:, :-1]
+    column = np.arange(n_t, dtype=np.int64)
+    last_start = np.maximum.accumulate(np.where(flag & ~goes_on, column, -1), axis=1)
+    cells = np.arange(n_cells)
+    return np.where(flag[cells, final], final - last_start[cells, final] + 1, 0).astype(np.int64)
+
+
+def _run_at_reference(flag: np.ndarray, linked: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """:func:`_run_at` column by column (the definition; kept for the tests)."""
+    run = np.zeros(flag.shape[0], dtype=np.int64)
+    out = np.zeros(flag.shape[0], dtype=np.int64)
+    for t in range(flag.shape[1]):
+        run = np.where(flag[:, t], np.where(linked[:, t], run, 0) + 1, 0)
+        out[final == t] = run[final == t]
+    return out
 
 
 def _trend_z_p(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,157 @@
+"""Fast paths of the per-area statistics (issue 18, third round) against the code they replace, bit for bit.
+
+The space-time Gi* kept as tables per (neighbourhood sum, size) key and the emerging classes counted from
+the keys, against the full z/q cubes and :func:`_emerging_classes`; the runs ending at the final month
+without a loop over the months; the Mann-Kendall S and ties from all pairs at once against lag by lag.
+Real data (one district, every selection) and edge cases (NaN, ties, one month, constant series).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely import box
+
+from hotspots.detect import _area_steps as steps
+from hotspots.detect import emerging as em
+from hotspots.detect import trend
+from hotspots.detect.gistar import GI_MIN_COUNT
+from hotspots.detect.gistar_st import SpaceTimeCube, _gi_star_space_time, _Keyed, gi_star_space_time
+from hotspots.geo.grid import make_grid
+from hotspots.geo.weights import grid_weights
+
+
+@pytest.fixture(scope="module")
+def real(real_context):
+    from hotspots.detect.analysis import _MonthlyCounts
+    from hotspots.geo import grid as gridmod
+    from hotspots.stages import hotspots as hs
+
+    cfg = hs.hotspot_config(real_context.settings)
+    inputs = hs.build_inputs(real_context, cfg)
+    district = min(inputs.districts, key=lambda d: d.geometry.area)
+    grid = gridmod.make_grid(district.geometry, district.cell_size, shape=cfg.shape, crs="EPSG:27700")
+    codes = inputs.codes
+    cell = gridmod.assign_to_cells(codes.x, codes.y, grid)
+    weights = grid_weights(grid, neighbourhood="queen", include_self=True)
+    monthly = _MonthlyCounts(inputs, codes, cell, len(grid))
+    counts = {sel: monthly.by_month((cell >= 0) & codes.of_types(members))
+              for sel, members in inputs.selections.items()}
+    return inputs, district, grid, weights, counts
+
+
+def _plain(values, weights, months, time_step, test, min_count, cube, *, keyed):
+    """The route before the keyed path: always the four cubes."""
+    return _gi_star_space_time(values, weights, months, time_step, test, min_count, cube, keyed=False)
+
+
+def test_emerging_from_keys_is_emerging_from_the_cubes_on_real_data(real, monkeypatch):
+    inputs, district, grid, weights, counts = real
+    keyed_used = 0
+    for sel, c in counts.items():
+        got_pattern, got_table = steps._emerging(inputs, grid, weights, c, district, sel, shared={})
+        with monkeypatch.context() as m:
+            m.setattr(steps, "_gi_star_space_time", _plain)
+            ref_pattern, ref_table = steps._emerging(inputs, grid, weights, c, district, sel, shared={})
+        assert got_pattern.dtype == ref_pattern.dtype and np.array_equal(got_pattern, ref_pattern)
+        pd.testing.assert_frame_equal(got_table, ref_table, check_exact=True)
+        assert [str(t) for t in got_table.dtypes] == [str(t) for t in ref_table.dtypes]
+        keyed_used += 1
+    assert keyed_used == len(counts)
+
+
+def test_keyed_space_time_gi_expands_to_the_cubes(real):
+    inputs, _, _, weights, counts = real
+    months = list(inputs.months_present)
+    cube = SpaceTimeCube(weights, months, 1)
+    observed = [j for j, m in enumerate(inputs.months_all) if m in set(months)]
+    for c in list(counts.values())[:3]:
+        x = np.ascontiguousarray(c.T[observed])
+        found = _gi_star_space_time(x, weights, months, 1, "auto", GI_MIN_COUNT, cube, keyed=True)
+        assert isinstance(found, _Keyed)
+        z, _, q, _ = gi_star_space_time(x, weights, months=months, time_step=1, cube=cube)
+        assert found.z[found.inverse].tobytes() == z.tobytes()
+        assert found.q[found.inverse].tobytes() == q.tobytes()
+
+
+def _keyed_case(rng, n_cells, n_months, nan_keys=False):
+    n_keys = int(rng.integers(1, 40))
+    z = rng.normal(0, 2.5, n_keys)
+    z[rng.random(n_keys) < 0.15] = 0.0  # significant with z = 0: neither hot nor cold
+    q = np.where(rng.random(n_keys) < 0.4, rng.uniform(0, 0.05, n_keys), rng.uniform(0, 1, n_keys))
+    q[z == 0] = 0.01
+    if nan_keys:
+        gone = rng.random(n_keys) < 0.3
+        z[gone] = np.nan
+        q[gone] = np.nan
+    inverse = rng.integers(0, n_keys, (n_months, n_cells))
+    return _Keyed(z, q, inverse)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_emerging_classes_from_keys_are_those_of_the_cubes(seed):
+    rng = np.random.default_rng(seed)
+    months = [f"{2020 + i // 12}-{i % 12 + 1:02d}" for i in range(int(rng.integers(1, 30)))]
+    n_obs = int(rng.integers(1, len(months) + 1))
+    columns = np.sort(rng.choice(len(months), n_obs, replace=False))
+    found = _keyed_case(rng, int(rng.integers(1, 300)), n_obs, nan_keys=seed % 3 == 0)
+    got = steps._emerging_classes_keyed(found, months, columns)
+    ref = steps._emerging_classes(found.z[found.inverse].T, found.q[found.inverse].T, months, columns)
+    assert got.keys() == ref.keys()
+    for key in ref:
+        assert got[key].dtype == ref[key].dtype, key
+        np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_runs_at_the_final_month_are_the_loops(seed):
+    rng = np.random.default_rng(seed)
+    n, t = int(rng.integers(1, 200)), int(rng.integers(1, 40))
+    flag = rng.random((n, t)) < rng.uniform(0.1, 0.9)
+    linked = rng.random((n, t)) < 0.85
+    linked[:, 0] = False
+    final = rng.integers(0, t, n)
+    got = em._run_at(flag, linked, final)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, em._run_at_reference(flag, linked, final))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mann_kendall_from_all_pairs_is_lag_by_lag(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    m, t = int(rng.integers(1, 150)), int(rng.integers(1, 35))
+    x = np.round(rng.normal(0, 2, (m, t)), int(rng.integers(0, 2)))  # rounded: many ties
+    x[rng.random((m, t)) < 0.2] = np.nan
+    x[0] = 1.5  # constant row
+    if m > 1:
+        x[1] = np.nan  # nothing observed
+    same, s = trend._ties_and_s(x)
+    same_ref, s_ref = trend._ties_and_s_by_lag(x)
+    np.testing.assert_array_equal(s, s_ref)
+    observed = ~np.isnan(x)
+    np.testing.assert_array_equal(same[observed], same_ref[observed])
+    got = trend.mann_kendall(x)
+    with monkeypatch.context() as mp:
+        mp.setattr(trend, "_MANN_KENDALL_PAIRS_MAX", -1)  # the lag-by-lag route
+        ref = trend.mann_kendall(x)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+
+
+def test_emerging_classes_keyed_on_a_small_grid_with_a_gap():
+    grid = make_grid(box(0, 0, 1500, 1000), 100, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=True)
+    months = ["2024-01", "2024-02", "2024-04", "2024-05", "2024-06"]
+    rng = np.random.default_rng(5)
+    cube = SpaceTimeCube(w, months, 1)
+    for scale in (0.05, 0.5, 3.0):
+        x = rng.poisson(scale, size=(len(months), len(grid))).astype(float)
+        x[:, :6] += 6.0  # a hot corner
+        found = _gi_star_space_time(x, w, months, 1, "auto", GI_MIN_COUNT, cube, keyed=True)
+        assert isinstance(found, _Keyed)
+        z, _, q, _ = gi_star_space_time(x, w, months=months, cube=cube)
+        columns = np.arange(len(months))
+        got = steps._emerging_classes_keyed(found, months, columns)
+        ref = steps._emerging_classes(z.T, q.T, months, columns)
+        for key in ref:
+            np.testing.assert_array_equal(got[key], ref[key], err_msg=key)

@@ -155,3 +155,64 @@ def test_emerging_classes_keyed_on_a_small_grid_with_a_gap():
         ref = steps._emerging_classes(z.T, q.T, months, columns)
         for key in ref:
             np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+
+
+# --------------------------------------------------------------------------- local Moran: standardised weights reused
+def test_local_moran_with_reused_weights_is_the_fresh_computation(real, monkeypatch):
+    from hotspots.detect import moran
+
+    inputs, _, grid, weights, counts = real
+    monkeypatch.setattr(moran, "_STANDARDISED", [])
+    for sel in ("All crime", "Burglary"):
+        x = counts[sel].sum(axis=1)
+        got = moran.local_moran(x, weights, permutations=199, seed=7)
+        got_again = moran.local_moran(x, weights.copy(), permutations=199, seed=7)  # equal weights: reused
+        with monkeypatch.context() as m:
+            m.setattr(moran, "_row_standardised", moran._row_standardised_reference)
+            ref = moran.local_moran(x, weights, permutations=199, seed=7)
+        for frame in (got, got_again):
+            pd.testing.assert_frame_equal(frame, ref, check_exact=True)
+            assert frame.attrs == ref.attrs
+    assert len(moran._STANDARDISED) == 1
+
+
+def test_standardised_weights_follow_a_change_of_weights(monkeypatch):
+    import scipy.sparse as sp
+
+    from hotspots.detect import moran
+
+    monkeypatch.setattr(moran, "_STANDARDISED", [])
+    grid = make_grid(box(0, 0, 800, 600), 100, crs="EPSG:27700")
+    w = grid_weights(grid, neighbourhood="queen", include_self=True).tocsr()
+    x = np.random.default_rng(2).poisson(1.0, len(grid)).astype(float)
+    first = moran.local_moran(x, w, permutations=99, seed=1, correction=None)
+    changed = w.copy()
+    changed.data[::5] = 2.0  # other weights, the same pattern: must not reuse
+    second = moran.local_moran(x, changed, permutations=99, seed=1, correction=None)
+    with monkeypatch.context() as m:
+        m.setattr(moran, "_row_standardised", moran._row_standardised_reference)
+        ref_first = moran.local_moran(x, w, permutations=99, seed=1, correction=None)
+        ref_second = moran.local_moran(x, changed, permutations=99, seed=1, correction=None)
+    pd.testing.assert_frame_equal(first, ref_first, check_exact=True)
+    pd.testing.assert_frame_equal(second, ref_second, check_exact=True)
+    isolated = sp.csr_matrix((len(grid), len(grid)))  # no neighbours at all, then the grid again
+    moran._row_standardised(isolated)
+    again, island = moran._row_standardised(w)
+    ref, ref_island = moran._row_standardised_reference(w)
+    assert (again != ref).nnz == 0 and np.array_equal(island, ref_island)
+
+
+# --------------------------------------------------------------------------- cluster shapes frame
+def test_cluster_shapes_frame_is_the_geodataframe_of_before():
+    import shapely
+
+    polygons = shapely.buffer(shapely.points(np.arange(4.0) * 500, np.zeros(4)), 60)
+    for k in (0, 1, 4):
+        columns = {"cluster_id": np.arange(k), "count": np.arange(k) * 3, "n_locations": np.ones(k, dtype=np.int64),
+                   "label": np.array([f"On or near {i}" for i in range(k)], dtype=object)}
+        got = steps._shapes_frame(columns, polygons[:k])
+        ref = steps._shapes_frame_reference(columns, polygons[:k])
+        assert type(got) is type(ref) and got.crs == ref.crs and got.geometry.name == ref.geometry.name
+        assert list(got.columns) == list(ref.columns) and [str(t) for t in got.dtypes] == [str(t) for t in ref.dtypes]
+        pd.testing.assert_frame_equal(got, ref, check_exact=True)
+        assert got.index.equals(ref.index)

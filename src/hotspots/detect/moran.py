@@ -216,13 +216,7 @@ def local_moran(
     problems.raise_if_any()
 
     n = x.size
-    w = (w - sp.diags(w.diagonal())).tocsr()
-    w.eliminate_zeros()
-    w.sort_indices()
-    row_sum = np.asarray(w.sum(axis=1)).ravel()
-    cardinality = np.diff(w.indptr)
-    island = cardinality == 0
-    w = (sp.diags(np.where(island, 0.0, 1.0 / np.where(island, 1.0, row_sum))) @ w).tocsr()
+    w, island = _row_standardised(w)
 
     index = _index_for(n, values)
     quadrant_codes = np.full(n, MORAN_QUADRANTS.index("none"), dtype=np.int8)
@@ -282,6 +276,38 @@ def local_moran(
                                "refine_rounds": rounds, "refine_below": REFINE_BELOW,
                                "smallest_p": 1.0 / ((second if rounds else permutations) + 1)}
     return df
+
+
+def _row_standardised_reference(w: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``w`` without its diagonal, rows standardised to sum to 1, and the islands (rows without neighbours)."""
+    w = (w - sp.diags(w.diagonal())).tocsr()
+    w.eliminate_zeros()
+    w.sort_indices()
+    row_sum = np.asarray(w.sum(axis=1)).ravel()
+    cardinality = np.diff(w.indptr)
+    island = cardinality == 0
+    w = (sp.diags(np.where(island, 0.0, 1.0 / np.where(island, 1.0, row_sum))) @ w).tocsr()
+    return w, island
+
+
+#: The weights last standardised, (shape, indptr, indices, data) copies -> result: every crime selection of a
+#: study area passes the same weights.
+_STANDARDISED: list[tuple[tuple, tuple[sp.csr_matrix, np.ndarray]]] = []
+
+
+def _row_standardised(w: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`_row_standardised_reference`, reused while the weights are equal (their arrays compared).
+
+    The sparse arithmetic cost more per call than the comparison; the result is read only here.
+    """
+    for (shape, indptr, indices, data), result in _STANDARDISED:
+        if (shape == w.shape and np.array_equal(indptr, w.indptr) and np.array_equal(indices, w.indices)
+                and np.array_equal(data, w.data)):
+            return result
+    result = _row_standardised_reference(w)
+    _STANDARDISED.insert(0, ((w.shape, w.indptr.copy(), w.indices.copy(), w.data.copy()), result))
+    del _STANDARDISED[2:]
+    return result
 
 
 @functools.lru_cache(maxsize=4)

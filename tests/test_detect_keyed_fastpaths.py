@@ -216,3 +216,35 @@ def test_cluster_shapes_frame_is_the_geodataframe_of_before():
         assert list(got.columns) == list(ref.columns) and [str(t) for t in got.dtypes] == [str(t) for t in ref.dtypes]
         pd.testing.assert_frame_equal(got, ref, check_exact=True)
         assert got.index.equals(ref.index)
+
+
+# --------------------------------------------------------------------------- permutation draws all at once
+@pytest.mark.parametrize("seed", range(6))
+def test_choice_rows_are_numpys_rows(seed):
+    from hotspots.detect import _draws
+
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(12):
+        population = int(rng.choice([2, 3, 9, 10, 50, 1_512, 9_999, 10_001, 12_281, 30_000]))
+        size = int(rng.integers(1, min(population - 1, 8) + 1))
+        permutations, draw_seed = int(rng.integers(1, 600)), int(rng.integers(0, 2**31))
+        got = _draws.choice_rows(population, size, permutations, draw_seed)
+        assert got is not None and got.dtype == np.int64
+        np.testing.assert_array_equal(got, _draws._rows_reference(population, size, permutations, draw_seed))
+
+
+def test_choice_rows_leave_other_cases_to_numpy(monkeypatch):
+    from hotspots.detect import _draws, moran
+
+    assert _draws.choice_rows(8, 8, 10, 1) is None  # the whole population (a step without a draw)
+    assert _draws.choice_rows(20_000, 500, 10, 1) is None  # numpy's tail shuffle
+    # a draw numpy would reject: left to numpy
+    assert _draws._bounded(np.array([[0]], dtype=np.uint64), np.array([2], dtype=np.uint64)) is None
+    moran._permutation_ids.cache_clear()
+    fast = moran._permutation_ids(1_400, 8, 300, 9).copy()
+    monkeypatch.setattr(moran, "choice_rows", lambda *a: None)
+    moran._permutation_ids.cache_clear()
+    try:
+        np.testing.assert_array_equal(fast, moran._permutation_ids(1_400, 8, 300, 9))
+    finally:
+        moran._permutation_ids.cache_clear()

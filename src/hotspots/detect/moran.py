@@ -24,6 +24,7 @@ from hotspots._validate import (
     _index_for,
     _Problems,
 )
+from hotspots.detect._draws import choice_rows
 from hotspots.detect.gistar import _check_weights
 from hotspots.fdr import _significance
 
@@ -50,10 +51,12 @@ def _permutation_ids(population: int, size: int, permutations: int, seed: int) -
     cell i maps index j to j + (j >= i), i.e. draws from the other n - 1 cells.
     Cached read-only: every crime selection on one grid uses the same draws.
     """
-    rng = np.random.default_rng(seed)
-    ids = np.empty((permutations, size), dtype=np.int64)
-    for row in range(permutations):  # loop over permutations, not cells; each draw is O(size)
-        ids[row] = rng.choice(population, size=size, replace=False)
+    ids = choice_rows(population, size, permutations, seed)  # all rows at once: the same numbers
+    if ids is None:
+        rng = np.random.default_rng(seed)
+        ids = np.empty((permutations, size), dtype=np.int64)
+        for row in range(permutations):  # loop over permutations, not cells; each draw is O(size)
+            ids[row] = rng.choice(population, size=size, replace=False)
     ids.flags.writeable = False
     return ids
 

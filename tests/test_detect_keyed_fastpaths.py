@@ -248,3 +248,23 @@ def test_choice_rows_leave_other_cases_to_numpy(monkeypatch):
         np.testing.assert_array_equal(fast, moran._permutation_ids(1_400, 8, 300, 9))
     finally:
         moran._permutation_ids.cache_clear()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_direct_counts_from_the_changes_are_the_gathered_sums(seed):
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 3000))
+    card = int(min(rng.integers(1, 9), n - 1))
+    scale = 10**9 if seed == 5 else 1  # large counts: the 64-bit changes
+    values = rng.poisson(rng.uniform(0.1, 4.0), n).astype(np.int64) * scale
+    perms = int(rng.integers(1, 2500))
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, min(n, 30) + 1)), replace=False))
+    threshold = rng.integers(0, 3 * card + 1, cells.size) * scale
+    got = moran._count_direct(values, draws, cells, threshold)
+    ref = moran._count_direct_reference(values, draws, cells, threshold)
+    for a, b in zip(got, ref):
+        assert a.dtype == b.dtype == np.int64
+        np.testing.assert_array_equal(a, b)

@@ -504,6 +504,28 @@ _DIRECT_MAX_CELLS = 16
 
 
 def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, threshold: np.ndarray):
+    """:func:`_count_direct_reference` without gathering cells x P x draws values: the sums with every draw
+    shifted (``values[t + 1]``), plus the change ``values[t] - values[t + 1]`` of each draw ``t < i``.
+    Whole numbers: the same sums, the same counts."""
+    permutations, card = draws.shape
+    shifted = values[draws + 1]
+    base = shifted.sum(axis=1)
+    change = values[draws] - shifted
+    if np.abs(change).max(initial=0) < 2**31 // max(card, 1):
+        change = change.astype(np.int32)  # (a sum of card of them fits too)
+    at_least = np.empty(cells.size, dtype=np.int64)
+    at_most = np.empty(cells.size, dtype=np.int64)
+    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations * card))
+    for start in range(0, cells.size, block):
+        chunk = cells[start:start + block]
+        sums = base + ((draws[None, :, :] < chunk[:, None, None]) * change[None]).sum(axis=2, dtype=np.int64)
+        limit = threshold[start:start + block, None]
+        at_least[start:start + block] = (sums >= limit).sum(axis=1)
+        at_most[start:start + block] = (sums <= limit).sum(axis=1)
+    return at_least, at_most
+
+
+def _count_direct_reference(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, threshold: np.ndarray):
     """:func:`_count_at_least` by its definition: each cell's P sums of whole numbers, compared with its threshold."""
     permutations, card = draws.shape
     at_least = np.empty(cells.size, dtype=np.int64)

@@ -268,3 +268,22 @@ def test_direct_counts_from_the_changes_are_the_gathered_sums(seed):
     for a, b in zip(got, ref):
         assert a.dtype == b.dtype == np.int64
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cluster_hulls_at_once_are_the_hulls_one_by_one(seed):
+    import shapely
+
+    from hotspots.detect import clusters
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    xy = np.unique(np.round(rng.normal(size=(n, 2)) * 300), axis=0)
+    k = int(rng.integers(1, 12))
+    labels = rng.integers(-1, k, len(xy))
+    labels[: min(k, len(xy))] = np.arange(min(k, len(xy)))  # every cluster has a location (one-point ones too)
+    labels = np.where(labels >= min(k, len(xy)), -1, labels)
+    parts = clusters._cluster_parts(xy, np.ones(len(xy)), labels, 100.0)
+    hulls = clusters._hulls_reference(xy, labels, parts["n_locations"])
+    ref = shapely.buffer(hulls, 50.0)
+    assert [shapely.to_wkb(g) for g in parts["geometry"]] == [shapely.to_wkb(g) for g in ref]

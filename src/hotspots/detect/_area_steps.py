@@ -14,7 +14,7 @@ from hotspots.concentration import concentration
 from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import _cluster_labels, _cluster_parts
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
-from hotspots.detect.emerging import emerging_hotspot_classes
+from hotspots.detect.emerging import _emerging_columns, emerging_hotspot_classes
 from hotspots.detect.gistar import GI_MIN_COUNT
 from hotspots.detect.gistar_st import (
     EMERGING_TIME_STEP,
@@ -309,10 +309,9 @@ def _emerging_classes_keyed(found: _Keyed, months: list[str], columns) -> dict[s
     keys = inverse[:, rows].T
     z_rows, q_rows = np.full((rows.size, len(months)), np.nan), np.full((rows.size, len(months)), np.nan)
     z_rows[:, columns], q_rows[:, columns] = found.z[keys], found.q[keys]
-    em = emerging_hotspot_classes(z_rows, q_rows, months=months, alpha=EMERGING_ALPHA,
-                                  final_share=EMERGING_FINAL_SHARE)
+    em = _emerging_columns(z_rows, q_rows, months=months, alpha=EMERGING_ALPHA, final_share=EMERGING_FINAL_SHARE)
     for column, values in out.items():
-        values[rows] = em[column].to_numpy()
+        values[rows] = em[column]  # (the arrays of emerging_hotspot_classes' table)
     out["pattern"] = out["pattern"].astype(str)
     return out
 

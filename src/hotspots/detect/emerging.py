@@ -108,6 +108,13 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     >>> out["n_observed_months"].tolist()
     [4, 4, 3]
     """
+    return pd.DataFrame(_emerging_columns(z, p, months=months, trend_p=trend_p, alpha=alpha,
+                                          final_share=final_share))
+
+
+def _emerging_columns(z: Any, p: Any, *, months: Any, trend_p: float = 0.05, alpha: float = 0.05,
+                      final_share: float = 0.9) -> dict[str, np.ndarray]:
+    """The columns of :func:`emerging_hotspot_classes` as arrays (the analysis takes them without the table)."""
     problems = _Problems("emerging_hotspot_classes")
     try:
         za = np.asarray(z.to_numpy() if isinstance(z, pd.DataFrame) else z, dtype=np.float64)
@@ -204,7 +211,7 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     pattern[neither & mostly_cold] = "historical cold spot"
 
     final_month = np.where(has_obs, month_labels[final], "")
-    return pd.DataFrame({
+    return {
         "pattern": pattern.astype(str),
         "mk_z": mk_z,
         "mk_p": mk_p,
@@ -212,7 +219,7 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
         "n_sig_cold": n_cold,
         "n_observed_months": n_obs,
         "final_month": final_month,
-    })
+    }
 
 
 def _run_at(flag: np.ndarray, linked: np.ndarray, final: np.ndarray) -> np.ndarray:

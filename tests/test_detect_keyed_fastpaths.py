@@ -287,3 +287,40 @@ def test_cluster_hulls_at_once_are_the_hulls_one_by_one(seed):
     hulls = clusters._hulls_reference(xy, labels, parts["n_locations"])
     ref = shapely.buffer(hulls, 50.0)
     assert [shapely.to_wkb(g) for g in parts["geometry"]] == [shapely.to_wkb(g) for g in ref]
+
+
+# --------------------------------------------------------------------------- street context: records per map point
+@pytest.mark.parametrize("seed", range(6))
+def test_point_counts_are_the_groupby(seed):
+    from hotspots.detect import tables
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000)) if seed else 0
+    spots = rng.integers(0, max(1, n // 5 + 1), n)
+    x = np.round(530_000 + spots * 37.5 + rng.integers(0, 2, n) * (seed % 2), 2)  # repeats, some split
+    y = np.round(210_000 + (spots % 17) * 12.25, 2)
+    name = (spots % 13 + rng.integers(0, 2, n) * (seed == 3)).astype(np.int64)  # one point, two names
+    if n > 2:
+        x[1], y[1], name[1] = x[0], y[0], name[0]
+    got = tables._point_counts(x, y, name)
+    ref = tables._point_counts_reference(x, y, name)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert got.index.equals(ref.index)
+
+
+def test_street_context_on_real_data_is_the_groupby_route(real, monkeypatch):
+    import shapely
+
+    from hotspots.detect import tables
+
+    inputs, district, _, _, _ = real
+    codes = inputs.codes
+    rows = np.flatnonzero(codes.in_months(inputs.current))
+    patrol = [shapely.buffer(shapely.Point(*district.geometry.representative_point().coords[0]), 400.0)]
+    got = tables.street_context(codes, rows, district.geometry, patrol)
+    with monkeypatch.context() as m:
+        m.setattr(tables, "_point_counts", tables._point_counts_reference)
+        ref = tables.street_context(codes, rows, district.geometry, patrol)
+    assert len(got[0]) and len(got[1])
+    for a, b in zip(got, ref):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)

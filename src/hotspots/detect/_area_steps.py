@@ -14,11 +14,13 @@ from hotspots.concentration import concentration
 from hotspots.detect._points import PointCodes, _location_summaries, _lonlat
 from hotspots.detect.clusters import _cluster_labels, _cluster_parts
 from hotspots.detect.columns import CLUSTER_COLUMNS, EMERGING_COLUMNS
-from hotspots.detect.emerging import emerging_hotspot_classes
+from hotspots.detect.emerging import _emerging_columns, emerging_hotspot_classes
+from hotspots.detect.gistar import GI_MIN_COUNT
 from hotspots.detect.gistar_st import (
     EMERGING_TIME_STEP,
     SpaceTimeCube,
-    gi_star_space_time,
+    _gi_star_space_time,
+    _Keyed,
 )
 from hotspots.detect.options import (
     CLUSTER_EPS_M,
@@ -133,10 +135,25 @@ def _clusters(codes: PointCodes, rows: np.ndarray, area: StudyArea, sel: str, cf
         "main_location": [labels[int(c)] for c in clusters["cluster"]],
         "eps_m": eps_m, "min_count": min_crimes,
     })
-    shapes = gpd.GeoDataFrame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
-                               "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
-                              geometry=gpd.array.from_shapely(clusters["geometry"], crs=BNG), crs=BNG)
+    shapes = _shapes_frame({"cluster_id": table["cluster_id"].to_numpy(), "count": table["count"].to_numpy(),
+                            "n_locations": table["n_locations"].to_numpy(), "label": table["main_location"].to_numpy()},
+                           clusters["geometry"])
     return _in_order(table, CLUSTER_COLUMNS), shapes
+
+
+def _shapes_frame(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:
+    """``gpd.GeoDataFrame(columns, geometry=from_shapely(polygons, crs=BNG), crs=BNG)``, the same frame.
+
+    Built as a DataFrame with its geometry column, then marked as the geometry (setting the geometry
+    of a new GeoDataFrame checks and copies more, and cost more than the rest of the clusters' table).
+    """
+    frame = pd.DataFrame({**columns, "geometry": gpd.array.from_shapely(polygons, crs=BNG)})
+    return gpd.GeoDataFrame(frame, geometry="geometry")
+
+
+def _shapes_frame_reference(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:
+    """What :func:`_shapes_frame` replaces (kept for the tests)."""
+    return gpd.GeoDataFrame(columns, geometry=gpd.array.from_shapely(polygons, crs=BNG), crs=BNG)
 
 
 def _no_clusters_reference():
@@ -178,11 +195,15 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
         shared = {} if shared is None else shared
         if "cube" not in shared:
             shared["cube"] = SpaceTimeCube(weights, cube_months, EMERGING_TIME_STEP)
-        z_obs, _, q_obs, _ = gi_star_space_time(np.ascontiguousarray(counts.T[observed]), weights,
-                                                months=cube_months, time_step=EMERGING_TIME_STEP,
-                                                cube=shared["cube"])
-        z, q = z_obs.T, q_obs.T
-    em = _emerging_classes(z, q, months, observed)
+        found = _gi_star_space_time(np.ascontiguousarray(counts.T[observed]), weights, cube_months,
+                                    EMERGING_TIME_STEP, "auto", GI_MIN_COUNT, shared["cube"], keyed=True)
+        if isinstance(found, _Keyed):
+            em = _emerging_classes_keyed(found, months, observed)
+        else:
+            z, q = found[0].T, found[2].T
+            em = _emerging_classes(z, q, months, observed)
+    else:
+        em = _emerging_classes(z, q, months, observed)
     missing = len(months) - len(present & set(months))
     pattern = np.asarray(em["pattern"])
     keep = np.flatnonzero(pattern != "no pattern detected")
@@ -241,6 +262,56 @@ def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str], columns=N
                                   final_share=EMERGING_FINAL_SHARE)
     for column, values in out.items():
         values[rows] = em[column].to_numpy()
+    out["pattern"] = out["pattern"].astype(str)
+    return out
+
+
+def _emerging_classes_keyed(found: _Keyed, months: list[str], columns) -> dict[str, np.ndarray]:
+    """:func:`_emerging_classes` of ``z = found.z[found.inverse].T`` and ``q`` alike, the same arrays.
+
+    A bin's state (missing, not significant, hot, cold, significant with z = 0) is a function of its key,
+    so the counts per cell are taken from one small integer cube instead of the z and q cubes; only the
+    cells that can have a pattern get their z and q series (gathered from the tables).
+    """
+    inverse = found.inverse  # (observed months, cells)
+    t, n = inverse.shape
+    columns = np.asarray(columns, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        observed = np.isfinite(found.z) & np.isfinite(found.q)
+        significant = observed & (found.q < EMERGING_ALPHA)
+        state = np.where(significant, np.where(found.z > 0, 2, np.where(found.z < 0, 3, 4)),
+                         np.where(observed, 1, 0)).astype(np.int8)
+    cube = state[inverse]
+    if observed.all():
+        n_observed = np.full(n, t, dtype=np.int64)
+        last = np.full(n, t - 1, dtype=np.int64)
+    else:
+        seen = cube != 0
+        n_observed = seen.sum(axis=0)
+        last = t - 1 - np.argmax(seen[::-1], axis=0)
+    n_hot = (cube == 2).sum(axis=0)
+    n_cold = (cube == 3).sum(axis=0)
+    n_significant = n_hot + n_cold + (cube == 4).sum(axis=0) if (state == 4).any() else n_hot + n_cold
+    if t:
+        final, final_significant = columns[last], cube[last, np.arange(n)] >= 2
+    else:
+        final, final_significant = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    mostly = n_significant >= EMERGING_FINAL_SHARE * n_observed - 1e-9  # detect's tolerance
+    possible = (n_observed > 0) & (final_significant | mostly)
+    labels = np.array([str(m)[:7] for m in months])
+    out = {
+        "pattern": np.full(n, "no pattern detected", dtype=object), "mk_z": np.full(n, np.nan),
+        "mk_p": np.full(n, np.nan), "n_sig_hot": n_hot, "n_sig_cold": n_cold,
+        "n_observed_months": n_observed,
+        "final_month": np.where(n_observed > 0, labels[final] if len(labels) else "", ""),
+    }
+    rows = np.flatnonzero(possible)
+    keys = inverse[:, rows].T
+    z_rows, q_rows = np.full((rows.size, len(months)), np.nan), np.full((rows.size, len(months)), np.nan)
+    z_rows[:, columns], q_rows[:, columns] = found.z[keys], found.q[keys]
+    em = _emerging_columns(z_rows, q_rows, months=months, alpha=EMERGING_ALPHA, final_share=EMERGING_FINAL_SHARE)
+    for column, values in out.items():
+        values[rows] = em[column]  # (the arrays of emerging_hotspot_classes' table)
     out["pattern"] = out["pattern"].astype(str)
     return out
 

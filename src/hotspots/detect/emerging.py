@@ -108,6 +108,13 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     >>> out["n_observed_months"].tolist()
     [4, 4, 3]
     """
+    return pd.DataFrame(_emerging_columns(z, p, months=months, trend_p=trend_p, alpha=alpha,
+                                          final_share=final_share))
+
+
+def _emerging_columns(z: Any, p: Any, *, months: Any, trend_p: float = 0.05, alpha: float = 0.05,
+                      final_share: float = 0.9) -> dict[str, np.ndarray]:
+    """The columns of :func:`emerging_hotspot_classes` as arrays (the analysis takes them without the table)."""
     problems = _Problems("emerging_hotspot_classes")
     try:
         za = np.asarray(z.to_numpy() if isinstance(z, pd.DataFrame) else z, dtype=np.float64)
@@ -165,16 +172,8 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     linked = np.zeros((n_cells, n_t), dtype=bool)
     if n_t > 1:
         linked[:, 1:] = observed[:, 1:] & observed[:, :-1] & (np.diff(ordinal) == 1)[None, :]
-    hot_run = np.zeros(n_cells, dtype=np.int64)
-    cold_run = np.zeros(n_cells, dtype=np.int64)
-    final_hot_run = np.zeros(n_cells, dtype=np.int64)
-    final_cold_run = np.zeros(n_cells, dtype=np.int64)
-    for t in range(n_t):
-        hot_run = np.where(hot[:, t], np.where(linked[:, t], hot_run, 0) + 1, 0)
-        cold_run = np.where(cold[:, t], np.where(linked[:, t], cold_run, 0) + 1, 0)
-        at_final = final == t
-        final_hot_run[at_final] = hot_run[at_final]
-        final_cold_run[at_final] = cold_run[at_final]
+    final_hot_run = _run_at(hot, linked, final)
+    final_cold_run = _run_at(cold, linked, final)
 
     mk_z, mk_p = _trend_z_p(np.where(observed, za, np.nan))
     with np.errstate(invalid="ignore"):
@@ -212,7 +211,7 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
     pattern[neither & mostly_cold] = "historical cold spot"
 
     final_month = np.where(has_obs, month_labels[final], "")
-    return pd.DataFrame({
+    return {
         "pattern": pattern.astype(str),
         "mk_z": mk_z,
         "mk_p": mk_p,
@@ -220,7 +219,35 @@ def emerging_hotspot_classes(z: Any, p: Any, *, months: Any, trend_p: float = 0.
         "n_sig_cold": n_cold,
         "n_observed_months": n_obs,
         "final_month": final_month,
-    })
+    }
+
+
+def _run_at(flag: np.ndarray, linked: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """Length of the run of ``flag`` ending at column ``final`` of each row (0 when not flagged there).
+
+    A run goes on through a column that is flagged and ``linked`` to a flagged previous column.  The run
+    at ``final`` starts at the last start (flagged, not continuing) at or before it: the same whole
+    numbers as stepping through the columns and counting.
+    """
+    n_cells, n_t = flag.shape
+    if n_t == 0:
+        return np.zeros(n_cells, dtype=np.int64)
+    goes_on = np.zeros_like(flag)
+    goes_on[:, 1:] = flag[:, 1:] & linked[:, 1:] & flag[:, :-1]
+    column = np.arange(n_t, dtype=np.int64)
+    last_start = np.maximum.accumulate(np.where(flag & ~goes_on, column, -1), axis=1)
+    cells = np.arange(n_cells)
+    return np.where(flag[cells, final], final - last_start[cells, final] + 1, 0).astype(np.int64)
+
+
+def _run_at_reference(flag: np.ndarray, linked: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """:func:`_run_at` column by column (the definition; kept for the tests)."""
+    run = np.zeros(flag.shape[0], dtype=np.int64)
+    out = np.zeros(flag.shape[0], dtype=np.int64)
+    for t in range(flag.shape[1]):
+        run = np.where(flag[:, t], np.where(linked[:, t], run, 0) + 1, 0)
+        out[final == t] = run[final == t]
+    return out
 
 
 def _trend_z_p(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

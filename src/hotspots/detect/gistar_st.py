@@ -10,7 +10,7 @@ across every bin of the cube.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -107,6 +107,29 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
     >>> z.round(3).tolist()
     [[-0.734, -0.734], [1.174, 1.174], [0.734, 0.734]]
     """
+    return _gi_star_space_time(values, weights, months, time_step, test, min_count, cube, keyed=False)
+
+
+class _Keyed(NamedTuple):
+    """The space-time Gi* of a cube as tables per distinct (neighbourhood sum, size) and each bin's key.
+
+    ``z[inverse]`` and ``q[inverse]`` (``inverse``: int64, shaped months x cells) are the arrays
+    :func:`gi_star_space_time` returns, the same numbers; a cube of a million bins has a few hundred keys.
+    """
+
+    z: np.ndarray
+    q: np.ndarray
+    inverse: np.ndarray
+
+
+def _gi_star_space_time(values: Any, weights: Any, months: Sequence[Any], time_step: int, test: str,
+                        min_count: int, cube: SpaceTimeCube | None, *, keyed: bool):
+    """:func:`gi_star_space_time`; with ``keyed``, a :class:`_Keyed` result where the by-key path applies.
+
+    ``keyed`` (the analysis, which needs z and q only): where the bins' Gi* is computed once per
+    (neighbourhood sum, size) and no p is NaN, the tables and each bin's key are returned instead of
+    four cube-sized arrays (gathering them was most of the cost); elsewhere the usual 4-tuple.
+    """
     problems = _Problems("gi_star_space_time")
     x = _as_float(problems, "values", values)
     problems.raise_if_any()
@@ -136,6 +159,10 @@ def gi_star_space_time(values: Any, weights: Any, *, months: Sequence[Any], time
     spread = x.std()
     if test == "auto" and cube.by_size is not None and _exact_applies(x.ravel(), w, cube.diagonal) \
             and float(x.sum()) < 2.0**52:
+        if keyed:
+            found = _by_sum_and_size_keys(lag, cube, mean, spread, np.ptp(x) == 0, float(x.sum()), min_count)
+            if found is not None:
+                return found
         return _by_sum_and_size(lag, cube, mean, spread, np.ptp(x) == 0, float(x.sum()), min_count)
     degenerate = (np.ptp(x) == 0) | cube.flat_variance
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -241,6 +268,29 @@ def _by_sum_and_size(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: 
     has a few hundred such pairs.  The arithmetic per pair is the element-wise arithmetic of the plain
     path on the same numbers, so each bin gets the same bits.  So does its BH q (:func:`_bh_by_value`).
     """
+    z, p, code, inverse = _key_tables(lag, cube, mean, spread, constant, total, min_count)
+    shape = lag.shape
+    if np.isnan(p).any():
+        q = _bh_q_values(p[inverse])
+    else:
+        q = _bh_by_value(p, np.bincount(inverse, minlength=p.size))[inverse]
+    return (z[inverse].reshape(shape), p[inverse].reshape(shape), q.reshape(shape),
+            code[inverse].reshape(shape))
+
+
+def _by_sum_and_size_keys(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: float, constant: bool,
+                          total: float, min_count: int) -> _Keyed | None:
+    """:func:`_by_sum_and_size`'s z and q per key, and each bin's key; None when a p is NaN (q is then per bin)."""
+    z, p, _, inverse = _key_tables(lag, cube, mean, spread, constant, total, min_count)
+    if np.isnan(p).any():
+        return None
+    q = _bh_by_value(p, np.bincount(inverse, minlength=p.size))
+    return _Keyed(z, q, inverse.reshape(lag.shape))
+
+
+def _key_tables(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: float, constant: bool, total: float,
+                min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """z, p and test code per distinct (neighbourhood sum, size) key, and each bin's key (flat)."""
     codes, sizes, root, flat = cube.by_size
     sums = np.rint(lag).ravel().astype(np.int64)
     key = sums * sizes.size + codes
@@ -255,14 +305,7 @@ def _by_sum_and_size(lag: np.ndarray, cube: SpaceTimeCube, mean: float, spread: 
     p = np.where(degenerate, 1.0, np.minimum(2.0 * special.ndtr(-np.abs(z)), 1.0))
     p, code = _exact_guard(z[None, :], p[None, :], s[None, :], (w_sum / cube.m)[None, :], total, "two-sided",
                            min_count)
-    shape = lag.shape
-    p = p[0]
-    if np.isnan(p).any():
-        q = _bh_q_values(p[inverse])
-    else:
-        q = _bh_by_value(p, np.bincount(inverse, minlength=keys.size))[inverse]
-    return (z[inverse].reshape(shape), p[inverse].reshape(shape), q.reshape(shape),
-            code[0][inverse].reshape(shape))
+    return z, p[0], code[0], inverse
 
 
 def _bh_by_value(p: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import fft as sp_fft
 
 from hotspots._errors import ValidationError
-from hotspots._validate import _check_xy, _check_xy_metres, _Problems
+from hotspots._validate import _check_xy, _check_xy_metres, _looks_like_lonlat, _Problems
 from hotspots.detect._bandwidth import LADDER, adaptive_radii, neighbour_count
 from hotspots.detect._checks import _positive_number, _require_finite_xy, _weights_array
 from hotspots.geo._lattice import _grid_params
@@ -349,7 +349,8 @@ def kde_quartic(x: Any, y: Any, *, weights: Any = None, bandwidth: Any = None,
         if cell_size is None:
             problems.add("cell_size is required with bounds=", "pass cell_size= in metres, e.g. 100")
     problems.raise_if_any()
-    _check_xy_metres(xa, ya, grid.total_bounds if grid is not None else (xmin, ymin, xmax, ymax))
+    if xa.size and _looks_like_lonlat(xa, ya):  # else the check passes whatever the bounds (not computed)
+        _check_xy_metres(xa, ya, grid.total_bounds if grid is not None else (xmin, ymin, xmax, ymax))
 
     if grid is not None:
         params = _grid_params(grid)

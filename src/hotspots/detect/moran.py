@@ -24,6 +24,7 @@ from hotspots._validate import (
     _index_for,
     _Problems,
 )
+from hotspots.detect._draws import choice_rows
 from hotspots.detect.gistar import _check_weights
 from hotspots.fdr import _significance
 
@@ -50,10 +51,12 @@ def _permutation_ids(population: int, size: int, permutations: int, seed: int) -
     cell i maps index j to j + (j >= i), i.e. draws from the other n - 1 cells.
     Cached read-only: every crime selection on one grid uses the same draws.
     """
-    rng = np.random.default_rng(seed)
-    ids = np.empty((permutations, size), dtype=np.int64)
-    for row in range(permutations):  # loop over permutations, not cells; each draw is O(size)
-        ids[row] = rng.choice(population, size=size, replace=False)
+    ids = choice_rows(population, size, permutations, seed)  # all rows at once: the same numbers
+    if ids is None:
+        rng = np.random.default_rng(seed)
+        ids = np.empty((permutations, size), dtype=np.int64)
+        for row in range(permutations):  # loop over permutations, not cells; each draw is O(size)
+            ids[row] = rng.choice(population, size=size, replace=False)
     ids.flags.writeable = False
     return ids
 
@@ -216,13 +219,7 @@ def local_moran(
     problems.raise_if_any()
 
     n = x.size
-    w = (w - sp.diags(w.diagonal())).tocsr()
-    w.eliminate_zeros()
-    w.sort_indices()
-    row_sum = np.asarray(w.sum(axis=1)).ravel()
-    cardinality = np.diff(w.indptr)
-    island = cardinality == 0
-    w = (sp.diags(np.where(island, 0.0, 1.0 / np.where(island, 1.0, row_sum))) @ w).tocsr()
+    w, island = _row_standardised(w)
 
     index = _index_for(n, values)
     quadrant_codes = np.full(n, MORAN_QUADRANTS.index("none"), dtype=np.int8)
@@ -282,6 +279,38 @@ def local_moran(
                                "refine_rounds": rounds, "refine_below": REFINE_BELOW,
                                "smallest_p": 1.0 / ((second if rounds else permutations) + 1)}
     return df
+
+
+def _row_standardised_reference(w: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``w`` without its diagonal, rows standardised to sum to 1, and the islands (rows without neighbours)."""
+    w = (w - sp.diags(w.diagonal())).tocsr()
+    w.eliminate_zeros()
+    w.sort_indices()
+    row_sum = np.asarray(w.sum(axis=1)).ravel()
+    cardinality = np.diff(w.indptr)
+    island = cardinality == 0
+    w = (sp.diags(np.where(island, 0.0, 1.0 / np.where(island, 1.0, row_sum))) @ w).tocsr()
+    return w, island
+
+
+#: The weights last standardised, (shape, indptr, indices, data) copies -> result: every crime selection of a
+#: study area passes the same weights.
+_STANDARDISED: list[tuple[tuple, tuple[sp.csr_matrix, np.ndarray]]] = []
+
+
+def _row_standardised(w: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`_row_standardised_reference`, reused while the weights are equal (their arrays compared).
+
+    The sparse arithmetic cost more per call than the comparison; the result is read only here.
+    """
+    for (shape, indptr, indices, data), result in _STANDARDISED:
+        if (shape == w.shape and np.array_equal(indptr, w.indptr) and np.array_equal(indices, w.indices)
+                and np.array_equal(data, w.data)):
+            return result
+    result = _row_standardised_reference(w)
+    _STANDARDISED.insert(0, ((w.shape, w.indptr.copy(), w.indices.copy(), w.data.copy()), result))
+    del _STANDARDISED[2:]
+    return result
 
 
 @functools.lru_cache(maxsize=4)
@@ -475,6 +504,28 @@ _DIRECT_MAX_CELLS = 16
 
 
 def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, threshold: np.ndarray):
+    """:func:`_count_direct_reference` without gathering cells x P x draws values: the sums with every draw
+    shifted (``values[t + 1]``), plus the change ``values[t] - values[t + 1]`` of each draw ``t < i``.
+    Whole numbers: the same sums, the same counts."""
+    permutations, card = draws.shape
+    shifted = values[draws + 1]
+    base = shifted.sum(axis=1)
+    change = values[draws] - shifted
+    if np.abs(change).max(initial=0) < 2**31 // max(card, 1):
+        change = change.astype(np.int32)  # (a sum of card of them fits too)
+    at_least = np.empty(cells.size, dtype=np.int64)
+    at_most = np.empty(cells.size, dtype=np.int64)
+    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations * card))
+    for start in range(0, cells.size, block):
+        chunk = cells[start:start + block]
+        sums = base + ((draws[None, :, :] < chunk[:, None, None]) * change[None]).sum(axis=2, dtype=np.int64)
+        limit = threshold[start:start + block, None]
+        at_least[start:start + block] = (sums >= limit).sum(axis=1)
+        at_most[start:start + block] = (sums <= limit).sum(axis=1)
+    return at_least, at_most
+
+
+def _count_direct_reference(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, threshold: np.ndarray):
     """:func:`_count_at_least` by its definition: each cell's P sums of whole numbers, compared with its threshold."""
     permutations, card = draws.shape
     at_least = np.empty(cells.size, dtype=np.int64)

@@ -267,8 +267,7 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
     ok[ok] = _shapely.contains_xy(area_geom, x[ok], y[ok])
     if not ok.any():
         return empty_points, empty_labels
-    frame = pd.DataFrame({"x": x[ok], "y": y[ok], "name": name[ok]})
-    pts = frame.groupby(["x", "y", "name"], sort=False).size().rename("count").reset_index()
+    pts = _point_counts(x[ok], y[ok], name[ok])
     pts["label"] = codes.names[pts["name"].to_numpy()]
     street = codes.is_street[pts["name"].to_numpy()]
     patrol = _shapely.union_all(list(patrol_geoms)) if len(patrol_geoms) else None
@@ -303,3 +302,26 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
     labels = labels.drop(columns=["area", "turn"]).head(max_labels)
     points = pts[["x", "y", "label", "count"]] if points_too else empty_points
     return points.reset_index(drop=True), labels.reset_index(drop=True)
+
+
+def _point_counts(x: np.ndarray, y: np.ndarray, name: np.ndarray) -> pd.DataFrame:
+    """``x, y, name, count``: the records per distinct (x, y, name), in order of first appearance.
+
+    :func:`_point_counts_reference` (a pandas groupby) by a stable lexsort: each group's first row in
+    sorted order is its first appearance, whose values the group keeps; the same table.
+    """
+    order = np.lexsort((name, y, x))
+    sx, sy, sn = x[order], y[order], name[order]
+    new = np.r_[True, (sx[1:] != sx[:-1]) | (sy[1:] != sy[:-1]) | (sn[1:] != sn[:-1])] if order.size else \
+        np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(new)
+    count = np.diff(np.r_[starts, order.size]).astype(np.int64)
+    by_appearance = np.argsort(order[starts], kind="stable")
+    pick = starts[by_appearance]
+    return pd.DataFrame({"x": sx[pick], "y": sy[pick], "name": sn[pick], "count": count[by_appearance]})
+
+
+def _point_counts_reference(x: np.ndarray, y: np.ndarray, name: np.ndarray) -> pd.DataFrame:
+    """What :func:`_point_counts` replaces (kept for the tests)."""
+    frame = pd.DataFrame({"x": x, "y": y, "name": name})
+    return frame.groupby(["x", "y", "name"], sort=False).size().rename("count").reset_index()

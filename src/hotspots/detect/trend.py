@@ -102,6 +102,34 @@ def _mann_kendall_z_p(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return out["mk_z"], out["mk_p"]
 
 
+#: Up to this many rows x time steps**2, :func:`_mann_kendall_columns` compares every pair at once.
+_MANN_KENDALL_PAIRS_MAX = 2_000_000
+
+
+def _ties_and_s_by_lag(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per value, how many other observed values equal it; per row, S (sum of signs over pairs, lag by lag)."""
+    t = block.shape[1]
+    same = np.zeros(block.shape)
+    s_block = np.zeros(block.shape[0])
+    for lag in range(1, t):
+        diff = block[:, lag:] - block[:, :-lag]
+        s_block += np.nansum(np.sign(diff), axis=1)
+        equal = diff == 0
+        same[:, lag:] += equal
+        same[:, :-lag] += equal
+    return same, s_block
+
+
+def _ties_and_s(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ties_and_s_by_lag` with all pairs at once (rows x time steps**2 values)."""
+    t = block.shape[1]
+    first, second = np.triu_indices(t, 1)
+    s_block = np.nansum(np.sign(block[:, second] - block[:, first]), axis=1)
+    # each observed value equals itself once; NaN equals nothing (its count is not used)
+    same = (block[:, :, None] == block[:, None, :]).sum(axis=2) - 1.0
+    return same, s_block
+
+
 def _mann_kendall_columns(x: np.ndarray, alpha: float, text: bool = True) -> dict[str, np.ndarray]:
     """The columns of :func:`mann_kendall` for a checked 2-D float array (``text=False``: the numbers only)."""
     m, t = x.shape
@@ -109,18 +137,14 @@ def _mann_kendall_columns(x: np.ndarray, alpha: float, text: bool = True) -> dic
     s = np.zeros(m)
     tie_term = np.zeros(m)
     tied_pairs = np.zeros(m)
-    for start in range(0, m, _MANN_KENDALL_CHUNK_ROWS):
-        block = x[start:start + _MANN_KENDALL_CHUNK_ROWS]
+    # few rows (emerging's candidate cells, patrol areas): every pair at once; sums and counts of whole
+    # numbers, so the same numbers as lag by lag
+    rows = _MANN_KENDALL_CHUNK_ROWS if m * t * t > _MANN_KENDALL_PAIRS_MAX else m
+    for start in range(0, m, max(rows, 1)):
+        block = x[start:start + rows]
         observed = ~np.isnan(block)
-        same = np.zeros(block.shape)  # per value: how many other observed values equal it
-        s_block = np.zeros(block.shape[0])
         with np.errstate(invalid="ignore"):
-            for lag in range(1, t):
-                diff = block[:, lag:] - block[:, :-lag]
-                s_block += np.nansum(np.sign(diff), axis=1)
-                equal = diff == 0
-                same[:, lag:] += equal
-                same[:, :-lag] += equal
+            same, s_block = (_ties_and_s(block) if rows == m else _ties_and_s_by_lag(block))
         group = same + 1  # size of the tie group each observed value belongs to
         s[start:start + block.shape[0]] = s_block
         tie_term[start:start + block.shape[0]] = np.where(observed, (group - 1) * (2 * group + 5), 0).sum(axis=1)

@@ -200,8 +200,54 @@ def _native(value):
 
 
 def _geojson_texts(geoms: np.ndarray) -> list[str]:
-    """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys)."""
+    """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys).
+
+    Polygons and multipolygons with finite coordinates (all the maps draw) are written by
+    :func:`_polygon_texts`; anything else by ``json.dumps`` of :func:`_geojson_geometries`.
+    """
+    texts = _polygon_texts(geoms)
+    if texts is not None:
+        return texts
     return [json.dumps(g, sort_keys=True) for g in _geojson_geometries(geoms)]
+
+
+def _polygon_texts(geoms: np.ndarray) -> list[str] | None:
+    """``json.dumps(g, sort_keys=True)`` of :func:`_geojson_geometries`' dicts for (multi)polygons, or None.
+
+    ``json.dumps`` writes a finite float as ``float.__repr__`` and a list as
+    ``[a, b]``, as Python's own ``str`` of a list of floats does: each ring is
+    written by one ``str`` of its coordinate pairs (C speed), instead of one
+    encoder set up per geometry.  None (the caller takes the general path)
+    unless every geometry is a non-empty polygon or multipolygon with finite
+    coordinates (``json`` writes ``NaN`` and ``Infinity``, ``str`` ``nan`` and ``inf``).
+    """
+    if len(geoms) == 0:
+        return []
+    type_id = shapely.get_type_id(geoms)
+    if not np.isin(type_id, (3, 6)).all() or shapely.is_empty(geoms).any():
+        return None
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_owner = shapely.get_rings(parts, return_index=True)
+    coords = np.round(shapely.get_coordinates(rings), 6)
+    if not np.isfinite(coords).all():
+        return None
+    pairs = coords.tolist()
+    ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+    part_rings: list[list[str]] = [[] for _ in range(len(parts))]
+    start = 0
+    for owner, end in zip(ring_owner.tolist(), ends):
+        part_rings[owner].append(str(pairs[start:end]))
+        start = end
+    geom_parts: list[list[str]] = [[] for _ in range(len(geoms))]
+    for owner, ring_texts in zip(part_owner.tolist(), part_rings):
+        geom_parts[owner].append("[" + ", ".join(ring_texts) + "]")
+    out = []
+    for kind, polys in zip(type_id.tolist(), geom_parts):
+        if kind == 3:
+            out.append('{"coordinates": ' + polys[0] + ', "type": "Polygon"}')
+        else:
+            out.append('{"coordinates": [' + ", ".join(polys) + '], "type": "MultiPolygon"}')
+    return out
 
 
 def _lonlat(x: float, y: float) -> tuple[float, float]:

@@ -1,0 +1,153 @@
+"""The maps' third round of shortcuts (issue 18) against the long way: the same text, the same layouts, the same pixels.
+
+* GeoJSON text of polygons written by ``str`` of their coordinate lists against ``json.dumps`` of the dicts;
+* the str-to-str properties of a feature written directly against ``json.dumps(..., sort_keys=True)``;
+* branca's element names (camelified class name) made once per name against branca's ``get_name``;
+* the line metrics the fast-text renderer gives ``Text._get_layout`` against matplotlib's own lookup.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import shapely
+
+from hotspots.render import _map_geometry as geometry
+
+
+def _long_way(geoms) -> list[str]:
+    return [json.dumps(g, sort_keys=True) for g in geometry._geojson_geometries(np.asarray(geoms, dtype=object))]
+
+
+def _cases() -> dict[str, list]:
+    square = shapely.box(-0.30, 51.70, -0.29, 51.71)
+    holed = shapely.box(-0.5, 51.5, -0.4, 51.6).difference(shapely.box(-0.46, 51.54, -0.44, 51.56))
+    multi = shapely.MultiPolygon([shapely.box(0.1, 51.8, 0.2, 51.9), holed])
+    # the Greenwich meridian: repr writes 1e-05 and -0.0 in its own way, and so does json
+    meridian = shapely.Polygon([(-0.0, 51.7), (0.00001, 51.7), (0.000123, 51.71), (-0.000045, 51.71123)])
+    return {"square": [square], "holed": [holed], "multi": [multi, square], "meridian": [meridian],
+            "many": [shapely.box(x, 51.0, x + 0.001, 51.001) for x in np.linspace(-0.4, 0.2, 50)]}
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_polygon_text_is_json_dumps(case):
+    geoms = shapely.set_precision(np.asarray(_cases()[case], dtype=object), 1e-6)
+    written = geometry._polygon_texts(geoms)
+    assert written == _long_way(geoms)
+    assert geometry._geojson_texts(geoms) == written
+
+
+def test_polygon_text_leaves_the_rest_to_json():
+    """Lines, empty geometries and non-finite coordinates are not its business: None, and json writes them."""
+    line = shapely.LineString([(0.1, 51.0), (0.2, 51.1)])
+    assert geometry._polygon_texts(np.array([shapely.box(0, 51, 0.1, 51.1), line], dtype=object)) is None
+    assert geometry._polygon_texts(np.array([shapely.Polygon()], dtype=object)) is None
+    with np.errstate(invalid="ignore"):
+        nan = shapely.Polygon([(0.1, 51.0), (np.nan, 51.1), (0.2, 51.2)])
+    assert geometry._polygon_texts(np.array([nan], dtype=object)) is None
+    assert geometry._polygon_texts(np.array([], dtype=object)) == []
+    mixed = np.array([shapely.box(0, 51, 0.1, 51.1), line], dtype=object)
+    assert geometry._geojson_texts(mixed) == _long_way(mixed)
+
+
+def test_polygon_text_fails_when_broken(monkeypatch):
+    """The comparison can fail: a writer one digit short is caught."""
+    geoms = np.asarray(_cases()["many"], dtype=object)
+    expected = _long_way(geoms)
+    real_round = np.round
+    monkeypatch.setattr(geometry.np, "round", lambda a, d: real_round(a, d - 1))
+    assert geometry._polygon_texts(geoms) != expected
+
+
+def test_polygon_text_of_real_boundaries(real_context):
+    """Wards, districts and town centres of the data home, displayed as the maps display them."""
+    geo = real_context.geography
+    for frame, tolerance in ((geo.wards, 10.0), (geo.districts, 10.0), (geo.town_centres, 2.0)):
+        if frame is None or not len(frame):
+            continue
+        display = geometry._to_display(frame, tolerance)
+        assert len(display) and display.texts == _long_way(display.geoms)
+
+
+def test_text_properties_are_json_dumps():
+    from hotspots.render._leaflet import _text_dict_json
+
+    encode = json.JSONEncoder(sort_keys=True).encode
+    cases = [{}, {"tip": "<b>Hot</b> & 'cold' \"q\" é ß \u2028 \\ \n\t"}, {"z": "1", "a": "é", "c": "x"},
+             {"popup": "x", "rank": 3}, {"c": None}, {"tip": "only"}]
+    for props in cases:
+        assert _text_dict_json(props, encode) == encode(props), props
+    assert _text_dict_json({"rank": 3}, lambda d: "from encode") == "from encode"
+
+
+def test_element_names_are_branca_names():
+    from branca.element import MacroElement
+
+    from hotspots.render._leaflet import _folium_classes
+
+    fast = _folium_classes()
+    for element in (fast.FeatureGroup(name="x"), fast.DivIcon(html="<b>x</b>"), fast.Macro(),
+                    fast.Marker([51.7, -0.3]), fast.GeoJsonText([{}], ['{"coordinates": [0, 0], "type": "Point"}'])):
+        assert element.get_name() == MacroElement.get_name(element)
+        element._name = "SomeOtherName"
+        assert element.get_name() == MacroElement.get_name(element) and element.get_name().startswith("some_other_name_")
+
+
+def _layouts(monkeypatch, use_hook: bool):
+    """Text layouts (bbox, lines, box) and pixels of a figure drawn through a FastTextCanvas."""
+    from hotspots.render import _agg_text
+    from hotspots.render._agg_text import FastTextCanvas, FastTextRenderer
+
+    if not use_hook:  # matplotlib's own lookup: the renderer says it has no metrics
+        monkeypatch.setattr(FastTextRenderer, "_get_font_height_metrics", lambda self, prop: (None, None, None))
+    _agg_text._HEIGHTS.clear()
+    fig = plt.figure(figsize=(4, 3), dpi=130)
+    canvas = FastTextCanvas(fig)
+    texts = [fig.text(0.05, 0.9, "Patrol areas (ranked)\n\n1. High Street\n     12 in the period", fontsize=8),
+             fig.text(0.05, 0.5, "Bold name", fontsize=7, fontweight="bold",
+                      bbox={"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none"}),
+             fig.text(0.5, 0.3, "Italic\nname", fontsize=5.5, fontstyle="italic", family="serif"),
+             fig.text(0.5, 0.1, "Mono", fontsize=9, family="monospace", rotation=30)]
+    renderer = canvas.get_renderer()
+    layouts = []
+    for t in texts:
+        bbox, info, descent = t._get_layout(renderer)
+        layouts.append((tuple(bbox.bounds), [(line, wad, tuple(xy)) for line, wad, xy in info], descent))
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba()).copy()
+    plt.close(fig)
+    return layouts, pixels
+
+
+def test_font_height_metrics_are_matplotlibs(monkeypatch):
+    from matplotlib.text import Text
+
+    if "_get_font_height_metrics" not in Text._get_layout.__code__.co_names:
+        pytest.skip("this matplotlib does not ask the renderer for line metrics")
+    fast_layouts, fast_pixels = _layouts(monkeypatch, use_hook=True)
+    own_layouts, own_pixels = _layouts(monkeypatch, use_hook=False)
+    assert fast_layouts == own_layouts
+    assert np.array_equal(fast_pixels, own_pixels)
+
+
+def test_font_height_metrics_break_visibly(monkeypatch):
+    """The comparison can fail: metrics with the line gap lost give other layouts."""
+    from matplotlib.text import Text
+
+    from hotspots.render import _agg_text
+
+    if "_get_font_height_metrics" not in Text._get_layout.__code__.co_names:
+        pytest.skip("this matplotlib does not ask the renderer for line metrics")
+    own_layouts, _ = _layouts(monkeypatch, use_hook=False)
+    monkeypatch.undo()
+    real = _agg_text._font_height_metrics
+    monkeypatch.setattr(_agg_text, "_font_height_metrics", lambda prop, dpi: real(prop, dpi)[:2] + (0.0,))
+    broken_layouts, _ = _layouts(monkeypatch, use_hook=True)
+    assert broken_layouts != own_layouts

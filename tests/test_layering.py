@@ -92,6 +92,10 @@ RENDER_ALLOWED = {
         "draws and numbers patrol areas in the order of the analysis's `rank` column (candidate to move)",
     ("hotspots.render._map_geometry", "_geojson_geometries", "cumsum"):
         "offsets of each ring in the flat coordinate array (geometry encoding, not data)",
+    ("hotspots.render._map_geometry", "_polygon_texts", "cumsum"):
+        "offsets of each ring in the flat coordinate array (GeoJSON text of the same rings, not data)",
+    ("hotspots.render._map_geometry", "_simple_on_grid", "cumsum"):
+        "offsets of each ring in the flat coordinate array (snapping display rings to the grid, not data)",
     ("hotspots.render.map_png", "_polygon_paths", "cumsum"):
         "offsets of each ring's vertices in the flat coordinate array of the drawn squares (geometry encoding)",
     ("hotspots.render.outliers_report", "rows_of", "groupby"):

@@ -107,6 +107,27 @@ class FastTextRenderer(RendererAgg):
             return super().get_text_width_height_descent(s, prop, ismath)
         return w / 64.0, h / 64.0, d / 64.0
 
+    def _get_font_height_metrics(self, prop):
+        """The line metrics ``Text._get_layout`` reads from the font's tables, looked up once per font and size.
+
+        matplotlib (3.11) asks the renderer first and, given ``None``, finds
+        the font and reads its ``OS/2`` (or ``hhea``) and ``head`` tables for
+        every layout, twice per string with a box: this gives the numbers of
+        that same computation (:func:`_font_height_metrics`), kept by the font
+        properties, the dpi and the font rcParams that choose the font file.
+        """
+        try:
+            key = (tuple(prop.__dict__.items()), self.dpi, _font_rc())
+            known = _HEIGHTS.get(key)
+        except Exception:  # noqa: BLE001 - unhashable properties: matplotlib's own lookup
+            return None, None, None
+        if known is None:
+            known = _font_height_metrics(prop, self.dpi)
+            if len(_HEIGHTS) >= 256:
+                _HEIGHTS.clear()
+            _HEIGHTS[key] = known
+        return known
+
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         # docstring inherited
         if not ismath and self._draw_text_whole(gc, x, y, s, prop, angle, mtext):
@@ -150,6 +171,38 @@ class FastTextRenderer(RendererAgg):
         except Exception:  # noqa: BLE001 - an unexpected font or API: matplotlib's own path draws it
             return False
         return True
+
+
+#: (font properties, dpi, font rcParams) -> (min ascent, min descent, line gap) in pixels (see _font_height_metrics)
+_HEIGHTS: dict[tuple, tuple] = {}
+
+
+def _font_rc() -> tuple:
+    """The rcParams matplotlib's ``findfont`` reads besides the font properties (its own cache key has them)."""
+    import matplotlib as mpl
+
+    return tuple(tuple(mpl.rcParams[key]) for key in ("font.serif", "font.sans-serif", "font.cursive",
+                                                       "font.fantasy", "font.monospace"))
+
+
+def _font_height_metrics(prop, dpi: float) -> tuple:
+    """``Text._get_layout``'s font metrics (min ascent, min descent, line gap; matplotlib 3.11), the same steps.
+
+    (None, None, None) for a font without the tables: ``Text._get_layout`` then measures the text itself.
+    """
+    from matplotlib.font_manager import fontManager, get_font
+
+    font = get_font(fontManager._find_fonts_by_props(prop))
+    possible = [("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"), ("hhea", "lineGap", "ascent", "descent")]
+    for table_name, linegap_key, ascent_key, descent_key in possible:
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        fontsize = prop.get_size_in_points()
+        units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+        scale = 1 / units_per_em * fontsize * dpi / 72
+        return table[ascent_key] * scale, -table[descent_key] * scale, table[linegap_key] * scale
+    return None, None, None
 
 
 def _get(obj: Any, name: str) -> Any:

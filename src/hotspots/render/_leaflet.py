@@ -110,6 +110,7 @@ def _folium_classes() -> types.SimpleNamespace:
     """
     import folium
     from branca.element import Element, MacroElement
+    from branca.utilities import _camelify
     from folium.elements import ElementAddToElement
 
     class _Text(Element):
@@ -123,7 +124,13 @@ def _folium_classes() -> types.SimpleNamespace:
         def render(self, **kwargs) -> str:
             return self._text
 
+    camel = functools.lru_cache(maxsize=64)(_camelify)  # branca's get_name camelifies the class name each call
+
     class _RenderedOnce(MacroElement):
+        def get_name(self) -> str:
+            # docstring inherited: branca's name, the camelified class name made once per name
+            return camel(self._name) + "_" + self._id
+
         def render(self, **kwargs):
             figure = self.get_root()
             module = self._template.module
@@ -220,7 +227,7 @@ def _folium_classes() -> types.SimpleNamespace:
                     raise ValueError(f"unexpected feature keys {sorted(feature)}")
                 ident = f', "id": {encode(feature["id"])}' if "id" in feature else ""
                 parts.append(f'{{"geometry": {geometry}{ident}, "properties": '
-                             f'{encode(feature["properties"])}, "type": "Feature"}}')
+                             f'{_text_dict_json(feature["properties"], encode)}, "type": "Feature"}}')
             text = '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
             return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
                 "'", "\\u0027")
@@ -277,6 +284,20 @@ def _folium_classes() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
                                  Marker=Marker, Macro=_RenderedOnce, Raw=Raw)
+
+
+def _text_dict_json(props: dict, encode) -> str:
+    """``encode(props)`` (``json.dumps(props, sort_keys=True)``), written directly when every key and value is a str.
+
+    The pop-up and tip properties of a map's features are str to str: each is
+    written as ``json`` writes it (keys sorted, ``", "`` and ``": "`` between,
+    strings through json's own ASCII string encoder), without setting up an
+    encoder per feature (tens of thousands of grid squares).  Anything else goes to ``encode``.
+    """
+    if all(type(k) is str and type(v) is str for k, v in props.items()):
+        quote = json.encoder.encode_basestring_ascii
+        return "{" + ", ".join(f"{quote(k)}: {quote(props[k])}" for k in sorted(props)) + "}"
+    return encode(props)
 
 
 @functools.lru_cache(maxsize=8)

@@ -63,13 +63,89 @@ def _display_geometries(geoms: np.ndarray, tolerance_m: float, crs) -> tuple[np.
     """Simplify in metres, project to WGS84, snap to 1e-6 degrees (~0.1 m); GeoJSON text (None when empty)."""
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
-    geoms = shapely.set_precision(_project(geoms, crs), 1e-6)
+    geoms = _on_grid(_project(geoms, crs))
     empty = shapely.is_empty(geoms)
     texts: list[str | None] = [None] * len(geoms)
     keep = np.flatnonzero(~empty)
     for i, text in zip(keep.tolist(), _geojson_texts(geoms[keep])):
         texts[i] = text
     return geoms, texts
+
+
+#: the grid the display coordinates are snapped to, in degrees (~0.1 m)
+GRID = 1e-6
+_SCALE = 1e6  # 1 / GRID, as GEOS makes it (a whole number)
+
+
+def _on_grid(geoms: np.ndarray) -> np.ndarray:
+    """``shapely.set_precision(geoms, GRID)``, the simple polygons (a grid square, most of a map) without GEOS.
+
+    GEOS snaps a polygon with its overlay (snap-rounding), one geometry at a
+    time.  For a polygon without holes whose rounded ring keeps every vertex
+    (no two consecutive vertices on one grid point, no rounding tie) and stays
+    valid, that overlay gives the ring rounded and turned clockwise, starting
+    one vertex on (clockwise input) or reversed (anticlockwise): written here
+    for all such polygons at once.  Everything else -- holes, multipolygons,
+    vertices that merge, a GEOS whose overlay starts its rings elsewhere
+    (checked once, :func:`_grid_rule_holds`) -- goes to ``set_precision``.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    simple = np.flatnonzero((shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+                            & ~shapely.is_empty(geoms))
+    if len(simple) < 16 or not _grid_rule_holds():  # a few: not worth the set-up
+        return shapely.set_precision(geoms, GRID)
+    made, ok = _simple_on_grid(geoms[simple])
+    out = np.empty(len(geoms), dtype=object)
+    out[simple[ok]] = made[ok]
+    rest = np.setdiff1d(np.arange(len(geoms)), simple[ok])
+    if len(rest):
+        out[rest] = shapely.set_precision(geoms[rest], GRID)
+    return out
+
+
+def _simple_on_grid(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons without holes snapped to :data:`GRID` by the rule of :func:`_on_grid`, and which of them it fits."""
+    rings = shapely.get_exterior_ring(polygons)
+    sizes = shapely.get_num_coordinates(rings)
+    coords = shapely.get_coordinates(rings)
+    scaled = coords * _SCALE  # GEOS: round(value * scale) / scale, its scale 1 / grid a whole number
+    whole = np.floor(scaled + 0.5)  # GEOS rounds half up (java's Math.round)
+    tie = (scaled - np.floor(scaled)) == 0.5  # GEOS's rounding of a tie: left to GEOS
+    snapped = whole / _SCALE
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    owner = np.repeat(np.arange(len(polygons)), sizes)
+    # a vertex on the grid point of the one before it (the closing vertex is the first: equal by construction)
+    same = np.zeros(len(coords), dtype=bool)
+    same[1:] = (snapped[1:] == snapped[:-1]).all(axis=1)
+    same[starts] = False
+    ok = (sizes >= 4) & ~np.bincount(owner, weights=(same | tie.any(axis=1)), minlength=len(polygons)).astype(bool)
+    ccw = shapely.is_ccw(rings)
+    order = np.empty(len(coords), dtype=np.int64)
+    position = np.arange(len(coords)) - np.repeat(starts, sizes)  # 0 .. size-1 within the ring
+    n = np.repeat(sizes - 1, sizes)  # distinct vertices
+    base = np.repeat(starts, sizes)
+    clockwise_order = base + (position + 1) % n  # v1, v2, ..., v(n-1), v0, v1
+    anticlockwise_order = base + (n - 1 - position) % n  # v(n-1), ..., v0, v(n-1)
+    order = np.where(np.repeat(ccw, sizes), anticlockwise_order, clockwise_order)
+    made = shapely.polygons(shapely.linearrings(snapped[order], indices=owner))
+    ok &= shapely.is_valid(made)
+    return made, ok
+
+
+@functools.lru_cache(maxsize=1)
+def _grid_rule_holds() -> bool:
+    """Whether this GEOS's ``set_precision`` gives what :func:`_simple_on_grid` writes (checked once, on a few shapes)."""
+    shapes = [shapely.Polygon([(0.1234564, 51.2), (0.1334567, 51.2000004), (0.13, 51.21), (0.12, 51.2099996)]),
+              shapely.Polygon([(-0.3, 51.7), (-0.3, 51.71), (-0.29, 51.7100001), (-0.2912345678, 51.7)]),
+              shapely.Polygon([(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.5), (0.0, 1.0)])]
+    polygons = np.array(shapes, dtype=object)
+    try:
+        made, ok = _simple_on_grid(polygons)
+        expected = shapely.set_precision(polygons, GRID)
+        return bool(ok.all()) and shapely.to_wkb(made).tolist() == shapely.to_wkb(expected).tolist()
+    except Exception:  # noqa: BLE001 - any surprise: GEOS does all of it
+        return False
 
 
 def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float, *, memo: bool = False) -> _Display:
@@ -200,8 +276,54 @@ def _native(value):
 
 
 def _geojson_texts(geoms: np.ndarray) -> list[str]:
-    """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys)."""
+    """Each geometry as GeoJSON text, as folium writes it (``json.dumps`` with sorted keys).
+
+    Polygons and multipolygons with finite coordinates (all the maps draw) are written by
+    :func:`_polygon_texts`; anything else by ``json.dumps`` of :func:`_geojson_geometries`.
+    """
+    texts = _polygon_texts(geoms)
+    if texts is not None:
+        return texts
     return [json.dumps(g, sort_keys=True) for g in _geojson_geometries(geoms)]
+
+
+def _polygon_texts(geoms: np.ndarray) -> list[str] | None:
+    """``json.dumps(g, sort_keys=True)`` of :func:`_geojson_geometries`' dicts for (multi)polygons, or None.
+
+    ``json.dumps`` writes a finite float as ``float.__repr__`` and a list as
+    ``[a, b]``, as Python's own ``str`` of a list of floats does: each ring is
+    written by one ``str`` of its coordinate pairs (C speed), instead of one
+    encoder set up per geometry.  None (the caller takes the general path)
+    unless every geometry is a non-empty polygon or multipolygon with finite
+    coordinates (``json`` writes ``NaN`` and ``Infinity``, ``str`` ``nan`` and ``inf``).
+    """
+    if len(geoms) == 0:
+        return []
+    type_id = shapely.get_type_id(geoms)
+    if not np.isin(type_id, (3, 6)).all() or shapely.is_empty(geoms).any():
+        return None
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_owner = shapely.get_rings(parts, return_index=True)
+    coords = np.round(shapely.get_coordinates(rings), 6)
+    if not np.isfinite(coords).all():
+        return None
+    pairs = coords.tolist()
+    ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+    part_rings: list[list[str]] = [[] for _ in range(len(parts))]
+    start = 0
+    for owner, end in zip(ring_owner.tolist(), ends):
+        part_rings[owner].append(str(pairs[start:end]))
+        start = end
+    geom_parts: list[list[str]] = [[] for _ in range(len(geoms))]
+    for owner, ring_texts in zip(part_owner.tolist(), part_rings):
+        geom_parts[owner].append("[" + ", ".join(ring_texts) + "]")
+    out = []
+    for kind, polys in zip(type_id.tolist(), geom_parts):
+        if kind == 3:
+            out.append('{"coordinates": ' + polys[0] + ', "type": "Polygon"}')
+        else:
+            out.append('{"coordinates": [' + ", ".join(polys) + '], "type": "MultiPolygon"}')
+    return out
 
 
 def _lonlat(x: float, y: float) -> tuple[float, float]:

@@ -48,7 +48,7 @@ def png_bytes(rgba: np.ndarray, *, dpi: float | None = None, text: dict[str, str
     if dpi is not None:
         per_metre = int(dpi / 0.0254 + 0.5)
         parts.append(_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
-    parts.append(_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)))
+    parts.append(_chunk(b"IDAT", zlib.compress(rows, level)))  # the array's buffer: no copy of its bytes
     parts.append(_chunk(b"IEND", b""))
     return b"".join(parts)
 

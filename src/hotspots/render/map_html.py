@@ -212,7 +212,13 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
     n = len(rows)
 
     def column(name: str, missing) -> list:
-        return cells[name].iloc[rows].tolist() if name in cells else [missing] * n
+        """``cells[name].iloc[rows].tolist()``: the rows taken from the column's array, no Series made on the way."""
+        if name not in cells:
+            return [missing] * n
+        col = cells[name]
+        if isinstance(col.dtype, np.dtype):  # a numpy column: Python scalars, as Series.tolist gives
+            return col.to_numpy()[rows].tolist()
+        return col.array.take(rows).tolist()  # what .iloc takes and .tolist lists, for any other array
 
     classes = [str(c) for c in column("gi_class", "")]
     counts = column("count", np.nan)

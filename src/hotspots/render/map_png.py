@@ -383,18 +383,27 @@ class _LabelBatch:
             return
         rows = self.rows
 
+        layout = type(proto)._get_layout
+
         class Batch(Artist):
             def draw(self, renderer):
                 if not self.get_visible():
                     return
-                for x, y, label, size, colour, weight, style in rows:
-                    proto.set_position((x, y))
-                    proto.set_text(label)
-                    proto.set_fontsize(size)
-                    proto.set_color(colour)
-                    proto.set_fontweight(weight)
-                    proto.set_fontstyle(style)
-                    proto.draw(renderer)
+                try:
+                    for x, y, label, size, colour, weight, style in rows:
+                        proto.set_position((x, y))
+                        proto.set_text(label)
+                        proto.set_fontsize(size)
+                        proto.set_color(colour)
+                        proto.set_fontweight(weight)
+                        proto.set_fontstyle(style)
+                        # a Text with a box lays itself out twice per draw (for the box, then the string), the
+                        # same layout: made once here (it depends on the string and font, not the position)
+                        laid_out = layout(proto, renderer)
+                        proto._get_layout = lambda _renderer, laid_out=laid_out: laid_out
+                        proto.draw(renderer)
+                finally:
+                    proto.__dict__.pop("_get_layout", None)
                 self.stale = False
 
         batch = Batch()

@@ -1,7 +1,8 @@
 """Fixed-effects count models on a monthly panel: the DiD effect and the pre-trend check.
 
-statsmodels is imported only when a model is fitted, so importing this
-module stays cheap.
+statsmodels' families are imported only when a model is fitted, so importing
+this module stays cheap; its GLM only when a fit needs it
+(:func:`hotspots.evaluation._glm.fit_glm`).
 
 References
 ----------
@@ -219,11 +220,29 @@ def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: str,
-                       cluster: bool) -> dict[str, Any]:
-    """Count GLM with area and period dummies plus one regressor of interest."""
-    from statsmodels.genmod import families
-    from hotspots.evaluation._glm import glm  # statsmodels' GLM (not statsmodels.api: ~0.4 s), solved faster
+                       cluster: bool, wild: bool = True) -> dict[str, Any]:
+    """Count GLM with area and period dummies plus one regressor of interest.
+
+    ``wild=False`` leaves out the wild cluster bootstrap p (``p_wild`` NaN), for a caller that does not report it.
+    """
+    fitted = _fit_families(frame, regressor, (family,), cluster=cluster, wild=wild)[family]
+    if isinstance(fitted, BaseException):
+        raise fitted
+    return fitted
+
+
+def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[str, ...], *, cluster: bool,
+                  wild: bool = True) -> dict[str, dict[str, Any] | BaseException]:
+    """:func:`_fit_fixed_effects` for each family of ``families_``, on one design, with the Poisson fit made once.
+
+    The negative binomial's alpha comes from the Poisson fit, which the Poisson family reports: fitted once, the
+    same fit (the same design, the same numbers) serves both.  Each family gets what ``_fit_fixed_effects`` returns
+    for it, or the exception it raises.
+    """
+    from statsmodels.genmod import families  # (the families alone: not statsmodels' GLM, ~0.2 s to import)
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    from hotspots.evaluation._glm import fit_glm  # statsmodels' GLM fit, the same numbers, solved faster
 
     area_codes, areas = pd.factorize(frame["area"], sort=True)
     period_codes, periods = pd.factorize(frame["period"], sort=True)
@@ -245,51 +264,65 @@ def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: st
     design[:, -1] = regressor
     y = frame["y"].to_numpy(float)
     offset = np.asarray(frame["offset"], dtype=float) * np.ones(n)
-    fit_kwargs: dict[str, Any] = {}
-    if cluster:
-        fit_kwargs = {"cov_type": "cluster", "cov_kwds": {"groups": area_codes}}
+    groups = area_codes if cluster else None  # cluster-robust by area, or model-based
+    rank: list[Any] = [None]  # the design's rank (an SVD): the Poisson and negative binomial fits share it
 
-    def fit(fam: Any, **kwargs: Any) -> Any:
+    def fit(fam: Any) -> Any:
         with _single_threaded_blas(), warnings.catch_warnings():
             # areas/periods without crime were dropped, so "perfect separation"
             # here only flags saturated designs (e.g. a 2 x 2 table), not divergence
             warnings.simplefilter("ignore", PerfectSeparationWarning)
             with np.errstate(divide="ignore", invalid="ignore"):
-                return glm(y, design, family=fam, offset=offset).fit(**kwargs)
+                result = fit_glm(y, design, family=fam, offset=offset, cov_groups=groups, rank=rank[0])
+                rank[0] = result.df_model + 1
+                return result
 
-    notes = []
-    result = fit(families.Poisson(), **fit_kwargs)
-    nb_alpha = float("nan")
-    if family == "negbin":
-        # NB2 alpha by the Cameron-Trivedi auxiliary regression on the Poisson fit:
-        # ((y - mu)^2 - y) / mu = alpha * mu + error, OLS through the origin.
-        mu = result.mu
-        nb_alpha = float(np.sum((y - mu) ** 2 - y) / np.sum(mu ** 2))
-        if not nb_alpha > 1e-8:
-            notes.append(f"no overdispersion found (alpha estimate {nb_alpha:.3g}); "
-                         "the negative binomial fit is effectively Poisson")
-            nb_alpha = 1e-8
-        log.info("negative binomial alpha estimated at %.4g", nb_alpha)
-        result = fit(families.NegativeBinomial(alpha=nb_alpha), **fit_kwargs)
-    if not result.converged:
-        notes.append("the model did not converge; treat the estimate with caution")
-    p_wild = float("nan")
-    if cluster and family == "poisson":
-        # the restricted model (no effect: the null of no change), for the score bootstrap
-        with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", PerfectSeparationWarning)
-            restricted = glm(y, design[:, :-1], family=families.Poisson(), offset=offset).fit()
-            p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
-    dispersion = (float(result.pearson_chi2 / result.df_resid)
-                  if result.df_resid > 0 else float("nan"))
-    return {
-        "coef": float(np.asarray(result.params)[-1]),
-        "se": float(np.asarray(result.bse)[-1]),
-        "nb_alpha": nb_alpha, "dispersion": dispersion,
-        "n_obs": n, "n_areas": n_areas, "n_periods": n_periods,
-        "cov_type": "cluster-robust by area" if cluster else "model-based",
-        "notes": notes, "p_wild": p_wild,
-    }
+    def summary(result: Any, notes: list[str], nb_alpha: float, p_wild: float) -> dict[str, Any]:
+        if not result.converged:
+            notes.append("the model did not converge; treat the estimate with caution")
+        dispersion = (float(result.pearson_chi2 / result.df_resid)
+                      if result.df_resid > 0 else float("nan"))
+        return {
+            "coef": float(np.asarray(result.params)[-1]),
+            "se": float(np.asarray(result.bse)[-1]),
+            "nb_alpha": nb_alpha, "dispersion": dispersion,
+            "n_obs": n, "n_areas": n_areas, "n_periods": n_periods,
+            "cov_type": "cluster-robust by area" if cluster else "model-based",
+            "notes": notes, "p_wild": p_wild,
+        }
+
+    out: dict[str, dict[str, Any] | BaseException] = {}
+    try:
+        poisson = fit(families.Poisson())
+    except Exception as exc:  # every family starts with this fit: each raises what it raised
+        return {family: exc for family in families_}
+    for family in families_:
+        try:
+            if family == "negbin":
+                # NB2 alpha by the Cameron-Trivedi auxiliary regression on the Poisson fit:
+                # ((y - mu)^2 - y) / mu = alpha * mu + error, OLS through the origin.
+                notes = []
+                mu = poisson.mu
+                nb_alpha = float(np.sum((y - mu) ** 2 - y) / np.sum(mu ** 2))
+                if not nb_alpha > 1e-8:
+                    notes.append(f"no overdispersion found (alpha estimate {nb_alpha:.3g}); "
+                                 "the negative binomial fit is effectively Poisson")
+                    nb_alpha = 1e-8
+                log.info("negative binomial alpha estimated at %.4g", nb_alpha)
+                result = fit(families.NegativeBinomial(alpha=nb_alpha))
+                out[family] = summary(result, notes, nb_alpha, float("nan"))
+                continue
+            p_wild = float("nan")
+            if cluster and family == "poisson" and wild:
+                # the restricted model (no effect: the null of no change), for the score bootstrap
+                with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                    warnings.simplefilter("ignore", PerfectSeparationWarning)
+                    restricted = fit_glm(y, design[:, :-1], family=families.Poisson(), offset=offset)
+                    p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
+            out[family] = summary(poisson, [], float("nan"), p_wild)
+        except Exception as exc:
+            out[family] = exc
+    return out
 
 
 #: wild bootstrap draws for :func:`wild_score_p`
@@ -455,8 +488,19 @@ def panel_effect(
         _require_groups(problems, frame, need_pre=True, need_post=True,
                         treated_col=treated_col, post_col=post_col)
     problems.raise_if_any()
+    res = _panel_effects(frame, (family,), cluster=cluster, level=level)[family]
+    if isinstance(res, BaseException):
+        raise res
+    return res
 
-    frame, notes = _drop_empty(frame)
+
+def _panel_effects(frame: pd.DataFrame, families_: tuple[str, ...], *, cluster: bool,
+                   level: float) -> dict[str, PanelEffect | BaseException]:
+    """:func:`panel_effect` of a validated panel (``_prepare_panel``) for each family, the Poisson fit made once.
+
+    Each family gets the :class:`PanelEffect` ``panel_effect`` returns for it, or the exception it raises.
+    """
+    frame, dropped = _drop_empty(frame)
     sizes = {
         "n_obs": len(frame), "n_areas": frame["area"].nunique(),
         "n_treated_areas": frame.loc[frame["treated"], "area"].nunique(),
@@ -471,35 +515,74 @@ def panel_effect(
     n_params = sizes["n_areas"] + sizes["n_periods"]  # area and period effects (less one) + the effect
     # cluster-robust errors scale by (n - 1) / (n - k): an exactly identified panel has none
     if not empty_cells and (sizes["n_obs"] < n_params or cluster and sizes["n_obs"] <= n_params):
-        notes.append(f"{sizes['n_obs']} area-months for {n_params} parameters: too few to fit the panel "
-                     "with cluster-robust errors (the effect is not estimable); pool more areas or months")
+        dropped.append(f"{sizes['n_obs']} area-months for {n_params} parameters: too few to fit the panel "
+                       "with cluster-robust errors (the effect is not estimable); pool more areas or months")
         empty_cells = ["all"]
     elif empty_cells:
-        notes.append(f"no crimes in the {', '.join(empty_cells)} rows: the effect is not "
-                     "estimable; pool more areas or months")
+        dropped.append(f"no crimes in the {', '.join(empty_cells)} rows: the effect is not "
+                       "estimable; pool more areas or months")
     if empty_cells:
-        return PanelEffect(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, float(level),
-                           family, nan, nan, "cluster-robust by area" if cluster else "model-based",
-                           **sizes, note="; ".join(notes))
+        return {family: PanelEffect(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, float(level),
+                                    family, nan, nan, "cluster-robust by area" if cluster else "model-based",
+                                    **sizes, note="; ".join(dropped))
+                for family in families_}
 
     regressor = (frame["treated"] & frame["post"]).to_numpy(float)
-    fitted = _fit_fixed_effects(frame, regressor, family=family, cluster=cluster)
-    notes += _inference_notes(fitted, family=family, cluster=cluster)
-    if np.isfinite(fitted["p_wild"]):
-        notes.append(f"wild cluster bootstrap p = {fitted['p_wild']:.3f} ({WILD_DRAWS} draws; the small-cluster check "
-                     "of the cluster-robust p, used by the verdict)")
-    coef, se = fitted["coef"], fitted["se"]
-    zc = _z_crit(level)
-    z = coef / se
-    irr, low, high = math.exp(coef), math.exp(coef - zc * se), math.exp(coef + zc * se)
-    return PanelEffect(
-        irr=irr, irr_low=low, irr_high=high,
-        pct_change=100 * (irr - 1), pct_low=100 * (low - 1), pct_high=100 * (high - 1),
-        log_irr=coef, se_log_irr=se, z=z, p_value=float(_two_sided_p(z)), level=float(level),
-        family=family, nb_alpha=fitted["nb_alpha"], dispersion=fitted["dispersion"],
-        cov_type=fitted["cov_type"], **sizes, note="; ".join(notes),
-        p_value_wild=fitted["p_wild"], wild_draws=WILD_DRAWS if np.isfinite(fitted["p_wild"]) else 0,
-    )
+    try:
+        fits = _fit_families(frame, regressor, families_, cluster=cluster)
+    except Exception as exc:  # the design itself (too large): every family raises it
+        return {family: exc for family in families_}
+    out: dict[str, PanelEffect | BaseException] = {}
+    for family in families_:
+        fitted = fits[family]
+        if isinstance(fitted, BaseException):
+            out[family] = fitted
+            continue
+        notes = dropped + _inference_notes(fitted, family=family, cluster=cluster)
+        if np.isfinite(fitted["p_wild"]):
+            notes.append(f"wild cluster bootstrap p = {fitted['p_wild']:.3f} ({WILD_DRAWS} draws; the small-cluster "
+                         "check of the cluster-robust p, used by the verdict)")
+        coef, se = fitted["coef"], fitted["se"]
+        zc = _z_crit(level)
+        z = coef / se
+        irr, low, high = math.exp(coef), math.exp(coef - zc * se), math.exp(coef + zc * se)
+        out[family] = PanelEffect(
+            irr=irr, irr_low=low, irr_high=high,
+            pct_change=100 * (irr - 1), pct_low=100 * (low - 1), pct_high=100 * (high - 1),
+            log_irr=coef, se_log_irr=se, z=z, p_value=float(_two_sided_p(z)), level=float(level),
+            family=family, nb_alpha=fitted["nb_alpha"], dispersion=fitted["dispersion"],
+            cov_type=fitted["cov_type"], **sizes, note="; ".join(notes),
+            p_value_wild=fitted["p_wild"], wild_draws=WILD_DRAWS if np.isfinite(fitted["p_wild"]) else 0,
+        )
+    return out
+
+
+def panel_effects_and_pre_trend(panel: pd.DataFrame, *, families: tuple[str, ...] = ("poisson", "negbin"),
+                                cluster: bool = True, level: float = 0.95) -> list[Any] | None:
+    """``[panel_effect(panel, family=f) for f in families] + [pre_trend_check(panel)]``, each result or the exception
+    it raises, with the panel validated once and the Poisson fit made once; the default column names.
+
+    None when the panel does not pass every check (the caller then calls the two functions, each of which
+    raises its own message).
+    """
+    problems = _Problems("panel_effect")
+    frame = None
+    if all(f in _FAMILIES for f in families):
+        frame = _prepare_panel(problems, panel, area_col="area", period_col="month", count_col="count",
+                               treated_col="treated", post_col="post", exposure_col=None, family="poisson",
+                               cluster=cluster, level=level)
+    if frame is None or problems.messages:
+        return None
+    months = _month_number(panel["month"], "month", problems)
+    _require_groups(problems, frame, need_pre=True, need_post=True, treated_col="treated", post_col="post")
+    if months is None or problems.messages:
+        return None
+    effects = _panel_effects(frame, tuple(families), cluster=cluster, level=level)
+    try:
+        pre: Any = _pre_trend(frame, months, family="poisson", cluster=cluster, level=level)
+    except Exception as exc:
+        pre = exc
+    return [effects[f] for f in families] + [pre]
 
 
 def _require_groups(problems: _Problems, frame: pd.DataFrame, *, need_pre: bool,
@@ -608,6 +691,12 @@ def pre_trend_check(
                         treated_col=treated_col, post_col=post_col)
     problems.raise_if_any()
 
+    return _pre_trend(frame, months, family=family, cluster=cluster, level=level)
+
+
+def _pre_trend(frame: pd.DataFrame, months: np.ndarray, *, family: str, cluster: bool,
+               level: float) -> PreTrendCheck:
+    """:func:`pre_trend_check` of a validated panel (``_prepare_panel``) and its month numbers."""
     frame = frame.assign(month_number=months)
     frame = frame[~frame["post"]]
     frame, notes = _drop_empty(frame)
@@ -631,7 +720,7 @@ def pre_trend_check(
 
     time = frame["month_number"].to_numpy(float) - frame["month_number"].min()
     fitted = _fit_fixed_effects(frame, frame["treated"].to_numpy(float) * time,
-                                family=family, cluster=cluster)
+                                family=family, cluster=cluster, wild=False)  # its p_wild is not reported
     notes += _inference_notes(fitted, family=family, cluster=cluster)
     coef, se = fitted["coef"], fitted["se"]
     zc = _z_crit(level)

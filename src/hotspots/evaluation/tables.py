@@ -18,7 +18,7 @@ import shapely
 from hotspots._errors import ValidationError
 from hotspots.evaluation.did import did_rate_ratio, harm_did
 from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
-from hotspots.evaluation.panel import panel_effect, pre_trend_check
+from hotspots.evaluation.panel import panel_effect, panel_effects_and_pre_trend, pre_trend_check
 from hotspots.evaluation.verdict import classify_change
 from hotspots.geo.aggregate import Period
 from hotspots.schema import BNG
@@ -77,17 +77,23 @@ def _panel(counts: np.ndarray, treated_units: list[int], control_units: list[int
         "treated": np.repeat([True] * len(treated_units) + [False] * len(control_units), len(idx)),
     })
     frame["post"] = frame["month"] >= after.months[0]
+    # what panel_effect(frame, family=...) for both families and pre_trend_check(frame) give, the panel checked once
+    # and the Poisson fit (which the negative binomial's alpha comes from) made once
+    shared = panel_effects_and_pre_trend(frame, families=("poisson", "negbin"))
+    calls = [lambda: panel_effect(frame, family="poisson"), lambda: panel_effect(frame, family="negbin"),
+             lambda: pre_trend_check(frame)]
     out = []
-    for family in ("poisson", "negbin"):
+    for k, call in enumerate(calls):
         try:
-            out.append(panel_effect(frame, family=family))
+            if shared is None:
+                out.append(call())
+            elif isinstance(shared[k], BaseException):
+                raise shared[k]
+            else:
+                out.append(shared[k])
         except (ValidationError, ValueError, np.linalg.LinAlgError) as exc:
             out.append(f"not estimable: {getattr(exc, 'message', exc)}")
-    try:
-        pre = pre_trend_check(frame)
-    except (ValidationError, ValueError, np.linalg.LinAlgError) as exc:
-        pre = f"not estimable: {getattr(exc, 'message', exc)}"
-    return out[0], out[1], pre
+    return out[0], out[1], out[2]
 
 
 def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm, before_idx, after_idx, area_controls,

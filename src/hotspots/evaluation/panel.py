@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +180,8 @@ def _prepare_panel(
         "y": counts, "treated": treated, "post": post,
         "offset": np.log(exposure) if exposure is not None else 0.0,
     })
+    if _consistent(frame):  # (by codes: the checks below find nothing to say)
+        return frame
     if frame.duplicated(["area", "period"]).any():
         n_dup = int(frame.duplicated(["area", "period"]).sum())
         problems.add(
@@ -201,9 +204,52 @@ def _prepare_panel(
     return frame
 
 
+def _consistent(frame: pd.DataFrame) -> bool:
+    """True when no (area, period) repeats, ``treated`` is constant within each area and ``post`` within each
+    period (what ``_prepare_panel`` checks, answered with integer codes instead of pandas groupbys)."""
+    area, n_areas = _codes(frame["area"])
+    period, n_periods = _codes(frame["period"])
+    if area is None or period is None:
+        return False
+    pairs = area * n_periods + period
+    return (np.unique(pairs).size == pairs.size
+            and np.unique(area * 2 + frame["treated"].to_numpy(bool)).size == n_areas
+            and np.unique(period * 2 + frame["post"].to_numpy(bool)).size == n_periods)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray | None, int]:
+    """Integer codes of the labels (first appearance order) and how many; None when a label is missing."""
+    codes, uniques = pd.factorize(values)
+    if (codes < 0).any():
+        return None, 0
+    return codes.astype(np.int64), len(uniques)
+
+
 def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Drop areas and periods with no crime at all: they carry no information in a
-    fixed-effects Poisson fit and make the fixed effect diverge."""
+    fixed-effects Poisson fit and make the fixed effect diverge.
+
+    The counts are whole numbers >= 0 (``_prepare_panel``): a label's total is 0 exactly when every count of it
+    is, which integer codes and ``np.bincount`` find without a pandas groupby; a missing label takes the
+    groupby's way.
+    """
+    notes = []
+    for col, what in (("area", "area(s) with no crimes in any period dropped "
+                               "(they carry no information in a fixed-effects count model)"),
+                      ("period", "period(s) with no crimes in any area dropped")):
+        codes, n_labels = _codes(frame[col])
+        if codes is None:
+            return _drop_empty_grouped(frame)
+        empty = np.bincount(codes, weights=frame["y"].to_numpy(float), minlength=n_labels) == 0
+        n_empty = int(empty.sum())
+        if n_empty:
+            frame = frame[~empty[codes]]
+            notes.append(f"{n_empty} {what}")
+    return frame, notes
+
+
+def _drop_empty_grouped(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`_drop_empty` by pandas groupbys (labels that may be missing)."""
     notes = []
     area_total = frame.groupby("area")["y"].transform("sum")
     n_empty = frame.loc[area_total == 0, "area"].nunique()
@@ -265,7 +311,19 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
     y = frame["y"].to_numpy(float)
     offset = np.asarray(frame["offset"], dtype=float) * np.ones(n)
     groups = area_codes if cluster else None  # cluster-robust by area, or model-based
-    rank: list[Any] = [None]  # the design's rank (an SVD): the Poisson and negative binomial fits share it
+    # the design's rank (one SVD, which GLM makes for every model): the Poisson and negative binomial fits share it,
+    # and the restricted design (the last column left out) has one less when the design is well inside full rank
+    rank: list[Any] = [None]
+    restricted_rank = None
+    if wild and cluster and "poisson" in families_ and n >= n_cols:
+        with _single_threaded_blas():
+            sv = np.linalg.svd(design, compute_uv=False)
+        tol = sv.max(initial=0) * (max(design.shape) * np.finfo(sv.dtype).eps)  # np.linalg.matrix_rank's tolerance
+        if sv.min(initial=np.inf) > 1e3 * tol:
+            # every singular value far above the tolerance: the rank is the number of columns, and leaving a column
+            # out keeps the others' singular values above the smallest (interlacing) and the tolerance no higher
+            rank[0] = np.count_nonzero(sv > tol, axis=-1)
+            restricted_rank = rank[0] - 1
 
     def fit(fam: Any) -> Any:
         with _single_threaded_blas(), warnings.catch_warnings():
@@ -317,7 +375,8 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
                 # the restricted model (no effect: the null of no change), for the score bootstrap
                 with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                     warnings.simplefilter("ignore", PerfectSeparationWarning)
-                    restricted = fit_glm(y, design[:, :-1], family=families.Poisson(), offset=offset)
+                    restricted = fit_glm(y, design[:, :-1], family=families.Poisson(), offset=offset,
+                                         rank=restricted_rank)
                     p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
             out[family] = summary(poisson, [], float("nan"), p_wild)
         except Exception as exc:
@@ -508,10 +567,11 @@ def _panel_effects(frame: pd.DataFrame, families_: tuple[str, ...], *, cluster: 
         "n_post_periods": frame.loc[frame["post"], "period"].nunique(),
     }
     nan = float("nan")
-    cells = frame.groupby(["treated", "post"])["y"].sum()
+    y, treated, post = (frame[c].to_numpy() for c in ("y", "treated", "post"))
+    # (counts >= 0: a cell's total is 0 exactly when it has no positive count, or no rows)
     empty_cells = [f"{'treated' if t else 'control'} {'after' if p else 'before'}"
                    for (t, p) in [(True, False), (True, True), (False, False), (False, True)]
-                   if cells.get((t, p), 0) == 0]
+                   if not (y[(treated == t) & (post == p)] > 0).any()]
     n_params = sizes["n_areas"] + sizes["n_periods"]  # area and period effects (less one) + the effect
     # cluster-robust errors scale by (n - 1) / (n - k): an exactly identified panel has none
     if not empty_cells and (sizes["n_obs"] < n_params or cluster and sizes["n_obs"] <= n_params):
@@ -614,6 +674,9 @@ def _month_number(values: pd.Series, period_col: str, problems: _Problems) -> np
             )
             return None
         return numbers
+    numbers = _yyyy_mm_numbers(values)
+    if numbers is not None:
+        return numbers
     if isinstance(values.dtype, pd.PeriodDtype):
         values = values.dt.to_timestamp()
     try:
@@ -626,6 +689,24 @@ def _month_number(values: pd.Series, period_col: str, problems: _Problems) -> np
         )
         return None
     return (stamps.dt.year * 12 + stamps.dt.month).to_numpy(float)
+
+
+_YYYY_MM = re.compile(r"(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])")  # (years pandas reads as they are)
+
+
+def _yyyy_mm_numbers(values: pd.Series) -> np.ndarray | None:
+    """Months since year 0 of 'YYYY-MM' text labels, as ``pd.to_datetime`` reads them (the first of the month),
+    or None for anything else."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return None
+    try:
+        labels, inverse = np.unique(values.to_numpy(dtype=object), return_inverse=True)
+    except TypeError:  # labels of mixed types
+        return None
+    if not len(labels) or not all(isinstance(v, str) and _YYYY_MM.fullmatch(v) for v in labels):
+        return None
+    numbers = np.array([int(v[:4]) * 12 + int(v[5:]) for v in labels], dtype=float)
+    return numbers[inverse.ravel()]
 
 
 def pre_trend_check(
@@ -713,8 +794,8 @@ def _pre_trend(frame: pd.DataFrame, months: np.ndarray, *, family: str, cluster:
         return empty("not enough pre-period months",
                      f"{n_pre} before period(s) with crimes; at least 3 are needed to "
                      "estimate a trend")
-    totals = frame.groupby("treated")["y"].sum()
-    if totals.get(True, 0) == 0 or totals.get(False, 0) == 0:
+    y, treated = frame["y"].to_numpy(), frame["treated"].to_numpy()
+    if not (y[treated] > 0).any() or not (y[~treated] > 0).any():  # a total of counts >= 0 is 0, or no rows
         return empty("not estimable",
                      "no crimes in the treated or the control areas before the start")
 

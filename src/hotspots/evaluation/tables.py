@@ -115,9 +115,11 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     rb, ra = tot(own, before_idx), tot(own, after_idx)
     cb, ca = tot(area_controls, before_idx), tot(area_controls, after_idx)
     db, da = tot(buf, before_idx), tot(buf, after_idx)
-    did = did_rate_ratio(rb.astype(int), ra.astype(int), cb.astype(int), ca.astype(int))
     bcb, bca = tot(buffer_area_controls, before_idx), tot(buffer_area_controls, after_idx)
-    bdid = did_rate_ratio(db.astype(int), da.astype(int), bcb.astype(int), bca.astype(int))
+    # the areas' and the buffers' rate ratios in one call (row by row: the numbers of two calls)
+    both = did_rate_ratio(np.concatenate([rb, db]).astype(int), np.concatenate([ra, da]).astype(int),
+                          np.concatenate([cb, bcb]).astype(int), np.concatenate([ca, bca]).astype(int))
+    did, bdid = both.iloc[:n], both.iloc[n:]
     mrb, mra = tot(matched_r, before_idx), tot(matched_r, after_idx)
     mdb, mda = tot(matched_d, before_idx), tot(matched_d, after_idx)
     if has_harm:  # every area at once (one row per area below)
@@ -129,6 +131,9 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     buffer_km2 = buffers["area_km2"].to_numpy()
     did_col = {c: did[c].to_numpy() for c in did.columns}
     bdid_col = {c: bdid[c].to_numpy() for c in ("pct_change_vs_control", "pct_low", "pct_high")}
+    # the district names as a dict (a Series .get per area was a tenth of this table); a Series as before if its
+    # labels repeat (.get then gives a Series)
+    names = district_names.to_dict() if district_names.index.is_unique else district_names
     rows = []
     for i in range(n):
         q = wdq(int(rb[i]), int(ra[i]), int(db[i]), int(da[i]), int(cb[i]), int(ca[i]))
@@ -143,7 +148,7 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
         rows.append({
             "area_code": col["area_code"][i], "area_name": col["area_name"][i],
             "district_code": col["district_code"][i],
-            "district_name": district_names.get(col["district_code"][i], ""),
+            "district_name": names.get(col["district_code"][i], ""),
             "area_km2": float(col["area_km2"][i]), "buffer_km2": float(buffer_km2[i]),
             "crime_type": ct,
             "treated_before": int(rb[i]), "treated_after": int(ra[i]),

@@ -464,10 +464,14 @@ def render_evaluation_report(result: EvaluationResult) -> str:
     """
     import jinja2
 
+    from hotspots._parallel import collector_paused
+
     text = (resources.files("hotspots") / "templates" / "evaluation.html.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = fmt_pct
-    return env.from_string(text).render(**build_view(result))
+    with collector_paused():  # the charts and the map: see collector_paused
+        view = build_view(result)
+    return env.from_string(text).render(**view)
 
 
 __all__ = ["render_evaluation_report", "build_view", "monthly_chart", "area_map", "fmt_pct", "fmt_ci", "map_label"]

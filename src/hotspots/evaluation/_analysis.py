@@ -46,6 +46,7 @@ from hotspots.evaluation.tables import (
     SUMMARY_COLUMNS,
     EvaluationResult,
     _area_table,
+    _clip_to,
     _geometries,
     _monthly,
     _panel,
@@ -156,8 +157,7 @@ def _evaluate_areas(
     study_geom = (shapely.union_all(districts.geometry.values) if study_area is None else
                   study_area if isinstance(study_area, shapely.Geometry) else shapely.union_all(study_area.geometry.values))
     # areas outside the study area have no data there: clip and say so
-    clipped = shapely.intersection(areas.geometry.values, study_geom)
-    lost = 1 - shapely.area(clipped) / np.maximum(shapely.area(areas.geometry.values), 1e-9)
+    clipped, lost = _clip_to(areas.geometry.values, study_geom)
     if (lost > 0.01).any():
         notes.append(f"{int((lost > 0.01).sum())} treated area(s) extend beyond the study area; only the part inside "
                      "is evaluated (no data outside)")

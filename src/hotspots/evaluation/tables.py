@@ -208,6 +208,18 @@ def _monthly(ct, counts, months, months_range, u_tall, u_ball, control_units, u_
     return out
 
 
+def _clip_to(geoms: np.ndarray, study_geom: Any) -> tuple[np.ndarray | None, np.ndarray]:
+    """The areas clipped to the study area and the share of each lost; ``(None, zeros)`` when every area lies
+    inside it, away from its edge (valid geometries), where the intersection (which costs far more than the
+    test) would give each area back whole."""
+    shapely.prepare(study_geom)
+    if (shapely.is_valid(study_geom) and shapely.is_valid(geoms).all()  # (else as before: GEOS decides)
+            and shapely.contains_properly(study_geom, geoms).all()):
+        return None, np.zeros(len(geoms))
+    clipped = shapely.intersection(geoms, study_geom)
+    return clipped, 1 - shapely.area(clipped) / np.maximum(shapely.area(geoms), 1e-9)
+
+
 def _geometries(areas, buffers, pool, matched_r, matched_d, control, overall_control, u_dist, district_codes,
                 districts, excluded_geom) -> gpd.GeoDataFrame:
     frames = []
@@ -218,13 +230,14 @@ def _geometries(areas, buffers, pool, matched_r, matched_d, control, overall_con
     b = buffers[["area_code", "area_name", "district_code", "area_km2"]].copy()
     b["selection_count"], b["role"] = np.nan, "buffer"
     frames.append(gpd.GeoDataFrame(b, geometry=buffers.geometry.values, crs=BNG))
+    area_codes = areas["area_code"].to_numpy()  # (the column once, not a frame lookup per cell)
     for role, sets in (("matched_control", matched_r), ("buffer_matched_control", matched_d)):
         rows = [(i, c) for i, cs in enumerate(sets) for c in cs]
         if rows:
             idx = np.array([c for _, c in rows])
             g = gpd.GeoDataFrame({
                 "area_code": pool["cell_id"].to_numpy()[idx],
-                "area_name": [f"control for {areas['area_code'].iloc[i]}" for i, _ in rows],
+                "area_name": [f"control for {area_codes[i]}" for i, _ in rows],
                 "district_code": "", "area_km2": pool["cell_area_km2"].to_numpy()[idx], "selection_count": np.nan,
                 "role": role,
             }, geometry=pool.geometry.values[idx], crs=BNG)

@@ -14,6 +14,12 @@ itself), which gives the least-squares solution to rounding.  A design that
 is not of full column rank, or whose scaled normal equations are
 ill-conditioned, and any option this module does not reproduce, are fitted
 by statsmodels unchanged.
+
+:func:`fit_glm` makes the same fit without statsmodels' ``GLM`` class,
+whose module takes about 0.2 s to import (its formula machinery, some 200
+modules): statsmodels' family objects and its cluster sandwich, every other
+line as statsmodels computes it, so each number is the one ``glm(...).fit()``
+gives, bit for bit (tested).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-__all__ = ["glm"]
+__all__ = ["CountFit", "fit_glm", "glm"]
 
 #: the scaled normal equations are solved only when their reciprocal condition number is above this (the scaled
 #: design's condition number below 1e4, so the solution is good to about 1e-12), otherwise by statsmodels' SVD
@@ -35,13 +41,22 @@ _MIN_RCOND = 1e-8
 _MAX_WEIGHT_RATIO = 1e8
 
 
-def glm(endog: np.ndarray, exog: np.ndarray, *, family: Any, offset: np.ndarray | None = None) -> Any:
+def glm(endog: np.ndarray, exog: np.ndarray, *, family: Any, offset: np.ndarray | None = None,
+        rank: Any = None) -> Any:
     """``statsmodels.genmod.generalized_linear_model.GLM(endog, exog, family=family, offset=offset)``, fitted faster.
 
     ``.fit()`` (IRLS, the default options, any ``cov_type``) gives what
-    statsmodels gives, to rounding (tested against it).
+    statsmodels gives, to rounding (tested against it).  ``rank``: the rank of
+    ``exog`` as ``numpy.linalg.matrix_rank`` gives it, when the caller has it
+    from an earlier model on the same ``exog`` (``model.df_model + 1``): the
+    model is then made without that SVD, with the same ``df_model`` and
+    ``df_resid``.
     """
-    return _fast_glm_class()(endog, exog, family=family, offset=offset)
+    cls = _fast_glm_class()
+    model = cls.__new__(cls)
+    model._known_rank = rank
+    model.__init__(endog, exog, family=family, offset=offset)
+    return model
 
 
 def _solve(wexog: np.ndarray, wendog: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray] | None:
@@ -63,6 +78,15 @@ def _solve(wexog: np.ndarray, wendog: np.ndarray) -> tuple[np.ndarray, Any, np.n
     return x, factor, scale
 
 
+class _Params:
+    """What ``GLM._update_history`` reads of a WLS result: its ``params``."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: np.ndarray) -> None:
+        self.params = params
+
+
 @functools.lru_cache(maxsize=1)
 def _fast_glm_class() -> type:
     from statsmodels.genmod import generalized_linear_model as glm_module
@@ -71,6 +95,17 @@ def _fast_glm_class() -> type:
 
     class FastIRLSGLM(glm_module.GLM):
         """GLM whose IRLS solves each weighted least-squares step by the scaled normal equations."""
+
+        _known_rank = None
+
+        def initialize(self):
+            rank = self._known_rank
+            if rank is None or self.freq_weights is not None:
+                return super().initialize()
+            # GLM.initialize (statsmodels 0.14-0.15) with the rank given instead of np.linalg.matrix_rank(self.exog)
+            self.df_model = rank - 1
+            self.wnobs = self.exog.shape[0]
+            self.df_resid = self.exog.shape[0] - self.df_model - 1
 
         def _fit_irls(self, start_params=None, maxiter=100, tol=1e-8, scale=None, cov_type="nonrobust",
                       cov_kwds=None, use_t=None, **kwargs):
@@ -108,13 +143,14 @@ def _fast_glm_class() -> type:
                 if solved is None:
                     return plain()  # starts again from the start, as statsmodels would
                 params, factor, col_scale = solved
-                wls_results = wls_mod.results(params)
-                lin_pred = np.dot(exog, wls_results.params)
+                # (statsmodels makes the WLS results here, residuals and scale too, and reads only their params)
+                lin_pred = np.dot(exog, params)
                 lin_pred += self._offset_exposure
                 mu = self.family.fitted(lin_pred)
-                history = self._update_history(wls_results, mu, history)
+                history = self._update_history(_Params(params), mu, history)
                 self.scale = self.estimate_scale(mu)
-                if endog.squeeze().ndim == 1 and np.allclose(mu - endog, 0):
+                # np.allclose(mu - endog, 0): |mu - endog| <= 1e-8 everywhere (NaN is not close)
+                if endog.squeeze().ndim == 1 and bool(np.all(np.abs(mu - endog) <= 1e-8)):
                     warnings.warn("Perfect separation or prediction detected, parameter may not be identified",
                                   category=PerfectSeparationWarning, stacklevel=2)
                 converged = glm_module._check_convergence(criterion, iteration + 1, atol, rtol)
@@ -134,3 +170,180 @@ def _fast_glm_class() -> type:
             return glm_module.GLMResultsWrapper(results)
 
     return FastIRLSGLM
+
+
+# --------------------------------------------------------------------------- the same fit without statsmodels' GLM
+class CountFit:
+    """What the evaluation reads of a fitted GLM: the attributes of statsmodels' ``GLMResults`` of the same names.
+
+    Made by :func:`fit_glm` with statsmodels' own arithmetic, operation for
+    operation, so each number is the one ``glm(...).fit(...)`` gives, bit for bit.
+    """
+
+    __slots__ = ("params", "bse", "mu", "converged", "pearson_chi2", "df_model", "df_resid", "fit_history",
+                 "normalized_cov_params", "cov_params_default", "cov_type", "scale")
+
+    def cov_params(self) -> np.ndarray:
+        return self.cov_params_default
+
+
+class _SandwichModel:
+    """The model side of statsmodels' ``GLM`` that ``sandwich_covariance.cov_cluster`` reads: ``score_obs`` and
+    ``hessian``, for a family with scale 1 (Poisson, negative binomial), no weights, no exposure; each line as
+    ``GLM.score_factor``, ``GLM.hessian_factor``, ``GLM.hessian`` and ``GLM.predict`` compute it (0.14-0.15)."""
+
+    def __init__(self, endog, exog, family, offset, iweights, n_trials) -> None:
+        self.endog, self.exog, self.family, self.offset = endog, exog, family, offset
+        self.iweights, self.n_trials = iweights, n_trials
+
+    def predict(self, params):
+        offset = 0.0 if self.offset is None else self.offset
+        linpred = np.dot(self.exog, params) + offset + 0.0  # (+ exposure: none)
+        return self.family.fitted(linpred)
+
+    def score_factor(self, params, scale=None):
+        mu = self.predict(params)
+        score_factor = (self.endog - mu) / self.family.link.deriv(mu)
+        score_factor /= self.family.variance(mu)
+        score_factor *= self.iweights * self.n_trials
+        return score_factor  # (scale 1: not divided)
+
+    def score_obs(self, params, scale=None):
+        score_factor = self.score_factor(params, scale=scale)
+        return score_factor[:, None] * self.exog
+
+    def hessian_factor(self, params):
+        mu = self.predict(params)
+        eim_factor = 1 / (self.family.link.deriv(mu) ** 2 * self.family.variance(mu))
+        eim_factor *= self.iweights * self.n_trials
+        score_factor = self.score_factor(params, scale=1.0)
+        tmp = self.family.variance(mu) * self.family.link.deriv2(mu)
+        tmp += self.family.variance.deriv(mu) * self.family.link.deriv(mu)
+        tmp = score_factor * tmp
+        tmp /= self.iweights * self.n_trials
+        return eim_factor * (1 + tmp)  # observed information (scale 1)
+
+    def hessian(self, params, scale=None, observed=None):
+        tmp = np.empty_like(self.exog, dtype=float)
+        factor = self.hessian_factor(params)
+        np.multiply(self.exog.T, factor, out=tmp.T)
+        return -tmp.T.dot(self.exog)
+
+
+class _SandwichResults:
+    """``results.model`` and ``results.params``: what ``cov_cluster`` reads of a results object."""
+
+    def __init__(self, model: _SandwichModel, params: np.ndarray) -> None:
+        self.model, self.params = model, params
+
+
+def fit_glm(endog: np.ndarray, exog: np.ndarray, *, family: Any, offset: np.ndarray | None = None,
+            cov_groups: np.ndarray | None = None, rank: Any = None) -> Any:
+    """``glm(endog, exog, family=family, offset=offset, rank=rank).fit(**cov)``, bit for bit, without statsmodels' GLM.
+
+    ``cov`` is ``cov_type="cluster", cov_kwds={"groups": cov_groups}`` when
+    ``cov_groups`` is given, else the default (model-based).  statsmodels'
+    ``generalized_linear_model`` takes about 0.2 s to import (its formula
+    machinery and 200 modules) and a model and its results cost milliseconds of
+    set-up each; for a Poisson or negative binomial family (scale 1) with an
+    offset or none, a float design of full column rank and IRLS steps the
+    normal equations solve (:func:`_solve`), the fit here is made with
+    statsmodels' family objects and its cluster sandwich
+    (``sandwich_covariance.cov_cluster``) and every other line as statsmodels
+    computes it, so the parameters, standard errors, fitted means, Pearson
+    chi-square, degrees of freedom, convergence and history are the same
+    numbers.  Anything else is fitted by ``glm(...).fit(...)`` and its
+    results returned.
+
+    Returns a :class:`CountFit` (or statsmodels' results).
+    """
+    from statsmodels.genmod import families
+
+    fit_kwargs: dict[str, Any] = {} if cov_groups is None else {"cov_type": "cluster", "cov_kwds": {"groups": cov_groups}}
+
+    def statsmodels_fit() -> Any:
+        return glm(endog, exog, family=family, offset=offset, rank=rank).fit(**fit_kwargs)
+
+    endog, exog = np.asarray(endog), np.asarray(exog)
+    if (type(family) not in (families.Poisson, families.NegativeBinomial) or type(family.link) is not families.links.Log
+            or endog.dtype != np.float64 or exog.dtype != np.float64 or endog.ndim != 1 or exog.ndim != 2
+            or exog.shape[0] != endog.shape[0] or exog.shape[1] < 1
+            or (offset is not None and (np.asarray(offset).dtype != np.float64 or np.shape(offset) != endog.shape))
+            or (cov_groups is not None and not (isinstance(cov_groups, np.ndarray) and cov_groups.shape == endog.shape))):
+        return statsmodels_fit()
+    offset = None if offset is None else np.asarray(offset)
+    n, k = exog.shape
+    if rank is None:
+        rank = np.linalg.matrix_rank(exog)  # GLM.initialize
+    df_model = rank - 1
+    if df_model + 1 != k:
+        return statsmodels_fit()
+    freq_weights, var_weights = np.ones(n), np.ones(n)
+    iweights = np.asarray(freq_weights * var_weights)
+    n_trials = np.ones(n)
+    offset_exposure = offset if offset is not None else 0.0
+    # GLM._fit_irls (statsmodels 0.14-0.15) as FastIRLSGLM runs it, default options, scale 1
+    maxiter, atol, rtol = 100, 1e-8, 0.0
+    zeros = np.zeros(k)
+    mu = family.starting_mu(endog)
+    lin_pred = family.predict(mu)
+    scale = 1.0
+    dev = family.deviance(endog, mu, var_weights, freq_weights, scale)
+    if np.isnan(dev):
+        return statsmodels_fit()  # statsmodels raises its own error
+    history = dict(params=[np.inf, zeros], deviance=[np.inf, dev])
+    converged = False
+    criterion = history["deviance"]
+    msg = "NaN, inf or invalid value detected in {0}, estimation infeasible."
+    for iteration in range(maxiter):
+        weights = iweights * n_trials * family.weights(mu)
+        wlsendog = lin_pred + family.link.deriv(mu) * (endog - mu) - offset_exposure
+        w_half = np.sqrt(weights)  # _MinimalWLS(wlsendog, exog, weights, check_endog=True, check_weights=True)
+        if not np.all(np.isfinite(w_half)):
+            raise ValueError(msg.format("weights"))
+        if not np.all(np.isfinite(wlsendog)):
+            raise ValueError(msg.format("endog"))
+        wendog = w_half * wlsendog
+        wexog = np.asarray(w_half)[:, None] * exog
+        weights = np.asarray(weights)
+        solved = _solve(wexog, wendog) if weights.min() * _MAX_WEIGHT_RATIO > weights.max() else None
+        if solved is None:
+            return statsmodels_fit()  # from the start, as statsmodels (through FastIRLSGLM) would
+        params, factor, col_scale = solved
+        lin_pred = np.dot(exog, params)
+        lin_pred += offset_exposure
+        mu = family.fitted(lin_pred)
+        history["params"].append(params)
+        history["deviance"].append(family.deviance(endog, mu, var_weights, freq_weights, scale))
+        if endog.squeeze().ndim == 1 and bool(np.all(np.abs(mu - endog) <= 1e-8)):
+            from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+            warnings.warn("Perfect separation or prediction detected, parameter may not be identified",
+                          category=PerfectSeparationWarning, stacklevel=2)
+        converged = bool(np.allclose(criterion[iteration + 1], criterion[iteration + 2], atol=atol, rtol=rtol))
+        if converged:
+            break
+    history["iteration"] = iteration + 1
+    normalized_cov = linalg.cho_solve(factor, np.eye(k), check_finite=False) / col_scale[:, None] / col_scale[None, :]
+    res = CountFit()
+    res.params, res.normalized_cov_params, res.scale = params, normalized_cov, 1.0
+    res.converged, res.fit_history = converged, history
+    res.df_model, res.df_resid = df_model, exog.shape[0] - df_model - 1
+    model = _SandwichModel(endog, exog, family, offset, iweights, n_trials)
+    if cov_groups is None:
+        res.cov_type, res.cov_params_default = "nonrobust", normalized_cov * 1.0
+    else:
+        from statsmodels.stats import sandwich_covariance as sw
+
+        groups = cov_groups  # (get_robustcov_results: one-dimensional groups, passed on as they are)
+        res.cov_type = "cluster"
+        res.cov_params_default = sw.cov_cluster(_SandwichResults(model, params), groups, use_correction=True,
+                                                crv_type="cluster")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res.bse = np.sqrt(np.diag(res.cov_params_default))
+    res.mu = model.predict(params)
+    chisq = (endog - res.mu) ** 2 / family.variance(res.mu)
+    chisq *= iweights * 1
+    res.pearson_chi2 = np.sum(chisq)
+    return res

@@ -291,9 +291,28 @@ def _local_slope(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _candidates(target: np.ndarray, pool: np.ndarray, k: int) -> np.ndarray:
-    """For each row of ``target`` (areas x features), the ``k`` pool rows nearest in (square-root) level."""
-    d = np.abs(np.sqrt(target)[:, None, :] - np.sqrt(pool)[None, :, :]).sum(axis=2)
-    return np.argsort(d, axis=1, kind="stable")[:, :k]
+    """For each row of ``target`` (areas x features), the ``k`` pool rows nearest in (square-root) level.
+
+    The ``k`` first of a stable sort of the distances (ties in pool order): each row's ``k``-th smallest
+    distance is found by a partition, and only the pool rows at most that far are sorted.
+    """
+    st, sp = np.sqrt(target), np.sqrt(pool)
+    if st.ndim == 2 and sp.ndim == 2 and 0 < st.shape[1] < 8 and st.shape[1] == sp.shape[1]:
+        # the features' distances added one after another: the sum numpy's reduction makes of fewer than 8 terms
+        d = np.abs(st[:, None, 0] - sp[None, :, 0])
+        for j in range(1, st.shape[1]):
+            d += np.abs(st[:, None, j] - sp[None, :, j])
+    else:
+        d = np.abs(st[:, None, :] - sp[None, :, :]).sum(axis=2)
+    n = d.shape[1]
+    if not 0 < k < n or np.isnan(d).any():
+        return np.argsort(d, axis=1, kind="stable")[:, :k]
+    kth = np.partition(d, k - 1, axis=1)[:, k - 1]
+    out = np.empty((d.shape[0], k), dtype=np.intp)
+    for i, row in enumerate(d):
+        near = np.flatnonzero(row <= kth[i])  # every row a stable sort puts first, and ties of the k-th (pool order)
+        out[i] = near[np.argsort(row[near], kind="stable")[:k]]
+    return out
 
 
 def _draw_sets(cands: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -498,7 +517,7 @@ def placebo_did(
     rng = np.random.default_rng(seed)
     sets = (_draw_sets(cands, int(n_draws), rng) if not replace
             else cands[np.arange(n_areas), rng.integers(k, size=(int(n_draws), n_areas))])
-    n_distinct = len({tuple(sorted(s)) for s in sets.tolist()})
+    n_distinct = int(np.unique(np.sort(sets, axis=1), axis=0).shape[0]) if sets.size else len({()} if len(sets) else ())
     sb = pb[sets].sum(axis=1)
     # the quantities whose change is tested: the treated areas' own counts, or (buffers) their rings' counts
     if outcome is not None:

@@ -1,7 +1,8 @@
 """Fixed-effects count models on a monthly panel: the DiD effect and the pre-trend check.
 
-statsmodels is imported only when a model is fitted, so importing this
-module stays cheap.
+statsmodels' families are imported only when a model is fitted, so importing
+this module stays cheap; its GLM only when a fit needs it
+(:func:`hotspots.evaluation._glm.fit_glm`).
 
 References
 ----------
@@ -17,18 +18,14 @@ References
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
 import math
-import warnings
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hotspots._errors import ValidationError
 from hotspots.evaluation._checks import (
     _check_level,
     _count_array,
@@ -38,14 +35,14 @@ from hotspots.evaluation._checks import (
     _two_sided_p,
     _z_crit,
 )
+from hotspots.evaluation._panel_fit import (  # noqa: F401  (MAX_DESIGN_CELLS, WILD_DRAWS, wild_score_p: this module's names)
+    MAX_DESIGN_CELLS,
+    WILD_DRAWS,
+    _fit_families,
+    _fit_fixed_effects,
+    wild_score_p,
+)
 
-try:  # installed with scikit-learn; optional here
-    from threadpoolctl import ThreadpoolController, threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-_blas_controller = functools.lru_cache(maxsize=1)(lambda: ThreadpoolController())
-
-log = logging.getLogger(__name__)
 
 __all__ = ["FEW_CLUSTERS", "OVERDISPERSION_THRESHOLD", "PanelEffect", "PreTrendCheck", "WILD_DRAWS", "panel_effect",
            "pre_trend_check", "wild_score_p"]
@@ -54,8 +51,6 @@ __all__ = ["FEW_CLUSTERS", "OVERDISPERSION_THRESHOLD", "PanelEffect", "PreTrendC
 OVERDISPERSION_THRESHOLD = 1.5
 #: Fewer clusters than this and cluster-robust SEs are themselves unreliable [6].
 FEW_CLUSTERS = 20
-#: A dense fixed-effects design larger than this (cells) is refused, not attempted.
-MAX_DESIGN_CELLS = 50_000_000
 
 @dataclass(frozen=True)
 class PanelEffect:
@@ -178,6 +173,8 @@ def _prepare_panel(
         "y": counts, "treated": treated, "post": post,
         "offset": np.log(exposure) if exposure is not None else 0.0,
     })
+    if _consistent(frame):  # (by codes: the checks below find nothing to say)
+        return frame
     if frame.duplicated(["area", "period"]).any():
         n_dup = int(frame.duplicated(["area", "period"]).sum())
         problems.add(
@@ -200,9 +197,52 @@ def _prepare_panel(
     return frame
 
 
+def _consistent(frame: pd.DataFrame) -> bool:
+    """True when no (area, period) repeats, ``treated`` is constant within each area and ``post`` within each
+    period (what ``_prepare_panel`` checks, answered with integer codes instead of pandas groupbys)."""
+    area, n_areas = _codes(frame["area"])
+    period, n_periods = _codes(frame["period"])
+    if area is None or period is None:
+        return False
+    pairs = area * n_periods + period
+    return (np.unique(pairs).size == pairs.size
+            and np.unique(area * 2 + frame["treated"].to_numpy(bool)).size == n_areas
+            and np.unique(period * 2 + frame["post"].to_numpy(bool)).size == n_periods)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray | None, int]:
+    """Integer codes of the labels (first appearance order) and how many; None when a label is missing."""
+    codes, uniques = pd.factorize(values)
+    if (codes < 0).any():
+        return None, 0
+    return codes.astype(np.int64), len(uniques)
+
+
 def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Drop areas and periods with no crime at all: they carry no information in a
-    fixed-effects Poisson fit and make the fixed effect diverge."""
+    fixed-effects Poisson fit and make the fixed effect diverge.
+
+    The counts are whole numbers >= 0 (``_prepare_panel``): a label's total is 0 exactly when every count of it
+    is, which integer codes and ``np.bincount`` find without a pandas groupby; a missing label takes the
+    groupby's way.
+    """
+    notes = []
+    for col, what in (("area", "area(s) with no crimes in any period dropped "
+                               "(they carry no information in a fixed-effects count model)"),
+                      ("period", "period(s) with no crimes in any area dropped")):
+        codes, n_labels = _codes(frame[col])
+        if codes is None:
+            return _drop_empty_grouped(frame)
+        empty = np.bincount(codes, weights=frame["y"].to_numpy(float), minlength=n_labels) == 0
+        n_empty = int(empty.sum())
+        if n_empty:
+            frame = frame[~empty[codes]]
+            notes.append(f"{n_empty} {what}")
+    return frame, notes
+
+
+def _drop_empty_grouped(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`_drop_empty` by pandas groupbys (labels that may be missing)."""
     notes = []
     area_total = frame.groupby("area")["y"].transform("sum")
     n_empty = frame.loc[area_total == 0, "area"].nunique()
@@ -216,135 +256,6 @@ def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         frame = frame[period_total > 0]
         notes.append(f"{n_empty} period(s) with no crimes in any area dropped")
     return frame, notes
-
-
-def _fit_fixed_effects(frame: pd.DataFrame, regressor: np.ndarray, *, family: str,
-                       cluster: bool) -> dict[str, Any]:
-    """Count GLM with area and period dummies plus one regressor of interest."""
-    from statsmodels.genmod import families
-    from hotspots.evaluation._glm import glm  # statsmodels' GLM (not statsmodels.api: ~0.4 s), solved faster
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
-
-    area_codes, areas = pd.factorize(frame["area"], sort=True)
-    period_codes, periods = pd.factorize(frame["period"], sort=True)
-    n, n_areas, n_periods = len(frame), len(areas), len(periods)
-    n_cols = n_areas + n_periods
-    if n * n_cols > MAX_DESIGN_CELLS:
-        raise ValidationError(
-            f"panel too large for a dense fixed-effects design ({n} rows x {n_cols} "
-            "area and period dummies)",
-            hint="aggregate control areas into fewer comparison units, or use fewer areas",
-        )
-    design = np.zeros((n, n_cols))
-    rows = np.arange(n)
-    design[:, 0] = 1.0
-    keep = area_codes > 0
-    design[rows[keep], area_codes[keep]] = 1.0
-    keep = period_codes > 0
-    design[rows[keep], n_areas - 1 + period_codes[keep]] = 1.0
-    design[:, -1] = regressor
-    y = frame["y"].to_numpy(float)
-    offset = np.asarray(frame["offset"], dtype=float) * np.ones(n)
-    fit_kwargs: dict[str, Any] = {}
-    if cluster:
-        fit_kwargs = {"cov_type": "cluster", "cov_kwds": {"groups": area_codes}}
-
-    def fit(fam: Any, **kwargs: Any) -> Any:
-        with _single_threaded_blas(), warnings.catch_warnings():
-            # areas/periods without crime were dropped, so "perfect separation"
-            # here only flags saturated designs (e.g. a 2 x 2 table), not divergence
-            warnings.simplefilter("ignore", PerfectSeparationWarning)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return glm(y, design, family=fam, offset=offset).fit(**kwargs)
-
-    notes = []
-    result = fit(families.Poisson(), **fit_kwargs)
-    nb_alpha = float("nan")
-    if family == "negbin":
-        # NB2 alpha by the Cameron-Trivedi auxiliary regression on the Poisson fit:
-        # ((y - mu)^2 - y) / mu = alpha * mu + error, OLS through the origin.
-        mu = result.mu
-        nb_alpha = float(np.sum((y - mu) ** 2 - y) / np.sum(mu ** 2))
-        if not nb_alpha > 1e-8:
-            notes.append(f"no overdispersion found (alpha estimate {nb_alpha:.3g}); "
-                         "the negative binomial fit is effectively Poisson")
-            nb_alpha = 1e-8
-        log.info("negative binomial alpha estimated at %.4g", nb_alpha)
-        result = fit(families.NegativeBinomial(alpha=nb_alpha), **fit_kwargs)
-    if not result.converged:
-        notes.append("the model did not converge; treat the estimate with caution")
-    p_wild = float("nan")
-    if cluster and family == "poisson":
-        # the restricted model (no effect: the null of no change), for the score bootstrap
-        with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", PerfectSeparationWarning)
-            restricted = glm(y, design[:, :-1], family=families.Poisson(), offset=offset).fit()
-            p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
-    dispersion = (float(result.pearson_chi2 / result.df_resid)
-                  if result.df_resid > 0 else float("nan"))
-    return {
-        "coef": float(np.asarray(result.params)[-1]),
-        "se": float(np.asarray(result.bse)[-1]),
-        "nb_alpha": nb_alpha, "dispersion": dispersion,
-        "n_obs": n, "n_areas": n_areas, "n_periods": n_periods,
-        "cov_type": "cluster-robust by area" if cluster else "model-based",
-        "notes": notes, "p_wild": p_wild,
-    }
-
-
-#: wild bootstrap draws for :func:`wild_score_p`
-WILD_DRAWS = 9999
-
-
-def wild_score_p(y: np.ndarray, design: np.ndarray, mu0: np.ndarray, clusters: np.ndarray, *,
-                 draws: int = WILD_DRAWS, seed: int = 20240601) -> float:
-    """Wild cluster score-bootstrap p-value for the last column's coefficient being 0 in a Poisson GLM [7]_.
-
-    The score of the last coefficient at the restricted fit ``mu0`` (the model
-    without it), with the other columns partialled out, is summed by cluster;
-    the studentised total is compared with its wild-bootstrap distribution
-    (each cluster's score multiplied by a random weight: Rademacher with 12 or
-    more clusters, Webb's six-point weights [8]_ with fewer).  Valid with few
-    clusters and overdispersion, where cluster-robust z tests over-reject.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> g = np.repeat(np.arange(30), 10)
-    >>> X = np.column_stack([np.ones(300), (g < 15) & (np.tile(np.arange(10), 30) >= 5)])
-    >>> y = rng.poisson(np.exp(1 + rng.normal(0, 0.3, 30))[g])
-    >>> 0.05 < wild_score_p(y, X, np.full(300, y.mean()), g, draws=999) <= 1
-    True
-    """
-    xd, xn = design[:, -1], design[:, :-1]
-    w = mu0
-    xtw = xn.T * w
-    gamma = np.linalg.lstsq(xtw @ xn, xtw @ xd, rcond=None)[0]
-    resid_x = xd - xn @ gamma
-    score = resid_x * (y - mu0)
-    codes, inv = np.unique(clusters, return_inverse=True)
-    s_g = np.bincount(inv, weights=score, minlength=codes.size)
-    denom = math.sqrt(float(np.sum(s_g ** 2)))
-    if not denom > 0:
-        return float("nan")
-    t_obs = abs(float(s_g.sum())) / denom
-    rng = np.random.default_rng(seed)
-    if codes.size >= 12:
-        wts = rng.choice([-1.0, 1.0], size=(draws, codes.size))
-    else:
-        six = np.sqrt([1.5, 1.0, 0.5])
-        wts = rng.choice(np.concatenate([-six, six]), size=(draws, codes.size))
-    t_star = np.abs(wts @ s_g) / np.sqrt((wts ** 2) @ (s_g ** 2))
-    return float((1 + np.sum(t_star >= t_obs - 1e-12)) / (draws + 1))
-
-
-def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
-    """These designs are small (thousands of rows, tens to hundreds of columns):
-    multi-threaded OpenBLAS gains nothing on them, and on a busy machine its
-    spinning threads made each fit about 100 times slower in testing."""
-    if threadpool_limits is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")  # the libraries are looked up once, not per fit
 
 
 def _inference_notes(fitted: dict[str, Any], *, family: str, cluster: bool) -> list[str]:
@@ -455,8 +366,19 @@ def panel_effect(
         _require_groups(problems, frame, need_pre=True, need_post=True,
                         treated_col=treated_col, post_col=post_col)
     problems.raise_if_any()
+    res = _panel_effects(frame, (family,), cluster=cluster, level=level)[family]
+    if isinstance(res, BaseException):
+        raise res
+    return res
 
-    frame, notes = _drop_empty(frame)
+
+def _panel_effects(frame: pd.DataFrame, families_: tuple[str, ...], *, cluster: bool,
+                   level: float) -> dict[str, PanelEffect | BaseException]:
+    """:func:`panel_effect` of a validated panel (``_prepare_panel``) for each family, the Poisson fit made once.
+
+    Each family gets the :class:`PanelEffect` ``panel_effect`` returns for it, or the exception it raises.
+    """
+    frame, dropped = _drop_empty(frame)
     sizes = {
         "n_obs": len(frame), "n_areas": frame["area"].nunique(),
         "n_treated_areas": frame.loc[frame["treated"], "area"].nunique(),
@@ -464,42 +386,82 @@ def panel_effect(
         "n_post_periods": frame.loc[frame["post"], "period"].nunique(),
     }
     nan = float("nan")
-    cells = frame.groupby(["treated", "post"])["y"].sum()
+    y, treated, post = (frame[c].to_numpy() for c in ("y", "treated", "post"))
+    # (counts >= 0: a cell's total is 0 exactly when it has no positive count, or no rows)
     empty_cells = [f"{'treated' if t else 'control'} {'after' if p else 'before'}"
                    for (t, p) in [(True, False), (True, True), (False, False), (False, True)]
-                   if cells.get((t, p), 0) == 0]
+                   if not (y[(treated == t) & (post == p)] > 0).any()]
     n_params = sizes["n_areas"] + sizes["n_periods"]  # area and period effects (less one) + the effect
     # cluster-robust errors scale by (n - 1) / (n - k): an exactly identified panel has none
     if not empty_cells and (sizes["n_obs"] < n_params or cluster and sizes["n_obs"] <= n_params):
-        notes.append(f"{sizes['n_obs']} area-months for {n_params} parameters: too few to fit the panel "
-                     "with cluster-robust errors (the effect is not estimable); pool more areas or months")
+        dropped.append(f"{sizes['n_obs']} area-months for {n_params} parameters: too few to fit the panel "
+                       "with cluster-robust errors (the effect is not estimable); pool more areas or months")
         empty_cells = ["all"]
     elif empty_cells:
-        notes.append(f"no crimes in the {', '.join(empty_cells)} rows: the effect is not "
-                     "estimable; pool more areas or months")
+        dropped.append(f"no crimes in the {', '.join(empty_cells)} rows: the effect is not "
+                       "estimable; pool more areas or months")
     if empty_cells:
-        return PanelEffect(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, float(level),
-                           family, nan, nan, "cluster-robust by area" if cluster else "model-based",
-                           **sizes, note="; ".join(notes))
+        return {family: PanelEffect(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, float(level),
+                                    family, nan, nan, "cluster-robust by area" if cluster else "model-based",
+                                    **sizes, note="; ".join(dropped))
+                for family in families_}
 
     regressor = (frame["treated"] & frame["post"]).to_numpy(float)
-    fitted = _fit_fixed_effects(frame, regressor, family=family, cluster=cluster)
-    notes += _inference_notes(fitted, family=family, cluster=cluster)
-    if np.isfinite(fitted["p_wild"]):
-        notes.append(f"wild cluster bootstrap p = {fitted['p_wild']:.3f} ({WILD_DRAWS} draws; the small-cluster check "
-                     "of the cluster-robust p, used by the verdict)")
-    coef, se = fitted["coef"], fitted["se"]
-    zc = _z_crit(level)
-    z = coef / se
-    irr, low, high = math.exp(coef), math.exp(coef - zc * se), math.exp(coef + zc * se)
-    return PanelEffect(
-        irr=irr, irr_low=low, irr_high=high,
-        pct_change=100 * (irr - 1), pct_low=100 * (low - 1), pct_high=100 * (high - 1),
-        log_irr=coef, se_log_irr=se, z=z, p_value=float(_two_sided_p(z)), level=float(level),
-        family=family, nb_alpha=fitted["nb_alpha"], dispersion=fitted["dispersion"],
-        cov_type=fitted["cov_type"], **sizes, note="; ".join(notes),
-        p_value_wild=fitted["p_wild"], wild_draws=WILD_DRAWS if np.isfinite(fitted["p_wild"]) else 0,
-    )
+    try:
+        fits = _fit_families(frame, regressor, families_, cluster=cluster)
+    except Exception as exc:  # the design itself (too large): every family raises it
+        return {family: exc for family in families_}
+    out: dict[str, PanelEffect | BaseException] = {}
+    for family in families_:
+        fitted = fits[family]
+        if isinstance(fitted, BaseException):
+            out[family] = fitted
+            continue
+        notes = dropped + _inference_notes(fitted, family=family, cluster=cluster)
+        if np.isfinite(fitted["p_wild"]):
+            notes.append(f"wild cluster bootstrap p = {fitted['p_wild']:.3f} ({WILD_DRAWS} draws; the small-cluster "
+                         "check of the cluster-robust p, used by the verdict)")
+        coef, se = fitted["coef"], fitted["se"]
+        zc = _z_crit(level)
+        z = coef / se
+        irr, low, high = math.exp(coef), math.exp(coef - zc * se), math.exp(coef + zc * se)
+        out[family] = PanelEffect(
+            irr=irr, irr_low=low, irr_high=high,
+            pct_change=100 * (irr - 1), pct_low=100 * (low - 1), pct_high=100 * (high - 1),
+            log_irr=coef, se_log_irr=se, z=z, p_value=float(_two_sided_p(z)), level=float(level),
+            family=family, nb_alpha=fitted["nb_alpha"], dispersion=fitted["dispersion"],
+            cov_type=fitted["cov_type"], **sizes, note="; ".join(notes),
+            p_value_wild=fitted["p_wild"], wild_draws=WILD_DRAWS if np.isfinite(fitted["p_wild"]) else 0,
+        )
+    return out
+
+
+def panel_effects_and_pre_trend(panel: pd.DataFrame, *, families: tuple[str, ...] = ("poisson", "negbin"),
+                                cluster: bool = True, level: float = 0.95) -> list[Any] | None:
+    """``[panel_effect(panel, family=f) for f in families] + [pre_trend_check(panel)]``, each result or the exception
+    it raises, with the panel validated once and the Poisson fit made once; the default column names.
+
+    None when the panel does not pass every check (the caller then calls the two functions, each of which
+    raises its own message).
+    """
+    problems = _Problems("panel_effect")
+    frame = None
+    if all(f in _FAMILIES for f in families):
+        frame = _prepare_panel(problems, panel, area_col="area", period_col="month", count_col="count",
+                               treated_col="treated", post_col="post", exposure_col=None, family="poisson",
+                               cluster=cluster, level=level)
+    if frame is None or problems.messages:
+        return None
+    months = _month_number(panel["month"], "month", problems)
+    _require_groups(problems, frame, need_pre=True, need_post=True, treated_col="treated", post_col="post")
+    if months is None or problems.messages:
+        return None
+    effects = _panel_effects(frame, tuple(families), cluster=cluster, level=level)
+    try:
+        pre: Any = _pre_trend(frame, months, family="poisson", cluster=cluster, level=level)
+    except Exception as exc:
+        pre = exc
+    return [effects[f] for f in families] + [pre]
 
 
 def _require_groups(problems: _Problems, frame: pd.DataFrame, *, need_pre: bool,
@@ -531,6 +493,9 @@ def _month_number(values: pd.Series, period_col: str, problems: _Problems) -> np
             )
             return None
         return numbers
+    numbers = _yyyy_mm_numbers(values)
+    if numbers is not None:
+        return numbers
     if isinstance(values.dtype, pd.PeriodDtype):
         values = values.dt.to_timestamp()
     try:
@@ -543,6 +508,24 @@ def _month_number(values: pd.Series, period_col: str, problems: _Problems) -> np
         )
         return None
     return (stamps.dt.year * 12 + stamps.dt.month).to_numpy(float)
+
+
+_YYYY_MM = re.compile(r"(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])")  # (years pandas reads as they are)
+
+
+def _yyyy_mm_numbers(values: pd.Series) -> np.ndarray | None:
+    """Months since year 0 of 'YYYY-MM' text labels, as ``pd.to_datetime`` reads them (the first of the month),
+    or None for anything else."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return None
+    try:
+        labels, inverse = np.unique(values.to_numpy(dtype=object), return_inverse=True)
+    except TypeError:  # labels of mixed types
+        return None
+    if not len(labels) or not all(isinstance(v, str) and _YYYY_MM.fullmatch(v) for v in labels):
+        return None
+    numbers = np.array([int(v[:4]) * 12 + int(v[5:]) for v in labels], dtype=float)
+    return numbers[inverse.ravel()]
 
 
 def pre_trend_check(
@@ -608,6 +591,12 @@ def pre_trend_check(
                         treated_col=treated_col, post_col=post_col)
     problems.raise_if_any()
 
+    return _pre_trend(frame, months, family=family, cluster=cluster, level=level)
+
+
+def _pre_trend(frame: pd.DataFrame, months: np.ndarray, *, family: str, cluster: bool,
+               level: float) -> PreTrendCheck:
+    """:func:`pre_trend_check` of a validated panel (``_prepare_panel``) and its month numbers."""
     frame = frame.assign(month_number=months)
     frame = frame[~frame["post"]]
     frame, notes = _drop_empty(frame)
@@ -624,14 +613,14 @@ def pre_trend_check(
         return empty("not enough pre-period months",
                      f"{n_pre} before period(s) with crimes; at least 3 are needed to "
                      "estimate a trend")
-    totals = frame.groupby("treated")["y"].sum()
-    if totals.get(True, 0) == 0 or totals.get(False, 0) == 0:
+    y, treated = frame["y"].to_numpy(), frame["treated"].to_numpy()
+    if not (y[treated] > 0).any() or not (y[~treated] > 0).any():  # a total of counts >= 0 is 0, or no rows
         return empty("not estimable",
                      "no crimes in the treated or the control areas before the start")
 
     time = frame["month_number"].to_numpy(float) - frame["month_number"].min()
     fitted = _fit_fixed_effects(frame, frame["treated"].to_numpy(float) * time,
-                                family=family, cluster=cluster)
+                                family=family, cluster=cluster, wild=False)  # its p_wild is not reported
     notes += _inference_notes(fitted, family=family, cluster=cluster)
     coef, se = fitted["coef"], fitted["se"]
     zc = _z_crit(level)

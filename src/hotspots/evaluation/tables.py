@@ -18,7 +18,7 @@ import shapely
 from hotspots._errors import ValidationError
 from hotspots.evaluation.did import did_rate_ratio, harm_did
 from hotspots.evaluation.displacement import total_net_effect, wdd, wdq
-from hotspots.evaluation.panel import panel_effect, pre_trend_check
+from hotspots.evaluation.panel import panel_effect, panel_effects_and_pre_trend, pre_trend_check
 from hotspots.evaluation.verdict import classify_change
 from hotspots.geo.aggregate import Period
 from hotspots.schema import BNG
@@ -77,17 +77,23 @@ def _panel(counts: np.ndarray, treated_units: list[int], control_units: list[int
         "treated": np.repeat([True] * len(treated_units) + [False] * len(control_units), len(idx)),
     })
     frame["post"] = frame["month"] >= after.months[0]
+    # what panel_effect(frame, family=...) for both families and pre_trend_check(frame) give, the panel checked once
+    # and the Poisson fit (which the negative binomial's alpha comes from) made once
+    shared = panel_effects_and_pre_trend(frame, families=("poisson", "negbin"))
+    calls = [lambda: panel_effect(frame, family="poisson"), lambda: panel_effect(frame, family="negbin"),
+             lambda: pre_trend_check(frame)]
     out = []
-    for family in ("poisson", "negbin"):
+    for k, call in enumerate(calls):
         try:
-            out.append(panel_effect(frame, family=family))
+            if shared is None:
+                out.append(call())
+            elif isinstance(shared[k], BaseException):
+                raise shared[k]
+            else:
+                out.append(shared[k])
         except (ValidationError, ValueError, np.linalg.LinAlgError) as exc:
             out.append(f"not estimable: {getattr(exc, 'message', exc)}")
-    try:
-        pre = pre_trend_check(frame)
-    except (ValidationError, ValueError, np.linalg.LinAlgError) as exc:
-        pre = f"not estimable: {getattr(exc, 'message', exc)}"
-    return out[0], out[1], pre
+    return out[0], out[1], out[2]
 
 
 def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm, before_idx, after_idx, area_controls,
@@ -109,9 +115,11 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     rb, ra = tot(own, before_idx), tot(own, after_idx)
     cb, ca = tot(area_controls, before_idx), tot(area_controls, after_idx)
     db, da = tot(buf, before_idx), tot(buf, after_idx)
-    did = did_rate_ratio(rb.astype(int), ra.astype(int), cb.astype(int), ca.astype(int))
     bcb, bca = tot(buffer_area_controls, before_idx), tot(buffer_area_controls, after_idx)
-    bdid = did_rate_ratio(db.astype(int), da.astype(int), bcb.astype(int), bca.astype(int))
+    # the areas' and the buffers' rate ratios in one call (row by row: the numbers of two calls)
+    both = did_rate_ratio(np.concatenate([rb, db]).astype(int), np.concatenate([ra, da]).astype(int),
+                          np.concatenate([cb, bcb]).astype(int), np.concatenate([ca, bca]).astype(int))
+    did, bdid = both.iloc[:n], both.iloc[n:]
     mrb, mra = tot(matched_r, before_idx), tot(matched_r, after_idx)
     mdb, mda = tot(matched_d, before_idx), tot(matched_d, after_idx)
     if has_harm:  # every area at once (one row per area below)
@@ -123,6 +131,9 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
     buffer_km2 = buffers["area_km2"].to_numpy()
     did_col = {c: did[c].to_numpy() for c in did.columns}
     bdid_col = {c: bdid[c].to_numpy() for c in ("pct_change_vs_control", "pct_low", "pct_high")}
+    # the district names as a dict (a Series .get per area was a tenth of this table); a Series as before if its
+    # labels repeat (.get then gives a Series)
+    names = district_names.to_dict() if district_names.index.is_unique else district_names
     rows = []
     for i in range(n):
         q = wdq(int(rb[i]), int(ra[i]), int(db[i]), int(da[i]), int(cb[i]), int(ca[i]))
@@ -137,7 +148,7 @@ def _area_table(ct, areas, buffers, counts, harm_units, harm_var_units, has_harm
         rows.append({
             "area_code": col["area_code"][i], "area_name": col["area_name"][i],
             "district_code": col["district_code"][i],
-            "district_name": district_names.get(col["district_code"][i], ""),
+            "district_name": names.get(col["district_code"][i], ""),
             "area_km2": float(col["area_km2"][i]), "buffer_km2": float(buffer_km2[i]),
             "crime_type": ct,
             "treated_before": int(rb[i]), "treated_after": int(ra[i]),
@@ -197,6 +208,18 @@ def _monthly(ct, counts, months, months_range, u_tall, u_ball, control_units, u_
     return out
 
 
+def _clip_to(geoms: np.ndarray, study_geom: Any) -> tuple[np.ndarray | None, np.ndarray]:
+    """The areas clipped to the study area and the share of each lost; ``(None, zeros)`` when every area lies
+    inside it, away from its edge (valid geometries), where the intersection (which costs far more than the
+    test) would give each area back whole."""
+    shapely.prepare(study_geom)
+    if (shapely.is_valid(study_geom) and shapely.is_valid(geoms).all()  # (else as before: GEOS decides)
+            and shapely.contains_properly(study_geom, geoms).all()):
+        return None, np.zeros(len(geoms))
+    clipped = shapely.intersection(geoms, study_geom)
+    return clipped, 1 - shapely.area(clipped) / np.maximum(shapely.area(geoms), 1e-9)
+
+
 def _geometries(areas, buffers, pool, matched_r, matched_d, control, overall_control, u_dist, district_codes,
                 districts, excluded_geom) -> gpd.GeoDataFrame:
     frames = []
@@ -207,13 +230,14 @@ def _geometries(areas, buffers, pool, matched_r, matched_d, control, overall_con
     b = buffers[["area_code", "area_name", "district_code", "area_km2"]].copy()
     b["selection_count"], b["role"] = np.nan, "buffer"
     frames.append(gpd.GeoDataFrame(b, geometry=buffers.geometry.values, crs=BNG))
+    area_codes = areas["area_code"].to_numpy()  # (the column once, not a frame lookup per cell)
     for role, sets in (("matched_control", matched_r), ("buffer_matched_control", matched_d)):
         rows = [(i, c) for i, cs in enumerate(sets) for c in cs]
         if rows:
             idx = np.array([c for _, c in rows])
             g = gpd.GeoDataFrame({
                 "area_code": pool["cell_id"].to_numpy()[idx],
-                "area_name": [f"control for {areas['area_code'].iloc[i]}" for i, _ in rows],
+                "area_name": [f"control for {area_codes[i]}" for i, _ in rows],
                 "district_code": "", "area_km2": pool["cell_area_km2"].to_numpy()[idx], "selection_count": np.nan,
                 "role": role,
             }, geometry=pool.geometry.values[idx], crs=BNG)

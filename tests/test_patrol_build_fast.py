@@ -275,3 +275,21 @@ def test_the_namer_is_kept_for_the_same_wards_town_centres_and_district(real):
     assert pb._namer(inputs.wards.copy(), inputs.town_centres, area) is not first  # other wards: made again
     moved = dataclasses.replace(area, geometry=area.geometry.buffer(-10))
     assert pb._namer(inputs.wards, inputs.town_centres, moved) is not first
+
+
+@pytest.mark.parametrize("before", [[""] * 20, ["x"] * 5 + ["", "y"] * 7 + [None]])
+def test_patrol_ids_set_in_arrow_are_those_set_through_objects(before):
+    text = pd.Series([""]).dtype
+    column = pd.array(before, dtype=text)
+    positions, pids = [np.array([3, 1]), np.array([7]), np.array([10, 12, 11])], ["a", "b", "c"]
+    res = SelectionResult(cells=None, clusters=None, cluster_shapes=None, emerging=None, stability={})
+    for given in ([], positions):
+        columns = {"patrol_area_id": column}
+        pb._set_patrol_ids(res, columns, given, pids[:len(given)])
+        want = np.asarray(column, dtype=object).copy()
+        for pos, pid in zip(given, pids):
+            want[pos] = pid
+        got = columns["patrol_area_id"]
+        pd.testing.assert_extension_array_equal(got, pd.array(want, dtype=text))
+        assert type(got) is type(column) and got.dtype == column.dtype
+    assert column.tolist() == pd.array(before, dtype=text).tolist()  # the column given is not changed

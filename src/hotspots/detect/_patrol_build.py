@@ -233,8 +233,24 @@ def _bng():
 
 
 def _set_patrol_ids(res: SelectionResult, columns: dict | None, positions: list[np.ndarray], pids: list[str]) -> None:
-    """Each patrol area's id on its cells: in ``columns["patrol_area_id"]``, else in ``res.cells``."""
+    """Each patrol area's id on its cells: in ``columns["patrol_area_id"]``, else in ``res.cells``.
+
+    An Arrow text column gets the ids in Arrow (its other values kept), without a round trip through Python
+    strings; any other column as before, through an object array.
+    """
     patrol_ids = res.cells["patrol_area_id"] if columns is None else columns["patrol_area_id"]
+    if columns is not None and isinstance(patrol_ids, pd.arrays.ArrowStringArray) and positions:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pos = np.concatenate(positions)
+        values = np.repeat(np.array(pids, dtype=object), [len(p) for p in positions])[np.argsort(pos)]
+        mask = np.zeros(len(patrol_ids), dtype=bool)
+        mask[pos] = True
+        arrow = pa.array(patrol_ids)
+        columns["patrol_area_id"] = pd.array(pc.replace_with_mask(arrow, pa.array(mask), pa.array(values, type=arrow.type)),
+                                             dtype=patrol_ids.dtype)
+        return
     patrol_id_of_cell = np.asarray(patrol_ids, dtype=object).copy()
     for pos, pid in zip(positions, pids):
         patrol_id_of_cell[pos] = pid

@@ -7,7 +7,8 @@ import pytest
 from shapely import Polygon, box
 
 from hotspots.detect import patrol as pt
-from hotspots.detect.patrol import core_cells, merge_hot_cells, merged_hot_rows
+from hotspots.detect._patrol_build import _chosen_groups
+from hotspots.detect.patrol import core_cells, merge_hot_cells
 from hotspots.geo.grid import make_grid
 
 
@@ -112,36 +113,72 @@ def test_core_cells_edge_cases():
         np.testing.assert_array_equal(got[1], want[1])
 
 
+def _chosen(grid, rows, shapes=None, **values):
+    g = grid.iloc[rows]
+    return _chosen_groups(pt._Links(grid, rows), cell_ids=g["cell_id"].astype(str).to_numpy(),
+                          area=g["cell_area_km2"].to_numpy(np.float64), geoms=np.asarray(g.geometry.values),
+                          rows=rows, shapes=shapes, **values)
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("rank_by", ["count", "harm"])
-def test_merged_hot_rows_matches_merge_hot_cells(seed, rank_by):
+def test_chosen_groups_are_merge_hot_cells_areas(seed, rank_by):
+    """The describing's merge: merge_hot_cells' areas with min_count crimes, the first top_n, the same sums and shapes."""
     rng = np.random.default_rng(100 + seed)
     grid = _grid(rng, size=100.0 if seed % 2 else 200.0)
     n = len(grid)
     rows = np.flatnonzero(rng.random(n) < 0.35)
     counts = rng.poisson(3, len(rows)).astype(np.int64)
-    harm = rng.gamma(2.0, 50.0, len(rows))
+    harm = None if seed % 4 == 3 else rng.gamma(2.0, 50.0, len(rows))
+    if rank_by == "harm" and harm is None:
+        harm = rng.gamma(2.0, 50.0, len(rows))
     z = rng.normal(2, 1, len(rows))
+    if seed % 5 == 0:
+        z = np.round(z)  # ties
     top_n = None if seed % 3 == 0 else 5
-    got = merged_hot_rows(grid, rows, counts=counts, harm=harm, gi_z=z, rank_by=rank_by, top_n=top_n)
+    min_count = [0, 3, 12][seed % 3]
+    shapes = {}
+    got = _chosen(grid, rows, shapes, counts=counts, harm=harm, z=z, rank_by=rank_by, min_count=min_count, top_n=top_n)
     want = merge_hot_cells(grid.iloc[rows], np.full(len(rows), "hot_95"), counts=counts, harm=harm, gi_z=z,
-                           rank_by=rank_by, top_n=top_n)
-    data, polygons = got
-    assert list(data) == [c for c in want.columns if c != "geometry"]
-    for column in data:
+                           rank_by=rank_by)
+    want = want[want["count"].to_numpy() >= min_count].iloc[:top_n]
+    assert got["n_groups"] == len(pt._Links(grid, rows).components(np.arange(len(rows))))
+    for column, mine in [("count", "count"), ("n_cells", "n_cells"), ("area_km2", "area_km2"), ("max_gi_z", "max_gi_z"),
+                         ("x_centroid", "x_centroid"), ("y_centroid", "y_centroid"), ("cell_ids", "cell_ids")] \
+            + ([("harm", "harm")] if harm is not None else []):
         expected = want[column].to_numpy()
-        actual = np.asarray(data[column], dtype=object if isinstance(data[column], list) else None)
-        assert actual.dtype == expected.dtype or column in ("patrol_area_id", "cell_ids", "group"), column
-        np.testing.assert_array_equal(actual.astype(expected.dtype), expected, err_msg=column)
-    assert [p.wkb for p in polygons] == [p.wkb for p in want.geometry]
+        np.testing.assert_array_equal(np.asarray(got[mine]).astype(expected.dtype), expected, err_msg=column)
+    assert [p.wkb for p in got["polygons"]] == [p.wkb for p in want.geometry]
+    ids = grid["cell_id"].astype(str).to_numpy()
+    assert [";".join(ids[rows[m]]) for m in got["members"]] == list(want["cell_ids"])
+    again = _chosen(grid, rows, shapes, counts=counts, harm=harm, z=z, rank_by=rank_by, min_count=min_count,
+                    top_n=top_n)  # the shapes drawn before are reused: the same objects
+    assert all(a is b for a, b in zip(again["polygons"], got["polygons"]))
 
 
-def test_merged_hot_rows_refuses_what_merge_hot_cells_checks():
+def test_chosen_groups_refuse_what_merge_hot_cells_checks():
     grid = make_grid(box(0, 0, 500, 100), 100, crs="EPSG:27700")
     rows = np.arange(5)
-    ok = {"counts": np.ones(5), "harm": None, "gi_z": np.ones(5), "rank_by": "count", "top_n": 5}
-    assert merged_hot_rows(grid, rows, **ok) is not None
-    assert merged_hot_rows(grid, rows[:0], **{**ok, "counts": np.ones(0), "gi_z": np.ones(0)}) is None
-    assert merged_hot_rows(grid, rows, **{**ok, "counts": np.array([1, -1, 0, 0, 0])}) is None
-    assert merged_hot_rows(grid, rows, **{**ok, "gi_z": np.array([1, np.nan, 0, 0, 0])}) is None
-    assert merged_hot_rows(grid, rows, **{**ok, "harm": np.array([1, np.inf, 0, 0, 0])}) is None
+    ok = {"counts": np.ones(5), "harm": None, "z": np.ones(5), "rank_by": "count", "min_count": 1, "top_n": 5}
+    assert _chosen(grid, rows, **ok) is not None
+    assert _chosen(grid, rows, **{**ok, "counts": np.array([1, -1, 0, 0, 0])}) is None
+    assert _chosen(grid, rows, **{**ok, "z": np.array([1, np.nan, 0, 0, 0])}) is None
+    assert _chosen(grid, rows, **{**ok, "harm": np.array([1, np.inf, 0, 0, 0])}) is None
+    assert _chosen(grid, rows, **{**ok, "rank_by": "size"}) is None
+    one = _chosen(grid, rows[2:3], **{**ok, "counts": np.ones(1), "z": np.ones(1)})
+    assert one["n_groups"] == 1 and one["cell_ids"] == ["sq100_r000_c002"]
+    none = _chosen(grid, rows, **{**ok, "min_count": 10})
+    assert none["n_groups"] == 1 and len(none["polygons"]) == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bridges_on_squares_by_offsets_are_the_pair_lookups(seed):
+    """The square-lattice test of a bridge (neighbours above and below, or left and right) is the pair lookup's."""
+    rng = np.random.default_rng(seed)
+    grid = _grid(rng, clipped=seed % 2 == 0)
+    rows = np.flatnonzero(rng.random(len(grid)) < rng.uniform(0.2, 0.9))
+    links = pt._Links(grid, rows)
+    row, col, shape = pt._grid_lattice(grid)
+    for _ in range(5):
+        bearing = rng.random(len(rows)) < rng.uniform(0.2, 0.8)
+        np.testing.assert_array_equal(pt._bridges(links, bearing, row[rows], col[rows], shape), pt._bridges(links, bearing))

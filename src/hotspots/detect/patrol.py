@@ -23,7 +23,12 @@ from scipy.sparse import csgraph
 from hotspots._errors import ValidationError
 from hotspots._validate import _Problems
 from hotspots.detect._checks import _array_for
-from hotspots.geo._lattice import _grid_params
+from hotspots.detect._patrol_lattice import (  # noqa: F401
+    _grid_lattice,
+    _lattice_links,
+    _Links,
+    _queen_among,
+)
 from hotspots.geo.grid import SNAPPING_FLOOR_M
 from hotspots.geo.weights import grid_weights
 
@@ -138,32 +143,6 @@ def merge_hot_cells(grid: gpd.GeoDataFrame, cell_class: Any, *, counts: Any, har
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(polygons, crs=crs), crs=crs)  # in the order of columns
 
 
-def merged_hot_rows(grid: gpd.GeoDataFrame, rows: np.ndarray, *, counts: np.ndarray, harm: np.ndarray | None,
-                    gi_z: np.ndarray, rank_by: str, top_n: int | None) -> tuple[dict[str, Any], np.ndarray] | None:
-    """:func:`merge_hot_cells` of ``grid.iloc[rows]``, all of them hot, without a group, as plain columns.
-
-    For :func:`hotspots.detect._patrol_build.describe_patrol_areas`: the same
-    columns (less the geometry) and polygons as ``merge_hot_cells(grid.iloc[rows],
-    ...)``, without copying the grid's rows, checking the arguments or building
-    a table; the queen links among ``rows`` are the whole grid's restricted to
-    them (:func:`_queen_among`: the same links as the weights of ``grid.iloc[rows]``).
-    ``rows`` ascend; ``counts``, ``harm`` and ``gi_z`` are per row of ``rows``.
-    Returns None -- call :func:`merge_hot_cells` then -- for no rows, or values
-    :func:`merge_hot_cells` would refuse (not finite, negative counts).
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    z = np.asarray(gi_z, dtype=np.float64)
-    harm = None if harm is None else np.asarray(harm, dtype=np.float64)
-    if len(rows) == 0 or not np.isfinite(counts).all() or (counts < 0).any() or not np.isfinite(z).all() \
-            or (harm is not None and not np.isfinite(harm).all()) or rank_by not in ("count", "harm"):
-        return None
-    return _merge_components(
-        _queen_among(grid, rows), cell_ids=grid["cell_id"].astype(str).to_numpy()[rows],
-        area=grid["cell_area_km2"].to_numpy(np.float64)[rows], geoms=np.asarray(grid.geometry.values)[rows],
-        group=np.full(len(rows), "ALL", dtype=object), counts=counts, harm=harm, z=z, rank_by=rank_by,
-        min_cells=1, top_n=top_n, name_lookup=None)
-
-
 def _merge_components(links: sparse.spmatrix, *, cell_ids: np.ndarray, area: np.ndarray, geoms: np.ndarray,
                       group: np.ndarray, counts: np.ndarray, harm: np.ndarray | None, z: np.ndarray | None,
                       rank_by: str, min_cells: int, top_n: int | None, name_lookup: Any
@@ -248,58 +227,6 @@ def patrol_cell_cap(max_area_km2: float, min_cells: int = PATROL_MIN_CELLS_PER_A
     return max(SNAPPING_FLOOR_M, math.floor(side / 50.0) * 50.0)
 
 
-@functools.lru_cache(maxsize=4)
-def _grid_queen(params: tuple, rows: bytes, cols: bytes) -> sparse.csr_matrix:
-    grid = gpd.GeoDataFrame({"cell_id": ["x"] * (len(rows) // 8), "row": np.frombuffer(rows, dtype=np.int64),
-                             "col": np.frombuffer(cols, dtype=np.int64), "x_centre": 0.0, "y_centre": 0.0})
-    grid.attrs["grid"] = dict(params)
-    return grid_weights(grid, neighbourhood="queen", include_self=False)
-
-
-def _queen_among(grid: gpd.GeoDataFrame, rows: np.ndarray) -> sparse.csr_matrix:
-    """Queen links (no self) among ``rows`` (ascending) of the grid: the whole grid's weights restricted to them.
-
-    The whole grid's weights depend only on its lattice (parameters, and each cell's row and column), so
-    they are built once per lattice and kept for the next calls (one per crime selection on one grid).
-    """
-    params = tuple(sorted(_grid_params(grid).items()))
-    queen = _grid_queen(params, grid["row"].to_numpy(np.int64).tobytes(), grid["col"].to_numpy(np.int64).tobytes())
-    return queen[rows][:, rows].tocsr()
-
-
-class _Links:
-    """Queen contiguity among a fixed set of grid rows, for repeated connected-component queries on subsets.
-
-    The weights among a subset of cells are the whole grid's restricted to
-    them (they are built from lattice positions), so the links are built
-    once and each query keeps the links with both ends in the subset.
-    """
-
-    def __init__(self, grid: gpd.GeoDataFrame, rows: np.ndarray):
-        links = _queen_among(grid, rows).tocoo()
-        self.size = len(rows)
-        self.a, self.b = links.row, links.col
-
-    def components(self, members: np.ndarray) -> list[np.ndarray]:
-        """Connected groups among ``members`` (ascending positions in ``rows``), in label order."""
-        if len(members) == 0:
-            return []
-        inside = np.zeros(self.size, dtype=bool)
-        inside[members] = True
-        both = inside[self.a] & inside[self.b]
-        local = np.full(self.size, -1, dtype=np.int64)
-        local[members] = np.arange(len(members))
-        # the links come row by row (from a CSR matrix) and members ascend, so the rows stay sorted
-        rows = local[self.a[both]]
-        indptr = np.zeros(len(members) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(members)), out=indptr[1:])
-        graph = sparse.csr_matrix((np.ones(len(rows)), local[self.b[both]], indptr), shape=(len(members), len(members)))
-        _, label = csgraph.connected_components(graph, directed=False)
-        order = np.argsort(label, kind="stable")
-        splits = np.flatnonzero(np.diff(label[order])) + 1
-        return [members[g] for g in np.split(order, splits)]
-
-
 def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_area_km2: float
                ) -> tuple[np.ndarray, np.ndarray]:
     """Cut connected regions of hot cells larger than ``max_area_km2`` down to their busiest cores.
@@ -328,22 +255,32 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
     >>> keep.tolist(), region.round(2).tolist()
     ([False, True, True, True, False], [0.05, 0.05, 0.05, 0.05, 0.05])
     """
-    area = grid["cell_area_km2"].to_numpy(float)
-    value = np.nan_to_num(np.asarray(value, float), nan=-np.inf)
     keep = np.zeros(len(grid), dtype=bool)
     region = np.full(len(grid), np.nan)
     start = np.flatnonzero(hot)
     if len(start) == 0:
         return keep, region
-    links = _Links(grid, start)  # positions below are into start
-    area, value = area[start], value[start]
+    kept, region[start] = _cores(_Links(grid, start), grid["cell_area_km2"].to_numpy(float)[start],
+                                 np.asarray(value)[start], max_area_km2)
+    keep[start[kept]] = True
+    return keep, region
+
+
+def _cores(links: _Links, area: np.ndarray, value: np.ndarray, max_area_km2: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`core_cells` among the hot cells alone: ``links`` among them, their areas and values.
+
+    Returns ``keep`` (bool) and ``region_km2`` (float), one per hot cell.
+    """
+    value = np.nan_to_num(np.asarray(value, float), nan=-np.inf)
+    keep = np.zeros(links.size, dtype=bool)
+    region = np.full(links.size, np.nan)
     limit = max_area_km2 + 1e-9
     big = []
-    for comp in links.components(np.arange(len(start))):
+    for comp in links.components(np.arange(links.size)):
         size = area[comp].sum()
-        region[start[comp]] = size
+        region[comp] = size
         if size <= limit:  # as the first peeling level below would find
-            keep[start[comp]] = True
+            keep[comp] = True
         else:
             big.append(comp)
     if not big:
@@ -351,7 +288,7 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
     pending = np.sort(np.concatenate(big))
     fast = _peeled_keep(links, pending, area, value, limit)
     if fast is not None:
-        keep[start[pending[fast]]] = True
+        keep[pending[fast]] = True
         return keep, region
     # peel level by level: the parts still to split are subsets of different (so non-adjacent) regions,
     # so the components of their union are theirs, found in one pass
@@ -359,7 +296,7 @@ def core_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, value: np.ndarray, max_a
         rests = []
         for comp in links.components(pending):
             if area[comp].sum() <= limit:
-                keep[start[comp]] = True
+                keep[comp] = True
                 continue
             rest = comp[value[comp] > value[comp].min()]
             if len(rest):
@@ -475,28 +412,53 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
     counts = np.asarray(counts, dtype=float)
     keep = hot & (counts > 0)
     bridge = np.zeros(len(grid), dtype=bool)
-    empty = np.flatnonzero(hot & ~(counts > 0))
-    if len(empty) == 0 or not keep.any():
+    if not (hot & ~(counts > 0)).any() or not keep.any():
         return keep, bridge
     rows = np.flatnonzero(hot)
-    queen = _queen_among(grid, rows)
-    local = np.full(len(grid), -1, dtype=np.int64)
-    local[rows] = np.arange(len(rows))
-    bearing = keep[rows]
+    row, col, shape = _grid_lattice(grid)
+    links = _Links(None, rows, pairs=_lattice_links(row[rows], col[rows], shape))
+    bridge[rows[_bridges(links, keep[rows], row[rows], col[rows], shape)]] = True
+    return keep | bridge, bridge
+
+
+def _bridges(links: _Links, bearing: np.ndarray, row: np.ndarray | None = None, col: np.ndarray | None = None,
+             shape: str | None = None) -> np.ndarray:
+    """:func:`bridge_cells` among the hot cells alone: which of them are empty and bridge two ``bearing`` ones.
+
+    ``links``: the queen links among the hot cells; ``bearing``: per hot cell, does it hold crime; ``row``,
+    ``col``, ``shape``: their lattice positions (optional).  On a square lattice two queen neighbours of a
+    cell are not neighbours of each other exactly when one is in the row above it and the other in the row
+    below, or one in the column to its left and the other in the column to its right: that is tested on the
+    offsets directly.  Otherwise each pair of an empty cell's crime-bearing neighbours is looked up among the
+    links.
+    """
+    m = links.size
+    apart = np.zeros(m, dtype=bool)
+    e = np.flatnonzero(~bearing)
+    if len(e) == 0 or not bearing.any():
+        return apart
+    if shape == "square" and row is not None and col is not None:
+        empty_to_bearing = ~bearing[links.a] & bearing[links.b]
+        a, b = links.a[empty_to_bearing], links.b[empty_to_bearing]
+        dr, dc = row[b] - row[a], col[b] - col[a]
+
+        def has(side):
+            return np.bincount(a[side], minlength=m) > 0
+
+        return (has(dr == -1) & has(dr == 1)) | (has(dc == -1) & has(dc == 1))
     # every empty hot cell at once: its crime-bearing hot neighbours in a padded row (-1 beyond them), then
-    # each pair of them looked up among the queen links (sorted keys a * n + b of the CSR matrix)
-    queen.eliminate_zeros()
-    queen.sort_indices()
-    e = local[empty]
-    start, length = queen.indptr[e], queen.indptr[e + 1] - queen.indptr[e]
-    width = int(length.max()) if len(e) else 0
+    # each pair of them looked up among the queen links (sorted keys a * m + b)
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(links.a, minlength=m), out=indptr[1:])
+    indices = links.b
+    nnz = len(indices)
+    start, length = indptr[e], indptr[e + 1] - indptr[e]
+    width = int(length.max())
     slot = np.arange(width)
-    take = np.minimum(start[:, None] + slot[None, :], max(queen.nnz - 1, 0))
-    nb = np.where(slot[None, :] < length[:, None], queen.indices[take] if queen.nnz else -1, -1).astype(np.int64)
+    take = np.minimum(start[:, None] + slot[None, :], max(nnz - 1, 0))
+    nb = np.where(slot[None, :] < length[:, None], indices[take] if nnz else -1, -1).astype(np.int64)
     nb = np.where((nb >= 0) & bearing[np.maximum(nb, 0)], nb, -1)
-    m = len(rows)
-    links = np.repeat(np.arange(m, dtype=np.int64), np.diff(queen.indptr)) * m + queen.indices
-    apart = np.zeros(len(e), dtype=bool)
+    keys = links.a * m + links.b
     for k in range(width):
         for j in range(k + 1, width):
             a, b = nb[:, k], nb[:, j]
@@ -504,11 +466,10 @@ def bridge_cells(grid: gpd.GeoDataFrame, hot: np.ndarray, counts: np.ndarray) ->
             if both.size == 0:
                 continue
             key = a[both] * m + b[both]
-            at = np.minimum(np.searchsorted(links, key), max(len(links) - 1, 0))
-            linked = (links[at] == key) if len(links) else np.zeros(both.size, dtype=bool)
-            apart[both[~linked]] = True
-    bridge[rows[e[apart]]] = True
-    return keep | bridge, bridge
+            at = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+            linked = (keys[at] == key) if len(keys) else np.zeros(both.size, dtype=bool)
+            apart[e[both[~linked]]] = True
+    return apart
 
 
 def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
@@ -571,23 +532,38 @@ def _demoted_codes(gi: pd.DataFrame, demote: np.ndarray):
     unless both are categoricals and not_significant is among the classes."""
     cls, test = gi["gi_class"], gi["gi_test"]
     if not (isinstance(cls.dtype, pd.CategoricalDtype) and isinstance(test.dtype, pd.CategoricalDtype)
-            and "not_significant" in cls.cat.categories and demote.dtype == bool and demote.shape == (len(gi),)):
+            and "not_significant" in cls.dtype.categories and demote.dtype == bool and demote.shape == (len(gi),)):
         return None
-    cls_codes = np.array(cls.cat.codes.to_numpy(), copy=True)
-    cls_codes[demote] = cls.cat.categories.get_loc("not_significant")
-    test_dtype = test.dtype
-    if "empty_cell" not in test_dtype.categories:
-        test_dtype = pd.CategoricalDtype(list(test_dtype.categories) + ["empty_cell"], ordered=test_dtype.ordered)
-    test_codes = np.array(test.cat.codes.to_numpy(), copy=True).astype(
+    cls_codes = np.array(cls.array.codes, copy=True)
+    cls_codes[demote] = cls.dtype.categories.get_loc("not_significant")
+    test_dtype = _with_empty_cell(test.dtype)
+    test_codes = np.array(test.array.codes, copy=True).astype(
         np.int8 if len(test_dtype.categories) < 127 else np.int64)
     test_codes[demote] = test_dtype.categories.get_loc("empty_cell")
-    return (pd.Series(pd.Categorical.from_codes(cls_codes, dtype=cls.dtype), index=gi.index, name="gi_class"),
-            pd.Series(pd.Categorical.from_codes(test_codes, dtype=test_dtype), index=gi.index, name="gi_test"))
+    # the codes are those of the dtypes' categories, so they need no check
+    return (pd.Series(pd.Categorical.from_codes(cls_codes, dtype=cls.dtype, validate=False), index=gi.index,
+                      name="gi_class"),
+            pd.Series(pd.Categorical.from_codes(test_codes, dtype=test_dtype, validate=False), index=gi.index,
+                      name="gi_test"))
+
+
+def _with_empty_cell(dtype: pd.CategoricalDtype) -> pd.CategoricalDtype:
+    """``dtype`` with ``empty_cell`` as its last category (as ``add_categories`` adds it), unless it has it."""
+    if "empty_cell" in dtype.categories:
+        return dtype
+    return _categories_with_empty_cell(tuple(dtype.categories), dtype.ordered)
+
+
+@functools.lru_cache(maxsize=8)
+def _categories_with_empty_cell(categories: tuple, ordered: bool) -> pd.CategoricalDtype:
+    """Kept per categories (every call of :func:`hotspots.detect.gistar.gi_star` gives the same ones)."""
+    return pd.CategoricalDtype(list(categories) + ["empty_cell"], ordered=ordered)
 
 
 def _starts_with_hot(classes: pd.Series) -> np.ndarray:
     """``classes.astype(str).str.startswith("hot")`` as a bool array; for a categorical, on its categories only."""
     if isinstance(classes.dtype, pd.CategoricalDtype):
-        hot_category = np.array([str(c).startswith("hot") for c in classes.cat.categories] + [False])
-        return hot_category[classes.cat.codes.to_numpy()]  # code -1 (missing): the last entry, False
+        cat = classes.array
+        hot_category = np.array([str(c).startswith("hot") for c in cat.categories] + [False])
+        return hot_category[np.asarray(cat.codes)]  # code -1 (missing): the last entry, False
     return classes.astype(str).str.startswith("hot").to_numpy()

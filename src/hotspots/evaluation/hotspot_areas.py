@@ -16,9 +16,11 @@ not change the patrol areas and are not computed here.
 from __future__ import annotations
 
 import dataclasses
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from hotspots._errors import DataNotFoundError
 from hotspots.detect._patrol_build import describe_patrol_areas
@@ -36,7 +38,8 @@ from hotspots.schema import ASB, BNG
 __all__ = ["detected_patrol_areas", "detected_patrol_treatment"]
 
 
-def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str) -> tuple[gpd.GeoDataFrame, list[str]]:
+def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str, *, grids: dict | None = None
+                          ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Patrol areas of every district of ``inputs`` for ``selection`` over ``inputs.current``.
 
     Parameters
@@ -48,6 +51,9 @@ def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str) ->
         The hotspot options (patrol confidence, ``top_n``, ``min_count``, size cap, ranking).
     selection : str
         A key of ``inputs.selections``.
+    grids : dict, optional
+        District code -> the district's grid already made (``make_grid`` of its geometry, cell size and
+        ``cfg.shape``, as the hotspots stage makes it); the others are made here.
 
     Returns
     -------
@@ -62,24 +68,29 @@ def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str) ->
     in_cur = codes.in_months(inputs.current) & codes.of_types(members)
     asb_only = all(m == ASB for m in members)
     frames, notes = [], []
+    # only the points of the period are read (their cells), so only they are assigned to each district's cells
+    period = np.flatnonzero(codes.in_months(inputs.current))
+    x, y = codes.x[period], codes.y[period]
     for area in inputs.districts:
-        grid = make_grid(area.geometry, area.cell_size, shape=cfg.shape, crs=BNG)
+        grid = (grids or {}).get(area.code)
+        if grid is None:
+            grid = make_grid(area.geometry, area.cell_size, shape=cfg.shape, crs=BNG)
         n = len(grid)
-        cell = assign_to_cells(codes.x, codes.y, grid)
+        cell = np.full(len(codes.x), -1, dtype=np.int64)
+        near = _near(x, y, area)
+        cell[period[near]] = assign_to_cells(x[near], y[near], grid)
         cur = in_cur & (cell >= 0)
         counts = np.bincount(cell[cur], minlength=n).astype(float)
         harm = np.full(n, np.nan) if asb_only else np.bincount(cell[cur], weights=np.nan_to_num(codes.harm[cur]),
                                                                minlength=n)
         gi = demote_empty_hot_cells(grid, gi_star(counts, grid_weights(grid, neighbourhood="queen", include_self=True)),
                                     counts)
-        cells = gpd.GeoDataFrame(
-            {**{c: grid[c].array for c in grid.columns}, "count": counts.astype(np.int64), "harm": harm,
-             "gi_z": gi["gi_z"].to_numpy(), "gi_class": gi["gi_class"].astype(str).to_numpy(dtype=object),
-             "patrol_area_id": np.full(n, "", dtype=object)},
-            index=grid.index, geometry="geometry", crs=BNG)
-        res = SelectionResult(cells=cells, clusters=pd.DataFrame(), cluster_shapes=gpd.GeoDataFrame(),
+        # the columns the patrol areas are read from, without building the cells table (only its areas are kept)
+        columns = {"count": counts.astype(np.int64), "harm": harm, "gi_z": gi["gi_z"].to_numpy(),
+                   "gi_class": gi["gi_class"], "patrol_area_id": np.full(n, "", dtype=object)}
+        res = SelectionResult(cells=None, clusters=pd.DataFrame(), cluster_shapes=gpd.GeoDataFrame(),
                               emerging=pd.DataFrame(), stability={})
-        describe_patrol_areas(res, inputs, grid, cell, cur, members, selection, area, cfg)
+        describe_patrol_areas(res, inputs, grid, cell, cur, members, selection, area, cfg, columns=columns)
         if res.patrol_areas is not None and len(res.patrol_areas):
             frames.append(res.patrol_areas)
         else:
@@ -90,8 +101,15 @@ def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str) ->
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=BNG), notes
 
 
+def _near(x: np.ndarray, y: np.ndarray, area) -> np.ndarray:
+    """Positions of the points within two cells of the district's bounds: the only ones that can be in its cells."""
+    minx, miny, maxx, maxy = shapely.bounds(area.geometry)
+    margin = 2.0 * float(area.cell_size)
+    return np.flatnonzero((x >= minx - margin) & (x <= maxx + margin) & (y >= miny - margin) & (y <= maxy + margin))
+
+
 def detected_patrol_treatment(inputs: Inputs, cfg: HotspotConfig, selection: str, *, period: Period,
-                              before: Period, max_areas: int | None = None) -> TreatedAreas:
+                              before: Period, max_areas: int | None = None, grids: dict | None = None) -> TreatedAreas:
     """The hotspot detection's patrol areas picked on ``period``, as treated areas (ids and names as on the maps).
 
     Parameters
@@ -108,6 +126,8 @@ def detected_patrol_treatment(inputs: Inputs, cfg: HotspotConfig, selection: str
         The evaluation's before period (``selected_on_counts`` when they overlap).
     max_areas : int, optional
         Keep at most this many areas (highest count first); default all.
+    grids : dict, optional
+        As for :func:`detected_patrol_areas`: the districts' grids already made.
 
     Returns
     -------
@@ -122,7 +142,7 @@ def detected_patrol_treatment(inputs: Inputs, cfg: HotspotConfig, selection: str
     """
     inputs = dataclasses.replace(inputs, current=tuple(period.months), selections={selection: inputs.selections[selection]},
                                  _codes=inputs._codes)
-    pa, notes = detected_patrol_areas(inputs, cfg, selection)
+    pa, notes = detected_patrol_areas(inputs, cfg, selection, grids=grids)
     if len(pa) == 0:
         raise DataNotFoundError(
             f"the hotspot detection finds no patrol areas for {selection} in {period.label}: " + "; ".join(notes[:3]),

@@ -313,7 +313,8 @@ def _source_hotspot_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before:
                "started; the regression-to-the-mean check and the placebo calibration allow for that selection")
     record("evaluation.selection_period", period.label, why)
     try:
-        return detected_patrol_treatment(inputs, hcfg, sel, period=period, before=before, max_areas=cfg.n_areas)
+        return detected_patrol_treatment(inputs, hcfg, sel, period=period, before=before, max_areas=cfg.n_areas,
+                                         grids=_stage_grids(ctx, inputs, hcfg))
     except DataNotFoundError as exc:
         record("evaluation.selection", "patrol_areas",
                f"{exc.message}; the busiest grid cells of the before period are evaluated instead")
@@ -338,6 +339,30 @@ def _with_stage_codes(ctx: Context, inputs: Any) -> Any:
     if not (done.points.equals(inputs.points) and done.harm_weights.equals(inputs.harm_weights)):
         return inputs
     return dataclasses.replace(inputs, _codes=done._codes)
+
+
+def _stage_grids(ctx: Context, inputs: Any, hcfg: Any) -> dict[str, Any]:
+    """District code -> the hotspots stage's grid of that district, where it is the grid the evaluation makes.
+
+    A grid is ``make_grid`` of a district's geometry, cell size and the options' cell shape, so when the
+    stage ran in this process with the same options on the same district (code, cell size and geometry
+    equal), its grid is the one :func:`hotspots.evaluation.hotspot_areas.detected_patrol_areas` would make;
+    the others are made there as before.  Only the grid is reused: the evaluation picks its patrol areas on
+    its own period.
+    """
+    import shapely
+
+    stage = (getattr(ctx, "results", None) or {}).get("hotspots") or {}
+    if not stage.get("districts") or stage.get("config") != hcfg:
+        return {}
+    wanted = {area.code: area for area in inputs.districts}
+    grids = {}
+    for done in stage["districts"]:
+        area = wanted.get(done.area.code)
+        if area is not None and area.cell_size == done.area.cell_size \
+                and shapely.to_wkb(area.geometry) == shapely.to_wkb(done.area.geometry):
+            grids[area.code] = done.grid
+    return grids
 
 
 #: Treated-area sources for the illustrative default: name -> function(ctx, cfg, *, before, crime_types,

@@ -145,9 +145,11 @@ def test_side_stages_not_begun_when_hotspots_is_done_run_here(tmp_path, capfd, m
     """A warm re-run's hotspots stage ends first: the stages still waiting run in this process, same outputs."""
     import time
 
-    import importlib
+    import sys
 
-    run_module = importlib.import_module("hotspots.stages.run")
+    from hotspots.stages import run as run_function
+
+    run_module = sys.modules[run_function.__module__]  # the module (its name is also the function's)
 
     home = make_home(tmp_path / "home")
     _, serial = _run(home, tmp_path / "serial", capfd, monkeypatch, "1")
@@ -353,9 +355,11 @@ def test_shared_geography_is_read_before_the_fork_and_a_bad_layer_left_to_its_st
     from types import SimpleNamespace
 
     from hotspots._errors import DataNotFoundError
-    import importlib
+    import sys
 
-    run_module = importlib.import_module("hotspots.stages.run")
+    from hotspots.stages import run as run_function
+
+    run_module = sys.modules[run_function.__module__]  # the module (its name is also the function's)
 
     read = []
 

@@ -355,11 +355,7 @@ def test_shared_geography_is_read_before_the_fork_and_a_bad_layer_left_to_its_st
     from types import SimpleNamespace
 
     from hotspots._errors import DataNotFoundError
-    import sys
-
-    from hotspots.stages import run as run_function
-
-    run_module = sys.modules[run_function.__module__]  # the module (its name is also the function's)
+    from hotspots.stages import run as run_module
 
     read = []
 

@@ -269,7 +269,8 @@ def run_cmd(obj, stages, all_cells):
 
     obj.all_cells = all_cells
     ctx = _prepare(obj)
-    run(ctx, [s for s in STAGE_NAMES if s in stages] or None)
+    # the side stages' analysis results stay in their process: the command writes outputs, it never reads them
+    run(ctx, [s for s in STAGE_NAMES if s in stages] or None, side_results=False)
     _summary(ctx)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import special, stats
+from scipy import special
 
 from hotspots._validate import (
     _as_float,
@@ -306,7 +306,66 @@ def _binomial_tails(s: np.ndarray, total: np.ndarray, share_codes: tuple[np.ndar
     k = keys // (len(share_values) * len(total_values))
     n = total_values[keys % len(total_values)]
     p = share_values[(keys // len(total_values)) % len(share_values)]
-    return stats.binom.sf(k - 1, n, p), stats.binom.cdf(k, n, p), inverse
+    return _binom_sf(k - 1, n, p), _binom_cdf(k, n, p), inverse
+
+
+def _binom_ufuncs():
+    """SciPy's binomial tails, the ufuncs behind ``scipy.stats.binom.sf`` and ``.cdf`` (Boost's), without importing
+    :mod:`scipy.stats` (about half a second, not needed by the hotspot analysis otherwise)."""
+    try:
+        from scipy.special._ufuncs import _binom_cdf, _binom_sf
+    except ImportError:  # pragma: no cover -- another SciPy: its public functions (the same numbers)
+        from scipy import stats
+
+        return (lambda k, n, p: stats.binom.sf(k, n, p)), (lambda k, n, p: stats.binom.cdf(k, n, p)), True
+    return _binom_sf, _binom_cdf, False
+
+
+def _binom_sf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``scipy.stats.binom.sf(k, n, p)`` for 1-D arrays of equal length, the same numbers.
+
+    As ``rv_discrete.sf``: NaN where ``n`` is not a whole number >= 0 or ``p`` is outside [0, 1]
+    (or ``k`` is NaN), 1 below the support (``k < 0``), 0 from ``k >= n`` on, else SciPy's ufunc on
+    ``floor(k)`` clipped to [0, 1].
+
+    >>> _binom_sf(np.array([-1, 0, 2, 3, 5]), np.full(5, 4.0), np.full(5, 0.5)).tolist()
+    [1.0, 0.9375, 0.3125, 0.0625, 0.0]
+    """
+    sf, _, public = _binom_ufuncs()
+    if public:  # pragma: no cover
+        return np.asarray(sf(k, n, p), dtype=float)
+    return _binom_tail(sf, k, n, p, upper=True)
+
+
+def _binom_cdf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``scipy.stats.binom.cdf(k, n, p)`` for 1-D arrays of equal length, the same numbers (see :func:`_binom_sf`).
+
+    >>> _binom_cdf(np.array([-1, 0, 2, 4]), np.full(4, 4.0), np.full(4, 0.5)).tolist()
+    [0.0, 0.0625, 0.6875, 1.0]
+    """
+    _, cdf, public = _binom_ufuncs()
+    if public:  # pragma: no cover
+        return np.asarray(cdf(k, n, p), dtype=float)
+    return _binom_tail(cdf, k, n, p, upper=False)
+
+
+def _binom_tail(ufunc, k, n, p, *, upper: bool) -> np.ndarray:
+    """``rv_discrete.sf`` (``upper``) or ``.cdf`` of the binomial, step by step as SciPy 1.17 does them."""
+    k, n, p = np.broadcast_arrays(np.asarray(k), np.asarray(n), np.asarray(p))
+    valid = (n >= 0) & (n == np.round(n)) & (p >= 0) & (p <= 1)  # binom._argcheck
+    inside = (k >= 0) & (k < n)  # the support is 0..n
+    compute = valid & inside & np.isfinite(k)
+    out = np.zeros(k.shape, dtype="d")
+    if upper:
+        out[~valid | np.isnan(k)] = np.nan
+        out[((k < 0) | np.isneginf(k)) & valid] = 1.0
+    else:
+        out[k >= n] = 1.0
+        out[np.isneginf(k)] = 0.0
+        out[~valid | np.isnan(k)] = np.nan
+    if compute.any():
+        out[compute] = np.clip(ufunc(np.floor(k[compute]), n[compute], p[compute]), 0, 1)
+    return out
 
 
 def _distinct_small(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

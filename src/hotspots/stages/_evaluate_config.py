@@ -15,24 +15,27 @@ from typing import TYPE_CHECKING, Any
 
 from hotspots._errors import ConfigError, DataNotFoundError
 from hotspots.config import expand_crime_types
-from hotspots.evaluation import (
-    CONTROLS,
-    TreatedAreas,
-    patrol_area_treatment,
-    town_centre_treatment,
-)
 from hotspots.geo.aggregate import Period, resolve_periods
 from hotspots.geo.boundaries import read_user_areas
 from hotspots.months import MONTH_RE, month_ranges
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hotspots.evaluation import TreatedAreas
     from hotspots.stages.context import Context
+
+# hotspots.evaluation (and the scipy.stats it imports, about half a second) is imported where it is used, not
+# here: ``hotspots run`` checks this section before reading any data, in the process that later runs the
+# hotspots stage beside the evaluation (hotspots.stages.run), which never needs it.
 
 __all__ = [
     "DEFAULT_CRIME_TYPES", "TREATED_AREA_SOURCES", "EvaluationConfig", "evaluation_config", "resolve_crime_types",
     "resolve_evaluation_periods",
 ]
+
+#: the comparisons ``control`` accepts: :data:`hotspots.evaluation.CONTROLS`, named here so checking the config
+#: does not import the evaluation (tests/test_evaluate.py checks the two are the same)
+CONTROLS = ("rest_of_county", "rest_of_district", "matched")
 
 #: Default crime types/groups (those in the config's [crime_groups] are used): a combined group, then its two halves.
 DEFAULT_CRIME_TYPES = ("ASB and violence", "ASB", "Violence")
@@ -249,6 +252,8 @@ def resolve_evaluation_periods(
 
 # --------------------------------------------------------------------------- treated-area sources
 def _source_file(ctx: Context, cfg: EvaluationConfig, **_: Any) -> TreatedAreas:
+    from hotspots.evaluation import TreatedAreas
+
     areas = read_user_areas(cfg.areas, name_column=cfg.name_column or None)
     return TreatedAreas(
         areas=areas, source="file", illustrative=False, selected_on_counts=None,
@@ -260,6 +265,8 @@ def _source_town_centres(ctx: Context, cfg: EvaluationConfig, **_: Any) -> Treat
     if not cfg.town_centres:
         raise ConfigError("evaluation.selection = \"town_centres\" needs the town centres to evaluate",
                           hint="list them in [evaluation] town_centres = [\"...\", ...] (names of the town-centre layer)")
+    from hotspots.evaluation import town_centre_treatment
+
     return town_centre_treatment(ctx.geography.town_centres, cfg.town_centres,
                                  source_text=f"named in {cfg.programme}'s published results" if cfg.programme else "")
 
@@ -275,6 +282,8 @@ def _source_patrol_areas(ctx: Context, cfg: EvaluationConfig, *, before: Period,
         why = ("the before period, as hotspots are chosen on recent counts in practice; "
                "the regression-to-the-mean check tests what that selection alone would do")
     ctx.settings.record_auto("evaluation.selection_period", period.label, why)
+    from hotspots.evaluation import patrol_area_treatment
+
     return patrol_area_treatment(
         ctx.points, ctx.geography.force, ctx.geography.districts, period=period, before=before,
         crime_types=crime_types, group_name=group_name, n_areas=cfg.n_areas or 26, cell_m=cfg.cell_m,

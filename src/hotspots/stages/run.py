@@ -38,7 +38,7 @@ class StageSkipped(DataNotFoundError):
     """A stage asked for by name could not run on this data (its reason is in the message); the others ran."""
 
 
-def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
+def run(ctx: Context, stages: list[str] | None = None, *, side_results: bool = True) -> dict[str, Any]:
     """Run stages (default: all) and write the manifest; a stage that cannot run on the data is skipped.
 
     A stage that stops with :class:`~hotspots._errors.DataNotFoundError`
@@ -56,20 +56,28 @@ def run(ctx: Context, stages: list[str] | None = None) -> dict[str, Any]:
     in a forked process (:func:`side_stages`); those it has not begun when the
     hotspots stage is done (a warm re-run, whose analyses and maps are read
     back) run here meanwhile (:class:`SideQueue`).  The outputs, and the order
-    the manifest lists them in, are the same either way.  ``HOTSPOTS_WORKERS=1`` runs everything here, one stage after another.
+    the manifest lists them in, are the same either way.  ``HOTSPOTS_WORKERS=1``
+    runs everything here, one stage after another.
+
+    ``side_results=False`` (the ``hotspots`` command, which only writes the
+    outputs) leaves the side stages' analysis results out of ``ctx.results``:
+    they are not sent back from the forked process, so this process never
+    imports the modules that define them (the outliers' and evaluation's, with
+    scipy.stats).  Outputs, manifest and summaries are the same.
     """
     with long_lived_scope():  # the prepared records and geography, then the results, stay out of the collector's way
-        return _run(ctx, stages)
+        return _run(ctx, stages, side_results)
 
 
-def _run(ctx: Context, stages: list[str] | None) -> dict[str, Any]:
+def _run(ctx: Context, stages: list[str] | None, side_results: bool = True) -> dict[str, Any]:
     names = stages or list(STAGES)
     side = side_stages(names)
     if side and max_workers() >= 2 and "hotspots" in names:  # shared only when the hotspots stage runs here too
         _read_shared_geography(ctx)
     ctx.progress.concurrent = bool(side)  # set before the fork: the child's lines are tagged too
     queue = SideQueue(side) if side else None
-    pending = fork_call(lambda: _run_side(ctx, queue), name=" and ".join(side) + " stages") if side else None
+    pending = fork_call(lambda: _run_side(ctx, queue, results=side_results), name=" and ".join(side) + " stages") \
+        if side else None
     if pending is None:  # one CPU, or not Linux: everything here, in order
         side = []
         ctx.progress.concurrent = False
@@ -182,16 +190,29 @@ def check_settings(settings, problems=None) -> None:
     from hotspots._errors import ConfigError
     from hotspots._parallel import workers_cap
     from hotspots._validate import _Problems
-    from hotspots.stages._evaluate_config import evaluation_config
-    from hotspots.stages._hotspots_config import hotspot_config
-    from hotspots.stages.outliers import outlier_options
 
     own = problems is None
     if own:
         problems = _Problems(settings.source or "configuration")
-    checks = (("workers", workers_cap), ("hotspots", lambda: hotspot_config(settings)),
-              ("outliers", lambda: outlier_options(settings)),
-              ("evaluation", lambda: evaluation_config(settings.extra.get("evaluation", {}) or {}, settings.crime_groups)))
+
+    def hotspots_section():
+        from hotspots.stages._hotspots_config import hotspot_config
+
+        hotspot_config(settings)
+
+    def outliers_section():
+        from hotspots.stages.outliers import outlier_options
+
+        outlier_options(settings)
+
+    def evaluation_section():
+        from hotspots.stages._evaluate_config import evaluation_config
+
+        evaluation_config(settings.extra.get("evaluation", {}) or {}, settings.crime_groups)
+
+    # each section's reader imported only when the section is there to check
+    checks = (("workers", workers_cap), ("hotspots", hotspots_section), ("outliers", outliers_section),
+              ("evaluation", evaluation_section))
     for section, check in checks:
         if section != "workers" and section not in settings.extra:  # defaults only: checked by the stage when it runs
             continue
@@ -287,9 +308,12 @@ def _lay_district_grids(ctx: Context) -> None:
         return
 
 
-def _run_side(ctx: Context, queue: SideQueue) -> dict[str, Any]:
+def _run_side(ctx: Context, queue: SideQueue, *, results: bool = True) -> dict[str, Any]:
     """In the forked process: run the side stages as they are taken from ``queue``; return everything the manifest
-    and the caller need."""
+    and the caller need.
+
+    ``results=False``: without the stages' new ``ctx.results`` (see :func:`run`'s ``side_results``).
+    """
     known_results = set(ctx.results)
     summaries: dict[str, Any] = {}
     skipped: dict[str, dict[str, str]] = {}
@@ -306,7 +330,7 @@ def _run_side(ctx: Context, queue: SideQueue) -> dict[str, Any]:
         "auto": ctx.settings.auto,
         "sources": ctx.geography.sources,
         "timings": {n: ctx.progress.timings[n] for n in ran if n in ctx.progress.timings},
-        "results": {k: v for k, v in ctx.results.items() if k not in known_results},
+        "results": {k: v for k, v in ctx.results.items() if k not in known_results} if results else {},
     }
 
 

@@ -150,13 +150,14 @@ def test_side_results_stay_in_the_side_process(monkeypatch):
     ctx = SimpleNamespace(results={"before": 1}, out=SimpleNamespace(written=[]), settings=SimpleNamespace(auto={}),
                           geography=SimpleNamespace(sources={}), progress=SimpleNamespace(timings={}))
 
-    def fake_stage(c, name, summaries, skipped):
+    def fake_stage(c, name, summaries, skipped, parts=None):
         c.results[name] = {"big": "result"}
         summaries[name] = {"ok": True}
 
     monkeypatch.setattr(run_module, "_run_stage", fake_stage)
-    kept = run_module._run_side(ctx, ["counts", "outliers"])
+    kept = run_module._run_side(ctx, run_module.SideQueue(["counts", "outliers"]))
     ctx.results = {"before": 1}
-    left = run_module._run_side(ctx, ["counts", "outliers"], results=False)
+    left = run_module._run_side(ctx, run_module.SideQueue(["counts", "outliers"]), results=False)
+    assert kept["ran"] == left["ran"] == ["counts", "outliers"]
     assert kept["results"] == {"counts": {"big": "result"}, "outliers": {"big": "result"}}
     assert left["results"] == {} and left["summaries"] == kept["summaries"]

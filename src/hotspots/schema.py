@@ -45,6 +45,9 @@ RATE_COLUMNS = [
     "population", "rate_per_1000", "area_km2", "rate_per_km2",
 ]
 
+#: The comparisons an evaluation's ``control`` may name (the evaluation's and the config check's one list).
+EVALUATION_CONTROLS = ("rest_of_county", "rest_of_district", "matched")
+
 #: The crime type used for anti-social behaviour in police.uk files.
 ASB = "Anti-social behaviour"
 

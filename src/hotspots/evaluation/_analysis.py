@@ -75,11 +75,11 @@ from hotspots.geo.assign import assign_points
 from hotspots.geo.grid import assign_to_cells
 from hotspots.harm import load_harm_weights
 from hotspots.months import month_range, month_ranges
-from hotspots.schema import BNG
+from hotspots.schema import BNG, EVALUATION_CONTROLS
 
 __all__ = ["CONTROLS", "CONTROL_LABELS", "_evaluate_areas"]
 
-CONTROLS = ("rest_of_county", "rest_of_district", "matched")
+CONTROLS = EVALUATION_CONTROLS
 CONTROL_LABELS = {
     "rest_of_county": "the rest of the county",
     "rest_of_district": "the rest of their districts",

@@ -18,7 +18,7 @@ from hotspots.config import expand_crime_types
 from hotspots.geo.aggregate import Period, resolve_periods
 from hotspots.geo.boundaries import read_user_areas
 from hotspots.months import MONTH_RE, month_ranges
-from hotspots.schema import POLICE_UK_CRIME_TYPES
+from hotspots.schema import EVALUATION_CONTROLS, POLICE_UK_CRIME_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from hotspots.evaluation import TreatedAreas
@@ -33,9 +33,9 @@ __all__ = [
     "resolve_evaluation_periods",
 ]
 
-#: the comparisons ``control`` accepts: :data:`hotspots.evaluation.CONTROLS`, named here so checking the config
-#: does not import the evaluation (tests/test_evaluate.py checks the two are the same)
-CONTROLS = ("rest_of_county", "rest_of_district", "matched")
+#: the comparisons ``control`` accepts (:data:`hotspots.evaluation.CONTROLS`), from the schema so that checking the
+#: config does not import the evaluation
+CONTROLS = EVALUATION_CONTROLS
 
 #: Default crime types/groups (those in the config's [crime_groups] are used): a combined group, then its two halves.
 DEFAULT_CRIME_TYPES = ("ASB and violence", "ASB", "Violence")

@@ -143,15 +143,19 @@ def inputs_fingerprint(inputs: Inputs) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
-def _library_versions() -> dict[str, str]:
-    """The versions of Python and of the libraries the analysis computes with (read from their metadata: no imports)."""
+#: the libraries the analysis computes with (their versions are part of the key)
+LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "shapely", "geopandas", "pyarrow", "pyproj")
+
+
+@functools.lru_cache(maxsize=4)
+def _library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
+    """The versions of Python, GEOS and ``names`` (read from their metadata: no imports)."""
     from importlib import metadata
 
     import shapely
 
     versions = {"python": platform.python_version(), "geos": shapely.geos_version_string}
-    for name in ("numpy", "pandas", "scipy", "scikit-learn", "shapely", "geopandas", "pyarrow", "pyproj"):
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -89,14 +89,24 @@ def _file_digest(path: Path) -> str:
         return f"unreadable: {type(exc).__name__} {exc.errno}"
 
 
-def _code_digest() -> str:
-    """A digest of the toolkit's source files (any change of code is a new key)."""
+def package_digest(source: bool = True) -> str:
+    """A digest of the toolkit's files: its source (``*.py``), or (``source=False``) the other files it ships
+    (Leaflet, templates, data, configs; compiled ``*.pyc`` left out)."""
     pkg = Path(__file__).resolve().parents[1]
+    if source:
+        paths = sorted(pkg.rglob("*.py"))
+    else:
+        paths = sorted(p for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc"))
     h = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
+    for path in paths:
         h.update(path.relative_to(pkg).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _code_digest() -> str:
+    """A digest of the toolkit's source files (any change of code is a new key)."""
+    return package_digest(source=True)
 
 
 #: the digest of the toolkit's source code, for other caches' keys (the hotspot analyses': hotspots.detect._area_cache)

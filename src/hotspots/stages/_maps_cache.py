@@ -35,13 +35,12 @@ import functools
 import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hotspots.io.cache import prune_entries
+from hotspots.io.cache import package_digest, prune_entries
 
 __all__ = ["MapsCache", "maps_key", "KEEP", "FORMAT"]
 
@@ -50,35 +49,13 @@ FORMAT = 1
 #: entries kept (most recently used first)
 KEEP = 8
 _PREFIX = "maps-"
-_LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "shapely", "geopandas", "pyarrow", "pyproj", "matplotlib",
-              "folium", "branca", "jinja2", "pillow", "pyogrio")
+#: the libraries that draw, besides those the analysis computes with (their versions are part of the key)
+_DRAWING = ("matplotlib", "folium", "branca", "jinja2", "pillow", "pyogrio")
 
 
 @functools.lru_cache(maxsize=1)
-def _library_versions() -> dict[str, str]:
-    """Python's version, GEOS's and the versions of the libraries that compute and draw (from their metadata)."""
-    from importlib import metadata
-
-    import shapely
-
-    versions = {"python": platform.python_version(), "geos": shapely.geos_version_string}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-@functools.lru_cache(maxsize=1)
-def _package_files_digest() -> str:
-    """A digest of the files the toolkit ships besides its code (Leaflet, templates, data, configs)."""
-    pkg = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for path in sorted(p for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
-        h.update(path.relative_to(pkg).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+def _shipped_files() -> str:
+    return package_digest(source=False)
 
 
 def _roads_digest(data_dir) -> list[list[str]]:
@@ -100,7 +77,9 @@ def _frame_digest(frame) -> str:
 
 def maps_key(inputs_digest: str, cfg, *, png: bool, districts, data_dir, code: str) -> str:
     """The key of the maps drawn from these inputs (a hex SHA-256); see the module's description."""
-    facts = {"format": FORMAT, "code": code, "files": _package_files_digest(), "libraries": _library_versions(),
+    from hotspots.detect._area_cache import LIBRARIES, _library_versions
+
+    facts = {"format": FORMAT, "code": code, "files": _shipped_files(), "libraries": _library_versions(LIBRARIES + _DRAWING),
              "inputs": inputs_digest, "config": dataclasses.asdict(cfg), "png": bool(png),
              "districts": _frame_digest(districts), "roads": _roads_digest(data_dir)}
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=repr).encode()).hexdigest()

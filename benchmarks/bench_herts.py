@@ -3,8 +3,11 @@
 Three fresh ``hotspots run`` processes, each started by :func:`_util.run_measured` (a clean child: its
 CPU and peak memory only):
 
-* ``cold``: default workers, an empty records cache (the run parses, projects and assigns, and fills it);
-* ``cached``: default workers, the same cache (a re-run on the same data: parsing is skipped);
+* ``cold``: default workers, an empty cache folder (the run parses, projects and assigns, analyses and
+  draws, and fills the records, area and maps caches);
+* ``cached``: default workers, the same cache folder (a re-run on the same data: parsing, the study areas'
+  analyses and the map drawing are read back; counts, outliers, evaluation, tables and ``grid_cells.gpkg``
+  are computed and written again);
 * ``workers1``: ``HOTSPOTS_WORKERS=1`` and ``HOTSPOTS_CACHE=off``: every piece of work in one process, the
   CPU figure of the issue-18 target.
 

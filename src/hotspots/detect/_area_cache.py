@@ -263,14 +263,13 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
     """Undo :func:`_plain`; raises ``ValueError`` when the table is not as described."""
     import geopandas as gpd
     import shapely
-    from pyproj import CRS
 
     frame = plain
     for position, name in enumerate(desc["columns"]):
         info = desc["geometries"].get(name)
         if info is None:
             continue
-        crs = CRS(info["crs"]) if info["crs"] is not None else None
+        crs = _crs(info["crs"]) if info["crs"] is not None else None
         if info.get("from_grid"):
             values = grid.geometry.values
             if crs != values.crs:
@@ -282,12 +281,20 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
         frame = gpd.GeoDataFrame(frame, geometry=desc["active"], copy=False)  # a fresh table: no copy
         if (frame.crs.srs if frame.crs is not None else None) != desc["crs"]:
             raise ValueError("a stored table does not have the CRS it was stored with")
-    else:
+    elif type(frame) is not pd.DataFrame:  # a plain table already is one (a fresh one: no copy needed)
         frame = pd.DataFrame(frame, copy=False)
     frame.attrs = _decode(desc["attrs"])
     if frame.columns.tolist() != desc["columns"] or _dtype_texts(frame) != desc["dtypes"]:
         raise ValueError("a stored table does not have the columns or types it was stored with")
     return frame
+
+
+@functools.lru_cache(maxsize=8)
+def _crs(text: str):
+    """``pyproj.CRS(text)``, made once per text (each table's geometries name the same one or two CRSs)."""
+    from pyproj import CRS
+
+    return CRS(text)
 
 
 _DTYPE_TEXT: dict = {}

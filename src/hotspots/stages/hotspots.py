@@ -14,7 +14,8 @@ A study area analysed before on the same inputs, options and code is read
 back from the area cache (:mod:`hotspots.detect._area_cache`, in the records
 cache's folder; ``HOTSPOTS_CACHE=off`` turns them off) instead of analysed, and
 maps drawn before from the same inputs, options and code are written back
-from the maps cache (:mod:`hotspots.stages._maps_cache`) instead of drawn.
+from the maps cache (:mod:`hotspots.stages._maps_cache`) instead of drawn,
+with the ``grid_cells.gpkg`` written beside them (stamped with this run's time).
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def test_a_hit_gives_an_identical_area_result(analysed, tmp_path):
         for sel in again.selections.values():
             assert list(shapely.to_wkb(sel.cells.geometry.values)) == list(shapely.to_wkb(again.grid.geometry.values))
     meta = json.loads((entry / "meta.json").read_text())
-    assert all(name.endswith(".parquet") for name in meta["files"])  # tables as Parquet, the rest JSON: no pickle
+    assert all(name.endswith(".arrow") for name in meta["files"])  # tables as Arrow IPC, the rest JSON: no pickle
 
 
 def test_the_comparer_sees_any_difference(analysed):
@@ -210,7 +210,7 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(analysed, tmp_path, damage):
     cache = ac.AreaCache(tmp_path)
     key = _key(inputs, result.area, cfg)
     entry = cache.store(key, result)
-    biggest = max(entry.glob("*.parquet"), key=lambda p: p.stat().st_size)
+    biggest = max(entry.glob("*.arrow"), key=lambda p: p.stat().st_size)
     if damage == "flip a byte":
         data = bytearray(biggest.read_bytes())
         data[len(data) // 2] ^= 0x01
@@ -295,7 +295,7 @@ def test_a_damaged_entry_is_recomputed_by_the_stage(tmp_path, monkeypatch):
     cold = _stage(tmp_path, "cold")
     entries = sorted((tmp_path / "cache").glob("areas-*"))
     assert len(entries) == 3  # the county and two districts
-    for path in entries[0].glob("*.parquet"):
+    for path in entries[0].glob("*.arrow"):
         path.write_bytes(b"garbage")
     warm = _stage(tmp_path, "warm")
     misses = [k for k in warm.progress.timings if k.startswith("hotspots.cache_miss")]
@@ -318,3 +318,20 @@ def test_cache_off_never_reads_or_writes(tmp_path, monkeypatch):
     assert not any(k.startswith("hotspots.cache") for k in ctx.progress.timings)
     assert not (tmp_path / ".hotspots-cache").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("index", [None, False])
+def test_a_table_file_reads_back_as_the_table(tmp_path, index):
+    """The entry's table files (Arrow IPC) give back the same columns, dtypes, values and (kept) index."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"code": pd.array(["a", None, "c"], dtype="str"), "n": np.array([1, 2, 3], dtype="int16"),
+                          "x": [0.1, np.nan, -0.0], "flag": [True, False, True], "wkb": [b"\x01", b"", b"\x00\x02"],
+                          "month": pd.to_datetime(["2024-01-01", "2024-02-01", None])},
+                         index=pd.Index([5, 3, 9], name="cell"))
+    path = tmp_path / "t.arrow"
+    ac._write_table(frame, path, index=index)
+    back = pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all().to_pandas()
+    expected = frame if index is None else frame.reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected, check_exact=True)
+    assert back["x"].to_numpy().view(np.uint64).tolist() == expected["x"].to_numpy().view(np.uint64).tolist()  # -0.0

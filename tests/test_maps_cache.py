@@ -70,7 +70,8 @@ def _districts():
 
 def test_any_change_of_what_a_map_is_drawn_from_is_a_new_key(tmp_path):
     cfg = HotspotConfig()
-    base = dict(inputs_digest="i", cfg=cfg, png=True, districts=_districts(), data_dir=tmp_path, code="c")
+    base = dict(inputs_digest="i", cfg=cfg, png=True, districts=_districts(), data_dir=tmp_path, code="c",
+                all_cells=False)
 
     def key(**change):
         args = {**base, **change}
@@ -83,6 +84,7 @@ def test_any_change_of_what_a_map_is_drawn_from_is_a_new_key(tmp_path):
     moved = _districts()
     moved.geometry = moved.geometry.translate(1)
     changes = [key(inputs_digest="j"), key(code="d"), key(png=False), key(districts=renamed), key(districts=moved),
+               key(all_cells=True),
                key(cfg=dataclasses.replace(cfg, top_n=cfg.top_n + 1)),
                key(cfg=dataclasses.replace(cfg, map_tiles=not cfg.map_tiles))]
     assert len(set(changes)) == len(changes) and k not in changes
@@ -127,7 +129,11 @@ def test_the_stage_writes_back_the_same_maps_and_draws_again_when_anything_chang
     # the manifest's list: the same files, in the same order, with the same sizes
     assert [w["path"] for w in warm.out.written if w["path"].startswith("maps/")] == \
         [w["path"] for w in cold.out.written if w["path"].startswith("maps/")]
-    assert (tmp_path / "warm" / "hotspots" / "grid_cells.gpkg").is_file()  # written on a hit too
+    # grid_cells.gpkg written back on a hit: the same layers, rows and styles as the cold run's, stamped now
+    assert [w["path"] for w in warm.out.written] == [w["path"] for w in cold.out.written]
+    cold_cells, warm_cells = (tmp_path / n / "hotspots" / "grid_cells.gpkg" for n in ("cold", "warm"))
+    assert _gpkg_rows(warm_cells) == _gpkg_rows(cold_cells)
+    assert _last_changes(warm_cells) > _last_changes(cold_cells)
 
     calls = []
 
@@ -145,6 +151,65 @@ def test_the_stage_writes_back_the_same_maps_and_draws_again_when_anything_chang
     again = _stage(tmp_path, "again")
     assert calls == [1, 1] and _maps(again, comparable=True) == _maps(cold, comparable=True)
     assert _stage(tmp_path, "last") and calls == [1, 1]  # stored again: a hit
+
+
+def _gpkg_rows(path) -> dict:
+    """Every table of a GeoPackage but ``gpkg_contents``' times: its rows (geometries as stored), and its schema."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        out = {"schema": con.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()}
+        for t in tables:
+            rows = con.execute(f'SELECT * FROM "{t}" ORDER BY rowid' if not t.startswith("rtree_")
+                               else f'SELECT * FROM "{t}"').fetchall()
+            if t == "gpkg_contents":
+                rows = [r[:4] + r[5:] for r in rows]  # last_change: the time of writing
+            out[t] = rows
+        return out
+    finally:
+        con.close()
+
+
+def _last_changes(path) -> str:
+    """The earliest `last_change` of a GeoPackage's tables."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        return min(r[0] for r in con.execute("SELECT last_change FROM gpkg_contents"))
+    finally:
+        con.close()
+
+
+def test_a_stored_geopackage_is_written_with_this_runs_time(tmp_path):
+    import time
+
+    import geopandas as gpd
+    import shapely
+
+    from hotspots._io import OutputDir
+
+    out = OutputDir(tmp_path / "out")
+    layer = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)], crs=27700)
+    out.write_geo_layers([("a", layer), ("b", layer)], "cells.gpkg")
+    first = tmp_path / "out" / "cells.gpkg"
+    time.sleep(0.01)
+    again = tmp_path / "again.gpkg"
+    mc.write_stored_gpkg(first.read_bytes(), again)
+    assert _gpkg_rows(again) == _gpkg_rows(first)
+    assert _last_changes(again) > _last_changes(first)
+    assert len(_last_changes(again)) == len("2026-01-01T00:00:00.000Z") and _last_changes(again).endswith("Z")
+
+
+def test_the_grid_cells_setting_is_part_of_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_CACHE", str(tmp_path / "cache"))
+    _stage(tmp_path, "kept")
+    ctx = _ctx(tmp_path / "all")
+    ctx.settings.extra["outputs"] = {"grid_cells": "all"}
+    hs.stage_hotspots(ctx, maps=True, png=True)
+    assert len(list((tmp_path / "cache").glob("maps-*"))) == 2  # another file: drawn and stored again
 
 
 def test_cache_off_never_reads_or_writes_maps(tmp_path, monkeypatch):

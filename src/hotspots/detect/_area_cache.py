@@ -20,8 +20,9 @@ Anything that changes the key is a miss: the area is analysed and a new entry
 written.  An entry is a folder ``areas-<key>`` beside the records cache's
 entries (:func:`hotspots.io.cache.cache_folder`: ``$HOTSPOTS_CACHE``, ``off``
 turns both caches off, or ``.hotspots-cache`` beside the output folder) holding
-the tables as Parquet (geometries as WKB; the selections' tables of one kind in
-one file) and everything else as JSON (``meta.json``, with every file's SHA-256).
+the tables as Arrow IPC files (zstd-compressed: as small as Parquet, read in
+half the time; geometries as WKB; the selections' tables of one kind in one
+file) and everything else as JSON (``meta.json``, with every file's SHA-256).
 No pickle: reading an entry runs no code from it.
 
 Safety: an entry is written into a temporary folder and renamed into place;
@@ -59,12 +60,13 @@ from hotspots.io.cache import prune_entries
 __all__ = ["AreaCache", "area_key", "inputs_fingerprint", "result_differences", "KEEP", "FORMAT"]
 
 #: bump when the layout of an entry changes (it is part of the key)
-FORMAT = 1
+FORMAT = 2
 #: entries kept (most recently used first): a few runs' worth of study areas
 KEEP = 64
 _PREFIX = "areas-"
-#: Parquet compression: LZ4 reads twice as fast as zstd here, for files a tenth larger
-_COMPRESSION = "lz4"
+#: Arrow IPC compression: zstd keeps the files as small as Parquet's; reading them back costs half Parquet's time
+_COMPRESSION = "zstd"
+_SUFFIX = ".arrow"
 
 
 class NotStorable(ValueError):
@@ -263,14 +265,13 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
     """Undo :func:`_plain`; raises ``ValueError`` when the table is not as described."""
     import geopandas as gpd
     import shapely
-    from pyproj import CRS
 
     frame = plain
     for position, name in enumerate(desc["columns"]):
         info = desc["geometries"].get(name)
         if info is None:
             continue
-        crs = CRS(info["crs"]) if info["crs"] is not None else None
+        crs = _crs(info["crs"]) if info["crs"] is not None else None
         if info.get("from_grid"):
             values = grid.geometry.values
             if crs != values.crs:
@@ -282,12 +283,20 @@ def _restore(plain: pd.DataFrame, desc: dict[str, Any], grid) -> pd.DataFrame:
         frame = gpd.GeoDataFrame(frame, geometry=desc["active"], copy=False)  # a fresh table: no copy
         if (frame.crs.srs if frame.crs is not None else None) != desc["crs"]:
             raise ValueError("a stored table does not have the CRS it was stored with")
-    else:
+    elif type(frame) is not pd.DataFrame:  # a plain table already is one (a fresh one: no copy needed)
         frame = pd.DataFrame(frame, copy=False)
     frame.attrs = _decode(desc["attrs"])
     if frame.columns.tolist() != desc["columns"] or _dtype_texts(frame) != desc["dtypes"]:
         raise ValueError("a stored table does not have the columns or types it was stored with")
     return frame
+
+
+@functools.lru_cache(maxsize=8)
+def _crs(text: str):
+    """``pyproj.CRS(text)``, made once per text (each table's geometries name the same one or two CRSs)."""
+    from pyproj import CRS
+
+    return CRS(text)
 
 
 _DTYPE_TEXT: dict = {}
@@ -463,6 +472,15 @@ class AreaCache:
         prune_entries(self.folder, _PREFIX, KEEP)
 
 
+def _write_table(frame: pd.DataFrame, path: Path, *, index: bool | None) -> None:
+    """``frame`` as an Arrow IPC file, with the pandas metadata ``to_pandas`` reads back (``index`` as for
+    ``DataFrame.to_parquet``: ``None`` keeps an index that is not the default as columns, ``False`` drops it)."""
+    table = pa.Table.from_pandas(frame, preserve_index=index)
+    options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+
+
 def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
     if [f.name for f in dataclasses.fields(AreaResult)] != ["area", "grid", "selections"]:
         raise NotStorable("AreaResult has fields this cache does not know")
@@ -479,8 +497,8 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
             rows.append(plain)
             desc.update(group=list(groups).index(signature), start=start, stop=start + len(plain))
         else:
-            desc["file"] = f"t{len(tables)}.parquet"
-            plain.to_parquet(folder / desc["file"], compression=_COMPRESSION)
+            desc["file"] = f"t{len(tables)}{_SUFFIX}"
+            _write_table(plain, folder / desc["file"], index=None)
         tables.append(desc)
         return {"__table": len(tables) - 1}
 
@@ -496,13 +514,12 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
         selections.append([name, fields])
     files = {}
     for i, frames in enumerate(groups.values()):
-        name = f"g{i}.parquet"
-        (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).to_parquet(
-            folder / name, compression=_COMPRESSION, index=False)
+        name = f"g{i}{_SUFFIX}"
+        _write_table(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], folder / name, index=False)
     for desc in tables:
         if "group" in desc:
-            desc["file"] = f"g{desc['group']}.parquet"
-    for path in sorted(folder.glob("*.parquet")):
+            desc["file"] = f"g{desc['group']}{_SUFFIX}"
+    for path in sorted(folder.glob(f"*{_SUFFIX}")):
         files[path.name] = _sha256(path)
     meta = {"format": FORMAT, "key": key, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "area": _area_facts(result.area), "grid": grid_ref, "selections": selections, "tables": tables,
@@ -516,15 +533,13 @@ def _read_entry(folder: Path, key: str, area: StudyArea) -> AreaResult | None:
         return None
     if meta["area"] != _area_facts(area):
         raise ValueError("the entry is for another study area")
-    import pyarrow.parquet as pq
-
     plain: dict[str, pa.Table] = {}
     for name, digest in meta["files"].items():
         path = folder / name
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(f"{path}: checksum differs")
-        plain[name] = pq.read_table(pa.BufferReader(data))
+        plain[name] = pa.ipc.open_file(pa.BufferReader(data)).read_all()
     tables = meta["tables"]
     converted: dict[str, pd.DataFrame] = {}  # each file as pandas, converted once (per table cost more)
 

@@ -11,17 +11,22 @@ files are stored under a **key** that covers everything they depend on:
   county and district study areas), from which the analyses, the tables and
   the street context are computed;
 * the ``[hotspots]`` settings (every field of
-  :class:`~hotspots.detect.options.HotspotConfig`) and whether images are drawn;
+  :class:`~hotspots.detect.options.HotspotConfig`), whether images are drawn
+  and whether ``grid_cells.gpkg`` keeps every cell;
 * the district layer the maps outline (every column, geometry as WKB, CRS);
 * the road files under ``<data>/roads`` (name and SHA-256 of each);
 * the toolkit's source code (:func:`hotspots.io.cache.code_digest`), the files
   it ships (Leaflet, templates, data) and the versions of Python and of the
-  libraries that compute and draw (numpy, pandas, shapely, matplotlib, folium…).
+  libraries that compute and draw (numpy, pandas, shapely, matplotlib, folium…)
+  and of GDAL, which writes the GeoPackage.
 
 Anything that changes the key is a miss: the maps are drawn and a new entry
 written.  An entry is a folder ``maps-<key>`` beside the other caches' entries
-holding the pages and images as they were written and ``meta.json`` (each
-file's name, size and SHA-256).  On a hit every file is read and checked
+holding the pages and images as they were written, the run's
+``hotspots/grid_cells.gpkg`` (:data:`GRID_CELLS`: written from the same
+analyses, it is as much a function of the key; a hit writes it back with this
+run's time as its layers' ``last_change``, :func:`write_stored_gpkg`, as GDAL
+would stamp it) and ``meta.json`` (each file's name, size and SHA-256).  On a hit every file is read and checked
 against its checksum first; any mismatch or unreadable file is a miss (the
 entry is removed) and the maps are drawn.  A cache that cannot be written or
 read only costs time.  The most recently used :data:`KEEP` entries are kept.
@@ -42,10 +47,12 @@ from typing import Any
 
 from hotspots.io.cache import package_digest, prune_entries
 
-__all__ = ["MapsCache", "maps_key", "KEEP", "FORMAT"]
+__all__ = ["MapsCache", "maps_key", "write_stored_gpkg", "GRID_CELLS", "KEEP", "FORMAT"]
 
 #: bump when the layout of an entry changes (it is part of the key)
-FORMAT = 1
+FORMAT = 2
+#: the name of the stored ``hotspots/grid_cells.gpkg`` in an entry (maps are named by slug: never an underscore)
+GRID_CELLS = "grid_cells.gpkg"
 #: entries kept (most recently used first)
 KEEP = 8
 _PREFIX = "maps-"
@@ -75,14 +82,43 @@ def _frame_digest(frame) -> str:
     return h.hexdigest()
 
 
-def maps_key(inputs_digest: str, cfg, *, png: bool, districts, data_dir, code: str) -> str:
-    """The key of the maps drawn from these inputs (a hex SHA-256); see the module's description."""
+def maps_key(inputs_digest: str, cfg, *, png: bool, districts, data_dir, code: str, all_cells: bool) -> str:
+    """The key of the maps (and ``grid_cells.gpkg``) drawn from these inputs (a hex SHA-256); see the module's
+    description.  ``all_cells``: ``grid_cells.gpkg`` keeps every cell (``[outputs] grid_cells = "all"``)."""
     from hotspots.detect._area_cache import LIBRARIES, _library_versions
 
     facts = {"format": FORMAT, "code": code, "files": _shipped_files(), "libraries": _library_versions(LIBRARIES + _DRAWING),
-             "inputs": inputs_digest, "config": dataclasses.asdict(cfg), "png": bool(png),
-             "districts": _frame_digest(districts), "roads": _roads_digest(data_dir)}
+             "gdal": _gdal_version(), "inputs": inputs_digest, "config": dataclasses.asdict(cfg), "png": bool(png),
+             "all_cells": bool(all_cells), "districts": _frame_digest(districts), "roads": _roads_digest(data_dir)}
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _gdal_version() -> str:
+    import pyogrio
+
+    return pyogrio.__gdal_version_string__
+
+
+def write_stored_gpkg(data: bytes, path: Path) -> None:
+    """Write a stored GeoPackage's bytes to ``path``, each layer's ``last_change`` set to now (as GDAL sets it).
+
+    The stored file was written by an earlier run; everything in it but those
+    times (the GeoPackage's only ones: ``layer_styles.update_time`` is left
+    empty) is what this run would write.
+    """
+    import sqlite3
+
+    path.write_bytes(data)
+    con = sqlite3.connect(path)
+    try:
+        # a temporary file renamed into place when complete: no fsync, no journal file (as _io.add_layer_styles)
+        con.execute("PRAGMA synchronous = OFF")
+        con.execute("PRAGMA journal_mode = MEMORY")
+        with con:
+            con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+    finally:
+        con.close()
 
 
 class MapsCache:

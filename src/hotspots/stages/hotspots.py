@@ -14,7 +14,8 @@ A study area analysed before on the same inputs, options and code is read
 back from the area cache (:mod:`hotspots.detect._area_cache`, in the records
 cache's folder; ``HOTSPOTS_CACHE=off`` turns them off) instead of analysed, and
 maps drawn before from the same inputs, options and code are written back
-from the maps cache (:mod:`hotspots.stages._maps_cache`) instead of drawn.
+from the maps cache (:mod:`hotspots.stages._maps_cache`) instead of drawn,
+with the ``grid_cells.gpkg`` written beside them (stamped with this run's time).
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ from hotspots.months import month_range
 from hotspots.schema import BNG
 from hotspots.stages._hotspots_config import hotspot_config, resolve_selections
 from hotspots.stages._hotspots_outputs import grid_cells_everything, write_grid_cells, write_tables
+from hotspots.stages._maps_cache import GRID_CELLS, write_stored_gpkg
 
 if TYPE_CHECKING:
     from hotspots.stages.context import Context
 
 __all__ = ["stage_hotspots", "run_hotspots", "build_inputs", "hotspot_config"]
+
+#: where the grid cells are written (the maps cache keeps a copy with the maps: the same analyses, the same file)
+_GRID_CELLS_OUT = "hotspots/grid_cells.gpkg"
 
 
 def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, png: bool = True) -> dict[str, Any]:
@@ -61,6 +66,8 @@ def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, pn
     preload = None
     if draw:
         from hotspots.render.maps import preload
+    # only while worker processes analyse: where every study area is read back, nothing waits for them, and the maps
+    # are loaded (preloaded then, just before drawing) only where the maps cache misses
     summary = run_hotspots(ctx, districts=districts, grid_cells=False, while_analysing=preload)
     res = ctx.results["hotspots"]
 
@@ -92,8 +99,14 @@ def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[],
         files = cache.load(key)
         progress.timings["hotspots.maps_cache"] = round(time.perf_counter() - t0, 3)
         if files is not None:
+            stored = dict(files).get(GRID_CELLS)
+            files = [(n, d) for n, d in files if n != GRID_CELLS]
             progress.info(f"  reused the {sum(n.endswith('.html') for n, _ in files)} drawn maps from {cache.folder}")
-            grid_cells()
+            if stored is None:
+                grid_cells()
+            else:  # the file written with these maps (same analyses, settings and code), stamped with this run's time
+                with ctx.out.atomic_path(_GRID_CELLS_OUT) as tmp:
+                    write_stored_gpkg(stored, tmp)
             sizes = {}
             for name, data in files:
                 path = ctx.out.write_bytes(data, f"maps/{name}")
@@ -101,14 +114,18 @@ def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[],
                     sizes[name[:-5]] = len(data)
                     progress.info(f"  map {path.name}: {len(data) / 1e6:.2f} MB")
             return sizes
+    from hotspots.render.maps import preload
+
+    preload()  # once: done already where the study areas were analysed (then this returns at once)
     views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
     # the largest table is written here while worker processes draw the maps
     written = write_maps(ctx.out, views, png=png, progress=progress, alongside=grid_cells)
     if cache is not None:
         t0 = time.perf_counter()
         try:
-            files = [(Path(w[kind]).name, (ctx.out.base / w[kind]).read_bytes()) for w in written
-                     for kind in ("html", "png") if kind in w]
+            files = [(GRID_CELLS, (ctx.out.base / _GRID_CELLS_OUT).read_bytes())]
+            files += [(Path(w[kind]).name, (ctx.out.base / w[kind]).read_bytes()) for w in written
+                      for kind in ("html", "png") if kind in w]
         except OSError:
             files = None
         if files is not None:
@@ -127,7 +144,8 @@ def _maps_cache(ctx: Context, res: dict[str, Any], png: bool):
 
     try:
         key = maps_key(digest, res["config"], png=png, districts=ctx.geography.districts,
-                       data_dir=getattr(ctx, "data_dir", None), code=code_digest())
+                       data_dir=getattr(ctx, "data_dir", None), code=code_digest(),
+                       all_cells=grid_cells_everything(ctx.settings))
     except Exception as exc:  # noqa: BLE001 -- the cache only saves time
         ctx.progress.info(f"  maps cache not used: {type(exc).__name__}: {exc}")
         return None, None
@@ -183,7 +201,8 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     largest file, ``grid_cells.gpkg``, to the caller
     (:func:`hotspots.stages._hotspots_outputs.write_grid_cells`).
     ``while_analysing`` is called in this process while worker processes
-    analyse the study areas (the stage loads the map renderers then).
+    analyse the study areas (the stage loads the map renderers then); not at
+    all where every study area is read back from the area cache.
     """
     t0 = time.perf_counter()
     cfg = hotspot_config(ctx.settings)
@@ -216,7 +235,8 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
             cache.store(keys[i], result)  # never fails: an entry that cannot be written only costs time
         return _without_cell_shapes(result), seconds
 
-    computed = process_map(analyse, todo, weights=[_workload(inputs, jobs[i][0]) for i in todo], alongside=while_analysing)
+    computed = process_map(analyse, todo, weights=[_workload(inputs, jobs[i][0]) for i in todo],
+                           alongside=while_analysing if todo else None)
     for i, (res, seconds) in zip(todo, computed):
         done[i] = (_with_cell_shapes(res), seconds)
         if cache is not None:

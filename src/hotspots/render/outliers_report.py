@@ -162,12 +162,14 @@ def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any]
     name = str(rows["area_name"].iloc[0])
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
-    shown = rows[rows["flag"] != "no_records"]
+    # the few columns the caveats read: a row filter of all of ``rows`` would copy every column of the table
+    shown = rows[[c for c in ("crime_type", "flag", "small_numbers", "expected") if c in rows.columns]]
+    shown = shown[shown["flag"] != "no_records"]
     told = cuts.records_of(results.highlights, "area_code", code)
     sentences = stand_out(told, name=name, with_change=bool(after and before))
     headline = meta["headline"]
-    head = rows[rows["crime_type"] == headline]
-    head_row = head.iloc[0].to_dict() if len(head) else None
+    head = np.flatnonzero((rows["crime_type"] == headline).to_numpy())  # the first row of it, not a copy of the rows
+    head_row = rows.iloc[head[0]].to_dict() if len(head) else None
 
     context_lines: list[str] = []
     if head_row is not None and math.isfinite(float(head_row.get("harm_ratio", np.nan))):

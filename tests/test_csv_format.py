@@ -145,3 +145,18 @@ def test_write_csv_writes_the_mark_and_the_bytes(tmp_path):
         excel_ready(df).to_csv(fh, index=False)
     assert written == (tmp_path / "ref.csv").read_bytes()
     assert out.written[-1]["bytes"] == len(written)
+
+
+def test_write_csv_of_a_frame_with_attrs_is_the_same_and_leaves_them(tmp_path):
+    from hotspots._io import OutputDir
+
+    df = _frame(8)
+    with_attrs = df.copy()
+    with_attrs.attrs = {"overdispersion": pd.DataFrame({"phi": [1.5, 2.0]}), "method": "x"}
+    out = OutputDir(tmp_path / "out")
+    plain = out.write_csv(df, "plain.csv").read_bytes()
+    assert out.write_csv(with_attrs, "attrs.csv").read_bytes() == plain
+    with open(tmp_path / "ref.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        excel_ready(with_attrs).to_csv(fh, index=False)  # the old path, attrs and all
+    assert plain == (tmp_path / "ref.csv").read_bytes()
+    assert set(with_attrs.attrs) == {"overdispersion", "method"}  # the caller's frame keeps its attrs

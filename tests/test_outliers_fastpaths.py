@@ -379,3 +379,57 @@ def test_report_context_cut_once_equals_cut_per_section(synthetic, monkeypatch):
             "lsoa_applied": ("yes" if lsoa_od["applied"].iloc[0] else "no") if len(lsoa_od) else "–",
         })
     assert ctx["od_rows"] == reference and len(reference) > 3
+
+
+def test_report_records_and_matrix_read_once_equal_the_frame_cuts(synthetic):  # noqa: F811
+    from hotspots.render import outliers_report as R
+    from hotspots.render import outliers_wording as W
+
+    res = synthetic["results"]
+    cuts = R._Cuts(res)
+    codes = list(res.csp_summary["area_code"]) + ["E99999999"]  # and a code without rows
+    told_any = False
+    for code in codes:
+        frame = cuts.rows_of(res.highlights, "area_code", code)
+        records = cuts.records_of(res.highlights, "area_code", code)
+        assert records == frame.to_dict("records")
+        told_any |= bool(records)
+        for with_change in (True, False):  # the sentences from the records are those from the frame
+            assert (W.stand_out(records, name="X", with_change=with_change)
+                    == W.stand_out(frame, name="X", with_change=with_change))
+    assert told_any
+
+
+
+def test_report_matrix_equals_the_multiindex_lookup(synthetic, monkeypatch):  # noqa: F811
+    from hotspots.render import outliers_report as R
+
+    for name in ("choropleth", "funnel_chart", "lsoa_map", "trend_chart"):
+        monkeypatch.setattr(R, name, lambda *a, **k: "")
+    res = synthetic["results"]
+    ctx = R.build_context(res)
+    meta = res.meta
+    district = R._display_rows(res.district, meta)
+    order = [t for t in meta["crime_types"] if t not in meta.get("single_type_groups", [])]
+    names = dict(zip(district["area_code"], district["area_name"]))
+    cells = district.set_index(["area_code", "crime_type"])  # the lookup the matrix used before
+    reference = []
+    for csp in res.csp_summary.to_dict("records"):
+        name = names.get(csp["area_code"], csp["area_name"])
+        row_cells = []
+        for crime_type in order:
+            key = (csp["area_code"], crime_type)
+            if key not in cells.index:
+                row_cells.append({"text": "", "flag": "no_records", "title": ""})
+                continue
+            r = cells.loc[key]
+            flag = str(r["flag"])
+            row_cells.append({
+                "text": R._fmt(r["ratio"], 2), "flag": flag,
+                "title": (f"{name} – {crime_type}: {R._fmt(r['rate_per_1000'])} per 1,000 vs county "
+                          f"{R._fmt(r['county_rate_per_1000'])}; {R.FLAG_TEXT.get(flag, flag)} allowing for "
+                          f"overdispersion; {R.FLAG_TEXT.get(str(r['flag_unadjusted']), '')} on Poisson limits alone"),
+            })
+        reference.append({"name": name, "anchor": f"csp-{csp['area_code']}", "cells": row_cells})
+    assert ctx["matrix"] == reference
+    assert any(c["flag"] != "no_records" for row in reference for c in row["cells"])

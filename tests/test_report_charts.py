@@ -36,6 +36,42 @@ def test_plot_polygons_draws_what_geoseries_plot_draws():
     assert got == expected
 
 
+def test_plot_polygons_with_a_colour_per_shape_draws_what_geoseries_plot_draws():
+    holed = Polygon([(0, 0), (0, 10), (10, 10), (10, 0)], [[(2, 2), (4, 2), (4, 4), (2, 4)]])
+    multi = MultiPolygon([box(12, 0, 15, 3), box(16, 5, 20, 9)])
+    shapes = gpd.GeoDataFrame({"area_code": ["a", "b", "c", "d"]},
+                              geometry=[holed, Polygon(), multi, box(0, 12, 5, 20)], crs="EPSG:27700")
+    colours = [(1.0, 0.9, 0.6, 1.0), (0.5, 0.5, 0.5, 1.0), (0.9, 0.3, 0.1, 1.0), (0.7, 0.0, 0.1, 1.0)]
+    style = {"edgecolor": "white", "linewidth": 1.0}
+    expected = _svg(lambda ax: shapes.plot(ax=ax, color=colours, **style))
+    got = _svg(lambda ax: C._plot_polygons(ax, shapes.geometry, facecolor=colours, **style))
+    assert got.count(b"<path") >= 3 and b"#808080" not in got  # the empty shape's colour is not drawn
+    assert got == expected
+
+
+def test_choropleth_is_the_map_geopandas_drew(monkeypatch):
+    import sys
+
+    import pandas as pd
+
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["E1", "E2", "E3", "E4"], "area_name": ["North", "Small $town", "East", "Holed"]},
+        geometry=[box(0, 20_000, 20_000, 40_000), box(20_000, 20_000, 24_000, 24_000),
+                  MultiPolygon([box(25_000, 0, 40_000, 18_000), box(41_000, 0, 45_000, 5_000)]),
+                  Polygon([(0, 0), (0, 18_000), (20_000, 18_000), (20_000, 0)],
+                          [[(5_000, 5_000), (9_000, 5_000), (9_000, 9_000), (5_000, 9_000)]])],
+        crs="EPSG:27700")
+    rows = pd.DataFrame({"area_code": ["E1", "E2", "E3", "E4"], "rate_per_1000": [12.5, 40.1, 7.25, 20.0]})
+    got = C.choropleth(areas, rows, title="Violence: rate")
+
+    def geopandas_plot(ax, geometries, *, facecolor, **style):  # the call choropleth made before
+        gpd.GeoDataFrame(geometry=geometries).plot(ax=ax, color=facecolor, **style)
+
+    monkeypatch.setattr(C, "_plot_polygons", geopandas_plot)
+    assert got == C.choropleth(areas, rows, title="Violence: rate")
+    assert "matplotlib.pyplot" in sys.modules  # (the reference's geopandas imported it)
+
+
 def test_collector_paused_restores_the_collector_state():
     from hotspots._parallel import collector_paused
 

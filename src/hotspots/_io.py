@@ -234,6 +234,9 @@ class OutputDir:
 
     def write_csv(self, df: pd.DataFrame, name: str) -> Path:
         """Write ``df`` as an Excel-ready CSV (see the module notes): BOM, rounding, no formulas."""
+        if df.attrs:  # a CSV holds no attrs, and pandas deep-copies them into every column excel_ready takes out
+            df = df.copy(deep=False)
+            df.attrs = {}
         ready = excel_ready(df)
         data = csv_bytes(ready)
         if data is None:

@@ -229,8 +229,11 @@ def _plot_polygons(ax, geometries, **style) -> None:
     geopandas normalises the rings and builds a ``PathPatch`` per polygon only to
     take its path back out; this builds the same paths directly and, like
     geopandas, sets an equal aspect and rescales the view.  No axis labels are
-    set: these maps have no axes to label.  (tests/test_report_charts.py
-    compares the two SVGs byte for byte.)
+    set: these maps have no axes to label.  A ``facecolor`` list (one colour per
+    geometry, as ``GeoSeries.plot(color=[...])`` takes it) keeps the colours of
+    the shapes drawn.  Geometries are in metres (a projected CRS: geopandas
+    would stretch a geographic one).  (tests/test_report_charts.py compares the
+    SVGs byte for byte.)
     """
     import shapely
     from matplotlib.collections import PathCollection
@@ -238,8 +241,12 @@ def _plot_polygons(ax, geometries, **style) -> None:
     class _GeoPandasPolyCollection(PathCollection):
         """Named as geopandas names its collection: the name is the SVG group's id, kept as it was."""
 
-    paths = [_path(geometry) for geometry in shapely.normalize(np.asarray(geometries, dtype=object))
-             if geometry is not None and not geometry.is_empty]
+    shapes = shapely.normalize(np.asarray(geometries, dtype=object))
+    kept = [i for i, geometry in enumerate(shapes) if geometry is not None and not geometry.is_empty]
+    paths = [_path(shapes[i]) for i in kept]
+    colours = style.get("facecolor")
+    if colours is not None and not isinstance(colours, str) and len(colours) == len(shapes):
+        style = {**style, "facecolor": np.take(colours, kept, axis=0)}  # a colour per shape, as geopandas takes them
     ax.set_aspect("equal")
     ax.add_collection(_GeoPandasPolyCollection(paths, **style), autolim=True)
     ax.autoscale_view()
@@ -405,7 +412,11 @@ def choropleth(areas, rows: pd.DataFrame, *, title: str) -> str:
         values = data["rate_per_1000"].to_numpy(dtype=float)
         norm = mpl.colors.Normalize(vmin=np.nanmin(values) * 0.95, vmax=np.nanmax(values) * 1.02)
         cmap = mpl.colormaps["YlOrRd"]
-        data.plot(ax=ax, color=[cmap(norm(v)) for v in values], edgecolor="white", linewidth=1.0)
+        colours = [cmap(norm(v)) for v in values]
+        if data.crs is not None and data.crs.is_geographic:  # geopandas stretches the aspect by latitude
+            data.plot(ax=ax, color=colours, edgecolor="white", linewidth=1.0)
+        else:  # what data.plot draws here, without importing pyplot (see _plot_polygons)
+            _plot_polygons(ax, data.geometry, facecolor=colours, edgecolor="white", linewidth=1.0)
         halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
         anchors, small_ones = [], []
         for record in data.itertuples():

@@ -114,6 +114,16 @@ class _Cuts:
         positions = self._cut[key][1].get(code)
         return frame.iloc[positions] if positions is not None else frame.iloc[:0]
 
+    def records_of(self, frame: pd.DataFrame, column: str, code: str) -> list[dict[str, Any]]:
+        """``frame[frame[column] == code].to_dict("records")``: the same records in the same order, the frame read once."""
+        key = ("records_of", id(frame), column)
+        if key not in self._cut:
+            grouped: dict[Any, list[dict[str, Any]]] = {}
+            for record in frame.to_dict("records"):
+                grouped.setdefault(record[column], []).append(record)
+            self._cut[key] = (frame, grouped)  # the frame kept: its id stays its own
+        return self._cut[key][1].get(code, [])
+
     def county_concentration(self, crime_type: str) -> pd.DataFrame:
         if ("county_concentration", crime_type) not in self._cut:
             conc = self.results.concentration
@@ -141,18 +151,25 @@ _TABLE_COLUMNS = ("crime_type", "is_group", "count", "rate_per_1000", "county_ra
                   "change_flag", "harm_ratio", "ratio_to_peer_mean")
 
 
+#: the columns of the district table the matrix of cells reads
+_MATRIX_COLUMNS = ("area_code", "crime_type", "flag", "ratio", "rate_per_1000", "county_rate_per_1000",
+                   "flag_unadjusted")
+
+
 def _csp_context(code: str, results, rows: pd.DataFrame, meta: Mapping[str, Any],
                  summary: Mapping[str, Any], places=None, cuts: _Cuts | None = None) -> dict[str, Any]:
     cuts = cuts or _Cuts(results)
     name = str(rows["area_name"].iloc[0])
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
-    shown = rows[rows["flag"] != "no_records"]
-    told = cuts.rows_of(results.highlights, "area_code", code)
+    # the few columns the caveats read: a row filter of all of ``rows`` would copy every column of the table
+    shown = rows[[c for c in ("crime_type", "flag", "small_numbers", "expected") if c in rows.columns]]
+    shown = shown[shown["flag"] != "no_records"]
+    told = cuts.records_of(results.highlights, "area_code", code)
     sentences = stand_out(told, name=name, with_change=bool(after and before))
     headline = meta["headline"]
-    head = rows[rows["crime_type"] == headline]
-    head_row = head.iloc[0].to_dict() if len(head) else None
+    head = np.flatnonzero((rows["crime_type"] == headline).to_numpy())  # the first row of it, not a copy of the rows
+    head_row = rows.iloc[head[0]].to_dict() if len(head) else None
 
     context_lines: list[str] = []
     if head_row is not None and math.isfinite(float(head_row.get("harm_ratio", np.nan))):
@@ -311,16 +328,16 @@ def build_context(results, lsoa_places=None) -> dict[str, Any]:
     after = months_label(meta["change_after"]["months"]) if meta.get("change_after") else None
     before = months_label(meta["change_before"]["months"]) if meta.get("change_before") else None
 
-    cells = district.set_index(["area_code", "crime_type"])
+    # the cell of each (CSP, crime type) as a record, the frame read once (one row each: the table's key)
+    cells = {(r["area_code"], r["crime_type"]): r for r in district[list(_MATRIX_COLUMNS)].to_dict("records")}
     matrix = []
     for csp in csps:
         row_cells = []
         for crime_type in order:
-            key = (csp["area_code"], crime_type)
-            if key not in cells.index:
+            r = cells.get((csp["area_code"], crime_type))
+            if r is None:
                 row_cells.append({"text": "", "flag": "no_records", "title": ""})
                 continue
-            r = cells.loc[key]
             flag = str(r["flag"])
             row_cells.append({
                 "text": _fmt(r["ratio"], 2), "flag": flag,

@@ -11,7 +11,7 @@ says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -169,7 +169,7 @@ def change_sentence(row: Mapping[str, Any]) -> str:
             f"{signed_pct(float(row['pct_change_vs_rest_ci_lower']))} to {signed_pct(float(row['pct_change_vs_rest_ci_upper']))}).")
 
 
-def stand_out(told: pd.DataFrame, *, name: str, with_change: bool = True) -> list[str]:
+def stand_out(told: pd.DataFrame | Sequence[Mapping[str, Any]], *, name: str, with_change: bool = True) -> list[str]:
     """The "what stands out" sentences for one CSP, from its rows of ``OutlierResults.highlights``.
 
     ``told`` is :func:`hotspots.outliers.highlights.stand_out_rows` for the
@@ -177,30 +177,34 @@ def stand_out(told: pd.DataFrame, *, name: str, with_change: bool = True) -> lis
     ``in_sentence``, the rest listed in one line), else the largest
     differences (described as such), then the changes that stand out on their
     own (only ``with_change``: when the report has a comparison period).
+    ``told`` may also be those rows as records (``to_dict("records")``, the
+    same sentences): the report reads them once for every CSP.
     """
+    records = told.to_dict("records") if isinstance(told, pd.DataFrame) else list(told)
     out: list[str] = []
-    levels = told[told["kind"] == "level"]
-    for record in levels[levels["in_sentence"].astype(bool)].to_dict("records"):
-        out.append(level_sentence(record, name=name, with_change=with_change))
-    listed = levels[~levels["in_sentence"].astype(bool)]
-    if len(listed):
-        rest = ", ".join(type_phrase(t) for t in listed["crime_type"])
+    levels = [r for r in records if r["kind"] == "level"]
+    for record in levels:
+        if bool(record["in_sentence"]):
+            out.append(level_sentence(record, name=name, with_change=with_change))
+    listed = [r["crime_type"] for r in levels if not bool(r["in_sentence"])]
+    if listed:
+        rest = ", ".join(type_phrase(t) for t in listed)
         out.append(f"Also outside the 95% limits: {rest} (see the table).")
-    if not len(levels):
-        largest = told[told["kind"] == "largest"]
-        parts = [f"{type_phrase(str(r['crime_type']))} ({relative_to_county(float(r['ratio']))})"
-                 for r in largest.to_dict("records")]
+    if not levels:
+        largest = [r for r in records if r["kind"] == "largest"]
+        parts = [f"{type_phrase(str(r['crime_type']))} ({relative_to_county(float(r['ratio']))})" for r in largest]
         text = (f"Nothing in {name} is outside the 95% limits once the usual spread between the county's CSPs is "
                 "allowed for.")
         if parts:
             text += " The largest differences from the county are in " + " and ".join(parts) + "."
         out.append(text)
     if with_change:
-        changes = told[told["kind"] == "change"]
-        for record in changes[changes["in_sentence"].astype(bool)].to_dict("records"):
-            out.append(change_sentence(record))
-        listed = changes[~changes["in_sentence"].astype(bool)]
-        if len(listed):
-            rest = ", ".join(type_phrase(t) for t in listed["crime_type"])
+        changes = [r for r in records if r["kind"] == "change"]
+        for record in changes:
+            if bool(record["in_sentence"]):
+                out.append(change_sentence(record))
+        listed = [r["crime_type"] for r in changes if not bool(r["in_sentence"])]
+        if listed:
+            rest = ", ".join(type_phrase(t) for t in listed)
             out.append(f"Also changing differently from the rest of the county: {rest} (see the table).")
     return out

@@ -160,3 +160,24 @@ def test_fixed_ticks_leave_offset_axes_and_restore_tickers():
         mp.setattr(er, "_fixed_ticks", lambda fig: contextlib.nullcontext())
         plain = er._png(figure()[0])
     assert fast == plain and np.array_equal(_pixels(fast), _pixels(plain))
+
+
+def test_area_map_labels_marked_inside_are_those_matplotlib_draws(evaluation_result, monkeypatch):
+    """Labels whose point is well inside the axes skip matplotlib's point-in-axes check: the same map, and each
+    label so marked is one that check would draw."""
+    from matplotlib.axes import Axes
+
+    from hotspots.render import evaluation_report as er
+
+    fast = er.area_map(evaluation_result)
+    annotate, marked = Axes.annotate, []
+
+    def plain_annotate(self, text, xy, *args, annotation_clip=None, **kwargs):
+        a = annotate(self, text, xy, *args, **kwargs)  # matplotlib's own check, as before
+        if annotation_clip is False:
+            marked.append(a)
+        return a
+
+    monkeypatch.setattr(Axes, "annotate", plain_annotate)
+    assert er.area_map(evaluation_result) == fast
+    assert marked and all(a._check_xy() for a in marked)

@@ -426,9 +426,14 @@ def _label_areas(ax, fig, treated) -> None:
         x0, y0 = px + choice[0] * points_to_px, py + choice[1] * points_to_px
         placed.append((x0, y0, x0 + w, y0 + h))
         far = abs(choice[0]) > 6 or abs(choice[1]) > 14
+        # an annotation whose point is in the axes is drawn; matplotlib checks that (a point-in-path test) each
+        # time the label is measured or drawn, so a point well inside (more than 2 pixels) is marked as drawn
+        # here; one nearer the edge is left to matplotlib's check
+        inside = ax.bbox.x0 + 2 < px < ax.bbox.x1 - 2 and ax.bbox.y0 + 2 < py < ax.bbox.y1 - 2
         ax.annotate(text, (c.x, c.y), xytext=choice, textcoords="offset points", fontsize=6.5, color="#111",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
-                    arrowprops=dict(arrowstyle="-", color="#555", lw=0.5) if far else None)
+                    arrowprops=dict(arrowstyle="-", color="#555", lw=0.5) if far else None,
+                    annotation_clip=False if inside else None)
 
 
 # --------------------------------------------------------------------------- view model

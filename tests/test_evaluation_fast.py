@@ -20,9 +20,11 @@ def test_positions_of_is_series_map():
 
 
 def test_area_map_labels_placed_without_a_full_draw(monkeypatch):
-    """The map laid out by ``draw_without_rendering`` (for the label placement) is the map a full draw gave, pixel for pixel."""
+    """The map whose label places come from ``_fix_transform`` (no draw) is the map a full draw, or
+    ``draw_without_rendering``, gave before the labels were placed, byte for byte; and the transform is the same."""
     from matplotlib.figure import Figure
 
+    from hotspots.render import evaluation_report as er
     from hotspots.evaluation._analysis import _evaluate_areas
     from hotspots.evaluation.areas import TreatedAreas
     from hotspots.geo.aggregate import Period
@@ -37,6 +39,20 @@ def test_area_map_labels_placed_without_a_full_draw(monkeypatch):
         districts, months_present=MONTHS, before=Period("b", tuple(BEFORE)), after=Period("a", tuple(AFTER)),
         crime_types=GROUPS, all_months=month_range("2023-01", "2025-04"))
     fast = area_map(result)
+    matrices = []
+    fix = er._fix_transform
+
+    def fix_and_compare(ax):
+        fix(ax)
+        fixed = ax.transData.get_matrix().copy()
+        ax.figure.draw_without_rendering()
+        matrices.append((fixed, ax.transData.get_matrix().copy()))
+
+    monkeypatch.setattr(er, "_fix_transform", fix_and_compare)
+    assert area_map(result) == fast
+    assert len(matrices) == 1 and np.array_equal(*matrices[0])
+    monkeypatch.setattr(er, "_fix_transform", lambda ax: ax.figure.draw_without_rendering())
+    assert area_map(result) == fast
     monkeypatch.setattr(Figure, "draw_without_rendering", lambda self: self.canvas.draw())
     assert area_map(result) == fast
 

@@ -360,8 +360,9 @@ def test_an_area_beyond_the_study_area_is_clipped_and_said_so():
 
 
 # --------------------------------------------------------------------------- the report's PNGs
-def _old_png(fig) -> str:
-    """The report's PNG as it was made: ``savefig(bbox_inches="tight")`` at 130 dpi, Pillow's encoder."""
+def _old_png(fig, *, close: bool = True) -> str:
+    """The report's PNG as it was made: ``savefig(bbox_inches="tight")`` at 130 dpi, Pillow's encoder
+    (``close=False``: the figure is kept, as ``_monthly_charts`` asks)."""
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -371,7 +372,8 @@ def _old_png(fig) -> str:
     canvas = FastTextCanvas(fig)  # the same text drawing as before, matplotlib's own print_png
     assert type(canvas).print_png is FigureCanvasAgg.print_png
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -122,7 +122,7 @@ def _auto_value(value: Any) -> str:
 DPI = 130
 
 
-def _png(fig) -> str:
+def _png(fig, *, close: bool = True) -> str:
     """``fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")``, base64: the same pixels, drawn once.
 
     With ``bbox_inches="tight"`` matplotlib draws the whole figure (nothing
@@ -138,11 +138,12 @@ def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
     canvas = fig.canvas if isinstance(fig.canvas, _png_canvas_class()) else _png_canvas_class()(fig)
-    with _dpi(fig, DPI):
-        bbox = fig.get_tightbbox(canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches=bbox)
-    plt.close(fig)
+    with _dpi(fig, DPI), _fixed_ticks(fig):
+        bbox = fig.get_tightbbox(canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches=bbox)
+    if close:  # (a chart kept to be drawn again with other lines, see _monthly_charts, is closed there)
+        plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -157,6 +158,47 @@ class _dpi:
 
     def __exit__(self, *exc) -> None:
         self.fig.dpi = self.old
+
+
+class _fixed_ticks:
+    """The major ticks of every drawn axis, found once, as fixed ticks inside the block (the same ticks and labels).
+
+    Measuring the tight box and drawing ask each axis for its ticks a dozen
+    times (every tick-label box, the label and title positions), each time
+    running its locator and formatter on the same limits; here they run once
+    (limits, axis size and dpi are those of the draw) and the axes are given
+    those locations and labels (``FixedLocator``/``FixedFormatter``) until
+    the block ends, when the axis's own ticker is put back.  An axis whose
+    formatter writes an offset ("1e3", "+2.5e4", drawn beside the axis) keeps
+    its own ticker.
+    """
+
+    def __init__(self, fig) -> None:
+        self.fig, self.saved = fig, []
+
+    def __enter__(self) -> None:
+        from matplotlib.axis import Ticker
+        from matplotlib.ticker import FixedFormatter, FixedLocator
+
+        for ax in self.fig.axes:
+            if not ax.axison:
+                continue
+            for axis in (ax.xaxis, ax.yaxis):
+                locs = axis.major.locator()
+                labels = axis.major.formatter.format_ticks(locs)
+                if axis.major.formatter.get_offset():
+                    continue
+                fixed = Ticker()
+                fixed.locator, fixed.formatter = FixedLocator(locs), FixedFormatter(labels)
+                fixed.locator.set_axis(axis)
+                fixed.formatter.set_axis(axis)
+                self.saved.append((axis, axis.major))
+                axis.major = fixed
+
+    def __exit__(self, *exc) -> None:
+        for axis, major in self.saved:
+            axis.major = major
+        self.saved = []
 
 
 @functools.lru_cache(maxsize=1)
@@ -192,13 +234,75 @@ def _safe_text(s: str) -> str:
 
 def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) -> str:
     """Treated, buffer and control as an index (before-period average = 100); missing months are gaps."""
+    return _monthly_charts(monthly, [crime_type], meta)[0]
+
+
+#: the monthly chart's lines: column, legend label (``{control}``/``{buffer}`` from the meta), colour, width
+_CHART_LINES = (("control_index", "control: {control}", COLOURS["control"], 1.6),
+                ("buffer_index", "{buffer:g} m buffers", COLOURS["buffer"], 1.4),
+                ("treated_index", "treated areas", COLOURS["treated"], 2.2))
+
+
+def _monthly_charts(monthly: pd.DataFrame, crime_types: list[str], meta: dict[str, Any]) -> list[str]:
+    """:func:`monthly_chart` of each crime type, the same PNGs; one figure drawn for all that share their months.
+
+    The charts of the crime types differ only in their lines, title and y
+    limits when their months, periods, gaps and missing index values are the
+    same (the usual case: every crime type has a row per month), so after the
+    first the figure is kept and only those are changed before it is saved
+    again: the x axis, the shading, the legend and the ticks are not built
+    again.  A crime type with other months, or without a finite index (whose
+    y limits matplotlib chooses from the data), gets a figure of its own.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: list[str] = []
+    fig = ax = lines = shared = None
+    for crime_type in crime_types:
+        d = monthly[monthly["crime_type"] == crime_type]
+        values = d[[c for c, *_ in _CHART_LINES]].to_numpy(dtype=float)
+        key = (d["month"].tolist(), d["period"].tolist(), d["in_data"].tolist(), np.isnan(values).tobytes())
+        ylim = _chart_ylim(values)
+        if fig is not None and ylim is not None and key == shared:
+            for line, column in zip(lines, values.T):
+                line.set_ydata(column)
+            _chart_title(ax, crime_type)
+            ax.set_ylim(*ylim)
+        else:
+            if fig is not None:
+                plt.close(fig)
+            fig, ax, lines = _chart_figure(d, crime_type, meta, values, ylim)
+            shared = key if ylim is not None else None
+        out.append(_png(fig, close=False))
+    if fig is not None:
+        plt.close(fig)
+    return out
+
+
+def _chart_ylim(values: np.ndarray) -> tuple[float, float] | None:
+    """The y limits of a chart of ``values`` (rows = months, columns = lines); ``None`` without a finite value."""
+    finite = values[np.isfinite(values)]
+    return (max(0, finite.min() - 10), finite.max() + 25) if len(finite) else None
+
+
+def _chart_title(ax, crime_type: str) -> None:
+    ax.set_title(_safe_text(f"{crime_type}: monthly counts as an index of the before-period average"), fontsize=10,
+                 loc="left", pad=16)
+
+
+def _chart_figure(d: pd.DataFrame, crime_type: str, meta: dict[str, Any], values: np.ndarray,
+                  ylim: tuple[float, float] | None):
+    """The monthly chart of one crime type's rows ``d``: figure, axes and the lines (in ``_CHART_LINES`` order)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    d = monthly[monthly["crime_type"] == crime_type].copy()
+    d = d.copy()
     d["date"] = pd.to_datetime(d["month"] + "-01")
     fig, ax = plt.subplots(figsize=(9.2, 3.1))
     _png_canvas_class()(fig)  # a FastTextCanvas: plain text drawn a string at a time (see _agg_text)
@@ -218,25 +322,20 @@ def monthly_chart(monthly: pd.DataFrame, crime_type: str, meta: dict[str, Any]) 
             if stop - start >= 3:
                 ax.text(x0 + (x1 - x0) / 2, 0.5, "no data", transform=ax.get_xaxis_transform(), ha="center",
                         fontsize=8, color="#888")
-    for col, label, colour, lw in (
-        ("control_index", f"control: {meta['control_label']}", COLOURS["control"], 1.6),
-        ("buffer_index", f"{meta['buffer_m']:g} m buffers", COLOURS["buffer"], 1.4),
-        ("treated_index", "treated areas", COLOURS["treated"], 2.2),
-    ):
-        ax.plot(d["date"], d[col], color=colour, lw=lw, label=_safe_text(label), marker="o", ms=2.5)
+    lines = []
+    for col, label, colour, lw in _CHART_LINES:
+        label = label.format(control=meta["control_label"], buffer=meta["buffer_m"])
+        lines += ax.plot(d["date"], d[col], color=colour, lw=lw, label=_safe_text(label), marker="o", ms=2.5)
     ax.axhline(100, color="#999", lw=0.8, ls=":")
     ax.set_ylabel("index (before = 100)")
-    ax.set_title(_safe_text(f"{crime_type}: monthly counts as an index of the before-period average"), fontsize=10,
-                 loc="left", pad=16)
+    _chart_title(ax, crime_type)
     ax.xaxis.set_major_locator(mdates.YearLocator())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
-    values = d[["treated_index", "buffer_index", "control_index"]].to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values):  # no finite index at all (too few records) leaves matplotlib's default limits
-        ax.set_ylim(max(0, values.min() - 10), values.max() + 25)
-    return _png(fig)
+    if ylim is not None:  # no finite index at all (too few records) leaves matplotlib's default limits
+        ax.set_ylim(*ylim)
+    return fig, ax, lines
 
 
 def area_map(result: EvaluationResult) -> str:
@@ -289,9 +388,22 @@ def map_label(code: str, codes: list[str]) -> str:
     return code if max(map(len, codes)) <= 8 else str(codes.index(code) + 1)
 
 
+def _fix_transform(ax) -> None:
+    """Fix ``ax``'s data -> pixel transform as drawing the figure would, without drawing (or laying out) anything.
+
+    Of a draw, the transform depends on two steps only: the view limits
+    (autoscaled from the plotted data) and, with an equal aspect, the axes
+    box shrunk to it (``apply_aspect``, which reads the limits); the map has
+    no layout engine or axes locator to move the axes.  A draw (even
+    ``draw_without_rendering``) also lays out every text and turns the
+    outlined district names into paths, only to throw them away.
+    """
+    ax.apply_aspect()
+
+
 def _label_areas(ax, fig, treated) -> None:
     """Area codes beside each area, moved (with a leader line) so labels do not overlap each other."""
-    fig.draw_without_rendering()  # fixes the data -> pixel transform (the layout of a draw, nothing rasterised)
+    _fix_transform(ax)
     to_px = ax.transData.transform
     placed: list[tuple[float, float, float, float]] = []
     offsets = [(5, 5), (5, -13), (-34, 5), (-34, -13), (5, 17), (-34, 17), (5, -25), (-34, -25),
@@ -314,9 +426,14 @@ def _label_areas(ax, fig, treated) -> None:
         x0, y0 = px + choice[0] * points_to_px, py + choice[1] * points_to_px
         placed.append((x0, y0, x0 + w, y0 + h))
         far = abs(choice[0]) > 6 or abs(choice[1]) > 14
+        # an annotation whose point is in the axes is drawn; matplotlib checks that (a point-in-path test) each
+        # time the label is measured or drawn, so a point well inside (more than 2 pixels) is marked as drawn
+        # here; one nearer the edge is left to matplotlib's check
+        inside = ax.bbox.x0 + 2 < px < ax.bbox.x1 - 2 and ax.bbox.y0 + 2 < py < ax.bbox.y1 - 2
         ax.annotate(text, (c.x, c.y), xytext=choice, textcoords="offset points", fontsize=6.5, color="#111",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
-                    arrowprops=dict(arrowstyle="-", color="#555", lw=0.5) if far else None)
+                    arrowprops=dict(arrowstyle="-", color="#555", lw=0.5) if far else None,
+                    annotation_clip=False if inside else None)
 
 
 # --------------------------------------------------------------------------- view model
@@ -389,10 +506,11 @@ def build_view(result: EvaluationResult) -> dict[str, Any]:
              "reason": v[1] if isinstance(v, (tuple, list)) and len(v) == 2 else ""}
             for k, v in meta.get("auto", {}).items()]
     findings = []
-    for f in result.findings:
+    charts = _monthly_charts(result.monthly, [f["crime_type"] for f in result.findings], meta)
+    for f, chart in zip(result.findings, charts):
         findings.append({**f, "verdict_class": VERDICT_CLASS.get(f["overall_verdict"], "neutral"),
                          "raw_pct": fmt_pct(f["raw_change_pct"]), "control_pct": fmt_pct(f["control_change_pct"]),
-                         "chart": monthly_chart(result.monthly, f["crime_type"], meta)})
+                         "chart": chart})
     prim_rows = s[s["crime_type"] == primary["crime_type"]].set_index("measure")
     cost_row = prim_rows.loc["cost_per_crime_prevented"] if "cost_per_crime_prevented" in prim_rows.index else None
     return {

@@ -242,3 +242,18 @@ def test_gi_cell_tips_are_those_made_cell_by_cell(counts):
     rows = np.flatnonzero(rng.random(n) < 0.8)
     name = "ASB <b>& 'more'"
     assert _gi_cell_properties(frame, rows, name) == _gi_tips_before(frame, rows, name)
+
+
+def test_preload_makes_what_every_worker_would_make():
+    """preload (run before the map workers fork) leaves the transformer and the page template made."""
+    from hotspots.render import map_html
+    from hotspots.render.maps import preload
+    from hotspots.schema import BNG
+
+    geometry._transformer.cache_clear()
+    map_html._page_template.cache_clear()
+    preload()
+    assert geometry._transformer.cache_info().currsize == 1 and map_html._page_template.cache_info().currsize == 1
+    made = geometry._transformer(BNG), map_html._page_template()
+    assert geometry._transformer.cache_info().hits == 1 and map_html._page_template.cache_info().hits == 1
+    assert made[0] is geometry._transformer(BNG)

@@ -79,6 +79,67 @@ def test_geojson_text_layer_writes_what_folium_writes(tips):
     assert written == expected
 
 
+@pytest.mark.parametrize("tips", ["unique", "repeated", "none"])
+def test_geojson_text_layer_of_one_style_writes_what_folium_writes(tips):
+    """A layer of one style (``style_fixed``: the style function called once): folium's page, folium's styler."""
+    fast = _folium_classes()
+    display = geometry._to_display(_squares(), 2.0)
+    n = len(display)
+    props = ([{"tip": f"<b>square {i}</b> & 'more' é"} for i in range(n)] if tips == "unique" else
+             [{"tip": "same <tip>"} for _ in range(n)] if tips == "repeated" else [{} for _ in range(n)])
+    calls = []
+
+    def style(f):
+        calls.append(f)
+        return {"color": "#333333", "weight": 2.2, "fill": False}
+
+    def folium_layer():
+        features = [{"type": "Feature", "properties": dict(p), "geometry": g}
+                    for p, g in zip(props, geometry._geojson_geometries(display.geoms))]
+        return fast.GeoJson({"type": "FeatureCollection", "features": features}, style_function=style, pane="p")
+
+    def text_layer():
+        return fast.GeoJsonText([dict(p) for p in props], display.texts, style_function=style, pane="p",
+                                style_fixed=True)
+
+    expected = _normalised(_map_html(folium_layer))
+    calls.clear()
+    written = _normalised(_map_html(text_layer))
+    assert written == expected
+    assert len(calls) <= 2  # folium's check of the function, and the style: not once per feature
+
+
+def test_styler_case_labels_written_at_once_are_folium_s(monkeypatch):
+    """The styler's ``case`` labels written at once (:meth:`_case_slots`): the page folium's template writes with
+    every id given to it, for ids made by folium, ids that are tips to escape, and a style map the template
+    would not know (left to it)."""
+    from jinja2 import Template
+
+    from hotspots.render import _leaflet
+
+    tojson = Template("{{ value|tojson }}")
+    for value in ["0", "12", "<b>a</b> & 'b' \"c\" é ☃", "", 0, 7, -3, 10**20]:
+        assert _leaflet._json_id(value) == tojson.render(value=value), value
+    fast = _folium_classes()
+    display = geometry._to_display(_squares(40), 2.0)
+    n = len(display)
+    for props in ([{"c": ["hot_99", "hot_95", "cold_90", "hot_99"][i % 4], "tip": f"<i>{i}</i> & 'x'"} for i in range(n)],
+                  [{"c": ["hot_99", "cold_90"][i % 2], "tip": "same"} for i in range(n)]):
+        def layer(props=props):
+            return fast.GeoJsonText([dict(p) for p in props], display.texts, pane="p", style_by="c",
+                                    style_function=lambda f: {"color": {"hot_99": "#b2182b"}.get(f["properties"]["c"],
+                                                                                                "#000")})
+
+        made = []
+        real = fast.GeoJsonText._case_slots
+        monkeypatch.setattr(fast.GeoJsonText, "_case_slots", lambda self: made.append(real(self)) or made[-1])
+        fast_page = _normalised(_map_html(layer))
+        assert made and made[0][1] and sum(t.count("case ") for t in made[0][1].values()) >= n // 2  # labels written here
+        monkeypatch.setattr(fast.GeoJsonText, "_case_slots", lambda self: (None, {}))
+        assert fast_page == _normalised(_map_html(layer))  # the template writing each label
+        monkeypatch.undo()
+
+
 def test_geojson_text_layer_checks_its_inputs():
     fast = _folium_classes()
     with pytest.raises(ValueError, match="2 features' properties for 1 geometries"):
@@ -181,3 +242,18 @@ def test_gi_cell_tips_are_those_made_cell_by_cell(counts):
     rows = np.flatnonzero(rng.random(n) < 0.8)
     name = "ASB <b>& 'more'"
     assert _gi_cell_properties(frame, rows, name) == _gi_tips_before(frame, rows, name)
+
+
+def test_preload_makes_what_every_worker_would_make():
+    """preload (run before the map workers fork) leaves the transformer and the page template made."""
+    from hotspots.render import map_html
+    from hotspots.render.maps import preload
+    from hotspots.schema import BNG
+
+    geometry._transformer.cache_clear()
+    map_html._page_template.cache_clear()
+    preload()
+    assert geometry._transformer.cache_info().currsize == 1 and map_html._page_template.cache_info().currsize == 1
+    made = geometry._transformer(BNG), map_html._page_template()
+    assert geometry._transformer.cache_info().hits == 1 and map_html._page_template.cache_info().hits == 1
+    assert made[0] is geometry._transformer(BNG)

@@ -89,6 +89,8 @@ def preload() -> None:
 
 #: where a GeoJsonText layer's data goes in folium's script, while the script is written
 _DATA_SLOT = "hotspots-geojson-data-9f4c2b"
+#: the feature id standing for all the ids of one style in the styler's ``case`` labels, while the script is written
+_CASE_SLOT = "hotspots-case-9f4c2b"
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,16 +179,19 @@ def _folium_classes() -> types.SimpleNamespace:
         calls the style function and serialises its result for every feature
         (thousands of grid squares); with ``style_by`` that is done once per
         value of the property, giving folium's style map unchanged.
+        ``style_fixed``: the style function reads nothing of the feature (one
+        style for the layer, such as roads and outlines): called once.
         """
 
         def __init__(self, properties: list[dict], geometry_texts: list[str], *, style_by: str | None = None,
-                     **kwargs):
+                     style_fixed: bool = False, **kwargs):
             if len(properties) != len(geometry_texts):
                 raise ValueError(f"{len(properties)} features' properties for {len(geometry_texts)} geometries")
             features = [{"type": "Feature", "properties": p} for p in properties]
             super().__init__({"type": "FeatureCollection", "features": features}, **kwargs)
             self._geometry_texts = geometry_texts
             self._style_by = style_by
+            self._style_fixed = style_fixed and style_by is None
             self._styled = False  # the style map is made: folium's render is told there is no style to map
 
         def _style_map(self) -> dict | None:
@@ -197,7 +202,7 @@ def _folium_classes() -> types.SimpleNamespace:
             mapping: dict = {}
             path = self.feature_identifier.split(".")[1:]
             for feature in self.data["features"]:
-                value = feature["properties"][self._style_by]
+                value = None if self._style_fixed else feature["properties"][self._style_by]
                 if value not in keys:
                     style = self.style_function(feature)
                     if any(isinstance(v, MacroElement) for v in style.values()):
@@ -208,7 +213,8 @@ def _folium_classes() -> types.SimpleNamespace:
             return mapping
 
         def render(self, **kwargs):
-            if self._style_by is None or not self.style or self.highlight or not self.data["features"]:
+            if ((self._style_by is None and not self._style_fixed) or not self.style or self.highlight
+                    or not self.data["features"]):
                 return super().render(**kwargs)
             style_map = self._style_map()
             if style_map is None:
@@ -232,6 +238,34 @@ def _folium_classes() -> types.SimpleNamespace:
             return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
                 "'", "\\u0027")
 
+        def _case_slots(self) -> tuple[dict | None, dict[str, str]]:
+            """The styler's ``case`` labels of each style, written here instead of by the template, one by one.
+
+            folium's styler template writes ``case {{ id|tojson }}: `` for every
+            feature not in the default style (thousands of grid squares); here
+            the style map given to the template holds one placeholder id per
+            style, and the labels of its ids are written at once, as ``tojson``
+            writes them (``json.dumps``, then ``<``, ``>``, ``&`` and ``'``
+            escaped).  Returns the real style map (None when nothing was
+            swapped: ids other than str and int) and {placeholder label: labels}.
+            """
+            style_map = getattr(self, "style_map", None)
+            if not self.style or self.highlight or not isinstance(style_map, dict):
+                return None, {}
+            slotted, cases = {}, {}
+            for i, (style, ids) in enumerate(style_map.items()):
+                if style == "default":
+                    slotted[style] = ids
+                    continue
+                if not isinstance(ids, list) or not all(type(v) is str or type(v) is int for v in ids):
+                    return None, {}
+                slot = f"{_CASE_SLOT}-{i}"
+                slotted[style] = [slot]
+                labels = "".join(f"case {_json_id(v)}: " for v in ids)
+                cases[f"case {_json_id(slot)}: "] = labels
+            self.style_map = slotted
+            return style_map, cases
+
         def _whole_data(self) -> dict:
             """The layer's data as folium would hold it, geometries included."""
             features = [dict(f, geometry=json.loads(g)) for f, g in zip(self.data["features"], self._geometry_texts)]
@@ -247,10 +281,22 @@ def _folium_classes() -> types.SimpleNamespace:
             if part != "script":
                 return super()._part(part, macro, kwargs)
             data, self.data = self.data, _DATA_SLOT
+            style_map, cases = self._case_slots()
             try:
                 out = super()._part(part, macro, kwargs)
             finally:
                 self.data = data
+                if style_map is not None:
+                    self.style_map = style_map
+            if any(out._text.count(needle) != 1 for needle in cases):  # a folium whose template differs
+                data, self.data = self.data, _DATA_SLOT
+                try:
+                    out = super()._part(part, macro, kwargs)
+                finally:
+                    self.data = data
+            else:
+                for needle, text in cases.items():
+                    out._text = out._text.replace(needle, text)
             slot = json.dumps(_DATA_SLOT)
             if out._text.count(slot) != 1:  # a folium whose template differs: let it write the whole data itself
                 data, self.data = self.data, self._whole_data()
@@ -284,6 +330,12 @@ def _folium_classes() -> types.SimpleNamespace:
 
     return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
                                  Marker=Marker, Macro=_RenderedOnce, Raw=Raw)
+
+
+def _json_id(value: str | int) -> str:
+    """Jinja's ``tojson`` of a feature id (a str or an int): ``json.dumps``, then ``<``, ``>``, ``&``, ``'`` escaped."""
+    text = json.encoder.encode_basestring_ascii(value) if type(value) is str else int.__repr__(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
 def _text_dict_json(props: dict, encode) -> str:

@@ -345,7 +345,7 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name="Roads", show=True)
         fast.GeoJsonText([{} for _ in range(len(r))], r.texts,
                          style_function=lambda f: {"color": ROAD_COLOUR, "weight": 2, "opacity": 0.9,
-                                                   "className": "hs-road"},
+                                                   "className": "hs-road"}, style_fixed=True,
                          pane="hs_roads", interactive=False).add_to(fg)
         fg.add_to(m)
         context.append(("Roads", fg, True))
@@ -354,7 +354,7 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name="Ward outlines", show=True)
         fast.GeoJsonText([{"tip": f"Ward: {_esc(n)}"} for n in w.rows["area_name"]], w.texts,
                          style_function=lambda f: {"color": WARD_COLOUR, "weight": 0.8, "fill": False,
-                                                   "className": "hs-ward"},
+                                                   "className": "hs-ward"}, style_fixed=True,
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(w) <= 80:  # names help orientation without a background map (district maps)
             reps = shapely.point_on_surface(_bng(view.wards))
@@ -370,6 +370,7 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name="District boundaries", show=True)
         fast.GeoJsonText([{"tip": f"District: {_esc(n)}"} for n in d.rows["area_name"]], d.texts,
                          style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 2.2, "fill": False},
+                         style_fixed=True,
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         if len(d) > 1:
             reps = shapely.point_on_surface(_bng(view.districts))
@@ -386,7 +387,7 @@ def folium_map(view: MapView):
         fg = fast.FeatureGroup(name="Town centres", show=True)
         fast.GeoJsonText(props, t.texts,
                          style_function=lambda f: {"color": TOWN_CENTRE_COLOUR, "weight": 2, "dashArray": "6 4",
-                                                   "fill": False},
+                                                   "fill": False}, style_fixed=True,
                          on_each_feature=bind_tip, pane="hs_bounds").add_to(fg)
         # names just above the northern edge, clear of the patrol-area numbers inside
         tc_geoms = _bng(view.town_centres)
@@ -406,6 +407,7 @@ def folium_map(view: MapView):
     a = _to_display(view.study_area, SIMPLIFY_BOUNDARY_M, memo=True)
     fast.GeoJsonText([{} for _ in range(len(a))], a.texts,
                      style_function=lambda f: {"color": DISTRICT_COLOUR, "weight": 3, "fill": False},
+                     style_fixed=True,
                      pane="hs_bounds", interactive=False).add_to(m)
 
     # selections ------------------------------------------------------------------------
@@ -460,7 +462,7 @@ def folium_map(view: MapView):
                      for r in _records(c.rows, ("count", "n_locations", "label"))]
             fast.GeoJsonText(props, c.texts,
                              style_function=lambda f: {"color": CLUSTER_COLOUR, "weight": 1.5, "fillColor": CLUSTER_COLOUR,
-                                                       "fillOpacity": 0.35, "className": "hs-cluster"},
+                                                       "fillOpacity": 0.35, "className": "hs-cluster"}, style_fixed=True,
                              on_each_feature=bind_popup, pane="hs_cluster").add_to(fg)
         # patrol areas; their numbers are placed by the page script (clear of each other and of small areas)
         pa = sel.patrol_areas
@@ -470,7 +472,7 @@ def folium_map(view: MapView):
                      for r in _records(p.rows, _POPUP_COLUMNS)]
             layer = fast.GeoJsonText(props, p.texts,
                                      style_function=lambda f: {"color": PATROL_COLOUR, "weight": 3, "fillColor": "#ffffff",
-                                                               "fillOpacity": 0.08, "className": "hs-pa"},
+                                                               "fillOpacity": 0.08, "className": "hs-pa"}, style_fixed=True,
                                      on_each_feature=bind_popup, pane="hs_patrol")
             layer.add_to(fg)
             patrol_layers.append((label, layer.get_name()))

@@ -3,7 +3,7 @@
 Layers, lowest first (a module may import its own package and lower layers only)::
 
     shared helpers  _version datasets concentration _errors _validate _text months schema harm fdr _parallel
-                    _csv_format
+                    _csv_format _dist
     io              reading police.uk files and force exports, download
     geo             boundaries, assignment to areas, grids, weights, counts
     outliers detect analysis of the two area jobs (never each other)
@@ -46,7 +46,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "hotspots"
 
 SHARED = {"_version", "datasets", "concentration", "_errors", "_validate", "_text", "months", "schema", "harm", "fdr", "_parallel",
-          "_csv_format"}
+          "_csv_format", "_dist"}
 #: top-level module or package of hotspots -> layer
 LAYER = {
     **{name: 0 for name in SHARED},

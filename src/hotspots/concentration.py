@@ -193,16 +193,17 @@ def _ginis_of_rows(allocations: np.ndarray) -> np.ndarray:
 def _simulated_ginis(rng: np.random.Generator, n_units: int, n_events: int, simulations: int) -> np.ndarray:
     """Gini of ``simulations`` uniform random allocations of ``n_events`` to ``n_units``.
 
-    The draws are one ``rng.integers(0, n_units, size=n_events)`` per simulation, in order (the same
-    random stream as one allocation at a time); the counting and the Gini are done for a batch at once.
+    The draws are one ``rng.integers(0, n_units, size=n_events)`` per simulation, in order; a batch of
+    simulations is drawn by one call of ``size=(batch, n_events)``, the same random stream (numpy's bounded
+    integers take their 32-bit or 64-bit words straight from the bit generator, whose buffered half-word
+    carries over from one call to the next, so the draws of one call are those of consecutive calls), without
+    a call per simulation; the counting and the Gini are done for a batch at once.
     """
     simulated = np.empty(simulations)
     batch = max(1, min(simulations, _BATCH_DRAWS // max(n_events, 1)))
     for start in range(0, simulations, batch):
         stop = min(simulations, start + batch)
-        draws = np.empty((stop - start, n_events), dtype=np.int64)
-        for k in range(stop - start):
-            draws[k] = rng.integers(0, n_units, size=n_events)
+        draws = rng.integers(0, n_units, size=(stop - start, n_events))
         draws += (np.arange(stop - start, dtype=np.int64) * n_units)[:, None]
         allocations = np.bincount(draws.ravel(), minlength=(stop - start) * n_units).reshape(stop - start, n_units)
         simulated[start:stop] = _ginis_of_rows(allocations)

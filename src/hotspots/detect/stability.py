@@ -89,10 +89,11 @@ def top_k_stability(counts_t1: Any, counts_t2: Any, *, top_share: float = 0.05,
     top1, top2 = top(first), top(second)
     jaccard = len(top1 & top2) / len(top1 | top2)
     if n_cells >= 2 and np.ptp(first) > 0 and np.ptp(second) > 0:
-        from scipy import stats  # here: scipy.stats takes a second to import
+        # scipy.stats.spearmanr's numbers, without importing scipy.stats
+        from hotspots._dist import spearmanr
 
-        result = stats.spearmanr(first, second)
-        rho, rho_p = float(result.statistic), float(result.pvalue)
+        statistic, pvalue = spearmanr(first, second)
+        rho, rho_p = float(statistic), float(pvalue)
     else:
         rho, rho_p = math.nan, math.nan
     chosen = np.fromiter(top1, dtype=np.int64)

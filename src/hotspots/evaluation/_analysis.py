@@ -29,8 +29,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import stats as _scipy_stats
 
+from hotspots._dist import norm_ppf  # scipy.stats' norm.ppf, without importing scipy.stats
 from hotspots._errors import InputFileError, ValidationError
 from hotspots.evaluation.areas import TreatedAreas, _district_of_xy, _match_by_total, _pool_grid, _positions_of, make_buffers
 from hotspots.evaluation.cost import cost_per_crime_prevented, crimes_prevented_from_irr
@@ -474,7 +474,7 @@ def _evaluate_areas(
         md = [u_pool + c for cs in matched_d for c in cs]
         wres = wdd(int(rb), int(ra), int(tot(mr, before_idx)), int(tot(mr, after_idx)), int(db), int(da),
                       int(tot(md, before_idx)), int(tot(md, after_idx)))
-        zc = _scipy_stats.norm.ppf(0.5 + LEVEL / 2)
+        zc = norm_ppf(0.5 + LEVEL / 2)
         add(ct, "wdd", "weighted displacement difference (negative = net reduction), against matched controls of similar size",
             wres.wdd, wres.low, wres.high, wres.z, wres.p_value, noun, wres.verdict, wres.note)
         add(ct, "wdd_displacement", "buffer change minus its matched control's change (positive = displacement)",

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+# scipy.stats' norm, without importing scipy.stats
+from hotspots._dist import norm_ppf, norm_sf
 from hotspots._validate import _check_level, _Problems
 
 __all__ = ["_Problems", "_check_level"]
@@ -91,7 +93,7 @@ def _z_crit(level: float) -> float:
     q = 0.5 + level / 2.0
     if isinstance(q, float) and 0.0 < q < 1.0:
         return float(special.ndtri(q))
-    return float(stats.norm.ppf(q))
+    return float(norm_ppf(q))
 
 
 def _two_sided_p(z: Any) -> Any:
@@ -100,7 +102,7 @@ def _two_sided_p(z: Any) -> Any:
     x = np.asarray(a)
     if x.dtype.kind in "fiu" and x.dtype.itemsize <= 8 and not isinstance(a, (pd.Series, pd.Index, pd.DataFrame)):
         return 2.0 * special.ndtr(-x.astype(np.float64))  # norm.sf(x) is ndtr(-x) (0-d in, numpy scalar out)
-    return 2.0 * stats.norm.sf(a)
+    return 2.0 * norm_sf(a)
 
 
 def _fmt_p(p: float) -> str:

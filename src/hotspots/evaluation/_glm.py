@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-__all__ = ["CountFit", "fit_glm", "glm"]
+__all__ = ["CountFamily", "CountFit", "fit_glm", "glm"]
 
 #: the scaled normal equations are solved only when their reciprocal condition number is above this (the scaled
 #: design's condition number below 1e4, so the solution is good to about 1e-12), otherwise by statsmodels' SVD
@@ -172,6 +172,115 @@ def _fast_glm_class() -> type:
     return FastIRLSGLM
 
 
+# --------------------------------------------------------------------------- the count families without statsmodels
+#: statsmodels.genmod.families' FLOAT_EPS, the floor of its clipped means
+_FLOAT_EPS = np.finfo(float).eps
+
+
+def _clean(x: Any) -> Any:
+    """``Family._clean`` / ``Log._clean`` / ``varfuncs.NegativeBinomial._clean``: clipped into (0, inf)."""
+    return np.clip(x, _FLOAT_EPS, np.inf)
+
+
+class _LogLink:
+    """``statsmodels.genmod.families.links.Log``, line for line (0.14-0.15)."""
+
+    def __call__(self, p: Any) -> Any:
+        return np.log(_clean(p))
+
+    def inverse(self, z: Any) -> Any:
+        return np.exp(z)
+
+    def deriv(self, p: Any) -> Any:
+        return 1.0 / _clean(p)
+
+    def deriv2(self, p: Any) -> Any:
+        p = _clean(p)
+        return -1.0 / p**2
+
+
+class _PoissonVariance:
+    """``varfuncs.mu`` (``Power(power=1.0)``), line for line."""
+
+    power = 1.0
+
+    def __call__(self, mu: Any) -> Any:
+        return np.power(np.fabs(mu), self.power)
+
+    def deriv(self, mu: Any) -> Any:
+        der = self.power * np.fabs(mu) ** (self.power - 1)
+        der[np.flatnonzero(mu < 0)] *= -1
+        return der
+
+
+class _NegativeBinomialVariance:
+    """``varfuncs.NegativeBinomial(alpha)``, line for line."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def __call__(self, mu: Any) -> Any:
+        p = _clean(mu)
+        return p + self.alpha * p**2
+
+    def deriv(self, mu: Any) -> Any:
+        p = _clean(mu)
+        return 1 + 2 * self.alpha * p
+
+
+class CountFamily:
+    """statsmodels' ``Poisson()`` or ``NegativeBinomial(alpha=alpha)`` family with its log link, without importing it.
+
+    ``statsmodels.genmod.families`` imports ``scipy.stats`` (its links module),
+    about half a second of CPU in each process that fits a panel; what
+    :func:`fit_glm` reads of a family (``starting_mu``, ``predict``,
+    ``fitted``, ``weights``, ``deviance``, ``link.deriv``/``deriv2``,
+    ``variance`` and its ``deriv``) is computed here as statsmodels computes it
+    (0.14-0.15), so the fit is the same, bit for bit (tested against
+    statsmodels' families).  ``alpha=None``: Poisson.
+    :meth:`statsmodels_family` gives statsmodels' own family, for the fits
+    :func:`fit_glm` hands to statsmodels.
+    """
+
+    def __init__(self, alpha: float | None = None) -> None:
+        self.alpha = None if alpha is None else 1.0 * alpha  # (NegativeBinomial: "make it at least float")
+        self.link = _LogLink()
+        self.variance = _PoissonVariance() if alpha is None else _NegativeBinomialVariance(self.alpha)
+
+    def statsmodels_family(self) -> Any:
+        from statsmodels.genmod import families
+
+        return families.Poisson() if self.alpha is None else families.NegativeBinomial(alpha=self.alpha)
+
+    def starting_mu(self, y: np.ndarray) -> np.ndarray:
+        return (y + y.mean()) / 2.0
+
+    def weights(self, mu: np.ndarray) -> np.ndarray:
+        return 1.0 / (self.link.deriv(mu) ** 2 * self.variance(mu))
+
+    def fitted(self, lin_pred: np.ndarray) -> np.ndarray:
+        return self.link.inverse(lin_pred)
+
+    def predict(self, mu: np.ndarray) -> np.ndarray:
+        return self.link(mu)
+
+    def _resid_dev(self, endog: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        endog_mu = _clean(endog / mu)
+        if self.alpha is None:  # Poisson._resid_dev
+            resid_dev = endog * np.log(endog_mu) - (endog - mu)
+            return 2 * resid_dev
+        endog_alpha = endog + 1 / self.alpha  # NegativeBinomial._resid_dev
+        mu_alpha = mu + 1 / self.alpha
+        resid_dev = endog * np.log(endog_mu)
+        resid_dev -= endog_alpha * np.log(endog_alpha / mu_alpha)
+        return 2 * resid_dev
+
+    def deviance(self, endog: np.ndarray, mu: np.ndarray, var_weights: Any = 1.0, freq_weights: Any = 1.0,
+                 scale: float = 1.0) -> Any:
+        resid_dev = self._resid_dev(endog, mu)
+        return np.sum(resid_dev * freq_weights * var_weights / scale)
+
+
 # --------------------------------------------------------------------------- the same fit without statsmodels' GLM
 class CountFit:
     """What the evaluation reads of a fitted GLM: the attributes of statsmodels' ``GLMResults`` of the same names.
@@ -257,15 +366,21 @@ def fit_glm(endog: np.ndarray, exog: np.ndarray, *, family: Any, offset: np.ndar
 
     Returns a :class:`CountFit` (or statsmodels' results).
     """
-    from statsmodels.genmod import families
-
     fit_kwargs: dict[str, Any] = {} if cov_groups is None else {"cov_type": "cluster", "cov_kwds": {"groups": cov_groups}}
 
     def statsmodels_fit() -> Any:
-        return glm(endog, exog, family=family, offset=offset, rank=rank).fit(**fit_kwargs)
+        fam = family.statsmodels_family() if type(family) is CountFamily else family
+        return glm(endog, exog, family=fam, offset=offset, rank=rank).fit(**fit_kwargs)
+
+    def reproduced(fam: Any) -> bool:
+        if type(fam) is CountFamily:
+            return True  # (statsmodels' families not imported: they import scipy.stats)
+        from statsmodels.genmod import families
+
+        return type(fam) in (families.Poisson, families.NegativeBinomial) and type(fam.link) is families.links.Log
 
     endog, exog = np.asarray(endog), np.asarray(exog)
-    if (type(family) not in (families.Poisson, families.NegativeBinomial) or type(family.link) is not families.links.Log
+    if (not reproduced(family)
             or endog.dtype != np.float64 or exog.dtype != np.float64 or endog.ndim != 1 or exog.ndim != 2
             or exog.shape[0] != endog.shape[0] or exog.shape[1] < 1
             or (offset is not None and (np.asarray(offset).dtype != np.float64 or np.shape(offset) != endog.shape))

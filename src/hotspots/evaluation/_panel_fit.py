@@ -62,10 +62,11 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
     same fit (the same design, the same numbers) serves both.  Each family gets what ``_fit_fixed_effects`` returns
     for it, or the exception it raises.
     """
-    from statsmodels.genmod import families  # (the families alone: not statsmodels' GLM, ~0.2 s to import)
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-    from hotspots.evaluation._glm import fit_glm  # statsmodels' GLM fit, the same numbers, solved faster
+    # statsmodels' GLM fit, the same numbers, solved faster; statsmodels' Poisson and negative binomial families
+    # computed as it computes them, without importing its families (and the scipy.stats they import)
+    from hotspots.evaluation._glm import CountFamily, fit_glm
 
     area_codes, areas = pd.factorize(frame["area"], sort=True)
     period_codes, periods = pd.factorize(frame["period"], sort=True)
@@ -128,7 +129,7 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
 
     out: dict[str, dict[str, Any] | BaseException] = {}
     try:
-        poisson = fit(families.Poisson())
+        poisson = fit(CountFamily())
     except Exception as exc:  # every family starts with this fit: each raises what it raised
         return {family: exc for family in families_}
     for family in families_:
@@ -144,7 +145,7 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
                                  "the negative binomial fit is effectively Poisson")
                     nb_alpha = 1e-8
                 log.info("negative binomial alpha estimated at %.4g", nb_alpha)
-                result = fit(families.NegativeBinomial(alpha=nb_alpha))
+                result = fit(CountFamily(alpha=nb_alpha))
                 out[family] = summary(result, notes, nb_alpha, float("nan"))
                 continue
             p_wild = float("nan")
@@ -152,7 +153,7 @@ def _fit_families(frame: pd.DataFrame, regressor: np.ndarray, families_: tuple[s
                 # the restricted model (no effect: the null of no change), for the score bootstrap
                 with _single_threaded_blas(), warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                     warnings.simplefilter("ignore", PerfectSeparationWarning)
-                    restricted = fit_glm(y, design[:, :-1], family=families.Poisson(), offset=offset,
+                    restricted = fit_glm(y, design[:, :-1], family=CountFamily(), offset=offset,
                                          rank=restricted_rank)
                     p_wild = wild_score_p(y, design, np.asarray(restricted.mu), area_codes)  # single-threaded BLAS too
             out[family] = summary(poisson, [], float("nan"), p_wild)

@@ -43,8 +43,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
+# scipy.stats' norm, without importing scipy.stats
+from hotspots._dist import norm_ppf, norm_sf
 from hotspots._validate import _Problems
 
 __all__ = ["DEFAULT_K", "MIN_PLACEBO_DRAWS", "PlaceboResult", "QuasiPoissonDiD", "cluster_text", "placebo_did",
@@ -643,7 +644,7 @@ def quasi_poisson_did(
     se = math.sqrt(phi * (1 / ta.sum() + 1 / tb.sum() + 1 / ca.sum() + 1 / cb.sum()))
     if not np.isfinite(se):
         return QuasiPoissonDiD(100 * math.expm1(log_irr), nan, nan, nan, phi, df, "too few places to estimate the dispersion")
-    zc = float(_scipy_stats.norm.ppf(0.5 + level / 2))
-    p = float(2 * _scipy_stats.norm.sf(abs(log_irr / se)))
+    zc = float(norm_ppf(0.5 + level / 2))
+    p = float(2 * norm_sf(abs(log_irr / se)))
     return QuasiPoissonDiD(100 * math.expm1(log_irr), 100 * math.expm1(log_irr - zc * se), 100 * math.expm1(log_irr + zc * se),
                            p, phi, df, "" if phi > 1 else "no overdispersion detected (dispersion floored at 1)")

@@ -47,7 +47,7 @@ from hotspots.outliers.tables import (
     funnel_curves,
     outlier_table,
     overdispersion_summary,
-    period_totals,
+    period_totals_many,
 )
 from hotspots.schema import ASB
 
@@ -295,7 +295,12 @@ def analyse_outliers(
     harm_weights = load_harm_weights() if harm_weights is None else harm_weights
     csp_names = dict(zip(csps["area_code"], csps["area_name"]))
 
-    csp_totals = period_totals(csp_counts, period.months, groups=groups, crime_types=crime_types)
+    # the period's totals and the change periods' (when there is a change analysis), each counts table coded once
+    with_change = (comparison is not None and change_current is not None and bool(comparison.months)
+                   and bool(change_current.months))
+    totals_months = [period.months, comparison.months, change_current.months] if with_change else [period.months]
+    csp_totals, *csp_change_totals = period_totals_many(csp_counts, totals_months, groups=groups,
+                                                        crime_types=crime_types)
     district = outlier_table(csp_totals, csps, levels=levels, adjustment=adjustment)
     od_csp = overdispersion_summary(district, area_type="csp")
     harm = harm_table(csp_totals, csps, groups=groups, weights=harm_weights)
@@ -307,7 +312,8 @@ def analyse_outliers(
     district["period"] = period.label
     district["months"] = len(period.months)
 
-    lsoa_totals = period_totals(lsoa_counts, period.months, groups=groups, crime_types=crime_types)
+    lsoa_totals, *lsoa_change_totals = period_totals_many(lsoa_counts, totals_months, groups=groups,
+                                                          crime_types=crime_types)
     lsoa = outlier_table(lsoa_totals, lsoas, levels=levels, adjustment=adjustment)
     od_lsoa = overdispersion_summary(lsoa, area_type="lsoa")
     lsoa.insert(0, "area_type", "lsoa")
@@ -323,16 +329,14 @@ def analyse_outliers(
 
     od = pd.concat([od_csp, od_lsoa], ignore_index=True)
 
-    if comparison is not None and change_current is not None and comparison.months and change_current.months:
-        csp_before = period_totals(csp_counts, comparison.months, groups=groups, crime_types=crime_types)
-        csp_after = period_totals(csp_counts, change_current.months, groups=groups, crime_types=crime_types)
+    if with_change:
+        csp_before, csp_after = csp_change_totals
         csp_change = change_table(csp_before, csp_after, csps, before_period=comparison, after_period=change_current,
                                   parent_names={"": county[1]}, reference_label="rest of the county")
         csp_change["area_type"] = "csp"
         csp_change["parent_code"] = county[0]
         csp_change["parent_name"] = county[1]
-        lsoa_before = period_totals(lsoa_counts, comparison.months, groups=groups, crime_types=crime_types)
-        lsoa_after = period_totals(lsoa_counts, change_current.months, groups=groups, crime_types=crime_types)
+        lsoa_before, lsoa_after = lsoa_change_totals
         lsoa_change = change_table(lsoa_before, lsoa_after, lsoas, before_period=comparison,
                                    after_period=change_current, parent=lsoa_to_csp, parent_names=csp_names,
                                    reference_label="rest of the CSP")

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import beta, binom, norm
-from scipy.stats import t as t_dist
 
+# scipy.stats' beta, binom, norm and t, without importing scipy.stats
+from hotspots._dist import beta_isf, beta_ppf, binom_cdf, binom_sf, norm_isf, t_isf, t_sf
 from hotspots._validate import (
     _as_float,
     _broadcast,
@@ -127,12 +127,12 @@ def _exact_rate_ratio(a, b, ea, eb, level):
     n = a + b
     tail = (1.0 - level) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        pi_low = np.where(a > 0, beta.ppf(tail, a, b + 1), 0.0)
-        pi_high = np.where(b > 0, beta.isf(tail, a + 1, b), 1.0)
+        pi_low = np.where(a > 0, beta_ppf(tail, a, b + 1), 0.0)
+        pi_high = np.where(b > 0, beta_isf(tail, a + 1, b), 1.0)
         lower = pi_low / (1.0 - pi_low) * eb / ea
         upper = np.where(pi_high < 1.0, pi_high / (1.0 - pi_high), np.inf) * eb / ea
     pi0 = ea / (ea + eb)
-    p = np.minimum(1.0, 2.0 * np.minimum(binom.cdf(a, n, pi0), binom.sf(a - 1, n, pi0)))
+    p = np.minimum(1.0, 2.0 * np.minimum(binom_cdf(a, n, pi0), binom_sf(a - 1, n, pi0)))
     return lower, upper, p
 
 
@@ -234,11 +234,11 @@ def change_vs_reference(
         log_ratio = np.log(ratio)
         z = log_ratio / se_log
     finite_df = np.isfinite(dfs)
-    quantile = np.where(finite_df, t_dist.isf((1.0 - level) / 2, np.where(finite_df, dfs, 1.0)),
-                        norm.isf((1.0 - level) / 2))
+    quantile = np.where(finite_df, t_isf((1.0 - level) / 2, np.where(finite_df, dfs, 1.0)),
+                        norm_isf((1.0 - level) / 2))
     half = quantile * se_log
     ci_lower, ci_upper = np.exp(log_ratio - half), np.exp(log_ratio + half)
-    p = np.where(finite_df, 2.0 * t_dist.sf(np.abs(z), np.where(finite_df, dfs, 1.0)), 2.0 * special.ndtr(-np.abs(z)))
+    p = np.where(finite_df, 2.0 * t_sf(np.abs(z), np.where(finite_df, dfs, 1.0)), 2.0 * special.ndtr(-np.abs(z)))
     reason = np.array([""] * ab.size, dtype=object)
     for i in np.flatnonzero(any_zero):
         zero_names = ", ".join(name for name in names if zero[name][i])

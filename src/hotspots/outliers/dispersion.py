@@ -18,8 +18,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2
 
+# scipy.stats' chi2, without importing scipy.stats
+from hotspots._dist import chi2_ppf, chi2_sf
 from hotspots._validate import _as_float, _first_bad, _is_real, _Problems
 
 #: Significance level of the chi-squared test that decides whether the
@@ -156,9 +157,9 @@ def overdispersion(z: Any, *, winsor: float = 0.10, se: Any = None) -> Overdispe
     if ss is not None:
         w = 1.0 / ss[used] ** 2
         tau2 = max(0.0, (statistic - df) / (w.sum() - (w**2).sum() / w.sum()))
-    critical = float(chi2.ppf(OVERDISPERSION_TEST_LEVEL, df))
+    critical = float(chi2_ppf(OVERDISPERSION_TEST_LEVEL, df))
     return Overdispersion(
-        phi=phi, n=n, statistic=float(statistic), df=df, p_value=float(chi2.sf(statistic, df)),
+        phi=phi, n=n, statistic=float(statistic), df=df, p_value=float(chi2_sf(statistic, df)),
         critical_value=critical, overdispersed=bool(statistic > critical), tau2=float(tau2),
         winsor=float(winsor), z_lower=float(z_lower), z_upper=float(z_upper),
     )

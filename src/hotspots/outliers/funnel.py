@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm, poisson
 
+# scipy.stats' chi2, norm and poisson, without importing scipy.stats
+from hotspots._dist import chi2_ppf, norm_isf, poisson_cdf, poisson_pmf, poisson_ppf, poisson_sf
 from hotspots._validate import (
     _as_float,
     _broadcast,
@@ -127,8 +128,8 @@ def exact_poisson_interval(count: Any, level: float = 0.95) -> tuple[np.ndarray,
     problems.raise_if_any()
     alpha = 1.0 - float(level)
     positive = k > 0
-    lower = np.where(positive, chi2.ppf(alpha / 2, np.where(positive, 2 * k, 1.0)) / 2, 0.0)
-    upper = chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+    lower = np.where(positive, chi2_ppf(alpha / 2, np.where(positive, 2 * k, 1.0)) / 2, 0.0)
+    upper = chi2_ppf(1 - alpha / 2, 2 * k + 2) / 2
     lower = np.where(np.isnan(k), np.nan, lower)
     return lower[()], upper[()]
 
@@ -140,8 +141,8 @@ def _poisson_interpolated_quantile(prob: float, mean: np.ndarray) -> np.ndarray:
     Statistics in Medicine, appendix A.1.2), so the limit moves smoothly with
     the mean instead of in steps.
     """
-    r = poisson.ppf(prob, mean)
-    alpha = (poisson.cdf(r, mean) - prob) / poisson.pmf(r, mean)
+    r = poisson_ppf(prob, mean)
+    alpha = (poisson_cdf(r, mean) - prob) / poisson_pmf(r, mean)
     return r - alpha
 
 
@@ -275,7 +276,7 @@ def _funnel_limits_sharing(expected: Any, variants: Sequence[dict[str, Any]], *,
             lower = _poisson_interpolated_quantile(tail, mean) / safe_e
             upper = _poisson_interpolated_quantile(1.0 - tail, mean) / safe_e
         else:
-            half = norm.isf(tail) * np.sqrt(target / safe_e)
+            half = norm_isf(tail) * np.sqrt(target / safe_e)
             lower, upper = target - half, target + half
         base[level] = (lower, upper)
     frames = []
@@ -317,9 +318,9 @@ def _flag_against_limits(ratio: np.ndarray, limits: Mapping[str, Any] | pd.DataF
 
 def _poisson_mid_p(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Two-sided exact Poisson mid-p: twice the smaller one-sided mid-p, capped at 1."""
-    half_point = 0.5 * poisson.pmf(observed, expected)
-    below = poisson.cdf(observed - 1, expected) + half_point
-    above = poisson.sf(observed, expected) + half_point
+    half_point = 0.5 * poisson_pmf(observed, expected)
+    below = poisson_cdf(observed - 1, expected) + half_point
+    above = poisson_sf(observed, expected) + half_point
     return np.minimum(1.0, 2.0 * np.minimum(below, above))
 
 

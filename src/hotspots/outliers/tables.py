@@ -101,9 +101,69 @@ def period_totals(
     2         B  All crime      True      3
     3         B   Burglary     False      3
     """
+    return period_totals_many(counts, [months], groups=groups, crime_types=crime_types)[0]
+
+
+def period_totals_many(
+    counts: pd.DataFrame,
+    periods: Sequence[Sequence[str]],
+    *,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    crime_types: Sequence[str] | None = None,
+) -> list[pd.DataFrame]:
+    """``[period_totals(counts, months, groups=groups, crime_types=crime_types) for months in periods]``.
+
+    The same frames, bit for bit: the area, month and crime-type columns are
+    coded once for every period, and each period's sums are whole-number sums
+    by integer codes (exact in any order) instead of a string groupby, the
+    groups' rows and a second groupby per period.  Counts that are not int64,
+    missing keys, repeated crime types or sums that could leave float64's exact
+    integers go through :func:`_period_totals_plain`.
+    """
     groups = dict(groups or {})
-    sub = counts[counts["month"].isin(list(months))]
     types = sorted(crime_types) if crime_types is not None else sorted(counts["crime_type"].unique())
+    count = counts["count"]
+    keys = [counts[c] for c in ("area_code", "crime_type", "month")]
+    if (count.dtype != np.int64 or len(set(types)) != len(types) or any(k.isna().any() for k in keys)
+            or not all(isinstance(k.dtype, pd.StringDtype) or k.dtype == object for k in keys)
+            or (len(count) and int(np.abs(count.to_numpy()).sum()) >= 2**53)):
+        return [_period_totals_plain(counts, months, groups, types) for months in periods]
+    values = count.to_numpy()
+    area_code, area_values = pd.factorize(keys[0])
+    areas = sorted(area_values)
+    area_pos = pd.Index(areas).get_indexer(area_values)[area_code]
+    type_code, type_values = pd.factorize(keys[1])
+    type_pos = pd.Index(types).get_indexer(type_values)[type_code]
+    month_code, month_values = pd.factorize(keys[2])
+    order = crime_type_order(types, groups)
+    n_areas, n_types = len(areas), len(types)
+    type_index = {t: i for i, t in enumerate(types)}
+    full = pd.MultiIndex.from_product([areas, order], names=["area_code", "crime_type"])
+    is_group = np.tile(np.array([t in groups for t in order]), n_areas)
+    out = []
+    for months in periods:
+        keep = pd.Index(month_values).isin(list(months))[month_code] & (type_pos >= 0)
+        cell = area_pos[keep] * n_types + type_pos[keep]
+        by_type = np.bincount(cell, weights=values[keep], minlength=n_areas * n_types).reshape(n_areas, n_types)
+        columns = []
+        for name in order:
+            column = by_type[:, type_index[name]] if name in type_index else np.zeros(n_areas)
+            if name in groups:  # add_groups' rows for the group, summed with the type's own rows of the same name
+                members = [type_index[m] for m in dict.fromkeys(groups[name]) if m in type_index]
+                if members:
+                    column = column + by_type[:, members].sum(axis=1)
+            columns.append(column)
+        totals = np.column_stack(columns).ravel() if columns else np.zeros(0)
+        frame = pd.Series(totals.astype(np.int64), index=full, name="count").reset_index()
+        frame["is_group"] = is_group
+        out.append(frame[["area_code", "crime_type", "is_group", "count"]])
+    return out
+
+
+def _period_totals_plain(counts: pd.DataFrame, months: Sequence[str], groups: dict[str, Sequence[str]],
+                         types: list[str]) -> pd.DataFrame:
+    """:func:`period_totals` by groupbys (the reference for :func:`period_totals_many`)."""
+    sub = counts[counts["month"].isin(list(months))]
     sub = sub[sub["crime_type"].isin(types)]
     areas = sorted(counts["area_code"].unique())
     full = pd.MultiIndex.from_product([areas, types], names=["area_code", "crime_type"])

@@ -1,8 +1,9 @@
 """Fixed-effects count models on a monthly panel: the DiD effect and the pre-trend check.
 
-statsmodels' families are imported only when a model is fitted, so importing
-this module stays cheap; its GLM only when a fit needs it
-(:func:`hotspots.evaluation._glm.fit_glm`).
+The Poisson and negative-binomial families are the toolkit's copy of
+statsmodels' (:class:`hotspots.evaluation._glm.CountFamily`), so a fit imports
+neither statsmodels' families nor scipy.stats; statsmodels' GLM is imported
+only when a fit needs it (:func:`hotspots.evaluation._glm.fit_glm`).
 
 References
 ----------

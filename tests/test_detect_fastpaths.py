@@ -276,6 +276,53 @@ def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
         np.testing.assert_array_equal(got[1], brute[1])
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("spread", ["narrow", "wide"])
+def test_moran_block_counts_by_histogram_or_by_sort_are_brute_force(seed, spread):
+    """_count_at_least counts by a cumulative histogram when the sums span few values, by a sort when they
+    span many (wide: values up to 1e6); both are the counts of each cell's sums."""
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n, perms, card = int(rng.integers(20, 400)), int(rng.integers(5, 300)), int(rng.integers(1, 9))
+    top = 3 if spread == "narrow" else 1_000_000
+    values = rng.integers(-top if seed % 2 else 0, top, n).astype(np.int64)
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
+    drawn = draws[None, :, :] + (draws[None, :, :] >= cells[:, None, None])
+    sums = values[drawn].sum(axis=2)
+    # thresholds at sums that occur (ties) and beyond every sum
+    threshold = np.where(rng.random(cells.size) < 0.7, sums[np.arange(cells.size), rng.integers(perms, size=cells.size)],
+                         rng.integers(-card * top - 2, card * top + 2, cells.size))
+    flat = draws.ravel()
+    layout = moran._SwitchLayout(cells, draws, keep=values[flat] != values[flat + 1])
+    got = moran._count_at_least(values, layout, threshold)
+    np.testing.assert_array_equal(got[0], (sums >= threshold[:, None]).sum(axis=1))
+    np.testing.assert_array_equal(got[1], (sums <= threshold[:, None]).sum(axis=1))
+    direct = moran._count_direct(values, draws, cells, threshold)
+    reference = moran._count_direct_reference(values, draws, cells, threshold)
+    for a, b in zip(direct + got, reference + reference):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_moran_neighbour_sums_are_the_sparse_product_with_empty_rows(seed):
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 60))
+    w = sp.random(n, n, density=0.1, random_state=seed, format="lil")
+    w[0, :] = 0  # an empty first row (and some random empty ones, the last row too on some seeds)
+    if seed:
+        w[n - 1, :] = 0
+    w = w.tocsr()
+    w.eliminate_zeros()
+    w.data[:] = 0.25
+    values = rng.integers(0, 1000, n).astype(np.int64)
+    ones = sp.csr_matrix((np.ones(w.nnz, dtype=np.int64), w.indices, w.indptr), shape=w.shape)
+    np.testing.assert_array_equal(moran._neighbour_sums(values, w.indices, w.indptr), ones @ values)
+
+
 # --------------------------------------------------------------------------- emerging: months read once
 def test_emerging_months_read_once_are_the_period_index_reading():
     import pandas as pd

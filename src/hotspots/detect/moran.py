@@ -365,7 +365,7 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
     values = np.round(x).astype(np.int64)
     cardinality = np.diff(w.indptr)
     weight = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
-    neighbour_sum = sp.csr_matrix((np.ones(w.nnz, dtype=np.int64), w.indices, w.indptr), shape=w.shape) @ values
+    neighbour_sum = _neighbour_sums(values, w.indices, w.indptr)
     card, wt, obs = cardinality[cells], weight[cells], observed[cells]
     slope = np.abs(scaling * z[cells]) * wt  # |d I / d S| * sd
     tolerance = 1e-10 * np.maximum(1.0, np.abs(obs))
@@ -381,10 +381,20 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
         else:
             # only the switches that change a sum are laid out (with counts, most neighbouring cells are equal)
             flat = draws.ravel()
-            layout = _SwitchLayout(chosen, draws, keep=values[flat] != values[flat + 1])
+            layout = _SwitchLayout(chosen, draws, keep=values[:-1][flat] != values[1:][flat])
             at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
         p[members] = (np.minimum(at_least, at_most) + 1.0) / (permutations + 1.0)
     return p
+
+
+def _neighbour_sums(values: np.ndarray, indices: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Each row's sum of ``values`` over its neighbours (whole numbers: the same as the 0/1 matrix product),
+    by segment sums instead of building a sparse matrix per call; 0 for rows without neighbours."""
+    sums = np.zeros(indptr.size - 1, dtype=np.int64)
+    filled = np.flatnonzero(indptr[1:] > indptr[:-1])
+    if filled.size:  # each filled row's segment ends where the next filled row's starts
+        sums[filled] = np.add.reduceat(values[indices], indptr[filled], dtype=np.int64)
+    return sums
 
 
 class _SwitchLayout:
@@ -460,23 +470,34 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
     draws, flat = layout.draws, layout.flat
     permutations = draws.shape[0]
     n_blocks, block_of_cell = layout.n_blocks, layout.block_of_cell
-    delta = values[flat] - values[flat + 1]
+    delta = values[:-1][flat] - values[1:][flat]
     # the sums at each block's first cell: all draws shifted, plus the switches before it
     switched = np.bincount(layout.switch_row, weights=delta, minlength=(n_blocks + 1) * permutations)
-    base = values[draws + 1].sum(axis=1) + np.cumsum(switched.reshape(n_blocks + 1, permutations)[:-1],
-                                                      axis=0).astype(np.int64)
-    # sorted per block, rows offset into one ascending array: counts by binary search
+    base = switched.reshape(n_blocks + 1, permutations)[:-1].astype(np.int64)
+    for row in range(1, n_blocks):  # cumulative over blocks row by row (np.cumsum on axis 0 strides: slower)
+        base[row] += base[row - 1]
+    base += values[1:][draws].sum(axis=1)
     low = min(int(base.min()), int(threshold.min())) - 1
     span = max(int(base.max()), int(threshold.max())) - low + 2
-    narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
-    # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
-    ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
-    ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
-    ordered = ordered.ravel()
     key = block_of_cell * span + (threshold - low)
     skipped = block_of_cell * permutations
-    at_least = permutations - (np.searchsorted(ordered, key, side="left") - skipped)
-    at_most = np.searchsorted(ordered, key, side="right") - skipped
+    if n_blocks * span <= 4 * base.size:
+        # few distinct sums (the usual case with counts): a cumulative histogram per block, rows offset into
+        # one array, gives the counts of sums <= / < each key -- the binary searches' numbers, without a sort
+        keyed = base - low
+        keyed += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
+        below = np.cumsum(np.bincount(keyed.ravel(), minlength=n_blocks * span))
+        at_least = permutations - (below[key - 1] - skipped)
+        at_most = below[key] - skipped
+    else:
+        # sorted per block, rows offset into one ascending array: counts by binary search
+        narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
+        # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
+        ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
+        ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
+        ordered = ordered.ravel()
+        at_least = permutations - (np.searchsorted(ordered, key, side="left") - skipped)
+        at_most = np.searchsorted(ordered, key, side="right") - skipped
     # switches inside a block: the permutation's sum before and after each (earlier switches of the same
     # permutation in the block included)
     step = delta[layout.by_position]
@@ -515,10 +536,15 @@ def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, thre
         change = change.astype(np.int32)  # (a sum of card of them fits too)
     at_least = np.empty(cells.size, dtype=np.int64)
     at_most = np.empty(cells.size, dtype=np.int64)
-    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations * card))
+    # one draw position at a time (cells x P each): no cells x P x draws temporaries, no reduction over the
+    # short draws axis; integer sums, so the order of addition does not matter
+    by_draw, change = np.ascontiguousarray(draws.T), np.ascontiguousarray(change.T)
+    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations))
     for start in range(0, cells.size, block):
-        chunk = cells[start:start + block]
-        sums = base + ((draws[None, :, :] < chunk[:, None, None]) * change[None]).sum(axis=2, dtype=np.int64)
+        chunk = cells[start:start + block, None]
+        sums = np.repeat(base[None, :], chunk.size, axis=0)
+        for k in range(card):
+            sums += (by_draw[k] < chunk) * change[k]
         limit = threshold[start:start + block, None]
         at_least[start:start + block] = (sums >= limit).sum(axis=1)
         at_most[start:start + block] = (sums <= limit).sum(axis=1)

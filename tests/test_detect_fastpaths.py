@@ -374,6 +374,53 @@ def test_kde_kernel_spectrum_kept_gives_scipys_convolution_bit_for_bit():
     assert np.array_equal(first[0], fresh[0]) and np.array_equal(again[0], fresh[0]) and first[1:] == fresh[1:]
 
 
+def _binned_density_masked(x, y, w, h, cell, node_x0, node_y0, n_x, n_y):
+    """The binned quartic density as first written: every corner's nodes masked to the padded lattice."""
+    import math
+
+    from hotspots.detect import kde
+
+    margin = int(math.ceil(h / cell)) + 1
+    bx0, by0 = node_x0 - margin * cell, node_y0 - margin * cell
+    nbx, nby = n_x + 2 * margin, n_y + 2 * margin
+    fx, fy = (x - bx0) / cell, (y - by0) / cell
+    ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    tx, ty = fx - ix, fy - iy
+    binned = np.zeros(nby * nbx)
+    for dx, dy, share in ((0, 0, (1 - tx) * (1 - ty)), (1, 0, tx * (1 - ty)),
+                          (0, 1, (1 - tx) * ty), (1, 1, tx * ty)):
+        jx, jy = ix + dx, iy + dy
+        ok = (jx >= 0) & (jx < nbx) & (jy >= 0) & (jy < nby)
+        binned += np.bincount(jy[ok] * nbx + jx[ok], weights=(w * share)[ok], minlength=nby * nbx)
+    density = kde._fftconvolve_same(binned.reshape(nby, nbx), kde._quartic_kernel(cell, h).copy())
+    return np.clip(density[margin:margin + n_y, margin:margin + n_x], 0.0, None)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("outside", [False, True])
+def test_kde_density_by_radius_is_the_masked_sum_over_each_radius(seed, outside):
+    """Points grouped by a stable sort of their radius, unmasked binning when all are inside the padded
+    lattice: the same floats as masking each radius's points and each corner."""
+    from hotspots.detect import kde
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    x, y = rng.uniform(0, 2000, n), rng.uniform(0, 1500, n)
+    if outside:  # some points far beyond the lattice and its margin
+        x[: n // 3 + 1] += rng.choice([-1.0, 1.0], n // 3 + 1) * 20_000
+    w = rng.integers(1, 4, n).astype(float)
+    radius = 100.0 * kde.LADDER ** rng.integers(0, 5, n).astype(float)
+    got = kde._density_by_radius(x, y, w, radius, 50.0, 25.0, 25.0, 40, 30)
+    want = np.zeros((30, 40))
+    for h in np.unique(radius):
+        mine = radius == h
+        want += _binned_density_masked(x[mine], y[mine], w[mine], float(h), 50.0, 25.0, 25.0, 40, 30)
+    assert np.array_equal(got, want)
+    assert np.array_equal(kde._density_by_radius(x[:0], y[:0], w[:0], radius[:0], 50.0, 25.0, 25.0, 40, 30),
+                          np.zeros((30, 40)))
+    assert not kde._quartic_kernel(50.0, 100.0).flags.writeable
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_weighted_quantiles_from_one_sort_are_the_single_ones(seed):
     from hotspots.detect.kde import _weighted_quantile, _weighted_quantiles

@@ -305,24 +305,6 @@ def test_moran_block_counts_by_histogram_or_by_sort_are_brute_force(seed, spread
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_moran_neighbour_sums_are_the_sparse_product_with_empty_rows(seed):
-    from hotspots.detect import moran
-
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(3, 60))
-    w = sp.random(n, n, density=0.1, random_state=seed, format="lil")
-    w[0, :] = 0  # an empty first row (and some random empty ones, the last row too on some seeds)
-    if seed:
-        w[n - 1, :] = 0
-    w = w.tocsr()
-    w.eliminate_zeros()
-    w.data[:] = 0.25
-    values = rng.integers(0, 1000, n).astype(np.int64)
-    ones = sp.csr_matrix((np.ones(w.nnz, dtype=np.int64), w.indices, w.indptr), shape=w.shape)
-    np.testing.assert_array_equal(moran._neighbour_sums(values, w.indices, w.indptr), ones @ values)
-
-
 # --------------------------------------------------------------------------- emerging: months read once
 def test_emerging_months_read_once_are_the_period_index_reading():
     import pandas as pd

@@ -365,7 +365,7 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
     values = np.round(x).astype(np.int64)
     cardinality = np.diff(w.indptr)
     weight = w.data[np.minimum(w.indptr[:-1], max(w.nnz - 1, 0))]
-    neighbour_sum = _neighbour_sums(values, w.indices, w.indptr)
+    neighbour_sum = sp.csr_matrix((np.ones(w.nnz, dtype=np.int64), w.indices, w.indptr), shape=w.shape) @ values
     card, wt, obs = cardinality[cells], weight[cells], observed[cells]
     slope = np.abs(scaling * z[cells]) * wt  # |d I / d S| * sd
     tolerance = 1e-10 * np.maximum(1.0, np.abs(obs))
@@ -387,14 +387,14 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
     return p
 
 
-def _neighbour_sums(values: np.ndarray, indices: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    """Each row's sum of ``values`` over its neighbours (whole numbers: the same as the 0/1 matrix product),
-    by segment sums instead of building a sparse matrix per call; 0 for rows without neighbours."""
-    sums = np.zeros(indptr.size - 1, dtype=np.int64)
-    filled = np.flatnonzero(indptr[1:] > indptr[:-1])
-    if filled.size:  # each filled row's segment ends where the next filled row's starts
-        sums[filled] = np.add.reduceat(values[indices], indptr[filled], dtype=np.int64)
-    return sums
+
+def _drawn_sums(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``values[draws].sum(axis=1)`` column by column (numpy's reduction over a short last axis is slow).
+    Whole numbers: the same sums."""
+    total = values[draws[:, 0]]
+    for k in range(1, draws.shape[1]):
+        total += values[draws[:, k]]
+    return total
 
 
 class _SwitchLayout:
@@ -476,7 +476,7 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
     base = switched.reshape(n_blocks + 1, permutations)[:-1].astype(np.int64)
     for row in range(1, n_blocks):  # cumulative over blocks row by row (np.cumsum on axis 0 strides: slower)
         base[row] += base[row - 1]
-    base += values[1:][draws].sum(axis=1)
+    base += _drawn_sums(values[1:], draws)
     low = min(int(base.min()), int(threshold.min())) - 1
     span = max(int(base.max()), int(threshold.max())) - low + 2
     key = block_of_cell * span + (threshold - low)
@@ -530,7 +530,7 @@ def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, thre
     Whole numbers: the same sums, the same counts."""
     permutations, card = draws.shape
     shifted = values[draws + 1]
-    base = shifted.sum(axis=1)
+    base = _drawn_sums(values[1:], draws)
     change = values[draws] - shifted
     if np.abs(change).max(initial=0) < 2**31 // max(card, 1):
         change = change.astype(np.int32)  # (a sum of card of them fits too)

@@ -24,7 +24,7 @@ from hotspots._validate import (
     _index_for,
     _Problems,
 )
-from hotspots.detect._draws import choice_rows
+from hotspots.detect._draws import choice_rows, rows_with_repeat
 from hotspots.detect.gistar import _check_weights
 from hotspots.fdr import _significance
 
@@ -79,8 +79,7 @@ def _refine_ids(population: int, size: int, permutations: int, seed: int, stage:
     rng = np.random.default_rng(np.random.SeedSequence([seed, stage]))
     ids = rng.integers(0, population, size=(permutations, size), dtype=np.int64)
     while True:
-        ordered = np.sort(ids, axis=1)
-        repeat = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)) if size > 1 else np.array([], int)
+        repeat = rows_with_repeat(ids)
         if repeat.size == 0:
             break
         ids[repeat] = rng.integers(0, population, size=(repeat.size, size), dtype=np.int64)

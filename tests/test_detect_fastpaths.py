@@ -276,6 +276,35 @@ def test_moran_switch_layout_without_the_idle_switches_counts_the_same(seed):
         np.testing.assert_array_equal(got[1], brute[1])
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("spread", ["narrow", "wide"])
+def test_moran_block_counts_by_histogram_or_by_sort_are_brute_force(seed, spread):
+    """_count_at_least counts by a cumulative histogram when the sums span few values, by a sort when they
+    span many (wide: values up to 1e6); both are the counts of each cell's sums."""
+    from hotspots.detect import moran
+
+    rng = np.random.default_rng(seed)
+    n, perms, card = int(rng.integers(20, 400)), int(rng.integers(5, 300)), int(rng.integers(1, 9))
+    top = 3 if spread == "narrow" else 1_000_000
+    values = rng.integers(-top if seed % 2 else 0, top, n).astype(np.int64)
+    draws = moran._refine_ids(n - 1, card, perms, seed, 2)
+    cells = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
+    drawn = draws[None, :, :] + (draws[None, :, :] >= cells[:, None, None])
+    sums = values[drawn].sum(axis=2)
+    # thresholds at sums that occur (ties) and beyond every sum
+    threshold = np.where(rng.random(cells.size) < 0.7, sums[np.arange(cells.size), rng.integers(perms, size=cells.size)],
+                         rng.integers(-card * top - 2, card * top + 2, cells.size))
+    flat = draws.ravel()
+    layout = moran._SwitchLayout(cells, draws, keep=values[flat] != values[flat + 1])
+    got = moran._count_at_least(values, layout, threshold)
+    np.testing.assert_array_equal(got[0], (sums >= threshold[:, None]).sum(axis=1))
+    np.testing.assert_array_equal(got[1], (sums <= threshold[:, None]).sum(axis=1))
+    direct = moran._count_direct(values, draws, cells, threshold)
+    reference = moran._count_direct_reference(values, draws, cells, threshold)
+    for a, b in zip(direct + got, reference + reference):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------- emerging: months read once
 def test_emerging_months_read_once_are_the_period_index_reading():
     import pandas as pd
@@ -325,6 +354,53 @@ def test_kde_kernel_spectrum_kept_gives_scipys_convolution_bit_for_bit():
     kde._SPECTRA.clear()
     fresh = kde.kde_cells(grid, np.column_stack([x, y]), 50.0)
     assert np.array_equal(first[0], fresh[0]) and np.array_equal(again[0], fresh[0]) and first[1:] == fresh[1:]
+
+
+def _binned_density_masked(x, y, w, h, cell, node_x0, node_y0, n_x, n_y):
+    """The binned quartic density as first written: every corner's nodes masked to the padded lattice."""
+    import math
+
+    from hotspots.detect import kde
+
+    margin = int(math.ceil(h / cell)) + 1
+    bx0, by0 = node_x0 - margin * cell, node_y0 - margin * cell
+    nbx, nby = n_x + 2 * margin, n_y + 2 * margin
+    fx, fy = (x - bx0) / cell, (y - by0) / cell
+    ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    tx, ty = fx - ix, fy - iy
+    binned = np.zeros(nby * nbx)
+    for dx, dy, share in ((0, 0, (1 - tx) * (1 - ty)), (1, 0, tx * (1 - ty)),
+                          (0, 1, (1 - tx) * ty), (1, 1, tx * ty)):
+        jx, jy = ix + dx, iy + dy
+        ok = (jx >= 0) & (jx < nbx) & (jy >= 0) & (jy < nby)
+        binned += np.bincount(jy[ok] * nbx + jx[ok], weights=(w * share)[ok], minlength=nby * nbx)
+    density = kde._fftconvolve_same(binned.reshape(nby, nbx), kde._quartic_kernel(cell, h).copy())
+    return np.clip(density[margin:margin + n_y, margin:margin + n_x], 0.0, None)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("outside", [False, True])
+def test_kde_density_by_radius_is_the_masked_sum_over_each_radius(seed, outside):
+    """Points grouped by a stable sort of their radius, unmasked binning when all are inside the padded
+    lattice: the same floats as masking each radius's points and each corner."""
+    from hotspots.detect import kde
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    x, y = rng.uniform(0, 2000, n), rng.uniform(0, 1500, n)
+    if outside:  # some points far beyond the lattice and its margin
+        x[: n // 3 + 1] += rng.choice([-1.0, 1.0], n // 3 + 1) * 20_000
+    w = rng.integers(1, 4, n).astype(float)
+    radius = 100.0 * kde.LADDER ** rng.integers(0, 5, n).astype(float)
+    got = kde._density_by_radius(x, y, w, radius, 50.0, 25.0, 25.0, 40, 30)
+    want = np.zeros((30, 40))
+    for h in np.unique(radius):
+        mine = radius == h
+        want += _binned_density_masked(x[mine], y[mine], w[mine], float(h), 50.0, 25.0, 25.0, 40, 30)
+    assert np.array_equal(got, want)
+    assert np.array_equal(kde._density_by_radius(x[:0], y[:0], w[:0], radius[:0], 50.0, 25.0, 25.0, 40, 30),
+                          np.zeros((30, 40)))
+    assert not kde._quartic_kernel(50.0, 100.0).flags.writeable
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -233,6 +233,19 @@ def test_choice_rows_are_numpys_rows(seed):
         np.testing.assert_array_equal(got, _draws._rows_reference(population, size, permutations, draw_seed))
 
 
+@pytest.mark.parametrize("size", [1, 2, 5, 8, 12, 13, 20])
+def test_rows_with_repeat_are_those_found_by_sorting_each_row(size):
+    from hotspots.detect import _draws
+
+    rng = np.random.default_rng(size)
+    ids = rng.integers(0, 3 * size + 2, size=(500, size), dtype=np.int64)
+    ordered = np.sort(ids, axis=1)
+    want = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    got = _draws.rows_with_repeat(ids)
+    np.testing.assert_array_equal(got, want)
+    assert size == 1 or 0 < want.size < 500
+
+
 def test_choice_rows_leave_other_cases_to_numpy(monkeypatch):
     from hotspots.detect import _draws, moran
 

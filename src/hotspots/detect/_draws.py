@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["choice_rows"]
+__all__ = ["choice_rows", "rows_with_repeat"]
 
 _LOW = np.uint64(0xFFFFFFFF)
 
@@ -95,3 +95,24 @@ def _matches_numpy() -> bool:
         if fast is None or not np.array_equal(fast, _rows_reference(population, size, permutations, seed)):
             return False
     return True
+
+
+#: Up to this many columns, :func:`rows_with_repeat` compares column pairs (size * (size - 1) / 2 of them).
+_PAIRWISE_MAX_COLUMNS = 12
+
+
+def rows_with_repeat(ids: np.ndarray) -> np.ndarray:
+    """The rows of a 2-D integer array holding a value twice (ascending), as by sorting each row and comparing
+    neighbours; by comparing column pairs when the rows are short (a sort along a short axis is slow)."""
+    size = ids.shape[1]
+    if size <= 1:
+        return np.array([], int)
+    if size > _PAIRWISE_MAX_COLUMNS:
+        ordered = np.sort(ids, axis=1)
+        return np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    columns = np.ascontiguousarray(ids.T)
+    repeat = np.zeros(ids.shape[0], dtype=bool)
+    for a in range(size - 1):
+        for b in range(a + 1, size):
+            repeat |= columns[a] == columns[b]
+    return np.flatnonzero(repeat)

@@ -10,6 +10,7 @@ National Grid (EPSG:27700).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -165,12 +166,17 @@ def kde_bandwidth(x: Any, y: Any, *, weights: Any = None) -> tuple[float, str]:
     return float(h), reason
 
 
+@functools.lru_cache(maxsize=64)
 def _quartic_kernel(cell: float, h: float) -> np.ndarray:
+    """The quartic kernel's weights on the lattice offsets within ``h`` (read-only: kept, the radii of a study
+    area's selections share a ladder)."""
     reach = int(math.ceil(h / cell))
     offsets = np.arange(-reach, reach + 1) * cell
     d2 = offsets[None, :] ** 2 + offsets[:, None] ** 2
     u = np.clip(1.0 - d2 / (h * h), 0.0, None)
-    return 3.0 / (math.pi * h * h) * u * u
+    kernel = 3.0 / (math.pi * h * h) * u * u
+    kernel.flags.writeable = False
+    return kernel
 
 
 def _binned_density(x, y, w, h, cell, node_x0, node_y0, n_x, n_y) -> np.ndarray:
@@ -184,8 +190,14 @@ def _binned_density(x, y, w, h, cell, node_x0, node_y0, n_x, n_y) -> np.ndarray:
     ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
     tx, ty = fx - ix, fy - iy
     binned = np.zeros(nby * nbx)
+    # every point's four nodes inside the padded lattice (the usual case): no masks, the same sums
+    inside = ix.size == 0 or (ix.min() >= 0 and ix.max() + 1 < nbx and iy.min() >= 0 and iy.max() + 1 < nby)
+    node = iy * nbx + ix if inside else None
     for dx, dy, share in ((0, 0, (1 - tx) * (1 - ty)), (1, 0, tx * (1 - ty)),
                           (0, 1, (1 - tx) * ty), (1, 1, tx * ty)):
+        if inside:
+            binned += np.bincount(node + (dy * nbx + dx), weights=w * share, minlength=nby * nbx)
+            continue
         jx, jy = ix + dx, iy + dy
         # nodes outside the padded lattice are further than h from every output node
         ok = (jx >= 0) & (jx < nbx) & (jy >= 0) & (jy < nby)
@@ -203,9 +215,15 @@ def _density_by_radius(x, y, w, radius, cell, node_x0, node_y0, n_x, n_y) -> np.
     if np.ndim(radius) == 0:
         return _binned_density(x, y, w, float(radius), cell, node_x0, node_y0, n_x, n_y)
     total = np.zeros((n_y, n_x))
-    for h in np.unique(radius):
-        mine = radius == h
-        total += _binned_density(x[mine], y[mine], w[mine], float(h), cell, node_x0, node_y0, n_x, n_y)
+    if np.size(radius) == 0:
+        return total
+    # the points of each radius in their order (a stable sort: the subsets ``radius == h`` would give)
+    order = np.argsort(radius, kind="stable")
+    ranked = radius[order]
+    bounds = np.r_[0, np.flatnonzero(ranked[1:] != ranked[:-1]) + 1, ranked.size]
+    xs, ys, ws = x[order], y[order], w[order]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        total += _binned_density(xs[a:b], ys[a:b], ws[a:b], float(ranked[a]), cell, node_x0, node_y0, n_x, n_y)
     return total
 
 

@@ -24,7 +24,7 @@ from hotspots._validate import (
     _index_for,
     _Problems,
 )
-from hotspots.detect._draws import choice_rows
+from hotspots.detect._draws import choice_rows, rows_with_repeat
 from hotspots.detect.gistar import _check_weights
 from hotspots.fdr import _significance
 
@@ -79,8 +79,7 @@ def _refine_ids(population: int, size: int, permutations: int, seed: int, stage:
     rng = np.random.default_rng(np.random.SeedSequence([seed, stage]))
     ids = rng.integers(0, population, size=(permutations, size), dtype=np.int64)
     while True:
-        ordered = np.sort(ids, axis=1)
-        repeat = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)) if size > 1 else np.array([], int)
+        repeat = rows_with_repeat(ids)
         if repeat.size == 0:
             break
         ids[repeat] = rng.integers(0, population, size=(repeat.size, size), dtype=np.int64)
@@ -381,10 +380,20 @@ def _moran_p_counting(x, z, w, observed, scaling, cells, ids, permutations, seed
         else:
             # only the switches that change a sum are laid out (with counts, most neighbouring cells are equal)
             flat = draws.ravel()
-            layout = _SwitchLayout(chosen, draws, keep=values[flat] != values[flat + 1])
+            layout = _SwitchLayout(chosen, draws, keep=values[:-1][flat] != values[1:][flat])
             at_least, at_most = _count_at_least(values, layout, neighbour_sum[chosen])
         p[members] = (np.minimum(at_least, at_most) + 1.0) / (permutations + 1.0)
     return p
+
+
+
+def _drawn_sums(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``values[draws].sum(axis=1)`` column by column (numpy's reduction over a short last axis is slow).
+    Whole numbers: the same sums."""
+    total = values[draws[:, 0]]
+    for k in range(1, draws.shape[1]):
+        total += values[draws[:, k]]
+    return total
 
 
 class _SwitchLayout:
@@ -460,23 +469,34 @@ def _count_at_least(values: np.ndarray, layout: _SwitchLayout, threshold: np.nda
     draws, flat = layout.draws, layout.flat
     permutations = draws.shape[0]
     n_blocks, block_of_cell = layout.n_blocks, layout.block_of_cell
-    delta = values[flat] - values[flat + 1]
+    delta = values[:-1][flat] - values[1:][flat]
     # the sums at each block's first cell: all draws shifted, plus the switches before it
     switched = np.bincount(layout.switch_row, weights=delta, minlength=(n_blocks + 1) * permutations)
-    base = values[draws + 1].sum(axis=1) + np.cumsum(switched.reshape(n_blocks + 1, permutations)[:-1],
-                                                      axis=0).astype(np.int64)
-    # sorted per block, rows offset into one ascending array: counts by binary search
+    base = switched.reshape(n_blocks + 1, permutations)[:-1].astype(np.int64)
+    for row in range(1, n_blocks):  # cumulative over blocks row by row (np.cumsum on axis 0 strides: slower)
+        base[row] += base[row - 1]
+    base += _drawn_sums(values[1:], draws)
     low = min(int(base.min()), int(threshold.min())) - 1
     span = max(int(base.max()), int(threshold.max())) - low + 2
-    narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
-    # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
-    ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
-    ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
-    ordered = ordered.ravel()
     key = block_of_cell * span + (threshold - low)
     skipped = block_of_cell * permutations
-    at_least = permutations - (np.searchsorted(ordered, key, side="left") - skipped)
-    at_most = np.searchsorted(ordered, key, side="right") - skipped
+    if n_blocks * span <= 4 * base.size:
+        # few distinct sums (the usual case with counts): a cumulative histogram per block, rows offset into
+        # one array, gives the counts of sums <= / < each key -- the binary searches' numbers, without a sort
+        keyed = base - low
+        keyed += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
+        below = np.cumsum(np.bincount(keyed.ravel(), minlength=n_blocks * span))
+        at_least = permutations - (below[key - 1] - skipped)
+        at_most = below[key] - skipped
+    else:
+        # sorted per block, rows offset into one ascending array: counts by binary search
+        narrow = np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
+        # sorted values only (no order of equal keys is used): a radix sort for 16-bit keys
+        ordered = np.sort((base - low).astype(narrow), axis=1, kind="stable").astype(np.int64)
+        ordered += (np.arange(n_blocks, dtype=np.int64) * span)[:, None]
+        ordered = ordered.ravel()
+        at_least = permutations - (np.searchsorted(ordered, key, side="left") - skipped)
+        at_most = np.searchsorted(ordered, key, side="right") - skipped
     # switches inside a block: the permutation's sum before and after each (earlier switches of the same
     # permutation in the block included)
     step = delta[layout.by_position]
@@ -509,16 +529,21 @@ def _count_direct(values: np.ndarray, draws: np.ndarray, cells: np.ndarray, thre
     Whole numbers: the same sums, the same counts."""
     permutations, card = draws.shape
     shifted = values[draws + 1]
-    base = shifted.sum(axis=1)
+    base = _drawn_sums(values[1:], draws)
     change = values[draws] - shifted
     if np.abs(change).max(initial=0) < 2**31 // max(card, 1):
         change = change.astype(np.int32)  # (a sum of card of them fits too)
     at_least = np.empty(cells.size, dtype=np.int64)
     at_most = np.empty(cells.size, dtype=np.int64)
-    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations * card))
+    # one draw position at a time (cells x P each): no cells x P x draws temporaries, no reduction over the
+    # short draws axis; integer sums, so the order of addition does not matter
+    by_draw, change = np.ascontiguousarray(draws.T), np.ascontiguousarray(change.T)
+    block = max(1, _PERMUTATION_CHUNK_ELEMENTS // max(1, permutations))
     for start in range(0, cells.size, block):
-        chunk = cells[start:start + block]
-        sums = base + ((draws[None, :, :] < chunk[:, None, None]) * change[None]).sum(axis=2, dtype=np.int64)
+        chunk = cells[start:start + block, None]
+        sums = np.repeat(base[None, :], chunk.size, axis=0)
+        for k in range(card):
+            sums += (by_draw[k] < chunk) * change[k]
         limit = threshold[start:start + block, None]
         at_least[start:start + block] = (sums >= limit).sum(axis=1)
         at_most[start:start + block] = (sums <= limit).sum(axis=1)

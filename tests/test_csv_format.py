@@ -135,6 +135,24 @@ def test_neutralise_and_excel_ready_unchanged():
     assert csv_bytes(ready.drop(columns="obj_mixed")) == _reference(ready.drop(columns="obj_mixed"))
 
 
+def test_excel_ready_by_position_is_the_same_and_leaves_the_input():
+    """Floats rounded by position on a shallow copy: the frame the by-name loop on a deep copy gave, input untouched."""
+    from hotspots._csv_format import round_significant
+
+    df = _frame(8).assign(f32=np.linspace(0, 1, 400, dtype=np.float32), half=np.full(400, 0.123456789))
+
+    def old_excel_ready(frame):
+        out = neutralise_formulas(frame).copy()
+        for col in out.columns:
+            if pd.api.types.is_float_dtype(out[col]):
+                out[col] = round_significant(out[col].to_numpy())
+        return out
+
+    before = df.copy(deep=True)
+    pd.testing.assert_frame_equal(excel_ready(df), old_excel_ready(df))
+    pd.testing.assert_frame_equal(df, before)  # nothing changed in the caller's frame
+
+
 def test_write_csv_writes_the_mark_and_the_bytes(tmp_path):
     from hotspots._io import OutputDir
 

@@ -1,5 +1,5 @@
-"""grid_cells.gpkg's layers (issue 18, second round): built from plain frames a take per block, the same
-layers as the column-by-column way before."""
+"""grid_cells.gpkg's layers (issue 18, second round): built from plain frames (one concatenation and one take
+per layer), the same layers as the column-by-column way before."""
 
 from __future__ import annotations
 

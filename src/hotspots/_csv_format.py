@@ -53,9 +53,9 @@ def excel_ready(df: pd.DataFrame, digits: int = CSV_SIGNIFICANT_DIGITS) -> pd.Da
     [{'p': 0.01234568, 'n': 3, 's': "'=SUM(A1)"}]
     """
     out = neutralise_formulas(df)
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = round_significant(out[col].to_numpy(), digits)
+    for i, dtype in enumerate(out.dtypes):  # by position, from the dtypes: no Series made per column
+        if pd.api.types.is_float_dtype(dtype):
+            out.isetitem(i, round_significant(out.iloc[:, i].to_numpy(), digits))
     return out
 
 
@@ -65,7 +65,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     >>> neutralise_formulas(pd.DataFrame({"a": ["=1+1", "ok", "-x"], "n": [-1, 2, 3]}))["a"].tolist()
     ["'=1+1", 'ok', "'-x"]
     """
-    out = df.copy()
+    out = df.copy(deep=False)  # columns are replaced below, never changed in place: the caller's frame is kept
     for col in out.columns:
         s = out[col]
         if s.dtype == object or pd.api.types.is_string_dtype(s):

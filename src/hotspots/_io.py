@@ -294,14 +294,17 @@ class OutputDir:
                     lname = f"{base}_{k}"
                 used.add(lname)
                 gdf = clean_geometries(gdf)
-                gdf.to_file(tmp, driver="GPKG", layer=lname, engine="pyogrio", **to_file)
+                kind = _write_arrow_layer(gdf, tmp, lname) if to_file == {"use_arrow": True} else None
+                if kind is None:
+                    gdf.to_file(tmp, driver="GPKG", layer=lname, engine="pyogrio", **to_file)
+                    kind = _geometry_kind(gdf)
                 flags = ()
                 if "flag" in gdf.columns:
                     col = gdf["flag"]
                     categorical = isinstance(col.dtype, pd.CategoricalDtype)
                     flags = [str(c) for c in col.cat.categories] if categorical else \
                         sorted(col.dropna().astype(str).unique(), key=_flag_order)
-                styles.append((lname, *style_for(lname, list(gdf.columns), _geometry_kind(gdf), flags=flags)))
+                styles.append((lname, *style_for(lname, list(gdf.columns), kind, flags=flags)))
             add_layer_styles(tmp, styles)
         return self.base / name
 
@@ -419,6 +422,67 @@ def _flag_order(flag: str) -> tuple[int, float]:
     except ValueError:
         value = 0.0
     return {"high": (0, -value), "low": (2, value)}.get(side, (1, 0.0))
+
+
+#: shapely's geometry type ids, as geopandas names them (``geom_type``)
+_GEOM_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+               "GeometryCollection")
+_KINDS = {"Point": "point", "MultiPoint": "point", "LineString": "line", "MultiLineString": "line"}
+
+
+def _write_arrow_layer(gdf, path, layer: str) -> str | None:
+    """``gdf.to_file(path, driver="GPKG", layer=layer, engine="pyogrio", use_arrow=True)``: the same Arrow table and
+    arguments handed to GDAL, without the checks of geopandas and pyogrio that read every geometry again from Python
+    (its type, emptiness and Z as Series, then WKB through pandas); returns the layer's :func:`_geometry_kind`.
+
+    ``None`` (nothing written) for a frame where pyogrio would change a column (dates, mixed objects, categories),
+    write the index, or promote single parts to multi-parts: those go through ``to_file``.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import shapely
+    from pandas.api.types import infer_dtype, is_integer_dtype
+    from pyogrio.raw import write_arrow
+
+    name = gdf.geometry.name
+    geometry_columns = [c for c, t in gdf.dtypes.items() if t == "geometry"]
+    if geometry_columns != [name] or not gdf.columns.is_unique or list(gdf.index.names) != [None] \
+            or not is_integer_dtype(gdf.index.dtype):
+        return None
+    for column, dtype in gdf.dtypes.items():
+        if column == name or (isinstance(dtype, np.dtype) and dtype.kind in "iufb") or isinstance(dtype, pd.StringDtype):
+            continue
+        if dtype == object and infer_dtype(gdf[column]) == "string":  # what pyogrio leaves as it is
+            continue
+        return None
+    geom = np.asarray(gdf.geometry.values, dtype=object)
+    types = shapely.get_type_id(geom)
+    names = sorted(set(types[types >= 0].tolist()))
+    if len(names) > 1:  # pyogrio would promote to multi-parts (clean_geometries leaves one type)
+        return None
+    geometry_type, has_z = "Unknown", False
+    if names:
+        geometry_type = _GEOM_TYPES[names[0]]
+        present = geom[(types >= 0) & ~shapely.is_empty(geom)]
+        z = shapely.has_z(present)
+        if z.any() and not z.all():
+            return None  # mixed 2D and 3D: to_file raises its own error
+        has_z = bool(z.any())
+    crs = None
+    if gdf.crs:
+        epsg = gdf.crs.to_epsg()
+        crs = f"EPSG:{epsg}" if epsg else gdf.crs.to_wkt("WKT1_GDAL")
+    df = pd.DataFrame(gdf.copy(deep=False), copy=False)
+    df[name] = shapely.to_wkb(geom)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if any(pa.types.is_null(f.type) or (pa.types.is_dictionary(f.type) and pa.types.is_null(f.type.value_type))
+           or (f.name == name and not pa.types.is_binary(f.type)) for f in table.schema):
+        return None  # pyogrio retypes these
+    write_arrow(table, path, layer=layer, driver="GPKG", geometry_name=name,
+                geometry_type=f"{geometry_type} Z" if has_z and geometry_type != "Unknown" else geometry_type,
+                crs=crs, encoding=None, append=False, dataset_metadata=None, layer_metadata=None, metadata=None,
+                dataset_options=None, layer_options=None)
+    return _KINDS.get(geometry_type, "polygon")
 
 
 def _geometry_kind(gdf) -> str:

@@ -107,26 +107,24 @@ def _grid_cell_layers(inputs: Inputs, areas: list[AreaResult], everything: bool)
                             ("districts", [a for a in areas if a.area.area_type != "county"])):
             if not group:
                 continue
-            # each area's kept cells first (most cells are left out), then one table
-            parts, shapes = [], []
-            for a in group:
-                # a plain DataFrame of the same columns (no copy): a GeoDataFrame's column costs a deep copy of
-                # its attrs (the grid's parameters) and geopandas' checks, 30 columns x 77 tables a run
-                part = pd.DataFrame(a.selections[sel].cells, copy=False)
-                keep = np.ones(len(part), dtype=bool) if everything else keep_cell(part)
-                written += int(keep.sum())
-                left_out += int((~keep).sum())
-                rows = np.flatnonzero(keep)
-                # the kept rows (a take per block, not per column; no copy of the whole table first)
-                parts.append(part.take(rows))
-                shapes.append(np.asarray(a.grid.geometry.values)[rows])
+            # every area's cells in one table (a concatenation of blocks, Arrow text as chunks), then the kept cells
+            # in one take: a keep_cell and a take per layer rather than per area
+            parts = [pd.DataFrame(a.selections[sel].cells, copy=False) for a in group]  # plain frames: no attrs copies
             if all(p.columns.equals(parts[0].columns) for p in parts):  # one table, then its columns in order
                 cells = pd.concat(parts, ignore_index=True)[GRID_CELL_COLUMNS[:-1]]
             else:
                 cells = pd.concat([p[GRID_CELL_COLUMNS[:-1]] for p in parts], ignore_index=True)
+            keep = np.ones(len(cells), dtype=bool) if everything else keep_cell(cells)
+            written += int(keep.sum())
+            left_out += int((~keep).sum())
+            cells = cells.take(np.flatnonzero(keep)).reset_index(drop=True)
+            # each area's kept shapes (its grid in the order of its cells)
+            ends = np.cumsum([len(p) for p in parts])
+            shapes = np.concatenate([np.asarray(a.grid.geometry.values)[np.flatnonzero(k)]
+                                     for a, k in zip(group, np.split(keep, ends[:-1]))])
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             layers.append((f"{slug(sel, empty='x')}_{kind}",
-                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(np.concatenate(shapes), crs=BNG), crs=BNG)))
+                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(shapes, crs=BNG), crs=BNG)))
     return layers, {"grid_cells_written": written, "grid_cells_left_out": left_out}
 
 

@@ -139,6 +139,25 @@ def test_one_value_text_columns_are_what_a_scalar_gives(n):
     _same_frame(got, ref)
 
 
+@pytest.mark.parametrize("value", ["Watford", "", "St Albans \u00e9\u2013x", "E07000098"])
+@pytest.mark.parametrize("n", [0, 1, 7, 40_000])
+def test_text_from_buffers_is_the_reference_column(value, n):
+    """_text lays out the Arrow buffers itself: the same dtype, Arrow type, chunks and values as the reference,
+    and a column of it is independent of another (setting one leaves the other)."""
+    import pyarrow as pa
+
+    got, ref = steps._text(value, n), steps._text_reference(value, n)
+    assert type(got) is type(ref) and got.dtype == ref.dtype
+    assert got._pa_array.type == ref._pa_array.type == pa.large_string()
+    assert got._pa_array.equals(ref._pa_array) and got._pa_array.num_chunks == ref._pa_array.num_chunks
+    assert pa.array(got).validate(full=True) is None
+    _same_frame(pd.DataFrame({"a": got}), pd.DataFrame({"a": value, "b": np.arange(n)})[["a"]])
+    if n:
+        other = steps._text(value, n)
+        got[0] = "changed"
+        assert other[0] == value and got[0] == "changed"
+
+
 def test_empty_cluster_tables_are_the_reference_and_independent():
     t1, s1 = steps._no_clusters()
     ref_t, ref_s = steps._no_clusters_reference()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes, _lonlat, _lonlat_reference
 from hotspots.detect.analysis import _class_counts, _text_of, analyse_area
 from hotspots.detect.results import SelectionResult
+from hotspots.schema import BNG
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +139,51 @@ def test_one_value_text_columns_are_what_a_scalar_gives(n):
     ref = pd.DataFrame({"a": "Watford", "b": np.arange(n)})
     got = pd.DataFrame({"a": steps._text("Watford", n), "b": np.arange(n)})
     _same_frame(got, ref)
+
+
+@pytest.mark.parametrize("value", ["Watford", "", "St Albans \u00e9\u2013x", "E07000098"])
+@pytest.mark.parametrize("n", [0, 1, 7, 40_000])
+def test_text_from_buffers_is_the_reference_column(value, n):
+    """_text lays out the Arrow buffers itself: the same dtype, Arrow type, chunks and values as the reference,
+    and a column of it is independent of another (setting one leaves the other)."""
+    import pyarrow as pa
+
+    got, ref = steps._text(value, n), steps._text_reference(value, n)
+    assert type(got) is type(ref) and got.dtype == ref.dtype
+    assert got._pa_array.type == ref._pa_array.type == pa.large_string()
+    assert got._pa_array.equals(ref._pa_array) and got._pa_array.num_chunks == ref._pa_array.num_chunks
+    assert pa.array(got).validate(full=True) is None
+    _same_frame(pd.DataFrame({"a": got}), pd.DataFrame({"a": value, "b": np.arange(n)})[["a"]])
+    if n:
+        other = steps._text(value, n)
+        got[0] = "changed"
+        assert other[0] == value and got[0] == "changed"
+
+
+@pytest.mark.parametrize("n", [0, 1, 6])
+def test_geo_frame_is_the_constructors_frame(n):
+    """_geo_frame (the patrol-area table, the cluster shapes) is the frame GeoDataFrame's constructor makes, and
+    behaves as one (a new column, the CRS, a reprojection, a copy)."""
+    import shapely
+
+    rng = np.random.default_rng(n)
+    polygons = np.array([shapely.box(x, 0, x + 1, 1) for x in rng.random(n) * 1000], dtype=object)
+    xs = rng.random(n)
+
+    def frame():
+        return pd.DataFrame({"id": pd.array([f"PA-{i}" for i in range(n)], dtype=steps._TEXT),
+                             "count": np.arange(n, dtype=np.int64), "x": xs,
+                             "geometry": gpd.array.from_shapely(polygons, crs=BNG), "lon": np.full(n, 0.5)})
+
+    ref = gpd.GeoDataFrame(frame(), geometry="geometry", crs=BNG)
+    got = steps._geo_frame(frame())
+    _same_frame(got, ref)
+    assert type(got) is gpd.GeoDataFrame and got.geometry.name == "geometry" and got.crs == ref.crs
+    assert [g.wkb for g in got.geometry] == [g.wkb for g in ref.geometry]
+    got["extra"] = 1
+    assert "extra" in got and got.crs == ref.crs
+    _same_frame(got.to_crs("EPSG:4326").drop(columns="extra"), ref.to_crs("EPSG:4326"))
+    _same_frame(got.copy().drop(columns="extra"), ref)
 
 
 def test_empty_cluster_tables_are_the_reference_and_independent():

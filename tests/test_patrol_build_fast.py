@@ -208,6 +208,25 @@ def test_evaluation_patrol_areas_match_the_former_loop(real):
         _same_frame(got, want)
 
 
+def test_brief_evaluation_areas_are_the_full_tables_columns(real):
+    """brief=True (what detected_patrol_treatment asks for): the full table's ids, names, districts, counts and
+    shapes, every selection and district, ASB (ranked by count, with a note) included."""
+    from hotspots.evaluation.hotspot_areas import detected_patrol_areas
+
+    inputs, cfg = real
+    period = tuple(inputs.comparison) or tuple(inputs.current)
+    inputs = dataclasses.replace(inputs, current=period, _codes=inputs._codes)
+    compared = 0
+    for sel in inputs.selections:
+        full, full_notes = detected_patrol_areas(inputs, cfg, sel)
+        brief, brief_notes = detected_patrol_areas(inputs, cfg, sel, brief=True)
+        assert brief_notes == full_notes
+        assert list(brief.columns) == ["patrol_area_id", "name", "district_code", "count", "geometry"]
+        _same_frame(brief, full[list(brief.columns)])
+        compared += len(brief)
+    assert compared > 20
+
+
 # --------------------------------------------------------------------------- helpers
 def test_trends_match_the_mann_kendall_tables():
     rng = np.random.default_rng(4)

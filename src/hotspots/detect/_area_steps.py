@@ -39,7 +39,22 @@ _TEXT = pd.Series([""]).dtype
 
 
 def _text(value: str, n: int):
-    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow)."""
+    """A text column of ``n`` copies of ``value`` (as a column assigned a string gets, built directly in Arrow).
+
+    The Arrow array is laid out from its buffers (offsets ``0, b, 2b, ...`` into ``n`` copies of the UTF-8
+    bytes), in the ``large_string`` type the text dtype holds, and wrapped without ``pd.array``'s conversion:
+    the same column as :func:`_text_reference` (tested), at a fraction of the cost.
+    """
+    import pyarrow as pa
+
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    array = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+    return pd.arrays.ArrowStringArray(array, dtype=_TEXT)
+
+
+def _text_reference(value: str, n: int):
+    """:func:`_text` the plain way: ``n`` copies taken from a one-value Arrow array, converted by ``pd.array``."""
     import pyarrow as pa
 
     return pd.array(pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int8))), dtype=_TEXT)
@@ -147,8 +162,20 @@ def _shapes_frame(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:
     Built as a DataFrame with its geometry column, then marked as the geometry (setting the geometry
     of a new GeoDataFrame checks and copies more, and cost more than the rest of the clusters' table).
     """
-    frame = pd.DataFrame({**columns, "geometry": gpd.array.from_shapely(polygons, crs=BNG)})
-    return gpd.GeoDataFrame(frame, geometry="geometry")
+    return _geo_frame(pd.DataFrame({**columns, "geometry": gpd.array.from_shapely(polygons, crs=BNG)}))
+
+
+def _geo_frame(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``gpd.GeoDataFrame(frame, geometry="geometry")`` for a new frame whose ``geometry`` column is already a
+    GeometryArray with its CRS: the same frame, made on the frame's own blocks.
+
+    GeoDataFrame's constructor copies a DataFrame it is given and sets the geometry column again (checking it,
+    and its CRS); here the frame's data become the GeoDataFrame's as they are, and the geometry column is
+    named.  The frame must not be used afterwards.  Tested against the constructor.
+    """
+    out = gpd.GeoDataFrame._from_mgr(frame._mgr, axes=frame._mgr.axes)
+    out._geometry_column_name = "geometry"
+    return out
 
 
 def _shapes_frame_reference(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:
@@ -190,9 +217,9 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     present = set(inputs.months_present)
     observed = [j for j, m in enumerate(months) if m in present]
     z = q = np.empty((n, 0))  # (cells, observed months): the other months are missing (NaN)
+    shared = {} if shared is None else shared
     if observed:
         cube_months = [months[j] for j in observed]
-        shared = {} if shared is None else shared
         if "cube" not in shared:
             shared["cube"] = SpaceTimeCube(weights, cube_months, EMERGING_TIME_STEP)
         found = _gi_star_space_time(np.ascontiguousarray(counts.T[observed]), weights, cube_months,
@@ -211,7 +238,7 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     table = pd.DataFrame({
         "study_area_type": _text(area.area_type, k), "study_area_code": _text(area.code, k),
         "study_area_name": _text(area.name, k), "selection": _text(sel, k),
-        "cell_id": _rows_of(grid["cell_id"], keep), "emerging_class": pattern[keep],
+        "cell_id": _rows_of(_cell_ids(grid, shared), keep), "emerging_class": pattern[keep],
         "n_observed_months": np.asarray(em["n_observed_months"])[keep], "n_missing_months": missing,
         "n_sig_hot": np.asarray(em["n_sig_hot"])[keep], "n_sig_cold": np.asarray(em["n_sig_cold"])[keep],
         "final_month": np.asarray(em["final_month"])[keep], "mk_z": np.asarray(em["mk_z"])[keep],
@@ -219,6 +246,14 @@ def _emerging(inputs: Inputs, grid, weights, counts: np.ndarray, area: StudyArea
     })
     table = _in_order(table, EMERGING_COLUMNS)
     return pattern, table
+
+
+def _cell_ids(grid, shared: dict) -> pd.Series:
+    """``grid["cell_id"]``, taken from the grid once per study area (kept in ``shared`` with its grid)."""
+    kept = shared.get("emerging_cell_id")
+    if kept is None or kept[0] is not grid:
+        kept = shared["emerging_cell_id"] = (grid, grid["cell_id"])
+    return kept[1]
 
 
 def _emerging_classes(z: np.ndarray, q: np.ndarray, months: list[str], columns=None) -> dict[str, np.ndarray]:
@@ -300,7 +335,7 @@ def _emerging_classes_keyed(found: _Keyed, months: list[str], columns) -> dict[s
     possible = (n_observed > 0) & (final_significant | mostly)
     labels = np.array([str(m)[:7] for m in months])
     out = {
-        "pattern": np.full(n, "no pattern detected", dtype=object), "mk_z": np.full(n, np.nan),
+        "pattern": None, "mk_z": np.full(n, np.nan),
         "mk_p": np.full(n, np.nan), "n_sig_hot": n_hot, "n_sig_cold": n_cold,
         "n_observed_months": n_observed,
         "final_month": np.where(n_observed > 0, labels[final] if len(labels) else "", ""),
@@ -311,8 +346,14 @@ def _emerging_classes_keyed(found: _Keyed, months: list[str], columns) -> dict[s
     z_rows[:, columns], q_rows[:, columns] = found.z[keys], found.q[keys]
     em = _emerging_columns(z_rows, q_rows, months=months, alpha=EMERGING_ALPHA, final_share=EMERGING_FINAL_SHARE)
     for column, values in out.items():
-        values[rows] = em[column]  # (the arrays of emerging_hotspot_classes' table)
-    out["pattern"] = out["pattern"].astype(str)
+        if column != "pattern":
+            values[rows] = em[column]  # (the arrays of emerging_hotspot_classes' table)
+    # the patterns as text (what an object array of every cell's pattern converted with astype(str) is: text as
+    # wide as the longest), made as text at once: the few possible cells' patterns converted, put in place
+    found_patterns = np.asarray(em["pattern"], dtype=object).astype(str)
+    width = max(len("no pattern detected"), found_patterns.dtype.itemsize // np.dtype("<U1").itemsize)
+    out["pattern"] = np.full(n, "no pattern detected", dtype=f"<U{width}")
+    out["pattern"][rows] = found_patterns
     return out
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from hotspots.detect._area_steps import _geo_frame
 from hotspots.detect._patrol_lattice import _grid_lattice, _Links
 from hotspots.detect._points import (
     _group_bounds,
@@ -29,14 +30,18 @@ from hotspots.schema import ASB, BNG
 
 
 def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur, members, sel: str, area: StudyArea,
-                  cfg: HotspotConfig, shared: dict | None = None, columns: dict | None = None) -> None:
+                  cfg: HotspotConfig, shared: dict | None = None, columns: dict | None = None,
+                  brief: bool = False) -> None:
     """Merge contiguous significant hot cells, rank, keep the top N, and describe each area.
 
     ``shared``: a dict kept across the selections of one study area (its ward and town-centre namer, the
     grid's columns, and the analysis period's points by cell, are built once).  ``columns``: the columns of
     the cells table, before it is built (:func:`hotspots.detect.analysis.analyse_area`): read from there,
     and the cells' patrol area ids are put in ``columns["patrol_area_id"]``; without it they are read from
-    and written to ``res.cells``.
+    and written to ``res.cells``.  ``brief`` (the evaluation, which reads the areas' ids, names, districts,
+    counts and shapes only): ``res.patrol_areas`` has just ``patrol_area_id``, ``name``, ``district_code``,
+    ``count`` and ``geometry`` (the same values), and the crime types, hours, trends and the cells' ids are
+    not made.
     """
     cells = res.cells if columns is None else None
 
@@ -121,6 +126,9 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     in_sel = codes.of_types(members)[rows]
     sel_area = np.where(in_sel, area_of_point, -1)
     streets, top_locations = _location_summaries(sel_area, codes, rows, n_pa)
+    if brief:
+        _brief_table(res, area, sel, chosen, positions, count_of_cell, shared, inputs, codes, rows, sel_area, streets)
+        return
     month_pos = codes.month_position(cur_months)[rows]
     has = sel_area >= 0
     monthly = np.bincount(sel_area[has] * len(cur_months) + month_pos[has],
@@ -191,6 +199,29 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     res.patrol_hours = pd.concat(hour_frames, ignore_index=True) if hour_frames else None
 
 
+def _brief_table(res: SelectionResult, area: StudyArea, sel: str, chosen: dict, positions: list[np.ndarray],
+                 count_of_cell: np.ndarray, shared: dict, inputs: Inputs, codes, rows: np.ndarray,
+                 sel_area: np.ndarray, streets: list) -> None:
+    """:func:`describe_patrol_areas` with ``brief``: the ids, names, district, counts and shapes of its table."""
+    if "namer" not in shared:
+        shared["namer"] = _namer(inputs.wards, inputs.town_centres, area)
+    namer = shared["namer"]
+    loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
+    places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
+                                   codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
+    shapes = chosen["polygons"]
+    pids, names = [], []
+    for j, pos in enumerate(positions):
+        pids.append(stable_patrol_id(area.code, sel, chosen["cell_ids"][j].split(";"), count_of_cell[pos]))
+        names.append(namer.name(shapes[j], places.get(j, streets[j]))["name"])
+    n = len(pids)
+    text = pd.array(pids + names + [area.code] * n, dtype=_TEXT)
+    res.patrol_areas = gpd.GeoDataFrame(
+        {"patrol_area_id": text[:n], "name": text[n:2 * n], "district_code": text[2 * n:],
+         "count": np.array([int(c) for c in chosen["count"]], dtype=np.int64),
+         "geometry": gpd.array.from_shapely(shapes, crs=_bng())}, geometry="geometry", crs=_bng())
+
+
 #: the patrol-area table's columns made per area (the others are the same for every area of one call)
 _AREA_COLUMNS = ("patrol_area_id", "rank", "name", "main_location", "ward_code", "ward_name", "town_centre", "n_cells",
                  "area_km2", "hot_region_km2", "count", "share_of_district_pct", "share_of_district_area_pct", "pai",
@@ -221,7 +252,7 @@ def _area_table(out: dict[str, list], sel: str, area: StudyArea, rank_by: str, s
                    else text[c])
     data["geometry"] = gpd.array.from_shapely(shapes, crs=_bng())
     data["lon"], data["lat"] = _lonlat(data["x"], data["y"])
-    return gpd.GeoDataFrame(data, geometry="geometry", crs=_bng())
+    return _geo_frame(pd.DataFrame(data))  # = gpd.GeoDataFrame(data, geometry="geometry", crs=_bng()), tested
 
 
 @functools.lru_cache(maxsize=1)

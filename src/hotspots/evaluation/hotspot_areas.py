@@ -38,8 +38,8 @@ from hotspots.schema import ASB, BNG
 __all__ = ["detected_patrol_areas", "detected_patrol_treatment"]
 
 
-def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str, *, grids: dict | None = None
-                          ) -> tuple[gpd.GeoDataFrame, list[str]]:
+def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str, *, grids: dict | None = None,
+                          brief: bool = False) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Patrol areas of every district of ``inputs`` for ``selection`` over ``inputs.current``.
 
     Parameters
@@ -54,6 +54,9 @@ def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str, *,
     grids : dict, optional
         District code -> the district's grid already made (``make_grid`` of its geometry, cell size and
         ``cfg.shape``, as the hotspots stage makes it); the others are made here.
+    brief : bool, default False
+        Only the columns ``patrol_area_id``, ``name``, ``district_code``, ``count`` and ``geometry``
+        (the same values; the crime types, trends and the rest are not made).
 
     Returns
     -------
@@ -90,7 +93,8 @@ def detected_patrol_areas(inputs: Inputs, cfg: HotspotConfig, selection: str, *,
                    "gi_class": gi["gi_class"], "patrol_area_id": np.full(n, "", dtype=object)}
         res = SelectionResult(cells=None, clusters=pd.DataFrame(), cluster_shapes=gpd.GeoDataFrame(),
                               emerging=pd.DataFrame(), stability={})
-        describe_patrol_areas(res, inputs, grid, cell, cur, members, selection, area, cfg, columns=columns)
+        describe_patrol_areas(res, inputs, grid, cell, cur, members, selection, area, cfg, columns=columns,
+                              brief=brief)
         if res.patrol_areas is not None and len(res.patrol_areas):
             frames.append(res.patrol_areas)
         else:
@@ -142,7 +146,8 @@ def detected_patrol_treatment(inputs: Inputs, cfg: HotspotConfig, selection: str
     """
     inputs = dataclasses.replace(inputs, current=tuple(period.months), selections={selection: inputs.selections[selection]},
                                  _codes=inputs._codes)
-    pa, notes = detected_patrol_areas(inputs, cfg, selection, grids=grids)
+    # only the ids, names, districts, counts and shapes are read
+    pa, notes = detected_patrol_areas(inputs, cfg, selection, grids=grids, brief=True)
     if len(pa) == 0:
         raise DataNotFoundError(
             f"the hotspot detection finds no patrol areas for {selection} in {period.label}: " + "; ".join(notes[:3]),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +21,6 @@ from hotspots.detect._patrol_build import describe_patrol_areas
 from hotspots.detect._points import PointCodes, _lonlat, _lonlat_reference
 from hotspots.detect.analysis import _class_counts, _text_of, analyse_area
 from hotspots.detect.results import SelectionResult
-from hotspots.schema import BNG
 
 
 @pytest.fixture(scope="module")
@@ -158,32 +156,6 @@ def test_text_from_buffers_is_the_reference_column(value, n):
         other = steps._text(value, n)
         got[0] = "changed"
         assert other[0] == value and got[0] == "changed"
-
-
-@pytest.mark.parametrize("n", [0, 1, 6])
-def test_geo_frame_is_the_constructors_frame(n):
-    """_geo_frame (the patrol-area table, the cluster shapes) is the frame GeoDataFrame's constructor makes, and
-    behaves as one (a new column, the CRS, a reprojection, a copy)."""
-    import shapely
-
-    rng = np.random.default_rng(n)
-    polygons = np.array([shapely.box(x, 0, x + 1, 1) for x in rng.random(n) * 1000], dtype=object)
-    xs = rng.random(n)
-
-    def frame():
-        return pd.DataFrame({"id": pd.array([f"PA-{i}" for i in range(n)], dtype=steps._TEXT),
-                             "count": np.arange(n, dtype=np.int64), "x": xs,
-                             "geometry": gpd.array.from_shapely(polygons, crs=BNG), "lon": np.full(n, 0.5)})
-
-    ref = gpd.GeoDataFrame(frame(), geometry="geometry", crs=BNG)
-    got = steps._geo_frame(frame())
-    _same_frame(got, ref)
-    assert type(got) is gpd.GeoDataFrame and got.geometry.name == "geometry" and got.crs == ref.crs
-    assert [g.wkb for g in got.geometry] == [g.wkb for g in ref.geometry]
-    got["extra"] = 1
-    assert "extra" in got and got.crs == ref.crs
-    _same_frame(got.to_crs("EPSG:4326").drop(columns="extra"), ref.to_crs("EPSG:4326"))
-    _same_frame(got.copy().drop(columns="extra"), ref)
 
 
 def test_empty_cluster_tables_are_the_reference_and_independent():

@@ -162,20 +162,8 @@ def _shapes_frame(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:
     Built as a DataFrame with its geometry column, then marked as the geometry (setting the geometry
     of a new GeoDataFrame checks and copies more, and cost more than the rest of the clusters' table).
     """
-    return _geo_frame(pd.DataFrame({**columns, "geometry": gpd.array.from_shapely(polygons, crs=BNG)}))
-
-
-def _geo_frame(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    """``gpd.GeoDataFrame(frame, geometry="geometry")`` for a new frame whose ``geometry`` column is already a
-    GeometryArray with its CRS: the same frame, made on the frame's own blocks.
-
-    GeoDataFrame's constructor copies a DataFrame it is given and sets the geometry column again (checking it,
-    and its CRS); here the frame's data become the GeoDataFrame's as they are, and the geometry column is
-    named.  The frame must not be used afterwards.  Tested against the constructor.
-    """
-    out = gpd.GeoDataFrame._from_mgr(frame._mgr, axes=frame._mgr.axes)
-    out._geometry_column_name = "geometry"
-    return out
+    frame = pd.DataFrame({**columns, "geometry": gpd.array.from_shapely(polygons, crs=BNG)})
+    return gpd.GeoDataFrame(frame, geometry="geometry")
 
 
 def _shapes_frame_reference(columns: dict, polygons: np.ndarray) -> gpd.GeoDataFrame:

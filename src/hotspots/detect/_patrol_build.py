@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.detect._area_steps import _geo_frame
 from hotspots.detect._patrol_lattice import _grid_lattice, _Links
 from hotspots.detect._points import (
     _group_bounds,
@@ -252,7 +251,7 @@ def _area_table(out: dict[str, list], sel: str, area: StudyArea, rank_by: str, s
                    else text[c])
     data["geometry"] = gpd.array.from_shapely(shapes, crs=_bng())
     data["lon"], data["lat"] = _lonlat(data["x"], data["y"])
-    return _geo_frame(pd.DataFrame(data))  # = gpd.GeoDataFrame(data, geometry="geometry", crs=_bng()), tested
+    return gpd.GeoDataFrame(data, geometry="geometry", crs=_bng())
 
 
 @functools.lru_cache(maxsize=1)

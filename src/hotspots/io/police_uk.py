@@ -172,16 +172,19 @@ def read_police_uk(
             continue
         if src.month:
             seen[key] = (src.label, account.sha256, n, cols)
+        def column(name):  # a blank column only where the file lacks one
+            return cols[name] if name in cols else np.full(n, "", object)
+
         frame = pd.DataFrame(
             {
-                "record_id": cols.get("Crime ID", np.full(n, "", object)),
+                "record_id": column("Crime ID"),
                 "month": cols["Month"],
                 "_a": cols["Longitude"],
                 "_b": cols["Latitude"],
-                "location": cols.get("Location", np.full(n, "", object)),
-                "lsoa_code": cols.get("LSOA code", np.full(n, "", object)),
+                "location": column("Location"),
+                "lsoa_code": column("LSOA code"),
                 "crime_type": cols["Crime type"],
-                "outcome": cols.get("Last outcome category", np.full(n, "", object)),
+                "outcome": column("Last outcome category"),
                 "force": src.force or _force_from_falls_within(cols.get("Falls within"), n),
                 "source_file": src.label,
                 "source_row": rownums,
@@ -264,7 +267,8 @@ def _check_falls_within(label: str, force: str, values) -> None:
     """Refuse a file whose ``Falls within`` names another force than its file name (rows saved under the wrong name)."""
     if values is None or len(values) == 0 or not force:
         return
-    distinct = pd.unique(np.asarray(values, dtype=object))
+    # (on Arrow strings as they are: an object array first makes a Python string per row)
+    distinct = pd.unique(values) if isinstance(values, pd.api.extensions.ExtensionArray) else pd.unique(np.asarray(values, dtype=object))
     wrong = []
     for value in distinct:
         text = str(value).strip()

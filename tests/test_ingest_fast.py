@@ -375,3 +375,24 @@ def test_read_police_uk_read_ahead_gives_the_serial_read(tmp_path, monkeypatch):
             police_uk.read_police_uk(broken)
     assert (type(err.value), str(err.value)) == (type(serial_err.value), str(serial_err.value))
     assert "2024-04-kent-street.csv.gz" in str(err.value)
+
+
+@pytest.mark.parametrize("values", [
+    ["Kent Police"] * 5, ["Kent Police", " ", "Essex Police", "Kent Police", "Surrey Police", "Essex Police"],
+    ["Surrey Police", "Metropolitan Police Service", "Kent Police"] * 3, [],
+])
+def test_check_falls_within_on_arrow_strings_as_on_objects(values):
+    """The Falls-within check on Arrow strings (no Python string per row): the outcome of the object-array check."""
+    import pyarrow as pa
+
+    from hotspots.io.police_uk import _check_falls_within
+
+    def outcome(v):
+        try:
+            return _check_falls_within("x.csv", "kent", v)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return (type(exc), str(exc))
+
+    arrow = pd.array(pa.array(values, type=pa.string()), dtype="str")
+    assert outcome(arrow) == outcome(np.asarray(values, dtype=object))
+    assert (outcome(arrow) is None) == (not {"Essex Police", "Surrey Police"} & set(values))

@@ -249,3 +249,32 @@ def test_unknown_force_area_and_missing_files_are_clear(notts_home, tmp_path):
     with pytest.raises(DataNotFoundError, match="lookup_district_csp_force") as err:
         Geography(tmp_path / "empty", "E23000019").districts
     assert "hotspots download" in err.value.hint
+
+
+def test_preread_geojson_gives_the_read_without_it(tmp_path):
+    """A GeoJSON file read ahead on a thread: the lines (or None) of reading it where they are asked for."""
+    import gzip
+    import os
+
+    from hotspots.io import _files
+
+    body = '{\n"type": "FeatureCollection",\n"features": [\n' + ",\n".join(
+        f'{{ "type": "Feature", "properties": {{ "code": "E0{i:04d}" }}, "geometry": null }}' for i in range(50)) + "\n]\n}\n"
+    path = tmp_path / "areas.geojson.gz"
+    path.write_bytes(gzip.compress(body.encode()))
+    expected = _files.geojson_lines_with(path, ["E00003", "E00041"])
+    _files.preread_geojson(path)
+    assert _files.geojson_lines_with(path, ["E00003", "E00041"]) == expected and expected.count(b'"Feature"') == 2
+    assert not _files._PREREAD  # taken
+    forget = _files.preread_geojson(path)
+    path.write_bytes(gzip.compress(body.replace("E00003", "E90003").encode()))  # changed after the read ahead: read again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # (the clock's tick may not have moved)
+    assert _files.geojson_lines_with(path, ["E00003", "E00041"]).count(b'"Feature"') == 1
+    forget()
+    assert not _files._PREREAD
+    broken = tmp_path / "broken.geojson.gz"
+    broken.write_bytes(gzip.compress(body.encode())[:-30])
+    _files.preread_geojson(broken)
+    assert _files.geojson_lines_with(broken, ["E00003"]) is None  # the read's error handled as without the thread
+    _files.preread_geojson(path)()  # forgotten before taken
+    assert not _files._PREREAD

@@ -280,3 +280,119 @@ def test_canonical_crime_types_from_distinct_values(dtype):
     notes = accounting.files["a.csv"].notes + accounting.files["b.csv"].notes
     assert any("'SHOPLIFTING' read as 'Shoplifting'" in n for n in notes) and len(notes) == 8
     assert (out == "shop_lifting").any()  # not a known category written otherwise: left as it is
+
+
+def _csv_cases() -> dict[str, bytes]:
+    """Street-file bytes that take each path of the parse: Arrow's table, the exact Python parser, other encodings."""
+    head = "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type\n"
+    rows = [f"id{i},2025-01,Kent Police,Kent Police,0.{i % 97:02d},51.{i % 89:02d},On or near Café {i % 7},"
+            f"E0100{i % 1000:04d},Maidstone 0{i % 9}A,Burglary\n" for i in range(3000)]
+    body = head + "".join(rows)
+    quoted = head + "".join(rows[:50]) + 'x1,2025-01,Kent Police,Kent Police,0.1,51.2,"On or near\nTwo, Lines",E01000001,n,Burglary\n'
+    malformed = head + "".join(rows[:50]) + "x2,2025-01,extra\n" + "".join(rows[50:100])
+    return {
+        "utf-8": body.encode(), "byte-order mark": b"\xef\xbb\xbf" + body.encode(), "crlf": body.replace("\n", "\r\n").encode(),
+        "quoted newline": quoted.encode(), "malformed row": malformed.encode(), "cp1252": body.encode("cp1252"),
+        "utf-16": body.encode("utf-16"), "utf-16-le": body.encode("utf-16-le"), "bare cr": body.replace("\n", "\r").encode(),
+        "spaced header": body.replace("Month,", " Month ,", 1).encode(), "repeated column": body.replace("Location", "Month", 1).encode(),
+        "blank header": ("\n" + body).encode(), "empty": b"", "header only": head.encode(),
+        "long header": ("," * 70_000 + "\n" + "".join(rows[:5])).encode(),
+    }
+
+
+@pytest.mark.parametrize("case", list(_csv_cases()))
+def test_parse_ahead_gives_the_parse_of_the_text(case):
+    """The bytes parsed on the read-ahead thread, then handed to _parse_csv_text: its result (or error) without them."""
+    from hotspots.io import _parse
+    from hotspots.io._files import _decode
+    from hotspots.io.accounting import FileAccount
+
+    data = _csv_cases()[case]
+
+    def parse(ahead: bool):
+        account = FileAccount(path="x", force="kent", month="2025-01", sha256="", bytes=len(data))
+        try:
+            text = _decode(data, "x", account)
+            if not ahead:
+                return _summary(_parse._parse_csv_text(text, "x", account), account)
+            utf8 = (data[3:] if data[:3] == b"\xef\xbb\xbf" else data) if account.encoding == "utf-8" else None
+            assert utf8 is None or utf8 == text.encode("utf-8")  # what the text would be encoded to
+            return _summary(_parse._parse_csv_text(text, "x", account, utf8, _parse._parse_ahead(data)), account)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return (type(exc), str(exc))
+
+    expected, got = parse(False), parse(True)
+    assert got == expected
+    if case in ("utf-8", "byte-order mark", "crlf", "quoted newline", "spaced header"):
+        assert _parse._parse_ahead(data) is not None  # the table parsed ahead was the one used
+
+
+def _summary(result, account):
+    header, cols, numbers = result
+    return (header, {h: np.asarray(v, dtype=object).tolist() for h, v in cols.items()}, numbers.tolist(),
+            type(next(iter(cols.values()))).__name__, account.rows_read, dict(account.dropped), list(account.notes), account.encoding)
+
+
+def _write_month_files(folder, months, broken=None) -> None:
+    import gzip
+
+    head = "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,Last outcome category,Context\n"
+    for k, month in enumerate(months):
+        rows = [f"{'' if i % 5 == 0 else f'id{k}-{i % 900}'},{month},Kent Police,Kent Police,{0.5 + (i % 37) / 100:.4f},"
+                f"{51.2 + (i % 41) / 100:.4f},On or near Road {i % 11},E0100{i % 300:04d},n,"
+                f"{'Burglary' if i % 3 else 'Anti-social behaviour'},,\n" for i in range(1000 + 10 * k)]
+        rows[7] = f"x,{month},Kent Police,Kent Police,,,On or near,E01000001,n,Burglary,,\n"  # no coordinates
+        data = gzip.compress((head + "".join(rows)).encode())
+        (folder / f"{month}-kent-street.csv.gz").write_bytes(data[:-30] if month == broken else data)
+
+
+def test_read_police_uk_read_ahead_gives_the_serial_read(tmp_path, monkeypatch):
+    """Files read and parsed a file ahead on a thread: the points, accounting and errors of one file after another."""
+    from hotspots.io import police_uk
+
+    months = [f"2024-{m:02d}" for m in range(1, 8)]
+    _write_month_files(tmp_path, months)
+
+    def serial(sources):
+        for src in sources:
+            yield src, lambda src=src: police_uk._read_and_hash(src)[:2] + (None,)  # parsed where handled (the code before)
+
+    got = police_uk.read_police_uk(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(police_uk, "_read_ahead", serial)
+        expected = police_uk.read_police_uk(tmp_path)
+    pd.testing.assert_frame_equal(got.points, expected.points)
+    assert got.accounting.to_dict() == expected.accounting.to_dict() and len(got.points) > 5000
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    _write_month_files(broken, months, broken="2024-04")
+    with pytest.raises(Exception) as err:
+        police_uk.read_police_uk(broken)
+    with monkeypatch.context() as m:
+        m.setattr(police_uk, "_read_ahead", serial)
+        with pytest.raises(Exception) as serial_err:
+            police_uk.read_police_uk(broken)
+    assert (type(err.value), str(err.value)) == (type(serial_err.value), str(serial_err.value))
+    assert "2024-04-kent-street.csv.gz" in str(err.value)
+
+
+@pytest.mark.parametrize("values", [
+    ["Kent Police"] * 5, ["Kent Police", " ", "Essex Police", "Kent Police", "Surrey Police", "Essex Police"],
+    ["Surrey Police", "Metropolitan Police Service", "Kent Police"] * 3, [],
+])
+def test_check_falls_within_on_arrow_strings_as_on_objects(values):
+    """The Falls-within check on Arrow strings (no Python string per row): the outcome of the object-array check."""
+    import pyarrow as pa
+
+    from hotspots.io.police_uk import _check_falls_within
+
+    def outcome(v):
+        try:
+            return _check_falls_within("x.csv", "kent", v)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return (type(exc), str(exc))
+
+    arrow = pd.array(pa.array(values, type=pa.string()), dtype="str")
+    assert outcome(arrow) == outcome(np.asarray(values, dtype=object))
+    assert (outcome(arrow) is None) == (not {"Essex Police", "Surrey Police"} & set(values))

@@ -14,7 +14,7 @@ import dataclasses
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import shapely
 
 from hotspots._errors import CRSError, DataNotFoundError, InputFileError
 from hotspots._validate import _Problems
-from hotspots.io._files import geojson_lines_with
+from hotspots.io._files import geojson_lines_with, preread_geojson
 from hotspots.geo._lookups import canonical_columns, lsoa_csp, old_district_names, ons_columns
 from hotspots.geo._town_centres import _check_town_centre_ids, _majority_area, default_town_centres  # noqa: F401 (re-exported)
 from hotspots.schema import AREA_COLUMNS, BNG
@@ -394,6 +394,11 @@ class Geography:
         old, used = old_district_names(l11, [self.data_dir / rel for rel in OLD_DISTRICT_LOOKUPS], _read_csv)
         self.sources.update(used)
         return old
+
+    def preread_lsoa21(self) -> Callable[[], None]:
+        """:func:`~hotspots.io._files.preread_geojson` of the file :attr:`lsoa21` reads (if not read yet and present)."""
+        paths = [self.data_dir / rel for rel in DATA_FILES["lsoa21"] if (self.data_dir / rel).is_file()]
+        return preread_geojson(paths[0]) if paths and "lsoa21" not in self.__dict__ else lambda: None
 
     # ---- layers
     @cached_property

@@ -13,9 +13,11 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from hotspots._errors import InputFileError
@@ -340,8 +342,9 @@ def geojson_lines_with(path, needles: Sequence[str]) -> bytes | None:
     needles = [n.encode() for n in needles if n]
     if not needles or not (name.endswith(".geojson") or name.endswith(".geojson.gz")):
         return None
+    pending = _PREREAD.pop(_preread_key(path), None)
     try:
-        data = gzip.decompress(Path(path).read_bytes()) if name.endswith(".gz") else Path(path).read_bytes()
+        data = pending.result() if pending is not None else _geojson_bytes(path)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
         return None
     opening = b'"features": [\n'
@@ -363,3 +366,43 @@ def geojson_lines_with(path, needles: Sequence[str]) -> bytes | None:
     if not lines:
         return None
     return data[:start] + b",\n".join(lines) + b"\n]\n}\n"
+
+
+#: (path, mtime, size) -> the bytes of a GeoJSON file being read on a thread (:func:`preread_geojson`)
+_PREREAD: dict[tuple, Future] = {}
+
+
+def _preread_key(path) -> tuple:
+    """The file as it is now (a file changed since it was read ahead is read again)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path),)
+    return str(path), st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _geojson_bytes(path) -> bytes:
+    return gzip.decompress(Path(path).read_bytes()) if str(path).lower().endswith(".gz") else Path(path).read_bytes()
+
+
+def preread_geojson(path) -> Callable[[], None]:
+    """Start reading (and decompressing) a GeoJSON file on a thread, for the next :func:`geojson_lines_with` of it.
+
+    Decompression releases the GIL: the national LSOA file (24 MB) is read
+    while the police.uk files are.  An error of the read is raised where
+    :func:`geojson_lines_with` reads the file, as without the thread.  Returns
+    a function that forgets the bytes if they were not taken.
+    """
+    key, pending = _preread_key(path), Future()
+    if len(key) == 1:  # cannot be read: said where it is read
+        return lambda: None
+
+    def read() -> None:
+        try:
+            pending.set_result(_geojson_bytes(path))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            pending.set_exception(exc)
+
+    _PREREAD[key] = pending
+    threading.Thread(target=read, name="hotspots-preread", daemon=True).start()
+    return lambda: _PREREAD.pop(key, None) if _PREREAD.get(key) is pending else None

@@ -39,12 +39,18 @@ BNG_Y = (0.0, 1_300_000.0)
 THREADED_PARSE_CHARS = 64 * 1024 * 1024
 
 
-def _parse_csv_text(text: str, label: str, account: FileAccount) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+def _parse_csv_text(
+    text: str, label: str, account: FileAccount, utf8: bytes | None = None, parsed: tuple | None = None,
+) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
     """Parse CSV text (quoted newlines allowed) into string columns.
 
     Returns the header, a dict of column arrays, and each kept row's 1-based
     data-row number.  Rows with the wrong number of fields are counted as
-    ``malformed_row`` in ``account`` (not returned).
+    ``malformed_row`` in ``account`` (not returned).  ``utf8``, when the
+    caller has it, is ``text.encode("utf-8")`` (the file's bytes less a
+    byte-order mark, when they decoded as UTF-8): not encoded again.
+    ``parsed`` is :func:`_parse_ahead` of those bytes: used when given
+    ``utf8`` and the header read here.
     """
     # police.uk Location/Context fields can be long; the csv module's 128 KiB
     # default field limit would turn one long field into a crash
@@ -61,28 +67,17 @@ def _parse_csv_text(text: str, label: str, account: FileAccount) -> tuple[list[s
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise InputFileError(f"{label}: header repeats column(s) {dupes}", hint="each column name must appear once")
 
-    bad_rows: list[int] = []
-
-    def on_invalid(row) -> str:
-        bad_rows.append(row.number if row.number is not None else -1)
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+    if parsed is not None and utf8 is not None and parsed[0] == header:
+        table, bad_rows = parsed[1], []  # parsed ahead: the call below on the same bytes, without a bad row
+    else:
+        try:
             # one thread for a police.uk force-month (at most ~30 MB): threads cost more CPU than they save there
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=len(text) > THREADED_PARSE_CHARS),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        bad_rows.append(-1)
-        log.debug("%s: arrow parser failed (%s); using the exact Python parser", label, exc)
-        table = None
+            table, bad_rows = _arrow_parse(text.encode("utf-8") if utf8 is None else utf8, header,
+                                           threads=len(text) > THREADED_PARSE_CHARS)
+        except pa.ArrowInvalid as exc:
+            bad_rows = [-1]
+            log.debug("%s: arrow parser failed (%s); using the exact Python parser", label, exc)
+            table = None
 
     if table is not None and not bad_rows:
         # pandas strings on the arrow buffers: no Python object per cell (one per cell
@@ -115,6 +110,58 @@ def _parse_csv_text(text: str, label: str, account: FileAccount) -> tuple[list[s
     arr = np.array(rows, dtype=object).reshape(len(rows), len(header)) if rows else np.empty((0, len(header)), object)
     cols = {h: arr[:, j] for j, h in enumerate(header)}
     return header, cols, np.array(numbers, dtype=np.int64)
+
+
+def _arrow_parse(utf8: bytes, header: list[str], *, threads: bool) -> tuple[pa.Table, list[int]]:
+    """Arrow's parse of CSV bytes into string columns named ``header`` (the first line skipped), and the
+    numbers of the rows it skipped (wrong number of fields).  Raises :class:`pyarrow.ArrowInvalid`."""
+    bad_rows: list[int] = []
+
+    def on_invalid(row) -> str:
+        bad_rows.append(row.number if row.number is not None else -1)
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(utf8),
+        read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=threads),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, bad_rows
+
+
+def _parse_ahead(data: bytes) -> tuple[list[str], pa.Table] | None:
+    """Arrow's parse of a file's bytes as :func:`_parse_csv_text` does it, for a thread to run while
+    the previous file is handled: ``(header, table)``, or None where that would not use Arrow's table
+    (no complete header, a repeated column, a bad row, ...) or might parse on several threads.
+
+    The caller uses the table only when its own header is the same and the
+    bytes decoded as UTF-8 (these bytes less a byte-order mark): then
+    :func:`_parse_csv_text` would have made this very call.  Arrow parses
+    without the GIL.
+    """
+    utf8 = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    if len(utf8) > THREADED_PARSE_CHARS or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None  # (the text is at most as long as the bytes: one thread, as _parse_csv_text chooses)
+    try:
+        records = csv.reader(io.StringIO(utf8[:1 << 16].decode("utf-8", errors="ignore"), newline=""))
+        header = next(records, None)
+        if header is None or next(records, None) is None:  # the header is complete once a second record starts
+            return None
+    except csv.Error:
+        return None
+    header = [h.strip() for h in header]
+    if not header or all(h == "" for h in header) or len(set(header)) != len(header):
+        return None
+    try:
+        table, bad_rows = _arrow_parse(utf8, header, threads=False)
+    except pa.ArrowInvalid:
+        return None
+    return None if bad_rows else (header, table)
 
 
 def _first_record(text: str) -> list[str]:

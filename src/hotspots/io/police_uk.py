@@ -12,10 +12,12 @@ in British National Grid (EPSG:27700): projected once, here.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ import pandas as pd
 from hotspots._errors import InputFileError
 from hotspots._text import slug
 from hotspots.io._files import _decode, _header_cause, _read_bytes, _sha256, find_police_files
-from hotspots.io._parse import _finish, _parse_csv_text, _validate_rows
+from hotspots.io._parse import _finish, _parse_ahead, _parse_csv_text, _validate_rows
 from hotspots.io.accounting import Accounting, FileAccount, IngestResult
 from hotspots.schema import BNG, POINT_COLUMNS, POLICE_UK_CRIME_TYPES, POLICE_UK_STREET_HEADER
 
@@ -127,14 +129,18 @@ def read_police_uk(
     accounting.skipped = skipped
     frames = []
     seen: dict[tuple[str, str], tuple[str, str, int, dict]] = {}
-    for i, src in enumerate(sources):
+    for i, (src, loaded) in enumerate(_read_ahead(sources)):
         if progress:
             progress(i, len(sources), src.label)
-        data = _read_bytes(src)
-        account = FileAccount(path=src.label, force=src.force, month=src.month, sha256=_sha256(data), bytes=len(data))
+        data, sha256, parsed = loaded()
+        account = FileAccount(path=src.label, force=src.force, month=src.month, sha256=sha256, bytes=len(data))
         accounting.add_file(account)
         text = _decode(data, src.label, account)
-        header, cols, rownums = _parse_csv_text(text, src.label, account)
+        # decoded as UTF-8: the text's UTF-8 bytes are the file's (less a byte-order mark), not encoded again
+        utf8 = (data[3:] if data[:3] == b"\xef\xbb\xbf" else data) if account.encoding == "utf-8" else None
+        del data
+        header, cols, rownums = _parse_csv_text(text, src.label, account, utf8, parsed)
+        del utf8, parsed
         missing = [c for c in REQUIRED_POLICE_UK if c not in header]
         if missing:
             cause = _header_cause(header)
@@ -166,16 +172,19 @@ def read_police_uk(
             continue
         if src.month:
             seen[key] = (src.label, account.sha256, n, cols)
+        def column(name):  # a blank column only where the file lacks one
+            return cols[name] if name in cols else np.full(n, "", object)
+
         frame = pd.DataFrame(
             {
-                "record_id": cols.get("Crime ID", np.full(n, "", object)),
+                "record_id": column("Crime ID"),
                 "month": cols["Month"],
                 "_a": cols["Longitude"],
                 "_b": cols["Latitude"],
-                "location": cols.get("Location", np.full(n, "", object)),
-                "lsoa_code": cols.get("LSOA code", np.full(n, "", object)),
+                "location": column("Location"),
+                "lsoa_code": column("LSOA code"),
                 "crime_type": cols["Crime type"],
-                "outcome": cols.get("Last outcome category", np.full(n, "", object)),
+                "outcome": column("Last outcome category"),
                 "force": src.force or _force_from_falls_within(cols.get("Falls within"), n),
                 "source_file": src.label,
                 "source_row": rownums,
@@ -192,6 +201,39 @@ def read_police_uk(
     points = points[POINT_COLUMNS].reset_index(drop=True)
     accounting.check(points)
     return IngestResult(points, accounting)
+
+
+def _read_and_hash(src) -> tuple[bytes, str, tuple | None]:
+    """The file's bytes, their sha256 and Arrow's parse of them (:func:`~hotspots.io._parse._parse_ahead`)."""
+    data = _read_bytes(src)
+    try:
+        parsed = _parse_ahead(data)
+    except Exception:  # noqa: BLE001 - the file is parsed again where it is handled, and fails there as before
+        parsed = None
+    return data, _sha256(data), parsed
+
+
+def _read_ahead(sources: Sequence) -> Iterator[tuple[Any, Callable[[], tuple[bytes, str, tuple | None]]]]:
+    """Each source with a function giving its bytes, their sha256 and their parse, the next file read on a thread meanwhile.
+
+    Decompression, hashing and Arrow's parse release the GIL, so on two or
+    more CPUs the next file is read while this one is handled.  A read's error is raised by the
+    function, where the loop reads that file: in the order, and with the
+    message, of reading one file after another.  One file ahead at most.
+    """
+    if len(sources) < 2:
+        for src in sources:
+            yield src, functools.partial(_read_and_hash, src)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hotspots-read") as pool:
+        ahead = pool.submit(_read_and_hash, sources[0])
+        for i, src in enumerate(sources):
+            now = ahead
+            # the next read starts once this one is done (one file's bytes waiting at most)
+            ahead = pool.submit(_read_and_hash, sources[i + 1]) if i + 1 < len(sources) else None
+            yield src, now.result
+            if ahead is None:
+                return
 
 
 def _falls_within_counts(values) -> dict[str, int]:
@@ -225,7 +267,8 @@ def _check_falls_within(label: str, force: str, values) -> None:
     """Refuse a file whose ``Falls within`` names another force than its file name (rows saved under the wrong name)."""
     if values is None or len(values) == 0 or not force:
         return
-    distinct = pd.unique(np.asarray(values, dtype=object))
+    # (on Arrow strings as they are: an object array first makes a Python string per row)
+    distinct = pd.unique(values) if isinstance(values, pd.api.extensions.ExtensionArray) else pd.unique(np.asarray(values, dtype=object))
     wrong = []
     for value in distinct:
         text = str(value).strip()

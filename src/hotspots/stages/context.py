@@ -164,6 +164,7 @@ def prepare(
     cached, store = _records_cache(settings, data_dir, out_dir, geo, progress)
     if cached is not None:
         return _context(settings, data_dir, out_dir, geo, progress, *cached)
+    forget_lsoa21 = geo.preread_lsoa21()  # its file decompressed on a thread while the police.uk files are read
     with progress.step("ingest"):
         police_dir = data_dir / "police_uk"
         res = read_police_uk(
@@ -178,6 +179,7 @@ def prepare(
 
     with progress.step("geography"):
         lsoa_polygons = geo.lsoa21
+        forget_lsoa21()
         points, lsoa_stats = harmonise_lsoa(res.points, geo.lsoa11_lookup, lsoa21_polygons=lsoa_polygons[["area_code", "geometry"]].rename(columns={"area_code": "lsoa21_code"}))
         # records are placed by police.uk's own LSOA code; polygons only for points without a usable one
         code, how = place_by_lsoa(points["lsoa21_code"].to_numpy(), points["x"].to_numpy(), points["y"].to_numpy(),

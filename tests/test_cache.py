@@ -186,3 +186,18 @@ def test_a_damaged_layer_is_a_miss(home, tmp_path):
     (entry / "layer-lsoa21.parquet").write_bytes(b"not parquet")
     ctx, hit = _prepare(home, tmp_path / "out")
     assert not hit and len(ctx.geography.lsoa21) == len(first.geography.lsoa21)
+
+
+def test_a_failed_prepare_forgets_the_lsoa_file_read_ahead(home, tmp_path, monkeypatch):
+    """Bad input stops ``prepare`` after the national LSOA file began to be read ahead: its bytes are not kept."""
+    from hotspots._errors import HotspotsError
+    from hotspots.io import _files
+
+    monkeypatch.setenv("HOTSPOTS_CACHE", "off")
+    _files._PREREAD.clear()
+    street = home / "police_uk" / "hertfordshire" / "street"
+    bad = street / f"{MONTHS[0]}-hertfordshire-street.csv.gz"
+    bad.write_bytes(gzip.compress(b"not,a,police.uk,header\n1,2,3,4\n"))
+    with pytest.raises(HotspotsError):
+        prepare(_settings(), data=str(home), out=str(tmp_path / "out"))
+    assert _files._PREREAD == {}

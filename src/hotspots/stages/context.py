@@ -165,34 +165,37 @@ def prepare(
     if cached is not None:
         return _context(settings, data_dir, out_dir, geo, progress, *cached)
     forget_lsoa21 = geo.preread_lsoa21()  # its file decompressed on a thread while the police.uk files are read
-    with progress.step("ingest"):
-        police_dir = data_dir / "police_uk"
-        res = read_police_uk(
-            [police_dir] if police_dir.is_dir() else [data_dir],
-            forces=list(settings.forces),
-            first_month=settings.first_month,
-            last_month=settings.last_month,
-            progress=None,
-        )
-        progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
-        check_force_area(res.accounting, settings.force_area_codes or (settings.force_area_code,))  # files vs config
+    try:  # the bytes read ahead are forgotten whatever happens (bad input raises in between; a notebook goes on)
+        with progress.step("ingest"):
+            police_dir = data_dir / "police_uk"
+            res = read_police_uk(
+                [police_dir] if police_dir.is_dir() else [data_dir],
+                forces=list(settings.forces),
+                first_month=settings.first_month,
+                last_month=settings.last_month,
+                progress=None,
+            )
+            progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
+            check_force_area(res.accounting, settings.force_area_codes or (settings.force_area_code,))  # files vs config
 
-    with progress.step("geography"):
-        lsoa_polygons = geo.lsoa21
+        with progress.step("geography"):
+            lsoa_polygons = geo.lsoa21
+            forget_lsoa21()
+            points, lsoa_stats = harmonise_lsoa(res.points, geo.lsoa11_lookup, lsoa21_polygons=lsoa_polygons[["area_code", "geometry"]].rename(columns={"area_code": "lsoa21_code"}))
+            # records are placed by police.uk's own LSOA code; polygons only for points without a usable one
+            code, how = place_by_lsoa(points["lsoa21_code"].to_numpy(), points["x"].to_numpy(), points["y"].to_numpy(),
+                                      geo.lsoa_district.index, geo.known_lsoa21, lsoa_polygons)
+            points["lsoa21_code"] = code
+            placed = pd.Series(how).value_counts()
+            lsoa_stats.update({f"placed_by_{k}": int(placed.get(k, 0)) for k in ("lsoa_code", "location")})
+            res.accounting.drop(points.loc[how == "lsoa_code_outside", "source_file"], "lsoa_outside_force_area")
+            res.accounting.drop(points.loc[how == "location_outside", "source_file"], "outside_study_area")
+            points = points.loc[code != ""].reset_index(drop=True)
+            res.accounting.check(points)
+            progress.info(f"  {len(points):,} records in the study area: {lsoa_stats['placed_by_lsoa_code']:,} by their published "
+                          f"LSOA code, {lsoa_stats['placed_by_location']:,} by location (no usable LSOA code)")
+    finally:
         forget_lsoa21()
-        points, lsoa_stats = harmonise_lsoa(res.points, geo.lsoa11_lookup, lsoa21_polygons=lsoa_polygons[["area_code", "geometry"]].rename(columns={"area_code": "lsoa21_code"}))
-        # records are placed by police.uk's own LSOA code; polygons only for points without a usable one
-        code, how = place_by_lsoa(points["lsoa21_code"].to_numpy(), points["x"].to_numpy(), points["y"].to_numpy(),
-                                  geo.lsoa_district.index, geo.known_lsoa21, lsoa_polygons)
-        points["lsoa21_code"] = code
-        placed = pd.Series(how).value_counts()
-        lsoa_stats.update({f"placed_by_{k}": int(placed.get(k, 0)) for k in ("lsoa_code", "location")})
-        res.accounting.drop(points.loc[how == "lsoa_code_outside", "source_file"], "lsoa_outside_force_area")
-        res.accounting.drop(points.loc[how == "location_outside", "source_file"], "outside_study_area")
-        points = points.loc[code != ""].reset_index(drop=True)
-        res.accounting.check(points)
-        progress.info(f"  {len(points):,} records in the study area: {lsoa_stats['placed_by_lsoa_code']:,} by their published "
-                      f"LSOA code, {lsoa_stats['placed_by_location']:,} by location (no usable LSOA code)")
     ctx = _context(settings, data_dir, out_dir, geo, progress, points, res.accounting, lsoa_stats)
     store(points, res.accounting, lsoa_stats)  # after _context, so the geography is read in the same order as uncached
     return ctx

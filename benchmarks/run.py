@@ -222,7 +222,9 @@ def to_markdown(r: dict) -> str:
         lines.append(f"\nSection `{name}` failed: `{err.splitlines()[-1] if err.splitlines() else err}`")
     if "herts" in r:
         h = r["herts"]
-        stages = list(h["cold"]["stages"])
+        # the stages (the per-area entries, "hotspots.cache_hit: <area>" etc., are in the JSON, not the table)
+        stages = [k for k in dict.fromkeys(k for run in ("cold", "cached", "workers1") if run in h
+                                           for k in h[run]["stages"]) if ": " not in k]
         lines += ["", "Hertfordshire run (29 months, {:,} rows): wall / CPU / peak memory, and stage timings from manifest.json:".format(
             h["cold"]["rows_read"]), "", "| run | settings | wall | CPU | peak RSS | tree PSS | load | " + " | ".join(stages) + " |",
                   "|---|---|---|---|---|---|---|" + "---|" * len(stages)]

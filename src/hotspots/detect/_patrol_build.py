@@ -137,12 +137,7 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     types_of_area = {j: [] for j in range(n_pa)}
     for j, start_j, end_j in _group_bounds(type_area):
         types_of_area[j] = [(str(codes.type_labels[type_code[i]]), int(type_count[i])) for i in range(start_j, end_j)]
-    if "namer" not in shared:
-        shared["namer"] = _namer(inputs.wards, inputs.town_centres, area)
-    namer = shared["namer"]
-    loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
-    places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
-                                   codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
+    namer, places = _namer_and_places(shared, inputs, area, codes, rows, sel_area)
     cell_ids = [ids.split(";") for ids in chosen["cell_ids"]]
     has_times = "datetime" in pts.columns
     out = {k: [] for k in _AREA_COLUMNS}
@@ -198,16 +193,21 @@ def describe_patrol_areas(res: SelectionResult, inputs: Inputs, grid, cell, cur,
     res.patrol_hours = pd.concat(hour_frames, ignore_index=True) if hour_frames else None
 
 
+
+def _namer_and_places(shared: dict, inputs: Inputs, area: StudyArea, codes, rows: np.ndarray, sel_area: np.ndarray):
+    """The study area's namer (made once, kept in ``shared``) and each patrol area's dominant place."""
+    if "namer" not in shared:
+        shared["namer"] = _namer(inputs.wards, inputs.town_centres, area)
+    loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
+    places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
+                                   codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
+    return shared["namer"], places
+
 def _brief_table(res: SelectionResult, area: StudyArea, sel: str, chosen: dict, positions: list[np.ndarray],
                  count_of_cell: np.ndarray, shared: dict, inputs: Inputs, codes, rows: np.ndarray,
                  sel_area: np.ndarray, streets: list) -> None:
     """:func:`describe_patrol_areas` with ``brief``: the ids, names, district, counts and shapes of its table."""
-    if "namer" not in shared:
-        shared["namer"] = _namer(inputs.wards, inputs.town_centres, area)
-    namer = shared["namer"]
-    loc_area, loc_name, loc_count = _ranked_counts(sel_area, codes.name[rows], len(codes.names))
-    places = {j: dominant_location([(codes.names[loc_name[i]], int(loc_count[i])) for i in range(s, e)],
-                                   codes.is_street[loc_name[s:e]]) for j, s, e in _group_bounds(loc_area)}
+    namer, places = _namer_and_places(shared, inputs, area, codes, rows, sel_area)
     shapes = chosen["polygons"]
     pids, names = [], []
     for j, pos in enumerate(positions):

@@ -178,3 +178,64 @@ def test_write_csv_of_a_frame_with_attrs_is_the_same_and_leaves_them(tmp_path):
         excel_ready(with_attrs).to_csv(fh, index=False)  # the old path, attrs and all
     assert plain == (tmp_path / "ref.csv").read_bytes()
     assert set(with_attrs.attrs) == {"overdispersion", "method"}  # the caller's frame keeps its attrs
+
+
+def _awkward_doubles(seed: int) -> np.ndarray:
+    """Doubles of every magnitude and the edge cases of ``repr``'s layout (exponents, whole numbers, signed zeros)."""
+    rng = np.random.default_rng(seed)
+    scattered = 10 ** rng.uniform(-323, 308, 20_000) * rng.choice([-1, 1], 20_000)
+    near = 10 ** rng.uniform(-7, 18, 50_000) * rng.choice([-1, 1], 50_000)
+    edges = [0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 1.7976931348623157e308, 1e-4, 9.999999999999999e-05, 1e15,
+             999999999999999.9, 1e16, 9999999999999998.0, 123456789.0, 0.1, 1e-05, 2.0 ** 60, 5072423449598.591]
+    return np.concatenate([scattered, near, np.round(near, 3), rng.integers(-10**7, 10**7, 5000).astype(float), edges])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_float64_texts_are_repr(seed):
+    from hotspots._csv_format import _float64_texts
+
+    values = _awkward_doubles(seed)
+    assert _float64_texts(values).to_pylist() == [None if v != v else repr(v) for v in values.tolist()]
+    assert _float64_texts(np.zeros(0)).to_pylist() == []
+
+
+def test_holds_byte_on_a_sliced_array():
+    from hotspots._csv_format import _holds_byte
+
+    texts = ["1e+16", "2.5", "", "e", "x.e", "nan", "3"]
+    arr = pa.array(["pad"] + texts, pa.string()).slice(1)
+    for byte in (b"e", b"."):
+        assert _holds_byte(arr, byte).tolist() == [byte.decode() in t for t in texts]
+
+
+def test_round_significant_is_the_power_and_mask_reference():
+    """The lookup-table version against the formula it replaced (``10.0 ** decimals`` through the finite mask)."""
+    from hotspots._csv_format import round_significant
+
+    def reference(values, digits):
+        v = np.array(values, dtype=float)
+        ok = np.isfinite(v) & (v != 0)
+        if not ok.any():
+            return v
+        mag = np.floor(np.log10(np.abs(v[ok])))
+        decimals = np.maximum(digits - 1 - mag, 0).astype(int)
+        small = decimals <= 22
+        sub = v[ok]
+        scale = 10.0 ** decimals[small]
+        sub[small] = np.round(sub[small] * scale) / scale
+        sub[~small] = [float(f"{x:.{digits}g}") for x in sub[~small]]
+        v[ok] = sub
+        return v
+
+    values = _awkward_doubles(2)
+    finite = values[np.isfinite(values) & (values != 0)]
+    for v in (values, finite, finite[np.abs(finite) > 1e-10], np.array([np.nan, 0.0]), np.zeros(0)):
+        for digits in (7, 3, 15):
+            assert round_significant(v, digits).view(np.int64).tolist() == reference(v, digits).view(np.int64).tolist()
+
+
+def test_float_columns_many_repeats_and_nan_as_pandas():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"a": rng.choice([0.5, -0.0, 0.0, np.nan, 1e-05, 1e16, 3.0], 3000),
+                       "b": _awkward_doubles(3)[:3000]})
+    assert csv_bytes(df) == _reference(df)

@@ -265,10 +265,14 @@ def place_by_lsoa(
     (['E01000001', 'E01000001', '', ''], ['lsoa_code', 'location', 'location_outside', 'lsoa_code_outside'])
     """
     code = np.asarray(lsoa21_code, dtype=object)
-    usable = _isin(code, known_lsoas)
-    inside = usable & _isin(code, study_lsoas)
-    out = np.where(inside, code, "").astype(object)
-    how = np.where(inside, "lsoa_code", np.where(usable, "lsoa_code_outside", "location_outside")).astype(object)
+    # each distinct code tested once, and the answers spread by a table: no fixed-width text array per
+    # record turned back into objects
+    number, distinct = pd.factorize(code, use_na_sentinel=False)
+    usable_code = np.fromiter((u in known_lsoas for u in distinct), dtype=bool, count=len(distinct))
+    inside_code = usable_code & np.fromiter((u in study_lsoas for u in distinct), dtype=bool, count=len(distinct))
+    usable, inside = usable_code[number], inside_code[number]
+    out = np.where(inside_code, np.asarray(distinct, dtype=object), "").astype(object)[number]
+    how = np.array(["location_outside", "lsoa_code_outside", "lsoa_code"], dtype=object)[usable.astype(np.int8) + inside]
     rest = np.flatnonzero(~usable)
     if len(rest) and len(lsoa_polygons):
         pairs = assign_points(np.asarray(x, float)[rest], np.asarray(y, float)[rest], lsoa_polygons, exclusive=True)

@@ -77,7 +77,12 @@ def coverage(
     >>> cov["warnings"][0][:60]
     'LSOA table: 1 of 4 located records (25.00%) are in no LSOA, '
     """
-    codes = pd.Series(np.asarray(lsoa21_code, dtype=object))
+    if isinstance(lsoa21_code, pd.Series) and isinstance(lsoa21_code.dtype, pd.StringDtype) \
+            and lsoa21_code.dtype.storage == "pyarrow" and lsoa21_code.dtype.na_value is np.nan:
+        # what the line below makes of Arrow text (the values through Python objects and back): kept as they are
+        codes = pd.Series(lsoa21_code.array)
+    else:
+        codes = pd.Series(np.asarray(lsoa21_code, dtype=object))
     located = int(len(codes))
     per_lsoa = codes.value_counts()
     out: dict = {"located_records": located, "by_area_type": {}, "by_district": [], "warnings": [],
@@ -100,7 +105,10 @@ def coverage(
                 + f"; to fix: {_FIX.get(area_type, 'check the boundary files')}")
     if "district" in counts:
         names = dict(district_names or {})
-        by_code = codes.map(lsoa_district).value_counts()
+        # the records per district by their code: each distinct code's count mapped, not every record
+        # (``codes.map(lsoa_district).value_counts()``, which drops codes without a district as this does)
+        code_district = pd.Series(per_lsoa.index).map(lsoa_district)
+        by_code = pd.Series(per_lsoa.to_numpy()).groupby(code_district.to_numpy(dtype=object)).sum()
         counted = counts["district"].groupby("area_code")["count"].sum()
         for district in sorted(set(lsoa_district)):
             n = int(by_code.get(district, 0))

@@ -126,7 +126,8 @@ def _arrow_parse(utf8: bytes, header: list[str], *, threads: bool) -> tuple[pa.T
         read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=threads),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in header},
+            # large_string: what pandas' str dtype holds, so the columns are not cast (copied) again into it
+            column_types={h: pa.large_string() for h in header},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),

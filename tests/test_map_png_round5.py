@@ -61,3 +61,67 @@ def test_font_lookup_that_cannot_be_keyed_is_matplotlibs(monkeypatch):
     prop = FontProperties(size=7)
     assert ours._prepare_font(prop) is RendererAgg(50, 50, 130)._prepare_font(prop)
     assert not ours._fonts
+
+
+def _decoded(data: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return np.asarray(image.convert("RGBA"))
+
+
+def _many_patrol_areas(view, n: int):
+    """The view with *n* ranked patrol areas of long names (the list wraps and is cut at PNG_MAX_LISTED)."""
+    import dataclasses
+
+    import shapely
+
+    sel = view.selections[0]
+    one = sel.patrol_areas.iloc[[0] * n].reset_index(drop=True)
+    x0, y0, _, _ = shapely.total_bounds(one.geometry.values)
+    one["rank"] = range(1, n + 1)
+    one["name"] = [f"Area {i}: Shopping Area, off a Rather Long Road Name Street ({'Town' * (i % 4)})" for i in range(n)]
+    one["count"] = [500 - i for i in range(n)]
+    one["geometry"] = [shapely.box(x0 + 150 * i, y0 + 100 * i, x0 + 150 * i + 120, y0 + 100 * i + 90) for i in range(n)]
+    return dataclasses.replace(view, selections=[dataclasses.replace(sel, patrol_areas=one)] + list(view.selections[1:]))
+
+
+@pytest.mark.parametrize("n_areas", [None, 3, 40])
+def test_side_panel_without_axes_has_the_pixels_of_the_axes(monkeypatch, n_areas):
+    """Legend and ranked list placed in the side Axes' box: the pixels the Axes drew, on every selection."""
+    import numpy as np
+
+    from hotspots.render import map_png
+    from tests.test_maps import _view
+
+    view = _view() if n_areas is None else _many_patrol_areas(_view(), n_areas)
+    for sel in [s.name for s in view.selections]:
+        fast = map_png.static_map_png(view, sel)
+        monkeypatch.setattr(map_png, "USE_SIDE_AXES", True)
+        axes = map_png.static_map_png(view, sel)
+        monkeypatch.setattr(map_png, "USE_SIDE_AXES", False)
+        assert np.array_equal(_decoded(fast), _decoded(axes)), sel
+
+
+def test_side_panel_draws_legend_and_list_without_an_axes():
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from hotspots.render import map_png
+    from hotspots.render._agg_text import FastTextCanvas
+
+    fig = plt.figure(figsize=(11.69, 8.27), dpi=130)
+    try:
+        FastTextCanvas(fig)
+        map_png._side_panel(fig, [Line2D([], [], label="ward")], "Patrol areas (ranked)\n\n" + "word " * 80)
+        assert fig.axes == [] and len(fig.legends) == 1
+        listing = fig.artists[0]
+        assert not listing.get_wrap() and listing.get_text().count("\n") > 3  # wrapped once, into lines
+        x, y = listing.get_transform().transform((0.0, 1.0))
+        assert (x, y) == tuple(fig.transFigure.transform((0.66, 0.90)))
+    finally:
+        plt.close(fig)

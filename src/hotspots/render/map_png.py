@@ -162,8 +162,6 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
     FastTextCanvas(fig)  # text drawn a string at a time (see _agg_text), for the wrapping and the savefig
     ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
-    side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
-    side.axis("off")
     if view.wards is not None and len(view.wards):
         _add_lines(ax, shapely.boundary(_bng(view.wards)), color=WARD_COLOUR,
                    linewidth=0.4, zorder=1)
@@ -234,19 +232,55 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                               label="police.uk map point (records are placed here)"))
     if view.roads is not None and len(view.roads):
         handles.append(Line2D([], [], color=ROAD_COLOUR, lw=1.2, label="road (OS Open Roads)"))
-    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
-                title="Coloured squares: much more (red) or less (blue)\ncrime than around them",  # two lines: one ran off the page
-                title_fontsize=8)
     if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
         lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
     text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
                                                                           else "No significant hot spots."))
-    listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
-    _wrap_once(listing, fig.canvas.get_renderer())
+    _side_panel(fig, handles, text)
     # the pixels savefig draws, encoded without Pillow's row filters (see _png): a third of the encoding time
     png = canvas_png(fig)
     plt.close(fig)
     return png
+
+
+
+#: where the legend and the ranked list go, in figure coordinates (left, bottom, width, height)
+SIDE_PANEL = (0.66, 0.04, 0.33, 0.86)
+#: tests: the side panel drawn in an Axes, the long way (see _side_panel)
+USE_SIDE_AXES = False
+
+
+def _side_panel(fig, handles: list, text: str) -> None:
+    """The legend (at the bottom) and the ranked list (at the top, wrapped) of the panel right of the map.
+
+    They are drawn as in an Axes with its axis off filling :data:`SIDE_PANEL`
+    (``ax.legend(...)``, ``ax.text(0, 1, ...)``), without making that Axes:
+    with its axis off it draws nothing of its own, and making one (ticks,
+    spines, labels) cost 15 ms a map.  The legend is anchored on the box the
+    Axes would have had; the list is the Text ``ax.text`` made (not clipped)
+    in its data coordinates, limits 0 to 1, which are its axes coordinates:
+    the same numbers.  They draw after the map's Axes, as that Axes did, the
+    list before the legend (their z-orders).  :data:`USE_SIDE_AXES` (tests)
+    makes the Axes, the long way.
+    """
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox, BboxTransformTo, TransformedBbox
+
+    legend = dict(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
+                  title="Coloured squares: much more (red) or less (blue)\ncrime than around them",  # two lines: one ran off the page
+                  title_fontsize=8)
+    listing = dict(va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    if USE_SIDE_AXES:
+        side = fig.add_axes(list(SIDE_PANEL))
+        side.axis("off")
+        side.legend(**legend)
+        shown = side.text(0.0, 1.0, text, **listing)
+    else:
+        box = Bbox.from_bounds(*SIDE_PANEL)
+        fig.legend(bbox_to_anchor=box, **legend)
+        shown = fig.add_artist(Text(0.0, 1.0, text, transform=BboxTransformTo(TransformedBbox(box, fig.transSubfigure)),
+                                    clip_on=False, **listing))
+    _wrap_once(shown, fig.canvas.get_renderer())
 
 
 

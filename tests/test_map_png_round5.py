@@ -125,3 +125,70 @@ def test_side_panel_draws_legend_and_list_without_an_axes():
         assert (x, y) == tuple(fig.transFigure.transform((0.66, 0.90)))
     finally:
         plt.close(fig)
+
+
+def _overlaps_any(box, boxes) -> bool:
+    """The test _place_labels made of every placed box (the reference)."""
+    return any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in boxes)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_boxes_on_a_grid_answer_as_the_list_of_boxes(seed):
+    """Random labels, some touching edge to edge, some odd (NaN, infinite, inverted, huge, negative): the same."""
+    import numpy as np
+
+    from hotspots.render.map_png import _Boxes
+
+    rng = np.random.default_rng(seed)
+    kept, grid = [], _Boxes()
+    odd = [(np.nan, 0.0, 10.0, 10.0), (0.0, 0.0, np.inf, 5.0), (-np.inf, -np.inf, np.inf, np.inf),
+           (50.0, 50.0, 40.0, 60.0), (-1e7, 100.0, 1e7, 101.0), (np.float64(-130.5), -64.0, -64.0, 0.0)]
+    for k in range(3000):
+        if k % 150 == 7:
+            box = odd[(k // 150) % len(odd)]
+        elif k % 5 == 0 and kept:  # edge to edge with a kept box: not an overlap
+            o = kept[int(rng.integers(len(kept)))]
+            box = (o[2], o[1], o[2] + 30.0, o[3]) if np.isfinite(o).all() else (1.0, 2.0, 3.0, 4.0)
+        else:
+            x, y = rng.uniform(-200, 1700, 2)
+            w, h = rng.uniform(0.5, 120), rng.uniform(0.5, 20)
+            box = (np.float64(x - w), np.float64(y - h), np.float64(x + w), np.float64(y + h))
+        expected = not _overlaps_any(box, kept)
+        assert grid.free(box) == expected, box
+        if expected or k % 3 == 0:  # placed when free (as the labels are); some overlapping ones too
+            kept.append(box)
+            grid.add(box)
+
+
+def test_line_added_without_plot_is_the_line_plot_adds():
+    """_plot: the Line2D ax.plot makes (same data, style, clip, z-order) and the same pixels, limits as set."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hotspots.render import map_png
+    from hotspots.render._png import canvas_png
+
+    images, lines = [], []
+    for way in ("plot", "ours"):
+        fig = plt.figure(figsize=(3, 2), dpi=130)
+        ax = fig.add_axes([0.1, 0.1, 0.8, 0.8])
+        ax.set_xlim(500_000.0, 510_000.0)
+        ax.set_ylim(200_000.0, 206_000.0)
+        ax.set_aspect("equal")
+        for xs, ys, style in [([501_000.25, np.float64(509_500.0)], [np.float64(200_100.5), 205_000.0],
+                               dict(color="#7b3294", linewidth=0.8, zorder=8.5)),
+                              ([502_000.0, 502_000.0 + 2000], [200_500.0, 200_500.0],
+                               dict(color="black", linewidth=3, zorder=9, solid_capstyle="butt")),
+                              ([499_000.0, 511_000.0], [199_000.0, 207_000.0], dict(color="red", linewidth=1.8))]:
+            if way == "plot":
+                style = {("lw" if k == "linewidth" else k): v for k, v in style.items()}
+                ax.plot(xs, ys, **style)
+            else:
+                map_png._plot(ax, xs, ys, **style)
+        assert (ax.get_xlim(), ax.get_ylim()) == ((500_000.0, 510_000.0), (200_000.0, 206_000.0))
+        lines.append([(ln.get_xydata().tolist(), ln.get_color(), ln.get_linewidth(), ln.get_zorder(),
+                       ln.get_solid_capstyle(), ln.get_clip_box().bounds) for ln in ax.lines])
+        images.append(_decoded(canvas_png(fig)))
+        plt.close(fig)
+    assert lines[0] == lines[1]
+    assert np.array_equal(images[0], images[1])

@@ -93,6 +93,20 @@ def _add_lines(ax, geoms: np.ndarray, **style) -> None:
     ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
 
 
+def _plot(ax, xs: list, ys: list, **style) -> None:
+    """The line ``ax.plot(xs, ys, color=..., **style)`` adds, added without ``plot``'s argument parsing.
+
+    For one line with its colour given (the colour cycle is not used):
+    ``plot`` makes ``Line2D(array(xs), array(ys), **style)`` and adds it with
+    ``add_line``; its autoscale request is moot here (the limits are set).
+    About half of a leader line's cost.
+    """
+    from matplotlib.lines import Line2D
+
+    ax.add_line(Line2D(np.atleast_1d(np.asarray(xs, dtype=float)), np.atleast_1d(np.asarray(ys, dtype=float)),
+                       **style))
+
+
 def _wrap_once(text, renderer) -> None:
     """Replace ``wrap=True`` by the lines it would draw, measured once.
 
@@ -212,7 +226,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     bar = 10 ** math.floor(math.log10(span / 4))
     bar = bar * (5 if span / 4 / bar >= 5 else 2 if span / 4 / bar >= 2 else 1)
     x0, y0 = minx, miny - pad * 0.6
-    ax.plot([x0, x0 + bar], [y0, y0], color="black", lw=3, zorder=9, solid_capstyle="butt")
+    _plot(ax, [x0, x0 + bar], [y0, y0], color="black", linewidth=3, zorder=9, solid_capstyle="butt")
     ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m", (x0 + bar / 2, y0), xytext=(0, 4),
                 textcoords="offset points", ha="center", fontsize=7)
     ax.annotate("N ↑", (0.97, 0.97), xycoords="axes fraction", ha="right", va="top", fontsize=9, fontweight="bold")
@@ -295,16 +309,14 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     ax.apply_aspect()
     to_px = ax.transData.transform
     to_data = ax.transData.inverted().transform
-    placed: list[tuple[float, float, float, float]] = []
+    placed = _Boxes()  # the labels placed so far
     radius = 7.0  # pixels at the figure's dpi, about the drawn circle
-
-    def free(box, boxes) -> bool:
-        return not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in boxes)
 
     areas = []
     for _, _, _, (x0, y0, x1, y1) in badges:
         (px0, py0), (px1, py1) = to_px([(x0, y0), (x1, y1)])
         areas.append((px0, py0, px1, py1))
+    area_boxes = _Boxes(areas)
     for (rank, x, y, _), a in zip(badges, areas):
         at = to_px([(x, y)])[0]
         pos, lead = at, False
@@ -312,7 +324,7 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         def box(p):
             return (p[0] - radius, p[1] - radius, p[0] + radius, p[1] + radius)
 
-        if a[2] - a[0] < 4 * radius or a[3] - a[1] < 4 * radius or not free(box(at), placed):
+        if a[2] - a[0] < 4 * radius or a[3] - a[1] < 4 * radius or not placed.free(box(at)):
             lead = True
             pos = (a[2] + radius + 3, a[3] + radius + 3)
             for ring in range(1, 5):
@@ -320,14 +332,14 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
                 cands = [(a[2] + d, a[3] + d), (a[2] + d, (a[1] + a[3]) / 2), (a[2] + d, a[1] - d),
                          ((a[0] + a[2]) / 2, a[1] - d), (a[0] - d, a[1] - d), (a[0] - d, (a[1] + a[3]) / 2),
                          (a[0] - d, a[3] + d), ((a[0] + a[2]) / 2, a[3] + d)]
-                found = next((c for c in cands if free(box(c), placed) and free(box(c), areas)), None)
+                found = next((c for c in cands if placed.free(box(c)) and area_boxes.free(box(c))), None)
                 if found is not None:
                     pos = found
                     break
-        placed.append(box(pos))
+        placed.add(box(pos))
         px, py = to_data([pos])[0]
         if lead:
-            ax.plot([px, x], [py, y], color=PATROL_COLOUR, lw=0.8, zorder=8.5)
+            _plot(ax, [px, x], [py, y], color=PATROL_COLOUR, linewidth=0.8, zorder=8.5)
         ax.annotate(str(rank), (px, py), ha="center", va="center", fontsize=7, fontweight="bold", zorder=9,
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.0})
     halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
@@ -342,9 +354,9 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         w = len(label) * size * 0.55 * dpi_scale / 2 + 2
         h = size * dpi_scale / 2 + 1
         b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
-        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not free(b, placed):
+        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not placed.free(b):
             return
-        placed.append(b)
+        placed.add(b)
         # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
         names.add(x, y, label, size, colour, weight, style)
 
@@ -361,7 +373,10 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):
         street_px = to_px(np.column_stack((labels["x"].to_numpy(float), labels["y"].to_numpy(float))))
-        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
+        # the values iterating the columns gives, as lists (iterating Arrow-backed strings is slow), read once
+        street = list(zip(labels["label"].tolist(), labels["x"].tolist(), labels["y"].tolist(),
+                          tiers or [2] * len(labels), street_px.tolist()))
+        for lab, x, y, tier, p in street:
             if tier == 2:
                 text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold", p=p)
     if view.wards is not None and len(view.wards) <= 80:
@@ -369,10 +384,79 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         for nm, x, y in zip(view.wards["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
             text(str(nm), x, y, 6, WARD_LABEL_COLOUR)
     if labels is not None and len(labels):
-        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
+        for lab, x, y, tier, p in street:
             if tier == 1:
                 text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic", p=p)
     names.add_to_axes()
+
+
+class _Boxes:
+    """Boxes ``(x0, y0, x1, y1)`` (pixels); :meth:`free`: does a box overlap none of them?
+
+    The test of the list it replaced (overlap: each side strictly past the
+    other's), asked only of the boxes sharing a cell of a grid with the box: a
+    district map tries a few thousand names against hundreds placed.  Boxes
+    that overlap share a cell (a point of the overlap lies in one cell, which
+    both boxes span).  A box with a NaN overlaps nothing (its comparisons are
+    false) and is not kept; one with an infinite side, or spanning very many
+    cells, is kept in a list asked every time.
+    """
+
+    CELL = 64.0  # pixels: about a street name's width
+    MAX_CELLS = 4096
+
+    def __init__(self, boxes=()):
+        self.cells: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+        self.odd: list[tuple[float, float, float, float]] = []
+        for b in boxes:
+            self.add(b)
+
+    def _span(self, b):
+        """The cells' column and row ranges *b* spans; None for a NaN; () for an infinite or huge box."""
+        x0, y0, x1, y1 = b
+        if not (x0 == x0 and y0 == y0 and x1 == x1 and y1 == y1):
+            return None
+        if not all(map(math.isfinite, b)):
+            return ()
+        c = self.CELL
+        i0, i1, j0, j1 = math.floor(x0 / c), math.floor(x1 / c), math.floor(y0 / c), math.floor(y1 / c)
+        if (i1 - i0 + 1) * (j1 - j0 + 1) > self.MAX_CELLS or i1 < i0 or j1 < j0:
+            return ()
+        return range(i0, i1 + 1), range(j0, j1 + 1)
+
+    def add(self, b) -> None:
+        b = tuple(map(float, b))
+        span = self._span(b)
+        if span is None:
+            return
+        if span == ():
+            self.odd.append(b)
+            return
+        cols, rows = span
+        cells = self.cells
+        for i in cols:
+            for j in rows:
+                cells.setdefault((i, j), []).append(b)
+
+    def free(self, b) -> bool:
+        x0, y0, x1, y1 = b = tuple(map(float, b))
+        for o in self.odd:
+            if x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]:
+                return False
+        span = self._span(b)
+        if span is None:
+            return True
+        if span == ():  # asked of every box kept
+            return not any(x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]
+                           for o in [o for boxes in self.cells.values() for o in boxes])
+        cols, rows = span
+        cells = self.cells
+        for i in cols:
+            for j in rows:
+                for o in cells.get((i, j), ()):
+                    if x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]:
+                        return False
+        return True
 
 
 class _LabelBatch:

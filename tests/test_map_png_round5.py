@@ -192,3 +192,30 @@ def test_line_added_without_plot_is_the_line_plot_adds():
         plt.close(fig)
     assert lines[0] == lines[1]
     assert np.array_equal(images[0], images[1])
+
+
+def test_layers_added_without_data_limits_draw_the_same_map(monkeypatch):
+    """The map's layers added with autolim=False: the pixels of the map whose layers updated the data limits."""
+    import numpy as np
+    from matplotlib.axes import Axes
+
+    from hotspots.render import map_png
+    from tests.test_maps import _view
+
+    view = _many_patrol_areas(_view(), 6)
+    asked = []
+    original = Axes.add_collection
+
+    def spy(self, collection, autolim=True, **kwargs):
+        asked.append(autolim)
+        return original(self, collection, autolim=autolim, **kwargs)
+
+    monkeypatch.setattr(Axes, "add_collection", spy)
+    ours = map_png.static_map_png(view)
+    assert asked.count(False) >= 4  # wards, districts, cells, area outline, patrol areas ...
+
+    def with_limits(self, collection, autolim=True, **kwargs):
+        return original(self, collection, autolim=True, **kwargs)
+
+    monkeypatch.setattr(Axes, "add_collection", with_limits)
+    assert np.array_equal(_decoded(ours), _decoded(map_png.static_map_png(view)))

@@ -29,7 +29,10 @@ __all__ = ["static_map_png"]
 
 # GeoSeries.plot redraws the whole figure after each call (canvas.draw_idle): with a dozen layers that was
 # most of a PNG's time.  These add the collections geopandas builds (normalised geometries, one compound path
-# per polygon, one line per part) and the figure is drawn once, by savefig.
+# per polygon, one line per part) and the figure is drawn once, by savefig.  They are added without updating
+# the data limits (``autolim``: the extent of every vertex, then an autoscale before each next layer, ~5% of a
+# map): the map sets its view limits itself (set_xlim/set_ylim turn autoscaling off), and an aspect adjusted
+# by the box does not read the data limits, so they never reach a pixel.
 def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     """(Multi)polygons as one collection of paths: a compound path (exteriors and holes) per geometry.
 
@@ -40,7 +43,7 @@ def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     if len(geoms) == 0:
         return
-    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=True)
+    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=False)
 
 
 def _polygon_paths(geoms: np.ndarray) -> list:
@@ -90,7 +93,7 @@ def _add_lines(ax, geoms: np.ndarray, **style) -> None:
     if len(geoms) == 0:
         return
     parts = shapely.get_parts(geoms)
-    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
+    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=False)
 
 
 def _plot(ax, xs: list, ys: list, **style) -> None:

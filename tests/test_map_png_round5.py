@@ -219,3 +219,60 @@ def test_layers_added_without_data_limits_draw_the_same_map(monkeypatch):
 
     monkeypatch.setattr(Axes, "add_collection", with_limits)
     assert np.array_equal(_decoded(ours), _decoded(map_png.static_map_png(view)))
+
+
+def test_legend_laid_out_once_per_draw_draws_the_same_map(monkeypatch):
+    """The map with each legend box laid out once per draw: the pixels of matplotlib's repeated layouts."""
+    import numpy as np
+
+    from hotspots.render import map_png
+    from tests.test_maps import _view
+
+    view = _many_patrol_areas(_view(), 5)
+    ours = map_png.static_map_png(view)
+    monkeypatch.setattr(map_png, "_layout_once_per_draw", lambda legend: None)
+    assert np.array_equal(_decoded(ours), _decoded(map_png.static_map_png(view)))
+
+
+def test_legend_boxes_laid_out_once_per_draw_only_while_it_draws(monkeypatch):
+    """Fewer layouts in a draw, the same extent after it, and a fresh layout in the next draw."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.offsetbox import HPacker, VPacker
+    from matplotlib.patches import Patch
+
+    from hotspots.render import map_png
+    from hotspots.render._agg_text import FastTextCanvas
+
+    calls = []
+    for cls in (HPacker, VPacker):
+        own = cls._get_bbox_and_child_offsets
+
+        def counted(self, renderer, own=own):
+            calls.append(self)
+            return own(self, renderer)
+
+        monkeypatch.setattr(cls, "_get_bbox_and_child_offsets", counted)
+    counts = []
+    for once in (False, True):
+        fig = plt.figure(figsize=(6, 4), dpi=100)
+        FastTextCanvas(fig)
+        handles = [Patch(facecolor="red", label=f"class {i}") for i in range(5)]
+        handles += [Line2D([], [], color="blue", lw=1.8, label="patrol area"), Line2D([], [], ls="", marker="o",
+                                                                                    label="map point")]
+        legend = fig.legend(handles=handles, loc="lower left", title="Two\nlines", ncols=2)
+        if once:
+            map_png._layout_once_per_draw(legend)
+        renderer = fig.canvas.get_renderer()
+        del calls[:]
+        fig.canvas.draw()
+        counts.append(len(calls))
+        extent = legend.get_window_extent(renderer).bounds
+        del calls[:]
+        assert legend.get_window_extent(renderer).bounds == extent and calls  # laid out anew outside a draw
+        del calls[:]
+        fig.canvas.draw()
+        assert len(calls) == counts[-1]  # the next draw lays out again (nothing kept from the last)
+        plt.close(fig)
+    boxes = 1 + 1 + 2 + 7  # the legend's box, the columns' box, two columns, a row per entry
+    assert counts[1] == boxes < counts[0]

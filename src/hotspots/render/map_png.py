@@ -290,15 +290,60 @@ def _side_panel(fig, handles: list, text: str) -> None:
     if USE_SIDE_AXES:
         side = fig.add_axes(list(SIDE_PANEL))
         side.axis("off")
-        side.legend(**legend)
+        _layout_once_per_draw(side.legend(**legend))
         shown = side.text(0.0, 1.0, text, **listing)
     else:
         box = Bbox.from_bounds(*SIDE_PANEL)
-        fig.legend(bbox_to_anchor=box, **legend)
+        _layout_once_per_draw(fig.legend(bbox_to_anchor=box, **legend))
         shown = fig.add_artist(Text(0.0, 1.0, text, transform=BboxTransformTo(TransformedBbox(box, fig.transSubfigure)),
                                     clip_on=False, **listing))
     _wrap_once(shown, fig.canvas.get_renderer())
 
+
+
+def _layout_once_per_draw(legend) -> None:
+    """Each box of the legend laid out once per draw of the legend, not once per box above it: the same numbers.
+
+    ``OffsetBox.draw`` lays a box out (its bbox and its children's offsets,
+    from its children's bboxes, recursively), then draws each child, which
+    lays itself out again: the legend's nested boxes (the title and the
+    columns, a row per entry, a handle and a label each) were laid out once
+    per level above them, and once more for the legend's extent, about a
+    tenth of a map.  Nothing a layout reads changes while the legend draws
+    (the offsets set on the way are added after), so the first layout of
+    each box (the packers; a label's box is measured by its row's) is kept
+    until that draw ends.  Outside a draw of the legend they lay out as ever.
+    """
+    from matplotlib.offsetbox import PackerBase, PaddedBox
+
+    drawing: dict = {}  # while the legend draws: box -> its layout; None otherwise
+    state = {"on": False}
+    stack = [legend._legend_box]
+    while stack:
+        box = stack.pop()
+        stack.extend(box.get_children())
+        if isinstance(box, (PackerBase, PaddedBox)):
+            def layout(renderer, own=box._get_bbox_and_child_offsets, box=box):
+                if not state["on"]:
+                    return own(renderer)
+                known = drawing.get(box)
+                if known is None or known[0] is not renderer:
+                    known = drawing[box] = (renderer, own(renderer))
+                return known[1]
+
+            box._get_bbox_and_child_offsets = layout
+    draw = legend.draw
+
+    def draw_laid_out_once(renderer):
+        state["on"] = True
+        drawing.clear()
+        try:
+            return draw(renderer)
+        finally:
+            state["on"] = False
+            drawing.clear()
+
+    legend.draw = draw_laid_out_once
 
 
 def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple]]) -> None:

@@ -24,9 +24,11 @@ worse than the default, only slower.
 from __future__ import annotations
 
 import math
+import threading
 import unicodedata
 from typing import Any
 
+import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
 __all__ = ["FastTextCanvas", "FastTextRenderer"]
@@ -76,6 +78,34 @@ class FastTextRenderer(RendererAgg):
         # lines before drawing it): drawing it then loads no glyph again.  Checked against the font object,
         # its size and the hinting flag; small, and dropped with the renderer.
         self._bitmaps: dict[tuple, tuple] = {}
+        # font properties and the settings that choose a font file -> the FT2Font get_font gave for them
+        self._fonts: dict[tuple, Any] = {}
+
+    def _prepare_font(self, font_prop):
+        """``RendererAgg._prepare_font`` (the FT2Font of *font_prop*, cleared, at its size), its lookup kept.
+
+        matplotlib finds the font file (``findfont``: a copy of the properties
+        per family, eleven rcParams, an environment variable) and the FT2Font
+        object (``get_font``) on every measure and every draw of a string,
+        about a third of a plain string's drawing.  This keeps the object
+        ``get_font`` gave for the same properties, rcParams (those the lookup
+        reads, :func:`_font_lookup_rc`) and thread, for the renderer's life;
+        the font is cleared and sized as matplotlib does.  Unhashable properties: matplotlib's lookup.
+        """
+        try:
+            key = (tuple(font_prop.__dict__.items()), _font_lookup_rc())
+            font = self._fonts.get(key)
+        except Exception:  # noqa: BLE001 - properties that will not hash: matplotlib's own lookup
+            return super()._prepare_font(font_prop)
+        if font is None:
+            font = super()._prepare_font(font_prop)  # clears and sizes it too
+            if len(self._fonts) >= 256:
+                self._fonts.clear()
+            self._fonts[key] = font
+            return font
+        font.clear()
+        font.set_size(font_prop.get_size_in_points(), self.dpi)
+        return font
 
     def get_text_width_height_descent(self, s, prop, ismath):
         # docstring inherited
@@ -183,6 +213,27 @@ def _font_rc() -> tuple:
 
     return tuple(tuple(mpl.rcParams[key]) for key in ("font.serif", "font.sans-serif", "font.cursive",
                                                        "font.fantasy", "font.monospace"))
+
+
+#: the rcParams ``findfont`` and ``get_font`` (matplotlib 3.11) read besides the font properties
+_LOOKUP_RC = tuple(f"font.{key}" for key in ("family", "style", "variant", "weight", "stretch", "size", "serif",
+                                             "sans-serif", "cursive", "fantasy", "monospace", "enable_last_resort"))
+_LOOKUP_RC += ("text.kerning_factor", "text.hinting_factor")
+_rc_value = dict.__getitem__  # an rcParam as stored (RcParams.__getitem__ checks for deprecated names first)
+
+
+def _font_lookup_rc() -> tuple:
+    """What besides the font properties chooses the FT2Font ``RendererAgg._prepare_font`` gets.
+
+    The rcParams ``findfont`` and ``get_font`` read (lists as tuples, as
+    ``findfont`` keys its cache) and the thread (``get_font`` gives each
+    thread its own object).  Not ``MPL_IGNORE_SYSTEM_FONTS``: reading the
+    environment cost more than the rest, and a renderer (a figure) does not
+    see it change.
+    """
+    rc = mpl.rcParams
+    values = [_rc_value(rc, key) for key in _LOOKUP_RC]
+    return tuple([tuple(v) if type(v) is list else v for v in values]), threading.get_ident()
 
 
 def _font_height_metrics(prop, dpi: float) -> tuple:

@@ -29,7 +29,10 @@ __all__ = ["static_map_png"]
 
 # GeoSeries.plot redraws the whole figure after each call (canvas.draw_idle): with a dozen layers that was
 # most of a PNG's time.  These add the collections geopandas builds (normalised geometries, one compound path
-# per polygon, one line per part) and the figure is drawn once, by savefig.
+# per polygon, one line per part) and the figure is drawn once, by savefig.  They are added without updating
+# the data limits (``autolim``: the extent of every vertex, then an autoscale before each next layer, ~5% of a
+# map): the map sets its view limits itself (set_xlim/set_ylim turn autoscaling off), and an aspect adjusted
+# by the box does not read the data limits, so they never reach a pixel.
 def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     """(Multi)polygons as one collection of paths: a compound path (exteriors and holes) per geometry.
 
@@ -40,7 +43,7 @@ def _add_polygons(ax, geoms: np.ndarray, **style) -> None:
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     if len(geoms) == 0:
         return
-    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=True)
+    ax.add_collection(PathCollection(_polygon_paths(geoms), **style), autolim=False)
 
 
 def _polygon_paths(geoms: np.ndarray) -> list:
@@ -90,7 +93,21 @@ def _add_lines(ax, geoms: np.ndarray, **style) -> None:
     if len(geoms) == 0:
         return
     parts = shapely.get_parts(geoms)
-    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=True)
+    ax.add_collection(LineCollection([np.asarray(p.coords)[:, :2] for p in parts], **style), autolim=False)
+
+
+def _plot(ax, xs: list, ys: list, **style) -> None:
+    """The line ``ax.plot(xs, ys, color=..., **style)`` adds, added without ``plot``'s argument parsing.
+
+    For one line with its colour given (the colour cycle is not used):
+    ``plot`` makes ``Line2D(array(xs), array(ys), **style)`` and adds it with
+    ``add_line``; its autoscale request is moot here (the limits are set).
+    About half of a leader line's cost.
+    """
+    from matplotlib.lines import Line2D
+
+    ax.add_line(Line2D(np.atleast_1d(np.asarray(xs, dtype=float)), np.atleast_1d(np.asarray(ys, dtype=float)),
+                       **style))
 
 
 def _wrap_once(text, renderer) -> None:
@@ -162,8 +179,6 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     fig = plt.figure(figsize=(11.69, 8.27), dpi=dpi)  # A4 landscape
     FastTextCanvas(fig)  # text drawn a string at a time (see _agg_text), for the wrapping and the savefig
     ax = fig.add_axes([0.01, 0.04, 0.64, 0.86])
-    side = fig.add_axes([0.66, 0.04, 0.33, 0.86])
-    side.axis("off")
     if view.wards is not None and len(view.wards):
         _add_lines(ax, shapely.boundary(_bng(view.wards)), color=WARD_COLOUR,
                    linewidth=0.4, zorder=1)
@@ -214,7 +229,7 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
     bar = 10 ** math.floor(math.log10(span / 4))
     bar = bar * (5 if span / 4 / bar >= 5 else 2 if span / 4 / bar >= 2 else 1)
     x0, y0 = minx, miny - pad * 0.6
-    ax.plot([x0, x0 + bar], [y0, y0], color="black", lw=3, zorder=9, solid_capstyle="butt")
+    _plot(ax, [x0, x0 + bar], [y0, y0], color="black", linewidth=3, zorder=9, solid_capstyle="butt")
     ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m", (x0 + bar / 2, y0), xytext=(0, 4),
                 textcoords="offset points", ha="center", fontsize=7)
     ax.annotate("N ↑", (0.97, 0.97), xycoords="axes fraction", ha="right", va="top", fontsize=9, fontweight="bold")
@@ -234,20 +249,101 @@ def static_map_png(view: MapView, selection: str | None = None, *, dpi: int = 13
                               label="police.uk map point (records are placed here)"))
     if view.roads is not None and len(view.roads):
         handles.append(Line2D([], [], color=ROAD_COLOUR, lw=1.2, label="road (OS Open Roads)"))
-    side.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
-                title="Coloured squares: much more (red) or less (blue)\ncrime than around them",  # two lines: one ran off the page
-                title_fontsize=8)
     if len(lines) > PNG_MAX_LISTED:  # keep the list clear of the legend
         lines = lines[:PNG_MAX_LISTED] + [f"… and {len(lines) - PNG_MAX_LISTED} more (see patrol_areas.csv)"]
     text = "Patrol areas (ranked)\n\n" + ("\n".join(lines) if lines else (sel.note if sel is not None and sel.note
                                                                           else "No significant hot spots."))
-    listing = side.text(0.0, 1.0, text, va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
-    _wrap_once(listing, fig.canvas.get_renderer())
+    _side_panel(fig, handles, text)
     # the pixels savefig draws, encoded without Pillow's row filters (see _png): a third of the encoding time
     png = canvas_png(fig)
     plt.close(fig)
     return png
 
+
+
+#: where the legend and the ranked list go, in figure coordinates (left, bottom, width, height)
+SIDE_PANEL = (0.66, 0.04, 0.33, 0.86)
+#: tests: the side panel drawn in an Axes, the long way (see _side_panel)
+USE_SIDE_AXES = False
+
+
+def _side_panel(fig, handles: list, text: str) -> None:
+    """The legend (at the bottom) and the ranked list (at the top, wrapped) of the panel right of the map.
+
+    They are drawn as in an Axes with its axis off filling :data:`SIDE_PANEL`
+    (``ax.legend(...)``, ``ax.text(0, 1, ...)``), without making that Axes:
+    with its axis off it draws nothing of its own, and making one (ticks,
+    spines, labels) cost 15 ms a map.  The legend is anchored on the box the
+    Axes would have had; the list is the Text ``ax.text`` made (not clipped)
+    in its data coordinates, limits 0 to 1, which are its axes coordinates:
+    the same numbers.  They draw after the map's Axes, as that Axes did, the
+    list before the legend (their z-orders).  :data:`USE_SIDE_AXES` (tests)
+    makes the Axes, the long way.
+    """
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox, BboxTransformTo, TransformedBbox
+
+    legend = dict(handles=handles, loc="lower left", fontsize=7.5, frameon=False,
+                  title="Coloured squares: much more (red) or less (blue)\ncrime than around them",  # two lines: one ran off the page
+                  title_fontsize=8)
+    listing = dict(va="top", ha="left", fontsize=8, family="DejaVu Sans", wrap=True)
+    if USE_SIDE_AXES:
+        side = fig.add_axes(list(SIDE_PANEL))
+        side.axis("off")
+        _layout_once_per_draw(side.legend(**legend))
+        shown = side.text(0.0, 1.0, text, **listing)
+    else:
+        box = Bbox.from_bounds(*SIDE_PANEL)
+        _layout_once_per_draw(fig.legend(bbox_to_anchor=box, **legend))
+        shown = fig.add_artist(Text(0.0, 1.0, text, transform=BboxTransformTo(TransformedBbox(box, fig.transSubfigure)),
+                                    clip_on=False, **listing))
+    _wrap_once(shown, fig.canvas.get_renderer())
+
+
+
+def _layout_once_per_draw(legend) -> None:
+    """Each box of the legend laid out once per draw of the legend, not once per box above it: the same numbers.
+
+    ``OffsetBox.draw`` lays a box out (its bbox and its children's offsets,
+    from its children's bboxes, recursively), then draws each child, which
+    lays itself out again: the legend's nested boxes (the title and the
+    columns, a row per entry, a handle and a label each) were laid out once
+    per level above them, and once more for the legend's extent, about a
+    tenth of a map.  Nothing a layout reads changes while the legend draws
+    (the offsets set on the way are added after), so the first layout of
+    each box (the packers; a label's box is measured by its row's) is kept
+    until that draw ends.  Outside a draw of the legend they lay out as ever.
+    """
+    from matplotlib.offsetbox import PackerBase, PaddedBox
+
+    drawing: dict = {}  # while the legend draws: box -> its layout; None otherwise
+    state = {"on": False}
+    stack = [legend._legend_box]
+    while stack:
+        box = stack.pop()
+        stack.extend(box.get_children())
+        if isinstance(box, (PackerBase, PaddedBox)):
+            def layout(renderer, own=box._get_bbox_and_child_offsets, box=box):
+                if not state["on"]:
+                    return own(renderer)
+                known = drawing.get(box)
+                if known is None or known[0] is not renderer:
+                    known = drawing[box] = (renderer, own(renderer))
+                return known[1]
+
+            box._get_bbox_and_child_offsets = layout
+    draw = legend.draw
+
+    def draw_laid_out_once(renderer):
+        state["on"] = True
+        drawing.clear()
+        try:
+            return draw(renderer)
+        finally:
+            state["on"] = False
+            drawing.clear()
+
+    legend.draw = draw_laid_out_once
 
 
 def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple]]) -> None:
@@ -261,16 +357,14 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     ax.apply_aspect()
     to_px = ax.transData.transform
     to_data = ax.transData.inverted().transform
-    placed: list[tuple[float, float, float, float]] = []
+    placed = _Boxes()  # the labels placed so far
     radius = 7.0  # pixels at the figure's dpi, about the drawn circle
-
-    def free(box, boxes) -> bool:
-        return not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in boxes)
 
     areas = []
     for _, _, _, (x0, y0, x1, y1) in badges:
         (px0, py0), (px1, py1) = to_px([(x0, y0), (x1, y1)])
         areas.append((px0, py0, px1, py1))
+    area_boxes = _Boxes(areas)
     for (rank, x, y, _), a in zip(badges, areas):
         at = to_px([(x, y)])[0]
         pos, lead = at, False
@@ -278,7 +372,7 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         def box(p):
             return (p[0] - radius, p[1] - radius, p[0] + radius, p[1] + radius)
 
-        if a[2] - a[0] < 4 * radius or a[3] - a[1] < 4 * radius or not free(box(at), placed):
+        if a[2] - a[0] < 4 * radius or a[3] - a[1] < 4 * radius or not placed.free(box(at)):
             lead = True
             pos = (a[2] + radius + 3, a[3] + radius + 3)
             for ring in range(1, 5):
@@ -286,14 +380,14 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
                 cands = [(a[2] + d, a[3] + d), (a[2] + d, (a[1] + a[3]) / 2), (a[2] + d, a[1] - d),
                          ((a[0] + a[2]) / 2, a[1] - d), (a[0] - d, a[1] - d), (a[0] - d, (a[1] + a[3]) / 2),
                          (a[0] - d, a[3] + d), ((a[0] + a[2]) / 2, a[3] + d)]
-                found = next((c for c in cands if free(box(c), placed) and free(box(c), areas)), None)
+                found = next((c for c in cands if placed.free(box(c)) and area_boxes.free(box(c))), None)
                 if found is not None:
                     pos = found
                     break
-        placed.append(box(pos))
+        placed.add(box(pos))
         px, py = to_data([pos])[0]
         if lead:
-            ax.plot([px, x], [py, y], color=PATROL_COLOUR, lw=0.8, zorder=8.5)
+            _plot(ax, [px, x], [py, y], color=PATROL_COLOUR, linewidth=0.8, zorder=8.5)
         ax.annotate(str(rank), (px, py), ha="center", va="center", fontsize=7, fontweight="bold", zorder=9,
                     bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": PATROL_COLOUR, "lw": 1.0})
     halo = {"boxstyle": "round,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75}
@@ -308,9 +402,9 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         w = len(label) * size * 0.55 * dpi_scale / 2 + 2
         h = size * dpi_scale / 2 + 1
         b = (p[0] - w, p[1] - h, p[0] + w, p[1] + h)
-        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not free(b, placed):
+        if b[0] < left or b[2] > right or b[1] < bottom or b[3] > top or not placed.free(b):
             return
-        placed.append(b)
+        placed.add(b)
         # a Text at the point draws what an Annotation of it draws (the point is inside the axes: checked above)
         names.add(x, y, label, size, colour, weight, style)
 
@@ -327,7 +421,10 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):
         street_px = to_px(np.column_stack((labels["x"].to_numpy(float), labels["y"].to_numpy(float))))
-        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
+        # the values iterating the columns gives, as lists (iterating Arrow-backed strings is slow), read once
+        street = list(zip(labels["label"].tolist(), labels["x"].tolist(), labels["y"].tolist(),
+                          tiers or [2] * len(labels), street_px.tolist()))
+        for lab, x, y, tier, p in street:
             if tier == 2:
                 text(str(lab), x, y, 5.5, STREET_LABEL_COLOUR, weight="bold", p=p)
     if view.wards is not None and len(view.wards) <= 80:
@@ -335,10 +432,79 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
         for nm, x, y in zip(view.wards["area_name"], shapely.get_x(reps).tolist(), shapely.get_y(reps).tolist()):
             text(str(nm), x, y, 6, WARD_LABEL_COLOUR)
     if labels is not None and len(labels):
-        for lab, x, y, tier, p in zip(labels["label"], labels["x"], labels["y"], tiers or [2] * len(labels), street_px):
+        for lab, x, y, tier, p in street:
             if tier == 1:
                 text(str(lab), x, y, 5, STREET_LABEL_COLOUR, style="italic", p=p)
     names.add_to_axes()
+
+
+class _Boxes:
+    """Boxes ``(x0, y0, x1, y1)`` (pixels); :meth:`free`: does a box overlap none of them?
+
+    The test of the list it replaced (overlap: each side strictly past the
+    other's), asked only of the boxes sharing a cell of a grid with the box: a
+    district map tries a few thousand names against hundreds placed.  Boxes
+    that overlap share a cell (a point of the overlap lies in one cell, which
+    both boxes span).  A box with a NaN overlaps nothing (its comparisons are
+    false) and is not kept; one with an infinite side, or spanning very many
+    cells, is kept in a list asked every time.
+    """
+
+    CELL = 64.0  # pixels: about a street name's width
+    MAX_CELLS = 4096
+
+    def __init__(self, boxes=()):
+        self.cells: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+        self.odd: list[tuple[float, float, float, float]] = []
+        for b in boxes:
+            self.add(b)
+
+    def _span(self, b):
+        """The cells' column and row ranges *b* spans; None for a NaN; () for an infinite or huge box."""
+        x0, y0, x1, y1 = b
+        if not (x0 == x0 and y0 == y0 and x1 == x1 and y1 == y1):
+            return None
+        if not all(map(math.isfinite, b)):
+            return ()
+        c = self.CELL
+        i0, i1, j0, j1 = math.floor(x0 / c), math.floor(x1 / c), math.floor(y0 / c), math.floor(y1 / c)
+        if (i1 - i0 + 1) * (j1 - j0 + 1) > self.MAX_CELLS or i1 < i0 or j1 < j0:
+            return ()
+        return range(i0, i1 + 1), range(j0, j1 + 1)
+
+    def add(self, b) -> None:
+        b = tuple(map(float, b))
+        span = self._span(b)
+        if span is None:
+            return
+        if span == ():
+            self.odd.append(b)
+            return
+        cols, rows = span
+        cells = self.cells
+        for i in cols:
+            for j in rows:
+                cells.setdefault((i, j), []).append(b)
+
+    def free(self, b) -> bool:
+        x0, y0, x1, y1 = b = tuple(map(float, b))
+        for o in self.odd:
+            if x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]:
+                return False
+        span = self._span(b)
+        if span is None:
+            return True
+        if span == ():  # asked of every box kept
+            return not any(x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]
+                           for o in [o for boxes in self.cells.values() for o in boxes])
+        cols, rows = span
+        cells = self.cells
+        for i in cols:
+            for j in rows:
+                for o in cells.get((i, j), ()):
+                    if x0 < o[2] and x1 > o[0] and y0 < o[3] and y1 > o[1]:
+                        return False
+        return True
 
 
 class _LabelBatch:

@@ -71,6 +71,21 @@ def _top_pct(values: np.ndarray) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.array([])
+    values = np.asarray(values, dtype=float)
+    if np.isnan(values).any():
+        ranks = pd.Series(-values).rank(method="max").to_numpy()
+    else:
+        # pandas' "max" rank of -v: how many values are >= v (one sort, no pandas); whole numbers, so the same floats
+        ranks = (n - np.searchsorted(np.sort(values), values, side="left")).astype(float)
+    out = ranks / n * 100.0
+    return np.where(values > 0, out, 100.0)
+
+
+def _top_pct_reference(values: np.ndarray) -> np.ndarray:
+    """:func:`_top_pct` by pandas' rank (the tests' reference)."""
+    n = len(values)
+    if n == 0:
+        return np.array([])
     ranks = pd.Series(-values).rank(method="max").to_numpy()
     out = ranks / n * 100.0
     return np.where(values > 0, out, 100.0)
@@ -123,6 +138,8 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
         harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
         gi = demote_empty_hot_cells(grid, gi_star(counts, weights), counts)  # empty cells hot only as bridges
         moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
+        # their columns read from frames without attrs (every column taken from a frame with attrs deep-copies them)
+        gi, moran = pd.DataFrame(gi, copy=False), pd.DataFrame(moran, copy=False)
         kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
         pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel,
                                       shared=per_area)

@@ -116,3 +116,48 @@ def test_keep_cell_in_arrow_is_the_factorized_route(kind, monkeypatch):
     assert got.dtype == bool and ref.dtype == bool
     assert np.array_equal(got, ref)
     assert 0 < got.sum() < n
+
+
+@pytest.mark.parametrize("case", ["classes", "one_category", "empty", "missing", "unused_categories"])
+def test_text_of_a_categorical_is_the_pd_array_route(case):
+    import pyarrow as pa
+
+    from hotspots.detect.analysis import _text_of, _text_of_reference
+
+    rng = np.random.default_rng(11)
+    classes = ["hot_99", "hot_95", "not_significant", "cold_95", "isolated \u00e9"]
+    values = {
+        "classes": pd.Categorical(rng.choice(classes, 3000), categories=classes),
+        "one_category": pd.Categorical(["x"] * 10),
+        "empty": pd.Categorical([], categories=classes),
+        "missing": pd.Categorical(["hot_99", None, "cold_95"], categories=classes),
+        "unused_categories": pd.Categorical(["cold_95"] * 5, categories=classes),
+    }[case]
+    series = pd.Series(values)
+    if case == "missing":
+        with pytest.raises(Exception):  # noqa: B017 -- the reference cannot take a missing code either
+            _text_of_reference(series)
+        with pytest.raises(Exception):  # noqa: B017
+            _text_of(series)
+        return
+    got, ref = _text_of(series), _text_of_reference(series)
+    assert type(got) is type(ref) and got.dtype == ref.dtype
+    assert got._pa_array.type == ref._pa_array.type == pa.large_string()
+    assert got._pa_array.equals(ref._pa_array) and got._pa_array.num_chunks == ref._pa_array.num_chunks
+    assert pa.array(got).validate(full=True) is None
+    pd.testing.assert_series_equal(pd.Series(got), pd.Series(ref), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_peak_cell_is_the_pandas_sort_first(seed):
+    from hotspots.detect.tables import _peak_cell, _peak_cell_reference
+
+    rng = np.random.default_rng(seed)
+    cases = [np.array([], dtype=np.int64), np.array([0]), np.zeros(9, dtype=np.int64), np.array([3, 7, 7, 1]),
+             np.array([1.0, np.nan, 4.0]), np.array([np.nan, np.nan]), np.array([2.0, -0.0, 0.0, 2.0])]
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        values = rng.poisson(rng.uniform(0.1, 5), n)
+        cases.append(values if rng.random() < 0.5 else values.astype(float))
+    for counts in cases:
+        assert _peak_cell(counts) == _peak_cell_reference(counts), counts

@@ -75,7 +75,9 @@ def _text_of_labels(values: np.ndarray, common: str):
     labels, inverse = np.unique(values[rows], return_inverse=True)
     codes = np.zeros(len(values), dtype=np.int32)
     codes[rows] = inverse.reshape(-1) + 1
-    return pd.array(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)), dtype=_TEXT)
+    # already the large_string type the text dtype holds: wrapped without pd.array's conversion
+    return pd.arrays.ArrowStringArray(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)),
+                                      dtype=_TEXT)
 
 
 def _in_order(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

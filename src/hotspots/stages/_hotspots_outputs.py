@@ -158,7 +158,8 @@ def _grid_cell_layers(inputs: Inputs, areas: list[AreaResult], everything: bool)
                                      for a, k in zip(group, np.split(keep, ends[:-1]))])
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
             # the CRS given once, with the shapes (given to the frame too, it is compared with theirs: slow in pyproj)
-            layers.append((f"{slug(sel, empty='x')}_{kind}", gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(shapes, crs=BNG))))
+            layers.append((f"{slug(sel, empty='x')}_{kind}",
+                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(shapes, crs=BNG))))
     return layers, {"grid_cells_written": written, "grid_cells_left_out": left_out}
 
 

@@ -75,7 +75,9 @@ def _text_of_labels(values: np.ndarray, common: str):
     labels, inverse = np.unique(values[rows], return_inverse=True)
     codes = np.zeros(len(values), dtype=np.int32)
     codes[rows] = inverse.reshape(-1) + 1
-    return pd.array(pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes)), dtype=_TEXT)
+    # already the large_string type the text dtype holds: wrapped without pd.array's conversion
+    taken = pa.array([common] + labels.tolist(), type=pa.large_string()).take(pa.array(codes))
+    return pd.arrays.ArrowStringArray(taken, dtype=_TEXT)
 
 
 def _in_order(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -345,8 +347,11 @@ def _emerging_classes_keyed(found: _Keyed, months: list[str], columns) -> dict[s
     return out
 
 
-def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, area: StudyArea, sel: str) -> dict:
-    """Top-5% cells in the comparison months vs the matched analysis months; concentration in the analysis period."""
+def _stability(inputs: Inputs, grid, cell, sel_rows, current_counts: np.ndarray, area: StudyArea, sel: str) -> dict:
+    """Top-5% cells in the comparison months vs the matched analysis months; concentration in the analysis period.
+
+    ``sel_rows``: the positions (ascending) of the selection's points inside the study area.
+    """
     n = len(grid)
     codes = inputs.codes
     row: dict[str, Any] = {"study_area_type": area.area_type, "study_area_code": area.code, "study_area_name": area.name,
@@ -358,8 +363,9 @@ def _stability(inputs: Inputs, grid, cell, in_sel, current_counts: np.ndarray, a
     if not a or not b:
         row.update({"period_a": "", "period_b": "", "note": "no seasonally matched comparison months in the data"})
         return row
-    ca = _bincount(cell[in_sel & codes.in_months(a)], n)
-    cb = _bincount(cell[in_sel & codes.in_months(b)], n)
+    # the same points in the same order as the masks in_sel & in_months(...) pick, without a pass over every point
+    ca = _bincount(cell[sel_rows[codes.in_months(a)[sel_rows]]], n)
+    cb = _bincount(cell[sel_rows[codes.in_months(b)[sel_rows]]], n)
     row.update({"period_a": f"{a[0]}..{a[-1]}", "period_b": f"{b[0]}..{b[-1]}", "count_a": int(ca.sum()),
                 "count_b": int(cb.sum())})
     if ca.sum() == 0 or cb.sum() == 0:

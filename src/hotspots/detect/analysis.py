@@ -71,6 +71,21 @@ def _top_pct(values: np.ndarray) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.array([])
+    values = np.asarray(values, dtype=float)
+    if np.isnan(values).any():
+        ranks = pd.Series(-values).rank(method="max").to_numpy()
+    else:
+        # pandas' "max" rank of -v: how many values are >= v (one sort, no pandas); whole numbers, so the same floats
+        ranks = (n - np.searchsorted(np.sort(values), values, side="left")).astype(float)
+    out = ranks / n * 100.0
+    return np.where(values > 0, out, 100.0)
+
+
+def _top_pct_reference(values: np.ndarray) -> np.ndarray:
+    """:func:`_top_pct` by pandas' rank (the tests' reference)."""
+    n = len(values)
+    if n == 0:
+        return np.array([])
     ranks = pd.Series(-values).rank(method="max").to_numpy()
     out = ranks / n * 100.0
     return np.where(values > 0, out, 100.0)
@@ -117,14 +132,21 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
     per_area: dict = {}  # what every selection shares: the space-time cube's weights, the patrol areas' namer
     for sel, members in inputs.selections.items():
         in_sel = inside & codes.of_types(members)
-        cur = in_sel & in_current
-        counts = _bincount(cell[cur], n)
+        # the selected points by position, found once (a mask over every point costs a pass over them per use);
+        # those of the analysis period among them (ascending, as np.flatnonzero(in_sel & in_current) gives them)
+        sel_rows = np.flatnonzero(in_sel)
+        cur_rows = sel_rows[in_current[sel_rows]]
+        cur_cells = cell[cur_rows]
+        counts = _bincount(cur_cells, n)
         asb_only = all(m == ASB for m in members)
-        harm_cells = np.full(n, np.nan) if asb_only else _bincount(cell[cur], n, np.nan_to_num(harm[cur]))
+        harm_cells = np.full(n, np.nan) if asb_only else _bincount(cur_cells, n, np.nan_to_num(harm[cur_rows]))
         gi = demote_empty_hot_cells(grid, gi_star(counts, weights), counts)  # empty cells hot only as bridges
         moran = local_moran(counts, weights, permutations=cfg.permutations, seed=cfg.seed)
-        kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur], codes.y[cur]]), area.cell_size)
-        pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month(in_sel), area, sel,
+        # their columns read from frames without attrs (every column taken from a frame with attrs deep-copies them)
+        gi, moran = pd.DataFrame(gi, copy=False), pd.DataFrame(moran, copy=False)
+        kde, bandwidth, bw_reason = kde_cells(grid, np.column_stack([codes.x[cur_rows], codes.y[cur_rows]]),
+                                              area.cell_size)
+        pattern, emerging = _emerging(inputs, grid, weights, monthly.by_month_rows(sel_rows), area, sel,
                                       shared=per_area)
         columns = {
             **shared, "selection": _text(sel, n), **grid_columns,
@@ -138,11 +160,12 @@ def analyse_area(inputs: Inputs, area: StudyArea, cfg: HotspotConfig, *, patrol:
             "emerging_class": _text_of_labels(pattern, "no pattern detected"),
             "town_centre": town_centre, "patrol_area_id": no_patrol_area,
         }
-        clusters, shapes = _clusters(codes, np.flatnonzero(cur), area, sel, cfg)
-        stab = _stability(inputs, grid, cell, in_sel, counts, area, sel)
+        clusters, shapes = _clusters(codes, cur_rows, area, sel, cfg)
+        stab = _stability(inputs, grid, cell, sel_rows, counts, area, sel)
         res = SelectionResult(cells=None, clusters=clusters, cluster_shapes=shapes, emerging=emerging, stability=stab)
         if patrol:  # reads the columns, and sets the cells' patrol area ids, before the table is built
-            describe_patrol_areas(res, inputs, grid, cell, cur, members, sel, area, cfg, shared=per_area,
+            # (its ``cur`` argument is not read: no mask of the period's points is made here)
+            describe_patrol_areas(res, inputs, grid, cell, None, members, sel, area, cfg, shared=per_area,
                                   columns=columns)
         cells = gpd.GeoDataFrame(columns, index=grid.index, geometry="geometry", crs=BNG)
         cells.attrs = copy.deepcopy(grid.attrs)
@@ -173,7 +196,10 @@ class _MonthlyCounts:
 
     def by_month(self, in_sel: np.ndarray) -> np.ndarray:
         """(n_cells, n_months) float counts of the selected points (months outside ``months_all`` left out)."""
-        sel_idx = np.flatnonzero(in_sel)
+        return self.by_month_rows(np.flatnonzero(in_sel))
+
+    def by_month_rows(self, sel_idx: np.ndarray) -> np.ndarray:
+        """:meth:`by_month` of the points at positions ``sel_idx`` (ascending)."""
         col = self.column[sel_idx]
         ok = col >= 0
         n, m = self.n_cells, len(self.months)
@@ -194,6 +220,19 @@ def _class_counts(categories: pd.Series) -> dict[str, int]:
 
 def _text_of(categories: pd.Series):
     """A categorical column as text (``.astype(str)``), by taking from its categories in Arrow."""
+    import pyarrow as pa
+
+    cat = categories.array
+    codes = np.asarray(cat.codes)
+    if codes.size and codes.min() < 0:  # a missing entry: the reference route
+        return _text_of_reference(categories)
+    # taken in the large_string type the text dtype holds, and wrapped without pd.array's conversion
+    labels = pa.array([str(c) for c in cat.categories], type=pa.large_string())
+    return pd.arrays.ArrowStringArray(labels.take(pa.array(codes)), dtype=_TEXT)
+
+
+def _text_of_reference(categories: pd.Series):
+    """:func:`_text_of` converted by ``pd.array`` (the tests' reference)."""
     import pyarrow as pa
 
     cat = categories.array

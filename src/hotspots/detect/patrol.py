@@ -513,12 +513,15 @@ def demote_empty_hot_cells(grid: gpd.GeoDataFrame, gi: pd.DataFrame, counts: np.
     hot = _starts_with_hot(gi["gi_class"])
     keep, _ = bridge_cells(grid, hot, counts)
     demote = hot & ~keep
-    out = gi.copy()
     if demote.any():
-        fast = _demoted_codes(out, demote)
+        fast = _demoted_codes(gi, demote)
         if fast is not None:  # the same categoricals, set through their codes
+            # two columns replaced (never written into): the copy can share the other columns' data
+            out = gi.copy(deep=False)
             out["gi_class"], out["gi_test"] = fast
             return out
+    out = gi.copy()
+    if demote.any():
         if isinstance(out["gi_test"].dtype, pd.CategoricalDtype) and "empty_cell" not in out["gi_test"].cat.categories:
             out["gi_test"] = out["gi_test"].cat.add_categories(["empty_cell"])
         out.loc[demote, "gi_class"] = "not_significant"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import geopandas as gpd
@@ -69,11 +70,44 @@ def keep_cell(cells: pd.DataFrame) -> np.ndarray:
     [False, True, True]
     """
     keep = cells["count"].to_numpy() > 0
-    keep |= _by_value(cells["gi_class"], lambda v: v != "not_significant", True)
-    keep |= _by_value(cells["moran_class"], lambda v: v in _CO_TYPE, False)
-    keep |= _by_value(cells["patrol_area_id"].fillna(""), lambda v: v != "", False)
-    keep |= _by_value(cells["emerging_class"], lambda v: v != "no pattern detected", False)
+    keep |= _text_test(cells["gi_class"], lambda v: v != "not_significant", True,
+                       lambda a, pc: pc.not_equal(a, "not_significant"))
+    keep |= _text_test(cells["moran_class"], lambda v: v in _CO_TYPE, False,
+                       lambda a, pc: pc.is_in(a, value_set=_arrow_text(tuple(_CO_TYPE), a.type)))
+    keep |= _text_test(cells["patrol_area_id"], lambda v: v != "", False, lambda a, pc: pc.not_equal(a, ""), fill="")
+    keep |= _text_test(cells["emerging_class"], lambda v: v != "no pattern detected", False,
+                       lambda a, pc: pc.not_equal(a, "no pattern detected"))
     return keep
+
+
+def _text_test(column: pd.Series, test, missing: bool, arrow_test, fill: str | None = None) -> np.ndarray:
+    """``test`` of each entry as text (``missing`` for a missing one; with ``fill``, missing entries are ``fill``).
+
+    An Arrow text column (the analysis's) is tested in Arrow (``arrow_test``, the same comparison), without
+    factorizing it; any other column by :func:`_by_value`.
+    """
+    if isinstance(column.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        data = getattr(column.array, "_pa_array", None)
+        if isinstance(data, pa.ChunkedArray) and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+            if fill is not None:
+                data = pc.fill_null(data, fill)
+                missing = bool(test(fill))
+            tested = pc.fill_null(arrow_test(data, pc), missing)
+            return np.asarray(tested.to_numpy(zero_copy_only=False), dtype=bool).copy()
+    if fill is not None:
+        column = column.fillna(fill)
+    return _by_value(column, test, missing)
+
+
+@functools.lru_cache(maxsize=4)
+def _arrow_text(values: tuple[str, ...], arrow_type):
+    """The values as an Arrow array of ``arrow_type`` (a value set for ``pyarrow.compute.is_in``), made once."""
+    import pyarrow as pa
+
+    return pa.array(list(values), type=arrow_type)
 
 
 def grid_cells_everything(settings) -> bool:
@@ -123,8 +157,9 @@ def _grid_cell_layers(inputs: Inputs, areas: list[AreaResult], everything: bool)
             shapes = np.concatenate([np.asarray(a.grid.geometry.values)[np.flatnonzero(k)]
                                      for a, k in zip(group, np.split(keep, ends[:-1]))])
             cells = pd.concat([cells, arcgis_fields(cells)], axis=1)
+            # the CRS given once, with the shapes (given to the frame too, it is compared with theirs: slow in pyproj)
             layers.append((f"{slug(sel, empty='x')}_{kind}",
-                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(shapes, crs=BNG), crs=BNG)))
+                           gpd.GeoDataFrame(cells, geometry=gpd.GeoSeries(shapes, crs=BNG))))
     return layers, {"grid_cells_written": written, "grid_cells_left_out": left_out}
 
 

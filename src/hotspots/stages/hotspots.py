@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -226,6 +227,8 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
     if todo:
         inputs.codes  # noqa: B018 -- built once, before the workers start, so that they share it
 
+    here = os.getpid()
+
     def analyse(i: int) -> tuple[AreaResult, float]:
         t = time.perf_counter()
         area, patrol = jobs[i]
@@ -233,7 +236,9 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
         seconds = time.perf_counter() - t
         if cache is not None:
             cache.store(keys[i], result)  # never fails: an entry that cannot be written only costs time
-        return _without_cell_shapes(result), seconds
+        # the shapes are left out only for the trip back from a worker process: analysed here (one worker), the
+        # tables are kept as they are (taking the shapes out and back copied every table, to the same frames)
+        return (result if os.getpid() == here else _without_cell_shapes(result)), seconds
 
     computed = process_map(analyse, todo, weights=[_workload(inputs, jobs[i][0]) for i in todo],
                            alongside=while_analysing if todo else None)

@@ -30,9 +30,9 @@ from hotspots.outliers.columns import (
 )
 from hotspots.outliers.funnel import (
     _funnel_limits_sharing,
+    _funnel_outliers_data,
     exact_poisson_interval,
     funnel_limits,
-    funnel_outliers,
 )
 
 # =============================================================================
@@ -269,20 +269,23 @@ def outlier_table(
             columns["overdispersed"] = np.zeros(n, dtype=bool)
             columns["adjustment"] = np.full(n, "none", dtype=object)
         else:
-            res = funnel_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
-            od = res.attrs["overdispersion"]
-            columns = {"area_code": res["area"].to_numpy(dtype=object), "count": res["observed"].to_numpy()}
+            # funnel_outliers' columns without its frame (the same arrays; flags as category codes)
+            res, _, attrs, categories = _funnel_outliers_data(observed, population, names=codes, levels=levels,
+                                                              adjustment=adjustment)
+            od = attrs["overdispersion"]
+            columns = {"area_code": np.asarray(res["area"], dtype=object), "count": res["observed"]}
             for column in ("population", "rate_per_1000", "expected", "ratio", "z", "p", "z_adjusted", *limits):
-                columns[column] = res[column].to_numpy()
+                columns[column] = res[column]
+            flag_names = np.array([str(c) for c in categories], dtype=object)
             for column in ("flag_unadjusted", "flag"):
-                columns[column] = np.asarray(res[column].astype(str), dtype=object)
-            columns["county_rate_per_1000"] = np.full(n, res.attrs["reference_rate_per_1000"])
+                columns[column] = flag_names[res[column]]
+            columns["county_rate_per_1000"] = np.full(n, attrs["reference_rate_per_1000"])
             columns["phi"] = np.full(n, od["phi"])
             columns["tau2"] = np.full(n, od["tau2"])
             columns["overdispersed"] = np.full(n, bool(od["overdispersed"]))
             columns["adjustment"] = np.full(n, od["adjustment"] if od["applied"] else "none", dtype=object)
             estimates[crime_type] = {**od, "is_group": is_group,
-                                     "county_rate_per_1000": res.attrs["reference_rate_per_1000"]}
+                                     "county_rate_per_1000": attrs["reference_rate_per_1000"]}
         columns["crime_type"] = np.full(n, crime_type, dtype=object)
         columns["is_group"] = np.full(n, is_group)
         for column, values in columns.items():

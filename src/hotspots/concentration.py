@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -197,17 +198,31 @@ def _simulated_ginis(rng: np.random.Generator, n_units: int, n_events: int, simu
     simulations is drawn by one call of ``size=(batch, n_events)``, the same random stream (numpy's bounded
     integers take their 32-bit or 64-bit words straight from the bit generator, whose buffered half-word
     carries over from one call to the next, so the draws of one call are those of consecutive calls), without
-    a call per simulation; the counting and the Gini are done for a batch at once.
+    a call per simulation; the Gini is done for a batch at once.  Each simulation's draws are counted by a
+    bincount of their own (whole-number counts: the allocations of one bincount over the batch with each
+    row's draws offset, without writing the offsets into every draw).
     """
     simulated = np.empty(simulations)
     batch = max(1, min(simulations, _BATCH_DRAWS // max(n_events, 1)))
     for start in range(0, simulations, batch):
         stop = min(simulations, start + batch)
         draws = rng.integers(0, n_units, size=(stop - start, n_events))
-        draws += (np.arange(stop - start, dtype=np.int64) * n_units)[:, None]
-        allocations = np.bincount(draws.ravel(), minlength=(stop - start) * n_units).reshape(stop - start, n_units)
+        allocations = np.empty((stop - start, n_units), dtype=np.intp)
+        for row, drawn in enumerate(draws):
+            allocations[row] = np.bincount(drawn, minlength=n_units)
         simulated[start:stop] = _ginis_of_rows(allocations)
     return simulated
+
+
+@functools.lru_cache(maxsize=512)
+def _random_baseline(n_units: int, n_events: int, simulations: int, seed: int) -> tuple[float, float]:
+    """Mean and SD (NaN for one simulation) of :func:`_simulated_ginis` from ``default_rng(seed)``.
+
+    They depend on nothing else, and a table asks for the same again (a group of one category repeats
+    that category's counts): each is simulated once.
+    """
+    simulated = _simulated_ginis(np.random.default_rng(seed), n_units, n_events, simulations)
+    return float(simulated.mean()), float(simulated.std(ddof=1)) if simulations > 1 else math.nan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,12 +321,11 @@ def gini_poisson_adjusted(counts: Any, *, simulations: int = 200, seed: int = 12
         return GiniBaseline(math.nan, math.nan, math.nan, math.nan, math.nan, n_units, 0, int(simulations), int(seed))
     observed = _gini_of_integer_counts(integer_counts)
     generalised = max(1.0, n_units / n_events) * (observed - 1.0) + 1.0
-    simulated = _simulated_ginis(np.random.default_rng(seed), n_units, n_events, int(simulations))
-    random_mean = float(simulated.mean())
+    random_mean, random_sd = _random_baseline(n_units, n_events, int(simulations), int(seed))
     adjusted = (observed - random_mean) / (1.0 - random_mean) if random_mean < 1 else math.nan
     return GiniBaseline(
         gini=observed, gini_generalised=float(generalised), gini_random_mean=random_mean,
-        gini_random_sd=float(simulated.std(ddof=1)) if simulations > 1 else math.nan,
+        gini_random_sd=random_sd,
         gini_adjusted=float(adjusted), n_units=n_units, n_events=n_events, simulations=int(simulations),
         seed=int(seed),
     )

@@ -24,9 +24,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.special as sc
 
 # scipy.stats' chi2, norm and poisson, without importing scipy.stats
-from hotspots._dist import chi2_ppf, norm_isf, poisson_cdf, poisson_pmf, poisson_ppf, poisson_sf
+from hotspots._dist import (
+    _poisson_pmf,
+    _poisson_ppf,
+    chi2_ppf,
+    norm_isf,
+    poisson_cdf,
+    poisson_pmf,
+    poisson_ppf,
+    poisson_sf,
+)
 from hotspots._validate import (
     _as_float,
     _broadcast,
@@ -146,6 +156,35 @@ def _poisson_interpolated_quantile(prob: float, mean: np.ndarray) -> np.ndarray:
     return r - alpha
 
 
+def _poisson_interpolated_quantiles(probs: Sequence[float], mean: np.ndarray) -> list[np.ndarray]:
+    """``[_poisson_interpolated_quantile(p, mean) for p in probs]``, the same numbers bit for bit.
+
+    The funnel limits of one table are four quantiles of each of a few hundred
+    means; the generic ``rv_discrete`` wrappers (argument checks, ``place``
+    of the valid entries) cost more than the kernels there.  For probabilities
+    in (0, 1) and finite means > 0 every entry is valid, and those wrappers
+    reduce to the kernels on the whole array (plus ``loc = 0``, clipped to
+    [0, 1] for the cdf and pmf), so they are called directly, on all the
+    probabilities at once: the kernels are elementwise, so each value is the
+    one its own call gave.  Anything else (or a quantile that is not a finite
+    whole number >= 0) takes the wrappers.
+    """
+    mean = np.asarray(mean, dtype=float)
+    probs = [float(p) for p in probs]
+    if (mean.ndim != 1 or not all(0.0 < p < 1.0 for p in probs)
+            or not (np.isfinite(mean).all() and (mean > 0).all())):
+        return [_poisson_interpolated_quantile(p, mean) for p in probs]
+    q = np.repeat(np.asarray(probs), mean.size)
+    mu = np.tile(mean, len(probs))
+    r = _poisson_ppf(q, mu) + 0  # rv_discrete.ppf adds loc (0), as the wrapper does
+    if not (np.isfinite(r).all() and (r >= 0).all()):
+        return [_poisson_interpolated_quantile(p, mean) for p in probs]
+    cdf = np.clip(sc.pdtr(np.floor(r - 0), mu), 0, 1)  # rv_discrete.cdf: k - loc, the kernel, clipped
+    pmf = np.clip(_poisson_pmf(r - 0, mu), 0, 1)  # rv_discrete.pmf
+    out = r - (cdf - q) / pmf
+    return [out[i * mean.size:(i + 1) * mean.size] for i in range(len(probs))]
+
+
 def funnel_limits(
     expected: Any,
     *,
@@ -257,24 +296,34 @@ def _funnel_limits_sharing(expected: Any, variants: Sequence[dict[str, Any]], *,
     once for all variants: the same arithmetic on the same numbers, so the
     same values, for a fraction of the time (the quantiles are nearly all of it).
     """
+    e_flat, columns = _funnel_limits_columns(expected, variants, target=target, levels=levels, method=method)
+    return [pd.DataFrame(out, index=_index_for(e_flat.size, expected)) for out in columns]
+
+
+def _funnel_limits_columns(expected: Any, variants: Sequence[dict[str, Any]], *, target: float = 1.0,
+                           levels: Sequence[float] = (0.95, 0.998),
+                           method: str = "exact") -> tuple[np.ndarray | None, list[dict[str, np.ndarray]]]:
+    """:func:`_funnel_limits_sharing` as the flat expected counts and each frame's columns (no frames)."""
     checked = []
     for variant in variants:
         v = {"adjustment": None, "phi": 1.0, "tau2": 0.0, **variant}
         e, lv = _check_funnel_limits(expected, target=target, levels=levels, method=method, **v)
         checked.append((v, lv))
     if not checked:
-        return []
+        return None, []
     levels = checked[0][1]
     e_flat = np.atleast_1d(e).ravel()
     valid = np.isfinite(e_flat) & (e_flat > 0)
     safe_e = np.where(valid, e_flat, 1.0)
     base = {}
-    for level in levels:
+    if method == "exact":  # every level's quantiles in one call (elementwise: the same numbers)
+        tails = [(1.0 - level) / 2 for level in levels]
+        quantiles = _poisson_interpolated_quantiles([p for t in tails for p in (t, 1.0 - t)], target * safe_e)
+    for k, level in enumerate(levels):
         tail = (1.0 - level) / 2
         if method == "exact":
-            mean = target * safe_e
-            lower = _poisson_interpolated_quantile(tail, mean) / safe_e
-            upper = _poisson_interpolated_quantile(1.0 - tail, mean) / safe_e
+            lower = quantiles[2 * k] / safe_e
+            upper = quantiles[2 * k + 1] / safe_e
         else:
             half = norm_isf(tail) * np.sqrt(target / safe_e)
             lower, upper = target - half, target + half
@@ -296,13 +345,20 @@ def _funnel_limits_sharing(expected: Any, variants: Sequence[dict[str, Any]], *,
             label = level_label(level)
             out[f"lower_{label}"] = np.where(valid, np.maximum(lower, 0.0), np.nan)
             out[f"upper_{label}"] = np.where(valid, upper, np.nan)
-        frames.append(pd.DataFrame(out, index=_index_for(e_flat.size, expected)))
-    return frames
+        frames.append(out)
+    return e_flat, frames
 
 
 def _flag_against_limits(ratio: np.ndarray, limits: Mapping[str, Any] | pd.DataFrame, levels: tuple[float, ...],
                          suffix: str = "") -> pd.Categorical:
     """high_<L>/low_<L> for the widest limits crossed, else "within" (``limits``: a frame or columns by name)."""
+    codes, categories = _flag_codes(ratio, limits, levels, suffix)
+    return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
+
+
+def _flag_codes(ratio: np.ndarray, limits: Mapping[str, Any] | pd.DataFrame, levels: tuple[float, ...],
+                suffix: str = "") -> tuple[np.ndarray, list[str]]:
+    """:func:`_flag_against_limits` as its codes and categories (the categorical costs more than the flags)."""
     by_width = sorted(levels, reverse=True)
     labels = [level_label(v) for v in by_width]
     categories = [f"high_{x}" for x in labels] + ["within"] + [f"low_{x}" for x in reversed(labels)]
@@ -313,7 +369,7 @@ def _flag_against_limits(ratio: np.ndarray, limits: Mapping[str, Any] | pd.DataF
         lower = np.asarray(limits[f"lower_{label}{suffix}"])
         codes[ratio > upper] = categories.index(f"high_{label}")
         codes[ratio < lower] = categories.index(f"low_{label}")
-    return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
+    return codes, categories
 
 
 def _poisson_mid_p(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -404,6 +460,26 @@ def funnel_outliers(
     >>> df.attrs["overdispersion"]["applied"]
     True
     """
+    data, index, attrs, categories = _funnel_outliers_data(
+        observed, population, reference_rate=reference_rate, names=names, levels=levels,
+        adjust_overdispersion=adjust_overdispersion, adjustment=adjustment)
+    for column in ("flag_unadjusted", "flag"):
+        data[column] = pd.Categorical.from_codes(data[column], categories=categories, ordered=True)
+    df = pd.DataFrame(data, index=index)  # every column at once: inserting them one by one costs more
+    df.attrs.update(attrs)
+    return df
+
+
+def _funnel_outliers_data(observed: Any, population: Any, *, reference_rate: float | None = None, names: Any = None,
+                          levels: Sequence[float] = (0.95, 0.998), adjust_overdispersion: bool = True,
+                          adjustment: str = "multiplicative") -> tuple[dict[str, Any], pd.Index, dict[str, Any], list]:
+    """:func:`funnel_outliers` (same checks and numbers) as its columns, index, ``attrs`` and flag categories.
+
+    The flag columns are the categoricals' codes (``int8``).  The level
+    tables take the columns as they are: building the frame, reading its
+    columns back (each read copies ``attrs``) and the categoricals cost more
+    than the statistics.
+    """
     problems = _Problems("funnel_outliers")
     o = _as_float(problems, "observed", observed)
     pop = _as_float(problems, "population", population)
@@ -456,16 +532,15 @@ def funnel_outliers(
     applied = bool(adjust_overdispersion and od is not None and od.overdispersed)
     # the adjusted limits widen the same quantiles: computed once (_funnel_limits_sharing)
     if applied and adjustment == "multiplicative":
-        limits, adjusted = _funnel_limits_sharing(expected, [{}, {"adjustment": "multiplicative", "phi": od.phi}],
-                                                  levels=levels)
+        limits, adjusted = _funnel_limits_columns(
+            expected, [{}, {"adjustment": "multiplicative", "phi": od.phi}], levels=levels)[1]
         z_adjusted = z / np.sqrt(od.phi)
     elif applied:
-        limits, adjusted = _funnel_limits_sharing(expected, [{}, {"adjustment": "additive", "tau2": od.tau2}],
-                                                  levels=levels)
+        limits, adjusted = _funnel_limits_columns(
+            expected, [{}, {"adjustment": "additive", "tau2": od.tau2}], levels=levels)[1]
         z_adjusted = (ratio - 1.0) / np.sqrt(se**2 + od.tau2)
     else:
-        limits = funnel_limits(expected, levels=levels)
-        adjusted = limits
+        limits = adjusted = _funnel_limits_columns(expected, [{}], levels=levels)[1][0]
         z_adjusted = z
 
     data = {
@@ -479,20 +554,17 @@ def funnel_outliers(
         "p": _poisson_mid_p(o, expected),
         "z_adjusted": z_adjusted,
     }
-    limit_columns = [c for c in limits.columns if c != "expected"]
+    limit_columns = [c for c in limits if c != "expected"]
     for column in limit_columns:
-        data[column] = limits[column].to_numpy()
+        data[column] = limits[column]
     for column in limit_columns:
-        data[f"{column}_adjusted"] = adjusted[column].to_numpy()
-    data["flag_unadjusted"] = _flag_against_limits(ratio, data, levels)
-    data["flag"] = _flag_against_limits(ratio, data, levels, suffix="_adjusted")
-    df = pd.DataFrame(data, index=index)  # every column at once: inserting them one by one costs more
+        data[f"{column}_adjusted"] = adjusted[column]
+    data["flag_unadjusted"], categories = _flag_codes(ratio, data, levels)
+    data["flag"], _ = _flag_codes(ratio, data, levels, suffix="_adjusted")
 
     od_record: dict[str, Any] | None = None if od is None else od.to_dict()
     if od_record is not None:
         od_record.update(applied=applied, adjustment=adjustment if applied else None)
-    df.attrs["overdispersion"] = od_record
-    df.attrs["reference_rate"] = rate
-    df.attrs["reference_rate_per_1000"] = 1000.0 * rate
-    df.attrs["reference_rate_source"] = source
-    return df
+    attrs = {"overdispersion": od_record, "reference_rate": rate, "reference_rate_per_1000": 1000.0 * rate,
+             "reference_rate_source": source}
+    return data, index, attrs, categories

@@ -29,10 +29,9 @@ from hotspots.outliers.columns import (
     limit_columns,
 )
 from hotspots.outliers.funnel import (
-    _funnel_limits_sharing,
+    _funnel_limits_columns,
+    _funnel_outliers_data,
     exact_poisson_interval,
-    funnel_limits,
-    funnel_outliers,
 )
 
 # =============================================================================
@@ -269,20 +268,23 @@ def outlier_table(
             columns["overdispersed"] = np.zeros(n, dtype=bool)
             columns["adjustment"] = np.full(n, "none", dtype=object)
         else:
-            res = funnel_outliers(observed, population, names=codes, levels=levels, adjustment=adjustment)
-            od = res.attrs["overdispersion"]
-            columns = {"area_code": res["area"].to_numpy(dtype=object), "count": res["observed"].to_numpy()}
+            # funnel_outliers' columns without its frame (the same arrays; flags as category codes)
+            res, _, attrs, categories = _funnel_outliers_data(observed, population, names=codes, levels=levels,
+                                                              adjustment=adjustment)
+            od = attrs["overdispersion"]
+            columns = {"area_code": np.asarray(res["area"], dtype=object), "count": res["observed"]}
             for column in ("population", "rate_per_1000", "expected", "ratio", "z", "p", "z_adjusted", *limits):
-                columns[column] = res[column].to_numpy()
+                columns[column] = res[column]
+            flag_names = np.array([str(c) for c in categories], dtype=object)
             for column in ("flag_unadjusted", "flag"):
-                columns[column] = np.asarray(res[column].astype(str), dtype=object)
-            columns["county_rate_per_1000"] = np.full(n, res.attrs["reference_rate_per_1000"])
+                columns[column] = flag_names[res[column]]
+            columns["county_rate_per_1000"] = np.full(n, attrs["reference_rate_per_1000"])
             columns["phi"] = np.full(n, od["phi"])
             columns["tau2"] = np.full(n, od["tau2"])
             columns["overdispersed"] = np.full(n, bool(od["overdispersed"]))
             columns["adjustment"] = np.full(n, od["adjustment"] if od["applied"] else "none", dtype=object)
             estimates[crime_type] = {**od, "is_group": is_group,
-                                     "county_rate_per_1000": res.attrs["reference_rate_per_1000"]}
+                                     "county_rate_per_1000": attrs["reference_rate_per_1000"]}
         columns["crime_type"] = np.full(n, crime_type, dtype=object)
         columns["is_group"] = np.full(n, is_group)
         for column, values in columns.items():
@@ -395,30 +397,34 @@ def funnel_curves(
     if population_range is None:
         population_range = (0.8 * float(table["population"].min()), 1.25 * float(table["population"].max()))
     grid = np.geomspace(max(population_range[0], 1.0), population_range[1], n_points)
-    frames = []
-    for crime_type, sub in table.groupby("crime_type", sort=False):
-        first = sub.iloc[0]
-        rate_1000 = float(first["county_rate_per_1000"])
+    # each crime type's first row, in the order groupby(sort=False) gives the types (rows without one left out)
+    firsts = table[table["crime_type"].notna()].drop_duplicates("crime_type")
+    parts: dict[str, list] = {}
+    for crime_type, rate, adjustment, phi, tau2 in zip(
+            firsts["crime_type"], firsts["county_rate_per_1000"], firsts["adjustment"], firsts["phi"], firsts["tau2"]):
+        rate_1000 = float(rate)
         if not rate_1000 > 0:
             continue
         expected = rate_1000 / 1000.0 * grid
-        if first["adjustment"] == "multiplicative":
-            plain, adjusted = _funnel_limits_sharing(
-                expected, [{}, {"adjustment": "multiplicative", "phi": float(first["phi"])}], levels=levels)
-        elif first["adjustment"] == "additive":
-            plain, adjusted = _funnel_limits_sharing(
-                expected, [{}, {"adjustment": "additive", "tau2": float(first["tau2"])}], levels=levels)
+        # the limits' columns without their frames (the same arrays _funnel_limits_sharing puts in them)
+        if adjustment == "multiplicative":
+            plain, adjusted = _funnel_limits_columns(
+                expected, [{}, {"adjustment": "multiplicative", "phi": float(phi)}], levels=levels)[1]
+        elif adjustment == "additive":
+            plain, adjusted = _funnel_limits_columns(
+                expected, [{}, {"adjustment": "additive", "tau2": float(tau2)}], levels=levels)[1]
         else:
-            plain = funnel_limits(expected, levels=levels)
-            adjusted = plain
-        columns = {"crime_type": crime_type, "population": grid, "expected": expected,
-                   "county_rate_per_1000": rate_1000}
+            plain = adjusted = _funnel_limits_columns(expected, [{}], levels=levels)[1][0]
+        columns = {"crime_type": np.full(grid.size, crime_type, dtype=object), "population": grid,
+                   "expected": expected, "county_rate_per_1000": np.full(grid.size, rate_1000)}
         for level in levels:
             label = level_label(level)
             for side in ("lower", "upper"):
-                columns[f"rate_{side}_{label}"] = plain[f"{side}_{label}"].to_numpy() * rate_1000
-                columns[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"].to_numpy() * rate_1000
-        frames.append(pd.DataFrame(columns))  # every column at once, in the order they were assigned
-    if not frames:
+                columns[f"rate_{side}_{label}"] = plain[f"{side}_{label}"] * rate_1000
+                columns[f"rate_{side}_{label}_adjusted"] = adjusted[f"{side}_{label}"] * rate_1000
+        for column, values in columns.items():
+            parts.setdefault(column, []).append(values)
+    if not parts:
         return pd.DataFrame(columns=FUNNEL_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[FUNNEL_COLUMNS]
+    # one frame of every type's columns joined (the frame per type and pd.concat gave the same)
+    return pd.DataFrame({column: np.concatenate(values) for column, values in parts.items()})[FUNNEL_COLUMNS]

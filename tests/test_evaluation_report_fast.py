@@ -181,3 +181,36 @@ def test_area_map_labels_marked_inside_are_those_matplotlib_draws(evaluation_res
     monkeypatch.setattr(Axes, "annotate", plain_annotate)
     assert er.area_map(evaluation_result) == fast
     assert marked and all(a._check_xy() for a in marked)
+
+
+def test_png_canvas_keeps_its_renderers_and_the_same_pixels(evaluation_result, monkeypatch):
+    """A chart drawn again on its kept renderers (see _PngCanvas.get_renderer) is the PNG fresh renderers give."""
+    from hotspots.render import evaluation_report as er
+    from hotspots.render._agg_text import FastTextCanvas
+
+    res = evaluation_result
+    monthly = _variants(res.monthly)
+    cts = list(dict.fromkeys(monthly["crime_type"]))
+    made = []
+    canvas_class = er._png_canvas_class()
+    original = FastTextCanvas.get_renderer
+
+    def counted(self):
+        before = getattr(self, "renderer", None)
+        renderer = original(self)
+        if renderer is not before:
+            made.append(renderer)
+        return renderer
+
+    monkeypatch.setattr(FastTextCanvas, "get_renderer", counted)
+    kept = er._monthly_charts(monthly, cts, res.meta)
+    n_kept = len(made)
+
+    def fresh(self):  # no renderer kept between sizes: each change of size makes a new one
+        self.__dict__.pop("_kept_renderers", None)
+        return counted(self)
+
+    monkeypatch.setattr(canvas_class, "get_renderer", fresh)
+    made.clear()
+    assert er._monthly_charts(monthly, cts, res.meta) == kept
+    assert n_kept < len(made)  # (the kept renderers were used: fewer made)

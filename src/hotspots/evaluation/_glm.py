@@ -65,12 +65,13 @@ def _solve(wexog: np.ndarray, wendog: np.ndarray) -> tuple[np.ndarray, Any, np.n
     scale = np.sqrt(np.diag(gram))
     if not (np.all(np.isfinite(gram)) and np.all(scale > 0)):
         return None
+    scaled = gram / scale[:, None] / scale[None, :]  # (made once: the factor and its condition number read it)
     try:
-        factor = linalg.cho_factor(gram / scale[:, None] / scale[None, :], lower=False, check_finite=False)
+        factor = linalg.cho_factor(scaled, lower=False, check_finite=False)
     except linalg.LinAlgError:
         return None
     # the reciprocal condition number of the scaled normal equations (LAPACK's estimate from the factor)
-    rcond, info = linalg.lapack.dpocon(factor[0], np.linalg.norm(gram / scale[:, None] / scale[None, :], 1))
+    rcond, info = linalg.lapack.dpocon(factor[0], np.linalg.norm(scaled, 1))
     if info != 0 or not rcond > _MIN_RCOND:
         return None
     x = linalg.cho_solve(factor, (wexog.T @ wendog) / scale, check_finite=False) / scale

@@ -211,6 +211,27 @@ def _png_canvas_class() -> type:
     from hotspots.render._png import png_bytes
 
     class _PngCanvas(FastTextCanvas):
+        def get_renderer(self):
+            """FastTextCanvas.get_renderer, keeping the renderer of each size (and dpi) this canvas has drawn at.
+
+            ``_png`` measures the tight box at the figure's size and draws at
+            the cropped size, so a canvas switches between two renderers, and
+            a chart drawn again (see ``_monthly_charts``) would make both
+            anew: kept, matplotlib's text-metrics cache (keyed by renderer)
+            and the renderer's glyph bitmaps serve the next chart.  A draw
+            clears the renderer first, so the pixels are the same.
+            """
+            w, h = self.get_width_height(physical=True)
+            key = w, h, self.figure.dpi
+            kept = self.__dict__.setdefault("_kept_renderers", {})
+            if self._lastKey != key and key in kept:
+                self.renderer, self._lastKey = kept[key], key
+            renderer = super().get_renderer()
+            if key not in kept and len(kept) >= 4:  # (a few sizes at most: the full figure and its tight crops)
+                kept.clear()
+            kept[key] = renderer
+            return renderer
+
         def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_savefig_options):
             """What FigureCanvasAgg.print_png writes, the same pixels, encoded without row filters.
 

@@ -276,3 +276,42 @@ def test_legend_boxes_laid_out_once_per_draw_only_while_it_draws(monkeypatch):
         plt.close(fig)
     boxes = 1 + 1 + 2 + 7  # the legend's box, the columns' box, two columns, a row per entry
     assert counts[1] == boxes < counts[0]
+
+
+def test_labels_reaching_past_the_top_edge_are_left_out_after_town_centres():
+    """A name whose box would cross the axes' top edge is not drawn, town centres or not.
+
+    The town-centre loop once named its northern edge ``top``, the name of the
+    axes' top edge (pixels) that every later label is checked against: after
+    it, that check compared pixels with metres and let names run off the top.
+    """
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    import shapely
+    from matplotlib.figure import Figure
+
+    from hotspots.render import map_png
+
+    x0, y0 = 510_000.0, 196_000.0
+    fig = Figure(figsize=(4, 4), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(x0, x0 + 4000)
+    ax.set_ylim(y0, y0 + 4000)
+    ax.set_aspect("equal")
+    town = gpd.GeoDataFrame({"area_name": ["Town"]}, geometry=[shapely.box(x0 + 200, y0 + 200, x0 + 600, y0 + 600)],
+                            crs=27700)
+    # a ward whose only point of the surface lies right at the top edge: its name's box crosses it
+    top_ward = shapely.box(x0 + 1800, y0 + 3990, x0 + 2200, y0 + 4000)
+    mid_ward = shapely.box(x0 + 2800, y0 + 1800, x0 + 3200, y0 + 2200)
+    wards = gpd.GeoDataFrame({"area_name": ["Edge ward", "Middle ward"]}, geometry=[top_ward, mid_ward], crs=27700)
+    view = SimpleNamespace(districts=None, town_centres=town, street_labels=None, wards=wards)
+    old = map_png._LabelBatch.USE_TEXTS
+    map_png._LabelBatch.USE_TEXTS = True  # a Text each, to read them back
+    try:
+        map_png._place_labels(ax, view, [])
+    finally:
+        map_png._LabelBatch.USE_TEXTS = old
+    drawn = [t.get_text() for t in ax.texts]
+    assert "Town" in drawn and "Middle ward" in drawn
+    assert "Edge ward" not in drawn

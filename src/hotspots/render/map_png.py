@@ -414,9 +414,10 @@ def _place_labels(ax, view: MapView, badges: list[tuple[int, float, float, tuple
             text(str(nm), x, y, 7, "#333333")
     if view.town_centres is not None and len(view.town_centres):  # names just above each centre's northern edge
         tc = _bng(view.town_centres)
-        for nm, x, top in zip(view.town_centres["area_name"], shapely.get_x(shapely.centroid(tc)).tolist(),
-                              shapely.bounds(tc)[:, 3].tolist()):
-            text(str(nm), x, top, 7, TOWN_CENTRE_COLOUR)
+        # (not named ``top``: that is the axes' top edge in pixels, which text() checks every label against)
+        for nm, x, north in zip(view.town_centres["area_name"], shapely.get_x(shapely.centroid(tc)).tolist(),
+                                shapely.bounds(tc)[:, 3].tolist()):
+            text(str(nm), x, north, 7, TOWN_CENTRE_COLOUR)
     labels = view.street_labels
     tiers = labels["tier"].tolist() if labels is not None and "tier" in labels else []
     if labels is not None and len(labels):

@@ -263,3 +263,16 @@ def test_jinja_split_is_what_text_replaces():
             del lines[-1]
         fast = text.replace("\r\n", "\n").replace("\r", "\n")
         assert "\n".join(lines) == (fast[:-1] if fast.endswith("\n") else fast)
+
+
+def test_gi_tips_with_z_written_inline_are_those_made_cell_by_cell():
+    """The z of a tip written inline as _fmt writes a float: missing, infinite, large and rounding-edge values."""
+    from hotspots.render.map_html import _gi_cell_properties
+    from tests.test_map_render_shortcuts import _gi_tips_before
+
+    z = [np.nan, np.inf, -np.inf, 0.0, -0.0, 99.995, 99.994999, 100.0, -100.0, 1e300, 0.005, -0.005, 1234.5, -3.1]
+    n = len(z)
+    frame = pd.DataFrame({"gi_class": ["hot_99", "cold_95"] * (n // 2), "count": np.arange(n), "gi_z": z,
+                          "gi_q": np.linspace(0, 0.2, n), "gi_test": "normal"})
+    rows = np.arange(n)
+    assert _gi_cell_properties(frame, rows, "ASB & <b>") == _gi_tips_before(frame, rows, "ASB & <b>")

@@ -344,8 +344,11 @@ def _polygon_texts(geoms: np.ndarray) -> list[str] | None:
     coords = np.round(shapely.get_coordinates(rings), 6)
     if not np.isfinite(coords).all():
         return None
+    texts = _ring_texts(coords, shapely.get_num_coordinates(rings))
+    if len(rings) == len(geoms) and (type_id == 3).all():  # a ring each: polygons without holes (grid squares)
+        return ['{"coordinates": [' + text + '], "type": "Polygon"}' for text in texts]
     part_rings: list[list[str]] = [[] for _ in range(len(parts))]
-    for owner, text in zip(ring_owner.tolist(), _ring_texts(coords, shapely.get_num_coordinates(rings))):
+    for owner, text in zip(ring_owner.tolist(), texts):
         part_rings[owner].append(text)
     geom_parts: list[list[str]] = [[] for _ in range(len(geoms))]
     for owner, ring_texts in zip(part_owner.tolist(), part_rings):

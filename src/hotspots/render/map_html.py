@@ -261,8 +261,11 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
         tip = f"{head}{words} in this square in the period"
         if hot and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
-        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
-                f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
+        # _fmt of a float, inline (digits, signs and points only: nothing html.escape changes)
+        zf = float(zi)
+        z_text = "–" if zf != zf else f"{zf:,.0f}" if abs(zf) >= 100 else f"{zf:,.2f}".rstrip("0").rstrip(".")
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {z_text}, "
+                f"false-discovery-rate q = {format(float(qi), '.2g')}")
         tip += tails.get(t, "</span>")
         out.append({"c": c, "tip": tip})
     return out

@@ -85,17 +85,25 @@ P_OR_Q = re.compile(r"(?i)(\b|_)(p|q)(_?values?)?(\b|_)|\balpha\b")
 #: Display-only uses in renderers, (module, function, call or "threshold") -> why it computes nothing.  Keep it short;
 #: the test fails when an entry is no longer used.  The map entries are candidates to move (helper E's files).
 RENDER_ALLOWED = {
-    ("hotspots.render.map_html", "_list_html", "sort_values"):
+    ("hotspots.render.map_html", "_by_rank", "argsort"):
         "lists patrol areas in the order of the analysis's own `rank` column (candidate to move: hand them over "
         "in rank order)",
+    ("hotspots.render.map_html", "_by_rank", "sort_values"):
+        "the same order, the long way, when the ranks are not distinct whole numbers",
     ("hotspots.render.map_png", "static_map_png", "sort_values"):
         "draws and numbers patrol areas in the order of the analysis's `rank` column (candidate to move)",
     ("hotspots.render._map_geometry", "_geojson_geometries", "cumsum"):
         "offsets of each ring in the flat coordinate array (geometry encoding, not data)",
-    ("hotspots.render._map_geometry", "_polygon_texts", "cumsum"):
-        "offsets of each ring in the flat coordinate array (GeoJSON text of the same rings, not data)",
     ("hotspots.render._map_geometry", "_simple_on_grid", "cumsum"):
         "offsets of each ring in the flat coordinate array (snapping display rings to the grid, not data)",
+    ("hotspots.render._map_geometry", "_ring_texts", "cumsum"):
+        "offsets of each ring's pairs, and of each pair's characters, in the GeoJSON text (encoding, not data)",
+    ("hotspots.render._map_geometry", "_ring_texts", "sum"):
+        "the characters of each coordinate pair's text (encoding, not data)",
+    ("hotspots.render._map_geometry", "_contour_polygons", "cumsum"):
+        "offsets of each contour polygon's points in the flat coordinate array (geometry encoding)",
+    ("hotspots.render._map_geometry", "_contour_polygons", "sum"):
+        "how many contour rings are kept (geometry encoding)",
     ("hotspots.render.map_png", "_polygon_paths", "cumsum"):
         "offsets of each ring's vertices in the flat coordinate array of the drawn squares (geometry encoding)",
     ("hotspots.render.outliers_report", "rows_of", "groupby"):
@@ -311,9 +319,9 @@ def test_the_checker_catches_what_it_should():
     drawing = ("def chart(ax, rows):\n    ax.plot(rows['month'], rows['rate'])\n    ax.set_ylim(0, rows['rate'].max())\n"
                "    return f\"{rows['ratio'].iloc[0]:.1f} times\" if rows['ratio'].iloc[0] >= 1.5 else sorted(rows)\n")
     assert computing_calls(drawing, wording) == []
-    listed = "def _list_html(selection):\n    return selection.patrol_areas.sort_values('rank')\n"
+    listed = "def _by_rank(pa):\n    return pa.sort_values('rank')\n"
     assert computing_calls(listed, "hotspots.render.map_html") == []
-    assert computing_calls(listed.replace("_list_html", "_other"), "hotspots.render.map_html")
+    assert computing_calls(listed.replace("_by_rank", "_other"), "hotspots.render.map_html")
     assert computing_calls(listed, "hotspots.render.outliers_report")
 
 

@@ -95,7 +95,7 @@ _CASE_SLOT = "hotspots-case-9f4c2b"
 
 @functools.lru_cache(maxsize=1)
 def _folium_classes() -> types.SimpleNamespace:
-    """folium's GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once; and three helpers.
+    """folium's Map, CustomPane, GeoJson, FeatureGroup, Marker and DivIcon, each script rendered once; and three helpers.
 
     branca's ``MacroElement.render`` wraps every rendered script in
     ``Element(text)``, which compiles the text as a Jinja template a second
@@ -118,10 +118,11 @@ def _folium_classes() -> types.SimpleNamespace:
     class _Text(Element):
         def __init__(self, text: str):
             super().__init__()
-            lines = re.split(r"\r\n|\r|\n", str(text))
-            if lines[-1] == "":
-                del lines[-1]
-            self._text = "\n".join(lines)
+            # Jinja's lexer: every \r\n, \r and \n a \n, and one newline at the end dropped
+            text = str(text)
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            self._text = text[:-1] if text.endswith("\n") else text
 
         def render(self, **kwargs) -> str:
             return self._text
@@ -227,16 +228,22 @@ def _folium_classes() -> types.SimpleNamespace:
 
         def _data_text(self) -> str:
             encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), set up once
-            parts = []
-            for feature, geometry in zip(self.data["features"], self._geometry_texts):
-                if set(feature) - {"type", "properties", "id"}:
+            features = self.data["features"]
+            allowed = {"type", "properties", "id"}
+            for feature in features:
+                if not feature.keys() <= allowed:
                     raise ValueError(f"unexpected feature keys {sorted(feature)}")
-                ident = f', "id": {encode(feature["id"])}' if "id" in feature else ""
-                parts.append(f'{{"geometry": {geometry}{ident}, "properties": '
-                             f'{_text_dict_json(feature["properties"], encode)}, "type": "Feature"}}')
+            quote = json.encoder.encode_basestring_ascii
+            idents = [(', "id": ' + (quote(f["id"]) if type(f["id"]) is str else encode(f["id"]))) if "id" in f else ""
+                      for f in features]
+            properties = _properties_texts([f["properties"] for f in features], encode)
+            # tojson's escapes, made on the ids and properties alone (the geometry texts have none of
+            # those characters: the last pass over the whole text only checks that, copying nothing)
+            idents, properties = _escaped(idents), _escaped(properties)
+            parts = [f'{{"geometry": {geometry}{ident}, "properties": {props}, "type": "Feature"}}'
+                     for geometry, ident, props in zip(self._geometry_texts, idents, properties)]
             text = '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
-            return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
-                "'", "\\u0027")
+            return _escape(text)
 
         def _case_slots(self) -> tuple[dict | None, dict[str, str]]:
             """The styler's ``case`` labels of each style, written here instead of by the template, one by one.
@@ -318,6 +325,21 @@ def _folium_classes() -> types.SimpleNamespace:
         class SetIcon(folium.Marker.SetIcon, _RenderedOnce):
             pass
 
+    class _Checked(_RenderedOnce):
+        """Rendered once unless the text holds template syntax (then read as a template, as branca does)."""
+
+        def _part(self, part: str, macro, kwargs) -> Element:
+            text = macro(self, kwargs)
+            if "{{" in text or "{%" in text or "{#" in text:
+                return Element(text)
+            return _Text(text)
+
+    class Map(folium.Map, _Checked):
+        pass
+
+    class CustomPane(folium.map.CustomPane, _Checked):
+        pass
+
     class Raw(Element):
         """Text added as it is (already rendered)."""
 
@@ -329,13 +351,56 @@ def _folium_classes() -> types.SimpleNamespace:
             return self._text
 
     return types.SimpleNamespace(GeoJson=GeoJson, GeoJsonText=GeoJsonText, FeatureGroup=FeatureGroup, DivIcon=DivIcon,
-                                 Marker=Marker, Macro=_RenderedOnce, Raw=Raw)
+                                 Marker=Marker, Macro=_RenderedOnce, Raw=Raw, Map=Map, CustomPane=CustomPane)
 
 
 def _json_id(value: str | int) -> str:
     """Jinja's ``tojson`` of a feature id (a str or an int): ``json.dumps``, then ``<``, ``>``, ``&``, ``'`` escaped."""
     text = json.encoder.encode_basestring_ascii(value) if type(value) is str else int.__repr__(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def _escape(text: str) -> str:
+    """What Jinja's ``tojson`` does to ``json.dumps``' text: ``<``, ``>``, ``&`` and ``'`` as ``\\u00XX``."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def _escaped(texts: list[str]) -> list[str]:
+    """:func:`_escape` of each JSON text (one line each, as json writes it), in four passes over them all."""
+    if not texts:
+        return texts
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:  # a text of more than one line (not json's): each on its own
+        return [_escape(t) for t in texts]
+    escaped = _escape(joined)
+    return texts if escaped is joined else escaped.split("\n")
+
+
+def _properties_texts(properties: list[dict], encode) -> list[str]:
+    """:func:`_text_dict_json` of each feature's properties, column by column when they share str keys and values.
+
+    A layer's features have the same keys (a grid square's class and tip):
+    each key is quoted once and the values of a key are quoted together.
+    """
+    if not properties:
+        return []
+    first = properties[0]
+    keys = sorted(first) if all(type(k) is str for k in first) else None
+    if keys is None or not all(p.keys() == first.keys() for p in properties):
+        return [_text_dict_json(p, encode) for p in properties]
+    if not keys:
+        return ["{}"] * len(properties)
+    columns = [[p[k] for p in properties] for k in keys]
+    if not all(type(v) is str for column in columns for v in column):
+        return [_text_dict_json(p, encode) for p in properties]
+    quote = json.encoder.encode_basestring_ascii
+    quoted = [list(map(quote, column)) for column in columns]
+    heads = [quote(k) + ": " for k in keys]
+    if len(keys) == 1:
+        return ["{" + heads[0] + a + "}" for a in quoted[0]]
+    if len(keys) == 2:
+        return ["{" + heads[0] + a + ", " + heads[1] + b + "}" for a, b in zip(*quoted)]
+    return ["{" + ", ".join(h + v for h, v in zip(heads, row)) + "}" for row in zip(*quoted)]
 
 
 def _text_dict_json(props: dict, encode) -> str:

@@ -156,8 +156,8 @@ def _to_display(gdf: gpd.GeoDataFrame | None, tolerance_m: float, *, memo: bool 
     """
     if gdf is None or len(gdf) == 0:
         return _Display(pd.DataFrame(), np.array([], dtype=object), [])
-    keep, out, texts = _display_of(np.asarray(gdf.geometry.values), tolerance_m,
-                                   gdf.crs if gdf.crs is not None else BNG, memo=memo)
+    geoms, crs = _geometries(gdf)
+    keep, out, texts = _display_of(geoms, tolerance_m, crs if crs is not None else BNG, memo=memo)
     if len(keep) == len(gdf):
         return _Display(gdf, out, texts)
     return _Display(gdf.iloc[keep], out, texts)
@@ -231,10 +231,46 @@ def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
     return out
 
 
+def _column(frame: pd.DataFrame, name):
+    """The values of ``frame[name]`` as the frame holds them (``Series._values``: what ``tolist`` lists), read only.
+
+    ``frame[name]`` makes a new (Geo)Series each time and deep-copies the frame's ``attrs`` into
+    it (a grid's cells carry their lattice): a tenth of a millisecond or more, and the maps ask
+    thousands of times; the frame's own accessor of a column's array does not.
+    """
+    position = frame.columns.get_loc(name)  # a KeyError as frame[name] gives
+    if isinstance(position, (int, np.integer)) and hasattr(frame, "_get_column_array"):
+        return frame._get_column_array(position)
+    return frame[name]._values
+
+
+def _numbers(frame: pd.DataFrame, name, dtype) -> np.ndarray:
+    """``frame[name].to_numpy(dtype)``, without making the Series for a numpy column."""
+    values = _column(frame, name)
+    if isinstance(values, np.ndarray):
+        return values.astype(dtype, copy=False)
+    return frame[name].to_numpy(dtype)
+
+
+def _geometry_array(gdf: gpd.GeoDataFrame):
+    """``gdf.geometry.values`` (its ``crs`` is ``gdf.crs``), without making the GeoSeries."""
+    name = gdf.active_geometry_name
+    if name is None or not gdf.columns.is_unique:
+        return gdf.geometry.values
+    return _column(gdf, name)
+
+
+def _geometries(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, object]:
+    """``np.asarray(gdf.geometry.values)`` and ``gdf.crs``, made as cheaply as they can be."""
+    values = _geometry_array(gdf)
+    return np.asarray(values), values.crs
+
+
 def _bng(gdf: gpd.GeoDataFrame) -> np.ndarray:
     """The geometries of ``gdf`` in BNG: as they are when they are already (``to_crs`` would copy the frame)."""
-    if gdf.crs is not None and _crs_key(gdf.crs) == BNG:
-        return np.asarray(gdf.geometry.values)
+    geoms, crs = _geometries(gdf)
+    if crs is not None and _crs_key(crs) == BNG:
+        return geoms
     return np.asarray(gdf.to_crs(BNG).geometry.values)
 
 
@@ -246,17 +282,18 @@ def _records(frame: pd.DataFrame, only: Sequence[str] | None = None) -> list[dic
     the frame), so a caller reading a few columns of a wide table does not convert the others.
     """
     skip = frame.active_geometry_name if isinstance(frame, gpd.GeoDataFrame) else None
-    columns = [c for c in frame.columns if c != skip]
-    if only is not None and frame.columns.is_unique:
+    unique = frame.columns.is_unique
+    columns = [c for c in frame.columns.tolist() if c != skip]  # a list: an Index of strings iterates slowly
+    if only is not None and unique:
         wanted = set(only)
         columns = [c for c in columns if c in wanted]
-    if not frame.columns.is_unique:
+    if not unique:
         return frame[columns].to_dict("records")
     if not columns:
         return [{} for _ in range(len(frame))]
     values = []
     for c in columns:
-        column = frame[c]
+        column = _column(frame, c)
         boxed = column.dtype == object or isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
         values.append([_native(v) for v in column.tolist()] if boxed else column.tolist())
     return [dict(zip(columns, row)) for row in zip(*values)]
@@ -307,13 +344,12 @@ def _polygon_texts(geoms: np.ndarray) -> list[str] | None:
     coords = np.round(shapely.get_coordinates(rings), 6)
     if not np.isfinite(coords).all():
         return None
-    pairs = coords.tolist()
-    ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+    texts = _ring_texts(coords, shapely.get_num_coordinates(rings))
+    if len(rings) == len(geoms) and (type_id == 3).all():  # a ring each: polygons without holes (grid squares)
+        return ['{"coordinates": [' + text + '], "type": "Polygon"}' for text in texts]
     part_rings: list[list[str]] = [[] for _ in range(len(parts))]
-    start = 0
-    for owner, end in zip(ring_owner.tolist(), ends):
-        part_rings[owner].append(str(pairs[start:end]))
-        start = end
+    for owner, text in zip(ring_owner.tolist(), texts):
+        part_rings[owner].append(text)
     geom_parts: list[list[str]] = [[] for _ in range(len(geoms))]
     for owner, ring_texts in zip(part_owner.tolist(), part_rings):
         geom_parts[owner].append("[" + ", ".join(ring_texts) + "]")
@@ -324,6 +360,100 @@ def _polygon_texts(geoms: np.ndarray) -> list[str] | None:
         else:
             out.append('{"coordinates": [' + ", ".join(polys) + '], "type": "MultiPolygon"}')
     return out
+
+
+#: the largest integer part written by :func:`_ring_texts` (more digits: ``str`` writes every ring)
+_MAX_WHOLE_DIGITS = 9
+#: coordinate pairs from which :func:`_ring_texts` writes them with numpy (its forty-odd array steps cost
+#: more than ``str`` of a couple of hundred pairs)
+_NUMPY_TEXT_FROM = 200
+
+
+def _ring_texts(coords: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """``str(coords[a:b].tolist())`` of each ring (``sizes`` coordinate pairs each, in turn), written by numpy.
+
+    ``coords`` are finite and rounded to 6 places (``np.round(..., 6)``): each
+    is the double nearest a whole number ``k`` of millionths, and
+    ``float.__repr__`` (shortest round trip) writes it as ``k`` with the point
+    six digits from the right, trailing zeros dropped but one: no shorter
+    decimal is that double, since any is a multiple of 1e-6 too (and two of
+    those are far more than a double's spacing apart below 1e9); ``-0.0``
+    keeps its sign.  A non-zero value under 1e-4, which ``repr`` writes as
+    ``1e-05`` (lon within ~7 m of the Greenwich meridian), is written by
+    ``repr`` itself; values of 1e9 and over, and fewer than
+    :data:`_NUMPY_TEXT_FROM` pairs, are left to ``str``.
+
+    The digits of every number are made at once in a byte table, one row a
+    pair ``[x, y]`` with the ``", "`` that follows it inside its ring, the
+    unused cells masked out; the rows of a ring are then one slice of the text.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    n = len(coords)
+    millionths = np.rint(coords * 1e6)
+    if n == 0 or n < _NUMPY_TEXT_FROM or not np.abs(millionths).max() // 1e6 < 10 ** _MAX_WHOLE_DIGITS:
+        pairs = coords.tolist()
+        return [str(pairs[s:e]) for s, e in zip(starts.tolist(), ends.tolist())]
+    k = np.abs(millionths).astype(np.int64)
+    whole = k // 1_000_000
+    frac = k - whole * 1_000_000
+    groups = -(-max(1, len(str(int(whole.max())))) // 3)  # the integer part in groups of three digits
+    digits = 3 * groups
+    width = 1 + digits + 1 + 6  # sign, whole digits, point, six decimals
+    # a row: "[" x ", " y "]" and ", " unless it ends its ring; table and keep: its x and y fields
+    row_width = 2 * width + 6
+    rows = np.empty((n, row_width), dtype=np.uint8)
+    used = np.empty((n, row_width), dtype=bool)
+    fields = dict(shape=(n, 2, width), strides=(row_width, width + 2, 1))
+    table = np.lib.stride_tricks.as_strided(rows[:, 1:], **fields, writeable=True)
+    keep = np.lib.stride_tricks.as_strided(used[:, 1:], **fields, writeable=True)
+    table[..., 0] = ord("-")
+    keep[..., 0] = np.signbit(coords)
+    three, zeros = _three_digits()
+    rest = whole
+    for g in range(groups - 1, -1, -1):  # the last three digits first
+        table[..., 1 + 3 * g:4 + 3 * g] = three[rest % 1000]
+        rest = rest // 1000
+    whole_digits = np.ones_like(whole)  # how many the integer part has (0 has one)
+    for j in range(1, digits):
+        whole_digits += whole >= 10 ** j
+    keep[..., 1:1 + digits] = whole_digits[..., None] >= np.arange(digits, 0, -1)
+    table[..., 1 + digits] = ord(".")
+    keep[..., 1 + digits] = True
+    high, low = frac // 1000, frac % 1000
+    table[..., 2 + digits:5 + digits] = three[high]
+    table[..., 5 + digits:8 + digits] = three[low]
+    trailing = np.where(low == 0, 3 + zeros[high], zeros[low])
+    decimals = np.maximum(6 - trailing, 1)  # 0 -> "0"
+    keep[..., 2 + digits:8 + digits] = decimals[..., None] > np.arange(6)
+    # repr's own form below 1e-4: 1e-05, -9.9e-05 (the meridian's few): written by repr
+    for i, c in zip(*np.nonzero((k > 0) & (k < 100))):
+        word = repr(float(coords[i, c])).encode("ascii")
+        table[i, c, :len(word)] = np.frombuffer(word, dtype=np.uint8)
+        keep[i, c] = np.arange(width) < len(word)
+    rows[:, 0] = ord("[")
+    rows[:, 1 + width:3 + width] = np.frombuffer(b", ", dtype=np.uint8)
+    rows[:, 3 + 2 * width] = ord("]")
+    rows[:, 4 + 2 * width:] = np.frombuffer(b", ", dtype=np.uint8)
+    used[:, [0, 1 + width, 2 + width, 3 + 2 * width]] = True
+    last = np.zeros(n, dtype=bool)
+    last[ends[sizes > 0] - 1] = True
+    used[:, 4 + 2 * width:] = ~last[:, None]
+    text = rows[used].tobytes().decode("ascii")
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(used.sum(axis=1), out=offsets[1:])
+    first, stop = offsets[starts].tolist(), offsets[ends].tolist()
+    return ["[" + text[a:b] + "]" for a, b in zip(first, stop)]
+
+
+@functools.lru_cache(maxsize=1)
+def _three_digits() -> tuple[np.ndarray, np.ndarray]:
+    """0..999 as three ASCII digits (``"007"``), and how many trailing zeros each has (three for 0)."""
+    numbers = np.arange(1000)
+    three = np.array([list(f"{i:03d}".encode("ascii")) for i in range(1000)], dtype=np.uint8)
+    zeros = (numbers % 10 == 0).astype(np.int64) + (numbers % 100 == 0) + (numbers % 1000 == 0)
+    return three, zeros
 
 
 def _lonlat(x: float, y: float) -> tuple[float, float]:
@@ -340,36 +470,36 @@ def _lonlats(x: Sequence[float], y: Sequence[float]) -> list[tuple[float, float]
 
 def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> tuple[list[float], np.ndarray]:
     """Filled contours of the KDE rank field (display bands), clipped to the study area: bands and BNG geometries."""
-    if grid is None or len(cells) == 0 or "kde_top_pct" not in cells or cells["kde_top_pct"].isna().all():
+    if grid is None or len(cells) == 0 or "kde_top_pct" not in cells:
+        return [], np.array([], dtype=object)
+    top = _column(cells, "kde_top_pct")
+    if pd.isna(top).all():
         return [], np.array([], dtype=object)
     import contourpy
 
-    rows = cells["row"].to_numpy(int)
-    cols = cells["col"].to_numpy(int)
+    rows = _numbers(cells, "row", int)
+    cols = _numbers(cells, "col", int)
     r0, c0 = rows.min(), cols.min()
     # one cell of padding so bands close inside the area
     arr = np.full((rows.max() - r0 + 3, cols.max() - c0 + 3), 100.0)
-    arr[rows - r0 + 1, cols - c0 + 1] = cells["kde_top_pct"].fillna(100.0).to_numpy(float)
+    if isinstance(top, np.ndarray) and top.dtype.kind == "f":
+        arr[rows - r0 + 1, cols - c0 + 1] = np.where(np.isnan(top), 100.0, top)
+    else:
+        arr[rows - r0 + 1, cols - c0 + 1] = cells["kde_top_pct"].fillna(100.0).to_numpy(float)
     s = float(grid["cell_size"])
     if grid.get("shape", "square") == "square" and {"x0", "y0"} <= set(grid):
         xs = grid["x0"] + (np.arange(arr.shape[1]) + c0 - 1 + 0.5) * s
         ys = grid["y0"] + (np.arange(arr.shape[0]) + r0 - 1 + 0.5) * s
     else:  # hexagons (or unknown lattice): approximate on cell centres
-        xc = cells["x_centre"].to_numpy(float)
-        yc = cells["y_centre"].to_numpy(float)
+        xc = _numbers(cells, "x_centre", float)
+        yc = _numbers(cells, "y_centre", float)
         xs = np.linspace(xc.min() - s, xc.max() + s, arr.shape[1])
         ys = np.linspace(yc.min() - s, yc.max() + s, arr.shape[0])
     gen = contourpy.contour_generator(xs, ys, arr, fill_type=contourpy.FillType.OuterOffset)
     out_geoms, out_band = [], []
     for top_pct, _, _ in KDE_BANDS:
-        points, offsets = gen.filled(-1.0, top_pct)
-        polys = []
-        for pts, offs in zip(points, offsets):
-            rings = [pts[offs[i]:offs[i + 1]] for i in range(len(offs) - 1)]
-            rings = [r for r in rings if len(r) >= 4]
-            if rings:
-                polys.append(shapely.Polygon(rings[0], rings[1:]))
-        if not polys:
+        polys = _contour_polygons(*gen.filled(-1.0, top_pct))
+        if not len(polys):
             continue
         geom = shapely.make_valid(shapely.union_all(polys))
         if area_geom is not None:
@@ -381,3 +511,26 @@ def _kde_bands(cells: pd.DataFrame, grid: dict | None, area_geom) -> tuple[list[
     geoms[:] = out_geoms
     return out_band, geoms
 
+
+def _contour_polygons(points: Sequence[np.ndarray], offsets: Sequence[np.ndarray]) -> np.ndarray:
+    """contourpy's filled polygons (``OuterOffset``) as shapely polygons, all at once.
+
+    Each polygon's rings of fewer than four points are dropped and the first
+    ring left is its shell, the rest its holes, as
+    ``Polygon(rings[0], rings[1:])`` of the rings kept gives it (a polygon
+    left with none is dropped); the rings closed as ``LinearRing`` closes them.
+    """
+    if not len(points):
+        return np.array([], dtype=object)
+    coords = np.concatenate(points)
+    ends = np.concatenate([offs[1:] + start for offs, start in
+                           zip(offsets, np.cumsum([0] + [len(p) for p in points[:-1]]))])
+    sizes = np.diff(np.r_[0, ends])
+    polygon = np.repeat(np.arange(len(points)), [len(offs) - 1 for offs in offsets])
+    kept = sizes >= 4
+    if not kept.any():
+        return np.array([], dtype=object)
+    ring = np.repeat(np.arange(len(sizes)), sizes)
+    rings = shapely.linearrings(coords[kept[ring]], indices=np.repeat(np.arange(kept.sum()), sizes[kept]))
+    _, polygon_index = np.unique(polygon[kept], return_inverse=True)
+    return shapely.polygons(rings, indices=polygon_index)

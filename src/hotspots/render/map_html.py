@@ -14,7 +14,9 @@ import shapely
 from hotspots.render._leaflet import _folium_classes, leaflet_assets, rendered_once
 from hotspots.render._map_geometry import (
     _bng,
+    _column,
     _display_of,
+    _geometries,
     _kde_bands,
     _lonlat,
     _lonlats,
@@ -116,13 +118,22 @@ def _list_html(selection: SelectionView) -> str:
         note = selection.note or "no significant hot spots, so no patrol areas"
         return head + f"<div class='hs-none'>{_esc(note)}</div>"
     items = []
-    for r in _records(pa.sort_values("rank"), _LISTED):
+    for r in _by_rank(pa, _LISTED):
         trend = f" · {_esc(r['trend'])}" if "trend" in r and isinstance(r["trend"], str) and r["trend"] else ""
         district = f" ({_esc(r['district_name'])})" if "district_name" in r and r.get("show_district", False) else ""
         items.append(f"<li data-rank='{int(r['rank'])}' tabindex='0' title='Show on the map'><b>{_esc(r['name'])}</b>"
                      f"{district}: {_esc(_fmt(r['count']))} crimes{trend}</li>")
     return (head + "<div class='hs-hint'>Tap a patrol area to show it on the map.</div><ol class='hs-list'>"
             + "".join(items) + "</ol>")
+
+
+def _by_rank(pa: pd.DataFrame, columns) -> list[dict]:
+    """``_records(pa.sort_values("rank"), columns)``: the records of distinct ranks put in order, no frame sorted."""
+    records = _records(pa, columns)
+    rank = _column(pa, "rank")
+    if isinstance(rank, np.ndarray) and rank.dtype.kind in "iu" and len(np.unique(rank)) == len(rank):
+        return [records[i] for i in np.argsort(rank).tolist()]  # one order only: no ties, nothing missing
+    return _records(pa.sort_values("rank"), columns)
 
 
 _CSS = """
@@ -215,10 +226,10 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
         """``cells[name].iloc[rows].tolist()``: the rows taken from the column's array, no Series made on the way."""
         if name not in cells:
             return [missing] * n
-        col = cells[name]
-        if isinstance(col.dtype, np.dtype):  # a numpy column: Python scalars, as Series.tolist gives
-            return col.to_numpy()[rows].tolist()
-        return col.array.take(rows).tolist()  # what .iloc takes and .tolist lists, for any other array
+        col = _column(cells, name)  # the column's array, no Series made
+        if isinstance(col, np.ndarray):  # a numpy column: Python scalars, as Series.tolist gives
+            return col[rows].tolist()
+        return col.take(rows).tolist()  # what .iloc takes and .tolist lists, for any other array
 
     classes = [str(c) for c in column("gi_class", "")]
     counts = column("count", np.nan)
@@ -250,11 +261,25 @@ def _gi_cell_properties(cells: gpd.GeoDataFrame, rows: np.ndarray, selection: st
         tip = f"{head}{words} in this square in the period"
         if hot and k == 0:
             tip += "<br>No crime in this square itself: hot because of its neighbours"
-        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {esc(_fmt(float(zi)))}, "
-                f"false-discovery-rate q = {esc(format(float(qi), '.2g'))}")
+        # _fmt of a float, inline (digits, signs and points only: nothing html.escape changes)
+        zf = float(zi)
+        z_text = "–" if zf != zf else f"{zf:,.0f}" if abs(zf) >= 100 else f"{zf:,.2f}".rstrip("0").rstrip(".")
+        tip += (f"<br><span class='hs-tip-tech'>Getis-Ord Gi* z = {z_text}, "
+                f"false-discovery-rate q = {format(float(qi), '.2g')}")
         tip += tails.get(t, "</span>")
         out.append({"c": c, "tip": tip})
     return out
+
+
+def _significant(gi_class) -> np.ndarray:
+    """Positions of the cells whose ``gi_class`` (its values) is a class the map colours.
+
+    ``Series.astype(str).isin(GI_COLOURS)``, each distinct value tested once
+    (a missing value is never a class, whatever ``astype(str)`` makes of it).
+    """
+    codes, uniques = pd.factorize(gi_class)
+    coloured = np.array([str(u) in GI_COLOURS for u in uniques] + [False], dtype=bool)  # [-1]: missing
+    return np.flatnonzero(coloured[codes])
 
 
 #: how the tooltip names the test behind a cell's p-value (``gi_test``)
@@ -288,7 +313,7 @@ def _badges(pa: gpd.GeoDataFrame) -> list[list]:
     ne = _lonlats(bounds[:, 2], bounds[:, 3])
     at = _lonlats(shapely.get_x(reps), shapely.get_y(reps))
     return [[int(rank), lat, lon, s[0], s[1], n[0], n[1]]
-            for rank, (lat, lon), s, n in zip(pa["rank"].tolist(), at, sw, ne)]
+            for rank, (lat, lon), s, n in zip(_column(pa, "rank").tolist(), at, sw, ne)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -318,7 +343,7 @@ def folium_map(view: MapView):
     area = view.study_area.to_crs(BNG)
     minx, miny, maxx, maxy = area.total_bounds
     sw, ne = _lonlat(minx, miny), _lonlat(maxx, maxy)
-    m = folium.Map(location=[(sw[0] + ne[0]) / 2, (sw[1] + ne[1]) / 2], zoom_start=12, tiles=None,
+    m = fast.Map(location=[(sw[0] + ne[0]) / 2, (sw[1] + ne[1]) / 2], zoom_start=12, tiles=None,
                    control_scale=True, zoom_control=True)
     # offline: no CDN assets at all; Leaflet inlined
     m.default_js = []
@@ -333,7 +358,7 @@ def folium_map(view: MapView):
     panes = {"hs_kde": 405, "hs_gi": 410, "hs_roads": 412, "hs_bounds": 420, "hs_points": 425, "hs_cluster": 430,
              "hs_patrol": 440, "hs_labels": 610}
     for name, z in panes.items():
-        folium.map.CustomPane(name, z_index=z, pointer_events=name not in ("hs_roads", "hs_labels")).add_to(m)
+        fast.CustomPane(name, z_index=z, pointer_events=name not in ("hs_roads", "hs_labels")).add_to(m)
 
     # context layers -----------------------------------------------------------------
     context: list[tuple[str, Any, bool]] = []
@@ -444,10 +469,10 @@ def folium_map(view: MapView):
                              on_each_feature=bind_popup, pane="hs_kde", style_by="fill").add_to(fg)
         # significant Gi* cells only, at full strength (the legend swatches are the fills)
         if len(cells) and "gi_class" in cells:
-            sig = np.flatnonzero(cells["gi_class"].astype(str).isin(list(GI_COLOURS)).to_numpy())
+            sig = _significant(_column(cells, "gi_class"))
             if len(sig):
-                kept, _, cell_texts = _display_of(np.asarray(cells.geometry.values)[sig], 0.0,
-                                                  cells.crs if cells.crs is not None else BNG, memo=True)
+                geoms, crs = _geometries(cells)
+                kept, _, cell_texts = _display_of(geoms[sig], 0.0, crs if crs is not None else BNG, memo=True)
                 props = _gi_cell_properties(cells, sig[kept], sel.name)
                 fast.GeoJsonText(props, cell_texts,
                                  style_function=lambda f: {"color": GI_COLOURS[f["properties"]["c"]], "weight": 0.5,

@@ -82,11 +82,15 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
     halves = ((human_period(f"{months[0]}..{months[half - 1]}"), human_period(f"{months[-half]}..{months[-1]}"))
               if half else None)
     patrol = tables["patrol_areas"]
+    if len(patrol) and halves:  # the trend in words, made once for all the maps' rows (a row's words are its own)
+        patrol = patrol.assign(trend=[_trend_words(t, c, halves) for t, c in zip(patrol["trend"],
+                                                                                   patrol["change_h2_vs_h1_pct"])])
     default = cfg.map_selection or next(iter(inputs.selections))
     ts_note = ("Busiest hours of the week are in each patrol area's pop-up." if "datetime" in inputs.points.columns else
                "police.uk gives the month only, so these maps cannot show times of day.")
     codes = inputs.codes
     rows = np.flatnonzero(codes.in_months(months))
+    row_x, row_y = codes.x[rows], codes.y[rows]
     views = []
     tc_summary = _tc_summary(tables["town_centres"])  # the same for every map
 
@@ -94,12 +98,10 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
         sels = []
         by_selection = _by_selection(patrol_sub)
         for sel, sres in res.selections.items():
-            if show_district:  # county view: ranked within the county by the ranking value
-                pa = county_patrol_ranking(patrol_sub, selection=sel, rank_by=cfg.rank_by)
+            if show_district:  # county view: its rows of the selection ranked within the county by the ranking value
+                pa = county_patrol_ranking(by_selection(sel), selection=sel, rank_by=cfg.rank_by)
             else:
                 pa = by_selection(sel)  # a new frame
-            if len(pa) and halves:
-                pa = pa.assign(trend=[_trend_words(t, c, halves) for t, c in zip(pa["trend"], pa["change_h2_vs_h1_pct"])])
             # the largest clusters only (all are in clusters.csv)
             shapes = largest_clusters(sres.cluster_shapes)
             present = {str(c) for c in pd.unique(sres.cells["gi_class"])} if "gi_class" in sres.cells else set()
@@ -122,7 +124,10 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
                       "Mann-Kendall test on the monthly counts." if halves else "")]
         opening = by_selection(default)
         patrol_geoms = list(opening.geometry) if len(opening) else []
-        points, labels = street_context(codes, rows, res.area.geometry, patrol_geoms, points_too=not show_district,
+        # only the records in the area's bounding box can be in the area: the others are not tested against it
+        minx, miny, maxx, maxy = res.area.geometry.bounds
+        boxed = rows[(row_x >= minx) & (row_x <= maxx) & (row_y >= miny) & (row_y <= maxy)]
+        points, labels = street_context(codes, boxed, res.area.geometry, patrol_geoms, points_too=not show_district,
                                         max_labels=400 if show_district else 900)
         data_dir = getattr(ctx, "data_dir", None)
         roads = None if show_district or data_dir is None else read_roads(data_dir, tuple(res.area.geometry.bounds))

@@ -9,6 +9,7 @@ processes and writes them through the output folder.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,12 +32,34 @@ from hotspots.render.maps import (
 from hotspots.render.map_views import GI_COLOURS
 from hotspots.schema import ASB, BNG
 
-__all__ = ["build_map_views", "write_maps"]
+__all__ = ["build_map_views", "write_maps", "LazyView"]
 
 
 def _draw(view: MapView, png: bool) -> tuple[str, bytes | None]:
     with collector_paused():
         return render_html(view), (static_map_png(view) if png else None)
+
+
+class LazyView:
+    """A map view made where its map is drawn: ``make()`` gives the :class:`MapView`.
+
+    :func:`build_map_views` with ``lazy=True`` gives these, so that the
+    views (their street context and county ranking, about a twentieth of a
+    map's time) are made by the worker processes that draw the maps, side
+    by side, instead of one after another before them.  ``slug`` names the
+    files and ``weight`` orders the work (heaviest first), as a view's cells
+    and patrol areas do.
+    """
+
+    def __init__(self, slug: str, weight: float, make: Callable[[], MapView]):
+        self.slug, self.weight, self.make = slug, weight, make
+
+
+def _weight(view) -> float:
+    """The work of drawing a map, for handing the heaviest out first."""
+    if isinstance(view, LazyView):
+        return view.weight
+    return sum(len(s.cells) + 200 * len(s.patrol_areas if s.patrol_areas is not None else ()) for s in view.selections)
 
 
 def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None,
@@ -45,15 +68,15 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
 
     The maps are drawn in parallel worker processes where there are several
     CPUs (:func:`hotspots._parallel.process_map`); they are written here, in order.
+    A view may be a :class:`LazyView`, made where it is drawn.
     ``alongside`` is called in this process while the workers draw.
     """
     leaflet_assets()  # read once, before the workers start
 
-    def render(view: MapView) -> tuple[str, bytes | None]:
-        return _draw(view, png)
+    def render(view) -> tuple[str, bytes | None]:
+        return _draw(view.make() if isinstance(view, LazyView) else view, png)
 
-    weights = [sum(len(s.cells) + 200 * len(s.patrol_areas if s.patrol_areas is not None else ())
-                   for s in view.selections) for view in views]
+    weights = [_weight(view) for view in views]
     written = []
     for view, (page, image) in zip(views, process_map(render, views, weights=weights, alongside=alongside)):
         path = out.write_text(page, f"maps/{view.slug}.html")
@@ -67,15 +90,21 @@ def write_maps(out, views: Sequence[MapView], *, png: bool = True, progress=None
     return written
 
 
-def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str, pd.DataFrame]) -> list[MapView]:
+def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str, pd.DataFrame], *,
+                    lazy: bool = False) -> list:
     """Map views of the hotspots stage's results: one for the county, then one per district.
 
     Besides the results, each view gets its street context: the police.uk map
     points of the analysis period with their "On or near …" names (the
     names inside patrol areas labelled first), and the roads under
     ``<data>/roads`` when there are any (:func:`hotspots.io.roads.read_roads`).
+    ``lazy=True`` gives :class:`LazyView` s instead, each making its
+    :class:`MapView` (the same) when asked, for :func:`write_maps` to make
+    where it draws the map.
     """
     geo = ctx.geography
+    if lazy:  # the layers every view reads, made here once (a forked worker would make its own copy each)
+        geo.districts, geo.wards, geo.town_centres  # noqa: B018
     months = list(inputs.current)
     period = human_period(f"{months[0]}..{months[-1]}") if months else ""
     half = len(months) // 2
@@ -138,14 +167,22 @@ def build_map_views(ctx, inputs, cfg, county, district_results, tables: dict[str
                        map_points=points, street_labels=labels, roads=roads, web_tiles=bool(cfg.map_tiles),
                        half_labels=halves)
 
+    def add(res, title: str, slug_name: str, districts, wards, show_district: bool, patrol_sub):
+        args = (res, title, slug_name, districts, wards, show_district, patrol_sub)
+        if not lazy:
+            views.append(view_for(*args))
+            return
+        per_selection = patrol_sub["selection"].value_counts() if len(patrol_sub) else pd.Series(dtype=int)
+        weight = sum(len(sres.cells) + 200 * int(per_selection.get(sel, 0)) for sel, sres in res.selections.items())
+        views.append(LazyView(slug_name, weight, functools.partial(view_for, *args)))
+
     county_title = f"{county.area.name}: crime hotspots and patrol areas"
-    views.append(view_for(county, county_title, "county", geo.districts, None, True, patrol))
+    add(county, county_title, "county", geo.districts, None, True, patrol)
     for res in district_results:
         wards = geo.wards[geo.wards["district_code"] == res.area.code]
         sub = patrol[patrol["district_code"] == res.area.code] if len(patrol) else patrol
         d = geo.districts[geo.districts["area_code"] == res.area.code]
-        views.append(view_for(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name, empty="x"), d, wards,
-                              False, sub))
+        add(res, f"{res.area.name}: crime hotspots and patrol areas", slug(res.area.name, empty="x"), d, wards, False, sub)
     return views
 
 

@@ -118,7 +118,8 @@ def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[],
     from hotspots.render.maps import preload
 
     preload()  # once: done already where the study areas were analysed (then this returns at once)
-    views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"])
+    # each view made by the process that draws its map (side by side on two or more CPUs), the same views
+    views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"], lazy=True)
     # the largest table is written here while worker processes draw the maps
     written = write_maps(ctx.out, views, png=png, progress=progress, alongside=grid_cells)
     if cache is not None:

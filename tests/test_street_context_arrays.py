@@ -119,15 +119,18 @@ def test_street_context_edge_cases_match_the_pandas_version():
     kind_only = np.flatnonzero(~codes.is_street[np.maximum(codes.name, 0)] & (codes.name >= 0))
     cases = {
         "no rows": np.arange(0),
-        "none in the area": np.flatnonzero(~np.isfinite(codes.x)),
+        "no coordinates": np.flatnonzero(~np.isfinite(codes.x)),
+        "none in the area": np.flatnonzero(codes.x > 1500),
+        "some in the area": np.flatnonzero(~np.isfinite(codes.x) | (codes.x > 1000)),
         "one record": np.arange(1),
         "reversed": np.arange(n)[::-1],
         "repeated rows": np.r_[np.arange(n), np.arange(0, n, 3)],
         "kinds of place only": kind_only,
     }
-    for rows in cases.values():
+    for case, rows in cases.items():
         for geoms in (patrols, [], [shapely.box(-10, -10, 5000, 5000)]):
             _same(tables.street_context(codes, rows, AREA, geoms), _street_context_old(codes, rows, AREA, geoms))
+        assert len(rows) or case == "no rows"
     # no names to label (only kinds of place, none inside a patrol area): an empty labels table
     got = tables.street_context(codes, kind_only, AREA, [])
     assert len(got[0]) and not len(got[1])

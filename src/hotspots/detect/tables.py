@@ -283,13 +283,18 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
         return empty_points, empty_labels
     x, y, name = codes.x[rows], codes.y[rows], codes.name[rows]
     ok = np.isfinite(x) & np.isfinite(y) & (name >= 0)
-    ok[ok] = _shapely.contains_xy(area_geom, x[ok], y[ok])
     if not ok.any():
         return empty_points, empty_labels
     # plain arrays from here on: a few small pandas sorts and groupbys per map cost more than the work itself
     pts = _point_counts(x[ok], y[ok], name[ok])
     px, py = pts["x"].to_numpy(), pts["y"].to_numpy()
-    pname, pcount = pts["name"].to_numpy(), pts["count"].to_numpy()
+    # the area test once per map point, not per record: a point's records are all in the area or all out,
+    # so keeping the points in it keeps their counts and their order of first appearance
+    in_area = _shapely.contains_xy(area_geom, px, py)
+    if not in_area.any():
+        return empty_points, empty_labels
+    px, py = px[in_area], py[in_area]
+    pname, pcount = pts["name"].to_numpy()[in_area], pts["count"].to_numpy()[in_area]
     plabel = codes.names[pname]
     street = codes.is_street[pname]
     patrol = _shapely.union_all(list(patrol_geoms)) if len(patrol_geoms) else None

@@ -283,44 +283,65 @@ def street_context(codes, rows: np.ndarray, area_geom, patrol_geoms, *, points_t
         return empty_points, empty_labels
     x, y, name = codes.x[rows], codes.y[rows], codes.name[rows]
     ok = np.isfinite(x) & np.isfinite(y) & (name >= 0)
-    ok[ok] = _shapely.contains_xy(area_geom, x[ok], y[ok])
     if not ok.any():
         return empty_points, empty_labels
+    # plain arrays from here on: a few small pandas sorts and groupbys per map cost more than the work itself
     pts = _point_counts(x[ok], y[ok], name[ok])
-    pts["label"] = codes.names[pts["name"].to_numpy()]
-    street = codes.is_street[pts["name"].to_numpy()]
-    patrol = _shapely.union_all(list(patrol_geoms)) if len(patrol_geoms) else None
     px, py = pts["x"].to_numpy(), pts["y"].to_numpy()
+    # the area test once per map point, not per record: a point's records are all in the area or all out,
+    # so keeping the points in it keeps their counts and their order of first appearance
+    in_area = _shapely.contains_xy(area_geom, px, py)
+    if not in_area.any():
+        return empty_points, empty_labels
+    px, py = px[in_area], py[in_area]
+    pname, pcount = pts["name"].to_numpy()[in_area], pts["count"].to_numpy()[in_area]
+    plabel = codes.names[pname]
+    street = codes.is_street[pname]
+    patrol = _shapely.union_all(list(patrol_geoms)) if len(patrol_geoms) else None
     if patrol is not None:
         inside = _shapely.contains_xy(patrol, px, py)
         near = _shapely.contains_xy(_shapely.buffer(patrol, near_m), px, py)
     else:
-        inside = near = np.zeros(len(pts), dtype=bool)
-    pts["tier"] = np.where(inside, 2, np.where(near, 1, 0))
+        inside = near = np.zeros(len(px), dtype=bool)
+    tier = np.where(inside, 2, np.where(near, 1, 0))
     # which patrol area holds each point inside one (the first that contains it)
-    area_of = np.full(len(pts), -1, dtype=np.int64)
+    area_of = np.full(len(px), -1, dtype=np.int64)
     for j, geom in enumerate(patrol_geoms):
         todo = inside & (area_of < 0)
         if todo.any():
             area_of[todo] = np.where(_shapely.contains_xy(geom, px[todo], py[todo]), j, -1)
-    pts["area"] = area_of
-    keep = street | inside
+    points = pd.DataFrame({"x": px, "y": py, "label": plabel, "count": pcount}) if points_too else empty_points
+    cand = np.flatnonzero(street | inside)
+    if not len(cand):
+        return points, _street_labels_frame(px[:0], py[:0], plabel[:0], pcount[:0], tier[:0])
     # a street is labelled once (its records summed); each place ("Supermarket") at its own point
-    key = np.where(street, pts["name"].to_numpy(), -1 - np.arange(len(pts)))
-    cand = pts.assign(key=key)[keep]
-    cand = cand.sort_values(["tier", "count"], ascending=[False, False], kind="stable")
-    best = cand.drop_duplicates("key")  # the busiest point of each name, in the highest tier it reaches
-    totals = cand.groupby("key")["count"].sum()
-    labels = pd.DataFrame({"x": best["x"].to_numpy(), "y": best["y"].to_numpy(), "label": best["label"].to_numpy(),
-                           "count": totals.reindex(best["key"]).to_numpy(), "in_patrol": best["tier"].to_numpy() == 2,
-                           "tier": best["tier"].to_numpy(), "area": best["area"].to_numpy()})
+    key = np.where(street, pname, -1 - np.arange(len(px)))[cand]
+    # a stable sort by tier then records, both descending: lexsort is stable and its last key is the primary
+    cand_order = np.lexsort((-pcount[cand], -tier[cand]))
+    cand, key = cand[cand_order], key[cand_order]
+    # np.unique gives each key's first position in that order (drop_duplicates' row) and the sum's groups
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    totals = np.zeros(len(uniq), dtype=np.int64)
+    np.add.at(totals, inverse, pcount[cand])
+    first_sorted = np.sort(first)  # the busiest point of each name, in the highest tier it reaches
+    best = cand[first_sorted]
+    count = totals[inverse[first_sorted]]
+    b_tier, b_area = tier[best], area_of[best]
     # inside patrol areas, each area's busiest name before any area's second: every area gets its name first
-    labels = labels.sort_values(["area", "count"], ascending=[True, False], kind="stable")
-    labels["turn"] = np.where(labels["tier"] == 2, labels.groupby("area").cumcount(), 0)
-    labels = labels.sort_values(["tier", "turn", "count"], ascending=[False, True, False], kind="stable")
-    labels = labels.drop(columns=["area", "turn"]).head(max_labels)
-    points = pts[["x", "y", "label", "count"]] if points_too else empty_points
-    return points.reset_index(drop=True), labels.reset_index(drop=True)
+    by_area = np.lexsort((-count, b_area))
+    s_area = b_area[by_area]
+    # each name's place within its area (a groupby cumcount): the area's rows are consecutive after that sort
+    starts = np.r_[True, s_area[1:] != s_area[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(s_area)), 0))
+    turn = np.where(b_tier[by_area] == 2, np.arange(len(s_area)) - group_start, 0)
+    final = by_area[np.lexsort((-count[by_area], turn, -b_tier[by_area]))][:max_labels]
+    pick = best[final]
+    return points, _street_labels_frame(px[pick], py[pick], plabel[pick], count[final], tier[pick])
+
+
+def _street_labels_frame(x, y, label, count, tier) -> pd.DataFrame:
+    """The labels table of :func:`street_context` from its columns as arrays."""
+    return pd.DataFrame({"x": x, "y": y, "label": label, "count": count, "in_patrol": tier == 2, "tier": tier})
 
 
 def _point_counts(x: np.ndarray, y: np.ndarray, name: np.ndarray) -> pd.DataFrame:

@@ -43,5 +43,5 @@ def test_every_imported_library_is_declared():
     assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
     assert {"threadpoolctl", "tqdm"} <= declared
     assert PYPROJECT["project"]["name"] == "hotspots-police"
-    assert PYPROJECT["project"]["scripts"] == {"hotspots": "hotspots.cli:main"}
+    assert PYPROJECT["project"]["scripts"] == {"hotspots": "hotspots._entry:command"}
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")

@@ -1,3 +1,3 @@
-from hotspots.cli import main
+from hotspots._entry import command
 
-main()
+command()

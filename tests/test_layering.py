@@ -63,7 +63,8 @@ LAYER = {
     "_io": 7,
     "stages": 8,
     "cli": 9,
-    "__main__": 10,
+    "_entry": 10,  # the command's process: runs cli.main, then ends the process
+    "__main__": 11,
 }
 RENDER_MAY_IMPORT = SHARED
 #: third-party statistics a renderer must not use (it draws finished results)

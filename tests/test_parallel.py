@@ -389,7 +389,10 @@ def test_long_lived_scope_freezes_what_is_alive_and_forks_inside_it_leave_it_fro
         with long_lived_scope():  # nested: leaving it unfreezes nothing
             pass
         assert gc.get_freeze_count() >= frozen + 5000
+        before = gc.get_freeze_count()
         assert process_map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]  # forks (where it can) leave the scope's freeze
-        assert gc.get_freeze_count() >= frozen + 5000
+        # unfreezing would empty the permanent generation; a few frozen objects may die meanwhile (freed by their
+        # reference counts, as another test's leftovers can be), so the count is compared with some slack
+        assert gc.get_freeze_count() >= max(before - 100, frozen)
     assert gc.get_freeze_count() == 0
     assert len(made) == 5000

@@ -210,12 +210,13 @@ def pd_files(res):
     return pd.DataFrame([{"force": f.force, "month": f.month, "rows_read": f.rows_read} for f in res.accounting.files.values()])
 
 
-def _prepare(obj):
+def _prepare(obj, *, defer_records_store: bool = False):
     from hotspots.stages import prepare
 
     settings = obj.settings()  # every section checked, before any data is read
     progress = obj.progress()
-    return prepare(settings, data=obj.data, out=obj.out, progress=progress, staged=True)
+    return prepare(settings, data=obj.data, out=obj.out, progress=progress, staged=True,
+                   defer_records_store=defer_records_store)
 
 
 def _summary(ctx) -> None:
@@ -268,7 +269,7 @@ def run_cmd(obj, stages, all_cells):
     from hotspots.stages import run
 
     obj.all_cells = all_cells
-    ctx = _prepare(obj)
+    ctx = _prepare(obj, defer_records_store=True)  # the records cache is written by run(), beside the hotspots stage
     # the side stages' analysis results stay in their process: the command writes outputs, it never reads them
     run(ctx, [s for s in STAGE_NAMES if s in stages] or None, side_results=False)
     _summary(ctx)

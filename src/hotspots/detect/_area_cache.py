@@ -25,10 +25,16 @@ half the time; geometries as WKB; the selections' tables of one kind in one
 file) and everything else as JSON (``meta.json``, with every file's SHA-256).
 No pickle: reading an entry runs no code from it.
 
-Safety: an entry is written into a temporary folder and renamed into place;
-before the rename it is read back and compared with the result, table by table
-(columns, dtypes, index, values bit for bit, geometries as WKB, CRS, attrs), and
-not kept if anything differs, so a hit gives exactly what the analysis gave.
+Safety: an entry is written into a temporary folder and renamed into place,
+and only once it is shown to give back exactly what the analysis gave:
+either by its types alone (:func:`_exact_by_types`: every column of a kind
+Arrow stores bit for bit -- numpy booleans, integers and floats whose NaNs
+have Arrow's bits, Arrow-backed text, shapes as WKB -- the default index,
+attrs JSON gives back, and a zero-row read of each file giving the same
+columns, dtypes and CRSs), or else by reading it back and comparing it with
+the result, table by table (columns, dtypes, index, values bit for bit,
+geometries as WKB, CRS, attrs); it is not kept if anything differs, so a hit
+gives exactly what the analysis gave.
 An entry that cannot be read, or whose files do not match their checksums, is a
 miss and is removed.  A cache that cannot be written or read only costs time.
 The most recently used :data:`KEEP` entries are kept.
@@ -414,6 +420,119 @@ def result_differences(a: AreaResult, b: AreaResult) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- exact by types (the cheap check)
+def _exact_column(values) -> bool:
+    """Does Arrow give this column back bit for bit, whatever its values (given the same dtype back)?
+
+    numpy booleans and integers (never null); numpy floats whose NaNs, if any, have the bits Arrow writes back
+    for a null (Arrow stores a NaN as a null: a NaN of other bits, such as x86's negative 0/0, comes back changed);
+    pandas' Arrow-backed text (the Arrow array is what is stored); shapes (WKB, exact for GEOS geometries).
+    Anything else (object, categorical, dates, other extension types) is compared value by value instead, unless
+    the column is empty (then its dtype, checked by the caller, is all there is).
+    """
+    if len(values) == 0:
+        return True
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biu":
+            return True
+        if dtype.kind != "f":
+            return False
+        array = np.asarray(values)
+        nan = np.isnan(array)
+        if not nan.any():
+            return True
+        canonical = np.array(np.nan, dtype=dtype).view(f"u{dtype.itemsize}")
+        return bool((array[nan].view(f"u{dtype.itemsize}") == canonical).all())
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "pyarrow"
+    return _is_geometry(values)
+
+
+def _exact_columns(frame: pd.DataFrame) -> bool:
+    """:func:`_exact_column` of every column of ``frame`` (numpy columns a block at a time)."""
+    try:
+        blocks = frame._mgr.blocks
+    except AttributeError:  # pandas without blocks: column by column
+        return all(_exact_column(frame._get_column_array(i)) for i in range(frame.shape[1]))
+    for block in blocks:
+        values = block.values
+        if isinstance(values, np.ndarray):
+            if not _exact_column(values.reshape(-1)):
+                return False
+        elif not _exact_column(values):
+            return False
+    return True
+
+
+def _exact_by_types(written: list[tuple], arrow: dict[str, pa.Table], grid) -> bool:
+    """``True`` when every table written (``(frame, desc)``, from :func:`_write_entry`) reads back exactly, shown
+    without reading the entry back: then the value-by-value comparison (:func:`result_differences`) is not needed.
+
+    Each table must have the default index, attrs that JSON gives back the same, and only columns that Arrow
+    gives back bit for bit (:func:`_exact_column`); and a zero-row read of its file (each layout once) must give
+    its type, columns, dtypes (equal, not only printed alike), active geometry and CRSs.  Where any of this fails, the caller reads the entry back
+    and compares every value, as before (the answer is then the same, at the usual cost).
+    """
+    layouts: dict[tuple, Any] = {}
+    grid_rows = grid.iloc[:0] if grid is not None and hasattr(grid, "geometry") else None
+    for frame, desc in written:
+        if not _default_index(frame) or not _same_value(_decode(desc["attrs"]), frame.attrs) \
+                or not _exact_columns(frame):
+            return False
+        # desc's columns, dtypes, type, active geometry and CRS texts were taken from the frame (:func:`_plain`)
+        table = arrow[desc["file"]]
+        layout = (table.schema, desc["type"], desc.get("active"), desc.get("crs"), tuple(desc["columns"]),
+                  tuple(desc["dtypes"]), json.dumps(desc["geometries"], sort_keys=True))
+        back = layouts.get(layout)
+        if back is None:
+            back = layouts[layout] = _zero_rows_back(table, desc, grid_rows)
+        if back is False:
+            return False
+        if getattr(back, "_geometry_column_name", None) != getattr(frame, "_geometry_column_name", None):
+            return False
+        # the dtypes themselves, not only their texts: text in python and in Arrow storage print alike
+        if any(back._get_column_array(i).dtype != frame._get_column_array(i).dtype for i in range(frame.shape[1])):
+            return False
+        for name, info in desc["geometries"].items():
+            x, y = frame[name].values.crs, back[name].values.crs
+            if not ((x is None) == (y is None) and (x is None or (x == y and x.srs == y.srs))):
+                return False
+    return True
+
+
+#: zero-row tables read back (:func:`_zero_rows_back`), by Arrow schema (with its pandas metadata) and layout: the
+#: study areas' tables share a handful of layouts, so a worker checks each once
+_ZERO_ROWS: dict[tuple, Any] = {}
+
+
+def _zero_rows_back(table: pa.Table, desc: dict[str, Any], grid_rows):
+    """The table described by ``desc`` as read back from ``table`` with no rows, or ``False`` when that does not
+    give the type, columns and dtypes described (then the values must be compared).  Made once per schema and
+    layout in a process (the result depends on nothing else: a table with no rows)."""
+    key = (table.schema.serialize().to_pybytes(), desc["type"], desc.get("active"), desc.get("crs"),
+           tuple(desc["columns"]), tuple(desc["dtypes"]), json.dumps(desc["geometries"], sort_keys=True))
+    back = _ZERO_ROWS.get(key)
+    if back is None:
+        back = _ZERO_ROWS[key] = _zero_rows_read(table, desc, grid_rows)
+        while len(_ZERO_ROWS) > 256:
+            del _ZERO_ROWS[next(iter(_ZERO_ROWS))]
+    return back
+
+
+def _zero_rows_read(table: pa.Table, desc: dict[str, Any], grid_rows):
+    import geopandas as gpd
+
+    try:
+        back = _restore(table.slice(0, 0).to_pandas(), {**desc, "attrs": _encode({})}, grid_rows)
+    except Exception:  # noqa: BLE001 -- not shown exact this way: compared value by value
+        return False
+    if (desc["type"] == "geo") != isinstance(back, gpd.GeoDataFrame) \
+            or back.columns.tolist() != desc["columns"] or _dtype_texts(back) != desc["dtypes"]:
+        return False
+    return back
+
+
 # --------------------------------------------------------------------------- the cache
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -449,16 +568,18 @@ class AreaCache:
         return result
 
     def store(self, key: str, result: AreaResult) -> Path | None:
-        """Write an entry (atomically, read back and compared first); its folder, or ``None`` when not written."""
+        """Write an entry (atomically, checked first: :func:`_exact_by_types`, else read back and compared);
+        its folder, or ``None`` when not written."""
         entry = self._entry(key)
         tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
-            _write_entry(tmp, key, result)
-            back = _read_entry(tmp, key, result.area)
-            if back is None or result_differences(result, back):
-                raise NotStorable("the stored result does not read back the same")
+            written, arrow = _write_entry(tmp, key, result)
+            if not _exact_by_types(written, arrow, result.grid):  # else read back and compared, value by value
+                back = _read_entry(tmp, key, result.area)
+                if back is None or result_differences(result, back):
+                    raise NotStorable("the stored result does not read back the same")
             shutil.rmtree(entry, ignore_errors=True)
             os.rename(tmp, entry)
         except Exception:  # noqa: BLE001 -- a cache that cannot be written only costs time
@@ -472,21 +593,27 @@ class AreaCache:
         prune_entries(self.folder, _PREFIX, KEEP)
 
 
-def _write_table(frame: pd.DataFrame, path: Path, *, index: bool | None) -> None:
+def _write_table(frame: pd.DataFrame, path: Path, *, index: bool | None) -> pa.Table:
     """``frame`` as an Arrow IPC file, with the pandas metadata ``to_pandas`` reads back (``index`` as for
-    ``DataFrame.to_parquet``: ``None`` keeps an index that is not the default as columns, ``False`` drops it)."""
+    ``DataFrame.to_parquet``: ``None`` keeps an index that is not the default as columns, ``False`` drops it);
+    returns the Arrow table written."""
     table = pa.Table.from_pandas(frame, preserve_index=index)
     options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table)
+    return table
 
 
-def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
+def _write_entry(folder: Path, key: str, result: AreaResult) -> tuple[list[tuple], dict[str, pa.Table]]:
+    """Write ``result``'s entry into ``folder``; returns each table as ``(frame, desc)`` and each file's Arrow table
+    by file name (what :func:`_exact_by_types` checks)."""
     if [f.name for f in dataclasses.fields(AreaResult)] != ["area", "grid", "selections"]:
         raise NotStorable("AreaResult has fields this cache does not know")
     # each kind of table: the selections' tables of one layout in one file, in selection order
     groups: dict[tuple, list[pd.DataFrame]] = {}
     tables: list[dict[str, Any]] = []
+    written: list[tuple] = []
+    arrow: dict[str, pa.Table] = {}
 
     def table(frame: pd.DataFrame, kind: str, grid_wkb=None) -> dict[str, Any]:
         plain, desc = _plain(frame, grid_wkb)
@@ -498,8 +625,9 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
             desc.update(group=list(groups).index(signature), start=start, stop=start + len(plain))
         else:
             desc["file"] = f"t{len(tables)}{_SUFFIX}"
-            _write_table(plain, folder / desc["file"], index=None)
+            arrow[desc["file"]] = _write_table(plain, folder / desc["file"], index=None)
         tables.append(desc)
+        written.append((frame, desc))
         return {"__table": len(tables) - 1}
 
     grid = result.grid
@@ -515,7 +643,8 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
     files = {}
     for i, frames in enumerate(groups.values()):
         name = f"g{i}{_SUFFIX}"
-        _write_table(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], folder / name, index=False)
+        arrow[name] = _write_table(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], folder / name,
+                                   index=False)
     for desc in tables:
         if "group" in desc:
             desc["file"] = f"g{desc['group']}{_SUFFIX}"
@@ -525,6 +654,7 @@ def _write_entry(folder: Path, key: str, result: AreaResult) -> None:
             "area": _area_facts(result.area), "grid": grid_ref, "selections": selections, "tables": tables,
             "files": files}
     (folder / "meta.json").write_text(json.dumps(meta))
+    return written, arrow
 
 
 def _read_entry(folder: Path, key: str, area: StudyArea) -> AreaResult | None:

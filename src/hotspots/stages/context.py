@@ -86,6 +86,9 @@ class Context:
     _counts: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     #: how the last :func:`run` scheduled its stages (recorded in the manifest)
     schedule: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: writes the prepared records into the records cache, where :func:`prepare` left that to the caller
+    #: (``defer_records_store=True``; :func:`hotspots.stages.run.run` does it beside the hotspots stage)
+    pending_records_store: Callable[[], Any] | None = dataclasses.field(default=None, repr=False)
     #: the columns :func:`count_points` reads, text as categoricals (factorized once for every area type)
     _count_input: tuple[pd.DataFrame, pd.DataFrame] | None = dataclasses.field(default=None, repr=False)
 
@@ -147,12 +150,17 @@ def prepare(
     out: str | None = None,
     progress: Progress | None = None,
     staged: bool = False,
+    defer_records_store: bool = False,
 ) -> Context:
     """Ingest the data home for the configured forces and months, clip to the force area.
 
     With ``staged=True`` (the ``hotspots`` command) outputs are written into a
     staging folder and swapped in when the manifest is written, and a lock
     keeps a second run out of the same output folder (see :class:`OutputDir`).
+    Prepared records the records cache does not hold yet are written into it
+    here, or, with ``defer_records_store=True`` (``hotspots run``), by
+    :func:`hotspots.stages.run.run` (in its second process, beside the
+    hotspots stage, where there is one): ``ctx.pending_records_store``.
     """
     progress = progress or Progress()
     data_dir = resolve_data_dir(settings, data)
@@ -197,7 +205,11 @@ def prepare(
     finally:
         forget_lsoa21()
     ctx = _context(settings, data_dir, out_dir, geo, progress, points, res.accounting, lsoa_stats)
-    store(points, res.accounting, lsoa_stats)  # after _context, so the geography is read in the same order as uncached
+    write = store(points, res.accounting, lsoa_stats)  # after _context: the geography is read in the same order as uncached
+    if defer_records_store:
+        ctx.pending_records_store = write
+    else:
+        write()
     return ctx
 
 

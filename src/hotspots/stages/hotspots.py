@@ -60,8 +60,8 @@ _GRID_CELLS_OUT = "hotspots/grid_cells.gpkg"
 def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, png: bool = True) -> dict[str, Any]:
     """Grid hotspots and patrol areas (:func:`run_hotspots`), then the inspectors' maps.
 
-    ``grid_cells.gpkg``, the largest file, is written here while worker
-    processes draw the maps.
+    The tables and ``grid_cells.gpkg``, the largest file, are written here
+    while worker processes draw the maps.
     """
     draw = maps if maps is not None else hotspot_config(ctx.settings).maps
     preload = None
@@ -69,22 +69,25 @@ def stage_hotspots(ctx: Context, *, districts=None, maps: bool | None = None, pn
         from hotspots.render.maps import preload
     # only while worker processes analyse: where every study area is read back, nothing waits for them, and the maps
     # are loaded (preloaded then, just before drawing) only where the maps cache misses
-    summary = run_hotspots(ctx, districts=districts, grid_cells=False, while_analysing=preload)
+    summary = run_hotspots(ctx, districts=districts, grid_cells=False, tables=False, while_analysing=preload)
     res = ctx.results["hotspots"]
 
-    def grid_cells() -> None:
-        write_grid_cells(ctx.out, res["inputs"], [res["county"]] + res["districts"],
-                         everything=grid_cells_everything(ctx.settings))
+    def tables_and_grid_cells(grid_cells: bool = True) -> None:  # in this order, as run_hotspots writes them
+        write_tables(ctx.out, res["tables"])
+        if grid_cells:
+            write_grid_cells(ctx.out, res["inputs"], [res["county"]] + res["districts"],
+                             everything=grid_cells_everything(ctx.settings))
 
     if draw:
-        summary["maps"] = _maps(ctx, res, png, grid_cells)
+        summary["maps"] = _maps(ctx, res, png, tables_and_grid_cells)
     else:
-        grid_cells()
+        tables_and_grid_cells()
     return summary
 
 
-def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[], None]) -> dict[str, int]:
-    """Draw and write the maps (``grid_cells`` is written meanwhile), or write them back from the maps cache.
+def _maps(ctx: Context, res: dict[str, Any], png: bool, tables_and_grid_cells: Callable[..., None]) -> dict[str, int]:
+    """Draw and write the maps (the tables and ``grid_cells.gpkg`` are written meanwhile: ``tables_and_grid_cells``),
+    or write them back from the maps cache.
 
     The maps cache (:mod:`hotspots.stages._maps_cache`) is used where the area
     cache is (its key starts from the same digest of the inputs); it is
@@ -103,9 +106,8 @@ def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[],
             stored = dict(files).get(GRID_CELLS)
             files = [(n, d) for n, d in files if n != GRID_CELLS]
             progress.info(f"  reused the {sum(n.endswith('.html') for n, _ in files)} drawn maps from {cache.folder}")
-            if stored is None:
-                grid_cells()
-            else:  # the file written with these maps (same analyses, settings and code), stamped with this run's time
+            tables_and_grid_cells(grid_cells=stored is None)
+            if stored is not None:  # the file written with these maps (same analyses, settings and code), stamped with this run's time
                 with ctx.out.atomic_path(_GRID_CELLS_OUT) as tmp:
                     write_stored_gpkg(stored, tmp)
             sizes = {}
@@ -120,8 +122,8 @@ def _maps(ctx: Context, res: dict[str, Any], png: bool, grid_cells: Callable[[],
     preload()  # once: done already where the study areas were analysed (then this returns at once)
     # each view made by the process that draws its map (side by side on two or more CPUs), the same views
     views = build_map_views(ctx, res["inputs"], res["config"], res["county"], res["districts"], res["tables"], lazy=True)
-    # the largest table is written here while worker processes draw the maps
-    written = write_maps(ctx.out, views, png=png, progress=progress, alongside=grid_cells)
+    # the tables, and the largest of them, are written here while worker processes draw the maps
+    written = write_maps(ctx.out, views, png=png, progress=progress, alongside=tables_and_grid_cells)
     if cache is not None:
         t0 = time.perf_counter()
         try:
@@ -194,14 +196,16 @@ def build_inputs(ctx, cfg: HotspotConfig, *, districts: Sequence[str] | None = N
 
 
 def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_cells: bool = True,
-                 while_analysing: Callable[[], Any] | None = None) -> dict[str, Any]:
+                 tables: bool = True, while_analysing: Callable[[], Any] | None = None) -> dict[str, Any]:
     """The hotspots analysis on a prepared context; writes the tables under ``hotspots/``.
 
     The results go to ``ctx.results["hotspots"]`` as plain data (``tables``,
     ``county``, ``districts``, ``inputs``, ``config``); the maps are drawn
     from them by :func:`stage_hotspots`.  ``grid_cells=False`` leaves the
     largest file, ``grid_cells.gpkg``, to the caller
-    (:func:`hotspots.stages._hotspots_outputs.write_grid_cells`).
+    (:func:`hotspots.stages._hotspots_outputs.write_grid_cells`); ``tables=False`` leaves every table to the
+    caller (:func:`~hotspots.stages._hotspots_outputs.write_tables`, then ``write_grid_cells``: the stage writes
+    them while the maps are drawn).
     ``while_analysing`` is called in this process while worker processes
     analyse the study areas (the stage loads the map renderers then); not at
     all where every study area is read back from the area cache.
@@ -257,18 +261,19 @@ def run_hotspots(ctx: Context, *, districts: Sequence[str] | None = None, grid_c
         how = "reused" if seconds is None else f"{seconds:.1f} s"
         progress.info(f"  {res.area.name}: {len(res.grid):,} cells of {res.area.cell_size:,.0f} m, {n_pa} patrol areas "
                       f"({how})")
-    if grid_cells:
-        write_grid_cells(ctx.out, inputs, [county] + district_results, everything=grid_cells_everything(ctx.settings))
-    tables = hotspot_tables(inputs, county, district_results)
-    write_tables(ctx.out, tables)
+    hotspot = hotspot_tables(inputs, county, district_results)
+    if tables:
+        if grid_cells:
+            write_grid_cells(ctx.out, inputs, [county] + district_results, everything=grid_cells_everything(ctx.settings))
+        write_tables(ctx.out, hotspot)
     summary: dict[str, Any] = {
         "cell_size_m": sizes,
         "selections": list(inputs.selections),
-        "patrol_areas": int(len(tables["patrol_areas"])),
+        "patrol_areas": int(len(hotspot["patrol_areas"])),
         "timestamps": "datetime" in inputs.points.columns,
     }
     summary["seconds"] = round(time.perf_counter() - t0, 1)
-    ctx.results["hotspots"] = {"tables": tables, "county": county, "districts": district_results, "inputs": inputs,
+    ctx.results["hotspots"] = {"tables": hotspot, "county": county, "districts": district_results, "inputs": inputs,
                                "config": cfg, "inputs_digest": digest}
     return summary
 

@@ -57,7 +57,10 @@ def run(ctx: Context, stages: list[str] | None = None, *, side_results: bool = T
     hotspots stage is done (a warm re-run, whose analyses and maps are read
     back) run here meanwhile (:class:`SideQueue`).  The outputs, and the order
     the manifest lists them in, are the same either way.  ``HOTSPOTS_WORKERS=1``
-    runs everything here, one stage after another.
+    runs everything here, one stage after another.  Records that
+    :func:`~hotspots.stages.context.prepare` left for the records cache
+    (``defer_records_store=True``) are written first, by the side process
+    where there is one (off the hotspots stage's path), else here.
 
     ``side_results=False`` (the ``hotspots`` command, which only writes the
     outputs) leaves the side stages' analysis results out of ``ctx.results``:
@@ -81,6 +84,9 @@ def _run(ctx: Context, stages: list[str] | None, side_results: bool = True) -> d
     if pending is None:  # one CPU, or not Linux: everything here, in order
         side = []
         ctx.progress.concurrent = False
+        store_records(ctx)
+    else:
+        ctx.pending_records_store = None  # the side process writes the records cache (it has them too)
     main = [n for n in names if n not in side]
     summaries: dict[str, Any] = {}
     skipped: dict[str, dict[str, str]] = {}
@@ -308,12 +314,21 @@ def _lay_district_grids(ctx: Context) -> None:
         return
 
 
+def store_records(ctx: Context) -> None:
+    """Write the prepared records into the records cache if :func:`~hotspots.stages.context.prepare` left that to
+    the run (``ctx.pending_records_store``); once."""
+    write, ctx.pending_records_store = ctx.pending_records_store, None
+    if write is not None:
+        write()
+
+
 def _run_side(ctx: Context, queue: SideQueue, *, results: bool = True) -> dict[str, Any]:
     """In the forked process: run the side stages as they are taken from ``queue``; return everything the manifest
     and the caller need.
 
     ``results=False``: without the stages' new ``ctx.results`` (see :func:`run`'s ``side_results``).
     """
+    store_records(ctx)
     known_results = set(ctx.results)
     summaries: dict[str, Any] = {}
     skipped: dict[str, dict[str, str]] = {}

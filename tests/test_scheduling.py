@@ -89,3 +89,22 @@ def test_one_cpu_or_one_worker_runs_here(cpus, monkeypatch):
     cpus(2)
     monkeypatch.setenv("HOTSPOTS_WORKERS", "1")
     assert fork_call(lambda: 1, name="x") is None
+
+
+def test_items_are_handed_out_while_alongside_runs(cpus):
+    """``alongside`` keeps this process's CPU; the other CPU's worker gets its next item as soon as it is done
+    (before, it waited for ``alongside`` to return), and never two items at once meanwhile."""
+    cpus(2)
+    window = []
+
+    def alongside():
+        start = time.monotonic()
+        time.sleep(1.5)
+        window.extend([start, time.monotonic()])
+
+    items = process_map(_busy, [0.25] * 12, alongside=alongside)
+    start, end = window
+    during = [it for it in items if it[1] <= end]
+    assert len(during) >= 3, (window, items)  # one after another on the free CPU, while alongside ran
+    assert not _overlapping_pairs([it for it in items if it[0] < end]), (window, items)
+    assert _overlapping_pairs(items)  # two at a time once alongside had given this process's CPU back

@@ -206,6 +206,8 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
     ``weights``) to keep the workers busy; results come back in item order.
     ``alongside``, if given, is called here while the workers work (before
     the items where there are no workers): this process would otherwise wait.
+    Meanwhile a thread hands the items out as workers finish theirs (with
+    this process's CPU kept for ``alongside``), so no worker waits for it.
     """
     workers = min(max_workers(), len(items))
     if workers < 2:
@@ -237,23 +239,30 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
                         return
                     running[pool.submit(_run_forked, order.pop(0))] = slot
 
+            def settle(timeout: float) -> None:
+                """Take in the items done within ``timeout`` s, give their CPUs back, hand out more."""
+                nonlocal own_free
+                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    slot = running.pop(future)
+                    if slot == "own":
+                        own_free = True
+                    else:
+                        tokens.release()
+                    i, result = future.result()
+                    results[i] = result
+                hand_out()  # also takes tokens given back by other processes meanwhile
+
             try:
                 hand_out()
                 if alongside is not None:
-                    alongside()
+                    # the items are handed out from a thread meanwhile: a worker that is done gets its next item
+                    # at once, not when ``alongside`` returns (this process's CPU is not lent to them until then)
+                    _while_handing_out(alongside, settle, lambda: bool(running))
                     own_free = True
                     hand_out()
                 while running:
-                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        slot = running.pop(future)
-                        if slot == "own":
-                            own_free = True
-                        else:
-                            tokens.release()
-                        i, result = future.result()
-                        results[i] = result
-                    hand_out()  # also takes tokens given back by other processes meanwhile
+                    settle(0.2)
             except BaseException:
                 for future, slot in running.items():
                     future.cancel()
@@ -265,6 +274,41 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
         _unfreeze()
         _FORKED.clear()
     return results
+
+
+def _while_handing_out(alongside: Callable[[], Any], settle: Callable[[float], None],
+                       busy: Callable[[], bool]) -> None:
+    """Call ``alongside()`` here while a thread calls ``settle`` (waits for items and hands out more) until it returns.
+
+    Until then only the thread touches the items' state (``alongside`` does not); an error in either is raised
+    here, after both have stopped.  ``busy()``: whether items are running (else the thread looks for a free CPU
+    every 0.05 s).
+    """
+    import threading
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def pump() -> None:
+        try:
+            while not stop.is_set():
+                if busy():
+                    settle(0.05)
+                else:
+                    settle(0)  # nothing running: hands out an item if a CPU has come free
+                    stop.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001 -- raised in the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=pump, name="hotspots-hand-out", daemon=True)
+    thread.start()
+    try:
+        alongside()
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _run_forked(i: int):

@@ -1,4 +1,4 @@
-"""The area cache's cheap check (hotspots.detect._area_cache._exact_by_types).
+"""The area cache's cheap check (hotspots.detect._area_tables._exact_by_types, used by hotspots.detect._area_cache).
 
 An entry is kept only once it is shown to give back exactly what the analysis gave. Where every table is of
 types Arrow stores bit for bit, that is shown from the types (no read-back); anything else is read back and

@@ -108,3 +108,26 @@ def test_items_are_handed_out_while_alongside_runs(cpus):
     assert len(during) >= 3, (window, items)  # one after another on the free CPU, while alongside ran
     assert not _overlapping_pairs([it for it in items if it[0] < end]), (window, items)
     assert _overlapping_pairs(items)  # two at a time once alongside had given this process's CPU back
+
+
+def test_the_workers_are_forked_before_alongside_runs(cpus):
+    """With no CPU free at the start (a side process holds it), the first item is handed out by the thread of
+    ``alongside``'s time; the workers must already exist then, forked by this thread (not by that one, while
+    this one holds locks in ``alongside``)."""
+    import multiprocessing
+    import threading
+
+    cpus(2)
+    seen = []
+
+    def alongside():
+        seen.append((len(multiprocessing.active_children()), threading.active_count()))
+        time.sleep(0.8)
+
+    side = fork_call(lambda: _busy(0.4), name="side")
+    assert side is not None
+    before = len(multiprocessing.active_children())
+    items = process_map(_busy, [0.1] * 6, alongside=alongside)
+    side.result()
+    assert len(items) == 6
+    assert seen[0][0] >= before + 2, seen  # the pool's two workers were there before alongside began

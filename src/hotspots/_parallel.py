@@ -227,6 +227,10 @@ def process_map(function, items: Sequence, *, weights: Sequence[float] | None = 
         # an executor, not a Pool: a worker that dies (out of memory) fails the run instead of hanging it
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_pool_worker_init, initargs=(os.getpid(),)) as pool:
+            # the executor forks its processes at its first item: hand it one now, so that they are forked here,
+            # before the thread of _while_handing_out exists (a fork from that thread, while this one imports or
+            # writes files, would copy locks held half-way into the workers)
+            pool.submit(_nothing)
 
             def hand_out() -> None:
                 nonlocal own_free
@@ -309,6 +313,10 @@ def _while_handing_out(alongside: Callable[[], Any], settle: Callable[[float], N
         thread.join()
     if errors:
         raise errors[0]
+
+
+def _nothing() -> None:
+    """An item that does nothing (it makes the executor start its processes)."""
 
 
 def _run_forked(i: int):

@@ -148,7 +148,8 @@ def test_side_results_stay_in_the_side_process(monkeypatch):
 
     run_module = sys.modules["hotspots.stages.run"]
     ctx = SimpleNamespace(results={"before": 1}, out=SimpleNamespace(written=[]), settings=SimpleNamespace(auto={}),
-                          geography=SimpleNamespace(sources={}), progress=SimpleNamespace(timings={}))
+                          geography=SimpleNamespace(sources={}), progress=SimpleNamespace(timings={}),
+                          pending_records_store=None)
 
     def fake_stage(c, name, summaries, skipped, parts=None):
         c.results[name] = {"big": "result"}

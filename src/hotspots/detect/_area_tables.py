@@ -235,23 +235,18 @@ def _exact_by_types(written: list[tuple], arrow: dict[str, pa.Table], grid) -> b
     without reading the entry back: then the value-by-value comparison (:func:`result_differences`) is not needed.
 
     Each table must have the default index, attrs that JSON gives back the same, and only columns that Arrow
-    gives back bit for bit (:func:`_exact_column`); and a zero-row read of its file (each layout once) must give
-    its type, columns, dtypes (equal, not only printed alike), active geometry and CRSs.  Where any of this fails, the caller reads the entry back
-    and compares every value, as before (the answer is then the same, at the usual cost).
+    gives back bit for bit (:func:`_exact_column`); and a zero-row read of its file (:func:`_zero_rows_back`, each
+    layout once) must give its type, columns, dtypes (equal, not only printed alike), active geometry and CRSs.
+    Where any of this fails, the caller reads the entry back and compares every value, as before (the answer is
+    then the same, at the usual cost).
     """
-    layouts: dict[tuple, Any] = {}
     grid_rows = grid.iloc[:0] if grid is not None and hasattr(grid, "geometry") else None
     for frame, desc in written:
         if not _default_index(frame) or not _same_value(_decode(desc["attrs"]), frame.attrs) \
                 or not _exact_columns(frame):
             return False
         # desc's columns, dtypes, type, active geometry and CRS texts were taken from the frame (:func:`_plain`)
-        table = arrow[desc["file"]]
-        layout = (table.schema, desc["type"], desc.get("active"), desc.get("crs"), tuple(desc["columns"]),
-                  tuple(desc["dtypes"]), json.dumps(desc["geometries"], sort_keys=True))
-        back = layouts.get(layout)
-        if back is None:
-            back = layouts[layout] = _zero_rows_back(table, desc, grid_rows)
+        back = _zero_rows_back(arrow[desc["file"]], desc, grid_rows)
         if back is False:
             return False
         if getattr(back, "_geometry_column_name", None) != getattr(frame, "_geometry_column_name", None):

@@ -85,7 +85,7 @@ def _run(ctx: Context, stages: list[str] | None, side_results: bool = True) -> d
         side = []
         ctx.progress.concurrent = False
         store_records(ctx)
-    elif getattr(ctx, "pending_records_store", None) is not None:
+    else:
         ctx.pending_records_store = None  # the side process writes the records cache (it has them too)
     main = [n for n in names if n not in side]
     summaries: dict[str, Any] = {}
@@ -317,7 +317,7 @@ def _lay_district_grids(ctx: Context) -> None:
 def store_records(ctx: Context) -> None:
     """Write the prepared records into the records cache if :func:`~hotspots.stages.context.prepare` left that to
     the run (``ctx.pending_records_store``); once."""
-    write = getattr(ctx, "pending_records_store", None)
+    write = ctx.pending_records_store
     if write is not None:
         ctx.pending_records_store = None
         write()

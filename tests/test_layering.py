@@ -12,6 +12,7 @@ Layers, lowest first (a module may import its own package and lower layers only)
     api             hotspots/__init__.py, hotspots/api.py: the notebook verbs
     config _io      parsing the run configuration, writing the output folder
     stages          the only code that knows the run context, settings and output folder
+    _command        how a command prepares its run
     cli, __main__
 
 Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.  Renderers
@@ -62,9 +63,10 @@ LAYER = {
     "init_config": 7,
     "_io": 7,
     "stages": 8,
-    "cli": 9,
-    "_entry": 10,  # the command's process: runs cli.main, then ends the process
-    "__main__": 11,
+    "_command": 9,  # how a command prepares its run (the files read ahead)
+    "cli": 10,
+    "_entry": 11,  # the command's process: runs cli.main, then ends the process
+    "__main__": 12,
 }
 RENDER_MAY_IMPORT = SHARED
 #: third-party statistics a renderer must not use (it draws finished results)

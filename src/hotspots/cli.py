@@ -178,6 +178,8 @@ def info(obj):
     Example:
       hotspots --data ../shared/data info
     """
+    import pandas as pd
+
     from hotspots.config import resolve_data_dir
     from hotspots.months import month_range, month_ranges
     from hotspots.io.police_uk import read_police_uk
@@ -187,7 +189,7 @@ def info(obj):
     click.echo(f"data home: {data_dir}  ({settings.auto['data_dir'][1]})")
     police = data_dir / "police_uk"
     res = read_police_uk([police if police.is_dir() else data_dir], forces=None)
-    files = pd_files(res)
+    files = pd.DataFrame([{"force": f.force, "month": f.month, "rows_read": f.rows_read} for f in res.accounting.files.values()])
     for force, sub in files.groupby("force"):
         months = sorted(sub["month"])
         full = month_range(months[0], months[-1])
@@ -204,19 +206,10 @@ def info(obj):
         click.echo(f"{layer}: {found or 'MISSING (run hotspots download)'}")
 
 
-def pd_files(res):
-    import pandas as pd
+def _prepare(obj, *, defer_records_store: bool = False, while_reading=None):
+    from hotspots._command import prepare_for_command
 
-    return pd.DataFrame([{"force": f.force, "month": f.month, "rows_read": f.rows_read} for f in res.accounting.files.values()])
-
-
-def _prepare(obj, *, defer_records_store: bool = False):
-    from hotspots.stages import prepare
-
-    settings = obj.settings()  # every section checked, before any data is read
-    progress = obj.progress()
-    return prepare(settings, data=obj.data, out=obj.out, progress=progress, staged=True,
-                   defer_records_store=defer_records_store)
+    return prepare_for_command(obj, defer_records_store=defer_records_store, while_reading=while_reading)
 
 
 def _summary(ctx) -> None:
@@ -266,12 +259,16 @@ def run_cmd(obj, stages, all_cells):
       hotspots run
       hotspots --config my_force.toml --out results run --stage counts
     """
-    from hotspots.stages import run
+    from hotspots.stages._hotspots_config import map_preloader
 
     obj.all_cells = all_cells
-    ctx = _prepare(obj, defer_records_store=True)  # the records cache is written by run(), beside the hotspots stage
+    chosen = [s for s in STAGE_NAMES if s in stages] or None
+    # the records cache is written by run(), beside the hotspots stage
+    ctx = _prepare(obj, defer_records_store=True, while_reading=lambda settings: map_preloader(settings, chosen))
+    from hotspots.stages import run
+
     # the side stages' analysis results stay in their process: the command writes outputs, it never reads them
-    run(ctx, [s for s in STAGE_NAMES if s in stages] or None, side_results=False)
+    run(ctx, chosen, side_results=False)
     _summary(ctx)
 
 

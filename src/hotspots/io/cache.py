@@ -49,7 +49,7 @@ import pandas as pd
 from hotspots.io._files import find_police_files, sha256_file
 from hotspots.io.accounting import Accounting, FileAccount
 
-__all__ = ["RecordsCache", "cache_folder", "code_digest", "prune_entries", "records_key"]
+__all__ = ["KEY_SETTINGS", "RecordsCache", "cache_folder", "code_digest", "prune_entries", "records_key", "run_records_key"]
 
 #: bump when the layout of an entry changes
 FORMAT = 2
@@ -179,6 +179,28 @@ def records_key(data_dir: str | os.PathLike, police_paths: Sequence[str | os.Pat
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: settings the prepared records depend on (the stages' own sections do not change them)
+KEY_SETTINGS = ("forces", "force_area_code", "force_area_codes", "first_month", "last_month", "town_centres",
+                "town_centre_name_column")
+
+
+def police_paths(data_dir: Path) -> list[Path]:
+    """Where a run looks for the police.uk files: the data home's ``police_uk`` folder, else the data home itself."""
+    police_dir = data_dir / "police_uk"
+    return [police_dir if police_dir.is_dir() else data_dir]
+
+
+def run_records_key(settings, data_dir: Path, out_root: Path) -> str:
+    """The key of a run's prepared records: :func:`records_key` of its files, :data:`KEY_SETTINGS` and geography options.
+
+    ``settings`` is a :class:`hotspots.config.Settings`; ``out_root`` the run's output folder (not an input).
+    """
+    keyed = {name: getattr(settings, name) for name in KEY_SETTINGS}
+    keyed["geography"] = settings.extra.get("geography", {})
+    return records_key(data_dir, police_paths(data_dir), forces=list(settings.forces), first_month=settings.first_month,
+                       last_month=settings.last_month, settings=keyed, exclude=[out_root])
+
+
 @dataclasses.dataclass
 class Records:
     """What the cache holds: the points, their accounting, the facts recorded beside them and geography layers."""
@@ -227,6 +249,14 @@ class RecordsCache:
 
     def _entry(self, key: str) -> Path:
         return self.folder / f"records-{key[:40]}"
+
+    def holds(self, key: str) -> bool:
+        """Whether an entry for ``key`` is there (:meth:`load` may still find it damaged: then it is a miss)."""
+        try:
+            meta = json.loads((self._entry(key) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return meta.get("key") == key and meta.get("format") == FORMAT
 
     def load(self, key: str) -> Records | None:
         """The records stored under ``key``, or ``None`` (not there, or unreadable: then it is removed)."""

@@ -139,3 +139,16 @@ def resolve_selections(names: Sequence[str], groups: dict[str, Sequence[str]], p
             raise ConfigError(msg, hint="add the group under [crime_groups] or fix the spelling")
         problems.append(msg)
     return out
+
+
+def map_preloader(settings, stages=None):
+    """:func:`hotspots.render.maps.preload` if a run of ``stages`` (None: all) with ``settings`` draws maps, else None.
+
+    ``hotspots run`` calls it while the police.uk files are read in a child process
+    (:mod:`hotspots.io.ingest_ahead`): the processes it forks then inherit the map libraries.
+    """
+    if (stages is not None and "hotspots" not in stages) or not hotspot_config(settings).maps:
+        return None
+    from hotspots.render.maps import preload
+
+    return preload

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hotspots.io.cache import RecordsCache, cache_folder, records_key
+from hotspots.io.cache import KEY_SETTINGS, RecordsCache, cache_folder, run_records_key
 
 #: geography layers stored with the records when they have been read (they depend only on the files and settings
 #: of the key): the LSOA polygons are clipped from a national file, the slowest read of a run
 CACHED_LAYERS = ("lsoa21", "districts")
 
-#: settings the prepared records depend on (the stages' own sections do not change them)
-KEY_SETTINGS = ("forces", "force_area_code", "force_area_codes", "first_month", "last_month", "town_centres", "town_centre_name_column")
+__all__ = ["CACHED_LAYERS", "KEY_SETTINGS", "cached_records"]
 
 
 def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> tuple[tuple | None, Callable[..., Any]]:
@@ -34,13 +33,8 @@ def cached_records(settings, data_dir: Path, out_root: Path, geo, progress) -> t
     if folder is None:
         return None, _nothing_to_write
     with progress.step("cache"):
-        police_dir = data_dir / "police_uk"
-        keyed = {name: getattr(settings, name) for name in KEY_SETTINGS}
-        keyed["geography"] = settings.extra.get("geography", {})
         try:
-            key = records_key(data_dir, [police_dir if police_dir.is_dir() else data_dir], forces=list(settings.forces),
-                              first_month=settings.first_month, last_month=settings.last_month, settings=keyed,
-                              exclude=[out_root])
+            key = run_records_key(settings, data_dir, out_root)
         except Exception as exc:  # noqa: BLE001 -- the cache only saves time: the reader reports what is wrong
             progress.info(f"  records cache not used: {type(exc).__name__}: {exc}")
             return None, _nothing_to_write

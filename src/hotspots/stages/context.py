@@ -25,6 +25,7 @@ from hotspots.geo import Geography
 from hotspots.geo.assign import place_by_lsoa
 from hotspots.io import Accounting, harmonise_lsoa, read_police_uk
 from hotspots.io.accounting import check_kept_share
+from hotspots.io.ingest_ahead import IngestAhead, reader_call
 from hotspots.io.police_uk import check_force_area
 from hotspots.schema import POLICE_UK_CRIME_TYPES
 
@@ -151,6 +152,8 @@ def prepare(
     progress: Progress | None = None,
     staged: bool = False,
     defer_records_store: bool = False,
+    ingest_ahead: IngestAhead | None = None,
+    while_reading: Callable[[], Any] | None = None,
 ) -> Context:
     """Ingest the data home for the configured forces and months, clip to the force area.
 
@@ -161,7 +164,20 @@ def prepare(
     here, or, with ``defer_records_store=True`` (``hotspots run``), by
     :func:`hotspots.stages.run.run` (in its second process, beside the
     hotspots stage, where there is one): ``ctx.pending_records_store``.
+    ``ingest_ahead``: the police.uk files being read in a child process
+    (:mod:`hotspots.io.ingest_ahead`, the command's); taken where they would be
+    read here, or stopped.  ``while_reading`` is called while this process
+    would otherwise wait for it (``hotspots run``: the map libraries imported,
+    for the processes it forks to inherit).
     """
+    try:
+        return _prepare(settings, data, out, progress, staged, defer_records_store, ingest_ahead, while_reading)
+    finally:
+        if ingest_ahead is not None:
+            ingest_ahead.cancel()  # not taken: a cache hit, or an error before the files were read
+
+
+def _prepare(settings, data, out, progress, staged, defer_records_store, ingest_ahead, while_reading) -> Context:
     progress = progress or Progress()
     data_dir = resolve_data_dir(settings, data)
     out_dir = OutputDir(out or settings.output_dir, staged=staged)
@@ -174,15 +190,15 @@ def prepare(
         return _context(settings, data_dir, out_dir, geo, progress, *cached)
     forget_lsoa21 = geo.preread_lsoa21()  # its file decompressed on a thread while the police.uk files are read
     try:  # the bytes read ahead are forgotten whatever happens (bad input raises in between; a notebook goes on)
+        call = reader_call(settings, data_dir)
+        if ingest_ahead is not None and ingest_ahead.pending:
+            _read_placing_layers(geo)  # while the child process reads the police.uk files
+            if while_reading is not None and ingest_ahead.reading:
+                while_reading()
         with progress.step("ingest"):
-            police_dir = data_dir / "police_uk"
-            res = read_police_uk(
-                [police_dir] if police_dir.is_dir() else [data_dir],
-                forces=list(settings.forces),
-                first_month=settings.first_month,
-                last_month=settings.last_month,
-                progress=None,
-            )
+            res = ingest_ahead.take(call) if ingest_ahead is not None else None
+            if res is None:
+                res = read_police_uk(**call)
             progress.info(f"  read {res.accounting.rows_read:,} rows from {len(res.accounting.files)} files")
             check_force_area(res.accounting, settings.force_area_codes or (settings.force_area_code,))  # files vs config
 
@@ -211,6 +227,15 @@ def prepare(
     else:
         write()
     return ctx
+
+
+def _read_placing_layers(geo) -> None:
+    """Read the layers that place the records, in the order the placing reads them (a problem is reported there)."""
+    for name in ("lsoa21", "lsoa11_lookup", "lsoa_district", "known_lsoa21"):
+        try:
+            getattr(geo, name)
+        except Exception:  # noqa: BLE001 -- read again where it is used, which raises it after the files' own errors
+            return
 
 
 def _records_cache(settings, data_dir, out_dir, geo, progress):

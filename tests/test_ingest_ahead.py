@@ -9,14 +9,13 @@ import signal
 from pathlib import Path
 
 import pytest
+from test_cli import make_home, run_main
 
 from hotspots import _command, _parallel
 from hotspots._errors import InputFileError
 from hotspots.config import load_config
 from hotspots.io import ingest_ahead
 from hotspots.io.police_uk import read_police_uk
-
-from test_cli import make_home, run_main
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from hotspots._version import __version__
 from hotspots._errors import HotspotsError
+from hotspots._version import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: the stages of ``hotspots run``, in order (``hotspots.stages.STAGES``; named here so ``--help`` needs no import)
@@ -181,8 +181,8 @@ def info(obj):
     import pandas as pd
 
     from hotspots.config import resolve_data_dir
-    from hotspots.months import month_range, month_ranges
     from hotspots.io.police_uk import read_police_uk
+    from hotspots.months import month_range, month_ranges
 
     settings = obj.settings()
     data_dir = resolve_data_dir(settings, obj.data)

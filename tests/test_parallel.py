@@ -385,10 +385,11 @@ def test_long_lived_scope_freezes_what_is_alive_and_forks_inside_it_leave_it_fro
         assert frozen > 0
         made = [[i] for i in range(5000)]  # new objects: not frozen until keep_long_lived
         keep_long_lived()
-        assert gc.get_freeze_count() >= frozen + 5000
+        # (slack: a thread of the test runner, pytest-xdist's, frees a few frozen objects meanwhile)
+        assert gc.get_freeze_count() >= frozen + 5000 - 100
         with long_lived_scope():  # nested: leaving it unfreezes nothing
             pass
-        assert gc.get_freeze_count() >= frozen + 5000
+        assert gc.get_freeze_count() >= frozen + 5000 - 100
         before = gc.get_freeze_count()
         assert process_map(lambda x: x * 2, [1, 2, 3]) == [2, 4, 6]  # forks (where it can) leave the scope's freeze
         # unfreezing would empty the permanent generation; a few frozen objects may die meanwhile (freed by their
